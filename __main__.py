@@ -1,0 +1,122 @@
+"""ecs-delivery: the continuous-delivery system for one containerised ECS application.
+
+The only composition root: read and validate the stack config (nothing is declared if it
+is wrong), then wire BuildImage -> BuildProject -> DeliveryPipeline and export what a
+platform engineer needs next.
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.artifact_store import ArtifactStore, ArtifactStoreArgs
+from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint
+from components.build_image import BuildImage, BuildImageArgs
+from components.build_project import BuildProject, BuildProjectArgs
+from components.config import ConfigError, current_stack_config, load_config, raw_config_from_pulumi
+from components.image_repository import ImageRepository, ImageRepositoryArgs
+from components.pipeline import PENDING_CONNECTION_HELP, DeliveryPipeline, DeliveryPipelineArgs
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+try:
+    config = load_config(raw_config_from_pulumi(current_stack_config()))
+    blueprint = delivery_blueprint(config)
+    validate_blueprint(blueprint)
+except (ConfigError, BlueprintError) as error:
+    # RunError: Pulumi prints the message alone, without a Python traceback.
+    raise pulumi.RunError(str(error)) from None
+
+app = config.application
+protect = config.protect_stateful_resources
+# Physical names users see in the console; the stack name keeps dev and prod apart.
+name_prefix = f"{app.name}-{pulumi.get_stack()}"
+account_id = aws.get_caller_identity_output().account_id
+region = aws.get_region_output().region
+
+
+def repository_args(repository_name: str) -> ImageRepositoryArgs:
+    return ImageRepositoryArgs(
+        repository_name=repository_name,
+        untagged_expiry_days=config.ecr.untagged_expiry_days,
+        max_image_count=config.ecr.max_image_count,
+        immutable_tags=config.ecr.immutable_tags,
+        protect=protect,
+    )
+
+
+build_image = BuildImage(
+    "build-image",
+    BuildImageArgs(
+        repository=repository_args(config.build_image_repository_name),
+        context=PROJECT_DIR / "build-image",
+    ),
+)
+
+if app.image_repository:
+    existing = aws.ecr.get_repository_output(name=app.image_repository)
+    app_repository_arn, app_repository_url = existing.arn, existing.repository_url
+else:
+    app_repository = ImageRepository("app-image", repository_args(app.name))
+    app_repository_arn, app_repository_url = app_repository.repository_arn, app_repository.repository_url
+
+artifacts = ArtifactStore(
+    "artifacts",
+    ArtifactStoreArgs(
+        expire_after_days=config.artifacts.expire_after_days,
+        kms_key_arn=config.artifacts.kms_key_arn,
+        protect=protect,
+    ),
+)
+
+build = BuildProject(
+    "build",
+    BuildProjectArgs(
+        name_prefix=name_prefix,
+        application_name=app.name,
+        build_image_ref=build_image.image_ref,
+        build_image_repository_arn=build_image.repository_arn,
+        application_repository_arn=app_repository_arn,
+        application_repository_url=app_repository_url,
+        artifact_bucket_arn=artifacts.bucket_arn,
+        account_id=account_id,
+        region=region,
+        compute_type=config.build.compute_type,
+        timeout_minutes=config.build.timeout_minutes,
+        buildspec=config.build.buildspec,
+        version_file=config.build.version_file,
+        version_key=config.build.version_key,
+        log_retention_days=config.build.log_retention_days,
+        kms_key_arn=config.artifacts.kms_key_arn,
+    ),
+)
+
+delivery = DeliveryPipeline(
+    "delivery",
+    DeliveryPipelineArgs(
+        blueprint=blueprint,
+        name_prefix=name_prefix,
+        artifact_bucket_name=artifacts.bucket_name,
+        artifact_bucket_arn=artifacts.bucket_arn,
+        build_project_name=build.project_name,
+        build_project_arn=build.project_arn,
+        account_id=account_id,
+        region=region,
+        connection_arn=config.connection_arn,
+        deploy_managed_policy_arns=config.deploy_role.managed_policy_arns,
+        deploy_permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
+        kms_key_arn=config.artifacts.kms_key_arn,
+    ),
+)
+
+pulumi.export("pipeline_name", delivery.pipeline_name)
+pulumi.export("pipeline_url", delivery.pipeline_url)
+pulumi.export("build_image", build_image.image_ref)
+pulumi.export("build_project", build.project_name)
+pulumi.export("artifact_bucket", artifacts.bucket_name)
+pulumi.export("app_repository_url", app_repository_url)
+pulumi.export("connection_arn", delivery.connection_arn)
+pulumi.export("connection_status", delivery.connection_status)
+if not config.connection_arn:
+    pulumi.export("connection_next_step", PENDING_CONNECTION_HELP)

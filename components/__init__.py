@@ -1,0 +1,1 @@
+"""ecs-delivery components: one ComponentResource per module, composed by `__main__.py`."""

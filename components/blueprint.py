@@ -1,0 +1,333 @@
+"""The delivery pipeline as plain data: what it is, apart from how CodePipeline realises it.
+
+`delivery_blueprint(config)` turns the stack config into stages, actions and triggers;
+`validate_blueprint` checks the graph against the rules CodePipeline would only enforce at
+`pulumi up`. Values that exist only once resources do (the connection ARN, the build
+project name, the deploy role) are `Ref`s that `DeliveryPipeline` fills in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from components.config import DeliveryConfig, EnvironmentConfig
+
+APPLICATION_SOURCE = "ApplicationSource"
+INFRASTRUCTURE_SOURCE = "InfrastructureSource"
+APPLICATION_VERSION = "ApplicationVersion"
+APPLICATION_SOURCE_NAMESPACE = "AppSource"
+INFRASTRUCTURE_SOURCE_NAMESPACE = "InfraSource"
+CAPABILITIES = "CAPABILITY_NAMED_IAM"
+
+# Names DeliveryPipeline binds every Ref to.
+REF_CONNECTION_ARN = "connection_arn"
+REF_BUILD_PROJECT = "build_project_name"
+REF_DEPLOY_ROLE_ARN = "deploy_role_arn"
+REF_REGION = "region"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A configuration value known only once resources exist: a `string.Template` whose
+    `${names}` are bound by DeliveryPipeline (CodePipeline's own `#{...}` variables pass
+    through untouched)."""
+
+    template: str
+
+    @property
+    def names(self) -> set[str]:
+        return {
+            m.group("named") or m.group("braced")
+            for m in string.Template.pattern.finditer(self.template)
+            if m.group("named") or m.group("braced")
+        }
+
+    def render(self, values: dict[str, str]) -> str:
+        return string.Template(self.template).substitute(values)
+
+
+def ref(name: str) -> Ref:
+    """A configuration value that is exactly one bound value."""
+    return Ref("${" + name + "}")
+
+
+ConfigValue = Union[str, Ref]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    category: str
+    provider: str
+    configuration: dict[str, ConfigValue]
+    input_artifacts: tuple[str, ...] = ()
+    output_artifacts: tuple[str, ...] = ()
+    run_order: int = 1
+    namespace: Optional[str] = None
+    owner: str = "AWS"
+    version: str = "1"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    actions: tuple[ActionSpec, ...]
+    environment: Optional[str] = None
+    """The config environment this stage deploys (None for Source and Build)."""
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    source_action: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    stages: tuple[StageSpec, ...]
+    triggers: tuple[TriggerSpec, ...]
+    stack_names: tuple[str, ...] = field(default=())
+
+    def stage(self, name: str) -> StageSpec:
+        return next(s for s in self.stages if s.name == name)
+
+
+def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> str:
+    """The image tag comes from the build's version file; the environment's own
+    parameters are merged in after it."""
+    overrides: dict[str, object] = {
+        config.image_tag_parameter: {
+            "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
+        }
+    }
+    overrides.update(env.parameters)
+    return json.dumps(overrides, separators=(",", ":"))
+
+
+def change_set_name(env: EnvironmentConfig) -> str:
+    return f"{env.stack_name}-pipeline"
+
+
+def _template_settings(config: DeliveryConfig, env: EnvironmentConfig) -> dict[str, ConfigValue]:
+    settings: dict[str, ConfigValue] = {
+        "StackName": env.stack_name,
+        "TemplatePath": f"{INFRASTRUCTURE_SOURCE}::{config.infrastructure.template_path}",
+    }
+    if env.template_configuration:
+        settings["TemplateConfiguration"] = f"{INFRASTRUCTURE_SOURCE}::{env.template_configuration}"
+    settings.update(
+        ParameterOverrides=parameter_overrides(config, env),
+        Capabilities=CAPABILITIES,
+        RoleArn=ref(REF_DEPLOY_ROLE_ARN),
+    )
+    return settings
+
+
+def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageSpec:
+    inputs = (INFRASTRUCTURE_SOURCE, APPLICATION_VERSION)
+    if not env.approval:
+        deploy = ActionSpec(
+            name="Deploy",
+            category="Deploy",
+            provider="CloudFormation",
+            configuration={"ActionMode": "CREATE_UPDATE", **_template_settings(config, env)},
+            input_artifacts=inputs,
+        )
+        return StageSpec(env.name, (deploy,), environment=env.name)
+
+    change_set = change_set_name(env)
+    create = ActionSpec(
+        name="CreateChangeSet",
+        category="Deploy",
+        provider="CloudFormation",
+        configuration={
+            "ActionMode": "CHANGE_SET_REPLACE",
+            "ChangeSetName": change_set,
+            **_template_settings(config, env),
+        },
+        input_artifacts=inputs,
+        run_order=1,
+    )
+    approve = ActionSpec(
+        name="Approve",
+        category="Approval",
+        provider="Manual",
+        configuration={
+            "CustomData": (
+                f"{env.name}: approve change set {change_set} on stack {env.stack_name} "
+                f"(application commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}})"
+            ),
+            "ExternalEntityLink": Ref(
+                "https://${region}.console.aws.amazon.com/cloudformation/home?region=${region}"
+                f"#/stacks?filteringText={env.stack_name}&filteringStatus=active"
+            ),
+        },
+        run_order=2,
+    )
+    execute = ActionSpec(
+        name="ExecuteChangeSet",
+        category="Deploy",
+        provider="CloudFormation",
+        configuration={
+            "ActionMode": "CHANGE_SET_EXECUTE",
+            "StackName": env.stack_name,
+            "ChangeSetName": change_set,
+        },
+        run_order=3,
+    )
+    return StageSpec(env.name, (create, approve, execute), environment=env.name)
+
+
+def _source_action(name: str, namespace: str, repository: str, branch: str, artifact: str) -> ActionSpec:
+    return ActionSpec(
+        name=name,
+        category="Source",
+        provider="CodeStarSourceConnection",
+        configuration={
+            "ConnectionArn": ref(REF_CONNECTION_ARN),
+            "FullRepositoryId": repository,
+            "BranchName": branch,
+            "OutputArtifactFormat": "CODE_ZIP",
+        },
+        output_artifacts=(artifact,),
+        namespace=namespace,
+    )
+
+
+def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
+    app, infra = config.application, config.infrastructure
+    source = StageSpec(
+        "Source",
+        (
+            _source_action(
+                "Application", APPLICATION_SOURCE_NAMESPACE, app.repository, app.branch, APPLICATION_SOURCE
+            ),
+            _source_action(
+                "Infrastructure",
+                INFRASTRUCTURE_SOURCE_NAMESPACE,
+                infra.repository,
+                infra.branch,
+                INFRASTRUCTURE_SOURCE,
+            ),
+        ),
+    )
+    build = StageSpec(
+        "Build",
+        (
+            ActionSpec(
+                name="Build",
+                category="Build",
+                provider="CodeBuild",
+                configuration={"ProjectName": ref(REF_BUILD_PROJECT)},
+                input_artifacts=(APPLICATION_SOURCE,),
+                output_artifacts=(APPLICATION_VERSION,),
+                namespace="Build",
+            ),
+        ),
+    )
+    stages = (source, build, *(_environment_stage(config, env) for env in config.environments))
+    triggers = (
+        TriggerSpec("Application", app.branch),
+        TriggerSpec("Infrastructure", infra.branch),
+    )
+    return Blueprint(stages, triggers, tuple(env.stack_name for env in config.environments))
+
+
+# -- validation ----------------------------------------------------------------------
+
+ARTIFACT_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+MAX_PARAMETER_OVERRIDES_BYTES = 1024
+MAX_CONFIGURATION_VALUE_CHARS = 1000
+
+
+class BlueprintError(ValueError):
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid pipeline:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _get_param_artifacts(value: object) -> list[str]:
+    """Artifacts named by every Fn::GetParam inside a ParameterOverrides document."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Fn::GetParam" and isinstance(inner, list) and inner:
+                found.append(str(inner[0]))
+            else:
+                found.extend(_get_param_artifacts(inner))
+    elif isinstance(value, list):
+        for inner in value:
+            found.extend(_get_param_artifacts(inner))
+    return found
+
+
+def validate_blueprint(blueprint: Blueprint) -> None:
+    """Raise BlueprintError listing what CodePipeline would reject at deploy time."""
+    problems: list[str] = []
+    stage_names: set[str] = set()
+    produced: set[str] = set()  # artifacts of earlier stages
+    if not 2 <= len(blueprint.stages) <= 50:
+        problems.append(f"pipeline: {len(blueprint.stages)} stages; CodePipeline allows 2 to 50")
+    for index, stage in enumerate(blueprint.stages):
+        where_stage = f"stage {stage.name!r}" + (
+            f" (environment {stage.environment!r})" if stage.environment else ""
+        )
+        if stage.name in stage_names:
+            problems.append(f"{where_stage}: duplicate stage name")
+        stage_names.add(stage.name)
+        action_names: set[str] = set()
+        produced_in_stage: set[str] = set()
+        for action in stage.actions:
+            where = f"{where_stage}, action {action.name!r}"
+            if action.name in action_names:
+                problems.append(f"{where}: duplicate action name in the stage")
+            action_names.add(action.name)
+            is_source = action.category == "Source"
+            if index == 0 and not is_source:
+                problems.append(f"{where}: the first stage may hold only source actions")
+            if index > 0 and is_source:
+                problems.append(f"{where}: source actions belong in the first stage only")
+            if not 1 <= action.run_order <= 999:
+                problems.append(f"{where}: run order {action.run_order} is outside 1-999")
+            for artifact in (*action.input_artifacts, *action.output_artifacts):
+                if not ARTIFACT_NAME.fullmatch(artifact):
+                    problems.append(f"{where}: artifact name {artifact!r} must match [A-Za-z0-9_-]{{1,100}}")
+            for artifact in action.input_artifacts:
+                from_earlier_action = artifact in produced or any(
+                    other.run_order < action.run_order and artifact in other.output_artifacts
+                    for other in stage.actions
+                )
+                if not from_earlier_action:
+                    problems.append(f"{where}: input artifact {artifact!r} is produced by no earlier action")
+            for artifact in action.output_artifacts:
+                if artifact in produced or artifact in produced_in_stage:
+                    problems.append(f"{where}: output artifact {artifact!r} is already produced")
+                produced_in_stage.add(artifact)
+            for key, value in action.configuration.items():
+                if isinstance(value, str) and len(value) > MAX_CONFIGURATION_VALUE_CHARS:
+                    problems.append(
+                        f"{where}: configuration {key} is {len(value)} characters; "
+                        f"CodePipeline allows {MAX_CONFIGURATION_VALUE_CHARS}"
+                    )
+            overrides = action.configuration.get("ParameterOverrides")
+            if isinstance(overrides, str):
+                size = len(overrides.encode())
+                if size > MAX_PARAMETER_OVERRIDES_BYTES:
+                    problems.append(
+                        f"{where}: ParameterOverrides is {size} bytes; CloudFormation actions "
+                        f"allow {MAX_PARAMETER_OVERRIDES_BYTES} (move parameters into the "
+                        "template configuration file)"
+                    )
+                for artifact in _get_param_artifacts(json.loads(overrides)):
+                    if artifact not in action.input_artifacts:
+                        problems.append(
+                            f"{where}: Fn::GetParam reads artifact {artifact!r}, "
+                            "which is not an input of the action"
+                        )
+        produced.update(produced_in_stage)
+    if problems:
+        raise BlueprintError(problems)

@@ -1,0 +1,178 @@
+"""`BuildProject`: the privileged CodeBuild project that tests, builds and publishes the
+application image and writes its version file, plus its role and log group.
+
+Privileged mode is what lets the buildspec start `dockerd` inside the custom image
+(Docker-in-Docker); the project runs that image pinned by digest, pulled with its own
+role (SERVICE_ROLE), and the role can push to the application repository only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+
+
+@dataclass(frozen=True)
+class BuildProjectArgs:
+    name_prefix: str
+    """Physical name prefix, unique per stack (`<app>-<stack>`): the project is
+    `<prefix>-build`, its log group `/aws/codebuild/<prefix>-build`."""
+    application_name: str
+    """Exposed to the build as APP_NAME."""
+    build_image_ref: pulumi.Input[str]
+    """The CodeBuild image, pinned by digest (`repo@sha256:...`)."""
+    build_image_repository_arn: pulumi.Input[str]
+    """Repository the image is pulled from (granted to the role)."""
+    application_repository_arn: pulumi.Input[str]
+    """The only repository the build may push to."""
+    application_repository_url: pulumi.Input[str]
+    """Exposed as IMAGE_REPOSITORY_URI."""
+    artifact_bucket_arn: pulumi.Input[str]
+    """Artifact store the pipeline hands sources and versions through."""
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    timeout_minutes: int = 60
+    buildspec: str = "buildspec.yml"
+    """Buildspec path in the application repository (or inline YAML)."""
+    version_file: str = "version.json"
+    version_key: str = "Version"
+    log_retention_days: int = 30
+    kms_key_arn: Optional[str] = None
+    """Key of the artifact store, when it uses SSE-KMS."""
+
+
+def build_environment_variables(
+    *,
+    application_name: str,
+    account_id: str,
+    region: str,
+    repository_url: str,
+    version_file: str,
+    version_key: str,
+) -> list[dict[str, str]]:
+    """What an application Makefile needs and CodeBuild does not provide (it sets the
+    region, but never the account id)."""
+    registry, _, repository_name = repository_url.partition("/")
+    values = {
+        "APP_NAME": application_name,
+        "AWS_ACCOUNT_ID": account_id,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "ECR_REGISTRY": registry,
+        "IMAGE_REPOSITORY_NAME": repository_name,
+        "IMAGE_REPOSITORY_URI": repository_url,
+        "VERSION_FILE": version_file,
+        "VERSION_KEY": version_key,
+    }
+    return [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
+
+
+class BuildProject(pulumi.ComponentResource):
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: BuildProjectArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:build_project:BuildProject", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+
+        project_name = f"{args.name_prefix}-build"
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/codebuild/{project_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description="CodeBuild: test, build and publish the application image",
+            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
+                lambda v: json.dumps(
+                    iam_policies.service_trust_policy(
+                        "codebuild.amazonaws.com",
+                        account_id=v[2],
+                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{project_name}",
+                    )
+                )
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(
+                log_group.arn,
+                args.artifact_bucket_arn,
+                args.build_image_repository_arn,
+                args.application_repository_arn,
+            ).apply(
+                lambda v: json.dumps(
+                    iam_policies.build_role_policy(
+                        log_group_arn=v[0],
+                        bucket_arn=v[1],
+                        build_image_repository_arn=v[2],
+                        application_repository_arn=v[3],
+                        kms_key_arn=args.kms_key_arn,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        environment_variables = pulumi.Output.all(
+            args.account_id, args.region, args.application_repository_url
+        ).apply(
+            lambda v: build_environment_variables(
+                application_name=args.application_name,
+                account_id=v[0],
+                region=v[1],
+                repository_url=v[2],
+                version_file=args.version_file,
+                version_key=args.version_key,
+            )
+        )
+        project = aws.codebuild.Project(
+            f"{name}-project",
+            name=project_name,
+            description=f"Test, build and publish {args.application_name}; writes {args.version_file}",
+            service_role=role.arn,
+            build_timeout=args.timeout_minutes,
+            source={"type": "CODEPIPELINE", "buildspec": args.buildspec},
+            artifacts={"type": "CODEPIPELINE"},
+            environment={
+                "type": "LINUX_CONTAINER",
+                "compute_type": args.compute_type,
+                "image": args.build_image_ref,
+                # Docker-in-Docker: the buildspec starts dockerd, which needs privileges.
+                "privileged_mode": True,
+                "image_pull_credentials_type": "SERVICE_ROLE",
+                "environment_variables": environment_variables,
+            },
+            logs_config={
+                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
+                "s3_logs": {"status": "DISABLED"},
+            },
+            encryption_key=args.kms_key_arn,
+            # The role must be able to pull the image before the first build starts.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.project_name = project.name
+        self.project_arn = project.arn
+        self.role_arn = role.arn
+        self.log_group_name = log_group.name
+        self.register_outputs(
+            {
+                "project_name": self.project_name,
+                "project_arn": self.project_arn,
+                "role_arn": self.role_arn,
+                "log_group_name": self.log_group_name,
+            }
+        )

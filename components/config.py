@@ -1,0 +1,358 @@
+"""The stack configuration contract: one typed model for every `ecs-delivery:*` key.
+
+`__main__.py` hands the raw stack config to `load_config`; every component then takes
+typed values from the resulting `DeliveryConfig`. Unknown keys, wrong types and broken
+rules are collected into a single `ConfigError` (one line per problem, each naming the
+full key) before any resource is declared, so a typo never half-applies a stack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "ecs-delivery"
+
+
+class ConfigError(ValueError):
+    """Every problem found in the stack config, one readable line each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _matches(pattern: str, allowed: str):
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"{value!r} is not allowed: {allowed}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _relative_path(value: str) -> str:
+    # CodePipeline resolves `Artifact::path` inside the artifact zip; an absolute path or
+    # `..` can never resolve there and only fails at run time.
+    if not value or value.startswith("/") or ".." in value.split("/") or "::" in value:
+        raise ValueError(
+            f"{value!r} is not allowed: a relative path inside the repository "
+            "(no leading '/', no '..', no '::')"
+        )
+    return value
+
+
+ResourceName = Annotated[
+    str,
+    _matches(
+        r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
+        "lowercase letters, digits and '-', 1-63 characters, not starting or ending with '-'",
+    ),
+]
+RepositoryId = Annotated[
+    str,
+    _matches(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", "a GitHub repository as 'owner/name'"),
+]
+BranchName = Annotated[
+    str,
+    _matches(
+        r"(?!/)(?!.*\.\.)(?!.*//)[^\s~^:?*\[\\]{1,255}(?<![/.])",
+        "a Git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\')",
+    ),
+]
+EcrRepositoryName = Annotated[
+    str,
+    _matches(
+        r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*",
+        "an ECR repository name: lowercase letters, digits, '.', '_', '-' and '/'-separated "
+        "namespaces, 2-256 characters",
+    ),
+]
+StackName = Annotated[
+    str,
+    _matches(
+        r"[A-Za-z][A-Za-z0-9-]{0,127}",
+        "a CloudFormation stack name: a letter, then letters, digits and '-', at most 128",
+    ),
+]
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+ParameterName = Annotated[
+    str,
+    _matches(r"[A-Za-z0-9]{1,255}", "a CloudFormation parameter name (letters and digits)"),
+]
+ConnectionArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:(?:codestar-connections|codeconnections):[a-z0-9-]+:\d{12}:"
+        r"connection/[0-9a-f-]{36}",
+        "the ARN of a CodeConnections connection "
+        "(arn:<partition>:codeconnections|codestar-connections:<region>:<account>:connection/<uuid>)",
+    ),
+]
+ManagedPolicyArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:iam::(?:aws|\d{12}):policy/[\w+=,.@/-]{1,512}",
+        "an IAM managed policy ARN (arn:<partition>:iam::<aws|account>:policy/<name>)",
+    ),
+]
+KmsKeyArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)/[\w/-]+",
+        "a KMS key or alias ARN (arn:<partition>:kms:<region>:<account>:key/<id>)",
+    ),
+]
+
+ComputeType = Literal[
+    "BUILD_GENERAL1_SMALL",
+    "BUILD_GENERAL1_MEDIUM",
+    "BUILD_GENERAL1_LARGE",
+    "BUILD_GENERAL1_XLARGE",
+    "BUILD_GENERAL1_2XLARGE",
+]
+# The values CloudWatch Logs accepts for a log group's retention.
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+    2557, 2922, 3288, 3653,
+]  # fmt: skip
+
+
+class _Section(BaseModel):
+    """Base for every config object: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+    )
+
+
+class ApplicationConfig(_Section):
+    name: ResourceName
+    """Application name; prefixes the resources this stack names."""
+    repository: RepositoryId
+    """GitHub `owner/name` of the application repository (source, Dockerfile, buildspec)."""
+    branch: BranchName = "main"
+    """Branch whose pushes start the pipeline."""
+    image_repository: Optional[EcrRepositoryName] = None
+    """An existing ECR repository the build publishes to; absent: the stack creates one."""
+
+
+class InfrastructureConfig(_Section):
+    repository: RepositoryId
+    """GitHub `owner/name` of the repository holding the CloudFormation template."""
+    branch: BranchName = "main"
+    template_path: RelativePath = "stack.yml"
+    """Template path inside the infrastructure repository."""
+
+
+class BuildImageConfig(_Section):
+    repository_name: Optional[EcrRepositoryName] = None
+    """ECR repository of the CodeBuild image; default `<application.name>/codebuild`."""
+
+
+class BuildConfig(_Section):
+    compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
+    timeout_minutes: int = Field(default=60, ge=5, le=2160)
+    buildspec: RelativePath = "buildspec.yml"
+    """Buildspec path inside the application repository."""
+    version_file: RelativePath = "version.json"
+    """JSON file the build writes into its output artifact."""
+    version_key: ParameterName = "Version"
+    """Key in `version_file` holding the image tag."""
+    log_retention_days: LogRetentionDays = 30
+    """Retention of the build's CloudWatch log group."""
+
+
+class EnvironmentConfig(_Section):
+    name: ResourceName
+    """Environment name; also the pipeline stage name."""
+    stack_name: StackName
+    """CloudFormation stack the stage deploys."""
+    template_configuration: Optional[RelativePath] = None
+    """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
+    parameters: dict[ParameterName, str] = Field(default_factory=dict)
+    """Extra template parameters, merged into `ParameterOverrides`."""
+    approval: bool = False
+    """Release through change set, manual approval and execute instead of a direct deploy."""
+
+
+class DeployRoleConfig(_Section):
+    managed_policy_arns: Optional[list[ManagedPolicyArn]] = Field(default=None, min_length=1, max_length=10)
+    """Managed policies of the CloudFormation deploy role; default PowerUserAccess."""
+    permissions_boundary_arn: Optional[ManagedPolicyArn] = None
+    """Permissions boundary for the deploy role."""
+
+
+class EcrConfig(_Section):
+    untagged_expiry_days: int = Field(default=7, ge=1, le=3650)
+    """Days after which untagged images expire (repositories this stack creates)."""
+    max_image_count: int = Field(default=50, ge=1, le=10000)
+    """Newest images kept per repository; older ones expire."""
+    immutable_tags: bool = False
+    """Refuse to overwrite an existing tag."""
+
+
+class ArtifactsConfig(_Section):
+    expire_after_days: int = Field(default=30, ge=1, le=3650)
+    """Days after which pipeline artifacts are deleted from the artifact store."""
+    kms_key_arn: Optional[KmsKeyArn] = None
+    """Customer-managed KMS key for the artifact store; absent: SSE-S3."""
+
+
+class DeliveryConfig(_Section):
+    application: ApplicationConfig
+    infrastructure: InfrastructureConfig
+    connection_arn: Optional[ConnectionArn] = None
+    """An existing connection; absent: the stack creates a GitHub connection (PENDING)."""
+    build_image: BuildImageConfig = BuildImageConfig()
+    build: BuildConfig = BuildConfig()
+    image_tag_parameter: ParameterName = "ApplicationImageTag"
+    """Template parameter that receives the built version."""
+    environments: list[EnvironmentConfig] = Field(min_length=1, max_length=47)
+    """Deployment stages in order (CodePipeline allows 50 stages; Source and Build use 2)."""
+    deploy_role: DeployRoleConfig = DeployRoleConfig()
+    ecr: EcrConfig = EcrConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    protect_stateful_resources: bool = True
+    """Protect repositories and the artifact store from deletion (prod); false lets
+    `pulumi destroy` remove them with their contents (dev)."""
+
+    @model_validator(mode="after")
+    def _environments_are_consistent(self) -> DeliveryConfig:
+        problems: list[str] = []
+        seen_names: dict[str, int] = {}
+        seen_stacks: dict[str, int] = {}
+        for index, env in enumerate(self.environments):
+            where = f"environments[{index}]"
+            if env.name in seen_names:
+                problems.append(
+                    f"{where}.name: {env.name!r} is already used by "
+                    f"environments[{seen_names[env.name]}]; names must be unique"
+                )
+            seen_names.setdefault(env.name, index)
+            if env.stack_name in seen_stacks:
+                problems.append(
+                    f"{where}.stackName: {env.stack_name!r} is already deployed by "
+                    f"environments[{seen_stacks[env.stack_name]}]; stacks must be unique"
+                )
+            seen_stacks.setdefault(env.stack_name, index)
+            if self.image_tag_parameter in env.parameters:
+                problems.append(
+                    f"{where}.parameters.{self.image_tag_parameter}: set by the pipeline "
+                    "from the build's version file; remove it"
+                )
+        if problems:
+            # One ValueError carrying several lines; load_config splits them again.
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def build_image_repository_name(self) -> str:
+        return self.build_image.repository_name or f"{self.application.name}/codebuild"
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    text = NAMESPACE + ":"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if i else "") + str(part)
+    return text
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The camelCase keys allowed where an unknown key was found."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        nested = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)),
+            None,
+        )
+        if nested is None:
+            for c in candidates:
+                for inner in getattr(c, "__args__", ()):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        nested = inner
+        if nested is None:
+            return []
+        model = nested
+    return sorted(f.alias or n for n, f in model.model_fields.items())
+
+
+def _problem(error: Any) -> list[str]:
+    # "[key]" marks a problem with a mapping's key rather than its value.
+    loc = tuple(p for p in error["loc"] if p not in ("function-after", "[key]"))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(DeliveryConfig, loc)
+        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return [f"{_key(loc)}: unknown key{hint}"]
+    if kind == "missing":
+        return [f"{_key(loc)}: required"]
+    message = error["msg"].removeprefix("Value error, ")
+    if kind == "value_error" and not loc:
+        # Cross-field problems are already written against their own keys.
+        return [f"{NAMESPACE}:{line}" for line in message.splitlines()]
+    return [f"{_key(loc)}: {message}"]
+
+
+def current_stack_config() -> dict[str, str]:
+    """Every config value the engine handed this program (all namespaces), so keys we
+    do not know are seen, not silently ignored as `pulumi.Config.get` would."""
+    from pulumi.runtime import config as runtime_config
+
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
+    """Pulumi hands structured config to programs as JSON strings; decode ours."""
+    raw: dict[str, Any] = {}
+    problems: list[str] = []
+    for full_key, value in values.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                problems.append(f"{full_key}: not valid JSON ({exc.msg})")
+                continue
+        raw[key] = value
+    if problems:
+        raise ConfigError(problems)
+    return raw
+
+
+def load_config(raw: Mapping[str, Any]) -> DeliveryConfig:
+    """Validate the decoded `ecs-delivery:*` config or raise one ConfigError listing
+    every problem."""
+    try:
+        return DeliveryConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = [line for error in exc.errors() for line in _problem(error)]
+        raise ConfigError(problems) from None

@@ -1,0 +1,218 @@
+"""IAM documents as small pure functions: plain strings in, a policy dict out.
+
+Components join their Outputs with `pulumi.Output.all(...).apply(...)` and call these, so
+tests (and the policy linter) can call them directly with any ARNs. Every statement names
+its resources; `*` appears only for actions that have no resource form, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Optional
+
+PolicyDocument = dict[str, Any]
+
+# ecr:GetAuthorizationToken and cloudformation:ValidateTemplate have no resource-level
+# form in IAM: they can only be granted on "*".
+ACTIONS_WITHOUT_RESOURCE_FORM = frozenset({"ecr:GetAuthorizationToken", "cloudformation:ValidateTemplate"})
+
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchGetImage",
+)
+ECR_PUSH_ACTIONS = (
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+)
+CLOUDFORMATION_DEPLOY_ACTIONS = (
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:SetStackPolicy",
+)
+
+
+def document(*statements: Optional[dict[str, Any]]) -> PolicyDocument:
+    return {"Version": "2012-10-17", "Statement": [s for s in statements if s]}
+
+
+def statement(
+    sid: str,
+    actions: Sequence[str],
+    resources: Sequence[str],
+    condition: Optional[dict[str, Any]] = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(set(actions)),
+        "Resource": list(dict.fromkeys(resources)),
+    }
+    if condition:
+        result["Condition"] = condition
+    return result
+
+
+def service_trust_policy(
+    service: str, *, account_id: Optional[str] = None, source_arn: Optional[str] = None
+) -> PolicyDocument:
+    """Trust a service principal; with `account_id` / `source_arn`, only when it acts for
+    this account / this resource (confused-deputy protection, where the service sets the
+    keys)."""
+    condition: dict[str, Any] = {}
+    if account_id:
+        condition["StringEquals"] = {"aws:SourceAccount": account_id}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    trust: dict[str, Any] = {
+        "Sid": "TrustService",
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if condition:
+        trust["Condition"] = condition
+    return {"Version": "2012-10-17", "Statement": [trust]}
+
+
+def connection_action(connection_arn: str) -> str:
+    """`UseConnection` under the IAM prefix of the connection's own service: a
+    `codestar-connections` ARN is not authorised by `codeconnections:` and vice versa."""
+    service = connection_arn.split(":")[2]
+    if service not in ("codestar-connections", "codeconnections"):
+        raise ValueError(f"not a connection ARN: {connection_arn!r}")
+    return f"{service}:UseConnection"
+
+
+def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> str:
+    return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"
+
+
+def _artifact_statements(bucket_arn: str, kms_key_arn: Optional[str]) -> list[dict[str, Any]]:
+    statements = [
+        statement(
+            "ArtifactObjects",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            [f"{bucket_arn}/*"],
+        ),
+        statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [bucket_arn]),
+    ]
+    if kms_key_arn:
+        statements.append(statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]))
+    return statements
+
+
+def pipeline_role_policy(
+    *,
+    bucket_arn: str,
+    connection_arn: str,
+    build_project_arns: Sequence[str],
+    stack_arns: Sequence[str],
+    deploy_role_arn: str,
+    kms_key_arn: Optional[str] = None,
+    approval_topic_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What CodePipeline itself does: move artifacts, read the repos through the
+    connection, start builds, drive CloudFormation on the environment stacks, hand it the
+    deploy role, and notify approvers."""
+    return document(
+        *_artifact_statements(bucket_arn, kms_key_arn),
+        statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
+        statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], build_project_arns),
+        statement("DeployStacks", CLOUDFORMATION_DEPLOY_ACTIONS, stack_arns) if stack_arns else None,
+        # ValidateTemplate has no resource form.
+        statement("ValidateTemplates", ["cloudformation:ValidateTemplate"], ["*"]),
+        statement(
+            "PassDeployRole",
+            ["iam:PassRole"],
+            [deploy_role_arn],
+            {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+        ),
+        statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
+    )
+
+
+def build_role_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    build_image_repository_arn: str,
+    application_repository_arn: str,
+    kms_key_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What the application build does: log, read its input and write its version
+    artifact, pull the build image (SERVICE_ROLE pull credentials), and pull/push the
+    application image — on the application repository only."""
+    return document(
+        statement(
+            "WriteBuildLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        ),
+        *_artifact_statements(bucket_arn, kms_key_arn),
+        # GetAuthorizationToken has no resource form; what the token allows is still
+        # limited by the repository statements below.
+        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
+        statement(
+            "PushApplicationImage",
+            [*ECR_PULL_ACTIONS, *ECR_PUSH_ACTIONS],
+            [application_repository_arn],
+        ),
+    )
+
+
+# Services an ECS application stack hands its roles to: task and execution roles, the
+# service's own role, container instances, custom-resource functions, scaling, schedules.
+STACK_ROLE_SERVICES = (
+    "application-autoscaling.amazonaws.com",
+    "autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "events.amazonaws.com",
+    "lambda.amazonaws.com",
+)
+
+
+def deploy_role_iam_policy(*, partition: str, account_id: str, stack_names: Sequence[str]) -> PolicyDocument:
+    """IAM for the roles the application stacks create. CloudFormation names a role it
+    auto-names `<stack>-<LogicalId>-<suffix>`, so the deploy role may manage and pass only
+    roles carrying one of its stacks' names — not every role in the account — and pass
+    them only to the services an ECS application runs on."""
+    role_arns = [f"arn:{partition}:iam::{account_id}:role/{name}-*" for name in stack_names]
+    return document(
+        statement(
+            "ManageStackRoles",
+            [
+                "iam:CreateRole",
+                "iam:DeleteRole",
+                "iam:GetRole",
+                "iam:UpdateRole",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:TagRole",
+                "iam:UntagRole",
+                "iam:PutRolePolicy",
+                "iam:GetRolePolicy",
+                "iam:DeleteRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DetachRolePolicy",
+            ],
+            role_arns,
+        ),
+        statement(
+            "PassStackRoles",
+            ["iam:PassRole"],
+            role_arns,
+            {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
+        ),
+    )

@@ -1,0 +1,282 @@
+"""Recording Pulumi mocks shared by the unit tests and `make synth`.
+
+`RecordingMocks` stands in for the engine and the AWS/Docker providers: it answers every
+invoke the program makes, returns each resource's computed outputs in the shape AWS gives
+them (ARNs, URLs, digests) and records every registration (type, name, parent, inputs) so
+tests and the synth renderer read what the program actually declared.
+
+Two value styles, one implementation:
+- `realistic` (tests): a fixed test account and region, deterministic suffixes, so
+  assertions on ARNs and URLs run against values shaped like AWS's.
+- `symbolic` (synth): whatever only exists after deployment (account id, generated name
+  suffixes, image digests, tokens) is written `⟨...⟩`, so a rendered value is never a fake
+  ARN passed off as real.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+TEST_ACCOUNT_ID = "123456789012"
+TEST_REGION = "eu-west-1"
+
+
+def is_secret(value: Any) -> bool:
+    return rpc.is_rpc_secret(value)
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs with secrets unwrapped (for assertions)."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def mask(value: Any) -> Any:
+    """Inputs with every secret replaced by a marker (for anything written to disk)."""
+    if rpc.is_rpc_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v) for v in value]
+    return value
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent_urn: str
+    custom: bool
+    raw_inputs: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False
+    retain_on_delete: bool = False
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Inputs as the program declared them, secrets unwrapped."""
+        return unwrap(self.raw_inputs)
+
+    @property
+    def masked_inputs(self) -> dict[str, Any]:
+        return mask(self.raw_inputs)
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Realistic (or symbolic) provider answers plus a record of every registration."""
+
+    def __init__(
+        self,
+        *,
+        account_id: str = TEST_ACCOUNT_ID,
+        region: str = TEST_REGION,
+        partition: str = "aws",
+        symbolic: bool = False,
+    ):
+        self.symbolic = symbolic
+        self.account_id = "⟨account-id⟩" if symbolic else account_id
+        self.region = region
+        self.partition = partition
+        self.resources: list[RecordedResource] = []
+        self.invokes: list[tuple[str, dict[str, Any]]] = []
+
+    # -- values ----------------------------------------------------------------------
+    def _unique(self, seed: str, label: str, length: int = 8) -> str:
+        if self.symbolic:
+            return f"⟨{label}⟩"
+        return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+    def _auto_name(self, logical: str) -> str:
+        # Pulumi auto-naming appends a random suffix to the logical name.
+        return f"{logical}-{self._unique(logical, 'suffix', 7)}"
+
+    def _arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        where = self.region if region else ""
+        return f"arn:{self.partition}:{service}:{where}:{self.account_id}:{resource}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com"
+
+    # -- engine hooks ----------------------------------------------------------------
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.invokes.append((args.token, dict(args.args)))
+        token = args.token
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": self.account_id,
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/deployer",
+                "userId": "AIDAEXAMPLEDEPLOYER",
+                "id": self.account_id,
+            }
+        if token == "aws:index/getRegion:getRegion":
+            return {
+                "region": self.region,
+                "name": self.region,
+                "id": self.region,
+                "endpoint": f"ec2.{self.region}.amazonaws.com",
+                "description": self.region,
+            }
+        if token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": self.partition,
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": self.partition,
+            }
+        if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            password = "⟨ecr-token⟩" if self.symbolic else "eyJwYXlsb2FkIjoiZXhhbXBsZSJ9"
+            return {
+                "userName": "AWS",
+                "password": password,
+                "authorizationToken": password,
+                "proxyEndpoint": f"https://{self.registry}",
+                "registryId": args.args.get("registryId") or self.account_id,
+                "expiresAt": "2026-11-28T00:00:00Z",
+                "id": self.region,
+            }
+        if token == "aws:ecr/getRepository:getRepository":
+            repo = args.args["name"]
+            return {
+                "name": repo,
+                "arn": self._arn("ecr", f"repository/{repo}"),
+                "registryId": self.account_id,
+                "repositoryUrl": f"{self.registry}/{repo}",
+                "imageTagMutability": "MUTABLE",
+                "id": repo,
+            }
+        raise NotImplementedError(f"RecordingMocks does not answer invoke {token!r}: add a realistic answer")
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        inputs = dict(args.inputs)
+        if not args.custom:
+            return f"{args.name}-component", {}
+        state = dict(inputs)
+        physical_id = self._fill(args.typ, args.name, inputs, state)
+        return physical_id, state
+
+    # -- per-type computed outputs ---------------------------------------------------
+    def _fill(self, typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> str:
+        if typ == "aws:ecr/repository:Repository":
+            repo = inputs.get("name") or self._auto_name(name)
+            state.update(
+                name=repo,
+                arn=self._arn("ecr", f"repository/{repo}"),
+                registryId=self.account_id,
+                repositoryUrl=f"{self.registry}/{repo}",
+            )
+            return repo
+        if typ == "docker:index/image:Image":
+            image_name = inputs["imageName"]
+            repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
+            digest = self._unique(f"{image_name}", "image digest after build", 64)
+            state.update(
+                imageName=image_name,
+                repoDigest=f"{repository}@sha256:{digest}",
+                baseImageName=image_name,
+                registryServer=self.registry,
+            )
+            return f"sha256:{digest}"
+        if typ == "aws:s3/bucket:Bucket":
+            bucket = inputs.get("bucket") or self._auto_name(name)
+            state.update(
+                bucket=bucket,
+                arn=f"arn:{self.partition}:s3:::{bucket}",
+                bucketDomainName=f"{bucket}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{bucket}.s3.{self.region}.amazonaws.com",
+                region=self.region,
+            )
+            return bucket
+        if typ == "aws:iam/role:Role":
+            role = inputs.get("name") or self._auto_name(name)
+            path = inputs.get("path") or "/"
+            state.update(
+                name=role,
+                arn=f"arn:{self.partition}:iam::{self.account_id}:role{path}{role}",
+                uniqueId="AROA" + self._unique(role, "role id", 17).upper(),
+            )
+            return role
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            group = inputs.get("name") or self._auto_name(name)
+            state.update(name=group, arn=self._arn("logs", f"log-group:{group}"))
+            return group
+        if typ == "aws:codebuild/project:Project":
+            project = inputs.get("name") or self._auto_name(name)
+            state.update(name=project, arn=self._arn("codebuild", f"project/{project}"))
+            return project
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            pipeline = inputs.get("name") or self._auto_name(name)
+            state.update(name=pipeline, arn=self._arn("codepipeline", pipeline))
+            return pipeline
+        if typ in (
+            "aws:codeconnections/connection:Connection",
+            "aws:codestarconnections/connection:Connection",
+        ):
+            service = "codeconnections" if "codeconnections" in typ else "codestar-connections"
+            connection_id = "⟨connection-id⟩" if self.symbolic else str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+            arn = self._arn(service, f"connection/{connection_id}")
+            # A connection created by code waits for the console handshake.
+            state.update(arn=arn, connectionStatus="PENDING", name=inputs.get("name", name))
+            return arn
+        if typ == "aws:sns/topic:Topic":
+            topic = inputs.get("name") or self._auto_name(name)
+            state.update(name=topic, arn=self._arn("sns", topic))
+            return state["arn"]
+        if typ == "aws:codestarnotifications/notificationRule:NotificationRule":
+            arn = self._arn("codestar-notifications", f"notificationrule/{self._unique(name, 'rule id', 40)}")
+            state.update(arn=arn)
+            return arn
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            return f"{inputs.get('role')}:{inputs.get('name') or name}"
+        # Resources whose outputs the program never reads: their inputs are their state.
+        return f"{name}-id"
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps the parent of every registration, which the stock MockMonitor drops."""
+
+    def __init__(self, mocks: RecordingMocks):
+        super().__init__(mocks)
+        self.recording_mocks = mocks
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            registration = self.resources[response.urn]
+            self.recording_mocks.resources.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent_urn=request.parent,
+                    custom=bool(request.custom),
+                    raw_inputs=rpc.deserialize_properties(request.object),
+                    state=dict(registration.state or {}),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                )
+            )
+        return response
+
+
+def find(mocks: RecordingMocks, typ: str, name: Optional[str] = None) -> list[RecordedResource]:
+    """Recorded resources of a type (and, optionally, whose logical name ends with `name`)."""
+    return [
+        r
+        for r in mocks.resources
+        if r.type == typ and (name is None or r.name == name or r.name.endswith(f"-{name}"))
+    ]

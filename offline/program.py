@@ -1,0 +1,125 @@
+"""Run the whole Pulumi program offline, under `RecordingMocks`, with a stack's config.
+
+Used by the smoke tests and by `make synth`: no Pulumi CLI, no backend, no credentials,
+no network. The stack file is read the way the CLI would hand it to the program:
+structured values as JSON strings, `secure:` values as secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import TEST_REGION, RecordingMocks, RecordingMonitor
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "ecs-delivery"
+SECRET_PLACEHOLDER = "[secret]"
+
+
+class StackFileError(ValueError):
+    """The stack file cannot be read as Pulumi would read it."""
+
+
+@dataclass
+class StackConfig:
+    values: dict[str, str]
+    secret_keys: list[str]
+
+    @property
+    def region(self) -> Optional[str]:
+        return self.values.get("aws:region")
+
+
+def stack_config_from_mapping(config: dict[str, Any]) -> StackConfig:
+    """`config:` of a Pulumi.<stack>.yaml → the flat string map the CLI passes on."""
+    values: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (config or {}).items():
+        if ":" not in key:
+            key = f"{PROJECT_NAME}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # Offline there is no key to decrypt with; the program sees a marked secret.
+            values[key] = SECRET_PLACEHOLDER
+            secret_keys.append(key)
+        elif isinstance(value, str):
+            values[key] = value
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        else:
+            values[key] = json.dumps(value)
+    return StackConfig(values, secret_keys)
+
+
+def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfig:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"no stack file {path.name} (stacks here: {', '.join(known)})")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name} is not valid YAML: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
+        raise StackFileError(f"{path.name}: expected a mapping with a 'config:' mapping")
+    return stack_config_from_mapping(document.get("config") or {})
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    mocks: RecordingMocks
+    outputs: dict[str, Any]
+    secret_outputs: set[str]
+
+
+def _resolve(value: Any) -> tuple[Any, bool]:
+    output = pulumi.Output.from_input(value)
+    resolved = _sync_await(output.future())
+    secret = bool(_sync_await(output.is_secret()))
+    return resolved, secret
+
+
+def run_program(
+    config: StackConfig,
+    *,
+    stack: str = "test",
+    symbolic: bool = False,
+    project_dir: Path = PROJECT_DIR,
+    mocks: Optional[RecordingMocks] = None,
+) -> ProgramRun:
+    """Execute `__main__.py` under fresh mocks (or the given ones, to inspect what a
+    failed run declared) and return what it declared and exported."""
+    if mocks is None:
+        mocks = RecordingMocks(region=config.region or TEST_REGION, symbolic=symbolic)
+    # A fresh root stack per run, so runs in one process never see each other's exports.
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT_NAME, stack=stack, preview=False, monitor=RecordingMonitor(mocks)
+    )
+    pulumi.runtime.set_all_config(dict(config.values), list(config.secret_keys))
+    if str(project_dir) not in sys.path:
+        sys.path.insert(0, str(project_dir))
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+    root = pulumi_settings.get_root_resource()
+    outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+    for name, value in (getattr(root, "outputs", None) or {}).items():
+        outputs[name], secret = _resolve(value)
+        if secret:
+            secret_outputs.add(name)
+    return ProgramRun(stack, mocks, outputs, secret_outputs)

@@ -1,0 +1,131 @@
+"""Shared fixtures: one recording mock for every test, and helpers to declare
+components or the whole program under it."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime import settings as pulumi_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.mocks import RecordedResource, RecordingMocks, RecordingMonitor
+from offline.program import ProgramRun, load_stack_config, run_program, stack_config_from_mapping
+
+# The book's system (chapter 13), as ecs-delivery config.
+BOOK_CONFIG: dict[str, Any] = {
+    "aws:region": "us-east-1",
+    "ecs-delivery:application": {
+        "name": "todobackend",
+        "repository": "docker-in-aws/todobackend",
+        "branch": "master",
+    },
+    "ecs-delivery:infrastructure": {
+        "repository": "docker-in-aws/todobackend-aws",
+        "branch": "master",
+    },
+    "ecs-delivery:environments": [
+        {"name": "dev", "stackName": "todobackend-dev", "templateConfiguration": "dev.json"},
+        {
+            "name": "production",
+            "stackName": "todobackend-prod",
+            "templateConfiguration": "prod.json",
+            "approval": True,
+        },
+    ],
+}
+
+
+# The smallest valid config, in decoded form (what load_config takes).
+MINIMAL_RAW: dict[str, Any] = {
+    "application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+    "infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+    "environments": [{"name": "dev", "stackName": "todobackend-dev"}],
+}
+
+
+def config_with(**changes: Any) -> dict[str, Any]:
+    """The book's config with top-level `ecs-delivery:` keys replaced."""
+    config = copy.deepcopy(BOOK_CONFIG)
+    for key, value in changes.items():
+        config[f"ecs-delivery:{key}"] = value
+    return config
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    """Fresh mocks installed for a test that declares components itself."""
+    recording = RecordingMocks()
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        recording, project="ecs-delivery", stack="test", preview=False, monitor=RecordingMonitor(recording)
+    )
+    return recording
+
+
+def declare(build: Callable[[], Any]) -> None:
+    """Run `build` as a Pulumi program under the installed mocks and wait until every
+    registration has been recorded, so assertions afterwards see all of it."""
+    _sync_await(run_pulumi_func(build))
+
+
+def resolve(output: Any) -> Any:
+    return _sync_await(pulumi.Output.from_input(output).future())
+
+
+def is_secret_output(output: Any) -> bool:
+    return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))
+
+
+def run_stack(stack: str) -> ProgramRun:
+    return run_program(load_stack_config(stack), stack=stack)
+
+
+def run_config(
+    config: dict[str, Any], stack: str = "test", mocks: RecordingMocks | None = None
+) -> ProgramRun:
+    return run_program(stack_config_from_mapping(config), stack=stack, mocks=mocks)
+
+
+def only(mocks: RecordingMocks, typ: str, name: str | None = None) -> RecordedResource:
+    found = [
+        r
+        for r in mocks.resources
+        if r.type == typ and (name is None or r.name == name or r.name.endswith(f"-{name}"))
+    ]
+    assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+    return found[0]
+
+
+def all_of(mocks: RecordingMocks, typ: str) -> list[RecordedResource]:
+    return [r for r in mocks.resources if r.type == typ]
+
+
+def policy(resource: RecordedResource, key: str = "policy") -> dict[str, Any]:
+    """A JSON policy input, parsed; fails loudly if it is missing."""
+    value = resource.inputs.get(key)
+    assert isinstance(value, str), f"{resource.name}.{key} is {value!r}, not a JSON document"
+    return json.loads(value)
+
+
+def pipeline_inputs(mocks: RecordingMocks) -> dict[str, Any]:
+    return only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
+
+
+def stage_names(mocks: RecordingMocks) -> list[str]:
+    return [stage["name"] for stage in pipeline_inputs(mocks)["stages"]]
+
+
+def actions_of(mocks: RecordingMocks, stage: str) -> list[dict[str, Any]]:
+    (found,) = [s for s in pipeline_inputs(mocks)["stages"] if s["name"] == stage]
+    return found["actions"]
+
+
+def action_of(mocks: RecordingMocks, stage: str, action: str) -> dict[str, Any]:
+    (found,) = [a for a in actions_of(mocks, stage) if a["name"] == action]
+    return found

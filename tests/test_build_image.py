@@ -1,0 +1,127 @@
+"""BuildImage and ImageRepository: what the ECR repository, its lifecycle and the Docker
+image are declared with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from components.build_image import BuildImage, BuildImageArgs, context_digest
+from components.image_repository import ImageRepositoryArgs
+from tests.conftest import all_of, declare, is_secret_output, only, resolve
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BUILD_CONTEXT = PROJECT_DIR / "build-image"
+
+
+def build(mocks, protect: bool = True, immutable: bool = False, context: Path = BUILD_CONTEXT):
+    holder = {}
+
+    def program():
+        holder["image"] = BuildImage(
+            "build-image",
+            BuildImageArgs(
+                repository=ImageRepositoryArgs(
+                    repository_name="todobackend/codebuild",
+                    untagged_expiry_days=7,
+                    max_image_count=25,
+                    immutable_tags=immutable,
+                    protect=protect,
+                ),
+                context=context,
+            ),
+        )
+
+    declare(program)
+    return holder["image"]
+
+
+def test_repository_scans_on_push_and_is_protected_in_prod(mocks):
+    build(mocks, protect=True)
+    repo = only(mocks, "aws:ecr/repository:Repository")
+    assert repo.inputs["name"] == "todobackend/codebuild"
+    assert repo.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo.inputs["imageTagMutability"] == "MUTABLE"
+    assert repo.inputs["encryptionConfigurations"] == [{"encryptionType": "AES256"}]
+    assert repo.inputs["forceDelete"] is False
+    assert repo.protect is True
+
+
+def test_unprotected_repository_can_be_torn_down_with_its_images(mocks):
+    build(mocks, protect=False, immutable=True)
+    repo = only(mocks, "aws:ecr/repository:Repository")
+    assert repo.inputs["forceDelete"] is True
+    assert repo.protect is False
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+
+
+def test_lifecycle_expires_untagged_images_and_caps_the_count(mocks):
+    build(mocks)
+    lifecycle = only(mocks, "aws:ecr/lifecyclePolicy:LifecyclePolicy")
+    assert lifecycle.parent_urn.endswith("build-image-ecr")
+    rules = json.loads(lifecycle.inputs["policy"])["rules"]
+    assert rules[0]["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 7,
+    }
+    assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 25}
+    assert all(rule["action"] == {"type": "expire"} for rule in rules)
+    # ECR requires the "any" rule to have the highest priority number.
+    assert [rule["rulePriority"] for rule in rules] == [1, 2]
+
+
+def test_pull_access_is_granted_to_the_build_role_not_by_a_repository_policy(mocks):
+    build(mocks)
+    assert all_of(mocks, "aws:ecr/repositoryPolicy:RepositoryPolicy") == []
+
+
+def test_image_is_built_for_codebuild_hosts_and_pushed_with_an_ecr_token(mocks):
+    image = build(mocks)
+    docker_image = only(mocks, "docker:index/image:Image")
+    repo_url = only(mocks, "aws:ecr/repository:Repository").state["repositoryUrl"]
+    tag = context_digest(BUILD_CONTEXT)[:16]
+    assert docker_image.inputs["imageName"] == f"{repo_url}:{tag}"
+    assert docker_image.inputs["build"]["platform"] == "linux/amd64"
+    assert docker_image.inputs["build"]["context"] == str(BUILD_CONTEXT)
+    assert docker_image.inputs["build"]["dockerfile"] == str(BUILD_CONTEXT / "Dockerfile")
+    registry = docker_image.inputs["registry"]
+    assert registry["server"] == repo_url
+    assert registry["username"] == "AWS"
+    assert registry["password"] == "eyJwYXlsb2FkIjoiZXhhbXBsZSJ9"
+    # The ECR token travels as a secret (and with it the registry block), never in plain state.
+    assert docker_image.masked_inputs["registry"] == "[secret]"
+    # The token is asked for the repository's own registry.
+    token_calls = [a for t, a in mocks.invokes if t == "aws:ecr/getAuthorizationToken:getAuthorizationToken"]
+    assert token_calls and token_calls[0]["registryId"] == "123456789012"
+    assert not is_secret_output(image.image_ref)
+
+
+def test_image_reference_is_pinned_by_digest(mocks):
+    image = build(mocks)
+    repo_url = only(mocks, "aws:ecr/repository:Repository").state["repositoryUrl"]
+    ref = resolve(image.image_ref)
+    assert ref.startswith(f"{repo_url}@sha256:")
+    assert len(ref.split("@sha256:")[1]) == 64
+
+
+def test_a_change_in_the_build_context_gives_a_new_image_and_none_otherwise(tmp_path):
+    context = tmp_path / "build-image"
+    shutil.copytree(BUILD_CONTEXT, context)
+    first = context_digest(context)
+    assert context_digest(context) == first  # unchanged context: same tag, nothing to rebuild
+    (context / "Dockerfile").write_text((context / "Dockerfile").read_text() + "\nLABEL x=y\n")
+    changed = context_digest(context)
+    assert changed != first
+    (context / "extra.sh").write_text("echo hi\n")
+    assert context_digest(context) not in (first, changed)
+
+
+def test_missing_dockerfile_is_reported_before_anything_is_declared(mocks, tmp_path):
+    with pytest.raises(ValueError, match="no Dockerfile"):
+        build(mocks, context=tmp_path)
+    assert mocks.resources == []

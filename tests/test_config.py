@@ -1,0 +1,247 @@
+"""The stack config contract: defaults, and one readable message per problem."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pulumi
+import pytest
+
+from components.config import ConfigError, load_config, raw_config_from_pulumi
+from offline.mocks import RecordingMocks
+from tests.conftest import BOOK_CONFIG, MINIMAL_RAW, config_with, run_config
+
+MINIMAL = MINIMAL_RAW
+
+
+def problems_for(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw)
+    return caught.value.problems
+
+
+def with_changes(path: list, value=None, delete: bool = False) -> dict:
+    raw = copy.deepcopy(MINIMAL)
+    target = raw
+    for part in path[:-1]:
+        target = target[part]
+    if delete:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return raw
+
+
+def test_defaults_fill_everything_not_given():
+    config = load_config(MINIMAL)
+    assert config.application.branch == "main"
+    assert config.application.image_repository is None
+    assert config.infrastructure.branch == "main"
+    assert config.infrastructure.template_path == "stack.yml"
+    assert config.connection_arn is None
+    assert config.build_image_repository_name == "todobackend/codebuild"
+    assert config.build.compute_type == "BUILD_GENERAL1_SMALL"
+    assert config.build.timeout_minutes == 60
+    assert config.build.buildspec == "buildspec.yml"
+    assert (config.build.version_file, config.build.version_key) == ("version.json", "Version")
+    assert config.image_tag_parameter == "ApplicationImageTag"
+    env = config.environments[0]
+    assert (env.template_configuration, env.parameters, env.approval) == (None, {}, False)
+    assert config.protect_stateful_resources is True
+    assert config.deploy_role.managed_policy_arns is None
+
+
+def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
+    raw = raw_config_from_pulumi(
+        {
+            "aws:region": "eu-west-1",
+            "ecs-delivery:application": json.dumps(MINIMAL["application"]),
+            "ecs-delivery:infrastructure": json.dumps(MINIMAL["infrastructure"]),
+            "ecs-delivery:environments": json.dumps(MINIMAL["environments"]),
+            "ecs-delivery:imageTagParameter": "ImageTag",
+            "ecs-delivery:protectStatefulResources": "false",
+        }
+    )
+    config = load_config(raw)
+    assert config.image_tag_parameter == "ImageTag"
+    assert config.protect_stateful_resources is False
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (["environments", 0, "approvel"], True, "ecs-delivery:environments[0].approvel: unknown key"),
+        (["application", "nmae"], "x", "ecs-delivery:application.nmae: unknown key"),
+        (["colour"], "blue", "ecs-delivery:colour: unknown key"),
+        (
+            ["build"],
+            {"timeoutMinutes": "soon"},
+            "ecs-delivery:build.timeoutMinutes: Input should be a valid integer",
+        ),
+        (
+            ["build"],
+            {"timeoutMinutes": 4},
+            "ecs-delivery:build.timeoutMinutes: Input should be greater than or equal to 5",
+        ),
+        (
+            ["build"],
+            {"timeoutMinutes": 2161},
+            "ecs-delivery:build.timeoutMinutes: Input should be less than or equal to 2160",
+        ),
+        (
+            ["build"],
+            {"computeType": "BUILD_GENERAL1_HUGE"},
+            "ecs-delivery:build.computeType: Input should be 'BUILD_GENERAL1_SMALL'",
+        ),
+        (["build"], {"logRetentionDays": 10}, "ecs-delivery:build.logRetentionDays: Input should be 1, 3, 5"),
+        (
+            ["build"],
+            {"buildspec": "../buildspec.yml"},
+            "ecs-delivery:build.buildspec: '../buildspec.yml' is not allowed",
+        ),
+        (
+            ["application", "name"],
+            "TodoBackend",
+            "ecs-delivery:application.name: 'TodoBackend' is not allowed: lowercase",
+        ),
+        (
+            ["application", "repository"],
+            "todobackend",
+            "ecs-delivery:application.repository: 'todobackend' is not allowed: a GitHub repository as 'owner/name'",
+        ),
+        (
+            ["application", "branch"],
+            "feature..x",
+            "ecs-delivery:application.branch: 'feature..x' is not allowed: a Git branch name",
+        ),
+        (
+            ["application", "imageRepository"],
+            "Bad Repo",
+            "ecs-delivery:application.imageRepository: 'Bad Repo' is not allowed: an ECR repository name",
+        ),
+        (
+            ["infrastructure", "templatePath"],
+            "/stack.yml",
+            "ecs-delivery:infrastructure.templatePath: '/stack.yml' is not allowed",
+        ),
+        (
+            ["connectionArn"],
+            "arn:aws:s3:::bucket",
+            "ecs-delivery:connectionArn: 'arn:aws:s3:::bucket' is not allowed: the ARN of a CodeConnections connection",
+        ),
+        (
+            ["environments", 0, "stackName"],
+            "1stack",
+            "ecs-delivery:environments[0].stackName: '1stack' is not allowed: a CloudFormation stack name",
+        ),
+        (
+            ["environments", 0, "approval"],
+            "perhaps",
+            "ecs-delivery:environments[0].approval: Input should be a valid boolean",
+        ),
+        (
+            ["environments", 0, "parameters"],
+            {"Bad-Name": "x"},
+            "ecs-delivery:environments[0].parameters.Bad-Name: 'Bad-Name' is not allowed",
+        ),
+        (["environments"], [], "ecs-delivery:environments: List should have at least 1 item"),
+        (
+            ["deployRole"],
+            {"managedPolicyArns": ["AdministratorAccess"]},
+            "ecs-delivery:deployRole.managedPolicyArns[0]: 'AdministratorAccess' is not allowed: an IAM managed policy ARN",
+        ),
+        (
+            ["artifacts"],
+            {"kmsKeyArn": "alias/mine"},
+            "ecs-delivery:artifacts.kmsKeyArn: 'alias/mine' is not allowed: a KMS key or alias ARN",
+        ),
+        (
+            ["ecr"],
+            {"maxImageCount": 0},
+            "ecs-delivery:ecr.maxImageCount: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_each_broken_rule_names_its_full_key(path, value, expected):
+    problems = problems_for(with_changes(path, value))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected), problems[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (["application", "name"], "ecs-delivery:application.name: required"),
+        (["infrastructure"], "ecs-delivery:infrastructure: required"),
+        (["environments", 0, "stackName"], "ecs-delivery:environments[0].stackName: required"),
+    ],
+)
+def test_missing_required_keys_are_named(path, expected):
+    assert problems_for(with_changes(path, delete=True)) == [expected]
+
+
+def test_unknown_key_message_lists_what_is_allowed():
+    (problem,) = problems_for(with_changes(["environments", 0, "approvel"], True))
+    assert problem == (
+        "ecs-delivery:environments[0].approvel: unknown key "
+        "(allowed: approval, name, parameters, stackName, templateConfiguration)"
+    )
+
+
+def test_every_problem_is_reported_at_once():
+    raw = copy.deepcopy(MINIMAL)
+    raw["application"]["name"] = "UPPER"
+    raw["build"] = {"timeoutMinutes": 1}
+    raw["environments"].append({"name": "prod", "stackName": "todobackend-prod", "approvel": True})
+    problems = problems_for(raw)
+    assert [p.split(":")[1] for p in problems] == [
+        "application.name",
+        "build.timeoutMinutes",
+        "environments[1].approvel",
+    ]
+
+
+def test_cross_field_rules_name_the_offending_environment():
+    raw = copy.deepcopy(MINIMAL)
+    raw["environments"] = [
+        {"name": "dev", "stackName": "app", "parameters": {"ApplicationImageTag": "latest"}},
+        {"name": "dev", "stackName": "app"},
+    ]
+    assert problems_for(raw) == [
+        "ecs-delivery:environments[0].parameters.ApplicationImageTag: set by the pipeline from the "
+        "build's version file; remove it",
+        "ecs-delivery:environments[1].name: 'dev' is already used by environments[0]; names must be unique",
+        "ecs-delivery:environments[1].stackName: 'app' is already deployed by environments[0]; "
+        "stacks must be unique",
+    ]
+
+
+def test_invalid_json_in_a_structured_value_is_named():
+    with pytest.raises(ConfigError) as caught:
+        raw_config_from_pulumi({"ecs-delivery:application": "{name: todobackend"})
+    assert caught.value.problems[0].startswith("ecs-delivery:application: not valid JSON")
+
+
+def test_connection_arn_accepts_both_connection_services():
+    for service in ("codestar-connections", "codeconnections"):
+        arn = f"arn:aws:{service}:eu-west-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666"
+        assert load_config({**MINIMAL, "connectionArn": arn}).connection_arn == arn
+
+
+def test_a_bad_stack_config_declares_nothing_and_reads_as_a_run_error():
+    bad = config_with(environments=[{"name": "dev", "stackName": "todobackend-dev", "approvel": True}])
+    mocks = RecordingMocks()
+    with pytest.raises(pulumi.RunError) as caught:
+        run_config(bad, mocks=mocks)
+    assert "ecs-delivery:environments[0].approvel: unknown key" in str(caught.value)
+    assert mocks.resources == []
+    assert mocks.invokes == []
+
+
+def test_the_book_config_is_valid():
+    raw = raw_config_from_pulumi(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in BOOK_CONFIG.items()}
+    )
+    config = load_config(raw)
+    assert [e.approval for e in config.environments] == [False, True]

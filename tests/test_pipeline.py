@@ -1,0 +1,249 @@
+"""The CodePipeline, action for action, as the program declares it from config alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import (
+    action_of,
+    actions_of,
+    all_of,
+    config_with,
+    only,
+    pipeline_inputs,
+    run_config,
+    run_stack,
+    stage_names,
+)
+
+BOOK_ENVIRONMENTS = [
+    {"name": "dev", "stackName": "todobackend-dev", "templateConfiguration": "dev.json"},
+    {
+        "name": "production",
+        "stackName": "todobackend-prod",
+        "templateConfiguration": "prod.json",
+        "approval": True,
+    },
+]
+THREE_ENVIRONMENTS = [
+    {"name": "dev", "stackName": "shop-dev", "parameters": {"DesiredCount": "1"}},
+    {
+        "name": "staging",
+        "stackName": "shop-staging",
+        "templateConfiguration": "staging.json",
+        "approval": True,
+    },
+    {"name": "production", "stackName": "shop-prod", "templateConfiguration": "prod.json", "approval": True},
+]
+
+
+@pytest.fixture(scope="module")
+def book():
+    return run_config(config_with(environments=BOOK_ENVIRONMENTS), stack="book").mocks
+
+
+@pytest.fixture(scope="module")
+def three():
+    return run_config(
+        config_with(
+            application={"name": "shop", "repository": "acme/shop", "branch": "main"},
+            infrastructure={
+                "repository": "acme/shop-infra",
+                "branch": "release",
+                "templatePath": "cfn/app.yml",
+            },
+            build={"versionFile": "build/version.json", "versionKey": "Tag"},
+            imageTagParameter="ImageTag",
+            environments=THREE_ENVIRONMENTS,
+        ),
+        stack="three",
+    ).mocks
+
+
+def deploy_role_arn(mocks) -> str:
+    return only(mocks, "aws:iam/role:Role", "deploy-role").state["arn"]
+
+
+def test_pipeline_is_v2_with_an_s3_artifact_store(book):
+    pipeline = pipeline_inputs(book)
+    assert pipeline["pipelineType"] == "V2"
+    bucket = only(book, "aws:s3/bucket:Bucket").state["bucket"]
+    assert pipeline["artifactStores"] == [{"location": bucket, "type": "S3"}]
+    assert pipeline["roleArn"] == only(book, "aws:iam/role:Role", "delivery-role").state["arn"]
+
+
+def test_book_pipeline_stages_in_order(book):
+    assert stage_names(book) == ["Source", "Build", "dev", "production"]
+
+
+def test_book_source_stage_reads_both_repositories_through_the_connection(book):
+    connection_arn = only(book, "aws:codeconnections/connection:Connection").state["arn"]
+    app, infra = actions_of(book, "Source")
+    for action, repository, artifact in (
+        (app, "docker-in-aws/todobackend", "ApplicationSource"),
+        (infra, "docker-in-aws/todobackend-aws", "InfrastructureSource"),
+    ):
+        assert (action["category"], action["owner"], action["provider"], action["version"]) == (
+            "Source",
+            "AWS",
+            "CodeStarSourceConnection",
+            "1",
+        )
+        assert action["configuration"] == {
+            "ConnectionArn": connection_arn,
+            "FullRepositoryId": repository,
+            "BranchName": "master",
+            "OutputArtifactFormat": "CODE_ZIP",
+        }
+        assert action["outputArtifacts"] == [artifact]
+        assert "inputArtifacts" not in action
+
+
+def test_book_build_stage_runs_the_codebuild_project(book):
+    (build,) = actions_of(book, "Build")
+    project = only(book, "aws:codebuild/project:Project").state["name"]
+    assert (build["category"], build["provider"]) == ("Build", "CodeBuild")
+    assert build["configuration"] == {"ProjectName": project}
+    assert build["inputArtifacts"] == ["ApplicationSource"]
+    assert build["outputArtifacts"] == ["ApplicationVersion"]
+
+
+def test_book_dev_stage_deploys_directly(book):
+    (deploy,) = actions_of(book, "dev")
+    assert (deploy["category"], deploy["provider"], deploy["runOrder"]) == ("Deploy", "CloudFormation", 1)
+    assert deploy["configuration"] == {
+        "ActionMode": "CREATE_UPDATE",
+        "StackName": "todobackend-dev",
+        "TemplatePath": "InfrastructureSource::stack.yml",
+        "TemplateConfiguration": "InfrastructureSource::dev.json",
+        "ParameterOverrides": json.dumps(
+            {"ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]}},
+            separators=(",", ":"),
+        ),
+        "Capabilities": "CAPABILITY_NAMED_IAM",
+        "RoleArn": deploy_role_arn(book),
+    }
+    assert deploy["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
+
+
+def test_book_production_is_change_set_then_approval_then_execute(book):
+    create, approve, execute = actions_of(book, "production")
+    assert [a["name"] for a in (create, approve, execute)] == [
+        "CreateChangeSet",
+        "Approve",
+        "ExecuteChangeSet",
+    ]
+    assert [a["runOrder"] for a in (create, approve, execute)] == [1, 2, 3]
+    assert create["configuration"]["ActionMode"] == "CHANGE_SET_REPLACE"
+    assert execute["configuration"]["ActionMode"] == "CHANGE_SET_EXECUTE"
+    assert create["configuration"]["ChangeSetName"] == execute["configuration"]["ChangeSetName"]
+    assert create["configuration"]["StackName"] == execute["configuration"]["StackName"] == "todobackend-prod"
+    assert create["configuration"]["TemplateConfiguration"] == "InfrastructureSource::prod.json"
+    assert create["configuration"]["RoleArn"] == deploy_role_arn(book)
+    assert create["configuration"]["Capabilities"] == "CAPABILITY_NAMED_IAM"
+    assert json.loads(create["configuration"]["ParameterOverrides"]) == {
+        "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]}
+    }
+    assert create["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
+    assert (approve["category"], approve["owner"], approve["provider"]) == ("Approval", "AWS", "Manual")
+    assert "todobackend-prod" in approve["configuration"]["CustomData"]
+    assert approve["configuration"]["ExternalEntityLink"].startswith(
+        "https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks?filteringText=todobackend-prod"
+    )
+    assert "inputArtifacts" not in execute
+
+
+def test_pushes_to_either_branch_start_the_pipeline(book):
+    assert pipeline_inputs(book)["triggers"] == [
+        {
+            "providerType": "CodeStarSourceConnection",
+            "gitConfiguration": {
+                "sourceActionName": name,
+                "pushes": [{"branches": {"includes": ["master"]}}],
+            },
+        }
+        for name in ("Application", "Infrastructure")
+    ]
+
+
+def test_three_environments_follow_config_order_and_gating(three):
+    assert stage_names(three) == ["Source", "Build", "dev", "staging", "production"]
+    assert [a["name"] for a in actions_of(three, "dev")] == ["Deploy"]
+    for stage, stack in (("staging", "shop-staging"), ("production", "shop-prod")):
+        actions = actions_of(three, stage)
+        assert [(a["name"], a["runOrder"]) for a in actions] == [
+            ("CreateChangeSet", 1),
+            ("Approve", 2),
+            ("ExecuteChangeSet", 3),
+        ]
+        assert actions[0]["configuration"]["StackName"] == stack
+
+
+def test_three_environments_carry_their_own_settings(three):
+    dev = action_of(three, "dev", "Deploy")["configuration"]
+    assert dev["TemplatePath"] == "InfrastructureSource::cfn/app.yml"
+    assert "TemplateConfiguration" not in dev
+    assert json.loads(dev["ParameterOverrides"]) == {
+        "ImageTag": {"Fn::GetParam": ["ApplicationVersion", "build/version.json", "Tag"]},
+        "DesiredCount": "1",
+    }
+    staging = action_of(three, "staging", "CreateChangeSet")["configuration"]
+    assert staging["TemplateConfiguration"] == "InfrastructureSource::staging.json"
+    infra = action_of(three, "Source", "Infrastructure")["configuration"]
+    assert (infra["FullRepositoryId"], infra["BranchName"]) == ("acme/shop-infra", "release")
+    triggers = {t["gitConfiguration"]["sourceActionName"]: t for t in pipeline_inputs(three)["triggers"]}
+    assert triggers["Infrastructure"]["gitConfiguration"]["pushes"] == [
+        {"branches": {"includes": ["release"]}}
+    ]
+    assert triggers["Application"]["gitConfiguration"]["pushes"] == [{"branches": {"includes": ["main"]}}]
+
+
+def test_prod_stack_is_the_full_delivery_pipeline():
+    mocks = run_stack("prod").mocks
+    assert stage_names(mocks) == ["Source", "Build", "dev", "production"]
+    assert [a["name"] for a in actions_of(mocks, "dev")] == ["Deploy"]
+    assert [a["name"] for a in actions_of(mocks, "production")] == [
+        "CreateChangeSet",
+        "Approve",
+        "ExecuteChangeSet",
+    ]
+
+
+def test_dev_stack_is_one_ungated_environment():
+    mocks = run_stack("dev").mocks
+    assert stage_names(mocks) == ["Source", "Build", "sandbox"]
+    (deploy,) = actions_of(mocks, "sandbox")
+    assert deploy["configuration"]["ActionMode"] == "CREATE_UPDATE"
+    assert deploy["configuration"]["StackName"] == "todobackend-cd-sandbox"
+
+
+def test_a_given_connection_is_used_and_none_is_created():
+    arn = (
+        "arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666"
+    )
+    run = run_config(config_with(connectionArn=arn))
+    assert all_of(run.mocks, "aws:codeconnections/connection:Connection") == []
+    for action in actions_of(run.mocks, "Source"):
+        assert action["configuration"]["ConnectionArn"] == arn
+    assert "connection_next_step" not in run.outputs
+    assert run.outputs["connection_arn"] == arn
+
+
+def test_an_existing_application_repository_is_looked_up_not_created():
+    run = run_config(
+        config_with(
+            application={
+                "name": "todobackend",
+                "repository": "docker-in-aws/todobackend",
+                "imageRepository": "team/todo",
+            }
+        )
+    )
+    repositories = [r.inputs["name"] for r in all_of(run.mocks, "aws:ecr/repository:Repository")]
+    assert repositories == ["todobackend/codebuild"]
+    assert ("aws:ecr/getRepository:getRepository", {"name": "team/todo"}) in [
+        (token, {k: v for k, v in args.items() if k == "name"}) for token, args in run.mocks.invokes
+    ]
+    assert run.outputs["app_repository_url"].endswith("/team/todo")

@@ -22,11 +22,20 @@ lint: venv
 	$(BIN)/hadolint build-image/Dockerfile
 	$(BIN)/shellcheck .ci/run
 	$(BIN)/cfn-lint examples/infra-repo/stack.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 unit: venv
 	$(BIN)/python -m pytest -q
 
 test: lint unit
+
+# Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
+synth: venv
+	$(BIN)/python -m offline.synth $(STACK)
+
+# Numbers, not a test: synth and unit-test times against the bare `import pulumi_aws`.
+bench: venv
+	$(BIN)/python -m offline.bench
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,345 @@
+"""Render a recorded resource set as `pipeline.md`: what a reviewer wants to see of the
+delivery system — the pipeline as a Mermaid diagram and tables, the IAM permissions per
+role, the CodeBuild settings, the stores and the stack outputs.
+
+Input is the `resources.json` shape (`type`, `name`, `parent`, `inputs`, `outputs`), so the
+renderer is a pure function of data and can be tested on a hand-written resource set.
+Values written `⟨...⟩` exist only after deployment and are shown as such.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable
+from typing import Any
+
+PIPELINE = "aws:codepipeline/pipeline:Pipeline"
+PROJECT = "aws:codebuild/project:Project"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+REPOSITORY = "aws:ecr/repository:Repository"
+LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+BUCKET = "aws:s3/bucket:Bucket"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+LEGEND = (
+    "Values written `⟨…⟩` are known only after deployment (account id, generated name suffixes, digests)."
+)
+
+
+def _of(resources: Iterable[dict[str, Any]], typ: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r["type"] == typ]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        text = "<br>".join(f"`{v}`" for v in value) if value else "—"
+    elif value is None or value == "":
+        text = "—"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, (dict,)):
+        text = f"`{json.dumps(value, sort_keys=True, ensure_ascii=False)}`"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def _mode(action: dict[str, Any]) -> str:
+    configuration = action.get("configuration") or {}
+    if action.get("provider") == "Manual":
+        return "manual approval"
+    return configuration.get("ActionMode", "—")
+
+
+def _mermaid_label(*parts: str) -> str:
+    return "<br/>".join(p.replace('"', "'") for p in parts if p)
+
+
+def mermaid(stages: list[dict[str, Any]]) -> list[str]:
+    """Stages as subgraphs in order, actions inside them chained by run order, and the
+    artifacts drawn from the action that produces them to each action that reads them."""
+    lines = ["```mermaid", "flowchart LR"]
+    producers: dict[str, str] = {}
+    artifact_edges: list[str] = []
+    for s_index, stage in enumerate(stages):
+        stage_id = f"S{s_index}"
+        lines.append(f'  subgraph {stage_id}["{stage["name"]}"]')
+        lines.append("    direction LR")
+        actions = sorted(stage["actions"], key=lambda a: int(a.get("runOrder", 1)))
+        ids = []
+        for a_index, action in enumerate(actions):
+            node = f"{stage_id}A{a_index}"
+            ids.append((node, int(action.get("runOrder", 1))))
+            mode = _mode(action) if action["provider"] not in ("Manual",) and _mode(action) != "—" else ""
+            label = _mermaid_label(action["name"], action["provider"], mode)
+            shape = ('{{"', '"}}') if action["provider"] == "Manual" else ('["', '"]')
+            lines.append(f"    {node}{shape[0]}{label}{shape[1]}")
+            for artifact in _as_list(action.get("inputArtifacts")):
+                if artifact in producers:
+                    artifact_edges.append(f"  {producers[artifact]} -. {artifact} .-> {node}")
+            for artifact in _as_list(action.get("outputArtifacts")):
+                producers[artifact] = node
+        # Actions with a higher run order wait for every action with the previous one.
+        orders = sorted({order for _, order in ids})
+        for before, after in itertools.pairwise(orders):
+            for node_a, order_a in ids:
+                for node_b, order_b in ids:
+                    if order_a == before and order_b == after:
+                        lines.append(f"    {node_a} --> {node_b}")
+        lines.append("  end")
+    for s_index in range(len(stages) - 1):
+        lines.append(f"  S{s_index} ==> S{s_index + 1}")
+    lines += artifact_edges
+    lines.append("```")
+    return lines
+
+
+def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
+    inputs = pipeline["inputs"]
+    stages = inputs.get("stages") or []
+    out = [
+        f"## Pipeline `{inputs.get('name') or pipeline.get('outputs', {}).get('name') or pipeline['name']}`",
+        "",
+        f"Type **{inputs.get('pipelineType', 'V1')}**, "
+        f"execution mode **{inputs.get('executionMode', 'SUPERSEDED')}**, "
+        f"artifact store `{(inputs.get('artifactStores') or [{}])[0].get('location', '—')}`.",
+        "",
+        *mermaid(stages),
+        "",
+    ]
+    for stage in stages:
+        out += [f"### Stage `{stage['name']}`", ""]
+        rows = []
+        for action in sorted(stage["actions"], key=lambda a: int(a.get("runOrder", 1))):
+            configuration = action.get("configuration") or {}
+            flow = (
+                (", ".join(_as_list(action.get("inputArtifacts"))) or "—")
+                + " → "
+                + (", ".join(_as_list(action.get("outputArtifacts"))) or "—")
+            )
+            rows.append(
+                [
+                    int(action.get("runOrder", 1)),
+                    action["name"],
+                    f"{action['category']} / {action['provider']}",
+                    _mode(action),
+                    configuration.get("StackName")
+                    or configuration.get("FullRepositoryId")
+                    or configuration.get("ProjectName"),
+                    flow,
+                ]
+            )
+        out += _table(
+            ["run order", "action", "provider", "mode", "stack / repo / project", "inputs → outputs"], rows
+        )
+        out += ["", "<details><summary>configuration</summary>", ""]
+        for action in stage["actions"]:
+            configuration = dict(sorted((action.get("configuration") or {}).items()))
+            out += [
+                f"**{action['name']}**",
+                "",
+                "```json",
+                json.dumps(configuration, indent=2, ensure_ascii=False),
+                "```",
+                "",
+            ]
+        out += ["</details>", ""]
+    triggers = inputs.get("triggers") or []
+    if triggers:
+        out += ["### Triggers", ""]
+        rows = []
+        for trigger in triggers:
+            git = trigger.get("gitConfiguration", {})
+            for push in git.get("pushes", []):
+                rows.append(
+                    [git.get("sourceActionName"), "push", (push.get("branches") or {}).get("includes")]
+                )
+        out += [*_table(["source action", "event", "branches"], rows), ""]
+    return out
+
+
+def _role_section(resources: list[dict[str, Any]]) -> list[str]:
+    out = ["## IAM permissions per role", ""]
+    for role in sorted(_of(resources, ROLE), key=lambda r: r["name"]):
+        role_name = role.get("outputs", {}).get("name", role["name"])
+        out += [f"### `{role['name']}` — {role['inputs'].get('description', '')}", ""]
+        trust = json.loads(role["inputs"].get("assumeRolePolicy") or "{}")
+        for statement in trust.get("Statement", []):
+            principal = statement.get("Principal", {}).get("Service")
+            condition = statement.get("Condition")
+            out.append(f"Trusted by `{principal}`" + (f" when {_cell(condition)}" if condition else "") + ".")
+        boundary = role["inputs"].get("permissionsBoundary")
+        if boundary:
+            out.append(f"Permissions boundary: `{boundary}`.")
+        managed = [
+            a["inputs"].get("policyArn")
+            for a in _of(resources, ATTACHMENT)
+            if a["inputs"].get("role") in (role_name, role["name"])
+        ]
+        if managed:
+            out.append("Managed policies: " + ", ".join(f"`{m}`" for m in sorted(managed)) + ".")
+        out.append("")
+        rows = []
+        for policy in _of(resources, ROLE_POLICY):
+            if policy["inputs"].get("role") not in (role_name, role["name"]):
+                continue
+            for statement in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", []):
+                rows.append(
+                    [
+                        statement.get("Sid"),
+                        statement.get("Effect"),
+                        _as_list(statement.get("Action")),
+                        _as_list(statement.get("Resource")),
+                        statement.get("Condition"),
+                    ]
+                )
+        if rows:
+            out += _table(["statement", "effect", "actions", "resources", "condition"], rows)
+        out.append("")
+    return out
+
+
+def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for project in _of(resources, PROJECT):
+        inputs = project["inputs"]
+        environment = inputs.get("environment") or {}
+        source = inputs.get("source") or {}
+        logs = ((inputs.get("logsConfig") or {}).get("cloudwatchLogs") or {}).get("groupName")
+        retention = next(
+            (
+                g["inputs"].get("retentionInDays")
+                for g in _of(resources, LOG_GROUP)
+                if g["inputs"].get("name") == logs
+            ),
+            None,
+        )
+        out += [f"## CodeBuild project `{inputs.get('name', project['name'])}`", ""]
+        out += _table(
+            ["setting", "value"],
+            [
+                ["image", environment.get("image")],
+                ["image pull credentials", environment.get("imagePullCredentialsType")],
+                ["privileged mode", bool(environment.get("privilegedMode"))],
+                ["compute type", environment.get("computeType")],
+                ["timeout (minutes)", inputs.get("buildTimeout")],
+                [
+                    "source / buildspec",
+                    f"{source.get('type')} / {source.get('buildspec')}",
+                ],
+                ["log group", f"{logs} ({retention} days)" if retention else logs],
+            ],
+        )
+        variables = environment.get("environmentVariables") or []
+        if variables:
+            out += [
+                "",
+                *_table(["environment variable", "value"], [[v["name"], v["value"]] for v in variables]),
+            ]
+        out.append("")
+    return out
+
+
+def _bucket_hardening(resources: list[dict[str, Any]], bucket: dict[str, Any]) -> list[str]:
+    """What the bucket's sibling resources (same component) do to it, in words."""
+    facts = []
+    for sibling in (r for r in resources if r.get("parent") == bucket.get("parent") and r is not bucket):
+        inputs = sibling["inputs"]
+        kind = sibling["type"].split(":")[-1]
+        if kind == "BucketServerSideEncryptionConfiguration":
+            for rule in inputs.get("rules", []):
+                default = rule.get("applyServerSideEncryptionByDefault", {})
+                key = default.get("kmsMasterKeyId")
+                facts.append(f"encryption {default.get('sseAlgorithm')}" + (f" ({key})" if key else ""))
+        elif kind == "BucketVersioning":
+            facts.append(f"versioning {inputs.get('versioningConfiguration', {}).get('status')}")
+        elif kind == "BucketPublicAccessBlock":
+            flags = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+            blocked = all(inputs.get(f) for f in flags)
+            facts.append("public access blocked" if blocked else "public access NOT fully blocked")
+        elif kind == "BucketOwnershipControls":
+            facts.append(f"ownership {inputs.get('rule', {}).get('objectOwnership')}")
+        elif kind == "BucketLifecycleConfiguration":
+            for rule in inputs.get("rules", []):
+                days = (rule.get("expiration") or {}).get("days")
+                facts.append(f"objects expire after {days} days")
+        elif kind == "BucketPolicy":
+            sids = [s.get("Sid") for s in json.loads(inputs.get("policy") or "{}").get("Statement", [])]
+            if "DenyInsecureTransport" in sids:
+                facts.append("TLS-only policy")
+    return sorted(facts)
+
+
+def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
+    out = ["## Stores", ""]
+    rows = []
+    lifecycles = {r["parent"]: r for r in _of(resources, LIFECYCLE)}
+    for repo in _of(resources, REPOSITORY):
+        inputs = repo["inputs"]
+        lifecycle = lifecycles.get(repo["parent"])
+        rules = json.loads(lifecycle["inputs"]["policy"])["rules"] if lifecycle else []
+        rows.append(
+            [
+                f"ECR `{inputs.get('name')}`",
+                "scan on push"
+                if (inputs.get("imageScanningConfiguration") or {}).get("scanOnPush")
+                else "no scan",
+                inputs.get("imageTagMutability"),
+                [r.get("description") for r in rules],
+                "protected"
+                if repo.get("protect")
+                else ("force-delete" if inputs.get("forceDelete") else "—"),
+            ]
+        )
+    for bucket in _of(resources, BUCKET):
+        rows.append(
+            [
+                f"S3 `{bucket.get('outputs', {}).get('bucket', bucket['name'])}`",
+                "",
+                "",
+                _bucket_hardening(resources, bucket),
+                "protected"
+                if bucket.get("protect")
+                else ("force-destroy" if bucket["inputs"].get("forceDestroy") else "—"),
+            ]
+        )
+    out += _table(["store", "scanning", "tags", "lifecycle / hardening", "deletion"], rows)
+    return [*out, ""]
+
+
+def render_markdown(stack: str, resources: list[dict[str, Any]], outputs: dict[str, Any]) -> str:
+    lines = [
+        f"# ecs-delivery — stack `{stack}`",
+        "",
+        "Rendered offline by `make synth` from the program run under mocks: no AWS, no Pulumi CLI.",
+        LEGEND,
+        "",
+    ]
+    for pipeline in _of(resources, PIPELINE):
+        lines += _pipeline_section(pipeline)
+    lines += _role_section(resources)
+    lines += _codebuild_section(resources)
+    lines += _stores_section(resources)
+    lines += ["## Stack outputs", ""]
+    lines += _table(["output", "value"], [[k, outputs[k]] for k in sorted(outputs)])
+    counts: dict[str, int] = {}
+    for resource in resources:
+        counts[resource["type"]] = counts.get(resource["type"], 0) + 1
+    lines += ["", "## All resources", ""]
+    lines += _table(["type", "count"], [[f"`{t}`", n] for t, n in sorted(counts.items())])
+    return "\n".join(lines) + "\n"

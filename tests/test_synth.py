@@ -1,0 +1,248 @@
+"""Offline synth: the renderer on a known resource set, secret masking, bad stack files,
+and the end-to-end files for the committed stacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from offline import synth
+from offline.render import mermaid, render_markdown
+
+KNOWN_STAGES = [
+    {
+        "name": "Source",
+        "actions": [
+            {
+                "name": "App",
+                "category": "Source",
+                "provider": "CodeStarSourceConnection",
+                "runOrder": 1,
+                "outputArtifacts": ["Src"],
+                "configuration": {"FullRepositoryId": "acme/app"},
+            },
+            {
+                "name": "Infra",
+                "category": "Source",
+                "provider": "CodeStarSourceConnection",
+                "runOrder": 1,
+                "outputArtifacts": ["Tpl"],
+                "configuration": {"FullRepositoryId": "acme/infra"},
+            },
+        ],
+    },
+    {
+        "name": "Build",
+        "actions": [
+            {
+                "name": "Build",
+                "category": "Build",
+                "provider": "CodeBuild",
+                "runOrder": 1.0,
+                "inputArtifacts": ["Src"],
+                "outputArtifacts": ["Ver"],
+                "configuration": {"ProjectName": "p"},
+            },
+        ],
+    },
+    {
+        "name": "Prod",
+        "actions": [
+            {
+                "name": "Execute",
+                "category": "Deploy",
+                "provider": "CloudFormation",
+                "runOrder": 3,
+                "configuration": {"ActionMode": "CHANGE_SET_EXECUTE", "StackName": "app-prod"},
+            },
+            {
+                "name": "Change",
+                "category": "Deploy",
+                "provider": "CloudFormation",
+                "runOrder": 1,
+                "inputArtifacts": ["Tpl", "Ver"],
+                "configuration": {"ActionMode": "CHANGE_SET_REPLACE", "StackName": "app-prod"},
+            },
+            {
+                "name": "Approve",
+                "category": "Approval",
+                "provider": "Manual",
+                "runOrder": 2,
+                "configuration": {},
+            },
+        ],
+    },
+]
+
+KNOWN_RESOURCES = [
+    {
+        "type": "aws:codepipeline/pipeline:Pipeline",
+        "name": "p",
+        "parent": "c::p",
+        "inputs": {
+            "name": "app-prod",
+            "pipelineType": "V2",
+            "stages": KNOWN_STAGES,
+            "triggers": [
+                {
+                    "gitConfiguration": {
+                        "sourceActionName": "App",
+                        "pushes": [{"branches": {"includes": ["main"]}}],
+                    }
+                }
+            ],
+        },
+    },
+    {
+        "type": "aws:iam/role:Role",
+        "name": "pipeline-role",
+        "parent": "c::p",
+        "outputs": {"name": "pipeline-role-abc"},
+        "inputs": {
+            "description": "runs it",
+            "assumeRolePolicy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "codepipeline.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ]
+                }
+            ),
+        },
+    },
+    {
+        "type": "aws:iam/rolePolicy:RolePolicy",
+        "name": "pipeline-policy",
+        "parent": "c::p",
+        "inputs": {
+            "role": "pipeline-role-abc",
+            "policy": json.dumps(
+                {
+                    "Statement": [
+                        {
+                            "Sid": "RunBuilds",
+                            "Effect": "Allow",
+                            "Action": ["codebuild:StartBuild"],
+                            "Resource": ["arn:aws:codebuild:eu-west-1:⟨account-id⟩:project/p"],
+                        }
+                    ]
+                }
+            ),
+        },
+    },
+]
+
+
+def test_diagram_orders_stages_and_chains_the_approval():
+    lines = mermaid(KNOWN_STAGES)
+    text = "\n".join(lines)
+    assert lines[0] == "```mermaid" and lines[1] == "flowchart LR" and lines[-1] == "```"
+    assert [line.strip() for line in lines if line.strip().startswith("subgraph")] == [
+        'subgraph S0["Source"]',
+        'subgraph S1["Build"]',
+        'subgraph S2["Prod"]',
+    ]
+    assert "S0 ==> S1" in text and "S1 ==> S2" in text
+    # Sorted by run order: Change (S2A0) → Approve (S2A1, a decision shape) → Execute (S2A2).
+    assert 'S2A0["Change<br/>CloudFormation<br/>CHANGE_SET_REPLACE"]' in text
+    assert 'S2A1{{"Approve<br/>Manual"}}' in text
+    assert "S2A0 --> S2A1" in text and "S2A1 --> S2A2" in text
+    assert "S2A0 --> S2A2" not in text
+    # Artifacts flow from producer to consumer, labelled; parallel source actions are not chained.
+    assert "S0A0 -. Src .-> S1A0" in text
+    assert "S0A1 -. Tpl .-> S2A0" in text and "S1A0 -. Ver .-> S2A0" in text
+    assert "S0A0 --> S0A1" not in text
+
+
+def test_stage_tables_list_actions_in_run_order():
+    markdown = render_markdown("prod", KNOWN_RESOURCES, {"pipeline_name": "app-prod"})
+    assert "## Pipeline `app-prod`" in markdown
+    assert (
+        "| 1 | Change | Deploy / CloudFormation | CHANGE_SET_REPLACE | app-prod | Tpl, Ver → — |" in markdown
+    )
+    assert "| 2 | Approve | Approval / Manual | manual approval | — | — → — |" in markdown
+    assert "| 3 | Execute | Deploy / CloudFormation | CHANGE_SET_EXECUTE | app-prod | — → — |" in markdown
+    assert "| 1 | Build | Build / CodeBuild | — | p | Src → Ver |" in markdown
+    assert "| App | push | `main` |" in markdown
+
+
+def test_iam_table_joins_policies_to_their_role():
+    markdown = render_markdown("prod", KNOWN_RESOURCES, {})
+    assert "### `pipeline-role` — runs it" in markdown
+    assert "Trusted by `codepipeline.amazonaws.com`." in markdown
+    assert (
+        "| RunBuilds | Allow | `codebuild:StartBuild` | `arn:aws:codebuild:eu-west-1:⟨account-id⟩:project/p` | — |"
+        in markdown
+    )
+
+
+def test_outputs_table_and_legend():
+    markdown = render_markdown(
+        "prod", KNOWN_RESOURCES, {"pipeline_url": "https://x", "artifact_bucket": "b-⟨suffix⟩"}
+    )
+    assert "| artifact_bucket | b-⟨suffix⟩ |" in markdown
+    assert "| pipeline_url | https://x |" in markdown
+    assert "known only after deployment" in markdown
+
+
+@pytest.fixture(scope="module")
+def prod_synth(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    target, records, outputs = synth.synth("prod", out)
+    return target, records, outputs
+
+
+def test_prod_synth_writes_both_files(prod_synth):
+    target, records, _ = prod_synth
+    document = json.loads((target / "resources.json").read_text())
+    assert document["stack"] == "prod"
+    assert len(document["resources"]) == len(records) > 20
+    for record in document["resources"]:
+        assert set(record) == {"type", "name", "parent", "protect", "inputs", "outputs"}
+    pipeline_md = (target / "pipeline.md").read_text()
+    assert 'subgraph S0["Source"]' in pipeline_md and 'subgraph S3["production"]' in pipeline_md
+    assert "S0 ==> S1" in pipeline_md and "S1 ==> S2" in pipeline_md and "S2 ==> S3" in pipeline_md
+    assert "S3A0 --> S3A1" in pipeline_md and "S3A1 --> S3A2" in pipeline_md
+    assert 'S3A1{{"Approve<br/>Manual"}}' in pipeline_md
+
+
+def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):
+    target, records, _ = prod_synth
+    raw = (target / "resources.json").read_text() + (target / "pipeline.md").read_text()
+    (image,) = [r for r in records if r["type"] == "docker:index/image:Image"]
+    assert image["inputs"]["registry"] == "[secret]"
+    assert "⟨ecr-token⟩" not in raw
+    assert "123456789012" not in raw  # the tests' fake account never leaks into a review
+    assert "⟨account-id⟩" in raw and "⟨image digest after build⟩" in raw
+
+
+def test_synth_of_a_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
+    (tmp_path / "Pulumi.broken.yaml").write_text(
+        "config:\n"
+        "  ecs-delivery:application: {name: app, repository: acme/app}\n"
+        "  ecs-delivery:infrastructure: {repository: acme/infra}\n"
+        "  ecs-delivery:environments: [{name: dev, stackName: app-dev, approvel: true}]\n"
+    )
+    code = synth.main(["broken", "--stacks-dir", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "ecs-delivery:environments[0].approvel: unknown key" in error
+    assert not (tmp_path / "out" / "broken").exists()
+
+
+def test_synth_of_unreadable_yaml_names_the_file(tmp_path, capsys):
+    (tmp_path / "Pulumi.bad.yaml").write_text("config: [unclosed\n")
+    assert synth.main(["bad", "--stacks-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "Pulumi.bad.yaml is not valid YAML" in capsys.readouterr().err
+
+
+def test_synth_prints_a_summary_and_the_paths(tmp_path, capsys):
+    assert synth.main(["dev", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "Source: Application + Infrastructure" in printed
+    assert "sandbox: Deploy" in printed
+    assert f"wrote {tmp_path / 'dev' / 'pipeline.md'}" in printed

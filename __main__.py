@@ -107,6 +107,7 @@ delivery = DeliveryPipeline(
         deploy_managed_policy_arns=config.deploy_role.managed_policy_arns,
         deploy_permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
         kms_key_arn=config.artifacts.kms_key_arn,
+        notification_emails=tuple(config.notifications.emails),
     ),
 )
 
@@ -118,5 +119,6 @@ pulumi.export("artifact_bucket", artifacts.bucket_name)
 pulumi.export("app_repository_url", app_repository_url)
 pulumi.export("connection_arn", delivery.connection_arn)
 pulumi.export("connection_status", delivery.connection_status)
+pulumi.export("notification_topic_arn", delivery.notification_topic_arn)
 if not config.connection_arn:
     pulumi.export("connection_next_step", PENDING_CONNECTION_HELP)

@@ -49,7 +49,9 @@ class ArtifactStore(pulumi.ComponentResource):
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=not args.protect,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            # Protected (prod): refused by `pulumi destroy`, and kept in AWS even if
+            # Pulumi ever drops it from state.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",

@@ -28,6 +28,7 @@ REF_CONNECTION_ARN = "connection_arn"
 REF_BUILD_PROJECT = "build_project_name"
 REF_DEPLOY_ROLE_ARN = "deploy_role_arn"
 REF_REGION = "region"
+REF_NOTIFICATION_TOPIC_ARN = "notification_topic_arn"
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,7 @@ def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageS
         category="Approval",
         provider="Manual",
         configuration={
+            "NotificationArn": ref(REF_NOTIFICATION_TOPIC_ARN),
             "CustomData": (
                 f"{env.name}: approve change set {change_set} on stack {env.stack_name} "
                 f"(application commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}})"

@@ -216,6 +216,17 @@ class ArtifactsConfig(_Section):
     """Customer-managed KMS key for the artifact store; absent: SSE-S3."""
 
 
+EmailAddress = Annotated[
+    str,
+    _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
+]
+
+
+class NotificationsConfig(_Section):
+    emails: list[EmailAddress] = Field(default_factory=list, max_length=20)
+    """Email addresses subscribed to pipeline events and approval requests."""
+
+
 class DeliveryConfig(_Section):
     application: ApplicationConfig
     infrastructure: InfrastructureConfig
@@ -230,6 +241,7 @@ class DeliveryConfig(_Section):
     deploy_role: DeployRoleConfig = DeployRoleConfig()
     ecr: EcrConfig = EcrConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     protect_stateful_resources: bool = True
     """Protect repositories and the artifact store from deletion (prod); false lets
     `pulumi destroy` remove them with their contents (dev)."""

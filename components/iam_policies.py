@@ -41,6 +41,12 @@ CLOUDFORMATION_DEPLOY_ACTIONS = (
 )
 
 
+# Services this program trusts whose documentation does not promise that they set
+# aws:SourceAccount / aws:SourceArn when they assume a role: conditioning their trust on
+# those keys could lock them out. Every other trust policy carries both keys.
+SERVICES_WITHOUT_SOURCE_KEYS = frozenset({"cloudformation.amazonaws.com"})
+
+
 def document(*statements: Optional[dict[str, Any]]) -> PolicyDocument:
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s]}
 
@@ -169,6 +175,31 @@ def build_role_policy(
             [application_repository_arn],
         ),
     )
+
+
+def notification_topic_policy(*, topic_arn: str, account_id: str, publisher_role_arn: str) -> PolicyDocument:
+    """Who may publish to the notification topic: CodeStar Notifications, for rules of
+    this account only, and the pipeline role (manual approval requests)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PipelineEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "codestar-notifications.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            },
+            {
+                "Sid": "ApprovalRequests",
+                "Effect": "Allow",
+                "Principal": {"AWS": publisher_role_arn},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            },
+        ],
+    }
 
 
 # Services an ECS application stack hands its roles to: task and execution roles, the

@@ -73,7 +73,9 @@ class ImageRepository(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "AES256"}],
             # Only an unprotected (dev) stack may delete a repository that holds images.
             force_delete=not args.protect,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            # Protected (prod): refused by `pulumi destroy`, and kept in AWS even if
+            # Pulumi ever drops it from state.
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
         aws.ecr.LifecyclePolicy(
             f"{name}-lifecycle",

@@ -17,10 +17,19 @@ from components.blueprint import (
     REF_BUILD_PROJECT,
     REF_CONNECTION_ARN,
     REF_DEPLOY_ROLE_ARN,
+    REF_NOTIFICATION_TOPIC_ARN,
     REF_REGION,
     Blueprint,
     Ref,
     validate_blueprint,
+)
+from components.notifications import Notifications, NotificationsArgs
+
+# What the notification rule reports: runs that fail or succeed, and approvals waiting.
+PIPELINE_EVENTS = (
+    "codepipeline-pipeline-pipeline-execution-failed",
+    "codepipeline-pipeline-pipeline-execution-succeeded",
+    "codepipeline-pipeline-manual-approval-needed",
 )
 
 PENDING_CONNECTION_HELP = (
@@ -101,6 +110,8 @@ class DeliveryPipelineArgs:
     deploy_permissions_boundary_arn: Optional[str] = None
     kms_key_arn: Optional[str] = None
     """The artifact store's KMS key, when it uses SSE-KMS."""
+    notification_emails: Sequence[str] = ()
+    """Subscribed by email to pipeline events and approval requests."""
 
 
 class DeliveryPipeline(pulumi.ComponentResource):
@@ -111,6 +122,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
     connection_status: pulumi.Output[str]
     pipeline_role_arn: pulumi.Output[str]
     deploy_role_arn: pulumi.Output[str]
+    notification_topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryPipelineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Reject a graph CodePipeline would refuse before declaring anything.
@@ -154,6 +166,15 @@ class DeliveryPipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        notifications = Notifications(
+            f"{name}-notifications",
+            NotificationsArgs(
+                account_id=args.account_id,
+                publisher_role_arn=pipeline_role.arn,
+                emails=tuple(args.notification_emails),
+            ),
+            opts=child,
+        )
         pipeline_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=pipeline_role.id,
@@ -163,6 +184,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 args.build_project_arn,
                 stack_arns,
                 deploy_role.arn,
+                notifications.topic_arn,
             ).apply(
                 lambda v: json.dumps(
                     iam_policies.pipeline_role_policy(
@@ -172,6 +194,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                         stack_arns=v[3],
                         deploy_role_arn=v[4],
                         kms_key_arn=args.kms_key_arn,
+                        approval_topic_arn=v[5],
                     )
                 )
             ),
@@ -184,6 +207,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 REF_BUILD_PROJECT: args.build_project_name,
                 REF_DEPLOY_ROLE_ARN: deploy_role.arn,
                 REF_REGION: args.region,
+                REF_NOTIFICATION_TOPIC_ARN: notifications.topic_arn,
             }
         )
         artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}
@@ -202,6 +226,16 @@ class DeliveryPipeline(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_policy]),
         )
 
+        aws.codestarnotifications.NotificationRule(
+            f"{name}-events",
+            name=f"{pipeline_name}-events"[:64],
+            resource=pipeline.arn,
+            detail_type="FULL",
+            event_type_ids=list(PIPELINE_EVENTS),
+            targets=[{"address": notifications.topic_arn, "type": "SNS"}],
+            opts=child,
+        )
+
         self.pipeline_name = pipeline.name
         self.pipeline_arn = pipeline.arn
         self.pipeline_url = pulumi.Output.all(args.region, pipeline.name).apply(
@@ -211,6 +245,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
         self.connection_status = connection_status
         self.pipeline_role_arn = pipeline_role.arn
         self.deploy_role_arn = deploy_role.arn
+        self.notification_topic_arn = notifications.topic_arn
         self.register_outputs(
             {
                 "pipeline_name": self.pipeline_name,
@@ -220,6 +255,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 "connection_status": self.connection_status,
                 "pipeline_role_arn": self.pipeline_role_arn,
                 "deploy_role_arn": self.deploy_role_arn,
+                "notification_topic_arn": self.notification_topic_arn,
             }
         )
 

@@ -240,6 +240,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             arn = self._arn("codestar-notifications", f"notificationrule/{self._unique(name, 'rule id', 40)}")
             state.update(arn=arn)
             return arn
+        if typ == "aws:sns/topicSubscription:TopicSubscription":
+            arn = f"{inputs['topic']}:{self._unique(name, 'subscription id', 36)}"
+            # Email subscriptions wait for the recipient to confirm.
+            state.update(arn=arn, pendingConfirmation=True)
+            return arn
         if typ == "aws:iam/rolePolicy:RolePolicy":
             return f"{inputs.get('role')}:{inputs.get('name') or name}"
         # Resources whose outputs the program never reads: their inputs are their state.

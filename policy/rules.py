@@ -1,0 +1,211 @@
+"""CrossGuard rules for a stack built by ecs-delivery.
+
+Each rule reads the resource properties the engine sees (camelCase, as declared). Values
+not yet known in a preview (an image digest before the build, say) are not judged: the
+rule reports only what it can see, and `pulumi up` sees them all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+PROJECT = "aws:codebuild/project:Project"
+PIPELINE = "aws:codepipeline/pipeline:Pipeline"
+REPOSITORY = "aws:ecr/repository:Repository"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+POLICY_DOCUMENT_TYPES = {
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/policy:Policy": "policy",
+    "aws:iam/userPolicy:UserPolicy": "policy",
+    "aws:iam/groupPolicy:GroupPolicy": "policy",
+}
+ECR_DIGEST_IMAGE = re.compile(
+    r"(?P<repository>\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+)@sha256:[0-9a-f]{64}"
+)
+
+
+def _known(value: Any) -> bool:
+    # In a preview, reading an unknown value raises inside pulumi_policy's proxy and the
+    # policy is skipped for that resource; what arrives here is known, possibly empty.
+    return isinstance(value, str) and value != ""
+
+
+# -- privileged CodeBuild only on a digest-pinned image from this stack's ECR ---------
+def privileged_builds_use_pinned_images(args: StackValidationArgs, report: ReportViolation) -> None:
+    own_repositories = {r.props.get("name") for r in args.resources if r.resource_type == REPOSITORY}
+    for resource in args.resources:
+        if resource.resource_type != PROJECT:
+            continue
+        environment = resource.props.get("environment") or {}
+        if not environment.get("privilegedMode"):
+            continue
+        image = environment.get("image")
+        if not _known(image):
+            continue
+        match = ECR_DIGEST_IMAGE.fullmatch(image)
+        if not match:
+            report(
+                f"privileged CodeBuild project runs {image!r}: privileged builds must run an ECR image "
+                "pinned by digest (<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<digest>)",
+                resource.urn,
+            )
+        elif match.group("repository").split("/", 1)[1] not in own_repositories:
+            report(
+                f"privileged CodeBuild project runs an image from {match.group('repository')!r}, "
+                "which is not an ECR repository of this stack",
+                resource.urn,
+            )
+
+
+# -- encrypted artifact store ----------------------------------------------------------
+def artifact_store_is_encrypted(args: StackValidationArgs, report: ReportViolation) -> None:
+    encrypted = {}
+    for resource in args.resources:
+        if resource.resource_type == BUCKET_ENCRYPTION:
+            for rule in resource.props.get("rules") or []:
+                algorithm = (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
+                if algorithm in ("AES256", "aws:kms", "aws:kms:dsse"):
+                    encrypted[resource.props.get("bucket")] = algorithm
+    for resource in args.resources:
+        if resource.resource_type != PIPELINE:
+            continue
+        for store in resource.props.get("artifactStores") or []:
+            location = store.get("location")
+            if not _known(location):
+                continue
+            if location not in encrypted and not store.get("encryptionKey"):
+                report(
+                    f"artifact store {location!r} has no default encryption "
+                    "(declare a BucketServerSideEncryptionConfiguration or an encryption key)",
+                    resource.urn,
+                )
+
+
+# -- every change set is approved before it is executed --------------------------------
+def _change_set_key(configuration: Mapping[str, Any]) -> tuple[Any, Any]:
+    return configuration.get("StackName"), configuration.get("ChangeSetName")
+
+
+def approval_between_change_set_and_execute(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != PIPELINE:
+        return
+    for stage in args.props.get("stages") or []:
+        actions = stage.get("actions") or []
+        for execute in actions:
+            configuration = execute.get("configuration") or {}
+            if configuration.get("ActionMode") != "CHANGE_SET_EXECUTE":
+                continue
+            key = _change_set_key(configuration)
+            creates = [
+                a
+                for a in actions
+                if (a.get("configuration") or {}).get("ActionMode") == "CHANGE_SET_REPLACE"
+                and _change_set_key(a.get("configuration") or {}) == key
+            ]
+            if not creates:
+                report(
+                    f"stage {stage.get('name')!r}: {execute.get('name')} executes a change set "
+                    "that no action creates"
+                )
+                continue
+            created_at = min(a.get("runOrder", 1) for a in creates)
+            executed_at = execute.get("runOrder", 1)
+            approved = any(
+                a.get("category") == "Approval"
+                and a.get("provider") == "Manual"
+                and created_at < a.get("runOrder", 1) < executed_at
+                for a in actions
+            )
+            if not approved:
+                report(
+                    f"stage {stage.get('name')!r}: change set {key[1]!r} on stack {key[0]!r} is executed "
+                    "without a manual approval between its creation and its execution"
+                )
+
+
+# -- no wildcard IAM actions -------------------------------------------------------------
+def _statements(document: Any) -> Iterable[Mapping[str, Any]]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:
+            return []
+    statements = (document or {}).get("Statement", [])
+    return [statements] if isinstance(statements, dict) else statements
+
+
+def no_wildcard_iam_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    key = POLICY_DOCUMENT_TYPES.get(args.resource_type)
+    if key is None or not _known(args.props.get(key)):
+        return
+    for statement in _statements(args.props.get(key)):
+        if statement.get("Effect") != "Allow":
+            continue
+        if "NotAction" in statement:
+            report(f"statement {statement.get('Sid', '?')!r} allows NotAction (everything but a list)")
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if action == "*" or action.endswith(":*"):
+                report(f"statement {statement.get('Sid', '?')!r} allows the wildcard action {action!r}")
+
+
+# -- ECR scan on push ------------------------------------------------------------------------
+def ecr_scans_on_push(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != REPOSITORY:
+        return
+    if not (args.props.get("imageScanningConfiguration") or {}).get("scanOnPush"):
+        report(f"ECR repository {args.props.get('name')!r} does not scan images on push")
+
+
+def _resource_policy(name: str, description: str, validate: Callable) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
+    )
+
+
+def _stack_policy(name: str, description: str, validate: Callable) -> StackValidationPolicy:
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
+    )
+
+
+POLICIES = [
+    _stack_policy(
+        "privileged-codebuild-pinned-image",
+        "Privileged CodeBuild projects run only an image pinned by digest from this stack's ECR.",
+        privileged_builds_use_pinned_images,
+    ),
+    _stack_policy(
+        "encrypted-artifact-store",
+        "Every pipeline artifact store is encrypted at rest.",
+        artifact_store_is_encrypted,
+    ),
+    _resource_policy(
+        "approval-before-change-set-execution",
+        "Every executed change set is approved by a person between its creation and its execution.",
+        approval_between_change_set_and_execute,
+    ),
+    _resource_policy(
+        "no-wildcard-iam-actions",
+        "IAM policies name their actions: no '*', no 'service:*', no NotAction.",
+        no_wildcard_iam_actions,
+    ),
+    _resource_policy(
+        "ecr-scan-on-push",
+        "ECR repositories scan images on push.",
+        ecr_scans_on_push,
+    ),
+]

@@ -1,0 +1,143 @@
+"""Every policy document the program declares, for each committed stack and a
+multi-environment config: identity policies linted by parliament, no wildcard actions,
+`Resource: "*"` only where IAM has no resource form, trust only for service principals
+with confused-deputy conditions, resource policies granting no one at large."""
+
+from __future__ import annotations
+
+import json
+
+import parliament
+import pytest
+
+from components import iam_policies
+from tests.conftest import config_with, run_config, run_stack
+
+MULTI_ENVIRONMENT = config_with(
+    connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
+    artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+    environments=[
+        {"name": "dev", "stackName": "todobackend-dev"},
+        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
+        {"name": "staging", "stackName": "todobackend-staging"},
+        {"name": "production", "stackName": "todobackend-prod", "approval": True},
+    ],
+    notifications={"emails": ["a@example.com", "b@example.com"]},
+)
+
+RESOURCE_POLICY_INPUTS = {
+    "aws:s3/bucketPolicy:BucketPolicy": "policy",
+    "aws:sns/topicPolicy:TopicPolicy": "policy",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy",
+}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "multi-environment"])
+def declared(request):
+    if request.param == "multi-environment":
+        return run_config(MULTI_ENVIRONMENT, stack="multi").mocks
+    return run_stack(request.param).mocks
+
+
+def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
+    found = []
+    for resource in mocks.resources:
+        key = types.get(resource.type)
+        if key:
+            found.append((resource.name, json.loads(resource.inputs[key])))
+    return found
+
+
+def identity_documents(mocks):
+    return documents(mocks, {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"})
+
+
+def trust_documents(mocks):
+    return documents(mocks, {"aws:iam/role:Role": "assumeRolePolicy"})
+
+
+def test_every_identity_policy_passes_parliament(declared):
+    docs = identity_documents(declared)
+    assert len(docs) == 3
+    for name, document in docs:
+        findings = parliament.analyze_policy_string(json.dumps(document)).findings
+        assert [(f.issue, f.detail) for f in findings] == [], name
+
+
+def test_no_wildcard_actions_anywhere(declared):
+    for name, document in identity_documents(declared) + documents(declared, RESOURCE_POLICY_INPUTS):
+        for statement in document["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            assert "NotAction" not in statement, name
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in actions:
+                assert action != "*" and not action.endswith(":*"), (name, action)
+
+
+def test_star_resources_only_for_actions_without_a_resource_form(declared):
+    allowed = iam_policies.ACTIONS_WITHOUT_RESOURCE_FORM
+    assert allowed == {"ecr:GetAuthorizationToken", "cloudformation:ValidateTemplate"}
+    for name, document in identity_documents(declared):
+        for statement in document["Statement"]:
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            if "*" in resources:
+                assert set(statement["Action"]) <= allowed, (name, statement)
+            for resource in resources:
+                assert resource == "*" or resource.startswith("arn:aws:"), (name, resource)
+
+
+def test_trust_only_service_principals_with_source_conditions(declared):
+    trusts = trust_documents(declared)
+    assert len(trusts) == 3
+    services = set()
+    for name, document in trusts:
+        for statement in document["Statement"]:
+            assert set(statement["Principal"]) == {"Service"}, name
+            assert statement["Action"] == "sts:AssumeRole"
+            service = statement["Principal"]["Service"]
+            services.add(service)
+            if service in iam_policies.SERVICES_WITHOUT_SOURCE_KEYS:
+                assert "Condition" not in statement
+                continue
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012", name
+            assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
+                f"arn:aws:{service.split('.')[0]}:"
+            ), name
+    assert services == {
+        "codebuild.amazonaws.com",
+        "codepipeline.amazonaws.com",
+        "cloudformation.amazonaws.com",
+    }
+    assert {"cloudformation.amazonaws.com"} == iam_policies.SERVICES_WITHOUT_SOURCE_KEYS
+
+
+def test_resource_policies_grant_no_one_at_large(declared):
+    role_arns = {r.state["arn"] for r in declared.resources if r.type == "aws:iam/role:Role"}
+    docs = documents(declared, RESOURCE_POLICY_INPUTS)
+    assert {name.rsplit("-", 1)[-1] for name, _ in docs} == {"policy"}  # bucket and topic policies
+    assert len(docs) == 2
+    for name, document in docs:
+        for statement in document["Statement"]:
+            principal = statement["Principal"]
+            if statement["Effect"] == "Deny":
+                continue  # denying everyone (e.g. plain HTTP) is the point
+            assert principal != "*", name
+            if "Service" in principal:
+                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+            else:
+                assert principal["AWS"] in role_arns, name
+
+
+def test_kms_is_granted_only_when_configured_and_only_on_that_key():
+    kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with_key = run_config(MULTI_ENVIRONMENT, stack="multi").mocks
+    for name, document in identity_documents(with_key):
+        if name.endswith("deploy-iam"):
+            continue
+        (statement,) = [s for s in document["Statement"] if s["Sid"] == "ArtifactKey"]
+        assert statement["Resource"] == [kms]
+    for name, document in identity_documents(run_stack("prod").mocks):
+        assert all(not a.startswith("kms:") for s in document["Statement"] for a in s["Action"]), name

@@ -1,0 +1,70 @@
+"""Notifications: the topic, who may publish, the pipeline's notification rule, email
+subscriptions, and what every manual approval tells the approver."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import action_of, all_of, only, policy, run_stack
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_stack("prod").mocks
+
+
+def topic_arn(mocks) -> str:
+    return only(mocks, "aws:sns/topic:Topic").state["arn"]
+
+
+def test_topic_policy_admits_codestar_notifications_and_the_pipeline_role(prod):
+    document = policy(only(prod, "aws:sns/topicPolicy:TopicPolicy"))
+    assert only(prod, "aws:sns/topicPolicy:TopicPolicy").inputs["arn"] == topic_arn(prod)
+    events, approvals = document["Statement"]
+    assert events["Principal"] == {"Service": "codestar-notifications.amazonaws.com"}
+    assert (events["Action"], events["Resource"]) == ("sns:Publish", topic_arn(prod))
+    assert events["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    pipeline_role = only(prod, "aws:iam/role:Role", "delivery-role").state["arn"]
+    assert approvals["Principal"] == {"AWS": pipeline_role}
+    assert (approvals["Action"], approvals["Resource"]) == ("sns:Publish", topic_arn(prod))
+
+
+def test_pipeline_role_may_publish_approval_requests(prod):
+    statements = {
+        s["Sid"]: s
+        for s in policy(only(prod, "aws:iam/rolePolicy:RolePolicy", "delivery-policy"))["Statement"]
+    }
+    assert statements["NotifyApprovers"]["Action"] == ["sns:Publish"]
+    assert statements["NotifyApprovers"]["Resource"] == [topic_arn(prod)]
+
+
+def test_rule_reports_failures_successes_and_waiting_approvals(prod):
+    rule = only(prod, "aws:codestarnotifications/notificationRule:NotificationRule").inputs
+    assert rule["resource"] == only(prod, "aws:codepipeline/pipeline:Pipeline").state["arn"]
+    assert sorted(rule["eventTypeIds"]) == [
+        "codepipeline-pipeline-manual-approval-needed",
+        "codepipeline-pipeline-pipeline-execution-failed",
+        "codepipeline-pipeline-pipeline-execution-succeeded",
+    ]
+    assert rule["targets"] == [{"address": topic_arn(prod), "type": "SNS"}]
+    assert rule["detailType"] == "FULL"
+
+
+def test_email_subscriptions_come_from_config(prod):
+    (subscription,) = all_of(prod, "aws:sns/topicSubscription:TopicSubscription")
+    assert subscription.inputs == {
+        "topic": topic_arn(prod),
+        "protocol": "email",
+        "endpoint": "platform-team@example.com",
+    }
+    assert all_of(run_stack("dev").mocks, "aws:sns/topicSubscription:TopicSubscription") == []
+
+
+def test_every_manual_approval_says_what_is_approved(prod):
+    approve = action_of(prod, "production", "Approve")["configuration"]
+    assert approve["NotificationArn"] == topic_arn(prod)
+    for fact in ("production", "todobackend-prod", "todobackend-prod-pipeline", "#{AppSource.CommitId}"):
+        assert fact in approve["CustomData"]
+    assert approve["ExternalEntityLink"].startswith(
+        "https://eu-west-1.console.aws.amazon.com/cloudformation/"
+    )

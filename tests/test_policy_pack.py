@@ -1,0 +1,191 @@
+"""The CrossGuard policy pack, each rule on properties recorded from the program under
+mocks: the committed prod stack is compliant; a recorded resource changed to break the
+rule is reported."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+)
+
+from offline.synth import plain_numbers
+from policy.rules import POLICIES
+from tests.conftest import run_stack
+
+BY_NAME = {p.name: p for p in POLICIES}
+
+
+@pytest.fixture(scope="module")
+def prod_resources():
+    return [r for r in run_stack("prod").mocks.resources if r.custom]
+
+
+def _options() -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def _props(recorded) -> dict:
+    return plain_numbers(
+        copy.deepcopy(recorded.inputs) | {k: v for k, v in recorded.state.items() if k not in recorded.inputs}
+    )
+
+
+def check_resources(policy_name: str, resources, change=None) -> list[str]:
+    """Run a resource policy over every recorded resource; `change(type, props)` may
+    break one of them first."""
+    violations: list[str] = []
+    for recorded in resources:
+        props = _props(recorded)
+        if change:
+            change(recorded.type, props)
+        args = ResourceValidationArgs(recorded.type, props, recorded.urn, recorded.name, _options(), None)
+        BY_NAME[policy_name].validate(args, lambda message, urn=None: violations.append(message))
+    return violations
+
+
+def check_stack(policy_name: str, resources, change=None) -> list[str]:
+    policy_resources = []
+    for recorded in resources:
+        props = _props(recorded)
+        if change:
+            change(recorded.type, props)
+        policy_resources.append(
+            PolicyResource(recorded.type, props, recorded.urn, recorded.name, _options(), None, None, [], {})
+        )
+    violations: list[str] = []
+    BY_NAME[policy_name].validate(
+        StackValidationArgs(policy_resources), lambda message, urn=None: violations.append(message)
+    )
+    return violations
+
+
+def test_the_pack_has_the_five_rules():
+    assert sorted(BY_NAME) == [
+        "approval-before-change-set-execution",
+        "ecr-scan-on-push",
+        "encrypted-artifact-store",
+        "no-wildcard-iam-actions",
+        "privileged-codebuild-pinned-image",
+    ]
+
+
+def test_pinned_image_compliant(prod_resources):
+    assert check_stack("privileged-codebuild-pinned-image", prod_resources) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "expected"),
+    [
+        ("docker:29.1-dind", "must run an ECR image pinned by digest"),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/todobackend/codebuild:latest", "pinned by digest"),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/someone-else@sha256:" + "a" * 64,
+            "not an ECR repository of this stack",
+        ),
+    ],
+)
+def test_pinned_image_violations(prod_resources, image, expected):
+    def change(typ, props):
+        if typ == "aws:codebuild/project:Project":
+            props["environment"]["image"] = image
+
+    (violation,) = check_stack("privileged-codebuild-pinned-image", prod_resources, change)
+    assert expected in violation
+
+
+def test_encrypted_artifact_store_compliant(prod_resources):
+    assert check_stack("encrypted-artifact-store", prod_resources) == []
+
+
+def test_encrypted_artifact_store_violation(prod_resources):
+    def change(typ, props):
+        if typ.endswith("BucketServerSideEncryptionConfiguration"):
+            props["bucket"] = "some-other-bucket"
+
+    (violation,) = check_stack("encrypted-artifact-store", prod_resources, change)
+    assert "has no default encryption" in violation
+
+
+def test_approval_compliant(prod_resources):
+    assert check_resources("approval-before-change-set-execution", prod_resources) == []
+
+
+def test_approval_violation_when_the_approval_is_dropped(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            for stage in props["stages"]:
+                stage["actions"] = [a for a in stage["actions"] if a["provider"] != "Manual"]
+
+    (violation,) = check_resources("approval-before-change-set-execution", prod_resources, change)
+    assert (
+        "change set 'todobackend-prod-pipeline' on stack 'todobackend-prod' is executed without a manual approval"
+        in violation
+    )
+
+
+def test_approval_violation_when_the_approval_runs_alongside_execute(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            for stage in props["stages"]:
+                for action in stage["actions"]:
+                    if action["provider"] == "Manual":
+                        action["runOrder"] = 3
+
+    assert len(check_resources("approval-before-change-set-execution", prod_resources, change)) == 1
+
+
+def test_no_wildcard_actions_compliant(prod_resources):
+    assert check_resources("no-wildcard-iam-actions", prod_resources) == []
+
+
+@pytest.mark.parametrize("action", ["*", "s3:*"])
+def test_no_wildcard_actions_violation(prod_resources, action):
+    def change(typ, props):
+        if typ == "aws:iam/rolePolicy:RolePolicy" and "codebuild" in props["policy"]:
+            document = json.loads(props["policy"])
+            document["Statement"][0]["Action"] = [action]
+            props["policy"] = json.dumps(document)
+
+    violations = check_resources("no-wildcard-iam-actions", prod_resources, change)
+    assert violations and all(f"wildcard action '{action}'" in v for v in violations)
+
+
+def test_scan_on_push_compliant(prod_resources):
+    assert check_resources("ecr-scan-on-push", prod_resources) == []
+
+
+def test_scan_on_push_violation(prod_resources):
+    def change(typ, props):
+        if typ == "aws:ecr/repository:Repository" and props["name"] == "todobackend":
+            props["imageScanningConfiguration"] = {"scanOnPush": False}
+
+    assert check_resources("ecr-scan-on-push", prod_resources, change) == [
+        "ECR repository 'todobackend' does not scan images on push"
+    ]
+
+
+def test_the_pack_starts_its_analyzer_as_the_cli_would():
+    """`pulumi preview --policy-pack policy` runs policy/__main__.py, which must load the
+    rules and print the port its analyzer serves on."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pack = Path(__file__).resolve().parent.parent / "policy"
+    process = subprocess.Popen(
+        [sys.executable, "__main__.py"], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.poll() is not None else port
+    finally:
+        process.kill()
+        process.wait()

@@ -1,0 +1,108 @@
+"""Hardened stores: the artifact bucket and the ECR repositories."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import all_of, config_with, only, pipeline_inputs, policy, run_config, run_stack
+
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return run_stack("prod").mocks
+
+
+@pytest.fixture(scope="module")
+def with_kms():
+    return run_config(config_with(artifacts={"kmsKeyArn": KMS_KEY, "expireAfterDays": 14})).mocks
+
+
+def bucket_name(mocks) -> str:
+    return only(mocks, "aws:s3/bucket:Bucket").state["bucket"]
+
+
+def test_artifact_bucket_is_encrypted_with_sse_s3_by_default(prod):
+    encryption = only(
+        prod, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    assert encryption.inputs["bucket"] == bucket_name(prod)
+    assert encryption.inputs["rules"] == [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}, "bucketKeyEnabled": False}
+    ]
+    assert pipeline_inputs(prod)["artifactStores"] == [{"location": bucket_name(prod), "type": "S3"}]
+
+
+def test_a_configured_kms_key_encrypts_bucket_pipeline_and_build(with_kms):
+    encryption = only(
+        with_kms, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    assert encryption.inputs["rules"] == [
+        {
+            "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": KMS_KEY},
+            "bucketKeyEnabled": True,
+        }
+    ]
+    assert pipeline_inputs(with_kms)["artifactStores"] == [
+        {"location": bucket_name(with_kms), "type": "S3", "encryptionKey": {"id": KMS_KEY, "type": "KMS"}}
+    ]
+    assert only(with_kms, "aws:codebuild/project:Project").inputs["encryptionKey"] == KMS_KEY
+
+
+def test_artifact_bucket_is_versioned_private_owner_enforced_and_tls_only(prod):
+    name = bucket_name(prod)
+    versioning = only(prod, "aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert (versioning["bucket"], versioning["versioningConfiguration"]) == (name, {"status": "Enabled"})
+    block = only(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert block == {
+        "bucket": name,
+        "blockPublicAcls": True,
+        "blockPublicPolicy": True,
+        "ignorePublicAcls": True,
+        "restrictPublicBuckets": True,
+    }
+    ownership = only(prod, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    (deny,) = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    arn = only(prod, "aws:s3/bucket:Bucket").state["arn"]
+    assert deny == {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [arn, f"{arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def test_old_artifacts_expire_after_the_configured_days(prod, with_kms):
+    for mocks, days in ((prod, 90), (with_kms, 14)):
+        (rule,) = only(mocks, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
+            "rules"
+        ]
+        assert rule["status"] == "Enabled"
+        assert rule["expiration"] == {"days": days}
+        assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": days}
+
+
+def test_ecr_repositories_scan_expire_and_keep_a_bounded_count(prod):
+    repositories = all_of(prod, "aws:ecr/repository:Repository")
+    assert sorted(r.inputs["name"] for r in repositories) == ["todobackend", "todobackend/codebuild"]
+    for repository in repositories:
+        assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
+        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"  # prod sets ecr.immutableTags
+    for lifecycle in all_of(prod, "aws:ecr/lifecyclePolicy:LifecyclePolicy"):
+        rules = json.loads(lifecycle.inputs["policy"])["rules"]
+        assert rules[0]["selection"]["countNumber"] == 7
+        assert rules[1]["selection"]["countNumber"] == 100  # prod's ecr.maxImageCount
+
+
+def test_prod_stateful_resources_are_protected_and_retained():
+    for typ in ("aws:ecr/repository:Repository", "aws:s3/bucket:Bucket"):
+        for resource in all_of(run_stack("prod").mocks, typ):
+            assert (resource.protect, resource.retain_on_delete) == (True, True), resource.name
+        for resource in all_of(run_stack("dev").mocks, typ):
+            assert (resource.protect, resource.retain_on_delete) == (False, False), resource.name

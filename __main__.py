@@ -11,9 +11,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
-from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint
+from components.blueprint import BlueprintError, change_set_name, delivery_blueprint, validate_blueprint
 from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs
+from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
 from components.config import ConfigError, current_stack_config, load_config, raw_config_from_pulumi
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.pipeline import PENDING_CONNECTION_HELP, DeliveryPipeline, DeliveryPipelineArgs
@@ -92,6 +93,30 @@ build = BuildProject(
     ),
 )
 
+# Every gated environment gets its change set reviewed before the approval.
+reviews = {
+    env.name: ChangeSetReview(
+        f"review-{env.name}",
+        ChangeSetReviewArgs(
+            name_prefix=name_prefix,
+            environment=env.name,
+            stack_name=env.stack_name,
+            change_set_name=change_set_name(env),
+            image_parameter=config.image_tag_parameter,
+            build_image_ref=build_image.image_ref,
+            build_image_repository_arn=build_image.repository_arn,
+            artifact_bucket_name=artifacts.bucket_name,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            account_id=account_id,
+            region=region,
+            log_retention_days=config.build.log_retention_days,
+            kms_key_arn=config.artifacts.kms_key_arn,
+        ),
+    )
+    for env in config.environments
+    if env.approval
+}
+
 delivery = DeliveryPipeline(
     "delivery",
     DeliveryPipelineArgs(
@@ -108,6 +133,7 @@ delivery = DeliveryPipeline(
         deploy_permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
         kms_key_arn=config.artifacts.kms_key_arn,
         notification_emails=tuple(config.notifications.emails),
+        review_projects={env: (r.project_name, r.project_arn) for env, r in reviews.items()},
     ),
 )
 

@@ -27,8 +27,17 @@ CAPABILITIES = "CAPABILITY_NAMED_IAM"
 REF_CONNECTION_ARN = "connection_arn"
 REF_BUILD_PROJECT = "build_project_name"
 REF_DEPLOY_ROLE_ARN = "deploy_role_arn"
-REF_REGION = "region"
 REF_NOTIFICATION_TOPIC_ARN = "notification_topic_arn"
+
+
+def review_project_ref(environment: str) -> str:
+    """Ref name of an environment's change-set review project (Template identifiers
+    take no '-')."""
+    return "review_project_" + environment.replace("-", "_")
+
+
+def review_namespace(environment: str) -> str:
+    return f"Review-{environment}"
 
 
 @dataclass(frozen=True)
@@ -153,22 +162,42 @@ def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageS
         input_artifacts=inputs,
         run_order=1,
     )
+    namespace = review_namespace(env.name)
+    review = ActionSpec(
+        name="ReviewChangeSet",
+        category="Build",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": ref(review_project_ref(env.name)),
+            "EnvironmentVariables": json.dumps(
+                [
+                    {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+                    {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+                ],
+                separators=(",", ":"),
+            ),
+        },
+        # CodeBuild actions take at least one input; the review reads the change set, not it.
+        input_artifacts=(INFRASTRUCTURE_SOURCE,),
+        run_order=2,
+        namespace=namespace,
+    )
     approve = ActionSpec(
         name="Approve",
         category="Approval",
         provider="Manual",
         configuration={
             "NotificationArn": ref(REF_NOTIFICATION_TOPIC_ARN),
+            # What the approver reads in the notification: the review's one-line summary
+            # (environment, changes, replacements, removals, image tag old → new), the
+            # stack, the change set and the commit; the link opens the full report.
             "CustomData": (
-                f"{env.name}: approve change set {change_set} on stack {env.stack_name} "
-                f"(application commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}})"
+                f"#{{{namespace}.REVIEW_SUMMARY}} | stack {env.stack_name}, change set {change_set}, "
+                f"commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
             ),
-            "ExternalEntityLink": Ref(
-                "https://${region}.console.aws.amazon.com/cloudformation/home?region=${region}"
-                f"#/stacks?filteringText={env.stack_name}&filteringStatus=active"
-            ),
+            "ExternalEntityLink": f"#{{{namespace}.REPORT_URL}}",
         },
-        run_order=2,
+        run_order=3,
     )
     execute = ActionSpec(
         name="ExecuteChangeSet",
@@ -179,9 +208,9 @@ def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageS
             "StackName": env.stack_name,
             "ChangeSetName": change_set,
         },
-        run_order=3,
+        run_order=4,
     )
-    return StageSpec(env.name, (create, approve, execute), environment=env.name)
+    return StageSpec(env.name, (create, review, approve, execute), environment=env.name)
 
 
 def _source_action(name: str, namespace: str, repository: str, branch: str, artifact: str) -> ActionSpec:

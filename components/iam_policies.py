@@ -215,6 +215,40 @@ STACK_ROLE_SERVICES = (
 )
 
 
+def review_role_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    build_image_repository_arn: str,
+    stack_arn: str,
+    report_prefix: str,
+    kms_key_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What a change-set review does: log, read its input artifact, pull the build image,
+    describe its own environment's stack and change sets — nothing else — and write under
+    its own report prefix only."""
+    statements = [
+        statement(
+            "WriteReviewLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        ),
+        statement("ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"]),
+        statement("WriteReport", ["s3:PutObject"], [f"{bucket_arn}/{report_prefix}/*"]),
+        # GetAuthorizationToken has no resource form.
+        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
+        statement(
+            "DescribeChangeSet",
+            ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
+            [stack_arn],
+        ),
+    ]
+    if kms_key_arn:
+        statements.append(statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]))
+    return document(*statements)
+
+
 def deploy_role_iam_policy(*, partition: str, account_id: str, stack_names: Sequence[str]) -> PolicyDocument:
     """IAM for the roles the application stacks create. CloudFormation names a role it
     auto-names `<stack>-<LogicalId>-<suffix>`, so the deploy role may manage and pass only

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
@@ -18,9 +18,9 @@ from components.blueprint import (
     REF_CONNECTION_ARN,
     REF_DEPLOY_ROLE_ARN,
     REF_NOTIFICATION_TOPIC_ARN,
-    REF_REGION,
     Blueprint,
     Ref,
+    review_project_ref,
     validate_blueprint,
 )
 from components.notifications import Notifications, NotificationsArgs
@@ -112,6 +112,8 @@ class DeliveryPipelineArgs:
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[str] = ()
     """Subscribed by email to pipeline events and approval requests."""
+    review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    """Per gated environment: (name, ARN) of its change-set review project."""
 
 
 class DeliveryPipeline(pulumi.ComponentResource):
@@ -181,7 +183,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 args.artifact_bucket_arn,
                 connection_arn,
-                args.build_project_arn,
+                pulumi.Output.all(args.build_project_arn, *(arn for _, arn in args.review_projects.values())),
                 stack_arns,
                 deploy_role.arn,
                 notifications.topic_arn,
@@ -190,7 +192,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     iam_policies.pipeline_role_policy(
                         bucket_arn=v[0],
                         connection_arn=v[1],
-                        build_project_arns=[v[2]],
+                        build_project_arns=v[2],
                         stack_arns=v[3],
                         deploy_role_arn=v[4],
                         kms_key_arn=args.kms_key_arn,
@@ -206,8 +208,8 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 REF_CONNECTION_ARN: connection_arn,
                 REF_BUILD_PROJECT: args.build_project_name,
                 REF_DEPLOY_ROLE_ARN: deploy_role.arn,
-                REF_REGION: args.region,
                 REF_NOTIFICATION_TOPIC_ARN: notifications.topic_arn,
+                **{review_project_ref(env): name for env, (name, _) in args.review_projects.items()},
             }
         )
         artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}

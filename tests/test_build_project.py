@@ -13,7 +13,7 @@ def book():
 
 
 def test_project_runs_the_pinned_build_image_privileged(book):
-    project = only(book.mocks, "aws:codebuild/project:Project").inputs
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
     environment = project["environment"]
     assert environment["privilegedMode"] is True
     assert environment["type"] == "LINUX_CONTAINER"
@@ -24,7 +24,7 @@ def test_project_runs_the_pinned_build_image_privileged(book):
 
 
 def test_project_takes_source_and_artifacts_from_the_pipeline(book):
-    project = only(book.mocks, "aws:codebuild/project:Project").inputs
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
     assert project["source"] == {"type": "CODEPIPELINE", "buildspec": "buildspec.yml"}
     assert project["artifacts"] == {"type": "CODEPIPELINE"}
     assert project["name"] == "todobackend-book-build"
@@ -33,7 +33,7 @@ def test_project_takes_source_and_artifacts_from_the_pipeline(book):
 
 
 def test_project_defaults(book):
-    project = only(book.mocks, "aws:codebuild/project:Project").inputs
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_SMALL"
     assert project["buildTimeout"] == 60
 
@@ -51,25 +51,25 @@ def test_project_settings_come_from_config():
             }
         )
     )
-    project = only(run.mocks, "aws:codebuild/project:Project").inputs
+    project = only(run.mocks, "aws:codebuild/project:Project", "build-project").inputs
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_LARGE"
     assert project["buildTimeout"] == 90
     assert project["source"]["buildspec"] == "ci/buildspec.yml"
-    assert only(run.mocks, "aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 14
+    assert only(run.mocks, "aws:cloudwatch/logGroup:LogGroup", "build-logs").inputs["retentionInDays"] == 14
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     assert (variables["VERSION_FILE"], variables["VERSION_KEY"]) == ("out/version.json", "Tag")
 
 
 def test_project_logs_to_its_own_group_with_retention(book):
-    project = only(book.mocks, "aws:codebuild/project:Project").inputs
-    group = only(book.mocks, "aws:cloudwatch/logGroup:LogGroup")
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    group = only(book.mocks, "aws:cloudwatch/logGroup:LogGroup", "build-logs")
     assert group.inputs["name"] == "/aws/codebuild/todobackend-book-build"
     assert group.inputs["retentionInDays"] == 30
     assert project["logsConfig"]["cloudwatchLogs"] == {"status": "ENABLED", "groupName": group.inputs["name"]}
 
 
 def test_build_gets_what_codebuild_does_not_provide(book):
-    project = only(book.mocks, "aws:codebuild/project:Project").inputs
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
     variables = {v["name"]: (v["value"], v["type"]) for v in project["environment"]["environmentVariables"]}
     app_repo = only(book.mocks, "aws:ecr/repository:Repository", "app-image-repository").state
     assert variables["AWS_ACCOUNT_ID"] == ("123456789012", "PLAINTEXT")
@@ -81,5 +81,5 @@ def test_build_gets_what_codebuild_does_not_provide(book):
 
 
 def test_prod_build_uses_its_committed_settings():
-    project = only(run_stack("prod").mocks, "aws:codebuild/project:Project").inputs
+    project = only(run_stack("prod").mocks, "aws:codebuild/project:Project", "build-project").inputs
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"

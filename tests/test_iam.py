@@ -32,7 +32,7 @@ def trust(mocks, role: str) -> dict:
 
 
 def test_build_role_is_trusted_by_codebuild_for_this_project_only(book):
-    project_arn = only(book, "aws:codebuild/project:Project").state["arn"]
+    project_arn = only(book, "aws:codebuild/project:Project", "build-project").state["arn"]
     (statement,) = trust(book, "build-role")["Statement"]
     assert statement["Principal"] == {"Service": "codebuild.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
@@ -46,7 +46,7 @@ def test_build_role_can_push_to_the_application_repository_only(book):
     statements = statements_by_sid(role_policy(book, "build-policy"))
     app_repo = only(book, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
     build_repo = only(book, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
-    log_group = only(book, "aws:cloudwatch/logGroup:LogGroup").state["arn"]
+    log_group = only(book, "aws:cloudwatch/logGroup:LogGroup", "build-logs").state["arn"]
     bucket = only(book, "aws:s3/bucket:Bucket").state["arn"]
     assert statements["PushApplicationImage"]["Resource"] == [app_repo]
     assert set(statements["PushApplicationImage"]["Action"]) == {
@@ -80,11 +80,12 @@ def test_pipeline_role_is_trusted_by_codepipeline_for_this_pipeline_only(book):
 def test_pipeline_role_statements_name_their_resources(book):
     statements = statements_by_sid(role_policy(book, "delivery-policy"))
     connection = only(book, "aws:codeconnections/connection:Connection").state["arn"]
-    project = only(book, "aws:codebuild/project:Project").state["arn"]
+    project = only(book, "aws:codebuild/project:Project", "build-project").state["arn"]
+    review = only(book, "aws:codebuild/project:Project", "review-production-project").state["arn"]
     deploy_role = only(book, "aws:iam/role:Role", "deploy-role").state["arn"]
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
-    assert statements["RunBuilds"]["Resource"] == [project]
+    assert statements["RunBuilds"]["Resource"] == [project, review]
     assert statements["DeployStacks"]["Resource"] == [
         f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/todobackend-dev/*",
         f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/todobackend-prod/*",
@@ -170,7 +171,8 @@ def test_deploy_role_permissions_come_from_config():
 def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
-    assert len(documents) == 3
+    gated = {"dev": 0, "prod": 1}[stack]
+    assert len(documents) == 3 + gated  # pipeline, build, deploy, one review per gated environment
     for document in documents:
         findings = [(f.issue, f.location) for f in parliament.analyze_policy_string(document).findings]
         assert findings == [], findings

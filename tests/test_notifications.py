@@ -63,8 +63,9 @@ def test_email_subscriptions_come_from_config(prod):
 def test_every_manual_approval_says_what_is_approved(prod):
     approve = action_of(prod, "production", "Approve")["configuration"]
     assert approve["NotificationArn"] == topic_arn(prod)
-    for fact in ("production", "todobackend-prod", "todobackend-prod-pipeline", "#{AppSource.CommitId}"):
-        assert fact in approve["CustomData"]
-    assert approve["ExternalEntityLink"].startswith(
-        "https://eu-west-1.console.aws.amazon.com/cloudformation/"
+    # The review's summary names the environment, the changes and the image tag change.
+    assert approve["CustomData"] == (
+        "#{Review-production.REVIEW_SUMMARY} | stack todobackend-prod, "
+        "change set todobackend-prod-pipeline, commit #{AppSource.CommitId}"
     )
+    assert approve["ExternalEntityLink"] == "#{Review-production.REPORT_URL}"

@@ -103,7 +103,7 @@ def test_book_source_stage_reads_both_repositories_through_the_connection(book):
 
 def test_book_build_stage_runs_the_codebuild_project(book):
     (build,) = actions_of(book, "Build")
-    project = only(book, "aws:codebuild/project:Project").state["name"]
+    project = only(book, "aws:codebuild/project:Project", "build-project").state["name"]
     assert (build["category"], build["provider"]) == ("Build", "CodeBuild")
     assert build["configuration"] == {"ProjectName": project}
     assert build["inputArtifacts"] == ["ApplicationSource"]
@@ -128,14 +128,15 @@ def test_book_dev_stage_deploys_directly(book):
     assert deploy["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
 
 
-def test_book_production_is_change_set_then_approval_then_execute(book):
-    create, approve, execute = actions_of(book, "production")
-    assert [a["name"] for a in (create, approve, execute)] == [
+def test_book_production_is_change_set_then_review_then_approval_then_execute(book):
+    create, review, approve, execute = actions_of(book, "production")
+    assert [a["name"] for a in (create, review, approve, execute)] == [
         "CreateChangeSet",
+        "ReviewChangeSet",
         "Approve",
         "ExecuteChangeSet",
     ]
-    assert [a["runOrder"] for a in (create, approve, execute)] == [1, 2, 3]
+    assert [a["runOrder"] for a in (create, review, approve, execute)] == [1, 2, 3, 4]
     assert create["configuration"]["ActionMode"] == "CHANGE_SET_REPLACE"
     assert execute["configuration"]["ActionMode"] == "CHANGE_SET_EXECUTE"
     assert create["configuration"]["ChangeSetName"] == execute["configuration"]["ChangeSetName"]
@@ -149,9 +150,6 @@ def test_book_production_is_change_set_then_approval_then_execute(book):
     assert create["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
     assert (approve["category"], approve["owner"], approve["provider"]) == ("Approval", "AWS", "Manual")
     assert "todobackend-prod" in approve["configuration"]["CustomData"]
-    assert approve["configuration"]["ExternalEntityLink"].startswith(
-        "https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks?filteringText=todobackend-prod"
-    )
     assert "inputArtifacts" not in execute
 
 
@@ -175,8 +173,9 @@ def test_three_environments_follow_config_order_and_gating(three):
         actions = actions_of(three, stage)
         assert [(a["name"], a["runOrder"]) for a in actions] == [
             ("CreateChangeSet", 1),
-            ("Approve", 2),
-            ("ExecuteChangeSet", 3),
+            ("ReviewChangeSet", 2),
+            ("Approve", 3),
+            ("ExecuteChangeSet", 4),
         ]
         assert actions[0]["configuration"]["StackName"] == stack
 
@@ -206,6 +205,7 @@ def test_prod_stack_is_the_full_delivery_pipeline():
     assert [a["name"] for a in actions_of(mocks, "dev")] == ["Deploy"]
     assert [a["name"] for a in actions_of(mocks, "production")] == [
         "CreateChangeSet",
+        "ReviewChangeSet",
         "Approve",
         "ExecuteChangeSet",
     ]

@@ -137,7 +137,7 @@ def test_approval_violation_when_the_approval_runs_alongside_execute(prod_resour
             for stage in props["stages"]:
                 for action in stage["actions"]:
                     if action["provider"] == "Manual":
-                        action["runOrder"] = 3
+                        action["runOrder"] = 4  # alongside ExecuteChangeSet
 
     assert len(check_resources("approval-before-change-set-execution", prod_resources, change)) == 1
 

@@ -49,7 +49,7 @@ def test_a_configured_kms_key_encrypts_bucket_pipeline_and_build(with_kms):
     assert pipeline_inputs(with_kms)["artifactStores"] == [
         {"location": bucket_name(with_kms), "type": "S3", "encryptionKey": {"id": KMS_KEY, "type": "KMS"}}
     ]
-    assert only(with_kms, "aws:codebuild/project:Project").inputs["encryptionKey"] == KMS_KEY
+    assert only(with_kms, "aws:codebuild/project:Project", "build-project").inputs["encryptionKey"] == KMS_KEY
 
 
 def test_artifact_bucket_is_versioned_private_owner_enforced_and_tls_only(prod):

@@ -206,8 +206,12 @@ def test_prod_synth_writes_both_files(prod_synth):
     pipeline_md = (target / "pipeline.md").read_text()
     assert 'subgraph S0["Source"]' in pipeline_md and 'subgraph S3["production"]' in pipeline_md
     assert "S0 ==> S1" in pipeline_md and "S1 ==> S2" in pipeline_md and "S2 ==> S3" in pipeline_md
-    assert "S3A0 --> S3A1" in pipeline_md and "S3A1 --> S3A2" in pipeline_md
-    assert 'S3A1{{"Approve<br/>Manual"}}' in pipeline_md
+    # change set → review → approval → execute
+    assert (
+        "S3A0 --> S3A1" in pipeline_md and "S3A1 --> S3A2" in pipeline_md and "S3A2 --> S3A3" in pipeline_md
+    )
+    assert 'S3A1["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
+    assert 'S3A2{{"Approve<br/>Manual"}}' in pipeline_md
 
 
 def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):

@@ -95,12 +95,13 @@ def test_input_artifact_nobody_produces(blueprint):
 
 
 def test_input_artifact_produced_only_later_in_the_same_stage(blueprint):
-    change_set, approve, execute = blueprint.stages[3].actions
+    change_set, review, approve, execute = blueprint.stages[3].actions
     broken = replace_stage(
         blueprint,
         3,
         actions=(
             change_set,
+            review,
             dataclasses.replace(approve, input_artifacts=("Report",)),
             dataclasses.replace(execute, output_artifacts=("Report",)),
         ),
@@ -129,9 +130,9 @@ def test_parameter_overrides_over_one_kilobyte(blueprint):
 
 
 def test_configuration_value_over_1000_characters(blueprint):
-    approve = blueprint.stages[3].actions[1]
+    approve = blueprint.stages[3].actions[2]
     broken = replace_action(
-        blueprint, 3, 1, configuration={**approve.configuration, "CustomData": "x" * 1001}
+        blueprint, 3, 2, configuration={**approve.configuration, "CustomData": "x" * 1001}
     )
     assert problems(broken) == [
         "stage 'production' (environment 'production'), action 'Approve': configuration CustomData is 1001 characters; CodePipeline allows 1000"

@@ -1,0 +1,515 @@
+#!/usr/bin/env python3
+"""Render a CloudFormation change set for the person who approves it.
+
+Python standard library only: it is baked into the ecs-delivery build image and runs in
+the change-set review action with nothing installed at run time.
+
+    changeset_report.py --environment production --out-dir report \
+        [--stack-json stack.json] [--image-parameter ApplicationImageTag] \
+        [--report-url URL] [--commit SHA] changes-1.json [changes-2.json ...]
+
+Inputs are DescribeChangeSet responses (`aws cloudformation describe-change-set`), one per
+page, and optionally the DescribeStacks response for the old parameter values. Writes
+`report.md`, `report.html`, `summary.txt` (the one line for the approval) and
+`exports.sh` (shell-quoted `export NAME=value` lines for CodeBuild exported variables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import shlex
+import sys
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+NO_CHANGES_REASONS = (
+    "didn't contain changes",
+    "No updates are to be performed",
+)
+SUMMARY_LIMIT = 300
+NAMES_IN_SUMMARY = 3
+FLAGGED_TYPES = (
+    ("IAM", lambda t: t.startswith("AWS::IAM::")),
+    ("security group", lambda t: t.startswith("AWS::EC2::SecurityGroup")),
+    ("KMS", lambda t: t.startswith("AWS::KMS::")),
+)
+
+
+@dataclass
+class Change:
+    action: str
+    logical_id: str
+    resource_type: str
+    physical_id: Optional[str]
+    replacement: Optional[str]
+    scope: list[str]
+    details: list[dict[str, Any]]
+    nested_change_set: Optional[str]
+    policy_action: Optional[str]
+
+    @property
+    def replaces(self) -> bool:
+        return self.replacement in ("True", "Conditional")
+
+    @property
+    def dynamic(self) -> bool:
+        return self.action == "Dynamic" or any(d.get("Evaluation") == "Dynamic" for d in self.details)
+
+    @property
+    def flags(self) -> list[str]:
+        return [label for label, matches in FLAGGED_TYPES if matches(self.resource_type)]
+
+
+@dataclass
+class Review:
+    environment: str
+    stack_name: str
+    change_set_name: str
+    status: str
+    status_reason: str
+    execution_status: str
+    changes: list[Change]
+    old_parameters: dict[str, str]
+    new_parameters: dict[str, str]
+    image_parameter: str
+    stack_id: Optional[str] = None
+    change_set_id: Optional[str] = None
+    region: Optional[str] = None
+    commit: Optional[str] = None
+    report_url: Optional[str] = None
+    pages: int = 1
+    counts: Counter = field(default_factory=Counter)
+
+    @property
+    def no_changes(self) -> bool:
+        return self.status == "FAILED" and any(r in self.status_reason for r in NO_CHANGES_REASONS)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAILED" and not self.no_changes
+
+    @property
+    def replacements(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "Modify" and c.replaces]
+
+    @property
+    def removals(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "Remove"]
+
+    @property
+    def flagged(self) -> dict[str, list[Change]]:
+        found: dict[str, list[Change]] = {}
+        for change in self.changes:
+            for flag in change.flags:
+                found.setdefault(flag, []).append(change)
+        return found
+
+    @property
+    def parameter_changes(self) -> list[tuple[str, Optional[str], Optional[str]]]:
+        """(name, old, new) for every parameter whose value changes, the image tag first."""
+        names = sorted(set(self.old_parameters) | set(self.new_parameters))
+        changed = [
+            (n, self.old_parameters.get(n), self.new_parameters.get(n))
+            for n in names
+            if self.old_parameters.get(n) != self.new_parameters.get(n)
+        ]
+        return sorted(changed, key=lambda item: item[0] != self.image_parameter)
+
+    @property
+    def console_url(self) -> Optional[str]:
+        if not (self.region and self.stack_id and self.change_set_id):
+            return None
+        query = urllib.parse.urlencode({"stackId": self.stack_id, "changeSetId": self.change_set_id})
+        return (
+            f"https://{self.region}.console.aws.amazon.com/cloudformation/home?region={self.region}"
+            f"#/stacks/changesets/changes?{query}"
+        )
+
+
+def _parameters(items: Any) -> dict[str, str]:
+    result = {}
+    for item in items or []:
+        key = item.get("ParameterKey")
+        if key is None or item.get("UsePreviousValue"):
+            continue
+        value = item.get("ResolvedValue", item.get("ParameterValue"))
+        result[key] = "" if value is None else str(value)
+    return result
+
+
+def _change(entry: dict[str, Any]) -> Optional[Change]:
+    resource = entry.get("ResourceChange")
+    if entry.get("Type", "Resource") != "Resource" or not resource:
+        return None
+    return Change(
+        action=resource.get("Action", "?"),
+        logical_id=resource.get("LogicalResourceId", "?"),
+        resource_type=resource.get("ResourceType", "?"),
+        physical_id=resource.get("PhysicalResourceId"),
+        replacement=resource.get("Replacement"),
+        scope=list(resource.get("Scope") or []),
+        details=list(resource.get("Details") or []),
+        nested_change_set=resource.get("ChangeSetId"),
+        policy_action=resource.get("PolicyAction"),
+    )
+
+
+def load_review(
+    pages: list[dict[str, Any]],
+    *,
+    environment: str,
+    stack: Optional[dict[str, Any]] = None,
+    image_parameter: str = "ApplicationImageTag",
+    commit: Optional[str] = None,
+    report_url: Optional[str] = None,
+) -> Review:
+    """One review from every page of a DescribeChangeSet response (and DescribeStacks)."""
+    if not pages:
+        raise ValueError("no DescribeChangeSet page given")
+    first = pages[0]
+    changes = [c for page in pages for c in (_change(e) for e in page.get("Changes") or []) if c]
+    stacks = (stack or {}).get("Stacks") or []
+    stack_id = first.get("StackId")
+    region = stack_id.split(":")[3] if stack_id and stack_id.count(":") >= 5 else None
+    review = Review(
+        environment=environment,
+        stack_name=first.get("StackName", "?"),
+        change_set_name=first.get("ChangeSetName", "?"),
+        status=first.get("Status", "?"),
+        status_reason=first.get("StatusReason") or "",
+        execution_status=first.get("ExecutionStatus", "?"),
+        changes=changes,
+        old_parameters=_parameters(stacks[0].get("Parameters")) if stacks else {},
+        new_parameters=_parameters(first.get("Parameters")),
+        image_parameter=image_parameter,
+        stack_id=stack_id,
+        change_set_id=first.get("ChangeSetId"),
+        region=region,
+        commit=commit,
+        report_url=report_url,
+        pages=len(pages),
+    )
+    review.counts = Counter(c.action for c in changes)
+    return review
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _names(changes: list[Change], limit: int = NAMES_IN_SUMMARY) -> str:
+    names = [c.logical_id for c in changes[:limit]]
+    if len(changes) > limit:
+        names.append(f"+{len(changes) - limit} more")
+    return ", ".join(names)
+
+
+def _shorten(value: Optional[str]) -> str:
+    if value is None:
+        return "(none)"
+    return value if len(value) <= 12 else value[:7]
+
+
+def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
+    """The one line an approver reads in the notification."""
+    env = review.environment
+    if review.no_changes:
+        return f"{env}: no changes to stack {review.stack_name}"
+    if review.failed:
+        line = f"{env}: change set FAILED on stack {review.stack_name} — {review.status_reason}"
+        return line if len(line) <= limit else line[: limit - 1] + "…"
+    parts = [f"{env}: {_plural(len(review.changes), 'change')} — "]
+    replacements, removals = review.replacements, review.removals
+    parts.append(_plural(len(replacements), "replacement"))
+    if replacements:
+        parts.append(f" ({_names(replacements)})")
+    parts.append(f", {_plural(len(removals), 'removal')}")
+    if removals:
+        parts.append(f" ({_names(removals)})")
+    image = next((p for p in review.parameter_changes if p[0] == review.image_parameter), None)
+    if image:
+        parts.append(f"; image tag {_shorten(image[1])} → {_shorten(image[2])}")
+    flagged = review.flagged
+    if flagged:
+        parts.append("; changes " + ", ".join(flagged) + " resources")
+    line = "".join(parts)
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line
+
+
+def _detail_text(detail: dict[str, Any]) -> str:
+    target = detail.get("Target") or {}
+    what = ".".join(str(p) for p in (target.get("Attribute"), target.get("Name")) if p)
+    cause = detail.get("CausingEntity") or detail.get("ChangeSource") or ""
+    recreation = target.get("RequiresRecreation")
+    text = what or "?"
+    if cause:
+        text += f" ← {cause}"
+    if recreation and recreation != "Never":
+        text += f" (recreation: {recreation})"
+    if detail.get("Evaluation") == "Dynamic":
+        text += " [dynamic: resolved only at execution]"
+    return text
+
+
+def _change_row(change: Change) -> list[str]:
+    marks = []
+    if change.action == "Remove":
+        marks.append("**REMOVAL**")
+    if change.action == "Modify" and change.replacement == "True":
+        marks.append("**REPLACEMENT**")
+    if change.action == "Modify" and change.replacement == "Conditional":
+        marks.append("**MAY BE REPLACED**")
+    if change.nested_change_set:
+        nested = change.nested_change_set.split(":changeSet/")[-1].split("/")[0]
+        marks.append(f"nested stack: its changes are in change set `{nested}`")
+    if change.dynamic:
+        marks.append("dynamic")
+    marks += [f"⚠ {flag}" for flag in change.flags]
+    if change.policy_action and change.policy_action not in ("Delete",):
+        marks.append(f"policy: {change.policy_action}")
+    return [
+        change.action,
+        f"`{change.logical_id}`",
+        change.resource_type,
+        " ".join(marks) or "—",
+        "<br>".join(_detail_text(d) for d in change.details) or "—",
+    ]
+
+
+ACTION_ORDER = {"Remove": 0, "Modify": 1, "Add": 2, "Import": 3, "Dynamic": 4}
+
+
+def _ordered(changes: list[Change]) -> list[Change]:
+    """Removals and replacements first: what can lose data is what the approver must see."""
+    return sorted(
+        changes,
+        key=lambda c: (ACTION_ORDER.get(c.action, 9), not c.replaces, c.resource_type, c.logical_id),
+    )
+
+
+# A report is a list of blocks, rendered as Markdown or HTML. Text may hold `code`,
+# **strong** and [links](url) in Markdown syntax.
+Block = tuple[str, Any]
+
+
+def blocks(review: Review) -> list[Block]:
+    out: list[Block] = [
+        ("h1", f"Change set review — {review.environment}"),
+        ("p", f"**{summary_line(review)}**"),
+    ]
+    facts = [
+        f"stack: `{review.stack_name}`",
+        f"change set: `{review.change_set_name}` "
+        f"(status {review.status}, execution {review.execution_status})",
+    ]
+    if review.commit:
+        facts.append(f"application commit: `{review.commit}`")
+    if review.console_url:
+        facts.append(f"console: [open the change set]({review.console_url})")
+    out.append(("ul", facts))
+    if review.no_changes:
+        return [*out, ("p", "CloudFormation found **no changes** to make: the stack already matches.")]
+    if review.failed:
+        return [*out, ("h2", "The change set FAILED"), ("p", review.status_reason)]
+
+    counts = review.counts
+    replaced = review.replacements
+    out += [
+        ("h2", "At a glance"),
+        (
+            "table",
+            (
+                ["adds", "modifies", "removes", "replacements (True / Conditional)", "dynamic"],
+                [
+                    [
+                        str(counts.get("Add", 0)),
+                        str(counts.get("Modify", 0)),
+                        str(counts.get("Remove", 0)),
+                        f"{sum(c.replacement == 'True' for c in replaced)} / "
+                        f"{sum(c.replacement == 'Conditional' for c in replaced)}",
+                        str(sum(c.dynamic for c in review.changes)),
+                    ]
+                ],
+            ),
+        ),
+    ]
+    if review.removals or replaced:
+        items = [f"**REMOVE** `{c.logical_id}` ({c.resource_type})" for c in review.removals]
+        for change in replaced:
+            how = "REPLACE" if change.replacement == "True" else "MAY REPLACE"
+            items.append(f"**{how}** `{change.logical_id}` ({change.resource_type})")
+        out += [("h2", "⚠ Removals and replacements"), ("ul", items)]
+    if review.flagged:
+        items = [
+            f"{flag}: " + ", ".join(f"{c.action} `{c.logical_id}`" for c in changes)
+            for flag, changes in review.flagged.items()
+        ]
+        out += [("h2", "⚠ Security-sensitive changes"), ("ul", items)]
+    if review.parameter_changes:
+        rows = [
+            [f"`{n}`", f"`{o}`" if o is not None else "(new)", f"`{v}`" if v is not None else "(removed)"]
+            for n, o, v in review.parameter_changes
+        ]
+        out += [("h2", "Parameters"), ("table", (["parameter", "old", "new"], rows))]
+    per_type: dict[str, Counter] = {}
+    for change in review.changes:
+        per_type.setdefault(change.resource_type, Counter())[change.action] += 1
+    type_rows = [
+        [
+            t,
+            str(c.get("Add", 0)),
+            str(c.get("Modify", 0)),
+            str(c.get("Remove", 0)),
+            ", ".join(f"{n} {a}" for a, n in sorted(c.items()) if a not in ("Add", "Modify", "Remove"))
+            or "0",
+        ]
+        for t, c in sorted(per_type.items())
+    ]
+    title = f"All {_plural(len(review.changes), 'change')}"
+    if review.pages > 1:
+        title += f" (from {review.pages} pages)"
+    out += [
+        ("h2", "Per resource type"),
+        ("table", (["resource type", "add", "modify", "remove", "other"], type_rows)),
+        ("h2", title),
+        (
+            "table",
+            (
+                ["action", "resource", "type", "attention", "what changes"],
+                [_change_row(c) for c in _ordered(review.changes)],
+            ),
+        ),
+    ]
+    return out
+
+
+def _md_cell(value: str) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(review: Review) -> str:
+    lines: list[str] = []
+    for kind, payload in blocks(review):
+        if kind == "h1":
+            lines.append(f"# {payload}")
+        elif kind == "h2":
+            lines.append(f"## {payload}")
+        elif kind == "p":
+            lines.append(payload)
+        elif kind == "ul":
+            lines += [f"- {item}" for item in payload]
+        elif kind == "table":
+            header, rows = payload
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join("---" for _ in header) + " |")
+            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in rows]
+        lines.append("")
+    return "\n".join(lines)
+
+
+INLINE = (
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"`([^`]+)`"), r"<code>\1</code>"),
+    (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r'<a href="\2">\1</a>'),
+)
+
+
+def _html_inline(text: str) -> str:
+    result = html.escape(str(text), quote=True)
+    for pattern, replacement in INLINE:
+        result = pattern.sub(replacement, result)
+    return result.replace("&lt;br&gt;", "<br>")
+
+
+def html_report(review: Review) -> str:
+    """The same report as a standalone page (opens in the S3 console or a browser)."""
+    body: list[str] = []
+    for kind, payload in blocks(review):
+        if kind in ("h1", "h2", "p"):
+            body.append(f"<{kind}>{_html_inline(payload)}</{kind}>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in payload) + "</ul>")
+        elif kind == "table":
+            header, rows = payload
+            head = "".join(f"<th>{_html_inline(h)}</th>" for h in header)
+            cells = "".join(
+                "<tr>" + "".join(f"<td>{_html_inline(v)}</td>" for v in row) + "</tr>" for row in rows
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>")
+    title = html.escape(f"Change set review — {review.environment}")
+    style = (
+        "body{font-family:sans-serif;max-width:72rem;margin:auto}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}table{border-collapse:collapse}"
+    )
+    return (
+        f"<!doctype html>\n<html lang='en'><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{style}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def exports(review: Review) -> dict[str, str]:
+    """Short values for CodeBuild exported variables (read by the manual approval)."""
+    image = next((p for p in review.parameter_changes if p[0] == review.image_parameter), None)
+    new_image = review.new_parameters.get(review.image_parameter, "")
+    return {
+        "REVIEW_SUMMARY": summary_line(review),
+        "CHANGE_COUNT": str(len(review.changes)),
+        "REPLACEMENT_COUNT": str(len(review.replacements)),
+        "REMOVAL_COUNT": str(len(review.removals)),
+        "IMAGE_TAG": image[2] if image and image[2] else new_image,
+        "CHANGE_SET_URL": review.console_url or "",
+        "REPORT_URL": review.report_url or review.console_url or "",
+    }
+
+
+def write_outputs(review: Review, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.md").write_text(markdown(review), encoding="utf-8")
+    (out_dir / "report.html").write_text(html_report(review), encoding="utf-8")
+    (out_dir / "summary.txt").write_text(summary_line(review) + "\n", encoding="utf-8")
+    (out_dir / "exports.sh").write_text(
+        "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports(review).items()), encoding="utf-8"
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Render a CloudFormation change set for its approver.")
+    parser.add_argument("pages", nargs="+", type=Path, help="DescribeChangeSet JSON, one file per page")
+    parser.add_argument("--environment", required=True)
+    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--stack-json", type=Path, help="DescribeStacks JSON (old parameter values)")
+    parser.add_argument("--image-parameter", default="ApplicationImageTag")
+    parser.add_argument("--commit")
+    parser.add_argument("--report-url")
+    args = parser.parse_args(argv)
+    try:
+        pages = [json.loads(p.read_text(encoding="utf-8")) for p in args.pages]
+        stack = None
+        if args.stack_json and args.stack_json.is_file() and args.stack_json.stat().st_size:
+            stack = json.loads(args.stack_json.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"changeset_report: cannot read input: {error}", file=sys.stderr)
+        return 2
+    review = load_review(
+        pages,
+        environment=args.environment,
+        stack=stack,
+        image_parameter=args.image_parameter,
+        commit=args.commit,
+        report_url=args.report_url,
+    )
+    write_outputs(review, args.out_dir)
+    print(summary_line(review))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

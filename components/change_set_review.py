@@ -1,0 +1,190 @@
+"""`ChangeSetReview`: the small CodeBuild project that shows an approver what a gated
+environment's change set will do, before the manual approval.
+
+It runs the build image unprivileged with an inline buildspec: describe the change set
+(every page) and the stack's current parameters, render the report with
+`/opt/ecs-delivery/changeset_report.py` (baked into the image), upload it under
+`reviews/<environment>/<execution>/` in the artifact bucket, and export short variables
+(`REVIEW_SUMMARY`, `REPORT_URL`, …) that the approval's notification carries. Its role can
+describe only its own environment's stack and write only its own report prefix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+
+RENDERER = "/opt/ecs-delivery/changeset_report.py"
+EXPORTED_VARIABLES = (
+    "REVIEW_SUMMARY",
+    "CHANGE_COUNT",
+    "REPLACEMENT_COUNT",
+    "REMOVAL_COUNT",
+    "IMAGE_TAG",
+    "CHANGE_SET_URL",
+    "REPORT_URL",
+)
+
+# Each command runs in the same shell (buildspec 0.2), so REVIEW_KEY, PAGES and the final
+# exports persist; a failing command fails the review.
+REVIEW_COMMANDS = (
+    'aws cloudformation describe-stacks --stack-name "$STACK_NAME" --output json > stack.json'
+    " || echo '{}' > stack.json",
+    'REVIEW_KEY="${REPORT_PREFIX}/${PIPELINE_EXECUTION_ID:-build-$CODEBUILD_BUILD_NUMBER}"',
+    # DescribeChangeSet pages its Changes; follow NextToken until the last page.
+    """page=1; token=""; PAGES=""
+while true; do
+  aws cloudformation describe-change-set --stack-name "$STACK_NAME" \\
+    --change-set-name "$CHANGE_SET_NAME" ${token:+--next-token "$token"} \\
+    --output json > "changes-$page.json" || exit 1
+  PAGES="$PAGES changes-$page.json"
+  token=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("NextToken") or "")' \\
+    "changes-$page.json")
+  if [ -z "$token" ]; then break; fi
+  page=$((page + 1))
+  if [ "$page" -gt 100 ]; then echo "change set has more than 100 pages" >&2; exit 1; fi
+done""",
+    f'python3 {RENDERER} --environment "$ENVIRONMENT" --stack-json stack.json'
+    ' --image-parameter "$IMAGE_PARAMETER" --commit "${APP_COMMIT:-}"'
+    ' --report-url "https://${AWS_REGION}.console.aws.amazon.com/s3/object/${REPORT_BUCKET}'
+    '?region=${AWS_REGION}&prefix=${REVIEW_KEY}/report.html"'
+    " --out-dir report $PAGES",
+    "cp $PAGES report/",
+    'aws s3 cp report/ "s3://${REPORT_BUCKET}/${REVIEW_KEY}/" --recursive --only-show-errors',
+    ". report/exports.sh",
+)
+
+
+def review_buildspec() -> str:
+    """The inline buildspec (JSON is valid YAML, and keeps the shell text exact)."""
+    return json.dumps(
+        {
+            "version": 0.2,
+            "env": {"shell": "bash", "exported-variables": list(EXPORTED_VARIABLES)},
+            "phases": {"build": {"commands": list(REVIEW_COMMANDS)}},
+        },
+        indent=2,
+    )
+
+
+def report_prefix(environment: str) -> str:
+    return f"reviews/{environment}"
+
+
+@dataclass(frozen=True)
+class ChangeSetReviewArgs:
+    name_prefix: str
+    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-review-<environment>`."""
+    environment: str
+    stack_name: str
+    change_set_name: str
+    image_parameter: str
+    """Template parameter holding the image tag (shown first, old → new)."""
+    build_image_ref: pulumi.Input[str]
+    build_image_repository_arn: pulumi.Input[str]
+    artifact_bucket_name: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    log_retention_days: int = 30
+    kms_key_arn: Optional[str] = None
+
+
+class ChangeSetReview(pulumi.ComponentResource):
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ChangeSetReviewArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        project_name = f"{args.name_prefix}-review-{args.environment}"
+        prefix = report_prefix(args.environment)
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/codebuild/{project_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"CodeBuild: review the {args.environment} change set",
+            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
+                lambda v: json.dumps(
+                    iam_policies.service_trust_policy(
+                        "codebuild.amazonaws.com",
+                        account_id=v[2],
+                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{project_name}",
+                    )
+                )
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(
+                log_group.arn,
+                args.artifact_bucket_arn,
+                args.build_image_repository_arn,
+                partition,
+                args.region,
+                args.account_id,
+            ).apply(
+                lambda v: json.dumps(
+                    iam_policies.review_role_policy(
+                        log_group_arn=v[0],
+                        bucket_arn=v[1],
+                        build_image_repository_arn=v[2],
+                        stack_arn=iam_policies.stack_arn(v[3], v[4], v[5], args.stack_name),
+                        report_prefix=prefix,
+                        kms_key_arn=args.kms_key_arn,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        variables = {
+            "ENVIRONMENT": args.environment,
+            "STACK_NAME": args.stack_name,
+            "CHANGE_SET_NAME": args.change_set_name,
+            "IMAGE_PARAMETER": args.image_parameter,
+            "REPORT_BUCKET": args.artifact_bucket_name,
+            "REPORT_PREFIX": prefix,
+        }
+        project = aws.codebuild.Project(
+            f"{name}-project",
+            name=project_name,
+            description=f"Describe and render the {args.environment} change set for its approver",
+            service_role=role.arn,
+            build_timeout=10,
+            source={"type": "CODEPIPELINE", "buildspec": review_buildspec()},
+            artifacts={"type": "CODEPIPELINE"},
+            environment={
+                "type": "LINUX_CONTAINER",
+                "compute_type": "BUILD_GENERAL1_SMALL",
+                "image": args.build_image_ref,
+                # Reading a change set needs no Docker daemon.
+                "privileged_mode": False,
+                "image_pull_credentials_type": "SERVICE_ROLE",
+                "environment_variables": [
+                    {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
+                ],
+            },
+            logs_config={
+                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
+                "s3_logs": {"status": "DISABLED"},
+            },
+            encryption_key=args.kms_key_arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.project_name = project.name
+        self.project_arn = project.arn
+        self.register_outputs({"project_name": self.project_name, "project_arn": self.project_arn})

@@ -1,0 +1,230 @@
+"""The change-set renderer baked into the build image, on DescribeChangeSet-shaped
+fixtures (tests/fixtures/changesets, written from the CloudFormation API reference)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "changesets"
+_spec = importlib.util.spec_from_file_location(
+    "changeset_report", ROOT / "build-image" / "changeset_report.py"
+)
+report = importlib.util.module_from_spec(_spec)
+sys.modules["changeset_report"] = report  # dataclasses look their module up by name
+_spec.loader.exec_module(report)
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def review_of(name: str, environment: str = "production", stack: str | None = "stack.json", **kwargs):
+    return report.load_review(
+        [fixture(name)], environment=environment, stack=fixture(stack) if stack else None, **kwargs
+    )
+
+
+def test_the_release_summary_is_the_line_an_approver_reads():
+    review = review_of("release.json")
+    assert report.summary_line(review) == (
+        "production: 3 changes — 1 replacement (ApplicationTaskDefinition), 0 removals; image tag 5fdbe62 → 8c1d2aa"
+    )
+
+
+def test_risky_changes_are_marked_loudly():
+    review = review_of(
+        "risky.json", environment="staging", stack="risky-stack.json", image_parameter="ImageTag"
+    )
+    assert report.summary_line(review) == (
+        "staging: 7 changes — 2 replacements (LoadBalancerSecurityGroup, Database), 1 removal (LegacyQueue); "
+        "image tag a93e771.87 → b41f0c9.88; changes security group, IAM, KMS resources"
+    )
+    markdown = report.markdown(review)
+    assert "| Remove | `LegacyQueue` | AWS::SQS::Queue | **REMOVAL** |" in markdown
+    assert "| Modify | `Database` | AWS::RDS::DBInstance | **REPLACEMENT** policy: Snapshot |" in markdown
+    assert (
+        "| Modify | `LoadBalancerSecurityGroup` | AWS::EC2::SecurityGroup | **MAY BE REPLACED** ⚠ security group |"
+        in markdown
+    )
+    assert "- **REMOVE** `LegacyQueue` (AWS::SQS::Queue)" in markdown
+    assert "- **MAY REPLACE** `LoadBalancerSecurityGroup` (AWS::EC2::SecurityGroup)" in markdown
+    assert "- **REPLACE** `Database` (AWS::RDS::DBInstance)" in markdown
+    assert "## ⚠ Security-sensitive changes" in markdown
+    assert "- IAM: Add `TaskRole`" in markdown and "- KMS: Modify `DataKey`" in markdown
+    # Removals first, then replacements, in the full list.
+    rows = [
+        line for line in markdown.splitlines() if line.startswith("| Remove") or line.startswith("| Modify")
+    ]
+    assert rows[0].startswith("| Remove | `LegacyQueue`")
+
+
+def test_counts_per_action_and_per_resource_type():
+    review = review_of(
+        "risky.json", environment="staging", stack="risky-stack.json", image_parameter="ImageTag"
+    )
+    markdown = report.markdown(review)
+    assert "| 1 | 4 | 1 | 1 / 1 | 2 |" in markdown  # adds, modifies, removes, True/Conditional, dynamic
+    assert "| AWS::SQS::Queue | 0 | 0 | 1 | 0 |" in markdown
+    assert "| AWS::ECS::Service | 0 | 0 | 0 | 1 Dynamic |" in markdown
+
+
+def test_parameter_changes_show_old_to_new_with_the_image_tag_first():
+    review = review_of(
+        "risky.json", environment="staging", stack="risky-stack.json", image_parameter="ImageTag"
+    )
+    assert review.parameter_changes == [("ImageTag", "a93e771.87", "b41f0c9.88"), ("DesiredCount", "2", "3")]
+    markdown = report.markdown(review)
+    assert markdown.index("`ImageTag`") < markdown.index("`DesiredCount`")
+    assert "DbPassword" not in markdown  # unchanged (and masked) parameters are not news
+
+
+def test_dynamic_evaluation_and_nested_stacks_are_explained():
+    markdown = report.markdown(review_of("risky.json", environment="staging", stack="risky-stack.json"))
+    assert "nested stack: its changes are in change set `shop-staging-pipeline-NetworkStack`" in markdown
+    assert "Properties.TaskDefinition ← TaskDefinition.Arn [dynamic: resolved only at execution]" in markdown
+    assert "Properties.GroupDescription ← DirectModification (recreation: Always)" in markdown
+
+
+def test_no_changes_is_reported_as_such_not_as_a_failure():
+    review = review_of("no-changes.json", stack=None)
+    assert review.no_changes and not review.failed
+    assert report.summary_line(review) == "production: no changes to stack todobackend-prod"
+    assert "no changes" in report.markdown(review)
+    assert report.exports(review)["CHANGE_COUNT"] == "0"
+
+
+def test_a_failed_change_set_says_why():
+    review = review_of("failed.json", stack=None)
+    assert review.failed
+    assert report.summary_line(review) == (
+        "production: change set FAILED on stack todobackend-prod — Template format error: Unresolved resource "
+        "dependencies [ApplicationCluster] in the Resources block of the template"
+    )
+    assert "## The change set FAILED" in report.markdown(review)
+
+
+def test_a_long_failure_reason_is_cut_to_the_limit():
+    page = fixture("failed.json") | {"StatusReason": "x" * 1000}
+    summary = report.summary_line(report.load_review([page], environment="production"))
+    assert len(summary) == report.SUMMARY_LIMIT and summary.endswith("…")
+
+
+def hundreds_of_changes() -> list[dict]:
+    """250 changes over three pages, as DescribeChangeSet pages them (NextToken)."""
+    base = fixture("release.json")
+    changes = []
+    for i in range(250):
+        if i < 40:
+            change = {"Action": "Modify", "Replacement": "True", "ResourceType": "AWS::ECS::TaskDefinition"}
+        elif i < 52:
+            change = {"Action": "Remove", "ResourceType": "AWS::SQS::Queue"}
+        else:
+            change = {"Action": "Add", "ResourceType": "AWS::Logs::LogGroup"}
+        changes.append(
+            {"Type": "Resource", "ResourceChange": change | {"LogicalResourceId": f"Resource{i:03d}"}}
+        )
+    pages = []
+    for number, start in enumerate(range(0, 250, 100)):
+        page = copy.deepcopy(base) | {"Changes": changes[start : start + 100]}
+        if start + 100 < 250:
+            page["NextToken"] = f"token-{number + 2}"
+        pages.append(page)
+    return pages
+
+
+def test_hundreds_of_changes_across_pages_fit_the_limits():
+    pages = hundreds_of_changes()
+    review = report.load_review(pages, environment="production", stack=fixture("stack.json"))
+    assert len(review.changes) == 250 and review.pages == 3
+    summary = report.summary_line(review)
+    assert summary.startswith(
+        "production: 250 changes — 40 replacements (Resource000, Resource001, Resource002, +37 more), "
+        "12 removals (Resource040, Resource041, Resource042, +9 more); image tag 5fdbe62 → 8c1d2aa"
+    )
+    assert len(summary) <= report.SUMMARY_LIMIT
+    assert "## All 250 changes (from 3 pages)" in report.markdown(review)
+    assert report.exports(review)["REPLACEMENT_COUNT"] == "40"
+
+
+def test_console_link_points_at_this_change_set():
+    review = review_of("release.json")
+    assert review.console_url == (
+        "https://eu-west-1.console.aws.amazon.com/cloudformation/home?region=eu-west-1#/stacks/changesets/changes"
+        "?stackId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012%3Astack%2Ftodobackend-prod%2F"
+        "9a1b5e20-3f4c-11ef-8b7a-0a1b2c3d4e5f&changeSetId=arn%3Aaws%3Acloudformation%3Aeu-west-1%3A123456789012"
+        "%3AchangeSet%2Ftodobackend-prod-pipeline%2F3c2f6a1e-7d1b-4a53-9d0a-1f7f3c9b2e11"
+    )
+
+
+def test_first_deployment_has_no_old_parameters():
+    review = review_of("release.json", stack=None)
+    assert review.parameter_changes[0] == ("ApplicationImageTag", None, "8c1d2aa")
+    assert report.summary_line(review).endswith("image tag (none) → 8c1d2aa")
+
+
+def test_html_report_escapes_what_it_shows():
+    page = fixture("failed.json") | {"StatusReason": "<script>alert(1)</script> & more"}
+    page_html = report.html_report(report.load_review([page], environment="production"))
+    assert "<script>" not in page_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page_html
+    release_html = report.html_report(review_of("release.json"))
+    assert "<code>ApplicationTaskDefinition</code>" in release_html
+    assert '<a href="https://eu-west-1.console.aws.amazon.com/cloudformation/' in release_html
+    assert release_html.count("<table>") == 4
+
+
+def test_cli_writes_every_output_and_exports_survive_the_shell(tmp_path):
+    code = report.main(
+        [
+            str(FIXTURES / "release.json"),
+            "--environment", "production",
+            "--stack-json", str(FIXTURES / "stack.json"),
+            "--out-dir", str(tmp_path),
+            "--commit", "8c1d2aa4f0e",
+            "--report-url", "https://example.test/report.html?a=1&b='2'",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"report.md", "report.html", "summary.txt", "exports.sh"}
+    assert "- application commit: `8c1d2aa4f0e`" in (tmp_path / "report.md").read_text()
+    script = f'. {tmp_path / "exports.sh"} && printf \'%s\\n\' "$REVIEW_SUMMARY" "$REPORT_URL" "$IMAGE_TAG" "$CHANGE_COUNT"'
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout  # noqa: S603, S607
+    assert printed.splitlines() == [
+        "production: 3 changes — 1 replacement (ApplicationTaskDefinition), 0 removals; image tag 5fdbe62 → 8c1d2aa",
+        "https://example.test/report.html?a=1&b='2'",
+        "8c1d2aa",
+        "3",
+    ]
+
+
+def test_cli_rejects_unreadable_input(tmp_path, capsys):
+    bad = tmp_path / "page.json"
+    bad.write_text("{not json")
+    assert report.main([str(bad), "--environment", "production", "--out-dir", str(tmp_path / "out")]) == 2
+    assert "cannot read input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["release.json", "risky.json", "no-changes.json", "failed.json"])
+def test_fixtures_have_the_describe_change_set_shape(name):
+    page = fixture(name)
+    assert {
+        "ChangeSetName",
+        "ChangeSetId",
+        "StackId",
+        "StackName",
+        "Status",
+        "ExecutionStatus",
+        "Changes",
+    } <= set(page)
+    for change in page["Changes"]:
+        assert change["Type"] == "Resource"
+        assert change["ResourceChange"]["Action"] in {"Add", "Modify", "Remove", "Import", "Dynamic"}
+        assert change["ResourceChange"].get("Replacement", "False") in {"True", "False", "Conditional"}

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
 
 @dataclass(frozen=True)
@@ -82,50 +83,25 @@ class BuildProject(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BuildProjectArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:build_project:BuildProject", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-
         project_name = f"{args.name_prefix}-build"
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/codebuild/{project_name}",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-role",
-            description="CodeBuild: test, build and publish the application image",
-            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
-                lambda v: json.dumps(
-                    iam_policies.service_trust_policy(
-                        "codebuild.amazonaws.com",
-                        account_id=v[2],
-                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{project_name}",
-                    )
+        role_policy = pulumi.Output.all(
+            partition,
+            args.region,
+            args.account_id,
+            args.artifact_bucket_arn,
+            args.build_image_repository_arn,
+            args.application_repository_arn,
+        ).apply(
+            lambda v: json.dumps(
+                iam_policies.build_role_policy(
+                    log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
+                    bucket_arn=v[3],
+                    build_image_repository_arn=v[4],
+                    application_repository_arn=v[5],
+                    kms_key_arn=args.kms_key_arn,
                 )
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                log_group.arn,
-                args.artifact_bucket_arn,
-                args.build_image_repository_arn,
-                args.application_repository_arn,
-            ).apply(
-                lambda v: json.dumps(
-                    iam_policies.build_role_policy(
-                        log_group_arn=v[0],
-                        bucket_arn=v[1],
-                        build_image_repository_arn=v[2],
-                        application_repository_arn=v[3],
-                        kms_key_arn=args.kms_key_arn,
-                    )
-                )
-            ),
-            opts=child,
+            )
         )
         environment_variables = pulumi.Output.all(
             args.account_id, args.region, args.application_repository_url
@@ -139,35 +115,31 @@ class BuildProject(pulumi.ComponentResource):
                 version_key=args.version_key,
             )
         )
-        project = aws.codebuild.Project(
-            f"{name}-project",
-            name=project_name,
-            description=f"Test, build and publish {args.application_name}; writes {args.version_file}",
-            service_role=role.arn,
-            build_timeout=args.timeout_minutes,
-            source={"type": "CODEPIPELINE", "buildspec": args.buildspec},
-            artifacts={"type": "CODEPIPELINE"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "compute_type": args.compute_type,
-                "image": args.build_image_ref,
+        runner = CodeBuildRunner(
+            name,
+            CodeBuildRunnerArgs(
+                project_name=project_name,
+                description=f"Test, build and publish {args.application_name}; writes {args.version_file}",
+                role_description="CodeBuild: test, build and publish the application image",
+                buildspec=args.buildspec,
+                image=args.build_image_ref,
+                role_policy=role_policy,
+                account_id=args.account_id,
+                region=args.region,
+                environment_variables=environment_variables,
                 # Docker-in-Docker: the buildspec starts dockerd, which needs privileges.
-                "privileged_mode": True,
-                "image_pull_credentials_type": "SERVICE_ROLE",
-                "environment_variables": environment_variables,
-            },
-            logs_config={
-                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
-                "s3_logs": {"status": "DISABLED"},
-            },
-            encryption_key=args.kms_key_arn,
-            # The role must be able to pull the image before the first build starts.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+                privileged_mode=True,
+                compute_type=args.compute_type,
+                timeout_minutes=args.timeout_minutes,
+                log_retention_days=args.log_retention_days,
+                kms_key_arn=args.kms_key_arn,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.project_name = project.name
-        self.project_arn = project.arn
-        self.role_arn = role.arn
-        self.log_group_name = log_group.name
+        self.project_name = runner.project_name
+        self.project_arn = runner.project_arn
+        self.role_arn = runner.role_arn
+        self.log_group_name = runner.log_group_name
         self.register_outputs(
             {
                 "project_name": self.project_name,

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
 RENDERER = "/opt/ecs-delivery/changeset_report.py"
 EXPORTED_VARIABLES = (
@@ -102,54 +103,22 @@ class ChangeSetReview(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ChangeSetReviewArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-review-{args.environment}"
         prefix = report_prefix(args.environment)
-
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/aws/codebuild/{project_name}",
-            retention_in_days=args.log_retention_days,
-            opts=child,
-        )
-        role = aws.iam.Role(
-            f"{name}-role",
-            description=f"CodeBuild: review the {args.environment} change set",
-            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
-                lambda v: json.dumps(
-                    iam_policies.service_trust_policy(
-                        "codebuild.amazonaws.com",
-                        account_id=v[2],
-                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{project_name}",
-                    )
+        role_policy = pulumi.Output.all(
+            partition, args.region, args.account_id, args.artifact_bucket_arn, args.build_image_repository_arn
+        ).apply(
+            lambda v: json.dumps(
+                iam_policies.review_role_policy(
+                    log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
+                    bucket_arn=v[3],
+                    build_image_repository_arn=v[4],
+                    stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
+                    report_prefix=prefix,
+                    kms_key_arn=args.kms_key_arn,
                 )
-            ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                log_group.arn,
-                args.artifact_bucket_arn,
-                args.build_image_repository_arn,
-                partition,
-                args.region,
-                args.account_id,
-            ).apply(
-                lambda v: json.dumps(
-                    iam_policies.review_role_policy(
-                        log_group_arn=v[0],
-                        bucket_arn=v[1],
-                        build_image_repository_arn=v[2],
-                        stack_arn=iam_policies.stack_arn(v[3], v[4], v[5], args.stack_name),
-                        report_prefix=prefix,
-                        kms_key_arn=args.kms_key_arn,
-                    )
-                )
-            ),
-            opts=child,
+            )
         )
         variables = {
             "ENVIRONMENT": args.environment,
@@ -159,32 +128,29 @@ class ChangeSetReview(pulumi.ComponentResource):
             "REPORT_BUCKET": args.artifact_bucket_name,
             "REPORT_PREFIX": prefix,
         }
-        project = aws.codebuild.Project(
-            f"{name}-project",
-            name=project_name,
-            description=f"Describe and render the {args.environment} change set for its approver",
-            service_role=role.arn,
-            build_timeout=10,
-            source={"type": "CODEPIPELINE", "buildspec": review_buildspec()},
-            artifacts={"type": "CODEPIPELINE"},
-            environment={
-                "type": "LINUX_CONTAINER",
-                "compute_type": "BUILD_GENERAL1_SMALL",
-                "image": args.build_image_ref,
+        runner = CodeBuildRunner(
+            name,
+            CodeBuildRunnerArgs(
+                project_name=project_name,
+                description=f"Describe and render the {args.environment} change set for its approver",
+                role_description=f"CodeBuild: review the {args.environment} change set",
+                buildspec=review_buildspec(),
+                image=args.build_image_ref,
+                role_policy=role_policy,
+                account_id=args.account_id,
+                region=args.region,
+                environment_variables=pulumi.Output.all(**variables).apply(
+                    lambda values: [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
+                ),
                 # Reading a change set needs no Docker daemon.
-                "privileged_mode": False,
-                "image_pull_credentials_type": "SERVICE_ROLE",
-                "environment_variables": [
-                    {"name": k, "value": v, "type": "PLAINTEXT"} for k, v in variables.items()
-                ],
-            },
-            logs_config={
-                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
-                "s3_logs": {"status": "DISABLED"},
-            },
-            encryption_key=args.kms_key_arn,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+                privileged_mode=False,
+                compute_type="BUILD_GENERAL1_SMALL",
+                timeout_minutes=10,
+                log_retention_days=args.log_retention_days,
+                kms_key_arn=args.kms_key_arn,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.project_name = project.name
-        self.project_arn = project.arn
+        self.project_name = runner.project_name
+        self.project_arn = runner.project_arn
         self.register_outputs({"project_name": self.project_name, "project_arn": self.project_arn})

@@ -1,0 +1,121 @@
+"""`CodeBuildRunner`: what every CodeBuild project run by the pipeline is made of — its
+log group with a retention, its own role (trusted by CodeBuild for this account and this
+project only) with the policy its owner writes, and the project itself: the build image
+pinned by digest, pulled with the role (SERVICE_ROLE), sources and artifacts from
+CodePipeline.
+
+`BuildProject` (the application build) and `ChangeSetReview` (each gated environment's
+review) differ only in what they pass here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+
+
+def log_group_name(project_name: str) -> str:
+    return f"/aws/codebuild/{project_name}"
+
+
+def log_group_arn(partition: str, region: str, account_id: str, project_name: str) -> str:
+    """Known before the log group exists, so the role policy can name it up front."""
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group_name(project_name)}"
+
+
+@dataclass(frozen=True)
+class CodeBuildRunnerArgs:
+    project_name: str
+    """Physical project name; also names the log group."""
+    description: str
+    role_description: str
+    buildspec: str
+    """Buildspec path in the source, or inline buildspec text."""
+    image: pulumi.Input[str]
+    """The build image, pinned by digest."""
+    role_policy: pulumi.Input[str]
+    """The role's permissions (JSON); see components/iam_policies.py."""
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    environment_variables: pulumi.Input[list[dict[str, Any]]]
+    privileged_mode: bool = False
+    compute_type: str = "BUILD_GENERAL1_SMALL"
+    timeout_minutes: int = 60
+    log_retention_days: int = 30
+    kms_key_arn: Optional[str] = None
+    """Key of the artifact store, when it uses SSE-KMS."""
+
+
+class CodeBuildRunner(pulumi.ComponentResource):
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+    log_group_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: CodeBuildRunnerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:codebuild_runner:CodeBuildRunner", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=log_group_name(args.project_name),
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=args.role_description,
+            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
+                lambda v: json.dumps(
+                    iam_policies.service_trust_policy(
+                        "codebuild.amazonaws.com",
+                        account_id=v[2],
+                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{args.project_name}",
+                    )
+                )
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=args.role_policy, opts=child)
+        project = aws.codebuild.Project(
+            f"{name}-project",
+            name=args.project_name,
+            description=args.description,
+            service_role=role.arn,
+            build_timeout=args.timeout_minutes,
+            source={"type": "CODEPIPELINE", "buildspec": args.buildspec},
+            artifacts={"type": "CODEPIPELINE"},
+            environment={
+                "type": "LINUX_CONTAINER",
+                "compute_type": args.compute_type,
+                "image": args.image,
+                "privileged_mode": args.privileged_mode,
+                "image_pull_credentials_type": "SERVICE_ROLE",
+                "environment_variables": args.environment_variables,
+            },
+            logs_config={
+                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
+                "s3_logs": {"status": "DISABLED"},
+            },
+            encryption_key=args.kms_key_arn,
+            # The role must be able to pull the image before the first build starts.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        self.project_name = project.name
+        self.project_arn = project.arn
+        self.role_arn = role.arn
+        self.log_group_name = log_group.name
+        self.register_outputs(
+            {
+                "project_name": self.project_name,
+                "project_arn": self.project_arn,
+                "role_arn": self.role_arn,
+                "log_group_name": self.log_group_name,
+            }
+        )

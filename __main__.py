@@ -133,6 +133,7 @@ delivery = DeliveryPipeline(
         deploy_permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
         kms_key_arn=config.artifacts.kms_key_arn,
         notification_emails=tuple(config.notifications.emails),
+        execution_mode=config.execution_mode,
         review_projects={env: (r.project_name, r.project_arn) for env, r in reviews.items()},
     ),
 )

@@ -465,7 +465,8 @@ def exports(review: Review) -> dict[str, str]:
         "REPLACEMENT_COUNT": str(len(review.replacements)),
         "REMOVAL_COUNT": str(len(review.removals)),
         "IMAGE_TAG": image[2] if image and image[2] else new_image,
-        "CHANGE_SET_URL": review.console_url or "",
+        # The approval links here; without the ids it falls back to the report.
+        "CHANGE_SET_URL": review.console_url or review.report_url or "",
         "REPORT_URL": review.report_url or review.console_url or "",
     }
 

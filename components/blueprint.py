@@ -190,12 +190,14 @@ def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageS
             "NotificationArn": ref(REF_NOTIFICATION_TOPIC_ARN),
             # What the approver reads in the notification: the review's one-line summary
             # (environment, changes, replacements, removals, image tag old → new), the
-            # stack, the change set and the commit; the link opens the full report.
+            # stack, the change set and the commit; the link opens exactly this change set
+            # in the CloudFormation console (the full report's address is in the review's
+            # REPORT_URL variable and build log).
             "CustomData": (
                 f"#{{{namespace}.REVIEW_SUMMARY}} | stack {env.stack_name}, change set {change_set}, "
                 f"commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
             ),
-            "ExternalEntityLink": f"#{{{namespace}.REPORT_URL}}",
+            "ExternalEntityLink": f"#{{{namespace}.CHANGE_SET_URL}}",
         },
         run_order=3,
     )

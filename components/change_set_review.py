@@ -59,6 +59,7 @@ done""",
     "cp $PAGES report/",
     'aws s3 cp report/ "s3://${REPORT_BUCKET}/${REVIEW_KEY}/" --recursive --only-show-errors',
     ". report/exports.sh",
+    'echo "review report: $REPORT_URL"',
 )
 
 

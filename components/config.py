@@ -242,6 +242,9 @@ class DeliveryConfig(_Section):
     ecr: EcrConfig = EcrConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    execution_mode: Literal["SUPERSEDED", "QUEUED"] = "SUPERSEDED"
+    """How overlapping runs behave: SUPERSEDED lets a newer run replace one waiting at a
+    stage boundary (e.g. an approval); QUEUED runs every commit in order."""
     protect_stateful_resources: bool = True
     """Protect repositories and the artifact store from deletion (prod); false lets
     `pulumi destroy` remove them with their contents (dev)."""

@@ -13,8 +13,8 @@ import pulumi_aws as aws
 
 
 def lifecycle_policy(untagged_expiry_days: int, max_image_count: int) -> dict:
-    """Untagged images (superseded layers of re-pushed tags) go after N days; of all
-    images, only the newest M are kept so the repository cannot grow without bound."""
+    """Untagged images (superseded layers of re-pushed tags) go after N days; of the
+    tagged ones, only the newest M are kept so the repository cannot grow without bound."""
     return {
         "rules": [
             {
@@ -29,11 +29,12 @@ def lifecycle_policy(untagged_expiry_days: int, max_image_count: int) -> dict:
                 "action": {"type": "expire"},
             },
             {
-                # "any" must be the rule with the highest priority number.
                 "rulePriority": 2,
-                "description": f"Keep only the newest {max_image_count} images",
+                "description": f"Keep only the newest {max_image_count} tagged images",
                 "selection": {
-                    "tagStatus": "any",
+                    # "*" matches every tag: the rule counts all tagged images.
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
                     "countType": "imageCountMoreThan",
                     "countNumber": max_image_count,
                 },

@@ -112,6 +112,8 @@ class DeliveryPipelineArgs:
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[str] = ()
     """Subscribed by email to pipeline events and approval requests."""
+    execution_mode: str = "SUPERSEDED"
+    """SUPERSEDED or QUEUED (V2); PARALLEL is not offered: runs would race on the same stacks."""
     review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
     """Per gated environment: (name, ARN) of its change-set review project."""
 
@@ -219,7 +221,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
             f"{name}-pipeline",
             name=pipeline_name,
             pipeline_type="V2",
-            execution_mode="SUPERSEDED",
+            execution_mode=args.execution_mode,
             role_arn=pipeline_role.arn,
             artifact_stores=[artifact_store],
             stages=refs.apply(lambda values: realise_stages(args.blueprint, values)),

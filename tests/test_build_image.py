@@ -69,9 +69,13 @@ def test_lifecycle_expires_untagged_images_and_caps_the_count(mocks):
         "countUnit": "days",
         "countNumber": 7,
     }
-    assert rules[1]["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 25}
+    assert rules[1]["selection"] == {
+        "tagStatus": "tagged",
+        "tagPatternList": ["*"],
+        "countType": "imageCountMoreThan",
+        "countNumber": 25,
+    }
     assert all(rule["action"] == {"type": "expire"} for rule in rules)
-    # ECR requires the "any" rule to have the highest priority number.
     assert [rule["rulePriority"] for rule in rules] == [1, 2]
 
 

@@ -49,8 +49,8 @@ def test_production_reads_change_set_review_approval_execute(prod):
 def test_the_approval_carries_the_review_variables(prod):
     approve = action_of(prod, "production", "Approve")["configuration"]
     assert approve["CustomData"].startswith("#{Review-production.REVIEW_SUMMARY}")
-    assert approve["ExternalEntityLink"] == "#{Review-production.REPORT_URL}"
-    assert {"REVIEW_SUMMARY", "REPORT_URL"} <= set(EXPORTED_VARIABLES)
+    assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"
+    assert {"REVIEW_SUMMARY", "CHANGE_SET_URL", "REPORT_URL"} <= set(EXPORTED_VARIABLES)
 
 
 def test_ungated_environments_get_no_review(prod):

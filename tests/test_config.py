@@ -147,6 +147,11 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         ),
         (["environments"], [], "ecs-delivery:environments: List should have at least 1 item"),
         (
+            ["executionMode"],
+            "PARALLEL",
+            "ecs-delivery:executionMode: Input should be 'SUPERSEDED' or 'QUEUED'",
+        ),
+        (
             ["deployRole"],
             {"managedPolicyArns": ["AdministratorAccess"]},
             "ecs-delivery:deployRole.managedPolicyArns[0]: 'AdministratorAccess' is not allowed: an IAM managed policy ARN",

@@ -68,4 +68,5 @@ def test_every_manual_approval_says_what_is_approved(prod):
         "#{Review-production.REVIEW_SUMMARY} | stack todobackend-prod, "
         "change set todobackend-prod-pipeline, commit #{AppSource.CommitId}"
     )
-    assert approve["ExternalEntityLink"] == "#{Review-production.REPORT_URL}"
+    # ...and links to exactly this change set in the CloudFormation console.
+    assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"

@@ -74,6 +74,12 @@ def test_pipeline_is_v2_with_an_s3_artifact_store(book):
     assert pipeline["roleArn"] == only(book, "aws:iam/role:Role", "delivery-role").state["arn"]
 
 
+def test_execution_mode_comes_from_config(book):
+    assert pipeline_inputs(book)["executionMode"] == "SUPERSEDED"
+    queued = run_config(config_with(executionMode="QUEUED")).mocks
+    assert pipeline_inputs(queued)["executionMode"] == "QUEUED"
+
+
 def test_book_pipeline_stages_in_order(book):
     assert stage_names(book) == ["Source", "Build", "dev", "production"]
 

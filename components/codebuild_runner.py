@@ -73,10 +73,12 @@ class CodeBuildRunner(pulumi.ComponentResource):
             description=args.role_description,
             assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
                 lambda v: json.dumps(
-                    iam_policies.service_trust_policy(
-                        "codebuild.amazonaws.com",
+                    iam_policies.resource_trust_policy(
+                        service="codebuild",
+                        partition=v[0],
+                        region=v[1],
                         account_id=v[2],
-                        source_arn=f"arn:{v[0]}:codebuild:{v[1]}:{v[2]}:project/{args.project_name}",
+                        resource=f"project/{args.project_name}",
                     )
                 )
             ),

@@ -90,6 +90,18 @@ def service_trust_policy(
     return {"Version": "2012-10-17", "Statement": [trust]}
 
 
+def resource_trust_policy(
+    *, service: str, partition: str, region: str, account_id: str, resource: str
+) -> PolicyDocument:
+    """Trust `<service>.amazonaws.com` only when it acts for this account and for the one
+    resource `arn:<partition>:<service>:<region>:<account>:<resource>`."""
+    return service_trust_policy(
+        f"{service}.amazonaws.com",
+        account_id=account_id,
+        source_arn=f"arn:{partition}:{service}:{region}:{account_id}:{resource}",
+    )
+
+
 def connection_action(connection_arn: str) -> str:
     """`UseConnection` under the IAM prefix of the connection's own service: a
     `codestar-connections` ARN is not authorised by `codeconnections:` and vice versa."""

@@ -161,10 +161,12 @@ class DeliveryPipeline(pulumi.ComponentResource):
             description="CodePipeline: run the delivery pipeline",
             assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
                 lambda v: json.dumps(
-                    iam_policies.service_trust_policy(
-                        "codepipeline.amazonaws.com",
+                    iam_policies.resource_trust_policy(
+                        service="codepipeline",
+                        partition=v[0],
+                        region=v[1],
                         account_id=v[2],
-                        source_arn=f"arn:{v[0]}:codepipeline:{v[1]}:{v[2]}:{pipeline_name}",
+                        resource=pipeline_name,
                     )
                 )
             ),

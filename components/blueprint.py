@@ -48,14 +48,6 @@ class Ref:
 
     template: str
 
-    @property
-    def names(self) -> set[str]:
-        return {
-            m.group("named") or m.group("braced")
-            for m in string.Template.pattern.finditer(self.template)
-            if m.group("named") or m.group("braced")
-        }
-
     def render(self, values: dict[str, str]) -> str:
         return string.Template(self.template).substitute(values)
 
@@ -101,9 +93,6 @@ class Blueprint:
     stages: tuple[StageSpec, ...]
     triggers: tuple[TriggerSpec, ...]
     stack_names: tuple[str, ...] = field(default=())
-
-    def stage(self, name: str) -> StageSpec:
-        return next(s for s in self.stages if s.name == name)
 
 
 def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -276,12 +276,3 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
-
-
-def find(mocks: RecordingMocks, typ: str, name: Optional[str] = None) -> list[RecordedResource]:
-    """Recorded resources of a type (and, optionally, whose logical name ends with `name`)."""
-    return [
-        r
-        for r in mocks.resources
-        if r.type == typ and (name is None or r.name == name or r.name.endswith(f"-{name}"))
-    ]

@@ -4,6 +4,7 @@ components or the whole program under it."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -82,7 +83,10 @@ def is_secret_output(output: Any) -> bool:
     return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))
 
 
+@functools.cache
 def run_stack(stack: str) -> ProgramRun:
+    """The program under mocks with a committed stack file, run once per test session:
+    the records are only read (`RecordedResource.inputs` hands out fresh copies)."""
     return run_program(load_stack_config(stack), stack=stack)
 
 

@@ -172,16 +172,21 @@ def test_scan_on_push_violation(prod_resources):
     ]
 
 
-def test_the_pack_starts_its_analyzer_as_the_cli_would():
-    """`pulumi preview --policy-pack policy` runs policy/__main__.py, which must load the
-    rules and print the port its analyzer serves on."""
+def test_the_pack_starts_its_analyzer_as_the_cli_would(tmp_path):
+    """`pulumi preview --policy-pack policy` has the Python policy host run
+    `python -m pulumi.policy <engine> <pack dir>`, which executes policy/__main__.py; the
+    pack must load its rules from there and print the port its analyzer serves on."""
     import subprocess
     import sys
     from pathlib import Path
 
     pack = Path(__file__).resolve().parent.parent / "policy"
-    process = subprocess.Popen(
-        [sys.executable, "__main__.py"], cwd=pack, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         port = process.stdout.readline().strip()

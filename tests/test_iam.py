@@ -179,9 +179,13 @@ def test_identity_policies_pass_parliament(stack):
 
 
 def test_parliament_catches_what_we_rely_on_it_for():
-    broken = iam_policies.document(iam_policies.statement("Typo", ["ecr:PushImage"], ["*"]))
-    issues = {f.issue for f in parliament.analyze_policy_string(json.dumps(broken)).findings}
-    assert "UNKNOWN_ACTION" in issues
+    def issues(*statement_args) -> set[str]:
+        document = iam_policies.document(iam_policies.statement(*statement_args))
+        return {f.issue for f in parliament.analyze_policy_string(json.dumps(document)).findings}
+
+    assert "UNKNOWN_ACTION" in issues("Typo", ["ecr:PushImage"], ["*"])
+    # Objects named by the bucket's ARN (missing "/*"): the statement would grant nothing.
+    assert "RESOURCE_MISMATCH" in issues("Objects", ["s3:GetObject"], ["arn:aws:s3:::bucket"])
 
 
 def test_star_resources_only_for_actions_without_a_resource_form(book):

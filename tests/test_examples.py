@@ -58,3 +58,20 @@ def test_infra_example_matches_the_default_contract():
     for name in ("dev.json", "prod.json"):
         parameters = json.loads((EXAMPLES / "infra-repo" / name).read_text())["Parameters"]
         assert set(parameters) <= set(template["Parameters"])
+
+
+def test_example_makefile_has_the_targets_and_prints_the_version_file():
+    import subprocess
+
+    makefile = EXAMPLES / "app-repo" / "Makefile"
+    targets = {
+        line.split(":")[0] for line in makefile.read_text().splitlines() if re.match(r"^[a-z]+:", line)
+    }
+    assert {"test", "release", "publish", "clean", "logout", "version"} <= targets
+    printed = subprocess.run(  # noqa: S603
+        ["make", "-s", "-f", str(makefile), "version", "APP_VERSION=5fdbe62.17", "VERSION_KEY=Version"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert json.loads(printed) == {"Version": "5fdbe62.17"}

@@ -115,6 +115,13 @@ def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> 
     return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"
 
 
+def _artifact_key_statement(kms_key_arn: Optional[str]) -> Optional[dict[str, Any]]:
+    """Use of the artifact store's KMS key, when it has one."""
+    if not kms_key_arn:
+        return None
+    return statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+
+
 def _artifact_statements(bucket_arn: str, kms_key_arn: Optional[str]) -> list[dict[str, Any]]:
     statements = [
         statement(
@@ -124,9 +131,24 @@ def _artifact_statements(bucket_arn: str, kms_key_arn: Optional[str]) -> list[di
         ),
         statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [bucket_arn]),
     ]
-    if kms_key_arn:
-        statements.append(statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]))
-    return statements
+    key = _artifact_key_statement(kms_key_arn)
+    return [*statements, key] if key else statements
+
+
+def _codebuild_runner_statements(log_group_arn: str, build_image_repository_arn: str) -> list[dict[str, Any]]:
+    """What every CodeBuildRunner role needs: write its own log streams and pull the build
+    image (SERVICE_ROLE pull credentials)."""
+    return [
+        statement(
+            "WriteBuildLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:log-stream:*"],
+        ),
+        # GetAuthorizationToken has no resource form; what the token allows is still
+        # limited by the repository statements.
+        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
+        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
+    ]
 
 
 def pipeline_role_policy(
@@ -171,16 +193,8 @@ def build_role_policy(
     artifact, pull the build image (SERVICE_ROLE pull credentials), and pull/push the
     application image — on the application repository only."""
     return document(
-        statement(
-            "WriteBuildLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [f"{log_group_arn}:log-stream:*"],
-        ),
+        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
         *_artifact_statements(bucket_arn, kms_key_arn),
-        # GetAuthorizationToken has no resource form; what the token allows is still
-        # limited by the repository statements below.
-        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
         statement(
             "PushApplicationImage",
             [*ECR_PULL_ACTIONS, *ECR_PUSH_ACTIONS],
@@ -239,26 +253,17 @@ def review_role_policy(
     """What a change-set review does: log, read its input artifact, pull the build image,
     describe its own environment's stack and change sets — nothing else — and write under
     its own report prefix only."""
-    statements = [
-        statement(
-            "WriteReviewLogs",
-            ["logs:CreateLogStream", "logs:PutLogEvents"],
-            [f"{log_group_arn}:log-stream:*"],
-        ),
+    return document(
+        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
         statement("ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"]),
         statement("WriteReport", ["s3:PutObject"], [f"{bucket_arn}/{report_prefix}/*"]),
-        # GetAuthorizationToken has no resource form.
-        statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
         statement(
             "DescribeChangeSet",
             ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
             [stack_arn],
         ),
-    ]
-    if kms_key_arn:
-        statements.append(statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]))
-    return document(*statements)
+        _artifact_key_statement(kms_key_arn),
+    )
 
 
 def deploy_role_iam_policy(*, partition: str, account_id: str, stack_names: Sequence[str]) -> PolicyDocument:

@@ -16,13 +16,14 @@ from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
 from components.config import ConfigError, current_stack_config, load_config, raw_config_from_pulumi
+from components.deploy_role import DeployRole, DeployRoleArgs
 from components.image_repository import ImageRepository, ImageRepositoryArgs
-from components.pipeline import PENDING_CONNECTION_HELP, DeliveryPipeline, DeliveryPipelineArgs
+from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
-    config = load_config(raw_config_from_pulumi(current_stack_config()))
+    config = load_config(raw_config_from_pulumi(current_stack_config()), stack=pulumi.get_stack())
     blueprint = delivery_blueprint(config)
     validate_blueprint(blueprint)
 except (ConfigError, BlueprintError) as error:
@@ -32,7 +33,7 @@ except (ConfigError, BlueprintError) as error:
 app = config.application
 protect = config.protect_stateful_resources
 # Physical names users see in the console; the stack name keeps dev and prod apart.
-name_prefix = f"{app.name}-{pulumi.get_stack()}"
+name_prefix = config.name_prefix(pulumi.get_stack())
 account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 
@@ -59,7 +60,7 @@ if app.image_repository:
     existing = aws.ecr.get_repository_output(name=app.image_repository)
     app_repository_arn, app_repository_url = existing.arn, existing.repository_url
 else:
-    app_repository = ImageRepository("app-image", repository_args(app.name))
+    app_repository = ImageRepository("app-image", repository_args(config.image_repository_name))
     app_repository_arn, app_repository_url = app_repository.repository_arn, app_repository.repository_url
 
 artifacts = ArtifactStore(
@@ -117,6 +118,22 @@ reviews = {
     if env.approval
 }
 
+# One deploy role per environment: an ungated environment's deploy cannot reach the
+# roles of a gated one.
+deploy_roles = {
+    env.name: DeployRole(
+        f"deploy-{env.name}",
+        DeployRoleArgs(
+            environment=env.name,
+            stack_name=env.stack_name,
+            account_id=account_id,
+            managed_policy_arns=config.deploy_role.managed_policy_arns,
+            permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
+        ),
+    )
+    for env in config.environments
+}
+
 delivery = DeliveryPipeline(
     "delivery",
     DeliveryPipelineArgs(
@@ -128,9 +145,9 @@ delivery = DeliveryPipeline(
         build_project_arn=build.project_arn,
         account_id=account_id,
         region=region,
+        deploy_role_arns={env: role.role_arn for env, role in deploy_roles.items()},
+        boundary_policy_arns={env: role.boundary_policy_arn for env, role in deploy_roles.items()},
         connection_arn=config.connection_arn,
-        deploy_managed_policy_arns=config.deploy_role.managed_policy_arns,
-        deploy_permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
         kms_key_arn=config.artifacts.kms_key_arn,
         notification_emails=tuple(config.notifications.emails),
         execution_mode=config.execution_mode,
@@ -147,5 +164,5 @@ pulumi.export("app_repository_url", app_repository_url)
 pulumi.export("connection_arn", delivery.connection_arn)
 pulumi.export("connection_status", delivery.connection_status)
 pulumi.export("notification_topic_arn", delivery.notification_topic_arn)
-if not config.connection_arn:
-    pulumi.export("connection_next_step", PENDING_CONNECTION_HELP)
+if delivery.connection_next_step is not None:
+    pulumi.export("connection_next_step", delivery.connection_next_step)

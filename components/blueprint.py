@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from components.config import DeliveryConfig, EnvironmentConfig
+from components.config import CHANGE_SET_SUFFIX, DeliveryConfig, EnvironmentConfig
 
 APPLICATION_SOURCE = "ApplicationSource"
 INFRASTRUCTURE_SOURCE = "InfrastructureSource"
@@ -26,14 +26,27 @@ CAPABILITIES = "CAPABILITY_NAMED_IAM"
 # Names DeliveryPipeline binds every Ref to.
 REF_CONNECTION_ARN = "connection_arn"
 REF_BUILD_PROJECT = "build_project_name"
-REF_DEPLOY_ROLE_ARN = "deploy_role_arn"
 REF_NOTIFICATION_TOPIC_ARN = "notification_topic_arn"
 
 
+def _environment_ref(kind: str, environment: str) -> str:
+    # string.Template identifiers take no '-'.
+    return f"{kind}_" + environment.replace("-", "_")
+
+
 def review_project_ref(environment: str) -> str:
-    """Ref name of an environment's change-set review project (Template identifiers
-    take no '-')."""
-    return "review_project_" + environment.replace("-", "_")
+    """Ref name of an environment's change-set review project."""
+    return _environment_ref("review_project", environment)
+
+
+def deploy_role_ref(environment: str) -> str:
+    """Ref name of the role CloudFormation deploys an environment's stack with."""
+    return _environment_ref("deploy_role_arn", environment)
+
+
+def boundary_ref(environment: str) -> str:
+    """Ref name of the permissions boundary an environment's stack roles must carry."""
+    return _environment_ref("boundary_arn", environment)
 
 
 def review_namespace(environment: str) -> str:
@@ -50,6 +63,21 @@ class Ref:
 
     def render(self, values: dict[str, str]) -> str:
         return string.Template(self.template).substitute(values)
+
+    def render_sample(self) -> str:
+        """The value with every bound name replaced by a worst-case stand-in, for the
+        checks that need a length or a parse before resources exist."""
+        return string.Template(self.template).substitute(_SampleValues())
+
+
+# Longer than any ARN a Ref is bound to here: an IAM role ARN is at most ~100 characters
+# (64-character name), a boundary policy ARN under /ecs-delivery/ about 120.
+REF_SAMPLE_LENGTH = 128
+
+
+class _SampleValues(dict):
+    def __missing__(self, key: str) -> str:
+        return "x" * REF_SAMPLE_LENGTH
 
 
 def ref(name: str) -> Ref:
@@ -95,20 +123,30 @@ class Blueprint:
     stack_names: tuple[str, ...] = field(default=())
 
 
-def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> str:
-    """The image tag comes from the build's version file; the environment's own
-    parameters are merged in after it."""
+_BOUNDARY_PLACEHOLDER = "__ecs_delivery_boundary_arn__"
+
+
+def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
+    """What the pipeline sets in every environment's template: the image tag from the
+    build's version file, the repository the build pushed it to, and the permissions
+    boundary of the environment (known once it exists, hence a Ref); the environment's
+    own parameters are merged in after them."""
     overrides: dict[str, object] = {
         config.image_tag_parameter: {
             "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
-        }
+        },
+        config.image_repository_parameter: config.image_repository_name,
+        config.permissions_boundary_parameter: _BOUNDARY_PLACEHOLDER,
     }
     overrides.update(env.parameters)
-    return json.dumps(overrides, separators=(",", ":"))
+    text = json.dumps(overrides, separators=(",", ":"))
+    # Everything but the placeholder is literal text for string.Template.
+    template = text.replace("$", "$$").replace(_BOUNDARY_PLACEHOLDER, "${" + boundary_ref(env.name) + "}")
+    return Ref(template)
 
 
 def change_set_name(env: EnvironmentConfig) -> str:
-    return f"{env.stack_name}-pipeline"
+    return env.stack_name + CHANGE_SET_SUFFIX
 
 
 def _template_settings(config: DeliveryConfig, env: EnvironmentConfig) -> dict[str, ConfigValue]:
@@ -121,7 +159,7 @@ def _template_settings(config: DeliveryConfig, env: EnvironmentConfig) -> dict[s
     settings.update(
         ParameterOverrides=parameter_overrides(config, env),
         Capabilities=CAPABILITIES,
-        RoleArn=ref(REF_DEPLOY_ROLE_ARN),
+        RoleArn=ref(deploy_role_ref(env.name)),
     )
     return settings
 
@@ -330,12 +368,16 @@ def validate_blueprint(blueprint: Blueprint) -> None:
                     problems.append(f"{where}: output artifact {artifact!r} is already produced")
                 produced_in_stage.add(artifact)
             for key, value in action.configuration.items():
-                if isinstance(value, str) and len(value) > MAX_CONFIGURATION_VALUE_CHARS:
+                if isinstance(value, Ref):
+                    value = value.render_sample()
+                if len(value) > MAX_CONFIGURATION_VALUE_CHARS:
                     problems.append(
                         f"{where}: configuration {key} is {len(value)} characters; "
                         f"CodePipeline allows {MAX_CONFIGURATION_VALUE_CHARS}"
                     )
             overrides = action.configuration.get("ParameterOverrides")
+            if isinstance(overrides, Ref):
+                overrides = overrides.render_sample()
             if isinstance(overrides, str):
                 size = len(overrides.encode())
                 if size > MAX_PARAMETER_OVERRIDES_BYTES:

@@ -97,6 +97,7 @@ class BuildProject(pulumi.ComponentResource):
                 iam_policies.build_role_policy(
                     log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
                     bucket_arn=v[3],
+                    account_id=v[2],
                     build_image_repository_arn=v[4],
                     application_repository_arn=v[5],
                     kms_key_arn=args.kms_key_arn,

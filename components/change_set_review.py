@@ -114,6 +114,7 @@ class ChangeSetReview(pulumi.ComponentResource):
                 iam_policies.review_role_policy(
                     log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
                     bucket_arn=v[3],
+                    account_id=v[2],
                     build_image_repository_arn=v[4],
                     stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
                     report_prefix=prefix,

@@ -19,11 +19,28 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
 NAMESPACE = "ecs-delivery"
+
+# AWS name limits the config can break (each checked below, naming the key).
+IAM_ROLE_NAME_MAX = 64
+# Pulumi auto-names a role `<logical name>-<7 random characters>`, and refuses a logical
+# name whose result would exceed the provider's limit.
+PULUMI_SUFFIX_LENGTH = 8
+# The longest role logical names that embed an environment name: `review-<env>-role`
+# (ChangeSetReview) and `deploy-<env>-role` (DeployRole).
+ENVIRONMENT_ROLE_NAME_OVERHEAD = len("review--role")
+MAX_ENVIRONMENT_NAME = IAM_ROLE_NAME_MAX - PULUMI_SUFFIX_LENGTH - ENVIRONMENT_ROLE_NAME_OVERHEAD
+CHANGE_SET_NAME_MAX = 128
+CONNECTION_NAME_MAX = 32
+PIPELINE_NAME_MAX = 100
+NOTIFICATION_RULE_NAME_MAX = 64
+CHANGE_SET_SUFFIX = "-pipeline"
+NOTIFICATION_RULE_SUFFIX = "-events"
 
 
 class ConfigError(ValueError):
@@ -110,11 +127,16 @@ ManagedPolicyArn = Annotated[
         "an IAM managed policy ARN (arn:<partition>:iam::<aws|account>:policy/<name>)",
     ),
 ]
+# IAM cannot name a KMS key by alias: "You cannot use a key id, alias name, or alias ARN
+# to identify a KMS key in an IAM policy statement" (KMS developer guide, cmks-in-iam-
+# policies). An alias here would make every artifact read and write AccessDenied.
 KmsKeyArn = Annotated[
     str,
     _matches(
-        r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(?:key|alias)/[\w/-]+",
-        "a KMS key or alias ARN (arn:<partition>:kms:<region>:<account>:key/<id>)",
+        r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+        r"|mrk-[0-9a-f]{32})",
+        "a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>); "
+        "IAM policies cannot name a key by alias, so an alias ARN is refused",
     ),
 ]
 
@@ -197,7 +219,8 @@ class DeployRoleConfig(_Section):
     managed_policy_arns: Optional[list[ManagedPolicyArn]] = Field(default=None, min_length=1, max_length=10)
     """Managed policies of the CloudFormation deploy role; default PowerUserAccess."""
     permissions_boundary_arn: Optional[ManagedPolicyArn] = None
-    """Permissions boundary for the deploy role."""
+    """Permissions boundary for the deploy roles themselves (the roles their stacks
+    create always carry the boundary this program declares)."""
 
 
 class EcrConfig(_Section):
@@ -236,6 +259,11 @@ class DeliveryConfig(_Section):
     build: BuildConfig = BuildConfig()
     image_tag_parameter: ParameterName = "ApplicationImageTag"
     """Template parameter that receives the built version."""
+    image_repository_parameter: ParameterName = "ApplicationImageRepository"
+    """Template parameter that receives the name of the ECR repository the build pushes to."""
+    permissions_boundary_parameter: ParameterName = "PermissionsBoundaryArn"
+    """Template parameter that receives the ARN of the permissions boundary every role the
+    environment's stack creates must carry."""
     environments: list[EnvironmentConfig] = Field(min_length=1, max_length=47)
     """Deployment stages in order (CodePipeline allows 50 stages; Source and Build use 2)."""
     deploy_role: DeployRoleConfig = DeployRoleConfig()
@@ -250,8 +278,21 @@ class DeliveryConfig(_Section):
     `pulumi destroy` remove them with their contents (dev)."""
 
     @model_validator(mode="after")
-    def _environments_are_consistent(self) -> DeliveryConfig:
+    def _environments_are_consistent(self, info: ValidationInfo) -> DeliveryConfig:
         problems: list[str] = []
+        pipeline_parameters = {
+            "imageTagParameter": self.image_tag_parameter,
+            "imageRepositoryParameter": self.image_repository_parameter,
+            "permissionsBoundaryParameter": self.permissions_boundary_parameter,
+        }
+        seen_parameters: dict[str, str] = {}
+        for key, parameter in pipeline_parameters.items():
+            if parameter in seen_parameters:
+                problems.append(
+                    f"{key}: {parameter!r} is already {seen_parameters[parameter]}; "
+                    "each pipeline-set parameter needs its own name"
+                )
+            seen_parameters.setdefault(parameter, key)
         seen_names: dict[str, int] = {}
         seen_stacks: dict[str, int] = {}
         for index, env in enumerate(self.environments):
@@ -268,15 +309,63 @@ class DeliveryConfig(_Section):
                     f"environments[{seen_stacks[env.stack_name]}]; stacks must be unique"
                 )
             seen_stacks.setdefault(env.stack_name, index)
-            if self.image_tag_parameter in env.parameters:
+            for key, parameter in pipeline_parameters.items():
+                if parameter in env.parameters:
+                    problems.append(f"{where}.parameters.{parameter}: set by the pipeline ({key}); remove it")
+            if len(env.name) > MAX_ENVIRONMENT_NAME:
                 problems.append(
-                    f"{where}.parameters.{self.image_tag_parameter}: set by the pipeline "
-                    "from the build's version file; remove it"
+                    f"{where}.name: {env.name!r} is {len(env.name)} characters; at most "
+                    f"{MAX_ENVIRONMENT_NAME}, because it names the environment's IAM roles "
+                    f"('review-<name>-role' plus Pulumi's {PULUMI_SUFFIX_LENGTH}-character suffix) "
+                    f"and IAM allows {IAM_ROLE_NAME_MAX}"
                 )
+            change_set = env.stack_name + CHANGE_SET_SUFFIX
+            if env.approval and len(change_set) > CHANGE_SET_NAME_MAX:
+                problems.append(
+                    f"{where}.stackName: the change set {change_set!r} would be {len(change_set)} "
+                    f"characters; CloudFormation allows {CHANGE_SET_NAME_MAX}"
+                )
+        stack = (info.context or {}).get("stack")
+        if stack:
+            problems.extend(self._physical_name_problems(stack))
         if problems:
             # One ValueError carrying several lines; load_config splits them again.
             raise ValueError("\n".join(problems))
         return self
+
+    def _physical_name_problems(self, stack: str) -> list[str]:
+        """Names built from `<application.name>-<stack>` that AWS would refuse (they are
+        never truncated: a truncated name could collide with another stack's)."""
+        prefix = self.name_prefix(stack)
+        problems = []
+        limits = [
+            ("pipeline", prefix, PIPELINE_NAME_MAX),
+            ("notification rule", prefix + NOTIFICATION_RULE_SUFFIX, NOTIFICATION_RULE_NAME_MAX),
+        ]
+        if not self.connection_arn:
+            # Connection names are unique per account, so they carry the stack name too.
+            limits.append(("GitHub connection", prefix, CONNECTION_NAME_MAX))
+        for what, name, limit in limits:
+            if len(name) > limit:
+                hint = (
+                    " or set connectionArn to an existing connection" if what.endswith("connection") else ""
+                )
+                problems.append(
+                    f"application.name: with stack {stack!r} the {what} is named {name!r} "
+                    f"({len(name)} characters); AWS allows {limit}: shorten application.name{hint}"
+                )
+        return problems
+
+    def name_prefix(self, stack: str) -> str:
+        """Prefix of the physical names users see in the console; the stack name keeps
+        two stacks of one application apart."""
+        return f"{self.application.name}-{stack}"
+
+    @property
+    def image_repository_name(self) -> str:
+        """The ECR repository the build publishes to: the configured one, or the one the
+        stack creates (named after the application)."""
+        return self.application.image_repository or self.application.name
 
     @property
     def build_image_repository_name(self) -> str:
@@ -363,11 +452,11 @@ def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def load_config(raw: Mapping[str, Any]) -> DeliveryConfig:
+def load_config(raw: Mapping[str, Any], stack: Optional[str] = None) -> DeliveryConfig:
     """Validate the decoded `ecs-delivery:*` config or raise one ConfigError listing
-    every problem."""
+    every problem. With `stack`, also check the physical names built from it."""
     try:
-        return DeliveryConfig.model_validate(dict(raw))
+        return DeliveryConfig.model_validate(dict(raw), context={"stack": stack})
     except ValidationError as exc:
         problems = [line for error in exc.errors() for line in _problem(error)]
         raise ConfigError(problems) from None

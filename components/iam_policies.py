@@ -41,10 +41,13 @@ CLOUDFORMATION_DEPLOY_ACTIONS = (
 )
 
 
-# Services this program trusts whose documentation does not promise that they set
-# aws:SourceAccount / aws:SourceArn when they assume a role: conditioning their trust on
-# those keys could lock them out. Every other trust policy carries both keys.
-SERVICES_WITHOUT_SOURCE_KEYS = frozenset({"cloudformation.amazonaws.com"})
+# Services that document setting aws:SourceAccount / aws:SourceArn when they assume a
+# role (CodeBuild: "confused deputy prevention" in its user guide). Only their trust
+# policies carry those conditions: CodePipeline's documented service-role trust policy
+# has none and no AWS page says it sets the keys, and CloudFormation does not document
+# them for service roles; a condition on a key the service never sends would make
+# CreatePipeline (or every deploy) fail with "not authorized to perform AssumeRole".
+SERVICES_WITH_SOURCE_KEYS = frozenset({"codebuild.amazonaws.com"})
 
 
 def document(*statements: Optional[dict[str, Any]]) -> PolicyDocument:
@@ -116,23 +119,53 @@ def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> 
 
 
 def _artifact_key_statement(kms_key_arn: Optional[str]) -> Optional[dict[str, Any]]:
-    """Use of the artifact store's KMS key, when it has one."""
+    """Use of the artifact store's KMS key, when it has one: decrypt to read artifacts,
+    generate data keys to write them (SSE-KMS)."""
     if not kms_key_arn:
         return None
     return statement("ArtifactKey", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
 
 
-def _artifact_statements(bucket_arn: str, kms_key_arn: Optional[str]) -> list[dict[str, Any]]:
-    statements = [
+def _bucket_account_condition(account_id: str) -> dict[str, Any]:
+    # The bucket must still be ours: a bucket name freed by a deletion can be taken by
+    # another account, and artifacts must never be written there.
+    return {"StringEquals": {"aws:ResourceAccount": account_id}}
+
+
+def _pipeline_artifact_statements(
+    bucket_arn: str, account_id: str, kms_key_arn: Optional[str]
+) -> list[dict[str, Any]]:
+    """The S3 minimum AWS documents for the CodePipeline service role ("CodePipeline
+    service role policy", how-to-custom-role): bucket versioning, ACL and location; object
+    get, get-version, put and put-ACL; all on the artifact bucket of this account."""
+    condition = _bucket_account_condition(account_id)
+    return [
         statement(
             "ArtifactObjects",
-            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
             [f"{bucket_arn}/*"],
+            condition,
         ),
-        statement("ArtifactBucket", ["s3:GetBucketVersioning", "s3:GetBucketLocation"], [bucket_arn]),
+        statement(
+            "ArtifactBucket",
+            ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"],
+            [bucket_arn],
+            condition,
+        ),
+        *filter(None, [_artifact_key_statement(kms_key_arn)]),
     ]
-    key = _artifact_key_statement(kms_key_arn)
-    return [*statements, key] if key else statements
+
+
+def _codebuild_bucket_statement(bucket_arn: str, account_id: str) -> dict[str, Any]:
+    """CodeBuild checks who owns the artifact bucket before it reads or writes there
+    (the `S3BucketIdentity` statement of AWS's CodeBuild service role policy,
+    setting-up-service-role)."""
+    return statement(
+        "ArtifactBucketIdentity",
+        ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+        [bucket_arn],
+        _bucket_account_condition(account_id),
+    )
 
 
 def _codebuild_runner_statements(log_group_arn: str, build_image_repository_arn: str) -> list[dict[str, Any]]:
@@ -154,27 +187,28 @@ def _codebuild_runner_statements(log_group_arn: str, build_image_repository_arn:
 def pipeline_role_policy(
     *,
     bucket_arn: str,
+    account_id: str,
     connection_arn: str,
     build_project_arns: Sequence[str],
     stack_arns: Sequence[str],
-    deploy_role_arn: str,
+    deploy_role_arns: Sequence[str],
     kms_key_arn: Optional[str] = None,
     approval_topic_arn: Optional[str] = None,
 ) -> PolicyDocument:
     """What CodePipeline itself does: move artifacts, read the repos through the
-    connection, start builds, drive CloudFormation on the environment stacks, hand it the
-    deploy role, and notify approvers."""
+    connection, start builds, drive CloudFormation on the environment stacks, hand each
+    its deploy role, and notify approvers."""
     return document(
-        *_artifact_statements(bucket_arn, kms_key_arn),
+        *_pipeline_artifact_statements(bucket_arn, account_id, kms_key_arn),
         statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
         statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], build_project_arns),
         statement("DeployStacks", CLOUDFORMATION_DEPLOY_ACTIONS, stack_arns) if stack_arns else None,
         # ValidateTemplate has no resource form.
         statement("ValidateTemplates", ["cloudformation:ValidateTemplate"], ["*"]),
         statement(
-            "PassDeployRole",
+            "PassDeployRoles",
             ["iam:PassRole"],
-            [deploy_role_arn],
+            deploy_role_arns,
             {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         ),
         statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
@@ -185,6 +219,7 @@ def build_role_policy(
     *,
     log_group_arn: str,
     bucket_arn: str,
+    account_id: str,
     build_image_repository_arn: str,
     application_repository_arn: str,
     kms_key_arn: Optional[str] = None,
@@ -194,7 +229,16 @@ def build_role_policy(
     application image — on the application repository only."""
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
-        *_artifact_statements(bucket_arn, kms_key_arn),
+        # CodeBuild's documented S3 needs for CodePipeline artifacts: get and get-version
+        # (input), put (output), and the bucket-identity check.
+        statement(
+            "ArtifactObjects",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            [f"{bucket_arn}/*"],
+            _bucket_account_condition(account_id),
+        ),
+        _codebuild_bucket_statement(bucket_arn, account_id),
+        _artifact_key_statement(kms_key_arn),
         statement(
             "PushApplicationImage",
             [*ECR_PULL_ACTIONS, *ECR_PUSH_ACTIONS],
@@ -228,23 +272,11 @@ def notification_topic_policy(*, topic_arn: str, account_id: str, publisher_role
     }
 
 
-# Services an ECS application stack hands its roles to: task and execution roles, the
-# service's own role, container instances, custom-resource functions, scaling, schedules.
-STACK_ROLE_SERVICES = (
-    "application-autoscaling.amazonaws.com",
-    "autoscaling.amazonaws.com",
-    "ec2.amazonaws.com",
-    "ecs-tasks.amazonaws.com",
-    "ecs.amazonaws.com",
-    "events.amazonaws.com",
-    "lambda.amazonaws.com",
-)
-
-
 def review_role_policy(
     *,
     log_group_arn: str,
     bucket_arn: str,
+    account_id: str,
     build_image_repository_arn: str,
     stack_arn: str,
     report_prefix: str,
@@ -253,10 +285,14 @@ def review_role_policy(
     """What a change-set review does: log, read its input artifact, pull the build image,
     describe its own environment's stack and change sets — nothing else — and write under
     its own report prefix only."""
+    condition = _bucket_account_condition(account_id)
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
-        statement("ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"]),
-        statement("WriteReport", ["s3:PutObject"], [f"{bucket_arn}/{report_prefix}/*"]),
+        statement(
+            "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
+        ),
+        statement("WriteReport", ["s3:PutObject"], [f"{bucket_arn}/{report_prefix}/*"], condition),
+        _codebuild_bucket_statement(bucket_arn, account_id),
         statement(
             "DescribeChangeSet",
             ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
@@ -266,35 +302,132 @@ def review_role_policy(
     )
 
 
-def deploy_role_iam_policy(*, partition: str, account_id: str, stack_names: Sequence[str]) -> PolicyDocument:
-    """IAM for the roles the application stacks create. CloudFormation names a role it
-    auto-names `<stack>-<LogicalId>-<suffix>`, so the deploy role may manage and pass only
-    roles carrying one of its stacks' names — not every role in the account — and pass
-    them only to the services an ECS application runs on."""
-    role_arns = [f"arn:{partition}:iam::{account_id}:role/{name}-*" for name in stack_names]
+# Services an ECS application stack hands its roles to: task and execution roles, the
+# service's own role, container instances, custom-resource functions, scaling, schedules,
+# RDS enhanced monitoring.
+STACK_ROLE_SERVICES = (
+    "application-autoscaling.amazonaws.com",
+    "autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "events.amazonaws.com",
+    "lambda.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+)
+
+# Role-writing IAM actions that support the `iam:PermissionsBoundary` condition key
+# (Service Authorization Reference, IAM): each is allowed only while the role carries
+# the environment's boundary, so no role can be created or given policies without it.
+BOUNDED_ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+)
+# The rest of what CloudFormation's AWS::IAM::Role handlers call (registry schema,
+# handlers create/read/update/delete), none of which can grant a permission.
+STACK_ROLE_MAINTENANCE_ACTIONS = (
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:DeleteRole",
+)
+# Changing a boundary policy would widen every role that carries it.
+BOUNDARY_POLICY_WRITE_ACTIONS = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+)
+
+# What no role an application stack creates may ever do, whatever policies the template
+# gives it: IAM and account administration (no escalation), and the delivery system's
+# own services (no route around the pipeline's approvals).
+BOUNDARY_EXCLUDED_ACTIONS = (
+    "account:*",
+    "cloudformation:*",
+    "codebuild:*",
+    "codeconnections:*",
+    "codepipeline:*",
+    "codestar-connections:*",
+    "iam:*",
+    "organizations:*",
+)
+
+
+def stack_role_path(stack_name: str) -> str:
+    """The IAM path every role of an environment's stack is created under. A path, not a
+    name prefix: CloudFormation truncates generated role names, and one stack's name can
+    be the prefix of another's (`app` and `app-prod`); `/app/` never matches `/app-prod/`."""
+    return f"/{stack_name}/"
+
+
+def stack_role_arn_pattern(partition: str, account_id: str, stack_name: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role{stack_role_path(stack_name)}*"
+
+
+def stack_role_boundary_policy() -> PolicyDocument:
+    """The permissions boundary of every role an environment's stack creates: a ceiling,
+    not a grant (a role still needs its own policies). Its `NotAction` is the point of a
+    boundary: everything an application may need, minus what would let a role escape it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ApplicationRuntime",
+                "Effect": "Allow",
+                "NotAction": list(BOUNDARY_EXCLUDED_ACTIONS),
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def deploy_role_policy(
+    *,
+    partition: str,
+    account_id: str,
+    stack_name: str,
+    boundary_policy_arn: str,
+    protected_policy_arns: Sequence[str] = (),
+) -> PolicyDocument:
+    """The IAM one environment's CloudFormation deploy role needs beyond its managed
+    policies: manage and pass the roles of its own stack only (under the stack's path),
+    write them only while they carry the environment's boundary, and never remove a
+    boundary or rewrite a boundary policy."""
+    own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
+    # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
+    boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
     return document(
-        statement(
-            "ManageStackRoles",
-            [
-                "iam:CreateRole",
-                "iam:DeleteRole",
-                "iam:GetRole",
-                "iam:UpdateRole",
-                "iam:UpdateAssumeRolePolicy",
-                "iam:TagRole",
-                "iam:UntagRole",
-                "iam:PutRolePolicy",
-                "iam:GetRolePolicy",
-                "iam:DeleteRolePolicy",
-                "iam:AttachRolePolicy",
-                "iam:DetachRolePolicy",
-            ],
-            role_arns,
-        ),
+        statement("WriteBoundedStackRoles", BOUNDED_ROLE_ACTIONS, own_roles, boundary_condition),
+        statement("MaintainStackRoles", STACK_ROLE_MAINTENANCE_ACTIONS, own_roles),
         statement(
             "PassStackRoles",
             ["iam:PassRole"],
-            role_arns,
+            own_roles,
             {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
         ),
+        {
+            "Sid": "KeepBoundaries",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "KeepBoundaryPolicies",
+            "Effect": "Deny",
+            "Action": list(BOUNDARY_POLICY_WRITE_ACTIONS),
+            "Resource": list(dict.fromkeys([boundary_policy_arn, *protected_policy_arns])),
+        },
     )

@@ -27,6 +27,9 @@ class NotificationsArgs:
 
 class Notifications(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
+    topic_policy: aws.sns.TopicPolicy
+    """For ordering: a notification rule can be created only once this policy admits
+    CodeStar Notifications."""
 
     def __init__(self, name: str, args: NotificationsArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:notifications:Notifications", name, None, opts)
@@ -34,7 +37,7 @@ class Notifications(pulumi.ComponentResource):
         # SSE on this topic would need a customer-managed key whose policy admits
         # codestar-notifications; the messages carry pipeline state, not secrets.
         topic = aws.sns.Topic(f"{name}-topic", opts=child)
-        aws.sns.TopicPolicy(
+        self.topic_policy = aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,
             policy=pulumi.Output.all(topic.arn, args.account_id, args.publisher_role_arn).apply(

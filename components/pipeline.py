@@ -1,6 +1,6 @@
 """`DeliveryPipeline`: the V2 CodePipeline realised from a `Blueprint`, its source
-connection, and the two roles it runs with (the pipeline's own and the CloudFormation
-deploy role it hands to CloudFormation)."""
+connection, its own role, and its notifications. The environments' CloudFormation deploy
+roles are `DeployRole`s built by the composition root and handed in by ARN."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from components import iam_policies
 from components.blueprint import (
     REF_BUILD_PROJECT,
     REF_CONNECTION_ARN,
-    REF_DEPLOY_ROLE_ARN,
     REF_NOTIFICATION_TOPIC_ARN,
     Blueprint,
     Ref,
+    boundary_ref,
+    deploy_role_ref,
     review_project_ref,
     validate_blueprint,
 )
@@ -32,11 +33,28 @@ PIPELINE_EVENTS = (
     "codepipeline-pipeline-manual-approval-needed",
 )
 
-PENDING_CONNECTION_HELP = (
-    "The stack created a GitHub connection; it stays PENDING, and the pipeline cannot "
-    "run, until someone finishes the handshake: AWS console > Developer Tools > Settings "
-    "> Connections > select it > 'Update pending connection'."
-)
+
+def pending_connection_steps(*, connection_arn: str, pipeline_name: str, region: str) -> str:
+    """What to do once after the first `pulumi up` that created the connection.
+
+    AWS documents that a connection created by code is PENDING until someone completes
+    the handshake in the console (Developer Tools > Settings > Connections > "Update
+    pending connection"; dtconsole user guide, connections-update). It does not document
+    how a pipeline created meanwhile registers its push triggers; users report pushes not
+    starting it until the pipeline is saved again (pulumi/pulumi-aws#2167,
+    aws-ia/terraform-aws-control_tower_account_factory#589). Re-saving the unchanged
+    definition costs nothing, so the steps do it rather than gamble on it."""
+    return (
+        f"1. Console: Developer Tools > Settings > Connections > {connection_arn} > "
+        "'Update pending connection', and install or choose the GitHub app. "
+        f"2. Check: aws codeconnections get-connection --region {region} --connection-arn "
+        f"{connection_arn} --query Connection.ConnectionStatus (must print AVAILABLE). "
+        f"3. Re-save the pipeline so its push triggers register: aws codepipeline get-pipeline "
+        f"--region {region} --name {pipeline_name} --query pipeline > pipeline.json && aws "
+        f"codepipeline update-pipeline --region {region} --pipeline file://pipeline.json. "
+        f"4. Run the first release (the automatic first run failed at Source): aws codepipeline "
+        f"start-pipeline-execution --region {region} --name {pipeline_name}"
+    )
 
 
 def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -96,18 +114,20 @@ class DeliveryPipelineArgs:
     """Stages, actions and triggers (see components/blueprint.py)."""
     name_prefix: str
     """Physical name, unique per stack (`<app>-<stack>`): the pipeline's name, and the
-    name of the GitHub connection created when `connection_arn` is None (first 32 chars)."""
+    name of the GitHub connection created when `connection_arn` is None (the config
+    rejects a prefix too long for either)."""
     artifact_bucket_name: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
     build_project_name: pulumi.Input[str]
     build_project_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
+    deploy_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Per environment: the role CloudFormation deploys its stack with (a `DeployRole`)."""
+    boundary_policy_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Per environment: the permissions boundary its stack's roles must carry."""
     connection_arn: Optional[str] = None
     """An existing CodeConnections / CodeStar connection; None creates one (PENDING)."""
-    deploy_managed_policy_arns: Optional[Sequence[str]] = None
-    """Managed policies of the deploy role; None means PowerUserAccess."""
-    deploy_permissions_boundary_arn: Optional[str] = None
     kms_key_arn: Optional[str] = None
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[str] = ()
@@ -124,13 +144,22 @@ class DeliveryPipeline(pulumi.ComponentResource):
     pipeline_url: pulumi.Output[str]
     connection_arn: pulumi.Output[str]
     connection_status: pulumi.Output[str]
+    connection_next_step: Optional[pulumi.Output[str]]
+    """What to do once after the `up` that created the connection; None when config
+    named an existing connection."""
     pipeline_role_arn: pulumi.Output[str]
-    deploy_role_arn: pulumi.Output[str]
     notification_topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryPipelineArgs, opts: Optional[pulumi.ResourceOptions] = None):
         # Reject a graph CodePipeline would refuse before declaring anything.
         validate_blueprint(args.blueprint)
+        environments = {stage.environment for stage in args.blueprint.stages if stage.environment}
+        for what, given in (("deploy role", args.deploy_role_arns), ("boundary", args.boundary_policy_arns)):
+            if set(given) != environments:
+                raise ValueError(
+                    f"DeliveryPipeline needs one {what} per environment: "
+                    f"expected {sorted(environments)}, got {sorted(given)}"
+                )
         super().__init__("ecs-delivery:pipeline:DeliveryPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
@@ -143,33 +172,32 @@ class DeliveryPipeline(pulumi.ComponentResource):
         else:
             connection = aws.codeconnections.Connection(
                 f"{name}-github",
-                name=args.name_prefix[:32],
+                name=args.name_prefix,
                 provider_type="GitHub",
                 opts=child,
             )
             connection_arn = connection.arn
             connection_status = connection.connection_status
+        self.connection_next_step: Optional[pulumi.Output[str]] = (
+            None
+            if args.connection_arn
+            else pulumi.Output.all(connection_arn, args.region).apply(
+                lambda v: pending_connection_steps(
+                    connection_arn=v[0], pipeline_name=args.name_prefix, region=v[1]
+                )
+            )
+        )
 
-        deploy_role = self._deploy_role(name, args, partition)
-
-        pipeline_name = args.name_prefix[:100]
+        pipeline_name = args.name_prefix
         stack_arns = pulumi.Output.all(partition, args.region, args.account_id).apply(
             lambda v: [iam_policies.stack_arn(v[0], v[1], v[2], s) for s in args.blueprint.stack_names]
         )
         pipeline_role = aws.iam.Role(
             f"{name}-role",
             description="CodePipeline: run the delivery pipeline",
-            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
-                lambda v: json.dumps(
-                    iam_policies.resource_trust_policy(
-                        service="codepipeline",
-                        partition=v[0],
-                        region=v[1],
-                        account_id=v[2],
-                        resource=pipeline_name,
-                    )
-                )
-            ),
+            # As AWS documents it (pipelines-create-service-role-cli): no condition on
+            # aws:SourceArn/SourceAccount, which CodePipeline is not documented to set.
+            assume_role_policy=json.dumps(iam_policies.service_trust_policy("codepipeline.amazonaws.com")),
             opts=child,
         )
         notifications = Notifications(
@@ -189,16 +217,18 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 connection_arn,
                 pulumi.Output.all(args.build_project_arn, *(arn for _, arn in args.review_projects.values())),
                 stack_arns,
-                deploy_role.arn,
+                pulumi.Output.all(*args.deploy_role_arns.values()),
                 notifications.topic_arn,
+                args.account_id,
             ).apply(
                 lambda v: json.dumps(
                     iam_policies.pipeline_role_policy(
                         bucket_arn=v[0],
+                        account_id=v[6],
                         connection_arn=v[1],
                         build_project_arns=v[2],
                         stack_arns=v[3],
-                        deploy_role_arn=v[4],
+                        deploy_role_arns=v[4],
                         kms_key_arn=args.kms_key_arn,
                         approval_topic_arn=v[5],
                     )
@@ -211,8 +241,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
             **{
                 REF_CONNECTION_ARN: connection_arn,
                 REF_BUILD_PROJECT: args.build_project_name,
-                REF_DEPLOY_ROLE_ARN: deploy_role.arn,
                 REF_NOTIFICATION_TOPIC_ARN: notifications.topic_arn,
+                **{deploy_role_ref(env): arn for env, arn in args.deploy_role_arns.items()},
+                **{boundary_ref(env): arn for env, arn in args.boundary_policy_arns.items()},
                 **{review_project_ref(env): name for env, (name, _) in args.review_projects.items()},
             }
         )
@@ -234,12 +265,14 @@ class DeliveryPipeline(pulumi.ComponentResource):
 
         aws.codestarnotifications.NotificationRule(
             f"{name}-events",
-            name=f"{pipeline_name}-events"[:64],
+            name=f"{pipeline_name}-events",
             resource=pipeline.arn,
             detail_type="FULL",
             event_type_ids=list(PIPELINE_EVENTS),
             targets=[{"address": notifications.topic_arn, "type": "SNS"}],
-            opts=child,
+            # CreateNotificationRule checks that the topic policy admits CodeStar
+            # Notifications ("Invalid request provided" if it does not yet).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[notifications.topic_policy]),
         )
 
         self.pipeline_name = pipeline.name
@@ -250,7 +283,6 @@ class DeliveryPipeline(pulumi.ComponentResource):
         self.connection_arn = connection_arn
         self.connection_status = connection_status
         self.pipeline_role_arn = pipeline_role.arn
-        self.deploy_role_arn = deploy_role.arn
         self.notification_topic_arn = notifications.topic_arn
         self.register_outputs(
             {
@@ -260,45 +292,6 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 "connection_arn": self.connection_arn,
                 "connection_status": self.connection_status,
                 "pipeline_role_arn": self.pipeline_role_arn,
-                "deploy_role_arn": self.deploy_role_arn,
                 "notification_topic_arn": self.notification_topic_arn,
             }
         )
-
-    def _deploy_role(
-        self, name: str, args: DeliveryPipelineArgs, partition: pulumi.Output[str]
-    ) -> aws.iam.Role:
-        """The role CloudFormation assumes to create what the application template
-        declares. Its reach is the trade-off documented in the README."""
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
-            f"{name}-deploy-role",
-            description="CloudFormation: deploy the application stacks",
-            # CloudFormation does not document setting aws:SourceAccount/SourceArn when it
-            # assumes a service role; only principals allowed to pass this role (the
-            # pipeline role, by its PassRole statement) can make it act.
-            assume_role_policy=json.dumps(iam_policies.service_trust_policy("cloudformation.amazonaws.com")),
-            permissions_boundary=args.deploy_permissions_boundary_arn,
-            opts=child,
-        )
-        if args.deploy_managed_policy_arns:
-            policy_arns: list[pulumi.Input[str]] = list(args.deploy_managed_policy_arns)
-        else:
-            policy_arns = [partition.apply(lambda p: f"arn:{p}:iam::aws:policy/PowerUserAccess")]
-        for index, policy_arn in enumerate(policy_arns):
-            aws.iam.RolePolicyAttachment(
-                f"{name}-deploy-managed-{index}", role=role.name, policy_arn=policy_arn, opts=child
-            )
-        aws.iam.RolePolicy(
-            f"{name}-deploy-iam",
-            role=role.id,
-            policy=pulumi.Output.all(partition, args.account_id).apply(
-                lambda v: json.dumps(
-                    iam_policies.deploy_role_iam_policy(
-                        partition=v[0], account_id=v[1], stack_names=args.blueprint.stack_names
-                    )
-                )
-            ),
-            opts=child,
-        )
-        return role

@@ -65,6 +65,9 @@ class RecordedResource:
     state: dict[str, Any] = field(default_factory=dict)
     protect: bool = False
     retain_on_delete: bool = False
+    dependencies: tuple[str, ...] = ()
+    """URNs this registration waits for: explicit `depends_on` plus every resource an
+    input was computed from (what the engine orders creation by)."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -210,6 +213,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 uniqueId="AROA" + self._unique(role, "role id", 17).upper(),
             )
             return role
+        if typ == "aws:iam/policy:Policy":
+            policy = inputs.get("name") or self._auto_name(name)
+            path = inputs.get("path") or "/"
+            arn = f"arn:{self.partition}:iam::{self.account_id}:policy{path}{policy}"
+            state.update(
+                name=policy,
+                arn=arn,
+                policyId="ANPA" + self._unique(policy, "policy id", 17).upper(),
+                attachmentCount=0,
+            )
+            return arn
         if typ == "aws:cloudwatch/logGroup:LogGroup":
             group = inputs.get("name") or self._auto_name(name)
             state.update(name=group, arn=self._arn("logs", f"log-group:{group}"))
@@ -273,6 +287,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     state=dict(registration.state or {}),
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
+                    dependencies=tuple(request.dependencies),
                 )
             )
         return response

@@ -32,6 +32,12 @@ POLICY_DOCUMENT_TYPES = {
     "aws:iam/userPolicy:UserPolicy": "policy",
     "aws:iam/groupPolicy:GroupPolicy": "policy",
 }
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED_POLICY = "aws:iam/policy:Policy"
+# How the program marks a managed policy that is only ever a permissions boundary (a
+# ceiling, where NotAction is the normal form), never a grant.
+BOUNDARY_TAG = ("ecs-delivery:use", "permissions-boundary")
+
 ECR_DIGEST_IMAGE = re.compile(
     r"(?P<repository>\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/[a-z0-9._/-]+)@sha256:[0-9a-f]{64}"
 )
@@ -147,10 +153,17 @@ def _statements(document: Any) -> Iterable[Mapping[str, Any]]:
     return [statements] if isinstance(statements, dict) else statements
 
 
+def _is_boundary(resource_type: str, props: Mapping[str, Any]) -> bool:
+    key, value = BOUNDARY_TAG
+    return resource_type == MANAGED_POLICY and (props.get("tags") or {}).get(key) == value
+
+
 def no_wildcard_iam_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
     key = POLICY_DOCUMENT_TYPES.get(args.resource_type)
     if key is None or not _known(args.props.get(key)):
         return
+    if _is_boundary(args.resource_type, args.props):
+        return  # a ceiling, checked by permission_boundaries_stay_ceilings
     for statement in _statements(args.props.get(key)):
         if statement.get("Effect") != "Allow":
             continue
@@ -160,6 +173,32 @@ def no_wildcard_iam_actions(args: ResourceValidationArgs, report: ReportViolatio
         for action in [actions] if isinstance(actions, str) else actions:
             if action == "*" or action.endswith(":*"):
                 report(f"statement {statement.get('Sid', '?')!r} allows the wildcard action {action!r}")
+
+
+# -- a boundary is a ceiling: never granted, never admitting IAM ---------------------------
+def permission_boundaries_stay_ceilings(args: StackValidationArgs, report: ReportViolation) -> None:
+    boundaries = {}
+    for resource in args.resources:
+        if not _is_boundary(resource.resource_type, resource.props):
+            continue
+        boundaries[resource.props.get("arn")] = resource
+        for statement in _statements(resource.props.get("policy")):
+            if statement.get("Effect") != "Allow":
+                continue
+            excluded = statement.get("NotAction", [])
+            excluded = [excluded] if isinstance(excluded, str) else excluded
+            if "iam:*" not in excluded:
+                report(
+                    f"permissions boundary statement {statement.get('Sid', '?')!r} admits IAM actions: "
+                    "a role it bounds could create an unbounded role",
+                    resource.urn,
+                )
+    for resource in args.resources:
+        if resource.resource_type != ATTACHMENT:
+            continue
+        arn = resource.props.get("policyArn")
+        if _known(arn) and arn in boundaries:
+            report(f"permissions boundary {arn!r} is attached to a role as a permission policy", resource.urn)
 
 
 # -- ECR scan on push ------------------------------------------------------------------------
@@ -202,6 +241,11 @@ POLICIES = [
         "no-wildcard-iam-actions",
         "IAM policies name their actions: no '*', no 'service:*', no NotAction.",
         no_wildcard_iam_actions,
+    ),
+    _stack_policy(
+        "permission-boundaries-stay-ceilings",
+        "Permissions boundaries exclude every IAM action and are never attached as permission policies.",
+        permission_boundaries_stay_ceilings,
     ),
     _resource_policy(
         "ecr-scan-on-push",

@@ -159,7 +159,15 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["artifacts"],
             {"kmsKeyArn": "alias/mine"},
-            "ecs-delivery:artifacts.kmsKeyArn: 'alias/mine' is not allowed: a KMS key or alias ARN",
+            "ecs-delivery:artifacts.kmsKeyArn: 'alias/mine' is not allowed: a KMS key ARN",
+        ),
+        (
+            # IAM cannot name a key by alias, so an alias ARN would deny every artifact access.
+            ["artifacts"],
+            {"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:alias/pipeline-artifacts"},
+            "ecs-delivery:artifacts.kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/pipeline-artifacts' "
+            "is not allowed: a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>); "
+            "IAM policies cannot name a key by alias",
         ),
         (
             ["ecr"],
@@ -214,8 +222,8 @@ def test_cross_field_rules_name_the_offending_environment():
         {"name": "dev", "stackName": "app"},
     ]
     assert problems_for(raw) == [
-        "ecs-delivery:environments[0].parameters.ApplicationImageTag: set by the pipeline from the "
-        "build's version file; remove it",
+        "ecs-delivery:environments[0].parameters.ApplicationImageTag: set by the pipeline "
+        "(imageTagParameter); remove it",
         "ecs-delivery:environments[1].name: 'dev' is already used by environments[0]; names must be unique",
         "ecs-delivery:environments[1].stackName: 'app' is already deployed by environments[0]; "
         "stacks must be unique",
@@ -250,3 +258,82 @@ def test_the_book_config_is_valid():
     )
     config = load_config(raw)
     assert [e.approval for e in config.environments] == [False, True]
+
+
+def test_kms_key_arns_are_accepted_in_both_forms():
+    for key in ("1234abcd-12ab-34cd-56ef-1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab"):
+        arn = f"arn:aws:kms:eu-west-1:123456789012:key/{key}"
+        assert load_config({**MINIMAL, "artifacts": {"kmsKeyArn": arn}}).artifacts.kms_key_arn == arn
+
+
+def test_every_parameter_the_pipeline_sets_is_reserved():
+    raw = copy.deepcopy(MINIMAL)
+    raw["environments"][0]["parameters"] = {"ApplicationImageRepository": "x", "PermissionsBoundaryArn": "y"}
+    assert problems_for(raw) == [
+        "ecs-delivery:environments[0].parameters.ApplicationImageRepository: set by the pipeline "
+        "(imageRepositoryParameter); remove it",
+        "ecs-delivery:environments[0].parameters.PermissionsBoundaryArn: set by the pipeline "
+        "(permissionsBoundaryParameter); remove it",
+    ]
+    assert problems_for({**MINIMAL, "imageRepositoryParameter": "ApplicationImageTag"}) == [
+        "ecs-delivery:imageRepositoryParameter: 'ApplicationImageTag' is already imageTagParameter; "
+        "each pipeline-set parameter needs its own name"
+    ]
+
+
+# AWS limits, written out: IAM role names 64 characters, Pulumi's auto-name suffix 8
+# ("-" and 7 random characters), change-set names 128, CodeConnections names 32,
+# pipeline names 100, notification rule names 64.
+def test_an_environment_name_that_would_overflow_its_role_names_is_refused():
+    longest_role_prefix = "review-" + "e" * 44 + "-role"
+    assert len(longest_role_prefix) + 8 == 64
+    raw = copy.deepcopy(MINIMAL)
+    raw["environments"][0]["name"] = "e" * 44
+    load_config(raw)
+    raw["environments"][0]["name"] = "e" * 45
+    (problem,) = problems_for(raw)
+    assert problem.startswith(
+        "ecs-delivery:environments[0].name: '" + "e" * 45 + "' is 45 characters; at most 44"
+    )
+    assert "IAM allows 64" in problem
+
+
+def test_a_change_set_name_over_128_characters_is_refused():
+    raw = copy.deepcopy(MINIMAL)
+    raw["environments"][0].update(stackName="s" * 119, approval=True)
+    load_config(raw)  # "<119>-pipeline" is 128
+    raw["environments"][0]["stackName"] = "s" * 120
+    (problem,) = problems_for(raw)
+    assert problem == (
+        f"ecs-delivery:environments[0].stackName: the change set '{'s' * 120}-pipeline' would be 129 "
+        "characters; CloudFormation allows 128"
+    )
+    raw["environments"][0]["approval"] = False  # no change set, no limit
+    load_config(raw)
+
+
+def test_names_built_from_the_stack_name_must_fit_aws_limits():
+    raw = copy.deepcopy(MINIMAL)
+    raw["application"]["name"] = "a" * 27
+    load_config(raw, stack="prod")  # connection "<27>-prod" is 32
+    (problem,) = problems_for_stack({**raw, "application": {**raw["application"], "name": "a" * 28}}, "prod")
+    assert problem == (
+        f"ecs-delivery:application.name: with stack 'prod' the GitHub connection is named '{'a' * 28}-prod' "
+        "(33 characters); AWS allows 32: shorten application.name or set connectionArn to an existing connection"
+    )
+    arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666"
+    named = {**raw, "application": {**raw["application"], "name": "a" * 50}, "connectionArn": arn}
+    load_config(named, stack="prod")  # no connection created: 55-character prefix is fine
+    problems = problems_for_stack({**named, "application": {**raw["application"], "name": "a" * 60}}, "prod")
+    assert problems == [
+        f"ecs-delivery:application.name: with stack 'prod' the notification rule is named "
+        f"'{'a' * 60}-prod-events' (72 characters); AWS allows 64: shorten application.name"
+    ]
+    # Without a stack (tests, tools) the names are not checked.
+    load_config({**named, "application": {**raw["application"], "name": "a" * 60}})
+
+
+def problems_for_stack(raw: dict, stack: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw, stack=stack)
+    return caught.value.problems

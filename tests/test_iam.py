@@ -67,13 +67,20 @@ def test_build_role_can_push_to_the_application_repository_only(book):
     assert [s["Resource"] for s in pushes] == [[app_repo]]
 
 
-def test_pipeline_role_is_trusted_by_codepipeline_for_this_pipeline_only(book):
-    pipeline_arn = only(book, "aws:codepipeline/pipeline:Pipeline").state["arn"]
-    (statement,) = trust(book, "delivery-role")["Statement"]
-    assert statement["Principal"] == {"Service": "codepipeline.amazonaws.com"}
-    assert statement["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": ACCOUNT},
-        "ArnLike": {"aws:SourceArn": pipeline_arn},
+def test_pipeline_role_trust_is_the_one_aws_documents(book):
+    # AWS's CodePipeline service-role trust policy (pipelines-create-service-role-cli) has
+    # no condition; a condition on keys CodePipeline is not documented to set could make
+    # CreatePipeline fail with "not authorized to perform AssumeRole".
+    assert trust(book, "delivery-role") == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TrustService",
+                "Effect": "Allow",
+                "Principal": {"Service": "codepipeline.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
     }
 
 
@@ -82,7 +89,8 @@ def test_pipeline_role_statements_name_their_resources(book):
     connection = only(book, "aws:codeconnections/connection:Connection").state["arn"]
     project = only(book, "aws:codebuild/project:Project", "build-project").state["arn"]
     review = only(book, "aws:codebuild/project:Project", "review-production-project").state["arn"]
-    deploy_role = only(book, "aws:iam/role:Role", "deploy-role").state["arn"]
+    dev_role = only(book, "aws:iam/role:Role", "deploy-dev-role").state["arn"]
+    prod_role = only(book, "aws:iam/role:Role", "deploy-production-role").state["arn"]
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
     assert statements["RunBuilds"]["Resource"] == [project, review]
@@ -93,35 +101,87 @@ def test_pipeline_role_statements_name_their_resources(book):
     assert {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"} <= set(
         statements["DeployStacks"]["Action"]
     )
-    assert statements["PassDeployRole"] == {
-        "Sid": "PassDeployRole",
+    assert statements["PassDeployRoles"] == {
+        "Sid": "PassDeployRoles",
         "Effect": "Allow",
         "Action": ["iam:PassRole"],
-        "Resource": [deploy_role],
+        "Resource": [dev_role, prod_role],
         "Condition": {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
     }
     assert statements["ValidateTemplates"]["Resource"] == ["*"]
 
 
+def test_artifact_access_is_the_documented_minimum_in_this_account(book):
+    bucket = only(book, "aws:s3/bucket:Bucket").state["arn"]
+    own_account = {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    # CodePipeline service role policy (how-to-custom-role): AllowS3BucketAccess and
+    # AllowS3ObjectAccess.
+    pipeline = statements_by_sid(role_policy(book, "delivery-policy"))
+    assert pipeline["ArtifactBucket"]["Action"] == [
+        "s3:GetBucketAcl",
+        "s3:GetBucketLocation",
+        "s3:GetBucketVersioning",
+    ]
+    assert pipeline["ArtifactBucket"]["Resource"] == [bucket]
+    assert pipeline["ArtifactObjects"]["Action"] == [
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:PutObjectAcl",
+    ]
+    assert pipeline["ArtifactObjects"]["Resource"] == [f"{bucket}/*"]
+    # CodeBuild service role policy (setting-up-service-role): S3GetObjectPolicy,
+    # S3PutObjectPolicy, S3BucketIdentity.
+    build = statements_by_sid(role_policy(book, "build-policy"))
+    assert build["ArtifactObjects"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    assert build["ArtifactBucketIdentity"]["Action"] == ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+    assert build["ArtifactBucketIdentity"]["Resource"] == [bucket]
+    review = statements_by_sid(role_policy(book, "review-production-policy"))
+    assert review["ReadInputArtifact"]["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert review["WriteReport"] == {
+        "Sid": "WriteReport",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"{bucket}/reviews/production/*"],
+        "Condition": own_account,
+    }
+    assert review["ArtifactBucketIdentity"]["Action"] == ["s3:GetBucketAcl", "s3:GetBucketLocation"]
+    for statements in (pipeline, build, review):
+        for statement in statements.values():
+            if any(action.startswith("s3:") for action in statement["Action"]):
+                assert statement["Condition"] == own_account, statement
+
+
 def test_every_pass_role_is_conditioned_on_the_receiving_service(book):
-    deploy_role = only(book, "aws:iam/role:Role", "deploy-role").state["arn"]
+    dev_role = only(book, "aws:iam/role:Role", "deploy-dev-role").state["arn"]
+    prod_role = only(book, "aws:iam/role:Role", "deploy-production-role").state["arn"]
     passes = {
         resource.name: statement
         for resource in all_of(book, "aws:iam/rolePolicy:RolePolicy")
         for statement in policy(resource)["Statement"]
-        if "iam:PassRole" in statement["Action"]
+        if statement["Effect"] == "Allow" and "iam:PassRole" in statement["Action"]
     }
-    assert set(passes) == {"delivery-policy", "delivery-deploy-iam"}
-    # The pipeline may pass the deploy role, to CloudFormation, and nothing else.
-    assert passes["delivery-policy"]["Resource"] == [deploy_role]
-    # CloudFormation may pass its stacks' own roles, to the services the app runs on.
-    assert passes["delivery-deploy-iam"]["Condition"] == {
-        "StringEquals": {"iam:PassedToService": list(iam_policies.STACK_ROLE_SERVICES)}
-    }
-    assert all(
-        arn.endswith(("todobackend-dev-*", "todobackend-prod-*"))
-        for arn in passes["delivery-deploy-iam"]["Resource"]
-    )
+    assert set(passes) == {"delivery-policy", "deploy-dev-iam", "deploy-production-iam"}
+    # The pipeline may pass the deploy roles, to CloudFormation, and nothing else.
+    assert passes["delivery-policy"]["Resource"] == [dev_role, prod_role]
+    # CloudFormation may pass its own stack's roles, to the services an ECS app runs on.
+    for environment, stack in (("dev", "todobackend-dev"), ("production", "todobackend-prod")):
+        statement = passes[f"deploy-{environment}-iam"]
+        assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"]
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "iam:PassedToService": [
+                    "application-autoscaling.amazonaws.com",
+                    "autoscaling.amazonaws.com",
+                    "ec2.amazonaws.com",
+                    "ecs-tasks.amazonaws.com",
+                    "ecs.amazonaws.com",
+                    "events.amazonaws.com",
+                    "lambda.amazonaws.com",
+                    "monitoring.rds.amazonaws.com",
+                ]
+            }
+        }
 
 
 def test_connection_permission_follows_the_connection_arn_service():
@@ -138,17 +198,74 @@ def test_connection_permission_follows_the_connection_arn_service():
     }
 
 
-def test_deploy_role_defaults_to_power_user_plus_roles_of_its_own_stacks(book):
-    (statement,) = trust(book, "deploy-role")["Statement"]
-    assert statement["Principal"] == {"Service": "cloudformation.amazonaws.com"}
-    (attachment,) = all_of(book, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
-    assert "permissionsBoundary" not in only(book, "aws:iam/role:Role", "deploy-role").inputs
-    roles = statements_by_sid(role_policy(book, "deploy-iam"))["ManageStackRoles"]
-    assert roles["Resource"] == [
-        f"arn:aws:iam::{ACCOUNT}:role/todobackend-dev-*",
-        f"arn:aws:iam::{ACCOUNT}:role/todobackend-prod-*",
-    ]
+def test_one_deploy_role_per_environment_with_power_user_and_its_own_stack_roles(book):
+    for environment, stack in (("dev", "todobackend-dev"), ("production", "todobackend-prod")):
+        (statement,) = trust(book, f"deploy-{environment}-role")["Statement"]
+        assert statement["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+        assert "Condition" not in statement
+        assert (
+            "permissionsBoundary" not in only(book, "aws:iam/role:Role", f"deploy-{environment}-role").inputs
+        )
+        (attachment,) = [
+            a
+            for a in all_of(book, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if a.name.startswith(f"deploy-{environment}-")
+        ]
+        assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
+        boundary = only(book, "aws:iam/policy:Policy", f"deploy-{environment}-boundary").state["arn"]
+        statements = statements_by_sid(role_policy(book, f"deploy-{environment}-iam"))
+        own_roles = [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"]
+        assert statements["WriteBoundedStackRoles"] == {
+            "Sid": "WriteBoundedStackRoles",
+            "Effect": "Allow",
+            "Action": [
+                "iam:AttachRolePolicy",
+                "iam:CreateRole",
+                "iam:DeleteRolePolicy",
+                "iam:DetachRolePolicy",
+                "iam:PutRolePermissionsBoundary",
+                "iam:PutRolePolicy",
+            ],
+            "Resource": own_roles,
+            "Condition": {"ArnEquals": {"iam:PermissionsBoundary": boundary}},
+        }
+        assert statements["MaintainStackRoles"]["Resource"] == own_roles
+        assert statements["KeepBoundaries"] == {
+            "Sid": "KeepBoundaries",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": ["*"],
+        }
+        assert statements["KeepBoundaryPolicies"]["Effect"] == "Deny"
+        assert statements["KeepBoundaryPolicies"]["Resource"] == [
+            boundary,
+            f"arn:aws:iam::{ACCOUNT}:policy/ecs-delivery/*",
+        ]
+
+
+def test_the_boundary_excludes_iam_and_the_delivery_services(book):
+    boundaries = all_of(book, "aws:iam/policy:Policy")
+    assert len(boundaries) == 2
+    for boundary in boundaries:
+        assert boundary.inputs["path"] == "/ecs-delivery/"
+        assert boundary.inputs["tags"] == {"ecs-delivery:use": "permissions-boundary"}
+        assert policy(boundary)["Statement"] == [
+            {
+                "Sid": "ApplicationRuntime",
+                "Effect": "Allow",
+                "NotAction": [
+                    "account:*",
+                    "cloudformation:*",
+                    "codebuild:*",
+                    "codeconnections:*",
+                    "codepipeline:*",
+                    "codestar-connections:*",
+                    "iam:*",
+                    "organizations:*",
+                ],
+                "Resource": "*",
+            }
+        ]
 
 
 def test_deploy_role_permissions_come_from_config():
@@ -160,19 +277,24 @@ def test_deploy_role_permissions_come_from_config():
     mocks = run_config(
         config_with(deployRole={"managedPolicyArns": policies, "permissionsBoundaryArn": boundary})
     ).mocks
-    attached = [
-        a.inputs["policyArn"] for a in all_of(mocks, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    ]
-    assert sorted(attached) == sorted(policies)
-    assert only(mocks, "aws:iam/role:Role", "deploy-role").inputs["permissionsBoundary"] == boundary
+    for environment in ("dev", "production"):
+        attached = [
+            a.inputs["policyArn"]
+            for a in all_of(mocks, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+            if a.name.startswith(f"deploy-{environment}-")
+        ]
+        assert sorted(attached) == sorted(policies)
+        role = only(mocks, "aws:iam/role:Role", f"deploy-{environment}-role")
+        assert role.inputs["permissionsBoundary"] == boundary
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
-    gated = {"dev": 0, "prod": 1}[stack]
-    assert len(documents) == 3 + gated  # pipeline, build, deploy, one review per gated environment
+    environments, gated = {"dev": (1, 0), "prod": (2, 1)}[stack]
+    # pipeline, build, one deploy role per environment, one review per gated environment
+    assert len(documents) == 2 + environments + gated
     for document in documents:
         findings = [(f.issue, f.location) for f in parliament.analyze_policy_string(document).findings]
         assert findings == [], findings
@@ -191,6 +313,8 @@ def test_parliament_catches_what_we_rely_on_it_for():
 def test_star_resources_only_for_actions_without_a_resource_form(book):
     for resource in all_of(book, "aws:iam/rolePolicy:RolePolicy"):
         for statement in policy(resource)["Statement"]:
+            if statement["Effect"] == "Deny":
+                continue  # denying everywhere is the point
             assert all("*" not in action for action in statement["Action"]), statement
             if "*" in statement["Resource"]:
                 assert set(statement["Action"]) <= iam_policies.ACTIONS_WITHOUT_RESOURCE_FORM, statement

@@ -48,13 +48,24 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
     return found
 
 
-def gated_environments(mocks) -> int:
-    """Each gated environment adds a review role (and its policy)."""
-    return sum(1 for r in mocks.resources if r.type == "ecs-delivery:change_set_review:ChangeSetReview")
+def expected_roles(mocks) -> int:
+    """Pipeline and build roles, one deploy role per environment, one review role per
+    gated environment."""
+    components = [r.type for r in mocks.resources]
+    return (
+        2
+        + components.count("ecs-delivery:deploy_role:DeployRole")
+        + components.count("ecs-delivery:change_set_review:ChangeSetReview")
+    )
 
 
 def identity_documents(mocks):
-    return documents(mocks, {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"})
+    """What roles are granted (inline policies); boundaries are ceilings, judged apart."""
+    return documents(mocks, {"aws:iam/rolePolicy:RolePolicy": "policy"})
+
+
+def boundary_documents(mocks):
+    return documents(mocks, {"aws:iam/policy:Policy": "policy"})
 
 
 def trust_documents(mocks):
@@ -63,10 +74,17 @@ def trust_documents(mocks):
 
 def test_every_identity_policy_passes_parliament(declared):
     docs = identity_documents(declared)
-    assert len(docs) == 3 + gated_environments(declared)
+    assert len(docs) == expected_roles(declared)
     for name, document in docs:
         findings = parliament.analyze_policy_string(json.dumps(document)).findings
         assert [(f.issue, f.detail) for f in findings] == [], name
+    # A boundary is "everything but": RESOURCE_STAR is its nature, anything else is a defect.
+    for name, document in boundary_documents(declared):
+        findings = parliament.analyze_policy_string(json.dumps(document)).findings
+        assert {f.issue for f in findings} <= {"RESOURCE_STAR"}, (
+            name,
+            [(f.issue, f.detail) for f in findings],
+        )
 
 
 def test_no_wildcard_actions_anywhere(declared):
@@ -85,6 +103,8 @@ def test_star_resources_only_for_actions_without_a_resource_form(declared):
     assert allowed == {"ecr:GetAuthorizationToken", "cloudformation:ValidateTemplate"}
     for name, document in identity_documents(declared):
         for statement in document["Statement"]:
+            if statement["Effect"] == "Deny":
+                continue
             resources = (
                 statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             )
@@ -94,9 +114,9 @@ def test_star_resources_only_for_actions_without_a_resource_form(declared):
                 assert resource == "*" or resource.startswith("arn:aws:"), (name, resource)
 
 
-def test_trust_only_service_principals_with_source_conditions(declared):
+def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(declared):
     trusts = trust_documents(declared)
-    assert len(trusts) == 3 + gated_environments(declared)
+    assert len(trusts) == expected_roles(declared)
     services = set()
     for name, document in trusts:
         for statement in document["Statement"]:
@@ -104,19 +124,35 @@ def test_trust_only_service_principals_with_source_conditions(declared):
             assert statement["Action"] == "sts:AssumeRole"
             service = statement["Principal"]["Service"]
             services.add(service)
-            if service in iam_policies.SERVICES_WITHOUT_SOURCE_KEYS:
-                assert "Condition" not in statement
+            # Only CodeBuild documents aws:SourceAccount/aws:SourceArn for its service
+            # role (confused-deputy prevention); CodePipeline's documented trust policy
+            # has no condition and CloudFormation documents none.
+            if service != "codebuild.amazonaws.com":
+                assert "Condition" not in statement, name
                 continue
             assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012", name
             assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
-                f"arn:aws:{service.split('.')[0]}:"
+                "arn:aws:codebuild:eu-west-1:123456789012:project/"
+            ) or statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
+                "arn:aws:codebuild:us-east-1:123456789012:project/"
             ), name
     assert services == {
         "codebuild.amazonaws.com",
         "codepipeline.amazonaws.com",
         "cloudformation.amazonaws.com",
     }
-    assert {"cloudformation.amazonaws.com"} == iam_policies.SERVICES_WITHOUT_SOURCE_KEYS
+
+
+def test_boundaries_allow_nothing_of_iam(declared):
+    boundaries = boundary_documents(declared)
+    assert len(boundaries) == sum(
+        1 for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"
+    )
+    for name, document in boundaries:
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert "Action" not in statement, name
+            assert {"iam:*", "organizations:*", "account:*"} <= set(statement["NotAction"]), name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):
@@ -140,7 +176,7 @@ def test_kms_is_granted_only_when_configured_and_only_on_that_key():
     kms = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     with_key = run_config(MULTI_ENVIRONMENT, stack="multi").mocks
     for name, document in identity_documents(with_key):
-        if name.endswith("deploy-iam"):
+        if name.startswith("deploy-"):
             continue
         (statement,) = [s for s in document["Statement"] if s["Sid"] == "ArtifactKey"]
         assert statement["Resource"] == [kms]

@@ -70,3 +70,30 @@ def test_every_manual_approval_says_what_is_approved(prod):
     )
     # ...and links to exactly this change set in the CloudFormation console.
     assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"
+
+
+def test_the_rule_is_created_only_after_the_topic_policy_admits_codestar_notifications(prod):
+    # CreateNotificationRule fails ("Invalid request provided") while the topic's policy
+    # does not yet let codestar-notifications.amazonaws.com publish.
+    topic_policy = only(prod, "aws:sns/topicPolicy:TopicPolicy")
+    rule = only(prod, "aws:codestarnotifications/notificationRule:NotificationRule")
+    assert topic_policy.urn in rule.dependencies
+
+
+def test_pipeline_and_projects_wait_for_the_permissions_they_run_with(prod):
+    # The first execution starts as soon as the pipeline exists; a CodeBuild project
+    # pulls its image with its role as soon as a build starts.
+    pipeline = only(prod, "aws:codepipeline/pipeline:Pipeline")
+    assert only(prod, "aws:iam/rolePolicy:RolePolicy", "delivery-policy").urn in pipeline.dependencies
+    for environment in ("dev", "production"):
+        assert (
+            only(prod, "aws:iam/rolePolicy:RolePolicy", f"deploy-{environment}-iam").urn
+            in pipeline.dependencies
+        )
+        attachment = only(
+            prod, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"deploy-{environment}-managed-0"
+        )
+        assert attachment.urn in pipeline.dependencies
+    for runner in ("build", "review-production"):
+        project = only(prod, "aws:codebuild/project:Project", f"{runner}-project")
+        assert only(prod, "aws:iam/rolePolicy:RolePolicy", f"{runner}-policy").urn in project.dependencies

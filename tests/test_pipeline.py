@@ -62,8 +62,14 @@ def three():
     ).mocks
 
 
-def deploy_role_arn(mocks) -> str:
-    return only(mocks, "aws:iam/role:Role", "deploy-role").state["arn"]
+def deploy_role_arn(mocks, environment: str) -> str:
+    return only(mocks, "aws:iam/role:Role", f"deploy-{environment}-role").state["arn"]
+
+
+def boundary_arn(mocks, environment: str) -> str:
+    arn = only(mocks, "aws:iam/policy:Policy", f"deploy-{environment}-boundary").state["arn"]
+    assert arn.startswith("arn:aws:iam::123456789012:policy/ecs-delivery/deploy-")
+    return arn
 
 
 def test_pipeline_is_v2_with_an_s3_artifact_store(book):
@@ -125,11 +131,17 @@ def test_book_dev_stage_deploys_directly(book):
         "TemplatePath": "InfrastructureSource::stack.yml",
         "TemplateConfiguration": "InfrastructureSource::dev.json",
         "ParameterOverrides": json.dumps(
-            {"ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]}},
+            {
+                "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
+                # The repository the build pushed the image to (the stack creates it, named
+                # after the application), and the dev environment's boundary.
+                "ApplicationImageRepository": "todobackend",
+                "PermissionsBoundaryArn": boundary_arn(book, "dev"),
+            },
             separators=(",", ":"),
         ),
         "Capabilities": "CAPABILITY_NAMED_IAM",
-        "RoleArn": deploy_role_arn(book),
+        "RoleArn": deploy_role_arn(book, "dev"),
     }
     assert deploy["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
 
@@ -148,11 +160,14 @@ def test_book_production_is_change_set_then_review_then_approval_then_execute(bo
     assert create["configuration"]["ChangeSetName"] == execute["configuration"]["ChangeSetName"]
     assert create["configuration"]["StackName"] == execute["configuration"]["StackName"] == "todobackend-prod"
     assert create["configuration"]["TemplateConfiguration"] == "InfrastructureSource::prod.json"
-    assert create["configuration"]["RoleArn"] == deploy_role_arn(book)
+    assert create["configuration"]["RoleArn"] == deploy_role_arn(book, "production")
     assert create["configuration"]["Capabilities"] == "CAPABILITY_NAMED_IAM"
     assert json.loads(create["configuration"]["ParameterOverrides"]) == {
-        "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]}
+        "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
+        "ApplicationImageRepository": "todobackend",
+        "PermissionsBoundaryArn": boundary_arn(book, "production"),
     }
+    assert deploy_role_arn(book, "production") != deploy_role_arn(book, "dev")
     assert create["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
     assert (approve["category"], approve["owner"], approve["provider"]) == ("Approval", "AWS", "Manual")
     assert "todobackend-prod" in approve["configuration"]["CustomData"]
@@ -192,6 +207,8 @@ def test_three_environments_carry_their_own_settings(three):
     assert "TemplateConfiguration" not in dev
     assert json.loads(dev["ParameterOverrides"]) == {
         "ImageTag": {"Fn::GetParam": ["ApplicationVersion", "build/version.json", "Tag"]},
+        "ApplicationImageRepository": "shop",
+        "PermissionsBoundaryArn": boundary_arn(three, "dev"),
         "DesiredCount": "1",
     }
     staging = action_of(three, "staging", "CreateChangeSet")["configuration"]

@@ -67,14 +67,59 @@ def check_stack(policy_name: str, resources, change=None) -> list[str]:
     return violations
 
 
-def test_the_pack_has_the_five_rules():
+def test_the_pack_has_the_six_rules():
     assert sorted(BY_NAME) == [
         "approval-before-change-set-execution",
         "ecr-scan-on-push",
         "encrypted-artifact-store",
         "no-wildcard-iam-actions",
+        "permission-boundaries-stay-ceilings",
         "privileged-codebuild-pinned-image",
     ]
+
+
+def test_boundaries_compliant(prod_resources):
+    assert check_stack("permission-boundaries-stay-ceilings", prod_resources) == []
+
+
+def test_a_boundary_that_admits_iam_is_a_violation(prod_resources):
+    def admit_iam(typ, props):
+        if typ == "aws:iam/policy:Policy":
+            document = json.loads(props["policy"])
+            document["Statement"][0]["NotAction"].remove("iam:*")
+            props["policy"] = json.dumps(document)
+
+    violations = check_stack("permission-boundaries-stay-ceilings", prod_resources, admit_iam)
+    assert (
+        violations
+        == [
+            "permissions boundary statement 'ApplicationRuntime' admits IAM actions: "
+            "a role it bounds could create an unbounded role"
+        ]
+        * 2
+    )
+
+
+def test_a_boundary_attached_as_a_grant_is_a_violation(prod_resources):
+    boundary = next(r for r in prod_resources if r.type == "aws:iam/policy:Policy").state["arn"]
+
+    def attach_boundary(typ, props):
+        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+            props["policyArn"] = boundary
+
+    violations = check_stack("permission-boundaries-stay-ceilings", prod_resources, attach_boundary)
+    assert (
+        violations == [f"permissions boundary {boundary!r} is attached to a role as a permission policy"] * 2
+    )
+
+
+def test_an_untagged_boundary_is_judged_as_a_grant(prod_resources):
+    def untag(typ, props):
+        if typ == "aws:iam/policy:Policy":
+            props["tags"] = {}
+
+    violations = check_resources("no-wildcard-iam-actions", prod_resources, untag)
+    assert violations == ["statement 'ApplicationRuntime' allows NotAction (everything but a list)"] * 2
 
 
 def test_pinned_image_compliant(prod_resources):

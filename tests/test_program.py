@@ -60,7 +60,13 @@ def test_stack_exports_what_an_engineer_needs_next(stack):
     connection = only(run.mocks, "aws:codeconnections/connection:Connection")
     assert outputs["connection_arn"] == connection.state["arn"]
     assert outputs["connection_status"] == "PENDING"
-    assert "handshake" in outputs["connection_next_step"]
+    # The exact steps, with this stack's connection and pipeline filled in.
+    steps = outputs["connection_next_step"]
+    assert f"Connections > {connection.state['arn']} > 'Update pending connection'" in steps
+    assert f"--connection-arn {connection.state['arn']} --query Connection.ConnectionStatus" in steps
+    assert f"get-pipeline --region eu-west-1 --name {outputs['pipeline_name']} --query pipeline" in steps
+    assert "update-pipeline --region eu-west-1 --pipeline file://pipeline.json" in steps
+    assert f"start-pipeline-execution --region eu-west-1 --name {outputs['pipeline_name']}" in steps
     assert not run.secret_outputs
 
 

@@ -120,7 +120,7 @@ def test_artifact_names_outside_the_allowed_pattern(blueprint, name):
 
 def test_parameter_overrides_over_one_kilobyte(blueprint):
     action = blueprint.stages[2].actions[0]
-    overrides = json.loads(action.configuration["ParameterOverrides"])
+    overrides = json.loads(action.configuration["ParameterOverrides"].render_sample())
     overrides.update({f"Param{i}": "v" * 40 for i in range(20)})
     configuration = {**action.configuration, "ParameterOverrides": json.dumps(overrides)}
     broken = replace_action(blueprint, 2, 0, configuration=configuration)

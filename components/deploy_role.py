@@ -1,0 +1,111 @@
+"""`DeployRole`: the role CloudFormation assumes to deploy one environment's stack, and
+the permissions boundary every role that stack creates must carry.
+
+One per environment, so an ungated environment's deploy cannot reach a gated one's
+roles: the role may create, change and pass only the roles under its own stack's IAM path
+(`/<stack>/`), may write them only while they carry this environment's boundary, and
+may never remove a boundary nor rewrite a boundary policy. What it cannot isolate
+within one account (data and services that are not IAM) is written in the README.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+
+# Every boundary this program declares lives under this path, so one Deny statement can
+# protect all of them (those of other environments and other stacks included).
+BOUNDARY_POLICY_PATH = "/ecs-delivery/"
+BOUNDARY_TAG_KEY, BOUNDARY_TAG_VALUE = "ecs-delivery:use", "permissions-boundary"
+
+
+def boundary_policy_arn_pattern(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:policy{BOUNDARY_POLICY_PATH}*"
+
+
+@dataclass(frozen=True)
+class DeployRoleArgs:
+    environment: str
+    """Environment name (pipeline stage); names the role and the boundary."""
+    stack_name: str
+    """The CloudFormation stack this role deploys; its roles live under `/<stack_name>/`."""
+    account_id: pulumi.Input[str]
+    managed_policy_arns: Optional[Sequence[str]] = None
+    """Managed policies for everything but IAM; None means AWS's PowerUserAccess."""
+    permissions_boundary_arn: Optional[str] = None
+    """A boundary for the deploy role itself (an organisation's guardrail), if any."""
+
+
+class DeployRole(pulumi.ComponentResource):
+    role_arn: pulumi.Output[str]
+    """The role's ARN, resolved only once all its policies are attached, so a pipeline
+    that references it cannot run a deploy with half its permissions."""
+    boundary_policy_arn: pulumi.Output[str]
+    """The boundary the stack's roles must carry; passed to the template as a parameter."""
+
+    def __init__(self, name: str, args: DeployRoleArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:deploy_role:DeployRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+
+        boundary = aws.iam.Policy(
+            f"{name}-boundary",
+            path=BOUNDARY_POLICY_PATH,
+            description=(
+                f"Ceiling of every role the {args.stack_name} stack creates (no IAM, no delivery services)"
+            ),
+            policy=json.dumps(iam_policies.stack_role_boundary_policy()),
+            # Read by the policy pack: a boundary is judged as a ceiling, not as a grant.
+            tags={BOUNDARY_TAG_KEY: BOUNDARY_TAG_VALUE},
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            description=f"CloudFormation: deploy the {args.stack_name} stack ({args.environment})",
+            # CloudFormation does not document setting aws:SourceAccount/SourceArn when it
+            # assumes a service role; only principals allowed to pass this role (the
+            # pipeline role, by its PassRole statement) can make it act.
+            assume_role_policy=json.dumps(iam_policies.service_trust_policy("cloudformation.amazonaws.com")),
+            permissions_boundary=args.permissions_boundary_arn,
+            opts=child,
+        )
+        if args.managed_policy_arns:
+            policy_arns: list[pulumi.Input[str]] = list(args.managed_policy_arns)
+        else:
+            # Everything but IAM, Organizations and Account; the IAM the stack needs is
+            # the inline policy below.
+            policy_arns = [partition.apply(lambda p: f"arn:{p}:iam::aws:policy/PowerUserAccess")]
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=child
+            )
+            for index, arn in enumerate(policy_arns)
+        ]
+        iam_policy = aws.iam.RolePolicy(
+            f"{name}-iam",
+            role=role.id,
+            policy=pulumi.Output.all(partition, args.account_id, boundary.arn).apply(
+                lambda v: json.dumps(
+                    iam_policies.deploy_role_policy(
+                        partition=v[0],
+                        account_id=v[1],
+                        stack_name=args.stack_name,
+                        boundary_policy_arn=v[2],
+                        protected_policy_arns=[boundary_policy_arn_pattern(v[0], v[1])],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.role_arn = pulumi.Output.all(
+            role.arn, iam_policy.id, *(attachment.id for attachment in attachments)
+        ).apply(lambda values: values[0])
+        self.boundary_policy_arn = boundary.arn
+        self.register_outputs({"role_arn": self.role_arn, "boundary_policy_arn": self.boundary_policy_arn})

@@ -61,7 +61,13 @@ class DeployRole(pulumi.ComponentResource):
             description=(
                 f"Ceiling of every role the {args.stack_name} stack creates (no IAM, no delivery services)"
             ),
-            policy=json.dumps(iam_policies.stack_role_boundary_policy()),
+            policy=pulumi.Output.all(partition, args.account_id).apply(
+                lambda v: json.dumps(
+                    iam_policies.stack_role_boundary_policy(
+                        partition=v[0], account_id=v[1], stack_name=args.stack_name
+                    )
+                )
+            ),
             # Read by the policy pack: a boundary is judged as a ceiling, not as a grant.
             tags={BOUNDARY_TAG_KEY: BOUNDARY_TAG_VALUE},
             opts=child,

@@ -377,10 +377,12 @@ def stack_role_arn_pattern(partition: str, account_id: str, stack_name: str) -> 
     return f"arn:{partition}:iam::{account_id}:role{stack_role_path(stack_name)}*"
 
 
-def stack_role_boundary_policy() -> PolicyDocument:
+def stack_role_boundary_policy(*, partition: str, account_id: str, stack_name: str) -> PolicyDocument:
     """The permissions boundary of every role an environment's stack creates: a ceiling,
     not a grant (a role still needs its own policies). Its `NotAction` is the point of a
-    boundary: everything an application may need, minus what would let a role escape it."""
+    boundary: everything an application may need, minus what would let a role escape it.
+    The one IAM action left is passing the stack's own (equally bounded) roles to the
+    services an application runs on, e.g. a migrations function starting an ECS task."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -389,7 +391,13 @@ def stack_role_boundary_policy() -> PolicyDocument:
                 "Effect": "Allow",
                 "NotAction": list(BOUNDARY_EXCLUDED_ACTIONS),
                 "Resource": "*",
-            }
+            },
+            statement(
+                "PassOwnStackRoles",
+                ["iam:PassRole"],
+                [stack_role_arn_pattern(partition, account_id, stack_name)],
+                {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
+            ),
         ],
     }
 

@@ -185,9 +185,22 @@ def permission_boundaries_stay_ceilings(args: StackValidationArgs, report: Repor
         for statement in _statements(resource.props.get("policy")):
             if statement.get("Effect") != "Allow":
                 continue
-            excluded = statement.get("NotAction", [])
-            excluded = [excluded] if isinstance(excluded, str) else excluded
-            if "iam:*" not in excluded:
+            if "NotAction" in statement:
+                excluded = statement["NotAction"]
+                admits_iam = "iam:*" not in ([excluded] if isinstance(excluded, str) else excluded)
+            else:
+                actions = statement.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                iam_actions = {a for a in actions if a.lower().startswith("iam:") or a == "*"}
+                # Passing a role to a named service is the one IAM action a bounded role
+                # may keep: it grants the receiving service, not the role, anything.
+                passes_to_named_services = "iam:PassedToService" in (
+                    (statement.get("Condition") or {}).get("StringEquals") or {}
+                )
+                admits_iam = bool(iam_actions - {"iam:PassRole"}) or (
+                    "iam:PassRole" in iam_actions and not passes_to_named_services
+                )
+            if admits_iam:
                 report(
                     f"permissions boundary statement {statement.get('Sid', '?')!r} admits IAM actions: "
                     "a role it bounds could create an unbounded role",

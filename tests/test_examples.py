@@ -8,9 +8,6 @@ from pathlib import Path
 
 import yaml
 
-from components.config import load_config
-from tests.conftest import MINIMAL_RAW
-
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -53,11 +50,18 @@ def test_infra_example_matches_the_default_contract():
     template = yaml.safe_load(
         (EXAMPLES / "infra-repo" / "stack.yml").read_text().replace("!", "")  # tags are irrelevant here
     )
-    config = load_config(MINIMAL_RAW)
-    assert config.image_tag_parameter in template["Parameters"]
+    # The three parameters the pipeline sets, under their default names.
+    assert {"ApplicationImageTag", "ApplicationImageRepository", "PermissionsBoundaryArn"} <= set(
+        template["Parameters"]
+    )
     for name in ("dev.json", "prod.json"):
         parameters = json.loads((EXAMPLES / "infra-repo" / name).read_text())["Parameters"]
         assert set(parameters) <= set(template["Parameters"])
+        # Every parameter without a default is given, except those the pipeline sets.
+        required = {k for k, v in template["Parameters"].items() if "Default" not in v}
+        pipeline_set = {"ApplicationImageTag", "ApplicationImageRepository", "PermissionsBoundaryArn"}
+        assert required - pipeline_set <= set(parameters), name
+        assert not pipeline_set & set(parameters), name
 
 
 def test_example_makefile_has_the_targets_and_prints_the_version_file():

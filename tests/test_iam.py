@@ -249,6 +249,9 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
     for boundary in boundaries:
         assert boundary.inputs["path"] == "/ecs-delivery/"
         assert boundary.inputs["tags"] == {"ecs-delivery:use": "permissions-boundary"}
+        stack = {"deploy-dev-boundary": "todobackend-dev", "deploy-production-boundary": "todobackend-prod"}[
+            boundary.name
+        ]
         assert policy(boundary)["Statement"] == [
             {
                 "Sid": "ApplicationRuntime",
@@ -264,7 +267,27 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                     "organizations:*",
                 ],
                 "Resource": "*",
-            }
+            },
+            {
+                "Sid": "PassOwnStackRoles",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"],
+                "Condition": {
+                    "StringEquals": {
+                        "iam:PassedToService": [
+                            "application-autoscaling.amazonaws.com",
+                            "autoscaling.amazonaws.com",
+                            "ec2.amazonaws.com",
+                            "ecs-tasks.amazonaws.com",
+                            "ecs.amazonaws.com",
+                            "events.amazonaws.com",
+                            "lambda.amazonaws.com",
+                            "monitoring.rds.amazonaws.com",
+                        ]
+                    }
+                },
+            },
         ]
 
 

@@ -143,16 +143,20 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
     }
 
 
-def test_boundaries_allow_nothing_of_iam(declared):
+def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
+    deploy_roles = [r for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"]
     boundaries = boundary_documents(declared)
-    assert len(boundaries) == sum(
-        1 for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"
-    )
+    assert len(boundaries) == len(deploy_roles)
     for name, document in boundaries:
-        for statement in document["Statement"]:
-            assert statement["Effect"] == "Allow"
-            assert "Action" not in statement, name
-            assert {"iam:*", "organizations:*", "account:*"} <= set(statement["NotAction"]), name
+        ceiling, passing = document["Statement"]
+        assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
+        assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
+        assert passing["Action"] == ["iam:PassRole"], name
+        (own_roles,) = passing["Resource"]
+        assert own_roles.startswith("arn:aws:iam::123456789012:role/todobackend-") and own_roles.endswith(
+            "/*"
+        )
+        assert "iam:PassedToService" in passing["Condition"]["StringEquals"], name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):

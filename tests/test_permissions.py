@@ -1,0 +1,534 @@
+"""Each declared role may do what AWS will ask of it, and nothing that would let an
+ungated environment reach a gated one.
+
+Requests for the deploy roles come from CloudFormation's registry schemas (the handlers
+of every resource type in examples/infra-repo/stack.yml); requests for the other roles
+are written out below from AWS's documentation. Roles are evaluated with everything
+attached to them (inline, AWS managed from moto's copy, boundary) by principalmapper's
+simulator, whose behaviour on every case relied on is pinned first.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from offline.permissions import (
+    REFUSED_BY_DESIGN,
+    DeclaredRole,
+    Request,
+    declared_roles,
+    deploy_requests,
+    handler_permissions,
+    load_template,
+)
+from tests.conftest import config_with, only, run_config, run_stack
+
+ACCOUNT = "123456789012"
+TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
+
+FOUR_ENVIRONMENTS = config_with(
+    connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
+    artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+    environments=[
+        {"name": "dev", "stackName": "todobackend"},  # a prefix of every other stack name
+        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
+        {"name": "staging", "stackName": "todobackend-staging"},
+        {"name": "production", "stackName": "todobackend-prod", "approval": True},
+    ],
+)
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "four-environments"])
+def declared(request):
+    if request.param == "four-environments":
+        return run_config(FOUR_ENVIRONMENTS, stack="four").mocks
+    return run_stack(request.param).mocks
+
+
+def environments(mocks) -> list[tuple[str, str, bool]]:
+    """(environment, stack, gated) for every environment stage the pipeline deploys."""
+    pipeline = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
+    found = []
+    for stage in pipeline["stages"][2:]:
+        first = stage["actions"][0]["configuration"]
+        gated = any(a["category"] == "Approval" for a in stage["actions"])
+        found.append((stage["name"], first["StackName"], gated))
+    return found
+
+
+def boundary(mocks, environment: str) -> str:
+    return only(mocks, "aws:iam/policy:Policy", f"deploy-{environment}-boundary").state["arn"]
+
+
+def region_of(mocks) -> str:
+    return only(mocks, "aws:codepipeline/pipeline:Pipeline").state["arn"].split(":")[3]
+
+
+def requests_for_stack(mocks, environment: str, stack: str) -> list[Request]:
+    return deploy_requests(
+        TEMPLATE,
+        stack_name=stack,
+        partition="aws",
+        region=region_of(mocks),
+        account_id=ACCOUNT,
+        parameters={"PermissionsBoundaryArn": boundary(mocks, environment)},
+    )
+
+
+def explain(denied: list[Request]) -> str:
+    return "\n".join(str(r) for r in denied)
+
+
+# -- the evaluator, checked before it is trusted ------------------------------------------
+def role_with(*statements, boundary_document=None) -> DeclaredRole:
+    document = {"Version": "2012-10-17", "Statement": list(statements)}
+    return DeclaredRole(
+        name="probe",
+        arn=f"arn:aws:iam::{ACCOUNT}:role/probe",
+        inline=[document],
+        managed=[],
+        boundary=("arn:aws:iam::123456789012:policy/b", boundary_document) if boundary_document else None,
+    )
+
+
+def allow(actions, resources, condition=None):
+    statement = {"Effect": "Allow", "Action": actions, "Resource": resources}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+ROLE_UNDER_PATH = f"arn:aws:iam::{ACCOUNT}:role/app/app-TaskRole-1A2B"
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/ecs-delivery/b"
+
+
+def test_evaluator_needs_an_allow_and_honours_an_explicit_deny():
+    role = role_with(allow(["s3:GetObject"], ["arn:aws:s3:::b/*"]))
+    assert role.allows(Request("s3:GetObject", "arn:aws:s3:::b/key"))
+    assert not role.allows(Request("s3:PutObject", "arn:aws:s3:::b/key"))
+    assert not role.allows(Request("s3:GetObject", "arn:aws:s3:::other/key"))
+    denied = role_with(
+        allow(["s3:GetObject"], ["*"]), {"Effect": "Deny", "Action": ["s3:GetObject"], "Resource": ["*"]}
+    )
+    assert not denied.allows(Request("s3:GetObject", "arn:aws:s3:::b/key"))
+
+
+def test_evaluator_applies_a_permissions_boundary():
+    ceiling = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}],
+    }
+    role = role_with(allow(["iam:CreateRole", "s3:GetObject"], ["*"]), boundary_document=ceiling)
+    assert role.allows(Request("s3:GetObject", "arn:aws:s3:::b/key"))
+    assert not role.allows(Request("iam:CreateRole", ROLE_UNDER_PATH))
+
+
+def test_evaluator_fails_a_condition_whose_key_is_absent_or_different():
+    # moto's evaluator passes a condition whose key is absent; this one must not.
+    role = role_with(
+        allow(["iam:CreateRole"], ["*"], {"ArnEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}})
+    )
+    assert role.allows(Request("iam:CreateRole", ROLE_UNDER_PATH, {"iam:PermissionsBoundary": BOUNDARY_ARN}))
+    assert not role.allows(Request("iam:CreateRole", ROLE_UNDER_PATH))
+    assert not role.allows(
+        Request("iam:CreateRole", ROLE_UNDER_PATH, {"iam:PermissionsBoundary": BOUNDARY_ARN + "-other"})
+    )
+    services = role_with(
+        allow(
+            ["iam:PassRole"],
+            ["*"],
+            {"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com"]}},
+        )
+    )
+    assert services.allows(
+        Request("iam:PassRole", ROLE_UNDER_PATH, {"iam:PassedToService": "lambda.amazonaws.com"})
+    )
+    assert not services.allows(
+        Request("iam:PassRole", ROLE_UNDER_PATH, {"iam:PassedToService": "ec2.amazonaws.com"})
+    )
+    assert not services.allows(Request("iam:PassRole", ROLE_UNDER_PATH))
+
+
+def test_evaluator_reads_notaction_and_path_patterns_as_iam_does():
+    power_user = declared_roles(run_stack("dev").mocks)["deploy-sandbox-role"]
+    power_user = DeclaredRole("p", power_user.arn, [], power_user.managed, None)
+    assert power_user.allows(Request("ecs:CreateService", "*"))
+    assert power_user.allows(Request("iam:ListRoles", "*"))  # PowerUserAccess's second statement
+    assert not power_user.allows(Request("iam:CreateRole", ROLE_UNDER_PATH))
+    role = role_with(allow(["iam:GetRole"], [f"arn:aws:iam::{ACCOUNT}:role/app/*"]))
+    assert role.allows(Request("iam:GetRole", ROLE_UNDER_PATH))
+    # The stack `app` must not reach the stack `app-prod` (a name prefix would).
+    assert not role.allows(
+        Request("iam:GetRole", f"arn:aws:iam::{ACCOUNT}:role/app-prod/app-prod-TaskRole-1A2B")
+    )
+
+
+def test_every_managed_policy_is_evaluated_from_a_real_document():
+    roles = declared_roles(run_stack("prod").mocks)
+    (power_user_arn, document) = roles["deploy-production-role"].managed[0]
+    assert power_user_arn == "arn:aws:iam::aws:policy/PowerUserAccess"
+    assert document["Statement"][0]["NotAction"] == ["iam:*", "organizations:*", "account:*"]
+    assert roles["deploy-production-role"].boundary is None
+
+
+# -- the requests are AWS's ---------------------------------------------------------------
+def test_role_handler_permissions_come_from_the_registry_schema():
+    # AWS::IAM::Role in CloudFormation's registry schema, as shipped by cfn-lint.
+    assert set(handler_permissions("AWS::IAM::Role")) == {
+        "iam:CreateRole",
+        "iam:PutRolePolicy",
+        "iam:AttachRolePolicy",
+        "iam:GetRolePolicy",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:GetRole",
+        "iam:DeleteRole",
+        "iam:DetachRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListAttachedRolePolicies",
+        "iam:ListRolePolicies",
+        "iam:UpdateRole",
+        "iam:UpdateRoleDescription",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:DeleteRolePermissionsBoundary",
+        "iam:PutRolePermissionsBoundary",
+    }
+    assert REFUSED_BY_DESIGN.keys() == {("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary")}
+
+
+def test_the_example_stack_is_the_realistic_one_the_proof_covers():
+    types = {resource["Type"] for resource in TEMPLATE["Resources"].values()}
+    assert {
+        "AWS::ElasticLoadBalancingV2::LoadBalancer",
+        "AWS::ECS::Service",
+        "AWS::ECS::TaskDefinition",
+        "AWS::IAM::Role",
+        "AWS::RDS::DBInstance",
+        "AWS::SecretsManager::Secret",
+        "AWS::Lambda::Function",
+        "AWS::CloudFormation::CustomResource",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "AWS::Logs::LogGroup",
+    } <= types
+    for logical_id, resource in TEMPLATE["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            assert resource["Properties"]["Path"] == {"Fn::Sub": "/${AWS::StackName}/"}, logical_id
+            assert resource["Properties"]["PermissionsBoundary"] == {"Ref": "PermissionsBoundaryArn"}, (
+                logical_id
+            )
+
+
+# -- sufficiency ---------------------------------------------------------------------------
+def test_each_deploy_role_can_create_update_and_delete_its_stack(declared):
+    roles = declared_roles(declared)
+    for environment, stack, _ in environments(declared):
+        requests = requests_for_stack(declared, environment, stack)
+        assert len(requests) > 250  # every handler of every resource type, not a sample
+        denied = roles[f"deploy-{environment}-role"].denied(requests)
+        assert not denied, f"deploy-{environment}-role would be refused:\n{explain(denied)}"
+
+
+def test_the_pipeline_role_can_run_every_action_it_drives(declared):
+    role = declared_roles(declared)["delivery-role"]
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    region = region_of(declared)
+    pipeline_source = only(declared, "aws:codepipeline/pipeline:Pipeline").inputs["stages"][0]["actions"][0]
+    connection = pipeline_source["configuration"]["ConnectionArn"]
+    projects = [r.state["arn"] for r in declared.resources if r.type == "aws:codebuild/project:Project"]
+    topic = only(declared, "aws:sns/topic:Topic").state["arn"]
+    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    # "CodePipeline service role policy" (how-to-custom-role) and the action references
+    # (CodeStarSourceConnection, CodeBuild, CloudFormation, Manual approval).
+    requests = [
+        *(
+            Request(a, f"{bucket}/ApplicationSource/abc.zip", own_bucket)
+            for a in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl")
+        ),
+        *(
+            Request(a, bucket, own_bucket)
+            for a in ("s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation")
+        ),
+        Request(f"{connection.split(':')[2]}:UseConnection", connection),
+        *(Request(a, p) for p in projects for a in ("codebuild:StartBuild", "codebuild:BatchGetBuilds")),
+        Request("cloudformation:ValidateTemplate", "*"),
+        Request("sns:Publish", topic),
+    ]
+    for environment, stack, _ in environments(declared):
+        stack_arn = (
+            f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack}/0f1e2d3c-aaaa-bbbb-cccc-444455556666"
+        )
+        requests += [
+            Request(f"cloudformation:{a}", stack_arn)
+            for a in (
+                "CreateStack",
+                "UpdateStack",
+                "DeleteStack",
+                "DescribeStacks",
+                "CreateChangeSet",
+                "DescribeChangeSet",
+                "DeleteChangeSet",
+                "ExecuteChangeSet",
+                "SetStackPolicy",
+            )
+        ]
+        deploy_role = only(declared, "aws:iam/role:Role", f"deploy-{environment}-role").state["arn"]
+        requests.append(
+            Request("iam:PassRole", deploy_role, {"iam:PassedToService": "cloudformation.amazonaws.com"})
+        )
+    key = only_key(declared)
+    if key:
+        requests += [Request("kms:Decrypt", key), Request("kms:GenerateDataKey", key)]
+    denied = role.denied(requests)
+    assert not denied, explain(denied)
+
+
+def only_key(mocks):
+    stores = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs["artifactStores"]
+    return (stores[0].get("encryptionKey") or {}).get("id")
+
+
+def codebuild_runner_requests(mocks, runner: str) -> list[Request]:
+    """What CodeBuild does with any project role before the buildspec runs: write the
+    build log, log in to ECR and pull the build image (SERVICE_ROLE pull credentials)."""
+    group = only(mocks, "aws:cloudwatch/logGroup:LogGroup", f"{runner}-logs").state["arn"]
+    build_image = only(mocks, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
+    return [
+        Request("logs:CreateLogStream", f"{group}:log-stream:4f1c-build"),
+        Request("logs:PutLogEvents", f"{group}:log-stream:4f1c-build"),
+        Request("ecr:GetAuthorizationToken", "*"),
+        *(
+            Request(a, build_image)
+            for a in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+        ),
+    ]
+
+
+def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_version(declared):
+    role = declared_roles(declared)["build-role"]
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
+    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    # CodeBuild service role policy (setting-up-service-role) for CodePipeline artifacts,
+    # and ECR's push permissions (docker push).
+    requests = [
+        *codebuild_runner_requests(declared, "build"),
+        Request("s3:GetObject", f"{bucket}/pipeline/ApplicationSource/abc.zip", own_bucket),
+        Request("s3:GetObjectVersion", f"{bucket}/pipeline/ApplicationSource/abc.zip", own_bucket),
+        Request("s3:PutObject", f"{bucket}/pipeline/ApplicationVersion/def.zip", own_bucket),
+        Request("s3:GetBucketAcl", bucket, own_bucket),
+        Request("s3:GetBucketLocation", bucket, own_bucket),
+        *(
+            Request(a, app_repository)
+            for a in (
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchGetImage",
+                "ecr:InitiateLayerUpload",
+                "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload",
+                "ecr:PutImage",
+            )
+        ),
+    ]
+    key = only_key(declared)
+    if key:
+        requests += [Request("kms:Decrypt", key), Request("kms:GenerateDataKey", key)]
+    denied = role.denied(requests)
+    assert not denied, explain(denied)
+
+
+def test_each_review_role_can_describe_its_change_set_and_write_its_report(declared):
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    gated = [(e, s) for e, s, g in environments(declared) if g]
+    for environment, stack in gated:
+        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{ACCOUNT}:stack/{stack}/0f1e2d3c-aaaa"
+        requests = [
+            *codebuild_runner_requests(declared, f"review-{environment}"),
+            Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
+            Request("s3:GetBucketAcl", bucket, own_bucket),
+            Request("s3:GetBucketLocation", bucket, own_bucket),
+            Request("s3:PutObject", f"{bucket}/reviews/{environment}/exec-1/report.html", own_bucket),
+            Request("cloudformation:DescribeChangeSet", stack_arn),
+            Request("cloudformation:DescribeStacks", stack_arn),
+        ]
+        denied = roles[f"review-{environment}-role"].denied(requests)
+        assert not denied, explain(denied)
+
+
+# -- isolation -----------------------------------------------------------------------------
+def test_no_deploy_role_can_touch_another_environments_roles(declared):
+    roles = declared_roles(declared)
+    envs = environments(declared)
+    for environment, _, _ in envs:
+        role = roles[f"deploy-{environment}-role"]
+        for other, other_stack, _ in envs:
+            if other == environment:
+                continue
+            target = f"arn:aws:iam::{ACCOUNT}:role/{other_stack}/{other_stack}-TaskRole-1A2B3C4D5E6F"
+            # Even with the other environment's own boundary, or with this one's.
+            for used_boundary in (boundary(declared, other), boundary(declared, environment)):
+                with_boundary = {"iam:PermissionsBoundary": used_boundary}
+                for action in (
+                    "iam:CreateRole",
+                    "iam:PutRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
+                ):
+                    assert not role.allows(Request(action, target, with_boundary)), (
+                        environment,
+                        other,
+                        action,
+                    )
+            for action in ("iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"):
+                assert not role.allows(Request(action, target)), (environment, other, action)
+            for service in ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com"):
+                assert not role.allows(Request("iam:PassRole", target, {"iam:PassedToService": service}))
+
+
+def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(declared):
+    roles = declared_roles(declared)
+    for environment, stack, _ in environments(declared):
+        role = roles[f"deploy-{environment}-role"]
+        own = f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F"
+        assert role.allows(
+            Request("iam:CreateRole", own, {"iam:PermissionsBoundary": boundary(declared, environment)})
+        )
+        assert not role.allows(Request("iam:CreateRole", own))
+        assert not role.allows(
+            Request(
+                "iam:CreateRole",
+                own,
+                {"iam:PermissionsBoundary": "arn:aws:iam::aws:policy/AdministratorAccess"},
+            )
+        )
+        assert not role.allows(
+            Request(
+                "iam:AttachRolePolicy", own, {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}
+            )
+        )
+        assert not role.allows(
+            Request(
+                "iam:DeleteRolePermissionsBoundary",
+                own,
+                {"iam:PermissionsBoundary": boundary(declared, environment)},
+            )
+        )
+        # Outside the stack's path: an account-wide role name.
+        assert not role.allows(
+            Request(
+                "iam:CreateRole",
+                f"arn:aws:iam::{ACCOUNT}:role/Admin",
+                {"iam:PermissionsBoundary": boundary(declared, environment)},
+            )
+        )
+        for any_environment, _, _ in environments(declared):
+            for action in ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy"):
+                assert not role.allows(Request(action, boundary(declared, any_environment))), (
+                    environment,
+                    action,
+                )
+
+
+def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(declared):
+    """What the boundary leaves a role created by an application stack, even one the
+    template gives AdministratorAccess."""
+    for environment, stack, _ in environments(declared):
+        boundary_arn = boundary(declared, environment)
+        boundary_document = json.loads(
+            only(declared, "aws:iam/policy:Policy", f"deploy-{environment}-boundary").inputs["policy"]
+        )
+        minted = DeclaredRole(
+            "minted",
+            f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F",
+            [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+            [],
+            (boundary_arn, boundary_document),
+        )
+        assert minted.allows(Request("s3:GetObject", "arn:aws:s3:::todobackend-data/key"))
+        own_task_role = f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-TaskRole-1A2B3C4D5E6F"
+        assert minted.allows(
+            Request("iam:PassRole", own_task_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
+        )
+        for request in (
+            Request("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/escape"),
+            Request("iam:AttachRolePolicy", own_task_role),
+            Request("iam:PassRole", own_task_role, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
+            Request(
+                "cloudformation:UpdateStack",
+                f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/todobackend-prod/x",
+            ),
+            Request(
+                "codepipeline:PutApprovalResult", f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:todobackend-prod"
+            ),
+            Request("organizations:LeaveOrganization", "*"),
+        ):
+            assert not minted.allows(request), request
+
+
+def test_the_pipeline_hands_deploy_roles_to_cloudformation_only(declared):
+    role = declared_roles(declared)["delivery-role"]
+    for environment, _, _ in environments(declared):
+        deploy_role = only(declared, "aws:iam/role:Role", f"deploy-{environment}-role").state["arn"]
+        for service in ("ec2.amazonaws.com", "lambda.amazonaws.com", "codebuild.amazonaws.com"):
+            assert not role.allows(Request("iam:PassRole", deploy_role, {"iam:PassedToService": service}))
+    build_role = only(declared, "aws:iam/role:Role", "build-role").state["arn"]
+    assert not role.allows(
+        Request("iam:PassRole", build_role, {"iam:PassedToService": "cloudformation.amazonaws.com"})
+    )
+
+
+def test_review_and_build_roles_stay_in_their_lanes(declared):
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    build_image = only(declared, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
+    assert not roles["build-role"].allows(Request("ecr:PutImage", build_image))
+    assert not roles["build-role"].allows(Request("cloudformation:DescribeStacks", "*"))
+    envs = environments(declared)
+    for environment, _, gated in envs:
+        if not gated:
+            continue
+        review = roles[f"review-{environment}-role"]
+        assert not review.allows(
+            Request(
+                "s3:PutObject",
+                f"{bucket}/pipeline/ApplicationVersion/x.zip",
+                {"aws:ResourceAccount": ACCOUNT},
+            )
+        )
+        for other, other_stack, _ in envs:
+            if other != environment:
+                arn = f"arn:aws:cloudformation:{region_of(declared)}:{ACCOUNT}:stack/{other_stack}/x"
+                assert not review.allows(Request("cloudformation:DescribeChangeSet", arn))
+        assert not review.allows(Request("cloudformation:ExecuteChangeSet", "*"))
+
+
+# -- the proof itself can fail -------------------------------------------------------------
+def test_dropping_one_needed_action_is_reported_with_role_action_and_resource():
+    mocks = run_stack("prod").mocks
+    role = copy.deepcopy(declared_roles(mocks)["deploy-dev-role"])
+    for document in role.inline:
+        for statement in document["Statement"]:
+            if statement["Sid"] == "MaintainStackRoles":
+                statement["Action"].remove("iam:ListAttachedRolePolicies")
+    denied = role.denied(requests_for_stack(mocks, "dev", "todobackend-dev"))
+    assert {(r.action, r.resource.rsplit("/", 1)[-1]) for r in denied} == {
+        ("iam:ListAttachedRolePolicies", f"todobackend-dev-{logical}-1A2B3C4D5E6F")
+        for logical in ("ApplicationTaskExecutionRole", "ApplicationTaskRole", "MigrationsFunctionRole")
+    }
+
+
+def test_dropping_the_boundary_condition_is_caught_by_isolation():
+    mocks = run_stack("prod").mocks
+    role = copy.deepcopy(declared_roles(mocks)["deploy-dev-role"])
+    for document in role.inline:
+        for statement in document["Statement"]:
+            statement.pop("Condition", None) if statement.get("Sid") == "WriteBoundedStackRoles" else None
+    own = f"arn:aws:iam::{ACCOUNT}:role/todobackend-dev/todobackend-dev-Admin-1A2B3C4D5E6F"
+    assert role.allows(Request("iam:CreateRole", own))  # what the isolation test forbids

@@ -6,7 +6,7 @@ VENV := venv
 BIN := $(VENV)/bin
 STACK ?= prod
 
-.PHONY: test venv lint unit synth bench clean
+.PHONY: test venv lint unit synth preflight bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: lint unit
 # Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
 synth: venv
 	$(BIN)/python -m offline.synth $(STACK)
+
+# The real AWS provider's input validation, offline (Terraform + a hashicorp/aws mirror):
+# every committed stack and the four-environment test stack. `make test` runs the same
+# checks as tests (tests/test_preflight.py), skipped with a reason where Terraform is absent.
+preflight: venv
+	$(BIN)/python -m offline.preflight dev prod
+	$(BIN)/python -m offline.preflight four-environments --stacks-dir tests/fixtures/stacks
 
 # Numbers, not a test: synth and unit-test times against the bare `import pulumi_aws`.
 bench: venv

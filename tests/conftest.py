@@ -7,6 +7,7 @@ import copy
 import functools
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -83,10 +84,19 @@ def is_secret_output(output: Any) -> bool:
     return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))
 
 
+FIXTURE_STACKS = Path(__file__).parent / "fixtures" / "stacks"
+# Test-only stack files (tests/fixtures/stacks/Pulumi.<name>.yaml).
+FOUR_ENVIRONMENTS = "four-environments"
+
+
 @functools.cache
 def run_stack(stack: str) -> ProgramRun:
-    """The program under mocks with a committed stack file, run once per test session:
-    the records are only read (`RecordedResource.inputs` hands out fresh copies)."""
+    """The program under mocks with a committed stack file (or a test stack file from
+    tests/fixtures/stacks), run once per test session: the records are only read
+    (`RecordedResource.inputs` hands out fresh copies)."""
+    stacks_dir = FIXTURE_STACKS if (FIXTURE_STACKS / f"Pulumi.{stack}.yaml").is_file() else None
+    if stacks_dir:
+        return run_program(load_stack_config(stack, stacks_dir), stack=stack)
     return run_program(load_stack_config(stack), stack=stack)
 
 

@@ -25,27 +25,14 @@ from offline.permissions import (
     handler_permissions,
     load_template,
 )
-from tests.conftest import config_with, only, run_config, run_stack
+from tests.conftest import FOUR_ENVIRONMENTS, only, run_stack
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
-FOUR_ENVIRONMENTS = config_with(
-    connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
-    artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
-    environments=[
-        {"name": "dev", "stackName": "todobackend"},  # a prefix of every other stack name
-        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
-        {"name": "staging", "stackName": "todobackend-staging"},
-        {"name": "production", "stackName": "todobackend-prod", "approval": True},
-    ],
-)
 
-
-@pytest.fixture(scope="module", params=["dev", "prod", "four-environments"])
+@pytest.fixture(scope="module", params=["dev", "prod", FOUR_ENVIRONMENTS])
 def declared(request):
-    if request.param == "four-environments":
-        return run_config(FOUR_ENVIRONMENTS, stack="four").mocks
     return run_stack(request.param).mocks
 
 

@@ -1,0 +1,96 @@
+"""The real AWS provider's validation (`make preflight`) accepts what every stack
+declares, and rejects what it should: a value AWS refuses, an input it does not know.
+
+Skipped, with the reason, where Terraform or the hashicorp/aws provider mirror is not on
+the machine (the message says how to get them)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pytest
+
+from offline import preflight
+from tests.conftest import FOUR_ENVIRONMENTS, run_stack
+
+try:
+    preflight.find_terraform()
+    preflight.find_provider_mirror()
+    MISSING = None
+except preflight.PreflightUnavailable as missing:
+    MISSING = str(missing)
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"preflight unavailable: {MISSING}")
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("preflight")
+
+
+def region(run) -> str:
+    pipeline = next(r for r in run.mocks.resources if r.type == "aws:codepipeline/pipeline:Pipeline")
+    return pipeline.state["arn"].split(":")[3]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", FOUR_ENVIRONMENTS])
+def test_the_provider_accepts_every_stack(stack, out):
+    run = run_stack(stack)
+    report = preflight.check(stack, run.mocks.resources, out / stack, region(run))
+    assert report.ok, report.render()
+    aws_resources = [r for r in run.mocks.resources if r.custom and r.type.startswith("aws:")]
+    assert report.resources == report.planned == len(aws_resources)
+    assert report.not_covered == ["docker:index/image:Image build-image-image (not an AWS provider resource)"]
+
+
+def _changed(resources, typ: str, change):
+    """Copies of the records, with one resource's inputs changed."""
+    changed = []
+    for resource in resources:
+        if resource.type == typ:
+            inputs = copy.deepcopy(resource.inputs)
+            change(inputs)
+            resource = replace(resource, raw_inputs=inputs)
+        changed.append(resource)
+    return changed
+
+
+def test_a_value_aws_refuses_is_a_provider_error(out):
+    run = run_stack("dev")
+
+    def bad(inputs):
+        inputs["environment"]["computeType"] = "BUILD_GENERAL1_HUGE"
+        inputs["buildTimeout"] = 3000  # CodeBuild allows 5-2160 minutes
+
+    resources = _changed(run.mocks.resources, "aws:codebuild/project:Project", bad)
+    report = preflight.check("broken", resources, out / "broken", region(run))
+    assert not report.ok
+    errors = " ".join(report.validate_errors + report.plan_errors)
+    assert "BUILD_GENERAL1_HUGE" in errors
+    assert "build_timeout" in errors
+
+
+def test_an_input_the_provider_does_not_know_is_a_gap_not_a_silent_drop(out):
+    run = run_stack("dev")
+
+    def unknown(inputs):
+        inputs["retentionInDayz"] = 7
+
+    resources = _changed(run.mocks.resources, "aws:cloudwatch/logGroup:LogGroup", unknown)
+    report = preflight.check("gap", resources, out / "gap", region(run))
+    assert report.gaps == [
+        "build-logs.retentionInDayz: not an input of aws_cloudwatch_log_group in the provider's schema"
+    ]
+    assert not report.ok
+
+
+def test_type_tokens_and_fields_translate_as_the_bridge_names_them():
+    assert preflight.terraform_type("aws:codepipeline/pipeline:Pipeline") == "aws_codepipeline"
+    assert preflight.terraform_type("aws:s3/bucketVersioning:BucketVersioning") == "aws_s3_bucket_versioning"
+    assert preflight.terraform_type("aws:iam/rolePolicy:RolePolicy") == "aws_iam_role_policy"
+    assert (
+        preflight.terraform_type("aws:codestarnotifications/notificationRule:NotificationRule")
+        == "aws_codestarnotifications_notification_rule"
+    )
+    assert preflight.escape("${AWS::Region} %{x}") == "$${AWS::Region} %%{x}"

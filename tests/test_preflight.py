@@ -7,6 +7,8 @@ the machine (the message says how to get them)."""
 from __future__ import annotations
 
 import copy
+import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -24,24 +26,12 @@ except preflight.PreflightUnavailable as missing:
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"preflight unavailable: {MISSING}")
 
 
-@pytest.fixture(scope="module")
-def out(tmp_path_factory):
-    return tmp_path_factory.mktemp("preflight")
+STACKS = ["dev", "prod", FOUR_ENVIRONMENTS]
 
 
 def region(run) -> str:
     pipeline = next(r for r in run.mocks.resources if r.type == "aws:codepipeline/pipeline:Pipeline")
     return pipeline.state["arn"].split(":")[3]
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod", FOUR_ENVIRONMENTS])
-def test_the_provider_accepts_every_stack(stack, out):
-    run = run_stack(stack)
-    report = preflight.check(stack, run.mocks.resources, out / stack, region(run))
-    assert report.ok, report.render()
-    aws_resources = [r for r in run.mocks.resources if r.custom and r.type.startswith("aws:")]
-    assert report.resources == report.planned == len(aws_resources)
-    assert report.not_covered == ["docker:index/image:Image build-image-image (not an AWS provider resource)"]
 
 
 def _changed(resources, typ: str, change):
@@ -56,33 +46,61 @@ def _changed(resources, typ: str, change):
     return changed
 
 
-def test_a_value_aws_refuses_is_a_provider_error(out):
-    run = run_stack("dev")
+def _refused_values(inputs):
+    inputs["environment"]["computeType"] = "BUILD_GENERAL1_HUGE"
+    inputs["buildTimeout"] = 3000  # CodeBuild allows 5-2160 minutes
 
-    def bad(inputs):
-        inputs["environment"]["computeType"] = "BUILD_GENERAL1_HUGE"
-        inputs["buildTimeout"] = 3000  # CodeBuild allows 5-2160 minutes
 
-    resources = _changed(run.mocks.resources, "aws:codebuild/project:Project", bad)
-    report = preflight.check("broken", resources, out / "broken", region(run))
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Every Terraform run of this module at once: they wait on subprocesses, not on
+    Python, so four run in about the time of two."""
+    out = tmp_path_factory.mktemp("preflight")
+    runs = {stack: run_stack(stack) for stack in STACKS}
+    jobs = {stack: (run.mocks.resources, region(run)) for stack, run in runs.items()}
+    dev = runs["dev"]
+    jobs["broken"] = (
+        _changed(dev.mocks.resources, "aws:codebuild/project:Project", _refused_values),
+        region(dev),
+    )
+    # The first run writes the shared schema file; the others read it.
+    dev_resources, dev_region = jobs.pop("dev")
+    first = preflight.check("dev", dev_resources, out / "dev", dev_region)
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        futures = {
+            name: pool.submit(preflight.check, name, res, out / name, reg)
+            for name, (res, reg) in jobs.items()
+        }
+        results = {name: future.result() for name, future in futures.items()}
+    return {"dev": first, **results, "schema": next(out.glob("schema-*.json"))}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_provider_accepts_every_stack(stack, reports):
+    report = reports[stack]
+    assert report.ok, report.render()
+    aws_resources = [r for r in run_stack(stack).mocks.resources if r.custom and r.type.startswith("aws:")]
+    assert report.resources == report.planned == len(aws_resources)
+    assert report.not_covered == ["docker:index/image:Image build-image-image (not an AWS provider resource)"]
+
+
+def test_a_value_aws_refuses_is_a_provider_error(reports):
+    report = reports["broken"]
     assert not report.ok
     errors = " ".join(report.validate_errors + report.plan_errors)
     assert "BUILD_GENERAL1_HUGE" in errors
     assert "build_timeout" in errors
 
 
-def test_an_input_the_provider_does_not_know_is_a_gap_not_a_silent_drop(out):
-    run = run_stack("dev")
-
+def test_an_input_the_provider_does_not_know_is_a_gap_not_a_silent_drop(reports):
     def unknown(inputs):
         inputs["retentionInDayz"] = 7
 
-    resources = _changed(run.mocks.resources, "aws:cloudwatch/logGroup:LogGroup", unknown)
-    report = preflight.check("gap", resources, out / "gap", region(run))
-    assert report.gaps == [
+    resources = _changed(run_stack("dev").mocks.resources, "aws:cloudwatch/logGroup:LogGroup", unknown)
+    translation = preflight.Translator(json.loads(reports["schema"].read_text())).translate(resources)
+    assert translation.gaps == [
         "build-logs.retentionInDayz: not an input of aws_cloudwatch_log_group in the provider's schema"
     ]
-    assert not report.ok
 
 
 def test_type_tokens_and_fields_translate_as_the_bridge_names_them():

@@ -19,6 +19,7 @@ PROJECT = "aws:codebuild/project:Project"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+MANAGED_POLICY = "aws:iam/policy:Policy"
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -214,6 +215,39 @@ def _role_section(resources: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _boundary_section(resources: list[dict[str, Any]]) -> list[str]:
+    """The ceilings of the roles the application stacks create (one per environment)."""
+    boundaries = sorted(_of(resources, MANAGED_POLICY), key=lambda r: r["name"])
+    if not boundaries:
+        return []
+    out = [
+        "## Permissions boundaries of the stacks' roles",
+        "",
+        "Every role an environment's stack creates must carry its boundary: at most what is",
+        "allowed here, whatever policies the template gives the role.",
+        "",
+    ]
+    for boundary in boundaries:
+        arn = boundary.get("outputs", {}).get("arn", boundary["name"])
+        out += [f"### `{boundary['name']}` — {boundary['inputs'].get('description', '')}", "", f"`{arn}`", ""]
+        rows = []
+        for statement in json.loads(boundary["inputs"].get("policy") or "{}").get("Statement", []):
+            actions = _as_list(statement.get("Action"))
+            if "NotAction" in statement:
+                actions = ["everything except:", *_as_list(statement["NotAction"])]
+            rows.append(
+                [
+                    statement.get("Sid"),
+                    statement.get("Effect"),
+                    actions,
+                    _as_list(statement.get("Resource")),
+                    statement.get("Condition"),
+                ]
+            )
+        out += [*_table(["statement", "effect", "actions", "resources", "condition"], rows), ""]
+    return out
+
+
 def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
     out = []
     for project in _of(resources, PROJECT):
@@ -333,6 +367,7 @@ def render_markdown(stack: str, resources: list[dict[str, Any]], outputs: dict[s
     for pipeline in _of(resources, PIPELINE):
         lines += _pipeline_section(pipeline)
     lines += _role_section(resources)
+    lines += _boundary_section(resources)
     lines += _codebuild_section(resources)
     lines += _stores_section(resources)
     lines += ["## Stack outputs", ""]

@@ -212,6 +212,15 @@ def test_prod_synth_writes_both_files(prod_synth):
     )
     assert 'S3A1["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
     assert 'S3A2{{"Approve<br/>Manual"}}' in pipeline_md
+    # Each environment's boundary is shown as the ceiling it is.
+    boundaries = pipeline_md[pipeline_md.index("## Permissions boundaries of the stacks' roles") :]
+    for environment in ("dev", "production"):
+        assert f"### `deploy-{environment}-boundary`" in boundaries
+        assert (
+            f"`arn:aws:iam::⟨account-id⟩:policy/ecs-delivery/deploy-{environment}-boundary-⟨suffix⟩`"
+            in boundaries
+        )
+    assert "| ApplicationRuntime | Allow | `everything except:`<br>`account:*`" in boundaries
 
 
 def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, change_set_name, delivery_blueprint, validate_blueprint
 from components.build_image import BuildImage, BuildImageArgs
-from components.build_project import BuildProject, BuildProjectArgs
+from components.build_project import BuildProject, BuildProjectArgs, DockerHubAccess
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
 from components.config import ConfigError, current_stack_config, load_config, raw_config_from_pulumi
 from components.deploy_role import DeployRole, DeployRoleArgs
@@ -38,12 +38,14 @@ account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
 
 
-def repository_args(repository_name: str) -> ImageRepositoryArgs:
+def repository_args(
+    repository_name: str, *, immutable_tags: bool = config.ecr.immutable_tags
+) -> ImageRepositoryArgs:
     return ImageRepositoryArgs(
         repository_name=repository_name,
         untagged_expiry_days=config.ecr.untagged_expiry_days,
         max_image_count=config.ecr.max_image_count,
-        immutable_tags=config.ecr.immutable_tags,
+        immutable_tags=immutable_tags,
         protect=protect,
     )
 
@@ -51,10 +53,22 @@ def repository_args(repository_name: str) -> ImageRepositoryArgs:
 build_image = BuildImage(
     "build-image",
     BuildImageArgs(
-        repository=repository_args(config.build_image_repository_name),
-        context=PROJECT_DIR / "build-image",
+        # Always mutable: its tag is a content hash that a rebuild pushes again, and
+        # CodeBuild runs it pinned by digest (see components/build_image.py).
+        repository=repository_args(config.build_image_repository_name, immutable_tags=False),
+        project_dir=PROJECT_DIR,
+        context="build-image",
+        architecture=config.build.architecture,
     ),
 )
+
+# The BuildKit registry cache is one tag overwritten by every build: never immutable.
+build_cache = (
+    ImageRepository("build-cache", repository_args(config.build_cache_repository_name, immutable_tags=False))
+    if config.build.registry_cache
+    else None
+)
+docker_hub = config.build.docker_hub
 
 if app.image_repository:
     existing = aws.ecr.get_repository_output(name=app.image_repository)
@@ -91,6 +105,19 @@ build = BuildProject(
         version_key=config.build.version_key,
         log_retention_days=config.build.log_retention_days,
         kms_key_arn=config.artifacts.kms_key_arn,
+        architecture=config.build.architecture,
+        cache_modes=tuple(config.build.cache_modes),
+        cache_repository_arn=build_cache.repository_arn if build_cache else None,
+        cache_repository_url=build_cache.repository_url if build_cache else None,
+        docker_hub=DockerHubAccess(
+            secret_arn=docker_hub.credentials_secret_arn,
+            pull_through_cache=docker_hub.pull_through_cache,
+            cache_prefix=docker_hub.cache_prefix,
+            create_rule=docker_hub.create_rule,
+            login=docker_hub.login,
+        )
+        if docker_hub
+        else None,
     ),
 )
 
@@ -112,6 +139,7 @@ reviews = {
             region=region,
             log_retention_days=config.build.log_retention_days,
             kms_key_arn=config.artifacts.kms_key_arn,
+            architecture=config.build.architecture,
         ),
     )
     for env in config.environments

@@ -282,7 +282,15 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
                 name="Build",
                 category="Build",
                 provider="CodeBuild",
-                configuration={"ProjectName": ref(REF_BUILD_PROJECT)},
+                configuration={
+                    "ProjectName": ref(REF_BUILD_PROJECT),
+                    # The commit the image is tagged with, from the source action itself:
+                    # CODEBUILD_RESOLVED_SOURCE_VERSION can be empty for a CODE_ZIP input.
+                    "EnvironmentVariables": json.dumps(
+                        [{"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"}],
+                        separators=(",", ":"),
+                    ),
+                },
                 input_artifacts=(APPLICATION_SOURCE,),
                 output_artifacts=(APPLICATION_VERSION,),
                 namespace="Build",

@@ -1,22 +1,26 @@
 """`BuildImage`: the custom CodeBuild image (Docker-in-Docker plus the build tools), built
-from `build-image/` for linux/amd64 and pushed to its own ECR repository.
+from `build-image/` and pushed to its own ECR repository.
 
 Pull access: the CodeBuild project uses SERVICE_ROLE pull credentials, so the build role
 names this repository in its own policy and the repository carries no resource policy. A
 repository policy trusting `codebuild.amazonaws.com` would let any CodeBuild project —
 in any account, unless conditioned — pull the image; the role-based grant is narrower.
 
-Rebuilds: the image tag is a hash of the build context's files. An unchanged context
-gives the same image name and the same context hash in the Docker provider's inputs, so
-`pulumi up` has nothing to do; any change in `build-image/` gives a new tag, so a new
-image is built, pushed and pinned by digest in the CodeBuild project.
+Rebuilds: pulumi-docker rebuilds and pushes whenever any input differs, so every input is
+made the same from any checkout: the context and Dockerfile are paths relative to the
+project (Pulumi runs the program and its providers there), and the tag is a hash of
+exactly the files Docker sends (`.dockerignore` applied: a `__pycache__` left by the tests
+changes nothing). If the provider still rebuilds an unchanged context (a new provider
+version, another Docker daemon), the push reuses the tag: the repository is therefore
+always MUTABLE, which is safe because CodeBuild runs the image pinned by digest.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
 
 import pulumi
@@ -25,14 +29,49 @@ import pulumi_docker as docker
 
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 
+PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
+
+
+def _ignore_rules(context: Path) -> list[tuple[bool, str]]:
+    """`.dockerignore` as (exclude?, pattern) rules; the last matching rule wins, as in
+    Docker. Patterns are matched with fnmatch against the path relative to the context
+    and against each of its parent folders."""
+    ignore_file = context / ".dockerignore"
+    if not ignore_file.is_file():
+        return []
+    rules = []
+    for line in ignore_file.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclude = not line.startswith("!")
+        pattern = line.lstrip("!").strip().strip("/")
+        rules.append((exclude, pattern.removeprefix("./")))
+    return rules
+
+
+def context_files(context: Path) -> list[Path]:
+    """The files of the build context that Docker sends to the daemon."""
+    rules = _ignore_rules(context)
+    sent = []
+    for path in sorted(p for p in context.rglob("*") if p.is_file()):
+        relative = PurePosixPath(path.relative_to(context).as_posix())
+        candidates = [str(relative), *(str(parent) for parent in relative.parents if str(parent) != ".")]
+        excluded = False
+        for exclude, pattern in rules:
+            if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
+                excluded = exclude
+        if not excluded:
+            sent.append(path)
+    return sent
+
 
 def context_digest(context: Path) -> str:
-    """A stable hash of every file in the build context (paths and contents)."""
+    """A stable hash of the files Docker would send (relative paths, modes, contents)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
+    for path in context_files(context):
         digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(oct(path.stat().st_mode & 0o777).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -40,13 +79,15 @@ def context_digest(context: Path) -> str:
 @dataclass(frozen=True)
 class BuildImageArgs:
     repository: ImageRepositoryArgs
-    """The ECR repository the image is pushed to."""
-    context: Path
-    """Docker build context (the project's `build-image/`)."""
+    """The ECR repository the image is pushed to (always MUTABLE, see the module doc)."""
+    project_dir: Path
+    """The Pulumi project folder: where `pulumi up` runs the program and the providers."""
+    context: str = "build-image"
+    """Docker build context, relative to `project_dir`."""
     dockerfile: str = "Dockerfile"
     """Dockerfile path inside the context."""
-    platform: str = "linux/amd64"
-    """CodeBuild LINUX_CONTAINER hosts are x86-64."""
+    architecture: str = "x86_64"
+    """CodeBuild host architecture: `x86_64` (LINUX_CONTAINER) or `arm64` (ARM_CONTAINER)."""
 
 
 class BuildImage(pulumi.ComponentResource):
@@ -57,22 +98,34 @@ class BuildImage(pulumi.ComponentResource):
     """`<repository>@sha256:<digest>`: what CodeBuild runs, pinned to exactly what was built."""
 
     def __init__(self, name: str, args: BuildImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        dockerfile = args.context / args.dockerfile
-        if not dockerfile.is_file():
-            raise ValueError(f"build image: no Dockerfile at {dockerfile}")
+        context = args.project_dir / args.context
+        if not (context / args.dockerfile).is_file():
+            raise ValueError(f"build image: no Dockerfile at {context / args.dockerfile}")
+        if args.repository.immutable_tags:
+            raise ValueError(
+                "build image: its repository must be MUTABLE: a rebuild of unchanged content "
+                "pushes the same content-hash tag again, which an IMMUTABLE repository rejects"
+            )
+        if args.architecture not in PLATFORMS:
+            raise ValueError(
+                f"build image: architecture {args.architecture!r} is not one of {sorted(PLATFORMS)}"
+            )
         super().__init__("ecs-delivery:build_image:BuildImage", name, None, opts)
         repository = ImageRepository(f"{name}-ecr", args.repository, opts=pulumi.ResourceOptions(parent=self))
         auth = aws.ecr.get_authorization_token_output(
             registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        tag = context_digest(args.context)[:16]
+        platform = PLATFORMS[args.architecture]
+        # The platform is part of the content: the same files built for arm64 are another image.
+        tag = hashlib.sha256(f"{context_digest(context)}:{platform}".encode()).hexdigest()[:16]
         image = docker.Image(
             f"{name}-image",
             image_name=repository.repository_url.apply(lambda url: f"{url}:{tag}"),
             build=docker.DockerBuildArgs(
-                context=str(args.context),
-                dockerfile=str(dockerfile),
-                platform=args.platform,
+                # Relative: an absolute path differs between checkouts and would rebuild.
+                context=PurePosixPath(args.context).as_posix(),
+                dockerfile=(PurePosixPath(args.context) / args.dockerfile).as_posix(),
+                platform=platform,
                 builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
             ),
             registry=docker.RegistryArgs(

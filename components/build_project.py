@@ -1,9 +1,13 @@
 """`BuildProject`: the privileged CodeBuild project that tests, builds and publishes the
-application image and writes its version file, plus its role and log group.
+application image and writes its version file, plus its role and log group, and what
+makes its builds fast and independent of Docker Hub's anonymous limits: CodeBuild's
+local caches, a BuildKit registry cache in ECR, and an ECR pull-through cache rule for
+Docker Hub (or an authenticated login) from config.
 
 Privileged mode is what lets the buildspec start `dockerd` inside the custom image
 (Docker-in-Docker); the project runs that image pinned by digest, pulled with its own
-role (SERVICE_ROLE), and the role can push to the application repository only.
+role (SERVICE_ROLE), and the role can push to the application repository (and its build
+cache) only.
 """
 
 from __future__ import annotations
@@ -17,6 +21,19 @@ import pulumi_aws as aws
 
 from components import iam_policies
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+
+DOCKER_HUB_REGISTRY = "registry-1.docker.io"
+ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
+
+
+@dataclass(frozen=True)
+class DockerHubAccess:
+    secret_arn: str
+    """Secrets Manager secret `ecr-pullthroughcache/...` with `username` and `accessToken`."""
+    pull_through_cache: bool = True
+    cache_prefix: str = "docker-hub"
+    create_rule: bool = True
+    login: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,13 @@ class BuildProjectArgs:
     log_retention_days: int = 30
     kms_key_arn: Optional[str] = None
     """Key of the artifact store, when it uses SSE-KMS."""
+    architecture: str = "x86_64"
+    """x86_64 or arm64: the CodeBuild host, matching the build image's platform."""
+    cache_modes: tuple[str, ...] = ("LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE")
+    cache_repository_arn: Optional[pulumi.Input[str]] = None
+    """ECR repository of the BuildKit registry cache (exposed as BUILD_CACHE_REPOSITORY_URI)."""
+    cache_repository_url: Optional[pulumi.Input[str]] = None
+    docker_hub: Optional[DockerHubAccess] = None
 
 
 def build_environment_variables(
@@ -57,6 +81,8 @@ def build_environment_variables(
     repository_url: str,
     version_file: str,
     version_key: str,
+    cache_repository_url: Optional[str] = None,
+    docker_hub: Optional[DockerHubAccess] = None,
 ) -> list[dict[str, str]]:
     """What an application Makefile needs and CodeBuild does not provide (it sets the
     region, but never the account id)."""
@@ -72,7 +98,27 @@ def build_environment_variables(
         "VERSION_FILE": version_file,
         "VERSION_KEY": version_key,
     }
-    return [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
+    if cache_repository_url:
+        values["BUILD_CACHE_REPOSITORY_URI"] = cache_repository_url
+    if docker_hub and docker_hub.pull_through_cache:
+        # Docker Hub's `library/python:3.12` is pulled as `$DOCKER_HUB_MIRROR/library/python:3.12`.
+        values["DOCKER_HUB_MIRROR"] = f"{registry}/{docker_hub.cache_prefix}"
+    variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
+    if docker_hub and docker_hub.login:
+        # Resolved by CodeBuild from the secret's JSON keys; never in the project definition.
+        variables += [
+            {
+                "name": "DOCKERHUB_USERNAME",
+                "value": f"{docker_hub.secret_arn}:username",
+                "type": "SECRETS_MANAGER",
+            },
+            {
+                "name": "DOCKERHUB_TOKEN",
+                "value": f"{docker_hub.secret_arn}:accessToken",
+                "type": "SECRETS_MANAGER",
+            },
+        ]
+    return variables
 
 
 class BuildProject(pulumi.ComponentResource):
@@ -85,6 +131,15 @@ class BuildProject(pulumi.ComponentResource):
         super().__init__("ecs-delivery:build_project:BuildProject", name, None, opts)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-build"
+        docker_hub = args.docker_hub
+        if docker_hub and docker_hub.pull_through_cache and docker_hub.create_rule:
+            aws.ecr.PullThroughCacheRule(
+                f"{name}-docker-hub-cache",
+                ecr_repository_prefix=docker_hub.cache_prefix,
+                upstream_registry_url=DOCKER_HUB_REGISTRY,
+                credential_arn=docker_hub.secret_arn,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         role_policy = pulumi.Output.all(
             partition,
             args.region,
@@ -92,6 +147,7 @@ class BuildProject(pulumi.ComponentResource):
             args.artifact_bucket_arn,
             args.build_image_repository_arn,
             args.application_repository_arn,
+            args.cache_repository_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.build_role_policy(
@@ -101,11 +157,18 @@ class BuildProject(pulumi.ComponentResource):
                     build_image_repository_arn=v[4],
                     application_repository_arn=v[5],
                     kms_key_arn=args.kms_key_arn,
+                    cache_repository_arn=v[6],
+                    pull_through_cache_repositories=(
+                        f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{docker_hub.cache_prefix}/*"
+                        if docker_hub and docker_hub.pull_through_cache
+                        else None
+                    ),
+                    docker_hub_secret_arn=docker_hub.secret_arn if docker_hub and docker_hub.login else None,
                 )
             )
         )
         environment_variables = pulumi.Output.all(
-            args.account_id, args.region, args.application_repository_url
+            args.account_id, args.region, args.application_repository_url, args.cache_repository_url
         ).apply(
             lambda v: build_environment_variables(
                 application_name=args.application_name,
@@ -114,6 +177,8 @@ class BuildProject(pulumi.ComponentResource):
                 repository_url=v[2],
                 version_file=args.version_file,
                 version_key=args.version_key,
+                cache_repository_url=v[3],
+                docker_hub=docker_hub,
             )
         )
         runner = CodeBuildRunner(
@@ -131,6 +196,8 @@ class BuildProject(pulumi.ComponentResource):
                 # Docker-in-Docker: the buildspec starts dockerd, which needs privileges.
                 privileged_mode=True,
                 compute_type=args.compute_type,
+                environment_type=ENVIRONMENT_TYPES[args.architecture],
+                cache_modes=tuple(args.cache_modes),
                 timeout_minutes=args.timeout_minutes,
                 log_retention_days=args.log_retention_days,
                 kms_key_arn=args.kms_key_arn,

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.build_project import ENVIRONMENT_TYPES
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
 RENDERER = "/opt/ecs-delivery/changeset_report.py"
@@ -96,6 +97,8 @@ class ChangeSetReviewArgs:
     region: pulumi.Input[str]
     log_retention_days: int = 30
     kms_key_arn: Optional[str] = None
+    architecture: str = "x86_64"
+    """The host the build image was built for (x86_64 or arm64)."""
 
 
 class ChangeSetReview(pulumi.ComponentResource):
@@ -147,6 +150,7 @@ class ChangeSetReview(pulumi.ComponentResource):
                 # Reading a change set needs no Docker daemon.
                 privileged_mode=False,
                 compute_type="BUILD_GENERAL1_SMALL",
+                environment_type=ENVIRONMENT_TYPES[args.architecture],
                 timeout_minutes=10,
                 log_retention_days=args.log_retention_days,
                 kms_key_arn=args.kms_key_arn,

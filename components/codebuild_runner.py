@@ -46,6 +46,11 @@ class CodeBuildRunnerArgs:
     environment_variables: pulumi.Input[list[dict[str, Any]]]
     privileged_mode: bool = False
     compute_type: str = "BUILD_GENERAL1_SMALL"
+    environment_type: str = "LINUX_CONTAINER"
+    """LINUX_CONTAINER (x86_64) or ARM_CONTAINER (arm64): the host the image was built for."""
+    cache_modes: tuple[str, ...] = ()
+    """CodeBuild LOCAL cache modes; empty: NO_CACHE. LOCAL_DOCKER_LAYER_CACHE needs
+    privileged mode."""
     timeout_minutes: int = 60
     log_retention_days: int = 30
     kms_key_arn: Optional[str] = None
@@ -59,6 +64,10 @@ class CodeBuildRunner(pulumi.ComponentResource):
     log_group_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: CodeBuildRunnerArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        if "LOCAL_DOCKER_LAYER_CACHE" in args.cache_modes and not args.privileged_mode:
+            raise ValueError(
+                f"{name}: the Docker layer cache needs privileged mode (CodeBuild refuses it otherwise)"
+            )
         super().__init__("ecs-delivery:codebuild_runner:CodeBuildRunner", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
@@ -94,7 +103,7 @@ class CodeBuildRunner(pulumi.ComponentResource):
             source={"type": "CODEPIPELINE", "buildspec": args.buildspec},
             artifacts={"type": "CODEPIPELINE"},
             environment={
-                "type": "LINUX_CONTAINER",
+                "type": args.environment_type,
                 "compute_type": args.compute_type,
                 "image": args.image,
                 "privileged_mode": args.privileged_mode,
@@ -106,6 +115,9 @@ class CodeBuildRunner(pulumi.ComponentResource):
                 "s3_logs": {"status": "DISABLED"},
             },
             encryption_key=args.kms_key_arn,
+            cache={"type": "LOCAL", "modes": list(args.cache_modes)}
+            if args.cache_modes
+            else {"type": "NO_CACHE"},
             # The role must be able to pull the image before the first build starts.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )

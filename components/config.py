@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -189,8 +190,57 @@ class BuildImageConfig(_Section):
     """ECR repository of the CodeBuild image; default `<application.name>/codebuild`."""
 
 
+# ECR pull-through cache rules read upstream credentials only from Secrets Manager secrets
+# whose name starts with "ecr-pullthroughcache/" (ECR user guide, pull-through cache).
+SecretArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache/[\w/+=.@-]+",
+        "the ARN of a Secrets Manager secret whose name starts with 'ecr-pullthroughcache/' "
+        "(ECR pull-through cache reads credentials only from such secrets), holding "
+        '{"username": ..., "accessToken": ...}',
+    ),
+]
+CachePrefix = Annotated[
+    str,
+    _matches(
+        r"(?=.{2,30}$)[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*",
+        "an ECR repository prefix: lowercase letters, digits, '.', '_', '-', '/', 2-30 characters",
+    ),
+]
+CacheMode = Literal["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
+
+
+class DockerHubConfig(_Section):
+    """How builds reach Docker Hub without its anonymous pull rate limit (CodeBuild's
+    egress addresses are shared by many accounts)."""
+
+    credentials_secret_arn: SecretArn
+    """Secrets Manager secret `ecr-pullthroughcache/<name>` with the Docker Hub `username` and
+    `accessToken` (a personal access token)."""
+    pull_through_cache: bool = True
+    """Pull Docker Hub images through ECR: `<registry>/<cachePrefix>/library/python:3.12`."""
+    cache_prefix: CachePrefix = "docker-hub"
+    """ECR repository prefix of the pull-through cache rule (one rule per prefix per region)."""
+    create_rule: bool = True
+    """Create the rule; false when another stack in the account and region already has it."""
+    login: bool = False
+    """Also `docker login` to Docker Hub in the build, with the same secret."""
+
+
 class BuildConfig(_Section):
     compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
+    architecture: Literal["x86_64", "arm64"] = "x86_64"
+    """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
+    built for the same platform."""
+    cache_modes: list[CacheMode] = Field(
+        default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"], max_length=3
+    )
+    """CodeBuild local cache modes of the build project; empty: no local cache."""
+    registry_cache: bool = True
+    """A BuildKit registry cache in ECR (`<application.name>/build-cache`) for the app build."""
+    docker_hub: Optional[DockerHubConfig] = None
+    """Authenticated Docker Hub access; absent: base images are pulled anonymously."""
     timeout_minutes: int = Field(default=60, ge=5, le=2160)
     buildspec: RelativePath = "buildspec.yml"
     """Buildspec path inside the application repository."""
@@ -200,6 +250,13 @@ class BuildConfig(_Section):
     """Key in `version_file` holding the image tag."""
     log_retention_days: LogRetentionDays = 30
     """Retention of the build's CloudWatch log group."""
+
+    @field_validator("cache_modes")
+    @classmethod
+    def _cache_modes_are_unique(cls, modes: list[str]) -> list[str]:
+        if len(set(modes)) != len(modes):
+            raise ValueError(f"{modes} lists a mode twice")
+        return modes
 
 
 class EnvironmentConfig(_Section):
@@ -366,6 +423,10 @@ class DeliveryConfig(_Section):
         """The ECR repository the build publishes to: the configured one, or the one the
         stack creates (named after the application)."""
         return self.application.image_repository or self.application.name
+
+    @property
+    def build_cache_repository_name(self) -> str:
+        return f"{self.application.name}/build-cache"
 
     @property
     def build_image_repository_name(self) -> str:

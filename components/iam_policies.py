@@ -215,6 +215,12 @@ def pipeline_role_policy(
     )
 
 
+# What a principal needs to pull through an ECR pull-through cache rule: the first pull of
+# an upstream image creates its repository and imports the image (ECR user guide,
+# "IAM permissions required to sync an upstream registry").
+PULL_THROUGH_CACHE_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+
+
 def build_role_policy(
     *,
     log_group_arn: str,
@@ -223,10 +229,15 @@ def build_role_policy(
     build_image_repository_arn: str,
     application_repository_arn: str,
     kms_key_arn: Optional[str] = None,
+    cache_repository_arn: Optional[str] = None,
+    pull_through_cache_repositories: Optional[str] = None,
+    docker_hub_secret_arn: Optional[str] = None,
 ) -> PolicyDocument:
     """What the application build does: log, read its input and write its version
     artifact, pull the build image (SERVICE_ROLE pull credentials), and pull/push the
-    application image — on the application repository only."""
+    application image — on the application repository only; with the options, read and
+    write its BuildKit cache, pull Docker Hub images through ECR, read the Docker Hub
+    credentials."""
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
         # CodeBuild's documented S3 needs for CodePipeline artifacts: get and get-version
@@ -244,6 +255,20 @@ def build_role_policy(
             [*ECR_PULL_ACTIONS, *ECR_PUSH_ACTIONS],
             [application_repository_arn],
         ),
+        statement("BuildCache", [*ECR_PULL_ACTIONS, *ECR_PUSH_ACTIONS], [cache_repository_arn])
+        if cache_repository_arn
+        else None,
+        statement(
+            "PullThroughDockerHub",
+            [*ECR_PULL_ACTIONS, *PULL_THROUGH_CACHE_ACTIONS],
+            [pull_through_cache_repositories],
+        )
+        if pull_through_cache_repositories
+        else None,
+        # CodeBuild resolves SECRETS_MANAGER environment variables with the project role.
+        statement("ReadDockerHubCredentials", ["secretsmanager:GetSecretValue"], [docker_hub_secret_arn])
+        if docker_hub_secret_arn
+        else None,
     )
 
 

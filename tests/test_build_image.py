@@ -3,13 +3,14 @@ image are declared with."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from components.build_image import BuildImage, BuildImageArgs, context_digest
+from components.build_image import BuildImage, BuildImageArgs, context_digest, context_files
 from components.image_repository import ImageRepositoryArgs
 from tests.conftest import all_of, declare, is_secret_output, only, resolve
 
@@ -17,7 +18,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUILD_CONTEXT = PROJECT_DIR / "build-image"
 
 
-def build(mocks, protect: bool = True, immutable: bool = False, context: Path = BUILD_CONTEXT):
+def build(
+    mocks,
+    protect: bool = True,
+    immutable: bool = False,
+    project_dir: Path = PROJECT_DIR,
+    architecture="x86_64",
+):
     holder = {}
 
     def program():
@@ -31,7 +38,8 @@ def build(mocks, protect: bool = True, immutable: bool = False, context: Path = 
                     immutable_tags=immutable,
                     protect=protect,
                 ),
-                context=context,
+                project_dir=project_dir,
+                architecture=architecture,
             ),
         )
 
@@ -51,11 +59,18 @@ def test_repository_scans_on_push_and_is_protected_in_prod(mocks):
 
 
 def test_unprotected_repository_can_be_torn_down_with_its_images(mocks):
-    build(mocks, protect=False, immutable=True)
+    build(mocks, protect=False)
     repo = only(mocks, "aws:ecr/repository:Repository")
     assert repo.inputs["forceDelete"] is True
     assert repo.protect is False
-    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+
+
+def test_an_immutable_build_image_repository_is_refused_before_anything_is_declared(mocks):
+    # A rebuild of unchanged content pushes the same content-hash tag again; ECR rejects
+    # that in an IMMUTABLE repository.
+    with pytest.raises(ValueError, match="must be MUTABLE"):
+        build(mocks, immutable=True)
+    assert mocks.resources == []
 
 
 def test_lifecycle_expires_untagged_images_and_caps_the_count(mocks):
@@ -88,11 +103,12 @@ def test_image_is_built_for_codebuild_hosts_and_pushed_with_an_ecr_token(mocks):
     image = build(mocks)
     docker_image = only(mocks, "docker:index/image:Image")
     repo_url = only(mocks, "aws:ecr/repository:Repository").state["repositoryUrl"]
-    tag = context_digest(BUILD_CONTEXT)[:16]
+    tag = hashlib.sha256(f"{context_digest(BUILD_CONTEXT)}:linux/amd64".encode()).hexdigest()[:16]
     assert docker_image.inputs["imageName"] == f"{repo_url}:{tag}"
     assert docker_image.inputs["build"]["platform"] == "linux/amd64"
-    assert docker_image.inputs["build"]["context"] == str(BUILD_CONTEXT)
-    assert docker_image.inputs["build"]["dockerfile"] == str(BUILD_CONTEXT / "Dockerfile")
+    # Relative to the project, where Pulumi runs the provider: the same from any checkout.
+    assert docker_image.inputs["build"]["context"] == "build-image"
+    assert docker_image.inputs["build"]["dockerfile"] == "build-image/Dockerfile"
     registry = docker_image.inputs["registry"]
     assert registry["server"] == repo_url
     assert registry["username"] == "AWS"
@@ -121,11 +137,59 @@ def test_a_change_in_the_build_context_gives_a_new_image_and_none_otherwise(tmp_
     (context / "Dockerfile").write_text((context / "Dockerfile").read_text() + "\nLABEL x=y\n")
     changed = context_digest(context)
     assert changed != first
-    (context / "extra.sh").write_text("echo hi\n")
+    (context / "start-dockerd").chmod(0o644)  # Docker sends file modes: a mode is content
     assert context_digest(context) not in (first, changed)
 
 
+def _checkout(root: Path) -> Path:
+    """A copy of the project's build-image/ at another absolute path."""
+    shutil.copytree(BUILD_CONTEXT, root / "build-image", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_docker_inputs(tmp_path):
+    from offline.mocks import RecordingMocks
+
+    laptop = _checkout(tmp_path / "home" / "dev" / "ecs-delivery")
+    runner = _checkout(tmp_path / "runner" / "work" / "ecs-delivery" / "ecs-delivery")
+    # What the tests and editors leave behind in a checkout.
+    (runner / "build-image" / "__pycache__").mkdir()
+    (runner / "build-image" / "__pycache__" / "changeset_report.cpython-311.pyc").write_bytes(b"\x00compiled")
+    (runner / "build-image" / "Dockerfile~").write_text("editor backup")
+    inputs = []
+    for project_dir in (laptop, runner):
+        mocks = RecordingMocks()
+        _install(mocks)
+        build(mocks, project_dir=project_dir)
+        inputs.append(only(mocks, "docker:index/image:Image").inputs)
+    assert inputs[0] == inputs[1]
+    # The stray files are exactly what .dockerignore keeps out of the context Docker sends.
+    sent = {p.name for p in context_files(runner / "build-image")}
+    assert sent == {"Dockerfile", "changeset_report.py", "start-dockerd"}
+
+
+def test_arm64_builds_another_image_for_arm_hosts(mocks):
+    build(mocks, architecture="arm64")
+    docker_image = only(mocks, "docker:index/image:Image")
+    assert docker_image.inputs["build"]["platform"] == "linux/arm64"
+    x86_tag = hashlib.sha256(f"{context_digest(BUILD_CONTEXT)}:linux/amd64".encode()).hexdigest()[:16]
+    assert not docker_image.inputs["imageName"].endswith(f":{x86_tag}")
+
+
+def _install(mocks):
+    import pulumi
+    from pulumi.runtime import settings as pulumi_settings
+
+    from offline.mocks import RecordingMonitor
+
+    pulumi_settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(
+        mocks, project="ecs-delivery", stack="test", preview=False, monitor=RecordingMonitor(mocks)
+    )
+
+
 def test_missing_dockerfile_is_reported_before_anything_is_declared(mocks, tmp_path):
+    (tmp_path / "build-image").mkdir()
     with pytest.raises(ValueError, match="no Dockerfile"):
-        build(mocks, context=tmp_path)
+        build(mocks, project_dir=tmp_path)
     assert mocks.resources == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import BOOK_CONFIG, config_with, only, run_config, run_stack
@@ -83,3 +85,125 @@ def test_build_gets_what_codebuild_does_not_provide(book):
 def test_prod_build_uses_its_committed_settings():
     project = only(run_stack("prod").mocks, "aws:codebuild/project:Project", "build-project").inputs
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
+
+
+SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+
+
+def test_builds_start_warm_with_codebuilds_local_caches(book):
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    # Docker layer cache (needs privileged mode) and the source cache, by default.
+    assert project["cache"] == {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]}
+    review = only(book.mocks, "aws:codebuild/project:Project", "review-production-project").inputs
+    assert review["cache"] == {"type": "NO_CACHE"}
+    none = run_config(config_with(build={"cacheModes": []}))
+    assert only(none.mocks, "aws:codebuild/project:Project", "build-project").inputs["cache"] == {
+        "type": "NO_CACHE"
+    }
+
+
+def test_the_build_gets_a_registry_cache_repository_it_may_read_and_write(book):
+    project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+    cache = only(book.mocks, "aws:ecr/repository:Repository", "build-cache-repository")
+    assert cache.inputs["name"] == "todobackend/build-cache"
+    assert variables["BUILD_CACHE_REPOSITORY_URI"] == cache.state["repositoryUrl"]
+    off = run_config(config_with(build={"registryCache": False}))
+    assert [r.name for r in off.mocks.resources if r.name.startswith("build-cache")] == []
+    variables = {
+        v["name"]
+        for v in only(off.mocks, "aws:codebuild/project:Project", "build-project").inputs["environment"][
+            "environmentVariables"
+        ]
+    }
+    assert "BUILD_CACHE_REPOSITORY_URI" not in variables
+
+
+def test_arm64_runs_both_projects_on_arm_hosts_with_an_arm_image():
+    run = run_config(config_with(build={"architecture": "arm64", "computeType": "BUILD_GENERAL1_LARGE"}))
+    for project in ("build-project", "review-production-project"):
+        assert (
+            only(run.mocks, "aws:codebuild/project:Project", project).inputs["environment"]["type"]
+            == "ARM_CONTAINER"
+        )
+    assert only(run.mocks, "docker:index/image:Image").inputs["build"]["platform"] == "linux/arm64"
+
+
+def test_docker_hub_through_an_ecr_pull_through_cache():
+    run = run_config(config_with(build={"dockerHub": {"credentialsSecretArn": SECRET}}))
+    (rule,) = [
+        r for r in run.mocks.resources if r.type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+    ]
+    assert rule.inputs == {
+        "ecrRepositoryPrefix": "docker-hub",
+        "upstreamRegistryUrl": "registry-1.docker.io",
+        "credentialArn": SECRET,
+    }
+    project = only(run.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    variables = {v["name"]: (v["value"], v["type"]) for v in project["environment"]["environmentVariables"]}
+    assert variables["DOCKER_HUB_MIRROR"] == (
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/docker-hub",
+        "PLAINTEXT",
+    )
+    assert "DOCKERHUB_TOKEN" not in variables
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(
+            only(run.mocks, "aws:iam/rolePolicy:RolePolicy", "build-policy").inputs["policy"]
+        )["Statement"]
+    }
+    # ECR user guide: pulling through a cache rule creates the repository and imports the
+    # image on first pull, with the puller's permissions.
+    assert statements["PullThroughDockerHub"] == {
+        "Sid": "PullThroughDockerHub",
+        "Effect": "Allow",
+        "Action": [
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:BatchImportUpstreamImage",
+            "ecr:CreateRepository",
+            "ecr:GetDownloadUrlForLayer",
+        ],
+        "Resource": ["arn:aws:ecr:us-east-1:123456789012:repository/docker-hub/*"],
+    }
+    assert "ReadDockerHubCredentials" not in statements
+
+
+def test_docker_hub_login_reads_the_secret_through_codebuild_and_nothing_else():
+    run = run_config(
+        config_with(
+            build={"dockerHub": {"credentialsSecretArn": SECRET, "pullThroughCache": False, "login": True}}
+        )
+    )
+    assert [
+        r for r in run.mocks.resources if r.type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+    ] == []
+    project = only(run.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    variables = {v["name"]: (v["value"], v["type"]) for v in project["environment"]["environmentVariables"]}
+    # The secret's JSON keys, resolved by CodeBuild at build start: never in the project.
+    assert variables["DOCKERHUB_USERNAME"] == (f"{SECRET}:username", "SECRETS_MANAGER")
+    assert variables["DOCKERHUB_TOKEN"] == (f"{SECRET}:accessToken", "SECRETS_MANAGER")
+    assert "DOCKER_HUB_MIRROR" not in variables
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(
+            only(run.mocks, "aws:iam/rolePolicy:RolePolicy", "build-policy").inputs["policy"]
+        )["Statement"]
+    }
+    assert statements["ReadDockerHubCredentials"]["Action"] == ["secretsmanager:GetSecretValue"]
+    assert statements["ReadDockerHubCredentials"]["Resource"] == [SECRET]
+    assert "PullThroughDockerHub" not in statements
+
+
+def test_a_second_stack_can_reuse_an_existing_rule():
+    run = run_config(
+        config_with(
+            build={"dockerHub": {"credentialsSecretArn": SECRET, "createRule": False, "cachePrefix": "hub"}}
+        )
+    )
+    assert [
+        r for r in run.mocks.resources if r.type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+    ] == []
+    project = only(run.mocks, "aws:codebuild/project:Project", "build-project").inputs
+    variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+    assert variables["DOCKER_HUB_MIRROR"].endswith(".amazonaws.com/hub")

@@ -337,3 +337,43 @@ def problems_for_stack(raw: dict, stack: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         load_config(raw, stack=stack)
     return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        ({"architecture": "aarch64"}, "ecs-delivery:build.architecture: Input should be 'x86_64' or 'arm64'"),
+        (
+            {"cacheModes": ["LOCAL_LAYER_CACHE"]},
+            "ecs-delivery:build.cacheModes[0]: Input should be 'LOCAL_DOCKER_LAYER_CACHE'",
+        ),
+        (
+            {"cacheModes": ["LOCAL_SOURCE_CACHE", "LOCAL_SOURCE_CACHE"]},
+            "ecs-delivery:build.cacheModes: ['LOCAL_SOURCE_CACHE', 'LOCAL_SOURCE_CACHE'] lists a mode twice",
+        ),
+        (
+            # ECR pull-through cache reads credentials only from secrets named ecr-pullthroughcache/...
+            {
+                "dockerHub": {
+                    "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:dockerhub-AbCdEf"
+                }
+            },
+            "ecs-delivery:build.dockerHub.credentialsSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:dockerhub-AbCdEf' is not allowed: the ARN of a Secrets Manager secret whose name starts with 'ecr-pullthroughcache/'",
+        ),
+        (
+            {
+                "dockerHub": {
+                    "credentialsSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf",
+                    "cachePrefix": "x" * 31,
+                }
+            },
+            "ecs-delivery:build.dockerHub.cachePrefix: '"
+            + "x" * 31
+            + "' is not allowed: an ECR repository prefix",
+        ),
+        ({"dockerHub": {"login": True}}, "ecs-delivery:build.dockerHub.credentialsSecretArn: required"),
+    ],
+)
+def test_build_options_are_validated_naming_the_key(build, expected):
+    (problem,) = problems_for({**MINIMAL, "build": build})
+    assert problem.startswith(expected), problem

@@ -63,8 +63,11 @@ def test_build_role_can_push_to_the_application_repository_only(book):
     }
     assert statements["WriteBuildLogs"]["Resource"] == [f"{log_group}:log-stream:*"]
     assert statements["ArtifactObjects"]["Resource"] == [f"{bucket}/*"]
+    cache_repo = only(book, "aws:ecr/repository:Repository", "build-cache-repository").state["arn"]
+    assert cache_repo.endswith(":repository/todobackend/build-cache")
     pushes = [s for s in statements.values() if "ecr:PutImage" in s["Action"]]
-    assert [s["Resource"] for s in pushes] == [[app_repo]]
+    # The application image and its BuildKit cache; never the build image.
+    assert [s["Resource"] for s in pushes] == [[app_repo], [cache_repo]]
 
 
 def test_pipeline_role_trust_is_the_one_aws_documents(book):

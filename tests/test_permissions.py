@@ -321,11 +321,60 @@ def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_versi
             )
         ),
     ]
+    cache = only(declared, "aws:ecr/repository:Repository", "build-cache-repository").state["arn"]
+    # BuildKit's registry cache: read on --cache-from, written on --cache-to.
+    requests += [
+        Request(a, cache)
+        for a in (
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+            "ecr:InitiateLayerUpload",
+            "ecr:UploadLayerPart",
+            "ecr:CompleteLayerUpload",
+            "ecr:PutImage",
+        )
+    ]
+    variables = {
+        v["name"]: v["value"]
+        for v in only(declared, "aws:codebuild/project:Project", "build-project").inputs["environment"][
+            "environmentVariables"
+        ]
+    }
+    if "DOCKER_HUB_MIRROR" in variables:
+        # First pull of docker-hub/library/python through the cache rule (ECR user guide).
+        python = f"arn:aws:ecr:{region_of(declared)}:{ACCOUNT}:repository/docker-hub/library/python"
+        requests += [
+            Request(a, python)
+            for a in (
+                "ecr:CreateRepository",
+                "ecr:BatchImportUpstreamImage",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            )
+        ]
+    if "DOCKERHUB_TOKEN" in variables:
+        secret = variables["DOCKERHUB_TOKEN"].rsplit(":", 1)[0]
+        requests.append(Request("secretsmanager:GetSecretValue", secret))
     key = only_key(declared)
     if key:
         requests += [Request("kms:Decrypt", key), Request("kms:GenerateDataKey", key)]
     denied = role.denied(requests)
     assert not denied, explain(denied)
+
+
+def test_the_four_environment_stack_exercises_every_build_option():
+    variables = {
+        v["name"]
+        for v in only(
+            run_stack(FOUR_ENVIRONMENTS).mocks, "aws:codebuild/project:Project", "build-project"
+        ).inputs["environment"]["environmentVariables"]
+    }
+    assert {
+        "DOCKER_HUB_MIRROR",
+        "DOCKERHUB_USERNAME",
+        "DOCKERHUB_TOKEN",
+        "BUILD_CACHE_REPOSITORY_URI",
+    } <= variables
 
 
 def test_each_review_role_can_describe_its_change_set_and_write_its_report(declared):
@@ -477,6 +526,17 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
     build_image = only(declared, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
     assert not roles["build-role"].allows(Request("ecr:PutImage", build_image))
     assert not roles["build-role"].allows(Request("cloudformation:DescribeStacks", "*"))
+    # Creating repositories only under the pull-through cache prefix, never elsewhere.
+    region = region_of(declared)
+    assert not roles["build-role"].allows(
+        Request("ecr:CreateRepository", f"arn:aws:ecr:{region}:{ACCOUNT}:repository/todobackend-evil")
+    )
+    assert not roles["build-role"].allows(
+        Request(
+            "secretsmanager:GetSecretValue",
+            f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:prod/db-AbCdEf",
+        )
+    )
     envs = environments(declared)
     for environment, _, gated in envs:
         if not gated:

@@ -117,7 +117,11 @@ def test_book_build_stage_runs_the_codebuild_project(book):
     (build,) = actions_of(book, "Build")
     project = only(book, "aws:codebuild/project:Project", "build-project").state["name"]
     assert (build["category"], build["provider"]) == ("Build", "CodeBuild")
-    assert build["configuration"] == {"ProjectName": project}
+    assert build["configuration"] == {
+        "ProjectName": project,
+        # The commit comes from the application source action's own variable.
+        "EnvironmentVariables": '[{"name":"APP_COMMIT","value":"#{AppSource.CommitId}"}]',
+    }
     assert build["inputArtifacts"] == ["ApplicationSource"]
     assert build["outputArtifacts"] == ["ApplicationVersion"]
 
@@ -265,7 +269,10 @@ def test_an_existing_application_repository_is_looked_up_not_created():
         )
     )
     repositories = [r.inputs["name"] for r in all_of(run.mocks, "aws:ecr/repository:Repository")]
-    assert repositories == ["todobackend/codebuild"]
+    assert sorted(repositories) == ["todobackend/build-cache", "todobackend/codebuild"]
+    # The environments deploy the image from the repository the build pushed it to.
+    overrides = json.loads(action_of(run.mocks, "dev", "Deploy")["configuration"]["ParameterOverrides"])
+    assert overrides["ApplicationImageRepository"] == "team/todo"
     assert ("aws:ecr/getRepository:getRepository", {"name": "team/todo"}) in [
         (token, {k: v for k, v in args.items() if k == "name"}) for token, args in run.mocks.invokes
     ]

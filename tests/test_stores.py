@@ -90,10 +90,18 @@ def test_old_artifacts_expire_after_the_configured_days(prod, with_kms):
 
 def test_ecr_repositories_scan_expire_and_keep_a_bounded_count(prod):
     repositories = all_of(prod, "aws:ecr/repository:Repository")
-    assert sorted(r.inputs["name"] for r in repositories) == ["todobackend", "todobackend/codebuild"]
+    mutability = {r.inputs["name"]: r.inputs["imageTagMutability"] for r in repositories}
+    assert mutability == {
+        # prod sets ecr.immutableTags: a released image tag can never be moved.
+        "todobackend": "IMMUTABLE",
+        # A rebuild of the same content pushes its content-hash tag again, and every build
+        # overwrites the BuildKit cache tag; both would be rejected by an immutable
+        # repository. What runs is pinned by digest, so no tag can change what runs.
+        "todobackend/codebuild": "MUTABLE",
+        "todobackend/build-cache": "MUTABLE",
+    }
     for repository in repositories:
         assert repository.inputs["imageScanningConfiguration"] == {"scanOnPush": True}
-        assert repository.inputs["imageTagMutability"] == "IMMUTABLE"  # prod sets ecr.immutableTags
     for lifecycle in all_of(prod, "aws:ecr/lifecyclePolicy:LifecyclePolicy"):
         rules = json.loads(lifecycle.inputs["policy"])["rules"]
         assert rules[0]["selection"]["countNumber"] == 7

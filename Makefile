@@ -20,9 +20,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint build-image/Dockerfile
-	$(BIN)/shellcheck .ci/run
+	$(BIN)/shellcheck .ci/run build-image/start-dockerd
 	$(BIN)/cfn-lint examples/infra-repo/stack.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 unit: venv
 	$(BIN)/python -m pytest -q

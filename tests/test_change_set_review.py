@@ -4,15 +4,13 @@ its inline buildspec executed here against a stub `aws` command."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from components.change_set_review import EXPORTED_VARIABLES, RENDERER
+from offline.buildspec import run_buildspec, stub_environment
 from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 
@@ -146,12 +144,12 @@ else:
 '''
 
 
-def run_buildspec(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], list[list[str]], Path]:
-    """Execute the review project's buildspec commands in one bash, as CodeBuild does."""
+def run_review(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], list[list[str]], Path]:
+    """Run the review project's inline buildspec as CodeBuild does (offline/buildspec.py),
+    with the renderer from build-image/ and a stub `aws` that serves the pages."""
     mocks = run_stack("prod").mocks
     project = review_project(mocks).inputs
     buildspec = yaml.safe_load(project["source"]["buildspec"])
-    commands = buildspec["phases"]["build"]["commands"]
     bin_dir, pages_dir, s3, work = (tmp_path / d for d in ("bin", "pages", "s3", "work"))
     for folder in (bin_dir, pages_dir, s3, work):
         folder.mkdir()
@@ -159,15 +157,13 @@ def run_buildspec(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], li
     (bin_dir / "aws").chmod(0o755)
     for number, page in enumerate(pages, start=1):
         (pages_dir / f"page-{number}.json").write_text(json.dumps(page))
-    script = "\n".join(
-        c.replace(RENDERER, str(ROOT / "build-image" / "changeset_report.py")) for c in commands
-    )
-    exported = " ".join(f'"{name}=${name}"' for name in buildspec["env"]["exported-variables"])
-    script += f"\nprintf '%s\\0' {exported} > \"$EXPORTS_OUT\"\n"
+    # The renderer sits at its image path in CodeBuild; here it is the project's copy.
+    phase = buildspec["phases"]["build"]
+    phase["commands"] = [
+        c.replace(RENDERER, str(ROOT / "build-image" / "changeset_report.py")) for c in phase["commands"]
+    ]
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     environment = {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        "HOME": str(tmp_path),
         "AWS_REGION": "eu-west-1",
         "CODEBUILD_BUILD_NUMBER": "17",
         "PIPELINE_EXECUTION_ID": "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
@@ -176,24 +172,18 @@ def run_buildspec(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], li
         "STUB_STACK": str(FIXTURES / "stack.json"),
         "STUB_PAGES": str(pages_dir),
         "STUB_S3": str(s3),
-        "EXPORTS_OUT": str(tmp_path / "exports.out"),
         **variables,
     }
-    result = subprocess.run(  # noqa: S603
-        [shutil.which("bash"), "-c", script],
-        cwd=work,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    result = run_buildspec(
+        buildspec,
+        source_dir=work,
+        environment=stub_environment(bin_dir, environment),
+        state_dir=tmp_path / "runner",
     )
-    assert result.returncode == 0, result.stderr
-    exports_text = (tmp_path / "exports.out").read_text()
-    exports = dict(item.split("=", 1) for item in exports_text.split("\0") if item)
+    assert result.succeeded, result.output
     calls = [json.loads(line) for line in (tmp_path / "aws.log").read_text().splitlines()]
     return (
-        exports,
+        result.exported,
         calls,
         s3 / variables["REPORT_BUCKET"] / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"],
     )
@@ -201,7 +191,7 @@ def run_buildspec(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], li
 
 def test_buildspec_describes_renders_uploads_and_exports(tmp_path):
     release = json.loads((FIXTURES / "release.json").read_text())
-    exports, calls, uploaded = run_buildspec(tmp_path, [release])
+    exports, calls, uploaded = run_review(tmp_path, [release])
     assert calls[0][:2] == ["cloudformation", "describe-stacks"]
     assert calls[1] == [
         "cloudformation", "describe-change-set", "--stack-name", "todobackend-prod",
@@ -228,7 +218,7 @@ def test_buildspec_follows_every_page(tmp_path):
     pages = hundreds_of_changes()
     for number, page in enumerate(pages[:-1], start=2):
         page["NextToken"] = f"page-{number}"
-    exports, calls, uploaded = run_buildspec(tmp_path, pages)
+    exports, calls, uploaded = run_review(tmp_path, pages)
     tokens = [c[c.index("--next-token") + 1] for c in calls if "--next-token" in c]
     assert tokens == ["page-2", "page-3"]
     assert exports["CHANGE_COUNT"] == "250"

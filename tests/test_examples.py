@@ -11,39 +11,18 @@ import yaml
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def buildspec() -> dict:
-    return yaml.safe_load((EXAMPLES / "app-repo" / "buildspec.yml").read_text())
+def test_the_buildspec_artifact_is_the_default_version_file_literally():
+    # AWS documents no variable expansion in artifacts.files; the path must be literal and
+    # match build.versionFile (default version.json). Running it: tests/test_app_buildspec.py.
+    buildspec = yaml.safe_load((EXAMPLES / "app-repo" / "buildspec.yml").read_text())
+    assert buildspec["artifacts"]["files"] == ["version.json"]
 
 
-def commands(phase: str, part: str = "commands") -> list[str]:
-    return buildspec()["phases"][phase][part]
-
-
-def test_buildspec_starts_dockerd_itself_and_waits_busybox_style():
-    pre = commands("pre_build")
-    assert pre[0].startswith("nohup dockerd-entrypoint.sh dockerd")
-    assert pre[0].rstrip().endswith("&")
-    wait = pre[1]
-    assert re.match(r"timeout \d+ sh -c 'until docker info", wait)
-    assert "timeout -t" not in wait
-
-
-def test_buildspec_logs_in_with_get_login_password():
-    login = next(c for c in commands("pre_build") if "docker login" in c)
-    assert "aws ecr get-login-password" in login
-    assert '"$ECR_REGISTRY"' in login
-    assert "get-login " not in login
-
-
-def test_buildspec_runs_the_makefile_targets_in_order():
-    assert commands("build") == ["make test", "make release", "make publish"]
-    assert commands("post_build", "finally") == ["make clean || true", "make logout || true"]
-
-
-def test_buildspec_writes_the_version_file_as_its_artifact():
-    post = commands("post_build")
-    assert post[0] == 'make version > "$VERSION_FILE"'
-    assert buildspec()["artifacts"]["files"] == ["$VERSION_FILE"]
+def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
+    buildspec = yaml.safe_load((EXAMPLES / "app-repo" / "buildspec.yml").read_text())
+    assert buildspec["phases"]["pre_build"]["commands"][0] == "start-dockerd"
+    dockerfile = (EXAMPLES.parent / "build-image" / "Dockerfile").read_text()
+    assert "COPY --chmod=0755 start-dockerd /usr/local/bin/start-dockerd" in dockerfile
 
 
 def test_infra_example_matches_the_default_contract():

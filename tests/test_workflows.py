@@ -41,10 +41,16 @@ def test_pull_requests_test_synth_and_preview_when_possible():
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in jobs["synth"]["steps"])
     preview = jobs["preview"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
-    assert "vars.AWS_ROLE_ARN != ''" in preview["if"]
+    # The preview assumes a read-only role of its own, never a deploy role.
+    assert "vars.AWS_PREVIEW_ROLE_ARN != ''" in preview["if"]
+    credentials = next(
+        s for s in preview["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+    )
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     pulumi_step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions"))
     assert pulumi_step["with"]["command"] == "preview"
     assert pulumi_step["with"]["comment-on-pr"] is True
+    assert pulumi_step["with"]["policyPacks"] == "policy"
     assert preview["permissions"]["id-token"] == "write"
 
 
@@ -54,6 +60,57 @@ def test_main_deploys_dev_then_prod_through_a_protected_environment():
     assert jobs["up-dev"]["needs"] == "test"
     assert jobs["up-prod"]["needs"] == "up-dev"
     assert jobs["up-prod"]["environment"] == "production"
-    for job, stack in (("up-dev", "dev"), ("up-prod", "prod")):
+    for job, stack, role in (("up-dev", "dev", "AWS_DEV_ROLE_ARN"), ("up-prod", "prod", "AWS_PROD_ROLE_ARN")):
         step = next(s for s in jobs[job]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
         assert (step["with"]["command"], step["with"]["stack-name"]) == ("up", stack)
+        assert step["with"]["policyPacks"] == "policy"
+        # One deploy role per environment.
+        credentials = next(
+            s
+            for s in jobs[job]["steps"]
+            if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+        )
+        assert credentials["with"]["role-to-assume"] == "${{ vars." + role + " }}"
+        assert f"vars.{role} != ''" in jobs[job]["if"]
+
+
+def test_an_oidc_token_only_for_the_jobs_that_assume_a_role():
+    for name in ("pull-request.yml", "deploy.yml"):
+        workflow = load(name)
+        assert workflow["permissions"] == {"contents": "read"}, name
+        for job_name, job in workflow["jobs"].items():
+            assumes = any(
+                s.get("uses", "").startswith("aws-actions/configure-aws-credentials") for s in job["steps"]
+            )
+            asks = (job.get("permissions") or {}).get("id-token") == "write"
+            assert asks == assumes, (name, job_name)
+
+
+# The first major of each action that runs on Node 24 (its action.yml declares node24),
+# or a later one.
+NODE24_MAJORS = {
+    "actions/checkout": 5,
+    "actions/setup-python": 6,
+    "actions/upload-artifact": 6,
+    "aws-actions/configure-aws-credentials": 6,
+    "pulumi/actions": 7,
+}
+
+
+def test_every_action_runs_on_node_24():
+    for name in ("pull-request.yml", "deploy.yml"):
+        for job in load(name)["jobs"].values():
+            for step in job["steps"]:
+                if "uses" not in step:
+                    continue
+                action, _, version = step["uses"].partition("@")
+                assert int(version.removeprefix("v")) >= NODE24_MAJORS[action], (name, step["uses"])
+
+
+def test_dependabot_watches_the_base_image_the_requirements_and_the_actions():
+    config = yaml.safe_load((WORKFLOWS.parent / "dependabot.yml").read_text())
+    watched = {(u["package-ecosystem"], u["directory"]) for u in config["updates"]}
+    assert watched == {("docker", "/build-image"), ("pip", "/"), ("github-actions", "/")}
+    check = [CHECK[0], "--builtin-schema", "vendor.dependabot", str(WORKFLOWS.parent / "dependabot.yml")]
+    result = subprocess.run(check, capture_output=True, text=True, check=False)  # noqa: S603
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,186 @@
+"""The example application buildspec, run as CodeBuild runs it (offline/buildspec.py)
+with the example Makefile and the build image's real `start-dockerd`, against stub
+`dockerd`, `docker`, `docker-compose` and `aws` that record every call in order."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from offline.buildspec import run_buildspec, stub_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "examples" / "app-repo"
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+# One stub for every command: record argv (and whether a password came on stdin), then
+# behave as the real command would for this build, failing where STUB_FAIL says.
+STUB = r"""#!/usr/bin/env python3
+import json, os, sys
+name = os.path.basename(sys.argv[0])
+args = sys.argv[1:]
+call = {"cmd": name, "args": args}
+if "--password-stdin" in args:
+    call["password_on_stdin"] = bool(sys.stdin.read().strip())
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(json.dumps(call) + "\n")
+line = " ".join([name, *args])
+for prefix in filter(None, os.environ.get("STUB_FAIL", "").split(";")):
+    if line.startswith(prefix):
+        sys.exit(f"stub: {line} fails")
+state = os.environ["STUB_STATE"]
+if name == "dockerd":
+    if os.environ.get("STUB_DOCKERD") == "broken":
+        print("failed to start daemon: error initializing graphdriver: driver not supported: overlay2")
+        sys.exit(1)
+    open(os.path.join(state, "dockerd.up"), "w").close()
+elif name == "docker" and args[:1] == ["info"]:
+    if not os.path.exists(os.path.join(state, "dockerd.up")):
+        sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    print("Storage Driver: overlay2")
+elif name == "aws" and args[:2] == ["ecr", "get-login-password"]:
+    print("eyJwYXlsb2FkIjoiZWNyIn0=")
+"""
+
+
+@pytest.fixture
+def build(tmp_path):
+    def run(**settings):
+        bin_dir, source, state = tmp_path / "bin", tmp_path / "src", tmp_path / "state"
+        for folder in (bin_dir, source, state):
+            shutil.rmtree(folder, ignore_errors=True)  # a fresh build each time
+            folder.mkdir()
+        (tmp_path / "calls.log").unlink(missing_ok=True)
+        for name in ("dockerd", "docker", "docker-compose", "aws"):
+            (bin_dir / name).write_text(STUB)
+            (bin_dir / name).chmod(0o755)
+        shutil.copy(ROOT / "build-image" / "start-dockerd", bin_dir / "start-dockerd")
+        shutil.copy(APP / "Makefile", source / "Makefile")
+        environment = {
+            "STUB_LOG": str(tmp_path / "calls.log"),
+            "STUB_STATE": str(state),
+            "DOCKERD_LOG": str(tmp_path / "dockerd.log"),
+            "DOCKERD_TIMEOUT": "3",
+            "AWS_REGION": "eu-west-1",
+            "CODEBUILD_BUILD_NUMBER": "17",
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": "0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "APP_COMMIT": "8c1d2aa4f0e5b6c7d8e9f00112233445566778899",
+            "ECR_REGISTRY": REGISTRY,
+            "IMAGE_REPOSITORY_URI": f"{REGISTRY}/todobackend",
+            "BUILD_CACHE_REPOSITORY_URI": f"{REGISTRY}/todobackend/build-cache",
+            "VERSION_KEY": "Version",
+        }
+        environment.update({k: v for k, v in settings.items() if v is not None})
+        for key in [k for k, v in settings.items() if v is None]:
+            environment.pop(key, None)
+        result = run_buildspec(
+            (APP / "buildspec.yml").read_text(),
+            source_dir=source,
+            environment=stub_environment(bin_dir, environment),
+            state_dir=tmp_path / "runner",
+        )
+        log = tmp_path / "calls.log"
+        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        return result, calls
+
+    return run
+
+
+def lines(calls) -> list[str]:
+    return [" ".join([c["cmd"], *c["args"]]) for c in calls]
+
+
+def first(calls, prefix: str) -> int:
+    return next(i for i, line in enumerate(lines(calls)) if line.startswith(prefix))
+
+
+def test_a_good_build_starts_the_daemon_logs_in_builds_with_the_cache_and_writes_its_version(build):
+    result, calls = build()
+    assert result.succeeded, result.output
+    assert result.phases == {"pre_build": "SUCCEEDED", "build": "SUCCEEDED", "post_build": "SUCCEEDED"}
+    done = lines(calls)
+    # dockerd directly, once, with an explicit storage driver, before any login (the
+    # first `docker info` may run before it: that is the wait loop).
+    assert [line for line in done if line.startswith("dockerd")] == [
+        "dockerd --host=unix:///var/run/docker.sock --storage-driver=overlay2"
+    ]
+    assert first(calls, "dockerd") < first(calls, "docker login")
+    assert first(calls, "docker info") < first(calls, "docker login")
+    login = calls[first(calls, "docker login")]
+    assert login["args"] == ["login", "--username", "AWS", "--password-stdin", REGISTRY]
+    assert login["password_on_stdin"] is True
+    assert (
+        first(calls, "docker login")
+        < first(calls, "docker-compose build")
+        < first(calls, "docker buildx build")
+    )
+    release = done[first(calls, "docker buildx build")]
+    cache = f"{REGISTRY}/todobackend/build-cache:buildcache"
+    assert f"--cache-from type=registry,ref={cache}" in release
+    assert f"--cache-to type=registry,ref={cache},mode=max,image-manifest=true,oci-mediatypes=true" in release
+    assert "--pull" not in release
+    # The tag: the pipeline's commit (not CodeBuild's), then the build number.
+    assert f"--tag {REGISTRY}/todobackend:8c1d2aa.17" in release
+    assert done[first(calls, "docker push")] == f"docker push {REGISTRY}/todobackend:8c1d2aa.17"
+    assert result.exported == {"APP_VERSION": "8c1d2aa.17"}
+    assert list(result.artifacts) == ["version.json"]
+    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa.17"}
+    # Cleanup and logout always run, last.
+    assert done[-2:] == ["docker-compose down --volumes --remove-orphans", f"docker logout {REGISTRY}"]
+
+
+def test_a_failed_test_publishes_nothing_and_writes_no_version(build):
+    result, calls = build(STUB_FAIL="docker-compose run")
+    assert result.phases == {"pre_build": "SUCCEEDED", "build": "FAILED", "post_build": "FAILED"}
+    assert not result.succeeded
+    assert not any(line.startswith(("docker push", "docker buildx build")) for line in lines(calls))
+    assert "version.json" not in result.artifacts
+    assert "the build failed: no version.json" in result.output
+    assert lines(calls)[-1] == f"docker logout {REGISTRY}"
+
+
+def test_a_daemon_that_does_not_come_up_fails_the_build_with_its_log(build):
+    result, calls = build(STUB_DOCKERD="broken")
+    assert result.phases == {"pre_build": "FAILED", "build": "SKIPPED", "post_build": "SKIPPED"}
+    assert result.upload == "SKIPPED"
+    assert "dockerd did not answer within 3s" in result.output
+    assert "error initializing graphdriver" in result.output  # its log, printed
+    assert not any(line.startswith("docker login") for line in lines(calls))
+
+
+def test_the_commit_falls_back_to_codebuild_and_never_yields_a_bare_build_number(build):
+    result, _ = build(APP_COMMIT=None)
+    assert result.exported == {"APP_VERSION": "0000000.17"}
+    result, calls = build(APP_COMMIT=None, CODEBUILD_RESOLVED_SOURCE_VERSION="")
+    assert result.phases["pre_build"] == "FAILED"
+    assert "no commit: neither APP_COMMIT nor CODEBUILD_RESOLVED_SOURCE_VERSION is set" in result.output
+    assert not any(".17" in line for line in lines(calls))
+
+
+def test_docker_hub_login_and_mirror_when_the_project_provides_them(build):
+    result, calls = build(
+        DOCKERHUB_USERNAME="acme-ci",
+        DOCKERHUB_TOKEN="dckr_pat_example",
+        DOCKER_HUB_MIRROR=f"{REGISTRY}/docker-hub",
+    )
+    assert result.succeeded, result.output
+    logins = [c for c in calls if c["args"][:1] == ["login"]]
+    assert [c["args"] for c in logins] == [
+        ["login", "--username", "AWS", "--password-stdin", REGISTRY],
+        ["login", "--username", "acme-ci", "--password-stdin"],
+    ]
+    assert all(c["password_on_stdin"] for c in logins)
+    for command in ("docker-compose build", "docker buildx build"):
+        assert f"--build-arg BASE_REGISTRY={REGISTRY}/docker-hub" in lines(calls)[first(calls, command)]
+
+
+def test_without_options_the_build_pulls_from_docker_hub_and_caches_nothing_remotely(build):
+    result, calls = build(BUILD_CACHE_REPOSITORY_URI=None)
+    assert result.succeeded, result.output
+    release = lines(calls)[first(calls, "docker buildx build")]
+    assert "--cache-" not in release
+    assert "--build-arg BASE_REGISTRY=docker.io" in release
+    assert len([c for c in calls if c["args"][:1] == ["login"]]) == 1

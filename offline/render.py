@@ -20,6 +20,7 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY = "aws:iam/policy:Policy"
+PULL_THROUGH_CACHE_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -270,7 +271,13 @@ def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
                 ["image", environment.get("image")],
                 ["image pull credentials", environment.get("imagePullCredentialsType")],
                 ["privileged mode", bool(environment.get("privilegedMode"))],
+                ["environment type", environment.get("type")],
                 ["compute type", environment.get("computeType")],
+                [
+                    "cache",
+                    ", ".join((inputs.get("cache") or {}).get("modes") or [])
+                    or (inputs.get("cache") or {}).get("type", "NO_CACHE"),
+                ],
                 ["timeout (minutes)", inputs.get("buildTimeout")],
                 [
                     "source / buildspec",
@@ -283,8 +290,26 @@ def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
         if variables:
             out += [
                 "",
-                *_table(["environment variable", "value"], [[v["name"], v["value"]] for v in variables]),
+                *_table(
+                    ["environment variable", "value", "type"],
+                    [[v["name"], v["value"], v.get("type", "PLAINTEXT")] for v in variables],
+                ),
             ]
+        out.append("")
+    rules = _of(resources, PULL_THROUGH_CACHE_RULE)
+    if rules:
+        out += ["## Docker Hub through ECR (pull-through cache)", ""]
+        out += _table(
+            ["repository prefix", "upstream", "credentials"],
+            [
+                [
+                    r["inputs"].get("ecrRepositoryPrefix"),
+                    r["inputs"].get("upstreamRegistryUrl"),
+                    r["inputs"].get("credentialArn"),
+                ]
+                for r in rules
+            ],
+        )
         out.append("")
     return out
 

@@ -259,3 +259,23 @@ def test_synth_prints_a_summary_and_the_paths(tmp_path, capsys):
     assert "Source: Application + Infrastructure" in printed
     assert "sandbox: Deploy" in printed
     assert f"wrote {tmp_path / 'dev' / 'pipeline.md'}" in printed
+
+
+def test_synth_shows_the_build_caches_and_docker_hub_access_with_their_iam(tmp_path):
+    from tests.conftest import FIXTURE_STACKS
+
+    target, _, _ = synth.synth("four-environments", tmp_path, FIXTURE_STACKS)
+    pipeline_md = (target / "pipeline.md").read_text()
+    assert "| cache | LOCAL_DOCKER_LAYER_CACHE, LOCAL_SOURCE_CACHE |" in pipeline_md
+    assert "| environment type | ARM_CONTAINER |" in pipeline_md
+    assert "## Docker Hub through ECR (pull-through cache)" in pipeline_md
+    assert "| docker-hub | registry-1.docker.io | arn:aws:secretsmanager:" in pipeline_md
+    for statement in (
+        "| BuildCache | Allow |",
+        "| PullThroughDockerHub | Allow |",
+        "| ReadDockerHubCredentials | Allow |",
+    ):
+        assert statement in pipeline_md
+    assert (
+        "| DOCKERHUB_TOKEN | arn:aws:secretsmanager:" in pipeline_md and "| SECRETS_MANAGER |" in pipeline_md
+    )

@@ -66,7 +66,7 @@ class BuildProjectArgs:
     """Key of the artifact store, when it uses SSE-KMS."""
     architecture: str = "x86_64"
     """x86_64 or arm64: the CodeBuild host, matching the build image's platform."""
-    cache_modes: tuple[str, ...] = ("LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE")
+    cache_modes: tuple[str, ...] = ("LOCAL_DOCKER_LAYER_CACHE",)
     cache_repository_arn: Optional[pulumi.Input[str]] = None
     """ECR repository of the BuildKit registry cache (exposed as BUILD_CACHE_REPOSITORY_URI)."""
     cache_repository_url: Optional[pulumi.Input[str]] = None

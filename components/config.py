@@ -234,9 +234,10 @@ class BuildConfig(_Section):
     """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
     built for the same platform."""
     cache_modes: list[CacheMode] = Field(
-        default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"], max_length=3
+        default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3
     )
-    """CodeBuild local cache modes of the build project; empty: no local cache."""
+    """CodeBuild local cache modes of the build project; empty: no local cache. The source
+    cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""
     registry_cache: bool = True
     """A BuildKit registry cache in ECR (`<application.name>/build-cache`) for the app build."""
     docker_hub: Optional[DockerHubConfig] = None

@@ -92,8 +92,8 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughca
 
 def test_builds_start_warm_with_codebuilds_local_caches(book):
     project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
-    # Docker layer cache (needs privileged mode) and the source cache, by default.
-    assert project["cache"] == {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]}
+    # The Docker layer cache (it needs privileged mode), by default.
+    assert project["cache"] == {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]}
     review = only(book.mocks, "aws:codebuild/project:Project", "review-production-project").inputs
     assert review["cache"] == {"type": "NO_CACHE"}
     none = run_config(config_with(build={"cacheModes": []}))

@@ -266,7 +266,7 @@ def test_synth_shows_the_build_caches_and_docker_hub_access_with_their_iam(tmp_p
 
     target, _, _ = synth.synth("four-environments", tmp_path, FIXTURE_STACKS)
     pipeline_md = (target / "pipeline.md").read_text()
-    assert "| cache | LOCAL_DOCKER_LAYER_CACHE, LOCAL_SOURCE_CACHE |" in pipeline_md
+    assert "| cache | LOCAL_DOCKER_LAYER_CACHE |" in pipeline_md
     assert "| environment type | ARM_CONTAINER |" in pipeline_md
     assert "## Docker Hub through ECR (pull-through cache)" in pipeline_md
     assert "| docker-hub | registry-1.docker.io | arn:aws:secretsmanager:" in pipeline_md

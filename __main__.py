@@ -15,7 +15,13 @@ from components.blueprint import BlueprintError, change_set_name, delivery_bluep
 from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs, DockerHubAccess
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
-from components.config import ConfigError, current_stack_config, load_config, raw_config_from_pulumi
+from components.config import (
+    ConfigError,
+    current_secret_keys,
+    current_stack_config,
+    load_config,
+    raw_config_from_pulumi,
+)
 from components.deploy_role import DeployRole, DeployRoleArgs
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
@@ -23,7 +29,10 @@ from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
 PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
-    config = load_config(raw_config_from_pulumi(current_stack_config()), stack=pulumi.get_stack())
+    secret_keys = current_secret_keys()
+    config = load_config(
+        raw_config_from_pulumi(current_stack_config()), stack=pulumi.get_stack(), secret_keys=secret_keys
+    )
     blueprint = delivery_blueprint(config)
     validate_blueprint(blueprint)
 except (ConfigError, BlueprintError) as error:
@@ -177,7 +186,11 @@ delivery = DeliveryPipeline(
         boundary_policy_arns={env: role.boundary_policy_arn for env, role in deploy_roles.items()},
         connection_arn=config.connection_arn,
         kms_key_arn=config.artifacts.kms_key_arn,
-        notification_emails=tuple(config.notifications.emails),
+        # Addresses stored as secrets stay secrets in the state.
+        notification_emails=tuple(
+            pulumi.Output.secret(email) if "ecs-delivery:notifications" in secret_keys else email
+            for email in config.notifications.emails
+        ),
         execution_mode=config.execution_mode,
         review_projects={env: (r.project_name, r.project_arn) for env, r in reviews.items()},
     ),

@@ -132,11 +132,17 @@ class Review:
         )
 
 
-def _parameters(items: Any) -> dict[str, str]:
+def _parameters(items: Any, previous: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Parameter values by name. `UsePreviousValue` keeps the stack's current value (from
+    `previous`): it is no change, however the change set lists it."""
     result = {}
     for item in items or []:
         key = item.get("ParameterKey")
-        if key is None or item.get("UsePreviousValue"):
+        if key is None:
+            continue
+        if item.get("UsePreviousValue"):
+            if previous is not None and key in previous:
+                result[key] = previous[key]
             continue
         value = item.get("ResolvedValue", item.get("ParameterValue"))
         result[key] = "" if value is None else str(value)
@@ -177,6 +183,7 @@ def load_review(
     stacks = (stack or {}).get("Stacks") or []
     stack_id = first.get("StackId")
     region = stack_id.split(":")[3] if stack_id and stack_id.count(":") >= 5 else None
+    old_parameters = _parameters(stacks[0].get("Parameters")) if stacks else {}
     review = Review(
         environment=environment,
         stack_name=first.get("StackName", "?"),
@@ -185,8 +192,8 @@ def load_review(
         status_reason=first.get("StatusReason") or "",
         execution_status=first.get("ExecutionStatus", "?"),
         changes=changes,
-        old_parameters=_parameters(stacks[0].get("Parameters")) if stacks else {},
-        new_parameters=_parameters(first.get("Parameters")),
+        old_parameters=old_parameters,
+        new_parameters=_parameters(first.get("Parameters"), previous=old_parameters),
         image_parameter=image_parameter,
         stack_id=stack_id,
         change_set_id=first.get("ChangeSetId"),

@@ -8,9 +8,13 @@ full key) before any resource is declared, so a typo never half-applies a stack.
 
 from __future__ import annotations
 
+import difflib
+import functools
+import importlib.util
 import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
@@ -161,7 +165,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         alias_generator=to_camel,
-        populate_by_name=True,
+        # camelCase only, as in the stack file: `timeout_minutes` is an unknown key, not
+        # an alias quietly accepted.
+        populate_by_name=False,
         frozen=True,
     )
 
@@ -233,9 +239,7 @@ class BuildConfig(_Section):
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
     built for the same platform."""
-    cache_modes: list[CacheMode] = Field(
-        default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3
-    )
+    cache_modes: list[CacheMode] = Field(default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3)
     """CodeBuild local cache modes of the build project; empty: no local cache. The source
     cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""
     registry_cache: bool = True
@@ -297,10 +301,29 @@ class ArtifactsConfig(_Section):
     """Customer-managed KMS key for the artifact store; absent: SSE-S3."""
 
 
-EmailAddress = Annotated[
-    str,
-    _matches(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
-]
+# What the program sees for a secret config value offline (`make synth`), where nothing
+# can decrypt it; a real `pulumi up` sees the decrypted value.
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a marker, not a credential
+# Keys whose values may be secrets: e-mail addresses are personal data, kept secret in
+# the state. Every other key names a resource or a setting shown in plans and outputs.
+SECRET_ALLOWED_KEYS = frozenset({"notifications"})
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+)
+
+
+def _email(value: str, info: ValidationInfo) -> str:
+    if value == SECRET_PLACEHOLDER and f"{NAMESPACE}:notifications" in (info.context or {}).get(
+        "secret_keys", ()
+    ):
+        return value  # a secret address, offline
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not allowed: an email address (local-part@domain.tld)")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_email)]
 
 
 class NotificationsConfig(_Section):
@@ -486,6 +509,15 @@ def _problem(error: Any) -> list[str]:
     return [f"{_key(loc)}: {message}"]
 
 
+def current_secret_keys() -> frozenset[str]:
+    """The config keys the engine marked secret (stored with `secure:`)."""
+    from pulumi.runtime import config as runtime_config
+
+    return frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
+        runtime_config._SECRET_KEYS.get()
+    )
+
+
 def current_stack_config() -> dict[str, str]:
     """Every config value the engine handed this program (all namespaces), so keys we
     do not know are seen, not silently ignored as `pulumi.Config.get` would."""
@@ -494,15 +526,57 @@ def current_stack_config() -> dict[str, str]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
+# Config namespaces a stack of this program may use, besides its own: the providers it
+# runs (their keys are read from the installed SDKs) and Pulumi's own (`pulumi:tags`, ...,
+# validated by the engine).
+PROVIDER_PACKAGES = {"aws": "pulumi_aws", "docker": "pulumi_docker"}
+ENGINE_NAMESPACE = "pulumi"
+
+
+@functools.cache
+def provider_config_keys(namespace: str) -> frozenset[str]:
+    """The configuration keys a provider SDK reads (`<package>/config/vars.py`), so the list
+    follows the installed provider instead of being typed in."""
+    spec = importlib.util.find_spec(PROVIDER_PACKAGES[namespace])
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{PROVIDER_PACKAGES[namespace]} is not installed ")
+    source = (Path(next(iter(spec.submodule_search_locations))) / "config" / "vars.py").read_text()
+    return frozenset(re.findall(r"__config__\.get\w*\('([A-Za-z0-9]+)'", source))
+
+
+def _namespace_problems(values: Mapping[str, str]) -> list[str]:
+    problems = []
+    known = [NAMESPACE, *PROVIDER_PACKAGES, ENGINE_NAMESPACE]
+    for full_key in sorted(values):
+        namespace, _, key = full_key.partition(":")
+        if namespace in (NAMESPACE, ENGINE_NAMESPACE):
+            continue
+        if namespace not in PROVIDER_PACKAGES:
+            problems.append(f"{full_key}: unknown namespace {namespace!r} (allowed: {', '.join(known)})")
+            continue
+        allowed = provider_config_keys(namespace)
+        if key not in allowed:
+            suggestion = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f" (did you mean {namespace}:{suggestion[0]}?)" if suggestion else ""
+            problems.append(f"{full_key}: not a configuration key of the {namespace} provider{hint}")
+    if "aws:region" not in values:
+        problems.append(
+            "aws:region: required: the region this stack deploys to (pulumi config set aws:region <region>)"
+        )
+    return problems
+
+
 def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
-    """Pulumi hands structured config to programs as JSON strings; decode ours."""
+    """Pulumi hands structured config to programs as JSON strings; decode ours. Every key
+    of every namespace must be known: a typo in a namespace or a provider key would
+    otherwise be ignored silently and deploy a plausible but wrong stack."""
     raw: dict[str, Any] = {}
-    problems: list[str] = []
+    problems: list[str] = _namespace_problems(values)
     for full_key, value in values.items():
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
-        if isinstance(value, str) and value[:1] in "{[":
+        if isinstance(value, str) and value[:1] in "{[" and value != SECRET_PLACEHOLDER:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
@@ -514,11 +588,25 @@ def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def load_config(raw: Mapping[str, Any], stack: Optional[str] = None) -> DeliveryConfig:
+def load_config(
+    raw: Mapping[str, Any], stack: Optional[str] = None, secret_keys: frozenset[str] = frozenset()
+) -> DeliveryConfig:
     """Validate the decoded `ecs-delivery:*` config or raise one ConfigError listing
-    every problem. With `stack`, also check the physical names built from it."""
+    every problem. With `stack`, also check the physical names built from it; with
+    `secret_keys` (full keys stored with `secure:`), refuse secrets where they make no sense."""
+    secret_problems = [
+        f"{key}: stored as a secret, but it names a resource or a setting that plans, the console "
+        "and the stack outputs show anyway; set it in plain text (pulumi config set without --secret)"
+        for key in sorted(secret_keys)
+        if key.startswith(f"{NAMESPACE}:") and key.partition(":")[2] not in SECRET_ALLOWED_KEYS
+    ]
     try:
-        return DeliveryConfig.model_validate(dict(raw), context={"stack": stack})
+        config = DeliveryConfig.model_validate(
+            dict(raw), context={"stack": stack, "secret_keys": secret_keys}
+        )
     except ValidationError as exc:
         problems = [line for error in exc.errors() for line in _problem(error)]
-        raise ConfigError(problems) from None
+        raise ConfigError(secret_problems + problems) from None
+    if secret_problems:
+        raise ConfigError(secret_problems)
+    return config

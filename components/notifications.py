@@ -21,7 +21,7 @@ class NotificationsArgs:
     """Only notification rules of this account may publish (confused-deputy guard)."""
     publisher_role_arn: pulumi.Input[str]
     """The pipeline role, which publishes approval requests."""
-    emails: Sequence[str] = field(default_factory=tuple)
+    emails: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     """Addresses subscribed by email (each must confirm the subscription)."""
 
 

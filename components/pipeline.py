@@ -130,7 +130,7 @@ class DeliveryPipelineArgs:
     """An existing CodeConnections / CodeStar connection; None creates one (PENDING)."""
     kms_key_arn: Optional[str] = None
     """The artifact store's KMS key, when it uses SSE-KMS."""
-    notification_emails: Sequence[str] = ()
+    notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
     execution_mode: str = "SUPERSEDED"
     """SUPERSEDED or QUEUED (V2); PARALLEL is not offered: runs would race on the same stacks."""

@@ -20,11 +20,11 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
+from components.config import SECRET_PLACEHOLDER
 from offline.mocks import TEST_REGION, RecordingMocks, RecordingMonitor
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ecs-delivery"
-SECRET_PLACEHOLDER = "[secret]"
 
 
 class StackFileError(ValueError):
@@ -41,6 +41,20 @@ class StackConfig:
         return self.values.get("aws:region")
 
 
+def _without_ciphertext(value: Any) -> tuple[Any, bool]:
+    """`value` with every `{"secure": <ciphertext>}` replaced by the placeholder, and
+    whether there was one."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return SECRET_PLACEHOLDER, True
+    if isinstance(value, dict):
+        items = {k: _without_ciphertext(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in items.items()}, any(s for _, s in items.values())
+    if isinstance(value, list):
+        items = [_without_ciphertext(v) for v in value]
+        return [v for v, _ in items], any(s for _, s in items)
+    return value, False
+
+
 def stack_config_from_mapping(config: dict[str, Any]) -> StackConfig:
     """`config:` of a Pulumi.<stack>.yaml → the flat string map the CLI passes on."""
     values: dict[str, str] = {}
@@ -48,11 +62,12 @@ def stack_config_from_mapping(config: dict[str, Any]) -> StackConfig:
     for key, value in (config or {}).items():
         if ":" not in key:
             key = f"{PROJECT_NAME}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Offline there is no key to decrypt with; the program sees a marked secret.
-            values[key] = SECRET_PLACEHOLDER
+        value, secret = _without_ciphertext(value)
+        if secret:
+            # Offline there is no key to decrypt with: the program sees a marked secret, and
+            # the whole key is secret, as the CLI marks it for a nested `secure:` value.
             secret_keys.append(key)
-        elif isinstance(value, str):
+        if isinstance(value, str):
             values[key] = value
         elif isinstance(value, bool):
             values[key] = "true" if value else "false"

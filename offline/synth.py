@@ -58,10 +58,13 @@ def resource_records(run: ProgramRun) -> list[dict[str, Any]]:
 def synth(
     stack: str, out_dir: Path, stacks_dir: Path = PROJECT_DIR
 ) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
+    target = out_dir / stack
+    # A failed synth must not leave the previous run's review for a reviewer to read.
+    for stale in ("resources.json", "pipeline.md"):
+        (target / stale).unlink(missing_ok=True)
     run = run_program(load_stack_config(stack, stacks_dir), stack=stack, symbolic=True)
     records = resource_records(run)
     outputs = {k: ("[secret]" if k in run.secret_outputs else v) for k, v in run.outputs.items()}
-    target = out_dir / stack
     target.mkdir(parents=True, exist_ok=True)
     (target / "resources.json").write_text(
         json.dumps({"stack": stack, "resources": records, "outputs": outputs}, indent=2, ensure_ascii=False)

@@ -4,6 +4,7 @@ its inline buildspec executed here against a stub `aws` command."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,10 +159,11 @@ def run_review(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], list[
     for number, page in enumerate(pages, start=1):
         (pages_dir / f"page-{number}.json").write_text(json.dumps(page))
     # The renderer sits at its image path in CodeBuild; here it is the project's copy.
+    # ... run by this interpreter, the one the tests import the renderer with.
     phase = buildspec["phases"]["build"]
-    phase["commands"] = [
-        c.replace(RENDERER, str(ROOT / "build-image" / "changeset_report.py")) for c in phase["commands"]
-    ]
+    renderer = f"{sys.executable} {ROOT / 'build-image' / 'changeset_report.py'}"
+    phase["commands"] = [c.replace(f"python3 {RENDERER}", renderer) for c in phase["commands"]]
+    assert any(renderer in c for c in phase["commands"])
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     environment = {
         "AWS_REGION": "eu-west-1",

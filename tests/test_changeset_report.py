@@ -14,11 +14,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "changesets"
-_spec = importlib.util.spec_from_file_location(
-    "changeset_report", ROOT / "build-image" / "changeset_report.py"
-)
+# Named after its path (build-image/ is no package): the name mutmut gives its mutants,
+# so `make mutate` can tell which tests reach which function.
+MODULE = "build-image.changeset_report"
+_spec = importlib.util.spec_from_file_location(MODULE, ROOT / "build-image" / "changeset_report.py")
 report = importlib.util.module_from_spec(_spec)
-sys.modules["changeset_report"] = report  # dataclasses look their module up by name
+sys.modules[MODULE] = report  # dataclasses look their module up by name
 _spec.loader.exec_module(report)
 
 
@@ -228,3 +229,100 @@ def test_fixtures_have_the_describe_change_set_shape(name):
         assert change["Type"] == "Resource"
         assert change["ResourceChange"]["Action"] in {"Add", "Modify", "Remove", "Import", "Dynamic"}
         assert change["ResourceChange"].get("Replacement", "False") in {"True", "False", "Conditional"}
+
+
+def _one_change(resource_type: str, action: str = "Modify") -> dict:
+    page = copy.deepcopy(fixture("release.json"))
+    page["Changes"] = [
+        {
+            "Type": "Resource",
+            "ResourceChange": {"Action": action, "LogicalResourceId": "Thing", "ResourceType": resource_type},
+        }
+    ]
+    return page
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        # Everything IAM can grant with, not only roles.
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::InstanceProfile",
+        "AWS::IAM::User",
+        "AWS::IAM::Group",
+        "AWS::IAM::AccessKey",
+        "AWS::IAM::RolePolicy",
+    ],
+)
+def test_every_iam_resource_type_is_flagged(resource_type):
+    review = report.load_review([_one_change(resource_type)], environment="production")
+    assert list(review.flagged) == ["IAM"]
+    assert report.summary_line(review).endswith("; changes IAM resources")
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "flag"),
+    [
+        ("AWS::EC2::SecurityGroup", "security group"),
+        ("AWS::EC2::SecurityGroupIngress", "security group"),
+        ("AWS::EC2::SecurityGroupEgress", "security group"),
+        ("AWS::KMS::Key", "KMS"),
+        ("AWS::KMS::Alias", "KMS"),
+    ],
+)
+def test_network_and_key_changes_are_flagged(resource_type, flag):
+    review = report.load_review([_one_change(resource_type)], environment="production")
+    assert list(review.flagged) == [flag]
+
+
+def test_an_ordinary_change_is_not_flagged():
+    review = report.load_review([_one_change("AWS::Logs::LogGroup")], environment="production")
+    assert review.flagged == {}
+    assert "changes" not in report.summary_line(review).split("—", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        # The two ways CloudFormation words an empty change set (CreateChangeSet API
+        # reference and the console), both FAILED with no changes.
+        "The submitted information didn't contain changes. Submit different information to create a change set.",
+        "No updates are to be performed.",
+    ],
+)
+def test_both_empty_change_set_reasons_are_no_changes_not_a_failure(reason):
+    page = fixture("no-changes.json") | {"StatusReason": reason}
+    review = report.load_review([page], environment="production")
+    assert (review.no_changes, review.failed) == (True, False)
+    assert report.summary_line(review) == "production: no changes to stack todobackend-prod"
+    assert report.exports(review)["CHANGE_COUNT"] == "0"
+
+
+def test_a_parameter_kept_with_use_previous_value_is_not_a_change():
+    page = copy.deepcopy(fixture("release.json"))
+    stack = fixture("stack.json")
+    old = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Stacks"][0]["Parameters"]}
+    kept = next(k for k in old if k != "ApplicationImageTag")
+    page["Parameters"] = [p for p in page["Parameters"] if p["ParameterKey"] != kept] + [
+        {"ParameterKey": kept, "UsePreviousValue": True}
+    ]
+    review = report.load_review([page], environment="production", stack=stack)
+    assert review.new_parameters[kept] == old[kept]
+    assert kept not in [name for name, _, _ in review.parameter_changes]
+    assert [name for name, _, _ in review.parameter_changes] == ["ApplicationImageTag"]
+
+
+def test_the_summary_is_cut_exactly_at_the_limit():
+    # A summary of exactly the limit is kept whole; one character more is cut to the limit.
+    page = fixture("failed.json")
+    prefix = "production: change set FAILED on stack todobackend-prod — "
+    for extra, cut in ((0, False), (1, True)):
+        reason = "r" * (report.SUMMARY_LIMIT - len(prefix) + extra)
+        summary = report.summary_line(
+            report.load_review([page | {"StatusReason": reason}], environment="production")
+        )
+        assert len(summary) == report.SUMMARY_LIMIT
+        assert summary.endswith("…") is cut
+    assert report.SUMMARY_LIMIT == 300

@@ -232,7 +232,7 @@ def test_cross_field_rules_name_the_offending_environment():
 
 def test_invalid_json_in_a_structured_value_is_named():
     with pytest.raises(ConfigError) as caught:
-        raw_config_from_pulumi({"ecs-delivery:application": "{name: todobackend"})
+        raw_config_from_pulumi({"aws:region": "eu-west-1", "ecs-delivery:application": "{name: todobackend"})
     assert caught.value.problems[0].startswith("ecs-delivery:application: not valid JSON")
 
 
@@ -377,3 +377,72 @@ def problems_for_stack(raw: dict, stack: str) -> list[str]:
 def test_build_options_are_validated_naming_the_key(build, expected):
     (problem,) = problems_for({**MINIMAL, "build": build})
     assert problem.startswith(expected), problem
+
+
+def test_every_key_of_every_namespace_is_known_or_an_error():
+    values = {
+        "aws:region": "eu-west-1",
+        "aws:profile": "platform",  # a key the AWS provider reads: fine
+        "pulumi:tags": '{"team": "platform"}',  # the engine's own: fine
+        "ecs-delivry:artifacts": '{"expireAfterDays": 7}',
+        "aws:regoin": "eu-west-2",
+        "docker:hots": "unix:///var/run/docker.sock",
+    }
+    with pytest.raises(ConfigError) as caught:
+        raw_config_from_pulumi(values)
+    assert caught.value.problems == [
+        "aws:regoin: not a configuration key of the aws provider (did you mean aws:region?)",
+        "docker:hots: not a configuration key of the docker provider (did you mean docker:host?)",
+        "ecs-delivry:artifacts: unknown namespace 'ecs-delivry' (allowed: ecs-delivery, aws, docker, pulumi)",
+    ]
+
+
+def test_the_region_must_be_set_in_the_stack():
+    with pytest.raises(ConfigError) as caught:
+        raw_config_from_pulumi({"ecs-delivery:imageTagParameter": "Tag"})
+    assert caught.value.problems == [
+        "aws:region: required: the region this stack deploys to (pulumi config set aws:region <region>)"
+    ]
+
+
+def test_provider_keys_come_from_the_installed_sdks():
+    from components.config import provider_config_keys
+
+    # A few the providers document; the lists are read from pulumi_aws / pulumi_docker.
+    assert {
+        "region",
+        "profile",
+        "assumeRoles",
+        "defaultTags",
+        "skipCredentialsValidation",
+    } <= provider_config_keys("aws")
+    assert {"host", "registryAuth"} <= provider_config_keys("docker")
+    assert "regoin" not in provider_config_keys("aws")
+
+
+def test_snake_case_keys_are_unknown_not_half_accepted():
+    problems = problems_for({**MINIMAL, "build": {"timeout_minutes": 30}})
+    assert problems == [
+        "ecs-delivery:build.timeout_minutes: unknown key (allowed: architecture, buildspec, cacheModes, computeType, "
+        "dockerHub, logRetentionDays, registryCache, timeoutMinutes, versionFile, versionKey)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["platform-team", "a@b", "team@@example.com", "team @example.com", "team@example.com.", "[secret]"],
+)
+def test_what_is_not_an_email_address_is_refused(address):
+    (problem,) = problems_for({**MINIMAL, "notifications": {"emails": [address]}})
+    assert problem.startswith(
+        f"ecs-delivery:notifications.emails[0]: {address!r} is not allowed: an email address"
+    )
+
+
+def test_a_secret_address_is_accepted_only_when_the_key_is_secret():
+    raw = {**MINIMAL, "notifications": {"emails": ["[secret]", "ops@example.com"]}}
+    config = load_config(raw, secret_keys=frozenset({"ecs-delivery:notifications"}))
+    assert config.notifications.emails == ["[secret]", "ops@example.com"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw, secret_keys=frozenset({"ecs-delivery:application", "ecs-delivery:notifications"}))
+    assert caught.value.problems[0].startswith("ecs-delivery:application: stored as a secret, but it names")

@@ -236,6 +236,7 @@ def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):
 def test_synth_of_a_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
     (tmp_path / "Pulumi.broken.yaml").write_text(
         "config:\n"
+        "  aws:region: eu-west-1\n"
         "  ecs-delivery:application: {name: app, repository: acme/app}\n"
         "  ecs-delivery:infrastructure: {repository: acme/infra}\n"
         "  ecs-delivery:environments: [{name: dev, stackName: app-dev, approvel: true}]\n"
@@ -279,3 +280,42 @@ def test_synth_shows_the_build_caches_and_docker_hub_access_with_their_iam(tmp_p
     assert (
         "| DOCKERHUB_TOKEN | arn:aws:secretsmanager:" in pipeline_md and "| SECRETS_MANAGER |" in pipeline_md
     )
+
+
+STACK_HEAD = (
+    "config:\n"
+    "  aws:region: eu-west-1\n"
+    "  ecs-delivery:application: {name: app, repository: acme/app}\n"
+    "  ecs-delivery:infrastructure: {repository: acme/infra}\n"
+    "  ecs-delivery:environments: [{name: dev, stackName: app-dev}]\n"
+)
+
+
+def test_a_failed_synth_removes_the_previous_review(tmp_path, capsys):
+    (tmp_path / "Pulumi.flaky.yaml").write_text(STACK_HEAD)
+    assert synth.main(["flaky", "--stacks-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "flaky" / "pipeline.md").exists()
+    (tmp_path / "Pulumi.flaky.yaml").write_text(STACK_HEAD + "  ecs-delivery:colour: blue\n")
+    assert synth.main(["flaky", "--stacks-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out" / "flaky" / "pipeline.md").exists()
+    assert not (tmp_path / "out" / "flaky" / "resources.json").exists()
+
+
+def test_secret_addresses_synthesise_as_placeholders_and_stay_secret(tmp_path):
+    (tmp_path / "Pulumi.secret.yaml").write_text(
+        STACK_HEAD + "  ecs-delivery:notifications:\n    emails:\n      - secure: v1:AAAAcipherText==\n"
+    )
+    target, records, _ = synth.synth("secret", tmp_path / "out", tmp_path)
+    (subscription,) = [r for r in records if r["type"] == "aws:sns/topicSubscription:TopicSubscription"]
+    assert subscription["inputs"]["endpoint"] == "[secret]"
+    assert "v1:AAAA" not in (target / "resources.json").read_text()
+
+
+def test_a_secret_where_a_secret_makes_no_sense_is_refused_clearly(tmp_path, capsys):
+    (tmp_path / "Pulumi.odd.yaml").write_text(
+        STACK_HEAD + "  ecs-delivery:connectionArn:\n    secure: v1:xyz==\n"
+    )
+    assert synth.main(["odd", "--stacks-dir", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "ecs-delivery:connectionArn: stored as a secret, but it names a resource or a setting" in error
+    assert "JSON" not in error

@@ -539,7 +539,7 @@ def provider_config_keys(namespace: str) -> frozenset[str]:
     follows the installed provider instead of being typed in."""
     spec = importlib.util.find_spec(PROVIDER_PACKAGES[namespace])
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{PROVIDER_PACKAGES[namespace]} is not installed ")
+        raise RuntimeError(f"{PROVIDER_PACKAGES[namespace]} is not installed; see requirements.txt")
     source = (Path(next(iter(spec.submodule_search_locations))) / "config" / "vars.py").read_text()
     return frozenset(re.findall(r"__config__\.get\w*\('([A-Za-z0-9]+)'", source))
 

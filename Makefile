@@ -6,7 +6,7 @@ VENV := venv
 BIN := $(VENV)/bin
 STACK ?= prod
 
-.PHONY: test venv lint unit synth preflight bench clean
+.PHONY: test venv lint unit synth preflight mutate mutation-score bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,20 @@ preflight: venv
 	$(BIN)/python -m offline.preflight dev prod
 	$(BIN)/python -m offline.preflight four-environments --stacks-dir tests/fixtures/stacks
 
+# Mutation testing of the modules where a wrong value ships to production (pyproject.toml,
+# [tool.mutmut]); a command that prints a score, not part of `make test`. Long: narrow it
+# with MUTANTS, mutmut's name globs, e.g. make mutate MUTANTS='policy.rules*'.
+MUTANTS ?=
+mutate: venv
+	$(BIN)/mutmut run --max-children $$(nproc) $(MUTANTS) || true
+	$(BIN)/python -m offline.mutation_score
+
+mutation-score: venv
+	$(BIN)/python -m offline.mutation_score
+
 # Numbers, not a test: synth and unit-test times against the bare `import pulumi_aws`.
 bench: venv
 	$(BIN)/python -m offline.bench
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache mutants

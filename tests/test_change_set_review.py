@@ -49,7 +49,15 @@ def test_the_approval_carries_the_review_variables(prod):
     approve = action_of(prod, "production", "Approve")["configuration"]
     assert approve["CustomData"].startswith("#{Review-production.REVIEW_SUMMARY}")
     assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"
-    assert {"REVIEW_SUMMARY", "CHANGE_SET_URL", "REPORT_URL"} <= set(EXPORTED_VARIABLES)
+    assert EXPORTED_VARIABLES == (
+        "REVIEW_SUMMARY",
+        "CHANGE_COUNT",
+        "REPLACEMENT_COUNT",
+        "REMOVAL_COUNT",
+        "IMAGE_TAG",
+        "CHANGE_SET_URL",
+        "REPORT_URL",
+    )
 
 
 def test_ungated_environments_get_no_review(prod):

@@ -78,6 +78,15 @@ def test_the_pack_has_the_six_rules():
     ]
 
 
+def test_every_rule_is_mandatory():
+    # An advisory rule only prints: a guardrail turned advisory would let a violation deploy.
+    from pulumi_policy import EnforcementLevel
+
+    assert {p.name: p.enforcement_level for p in POLICIES} == dict.fromkeys(
+        BY_NAME, EnforcementLevel.MANDATORY
+    )
+
+
 def test_boundaries_compliant(prod_resources):
     assert check_stack("permission-boundaries-stay-ceilings", prod_resources) == []
 

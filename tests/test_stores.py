@@ -84,8 +84,11 @@ def test_old_artifacts_expire_after_the_configured_days(prod, with_kms):
             "rules"
         ]
         assert rule["status"] == "Enabled"
+        # Every object (an empty prefix), current and old versions, and uploads left half-done.
+        assert rule["filter"] == {"prefix": ""}
         assert rule["expiration"] == {"days": days}
         assert rule["noncurrentVersionExpiration"] == {"noncurrentDays": days}
+        assert rule["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 1}
 
 
 def test_ecr_repositories_scan_expire_and_keep_a_bounded_count(prod):

@@ -112,6 +112,25 @@ def test_input_artifact_produced_only_later_in_the_same_stage(blueprint):
     )
 
 
+def test_input_artifact_produced_at_the_same_run_order(blueprint):
+    # Equal run orders run in parallel (CodePipeline): the producer is not "earlier".
+    change_set, review, approve, execute = blueprint.stages[3].actions
+    broken = replace_stage(
+        blueprint,
+        3,
+        actions=(
+            change_set,
+            dataclasses.replace(review, output_artifacts=("Report",)),
+            dataclasses.replace(approve, run_order=review.run_order, input_artifacts=("Report",)),
+            execute,
+        ),
+    )
+    assert (
+        "stage 'production' (environment 'production'), action 'Approve': input artifact 'Report' is produced by no earlier action"
+        in problems(broken)
+    )
+
+
 @pytest.mark.parametrize("name", ["Application Source", "x" * 101, "", "build/version"])
 def test_artifact_names_outside_the_allowed_pattern(blueprint, name):
     broken = replace_action(blueprint, 0, 0, output_artifacts=(name,))

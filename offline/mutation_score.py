@@ -42,7 +42,10 @@ def report(mutants: Path) -> tuple[str, float | None]:
         counts = module_counts(meta)
         total += counts
         rows.append((str(meta.relative_to(mutants))[: -len(".meta")], counts))
-    header = f"{'module':36} {'mutants':>7} {'killed':>7} {'timeout':>7} {'survived':>8} {'no tests':>8} {'not run':>7} {'score':>7}"
+    header = (
+        f"{'module':36} {'mutants':>7} {'killed':>7} {'timeout':>7} {'survived':>8} "
+        f"{'no tests':>8} {'not run':>7} {'score':>7}"
+    )
     lines = [header]
     for name, counts in [*rows, ("total", total)]:
         value = score(counts)

@@ -52,7 +52,7 @@ mutate: venv
 mutation-score: venv
 	$(BIN)/python -m offline.mutation_score
 
-# Numbers, not a test: synth and unit-test times against the bare `import pulumi_aws`.
+# Numbers, not a test: synth and unit-test medians against the import of the SDK modules used.
 bench: venv
 	$(BIN)/python -m offline.bench
 

@@ -52,6 +52,10 @@ def check_resources(policy_name: str, resources, change=None) -> list[str]:
 
 
 def check_stack(policy_name: str, resources, change=None) -> list[str]:
+    return [message for message, _ in check_stack_with_urns(policy_name, resources, change)]
+
+
+def check_stack_with_urns(policy_name: str, resources, change=None) -> list[tuple[str, str]]:
     policy_resources = []
     for recorded in resources:
         props = _props(recorded)
@@ -60,9 +64,9 @@ def check_stack(policy_name: str, resources, change=None) -> list[str]:
         policy_resources.append(
             PolicyResource(recorded.type, props, recorded.urn, recorded.name, _options(), None, None, [], {})
         )
-    violations: list[str] = []
+    violations: list[tuple[str, str]] = []
     BY_NAME[policy_name].validate(
-        StackValidationArgs(policy_resources), lambda message, urn=None: violations.append(message)
+        StackValidationArgs(policy_resources), lambda message, urn=None: violations.append((message, urn))
     )
     return violations
 
@@ -164,8 +168,52 @@ def test_encrypted_artifact_store_violation(prod_resources):
         if typ.endswith("BucketServerSideEncryptionConfiguration"):
             props["bucket"] = "some-other-bucket"
 
-    (violation,) = check_stack("encrypted-artifact-store", prod_resources, change)
-    assert "has no default encryption" in violation
+    ((violation, urn),) = check_stack_with_urns("encrypted-artifact-store", prod_resources, change)
+    bucket = next(r for r in prod_resources if r.type == "aws:s3/bucket:Bucket").state["bucket"]
+    assert violation == (
+        f"artifact store {bucket!r} has no default encryption "
+        "(declare a BucketServerSideEncryptionConfiguration or an encryption key)"
+    )
+    assert urn == next(r for r in prod_resources if r.type == "aws:codepipeline/pipeline:Pipeline").urn
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "compliant"),
+    [("AES256", True), ("aws:kms", True), ("aws:kms:dsse", True), ("none", False), ("", False)],
+)
+def test_every_s3_default_encryption_algorithm_counts(prod_resources, algorithm, compliant):
+    def change(typ, props):
+        if typ.endswith("BucketServerSideEncryptionConfiguration"):
+            props["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] = algorithm
+
+    assert (check_stack("encrypted-artifact-store", prod_resources, change) == []) is compliant
+
+
+def test_a_store_with_its_own_kms_key_needs_no_bucket_default(prod_resources):
+    def change(typ, props):
+        if typ.endswith("BucketServerSideEncryptionConfiguration"):
+            props["bucket"] = "some-other-bucket"
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            props["artifactStores"][0]["encryptionKey"] = {
+                "id": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                "type": "KMS",
+            }
+
+    assert check_stack("encrypted-artifact-store", prod_resources, change) == []
+
+
+def test_only_the_unencrypted_store_of_several_is_reported(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            props["artifactStores"] = [
+                *props["artifactStores"],
+                {"location": "unencrypted-bucket", "type": "S3"},
+            ]
+
+    assert check_stack("encrypted-artifact-store", prod_resources, change) == [
+        "artifact store 'unencrypted-bucket' has no default encryption "
+        "(declare a BucketServerSideEncryptionConfiguration or an encryption key)"
+    ]
 
 
 def test_approval_compliant(prod_resources):

@@ -21,6 +21,9 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY = "aws:iam/policy:Policy"
 PULL_THROUGH_CACHE_RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+NOTIFICATION_RULE = "aws:codestarnotifications/notificationRule:NotificationRule"
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -249,6 +252,47 @@ def _boundary_section(resources: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _inline_buildspec(buildspec: Any) -> dict[str, Any] | None:
+    """The parsed buildspec when the project carries it inline (JSON here), else None."""
+    if not isinstance(buildspec, str) or "\n" not in buildspec:
+        return None
+    try:
+        parsed = json.loads(buildspec)
+    except json.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _notifications_section(resources: list[dict[str, Any]]) -> list[str]:
+    topics = _of(resources, TOPIC)
+    if not topics:
+        return []
+    out = ["## Notifications", ""]
+    for topic in topics:
+        out.append(f"SNS topic `{topic.get('outputs', {}).get('arn', topic['name'])}`.")
+    subscriptions = _of(resources, SUBSCRIPTION)
+    if subscriptions:
+        out += [
+            "",
+            *_table(
+                ["subscription", "protocol", "endpoint"],
+                [
+                    [s["name"], s["inputs"].get("protocol"), s["inputs"].get("endpoint")]
+                    for s in subscriptions
+                ],
+            ),
+        ]
+    for rule in _of(resources, NOTIFICATION_RULE):
+        inputs = rule["inputs"]
+        out += [
+            "",
+            f"Notification rule `{inputs.get('name', rule['name'])}` ({inputs.get('detailType')}) sends:",
+            "",
+            *(f"- `{event}`" for event in inputs.get("eventTypeIds") or []),
+        ]
+    return [*out, ""]
+
+
 def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
     out = []
     for project in _of(resources, PROJECT):
@@ -281,11 +325,26 @@ def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
                 ["timeout (minutes)", inputs.get("buildTimeout")],
                 [
                     "source / buildspec",
-                    f"{source.get('type')} / {source.get('buildspec')}",
+                    f"{source.get('type')} / "
+                    + (
+                        "inline, below"
+                        if _inline_buildspec(source.get("buildspec"))
+                        else f"{source.get('buildspec')}"
+                    ),
                 ],
                 ["log group", f"{logs} ({retention} days)" if retention else logs],
             ],
         )
+        inline = _inline_buildspec(source.get("buildspec"))
+        if inline:
+            out += ["", "Inline buildspec: its commands, run in one shell in this order:", "", "```bash"]
+            for phase, spec in (inline.get("phases") or {}).items():
+                out.append(f"# {phase}")
+                out += [*(spec.get("commands") or []), ""]
+            out[-1:] = ["```"]
+            exported = (inline.get("env") or {}).get("exported-variables")
+            if exported:
+                out += ["", "Exported variables: " + ", ".join(f"`{v}`" for v in exported) + "."]
         variables = environment.get("environmentVariables") or []
         if variables:
             out += [
@@ -394,6 +453,7 @@ def render_markdown(stack: str, resources: list[dict[str, Any]], outputs: dict[s
     lines += _role_section(resources)
     lines += _boundary_section(resources)
     lines += _codebuild_section(resources)
+    lines += _notifications_section(resources)
     lines += _stores_section(resources)
     lines += ["## Stack outputs", ""]
     lines += _table(["output", "value"], [[k, outputs[k]] for k in sorted(outputs)])

@@ -319,3 +319,19 @@ def test_a_secret_where_a_secret_makes_no_sense_is_refused_clearly(tmp_path, cap
     error = capsys.readouterr().err
     assert "ecs-delivery:connectionArn: stored as a secret, but it names a resource or a setting" in error
     assert "JSON" not in error
+
+
+def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_synth):
+    target, _, _ = prod_synth
+    pipeline_md = (target / "pipeline.md").read_text()
+    assert "| source / buildspec | CODEPIPELINE / inline, below |" in pipeline_md
+    block = pipeline_md.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
+    block = block.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("# build\naws cloudformation describe-stacks")
+    assert "while true; do\n  aws cloudformation describe-change-set" in block  # real newlines, not \\n
+    assert "Exported variables: `REVIEW_SUMMARY`, `CHANGE_COUNT`" in pipeline_md
+    notifications = pipeline_md.split("## Notifications", 1)[1].split("## Stores", 1)[0]
+    assert "| delivery-notifications-email-0 | email | platform-team@example.com |" in notifications
+    assert "Notification rule `todobackend-prod-events` (FULL) sends:" in notifications
+    for event in ("pipeline-execution-failed", "pipeline-execution-succeeded", "manual-approval-needed"):
+        assert f"- `codepipeline-pipeline-{event}`" in notifications

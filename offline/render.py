@@ -76,10 +76,13 @@ def _mermaid_label(*parts: str) -> str:
 
 
 def mermaid(stages: list[dict[str, Any]]) -> list[str]:
-    """Stages as subgraphs in order, actions inside them chained by run order, and the
-    artifacts drawn from the action that produces them to each action that reads them."""
+    """Stages as subgraphs in one row, actions inside them chained by run order, and each
+    artifact drawn from the action that produces it to the first action that reads it:
+    with every reader drawn, edges from Source and Build would cross every environment
+    (all readers are listed in the artifact table under the diagram)."""
     lines = ["```mermaid", "flowchart LR"]
     producers: dict[str, str] = {}
+    drawn: set[str] = set()
     artifact_edges: list[str] = []
     for s_index, stage in enumerate(stages):
         stage_id = f"S{s_index}"
@@ -95,8 +98,9 @@ def mermaid(stages: list[dict[str, Any]]) -> list[str]:
             shape = ('{{"', '"}}') if action["provider"] == "Manual" else ('["', '"]')
             lines.append(f"    {node}{shape[0]}{label}{shape[1]}")
             for artifact in _as_list(action.get("inputArtifacts")):
-                if artifact in producers:
+                if artifact in producers and artifact not in drawn:
                     artifact_edges.append(f"  {producers[artifact]} -. {artifact} .-> {node}")
+                    drawn.add(artifact)
             for artifact in _as_list(action.get("outputArtifacts")):
                 producers[artifact] = node
         # Actions with a higher run order wait for every action with the previous one.
@@ -114,6 +118,21 @@ def mermaid(stages: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def artifact_table(stages: list[dict[str, Any]]) -> list[str]:
+    """Every artifact with the action that produces it and every action that reads it."""
+    produced: dict[str, str] = {}
+    readers: dict[str, list[str]] = {}
+    for stage in stages:
+        for action in stage["actions"]:
+            where = f"{stage['name']} / {action['name']}"
+            for artifact in _as_list(action.get("outputArtifacts")):
+                produced[artifact] = where
+            for artifact in _as_list(action.get("inputArtifacts")):
+                readers.setdefault(artifact, []).append(where)
+    rows = [[artifact, producer, readers.get(artifact, [])] for artifact, producer in produced.items()]
+    return _table(["artifact", "produced by", "read by"], rows)
+
+
 def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
     inputs = pipeline["inputs"]
     stages = inputs.get("stages") or []
@@ -125,6 +144,8 @@ def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
         f"artifact store `{(inputs.get('artifactStores') or [{}])[0].get('location', '—')}`.",
         "",
         *mermaid(stages),
+        "",
+        *artifact_table(stages),
         "",
     ]
     for stage in stages:

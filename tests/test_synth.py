@@ -335,3 +335,30 @@ def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_
     assert "Notification rule `todobackend-prod-events` (FULL) sends:" in notifications
     for event in ("pipeline-execution-failed", "pipeline-execution-succeeded", "manual-approval-needed"):
         assert f"- `codepipeline-pipeline-{event}`" in notifications
+
+
+def test_the_diagram_stays_one_readable_row_at_four_environments(tmp_path):
+    from tests.conftest import FIXTURE_STACKS
+
+    target, _, _ = synth.synth("four-environments", tmp_path, FIXTURE_STACKS)
+    pipeline_md = (target / "pipeline.md").read_text()
+    diagram = pipeline_md.split("```mermaid", 1)[1].split("```", 1)[0]
+    # One chain of stages, left to right.
+    assert [line.strip() for line in diagram.splitlines() if "==>" in line] == [
+        f"S{i} ==> S{i + 1}" for i in range(5)
+    ]
+    # One edge per artifact, to its first reader: none crosses the environments.
+    assert [line.strip() for line in diagram.splitlines() if " -. " in line] == [
+        "S0A0 -. ApplicationSource .-> S1A0",
+        "S0A1 -. InfrastructureSource .-> S2A0",
+        "S1A0 -. ApplicationVersion .-> S2A0",
+    ]
+    # Every reader is in the table under it.
+    row = next(line for line in pipeline_md.splitlines() if line.startswith("| ApplicationVersion |"))
+    for reader in (
+        "dev / Deploy",
+        "qa / CreateChangeSet",
+        "staging / Deploy",
+        "production / CreateChangeSet",
+    ):
+        assert f"`{reader}`" in row

@@ -9,9 +9,11 @@ STACK ?= prod
 .PHONY: test venv lint unit synth preflight mutate mutation-score bench clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
+	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "make: $(VENV)/ is ready"
 	touch $@
 
 venv: $(BIN)/.installed
@@ -26,6 +28,7 @@ lint: venv
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 unit: venv
+	@echo "make: running the tests (about a minute; the provider preflight runs Terraform)"
 	$(BIN)/python -m pytest -q
 
 test: lint unit

@@ -326,3 +326,49 @@ def test_the_summary_is_cut_exactly_at_the_limit():
         assert len(summary) == report.SUMMARY_LIMIT
         assert summary.endswith("…") is cut
     assert report.SUMMARY_LIMIT == 300
+
+
+# Golden reports: the whole of what an approver reads, per fixture, reviewed and committed
+# (tests/fixtures/changesets/expected/). A change to any heading, label, order, escaping
+# or number shows up as a failing test and a reviewable diff.
+# After a deliberate change: UPDATE_GOLDEN_REPORTS=1 make unit, then review the diff.
+GOLDEN = FIXTURES / "expected"
+GOLDEN_CASES = {
+    "release": dict(
+        page="release.json",
+        stack="stack.json",
+        commit="8c1d2aa4f0e",
+        report_url="https://example.test/r.html",
+    ),
+    "risky": dict(page="risky.json", stack="risky-stack.json", image_parameter="ImageTag"),
+    "no-changes": dict(page="no-changes.json", stack=None),
+    "failed": dict(page="failed.json", stack=None),
+}
+
+
+def _render_case(case: dict) -> dict[str, str]:
+    options = {k: v for k, v in case.items() if k not in ("page", "stack")}
+    review = report.load_review(
+        [fixture(case["page"])],
+        environment="production",
+        stack=fixture(case["stack"]) if case["stack"] else None,
+        **options,
+    )
+    return {
+        "report.md": report.markdown(review),
+        "report.html": report.html_report(review),
+        "exports.json": json.dumps(report.exports(review), indent=2, ensure_ascii=False) + "\n",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CASES))
+def test_reports_match_the_reviewed_golden_files(name):
+    import os
+
+    rendered = _render_case(GOLDEN_CASES[name])
+    for suffix, text in rendered.items():
+        golden = GOLDEN / f"{name}.{suffix}"
+        if os.environ.get("UPDATE_GOLDEN_REPORTS") == "1":
+            golden.write_text(text, encoding="utf-8")
+        assert golden.is_file(), f"no {golden.name}: UPDATE_GOLDEN_REPORTS=1 make unit"
+        assert text == golden.read_text(encoding="utf-8"), f"{golden.name} differs"

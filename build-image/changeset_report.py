@@ -48,7 +48,6 @@ class Change:
     resource_type: str
     physical_id: Optional[str]
     replacement: Optional[str]
-    scope: list[str]
     details: list[dict[str, Any]]
     nested_change_set: Optional[str]
     policy_action: Optional[str]
@@ -159,7 +158,6 @@ def _change(entry: dict[str, Any]) -> Optional[Change]:
         resource_type=resource.get("ResourceType", "?"),
         physical_id=resource.get("PhysicalResourceId"),
         replacement=resource.get("Replacement"),
-        scope=list(resource.get("Scope") or []),
         details=list(resource.get("Details") or []),
         nested_change_set=resource.get("ChangeSetId"),
         policy_action=resource.get("PolicyAction"),
@@ -307,6 +305,13 @@ def _ordered(changes: list[Change]) -> list[Change]:
 Block = tuple[str, Any]
 
 
+def _what(change: Change) -> str:
+    """The resource type, and which resource exactly (its physical id) when it exists."""
+    if change.physical_id:
+        return f"{change.resource_type}, `{change.physical_id}`"
+    return change.resource_type
+
+
 def blocks(review: Review) -> list[Block]:
     out: list[Block] = [
         ("h1", f"Change set review — {review.environment}"),
@@ -349,10 +354,10 @@ def blocks(review: Review) -> list[Block]:
         ),
     ]
     if review.removals or replaced:
-        items = [f"**REMOVE** `{c.logical_id}` ({c.resource_type})" for c in review.removals]
+        items = [f"**REMOVE** `{c.logical_id}` ({_what(c)})" for c in review.removals]
         for change in replaced:
             how = "REPLACE" if change.replacement == "True" else "MAY REPLACE"
-            items.append(f"**{how}** `{change.logical_id}` ({change.resource_type})")
+            items.append(f"**{how}** `{change.logical_id}` ({_what(change)})")
         out += [("h2", "⚠ Removals and replacements"), ("ul", items)]
     if review.flagged:
         items = [

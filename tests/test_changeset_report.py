@@ -343,6 +343,10 @@ GOLDEN_CASES = {
     "risky": dict(page="risky.json", stack="risky-stack.json", image_parameter="ImageTag"),
     "no-changes": dict(page="no-changes.json", stack=None),
     "failed": dict(page="failed.json", stack=None),
+    # Non-resource entries, an entry without Type, SSM-resolved, kept, new and retired
+    # parameters, several IAM kinds, a removal and a replacement with physical ids, a
+    # stack id that is no ARN (no console link: the report's address instead).
+    "edges": dict(page="edges.json", stack="edges-stack.json", report_url="https://example.test/qa.html"),
 }
 
 
@@ -372,3 +376,25 @@ def test_reports_match_the_reviewed_golden_files(name):
             golden.write_text(text, encoding="utf-8")
         assert golden.is_file(), f"no {golden.name}: UPDATE_GOLDEN_REPORTS=1 make unit"
         assert text == golden.read_text(encoding="utf-8"), f"{golden.name} differs"
+
+
+def test_cli_creates_nested_output_folders_and_writes_the_summary_line(tmp_path):
+    out = tmp_path / "report" / "production" / "exec-1"
+    assert (
+        report.main([str(FIXTURES / "no-changes.json"), "--environment", "production", "--out-dir", str(out)])
+        == 0
+    )
+    assert (out / "summary.txt").read_bytes() == b"production: no changes to stack todobackend-prod\n"
+    assert (out / "report.md").read_bytes() == (GOLDEN / "no-changes.report.md").read_bytes()
+
+
+def test_cli_requires_the_environment(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main([str(FIXTURES / "release.json"), "--out-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "--environment" in capsys.readouterr().err
+
+
+def test_no_page_is_an_error():
+    with pytest.raises(ValueError, match="no DescribeChangeSet page given"):
+        report.load_review([], environment="production")

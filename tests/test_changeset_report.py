@@ -55,9 +55,16 @@ def test_risky_changes_are_marked_loudly():
         "| Modify | `LoadBalancerSecurityGroup` | AWS::EC2::SecurityGroup | **MAY BE REPLACED** ⚠ security group |"
         in markdown
     )
-    assert "- **REMOVE** `LegacyQueue` (AWS::SQS::Queue)" in markdown
-    assert "- **MAY REPLACE** `LoadBalancerSecurityGroup` (AWS::EC2::SecurityGroup)" in markdown
-    assert "- **REPLACE** `Database` (AWS::RDS::DBInstance)" in markdown
+    # Which resource exactly: the physical id, when the change set gives one.
+    assert (
+        "- **REMOVE** `LegacyQueue` (AWS::SQS::Queue, `https://sqs.us-east-1.amazonaws.com/123456789012/shop-legacy`)"
+        in markdown
+    )
+    assert (
+        "- **MAY REPLACE** `LoadBalancerSecurityGroup` (AWS::EC2::SecurityGroup, `sg-0a1b2c3d4e5f60718`)"
+        in markdown
+    )
+    assert "- **REPLACE** `Database` (AWS::RDS::DBInstance, `shop-staging-db`)" in markdown
     assert "## ⚠ Security-sensitive changes" in markdown
     assert "- IAM: Add `TaskRole`" in markdown and "- KMS: Modify `DataKey`" in markdown
     # Removals first, then replacements, in the full list.

@@ -87,6 +87,11 @@ def test_prod_build_uses_its_committed_settings():
     assert project["environment"]["computeType"] == "BUILD_GENERAL1_MEDIUM"
 
 
+def build_statements(mocks) -> dict[str, dict]:
+    policy = only(mocks, "aws:iam/rolePolicy:RolePolicy", "build-policy").inputs["policy"]
+    return {statement["Sid"]: statement for statement in json.loads(policy)["Statement"]}
+
+
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
 
 
@@ -146,12 +151,7 @@ def test_docker_hub_through_an_ecr_pull_through_cache():
         "PLAINTEXT",
     )
     assert "DOCKERHUB_TOKEN" not in variables
-    statements = {
-        s["Sid"]: s
-        for s in json.loads(
-            only(run.mocks, "aws:iam/rolePolicy:RolePolicy", "build-policy").inputs["policy"]
-        )["Statement"]
-    }
+    statements = build_statements(run.mocks)
     # ECR user guide: pulling through a cache rule creates the repository and imports the
     # image on first pull, with the puller's permissions.
     assert statements["PullThroughDockerHub"] == {
@@ -184,12 +184,7 @@ def test_docker_hub_login_reads_the_secret_through_codebuild_and_nothing_else():
     assert variables["DOCKERHUB_USERNAME"] == (f"{SECRET}:username", "SECRETS_MANAGER")
     assert variables["DOCKERHUB_TOKEN"] == (f"{SECRET}:accessToken", "SECRETS_MANAGER")
     assert "DOCKER_HUB_MIRROR" not in variables
-    statements = {
-        s["Sid"]: s
-        for s in json.loads(
-            only(run.mocks, "aws:iam/rolePolicy:RolePolicy", "build-policy").inputs["policy"]
-        )["Statement"]
-    }
+    statements = build_statements(run.mocks)
     assert statements["ReadDockerHubCredentials"]["Action"] == ["secretsmanager:GetSecretValue"]
     assert statements["ReadDockerHubCredentials"]["Resource"] == [SECRET]
     assert "PullThroughDockerHub" not in statements

@@ -12,6 +12,19 @@ from tests.conftest import BOOK_CONFIG, all_of, config_with, only, policy, run_c
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+# The services an ECS application stack hands its roles to, each as its documentation
+# names its principal: Application Auto Scaling, EC2 Auto Scaling, EC2 instances, ECS
+# tasks, ECS, EventBridge, Lambda, RDS enhanced monitoring.
+STACK_ROLE_SERVICES = [
+    "application-autoscaling.amazonaws.com",
+    "autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "events.amazonaws.com",
+    "lambda.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+]
 
 
 @pytest.fixture(scope="module")
@@ -183,20 +196,7 @@ def test_every_pass_role_is_conditioned_on_the_receiving_service(book):
     for environment, stack in (("dev", "todobackend-dev"), ("production", "todobackend-prod")):
         statement = passes[f"deploy-{environment}-iam"]
         assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"]
-        assert statement["Condition"] == {
-            "StringEquals": {
-                "iam:PassedToService": [
-                    "application-autoscaling.amazonaws.com",
-                    "autoscaling.amazonaws.com",
-                    "ec2.amazonaws.com",
-                    "ecs-tasks.amazonaws.com",
-                    "ecs.amazonaws.com",
-                    "events.amazonaws.com",
-                    "lambda.amazonaws.com",
-                    "monitoring.rds.amazonaws.com",
-                ]
-            }
-        }
+        assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": STACK_ROLE_SERVICES}}
 
 
 def test_connection_permission_follows_the_connection_arn_service():
@@ -288,20 +288,7 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
                 "Resource": [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"],
-                "Condition": {
-                    "StringEquals": {
-                        "iam:PassedToService": [
-                            "application-autoscaling.amazonaws.com",
-                            "autoscaling.amazonaws.com",
-                            "ec2.amazonaws.com",
-                            "ecs-tasks.amazonaws.com",
-                            "ecs.amazonaws.com",
-                            "events.amazonaws.com",
-                            "lambda.amazonaws.com",
-                            "monitoring.rds.amazonaws.com",
-                        ]
-                    }
-                },
+                "Condition": {"StringEquals": {"iam:PassedToService": STACK_ROLE_SERVICES}},
             },
         ]
 

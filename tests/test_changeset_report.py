@@ -405,3 +405,89 @@ def test_cli_requires_the_environment(tmp_path, capsys):
 def test_no_page_is_an_error():
     with pytest.raises(ValueError, match="no DescribeChangeSet page given"):
         report.load_review([], environment="production")
+
+
+def _page(*changes: dict, **fields) -> dict:
+    return {
+        "Status": "CREATE_COMPLETE",
+        **fields,
+        "Changes": [{"Type": "Resource", "ResourceChange": c} for c in changes],
+    }
+
+
+def test_what_a_page_does_not_say_is_shown_as_unknown():
+    review = report.load_review([{}], environment="qa")
+    assert (review.stack_name, review.change_set_name, review.status, review.execution_status) == (
+        "?",
+        "?",
+        "?",
+        "?",
+    )
+    assert review.status_reason == ""
+    assert report.exports(review)["CHANGE_SET_URL"] == "" and report.exports(review)["REPORT_URL"] == ""
+
+
+def test_the_glance_table_counts_zero_and_sums_per_type():
+    remove = {"Action": "Remove", "ResourceType": "AWS::SQS::Queue"}
+    review = report.load_review(
+        [_page(remove | {"LogicalResourceId": "A"}, remove | {"LogicalResourceId": "B"})], environment="qa"
+    )
+    markdown = report.markdown(review)
+    assert "| 0 | 0 | 2 | 0 / 0 | 0 |" in markdown
+    assert "| AWS::SQS::Queue | 0 | 0 | 2 | 0 |" in markdown
+
+
+def test_a_long_ordinary_summary_is_cut_exactly_at_the_limit():
+    def summary(name_length: int, limit: int = 300) -> str:
+        change = {
+            "Action": "Remove",
+            "ResourceType": "AWS::SQS::Queue",
+            "LogicalResourceId": "Q" * name_length,
+        }
+        return report.summary_line(report.load_review([_page(change)], environment="production"), limit=limit)
+
+    # One removal: the line grows one character per character of its name.
+    fits = 300 - len(summary(0))
+    assert len(summary(fits)) == 300 and not summary(fits).endswith("…")
+    full = summary(fits + 1, limit=10_000)
+    assert len(full) == 301
+    assert summary(fits + 1) == full[:299] + "…"
+
+
+def test_the_image_tag_export_is_the_current_tag_when_it_does_not_change():
+    page = fixture("release.json") | {
+        "Parameters": [{"ParameterKey": "ApplicationImageTag", "ParameterValue": "5fdbe62"}]
+    }
+    review = report.load_review([page], environment="production", stack=fixture("stack.json"))
+    assert report.exports(review)["IMAGE_TAG"] == "5fdbe62"
+    assert "image tag" not in report.summary_line(review)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("5fdbe62", "5fdbe62"),
+        ("abcdef123456", "abcdef123456"),
+        ("abcdef1234567", "abcdef1"),
+        (None, "(none)"),
+    ],
+)
+def test_long_tags_are_shortened_to_a_commit_prefix(value, shown):
+    assert report._shorten(value) == shown
+
+
+def test_two_pages_are_said_to_be_two():
+    page = fixture("release.json")
+    review = report.load_review([page, page | {"Changes": []}], environment="production")
+    assert "(from 2 pages)" in report.markdown(review)
+    assert "pages)" not in report.markdown(report.load_review([page], environment="production"))
+
+
+def test_the_cli_explains_itself(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--help"])
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Render a CloudFormation change set for its approver." in help_text
+    assert "DescribeChangeSet JSON, one file per page" in help_text
+    assert "DescribeStacks JSON (old parameter values)" in help_text

@@ -296,3 +296,130 @@ def test_the_pack_starts_its_analyzer_as_the_cli_would(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def _edit_boundaries(edit):
+    def change(typ, props):
+        if typ == "aws:iam/policy:Policy":
+            document = json.loads(props["policy"])
+            edit(document["Statement"])
+            props["policy"] = json.dumps(document)
+
+    return change
+
+
+ADMITS = "a role it bounds could create an unbounded role"
+
+
+@pytest.mark.parametrize(
+    ("edit", "sid"),
+    [
+        # Passing roles to any service (no iam:PassedToService condition).
+        (lambda statements: statements[1].pop("Condition"), "PassOwnStackRoles"),
+        # Any other IAM action, in list or string form, or everything.
+        (
+            lambda statements: statements[1].update(Action=["iam:PassRole", "iam:CreateRole"]),
+            "PassOwnStackRoles",
+        ),
+        (lambda statements: statements[1].update(Action="iam:AttachRolePolicy"), "PassOwnStackRoles"),
+        (lambda statements: statements[1].update(Action="*"), "PassOwnStackRoles"),
+        # NotAction as a string that is not iam:*.
+        (lambda statements: statements[0].update(NotAction="organizations:*"), "ApplicationRuntime"),
+    ],
+)
+def test_every_way_a_boundary_can_admit_iam_is_a_violation(prod_resources, edit, sid):
+    violations = check_stack("permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit))
+    assert violations == [f"permissions boundary statement {sid!r} admits IAM actions: {ADMITS}"] * 2
+
+
+def test_a_deny_before_an_admitting_statement_hides_nothing(prod_resources):
+    def edit(statements):
+        statements[0]["NotAction"].remove("iam:*")
+        statements.insert(0, {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"})
+
+    violations = check_stack("permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit))
+    assert (
+        violations
+        == [f"permissions boundary statement 'ApplicationRuntime' admits IAM actions: {ADMITS}"] * 2
+    )
+
+
+def test_a_boundary_violation_names_the_boundary_resource(prod_resources):
+    def edit(statements):
+        statements[1].pop("Condition")
+
+    found = check_stack_with_urns(
+        "permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit)
+    )
+    boundaries = sorted(r.urn for r in prod_resources if r.type == "aws:iam/policy:Policy")
+    assert sorted(urn for _, urn in found) == boundaries
+
+
+def test_wildcards_hide_behind_neither_a_deny_nor_a_string_nor_a_missing_sid(prod_resources):
+    def change(typ, props):
+        if typ == "aws:iam/rolePolicy:RolePolicy" and props["role"].startswith("build-role"):
+            document = json.loads(props["policy"])
+            document["Statement"] = [
+                {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Allow", "Action": "ecr:*", "Resource": "*"},
+            ]
+            props["policy"] = json.dumps(document)
+
+    assert check_resources("no-wildcard-iam-actions", prod_resources, change) == [
+        "statement '?' allows the wildcard action 'ecr:*'"
+    ]
+
+
+def test_an_image_in_an_unowned_repository_under_an_owned_name_is_a_violation(prod_resources):
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/todobackend/not-ours@sha256:" + "b" * 64
+
+    def change(typ, props):
+        if typ == "aws:codebuild/project:Project" and props["environment"].get("privilegedMode"):
+            props["environment"]["image"] = image
+
+    found = check_stack_with_urns("privileged-codebuild-pinned-image", prod_resources, change)
+    project = next(
+        r for r in prod_resources if r.type == "aws:codebuild/project:Project" and r.name == "build-project"
+    )
+    assert found == [
+        (
+            "privileged CodeBuild project runs an image from "
+            "'123456789012.dkr.ecr.eu-west-1.amazonaws.com/todobackend/not-ours', "
+            "which is not an ECR repository of this stack",
+            project.urn,
+        )
+    ]
+
+
+def test_an_unprivileged_project_is_not_judged_and_a_violation_names_its_project(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codebuild/project:Project":
+            props["environment"]["image"] = "docker:29-dind"
+
+    found = check_stack_with_urns("privileged-codebuild-pinned-image", prod_resources, change)
+    project = next(
+        r for r in prod_resources if r.type == "aws:codebuild/project:Project" and r.name == "build-project"
+    )
+    # The review project runs unprivileged: only the build project is reported.
+    assert found == [
+        (
+            "privileged CodeBuild project runs 'docker:29-dind': privileged builds must run an ECR image "
+            "pinned by digest (<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:<digest>)",
+            project.urn,
+        )
+    ]
+
+
+def test_an_execute_without_its_change_set_is_named_exactly(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            for stage in props["stages"]:
+                stage["actions"] = [
+                    a
+                    for a in stage["actions"]
+                    if (a.get("configuration") or {}).get("ActionMode") != "CHANGE_SET_REPLACE"
+                ]
+
+    assert check_resources("approval-before-change-set-execution", prod_resources, change) == [
+        "stage 'production': ExecuteChangeSet executes a change set that no action creates"
+    ]

@@ -41,15 +41,6 @@ CLOUDFORMATION_DEPLOY_ACTIONS = (
 )
 
 
-# Services that document setting aws:SourceAccount / aws:SourceArn when they assume a
-# role (CodeBuild: "confused deputy prevention" in its user guide). Only their trust
-# policies carry those conditions: CodePipeline's documented service-role trust policy
-# has none and no AWS page says it sets the keys, and CloudFormation does not document
-# them for service roles; a condition on a key the service never sends would make
-# CreatePipeline (or every deploy) fail with "not authorized to perform AssumeRole".
-SERVICES_WITH_SOURCE_KEYS = frozenset({"codebuild.amazonaws.com"})
-
-
 def document(*statements: Optional[dict[str, Any]]) -> PolicyDocument:
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s]}
 
@@ -97,7 +88,14 @@ def resource_trust_policy(
     *, service: str, partition: str, region: str, account_id: str, resource: str
 ) -> PolicyDocument:
     """Trust `<service>.amazonaws.com` only when it acts for this account and for the one
-    resource `arn:<partition>:<service>:<region>:<account>:<resource>`."""
+    resource `arn:<partition>:<service>:<region>:<account>:<resource>`.
+
+    Only for services that document setting aws:SourceAccount / aws:SourceArn when they
+    assume a role (CodeBuild: "confused deputy prevention" in its user guide). CodePipeline's
+    documented service-role trust policy has no condition and no AWS page says it sets the
+    keys; CloudFormation documents none for service roles. A condition on a key the service
+    never sends would make CreatePipeline (or every deploy) fail with "not authorized to
+    perform AssumeRole"; those roles use `service_trust_policy` without conditions."""
     return service_trust_policy(
         f"{service}.amazonaws.com",
         account_id=account_id,

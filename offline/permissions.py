@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 from cfnlint.decode import cfn_yaml
 
-from offline.mocks import RecordedResource, RecordingMocks
+from offline.mocks import RecordingMocks
 
 
 def _principalmapper():
@@ -221,11 +221,6 @@ def declared_roles(mocks: RecordingMocks) -> dict[str, DeclaredRole]:
             arn = resource.inputs["policyArn"]
             by_physical_name[resource.inputs["role"]].managed.append((arn, document(arn)))
     return roles
-
-
-def only_resource(mocks: RecordingMocks, typ: str, name: str) -> RecordedResource:
-    (found,) = [r for r in mocks.resources if r.type == typ and r.name == name]
-    return found
 
 
 # -- what CloudFormation asks of a deploy role ----------------------------------------------

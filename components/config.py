@@ -510,7 +510,9 @@ def _problem(error: Any) -> list[str]:
 
 
 def current_secret_keys() -> frozenset[str]:
-    """The config keys the engine marked secret (stored with `secure:`)."""
+    """The config keys the engine marked secret (stored with `secure:`): the CLI hands them
+    over in PULUMI_CONFIG_SECRET_KEYS; `set_all_config` (mocks, offline runs) keeps them in
+    the SDK's `_SECRET_KEYS`, which has no public reader."""
     from pulumi.runtime import config as runtime_config
 
     return frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(

@@ -423,3 +423,106 @@ def test_an_execute_without_its_change_set_is_named_exactly(prod_resources):
     assert check_resources("approval-before-change-set-execution", prod_resources, change) == [
         "stage 'production': ExecuteChangeSet executes a change set that no action creates"
     ]
+
+
+def test_the_rule_factories_keep_what_they_are_given():
+    from pulumi_policy import EnforcementLevel
+
+    from policy import rules
+
+    calls = []
+
+    def validate(args, report):
+        calls.append((args, report))
+
+    for factory in (rules._resource_policy, rules._stack_policy):
+        built = factory("a-rule", "What it checks.", validate)
+        assert (built.name, built.description, built.enforcement_level) == (
+            "a-rule",
+            "What it checks.",
+            EnforcementLevel.MANDATORY,
+        )
+        built.validate("args", "report")
+    # Each built rule runs the function it was given.
+    assert calls == [("args", "report")] * 2
+
+
+def _production_actions(prod_resources, edit):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            stage = next(s for s in props["stages"] if s["name"] == "production")
+            edit({a["name"]: a for a in stage["actions"]}, stage)
+
+    return check_resources("approval-before-change-set-execution", prod_resources, change)
+
+
+UNAPPROVED = (
+    "stage 'production': change set 'todobackend-prod-pipeline' on stack 'todobackend-prod' is executed "
+    "without a manual approval between its creation and its execution"
+)
+
+
+def test_a_missing_run_order_counts_as_one(prod_resources):
+    # CodePipeline's default run order is 1: create (1), approve (3), execute (4) stays compliant.
+    assert _production_actions(prod_resources, lambda a, s: a["CreateChangeSet"].pop("runOrder")) == []
+    # An execute without a run order runs first (1): before the approval, a violation.
+    assert _production_actions(prod_resources, lambda a, s: a["ExecuteChangeSet"].pop("runOrder")) == [
+        UNAPPROVED
+    ]
+
+
+def test_an_approval_alongside_the_change_set_does_not_count(prod_resources):
+    def edit(actions, stage):
+        actions["Approve"]["runOrder"] = actions["CreateChangeSet"]["runOrder"]
+
+    assert _production_actions(prod_resources, edit) == [UNAPPROVED]
+
+
+def test_every_execute_of_a_stage_is_checked(prod_resources):
+    def edit(actions, stage):
+        orphan = copy.deepcopy(actions["ExecuteChangeSet"]) | {"name": "ExecuteOrphan"}
+        orphan["configuration"] = orphan["configuration"] | {"ChangeSetName": "nobody-creates-this"}
+        unapproved = copy.deepcopy(actions["ExecuteChangeSet"]) | {"name": "ExecuteEarly", "runOrder": 2}
+        stage["actions"] = [orphan, *stage["actions"], unapproved]
+
+    assert _production_actions(prod_resources, edit) == [
+        "stage 'production': ExecuteOrphan executes a change set that no action creates",
+        UNAPPROVED,
+    ]
+
+
+def test_a_store_of_unknown_location_hides_no_other(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            props["artifactStores"] = [
+                {"location": "", "type": "S3"},
+                *props["artifactStores"],
+                {"location": "unencrypted-bucket", "type": "S3"},
+            ]
+
+    assert check_stack("encrypted-artifact-store", prod_resources, change) == [
+        "artifact store 'unencrypted-bucket' has no default encryption "
+        "(declare a BucketServerSideEncryptionConfiguration or an encryption key)"
+    ]
+
+
+def test_boundary_violations_name_unnamed_statements_and_the_attachment(prod_resources):
+    def edit(statements):
+        statements[1].pop("Sid")
+        statements[1].pop("Condition")
+
+    assert (
+        check_stack("permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit))
+        == [f"permissions boundary statement '?' admits IAM actions: {ADMITS}"] * 2
+    )
+    boundary = next(r for r in prod_resources if r.type == "aws:iam/policy:Policy").state["arn"]
+
+    def attach(typ, props):
+        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+            props["policyArn"] = boundary
+
+    found = check_stack_with_urns("permission-boundaries-stay-ceilings", prod_resources, attach)
+    attachments = sorted(
+        r.urn for r in prod_resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+    )
+    assert sorted(urn for _, urn in found) == attachments

@@ -468,24 +468,18 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The camelCase keys allowed where an unknown key was found."""
+    """The camelCase keys allowed where an unknown key was found: follow the location's
+    keys (list indexes skipped) through the nested config models."""
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
         if field is None:
             return []
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        nested = next(
-            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)),
-            None,
-        )
-        if nested is None:
-            for c in candidates:
-                for inner in getattr(c, "__args__", ()):
-                    if isinstance(inner, type) and issubclass(inner, BaseModel):
-                        nested = inner
+        # A section (`BuildConfig`), an optional one (`Optional[DockerHubConfig]`) or a
+        # list of them (`list[EnvironmentConfig]`).
+        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
         if nested is None:
             return []
         model = nested
@@ -494,7 +488,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 def _problem(error: Any) -> list[str]:
     # "[key]" marks a problem with a mapping's key rather than its value.
-    loc = tuple(p for p in error["loc"] if p not in ("function-after", "[key]"))
+    loc = tuple(p for p in error["loc"] if p != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(DeliveryConfig, loc)

@@ -446,3 +446,97 @@ def test_a_secret_address_is_accepted_only_when_the_key_is_secret():
     with pytest.raises(ConfigError) as caught:
         load_config(raw, secret_keys=frozenset({"ecs-delivery:application", "ecs-delivery:notifications"}))
     assert caught.value.problems[0].startswith("ecs-delivery:application: stored as a secret, but it names")
+
+
+def test_an_unknown_key_deep_in_a_section_lists_that_sections_keys():
+    (problem,) = problems_for(
+        {**MINIMAL, "build": {"dockerHub": {"credentialsSecretArn": SECRET_ARN, "loggin": True}}}
+    )
+    assert problem == (
+        "ecs-delivery:build.dockerHub.loggin: unknown key "
+        "(allowed: cachePrefix, createRule, credentialsSecretArn, login, pullThroughCache)"
+    )
+
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf"
+
+
+def test_the_error_reads_as_one_block_with_a_line_per_problem():
+    error = ConfigError(["ecs-delivery:a: first", "ecs-delivery:b: second"])
+    assert str(error) == "invalid stack configuration:\n  - ecs-delivery:a: first\n  - ecs-delivery:b: second"
+
+
+def test_a_template_path_cannot_name_an_artifact_itself():
+    (problem,) = problems_for(
+        with_changes(["infrastructure", "templatePath"], "InfrastructureSource::stack.yml")
+    )
+    assert problem == (
+        "ecs-delivery:infrastructure.templatePath: 'InfrastructureSource::stack.yml' is not allowed: "
+        "a relative path inside the repository (no leading '/', no '..', no '::')"
+    )
+
+
+def test_every_namespace_problem_is_reported_in_order_with_hints_only_where_one_fits():
+    values = {
+        "aws:region": "eu-west-1",
+        "ecs-delivery:imageTagParameter": "Tag",
+        "aws:zzzzzzzz": "x",
+        "ecs-delivry:a": "x",
+        "zeta:b": "x",
+    }
+    with pytest.raises(ConfigError) as caught:
+        raw_config_from_pulumi(values)
+    assert caught.value.problems == [
+        "aws:zzzzzzzz: not a configuration key of the aws provider",
+        "ecs-delivry:a: unknown namespace 'ecs-delivry' (allowed: ecs-delivery, aws, docker, pulumi)",
+        "zeta:b: unknown namespace 'zeta' (allowed: ecs-delivery, aws, docker, pulumi)",
+    ]
+
+
+def test_plain_strings_are_not_json_and_every_bad_json_value_is_named():
+    raw = raw_config_from_pulumi({"aws:region": "eu-west-1", "ecs-delivery:imageTagParameter": "XTag"})
+    assert raw == {"imageTagParameter": "XTag"}
+    with pytest.raises(ConfigError) as caught:
+        raw_config_from_pulumi(
+            {"aws:region": "eu-west-1", "ecs-delivery:build": "{bad", "ecs-delivery:ecr": "[bad"}
+        )
+    assert [p.split(":")[1] for p in caught.value.problems] == ["build", "ecr"]
+
+
+def test_an_email_address_may_be_254_characters_and_no_more():
+    local = "a" * 64
+    domain = ".".join(["d" * 63, "d" * 63, "d" * (254 - 64 - 1 - 63 - 63 - 2 - 4)]) + ".com"
+    address = f"{local}@{domain}"
+    assert len(address) == 254
+    load_config({**MINIMAL, "notifications": {"emails": [address]}})
+    (problem,) = problems_for({**MINIMAL, "notifications": {"emails": ["a" + address]}})
+    assert "is not allowed: an email address" in problem
+
+
+def test_a_secret_key_is_refused_with_the_reason():
+    with pytest.raises(ConfigError) as caught:
+        load_config(MINIMAL, secret_keys=frozenset({"ecs-delivery:connectionArn", "aws:region"}))
+    assert caught.value.problems == [
+        "ecs-delivery:connectionArn: stored as a secret, but it names a resource or a setting that plans, "
+        "the console and the stack outputs show anyway; set it in plain text (pulumi config set without --secret)"
+    ]
+
+
+def test_a_pipeline_name_over_100_characters_is_refused():
+    raw = copy.deepcopy(MINIMAL)
+    raw["application"]["name"] = "a" * 60
+    arn = "arn:aws:codeconnections:eu-west-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666"
+    problems = problems_for_stack({**raw, "connectionArn": arn}, "s" * 40)
+    assert problems[0] == (
+        f"ecs-delivery:application.name: with stack '{'s' * 40}' the pipeline is named '{'a' * 60}-{'s' * 40}' "
+        "(101 characters); AWS allows 100: shorten application.name"
+    )
+
+
+def test_the_pattern_validators_check_and_explain():
+    from components.config import _matches
+
+    check = _matches(r"a+", "one or more a").func
+    assert check("aaa") == "aaa"
+    with pytest.raises(ValueError, match=r"^'ab' is not allowed: one or more a$"):
+        check("ab")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,30 @@ FIXTURE_STACKS = Path(__file__).parent / "fixtures" / "stacks"
 FOUR_ENVIRONMENTS = "four-environments"
 
 
-@functools.cache
+def mutation_stats() -> bool:
+    """True while `make mutate` maps each test to the functions it reaches (mutmut's stats
+    pass). Then nothing is shared between tests: a program run cached or held by a module
+    fixture would be credited to the first test that used it only, and mutmut would never
+    run the tests that assert on its output."""
+    return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
+def shared_scope(fixture_name: str, config: pytest.Config) -> str:
+    """`scope=shared_scope`: a module fixture, except during mutmut's stats pass."""
+    return "function" if mutation_stats() else "module"
+
+
+def _cached_unless_mapping(function):
+    cached = functools.cache(function)
+
+    @functools.wraps(function)
+    def run(*args):
+        return function(*args) if mutation_stats() else cached(*args)
+
+    return run
+
+
+@_cached_unless_mapping
 def run_stack(stack: str) -> ProgramRun:
     """The program under mocks with a committed stack file (or a test stack file from
     tests/fixtures/stacks), run once per test session: the records are only read

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.conftest import BOOK_CONFIG, config_with, only, run_config, run_stack
+from tests.conftest import BOOK_CONFIG, config_with, only, run_config, run_stack, shared_scope
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def book():
     return run_config(BOOK_CONFIG, stack="book")
 

@@ -12,13 +12,13 @@ import yaml
 
 from components.change_set_review import EXPORTED_VARIABLES, RENDERER
 from offline.buildspec import run_buildspec, stub_environment
-from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack
+from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack, shared_scope
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def prod():
     return run_stack("prod").mocks
 

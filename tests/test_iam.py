@@ -8,7 +8,7 @@ import parliament
 import pytest
 
 from components import iam_policies
-from tests.conftest import BOOK_CONFIG, all_of, config_with, only, policy, run_config, run_stack
+from tests.conftest import BOOK_CONFIG, all_of, config_with, only, policy, run_config, run_stack, shared_scope
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -27,7 +27,7 @@ STACK_ROLE_SERVICES = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def book():
     return run_config(BOOK_CONFIG, stack="book").mocks
 

@@ -11,7 +11,7 @@ import parliament
 import pytest
 
 from components import iam_policies
-from tests.conftest import config_with, run_config, run_stack
+from tests.conftest import config_with, run_config, run_stack, shared_scope
 
 MULTI_ENVIRONMENT = config_with(
     connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
@@ -32,7 +32,7 @@ RESOURCE_POLICY_INPUTS = {
 }
 
 
-@pytest.fixture(scope="module", params=["dev", "prod", "multi-environment"])
+@pytest.fixture(scope=shared_scope, params=["dev", "prod", "multi-environment"])
 def declared(request):
     if request.param == "multi-environment":
         return run_config(MULTI_ENVIRONMENT, stack="multi").mocks

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import action_of, all_of, only, policy, run_stack
+from tests.conftest import action_of, all_of, only, policy, run_stack, shared_scope
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def prod():
     return run_stack("prod").mocks
 

@@ -25,13 +25,13 @@ from offline.permissions import (
     handler_permissions,
     load_template,
 )
-from tests.conftest import FOUR_ENVIRONMENTS, only, run_stack
+from tests.conftest import FOUR_ENVIRONMENTS, only, run_stack, shared_scope
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
 
-@pytest.fixture(scope="module", params=["dev", "prod", FOUR_ENVIRONMENTS])
+@pytest.fixture(scope=shared_scope, params=["dev", "prod", FOUR_ENVIRONMENTS])
 def declared(request):
     return run_stack(request.param).mocks
 

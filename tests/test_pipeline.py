@@ -15,6 +15,7 @@ from tests.conftest import (
     pipeline_inputs,
     run_config,
     run_stack,
+    shared_scope,
     stage_names,
 )
 
@@ -39,12 +40,12 @@ THREE_ENVIRONMENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def book():
     return run_config(config_with(environments=BOOK_ENVIRONMENTS), stack="book").mocks
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def three():
     return run_config(
         config_with(

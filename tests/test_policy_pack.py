@@ -18,12 +18,12 @@ from pulumi_policy import (
 
 from offline.synth import plain_numbers
 from policy.rules import POLICIES
-from tests.conftest import run_stack
+from tests.conftest import run_stack, shared_scope
 
 BY_NAME = {p.name: p for p in POLICIES}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def prod_resources():
     return [r for r in run_stack("prod").mocks.resources if r.custom]
 

@@ -6,17 +6,26 @@ import json
 
 import pytest
 
-from tests.conftest import all_of, config_with, only, pipeline_inputs, policy, run_config, run_stack
+from tests.conftest import (
+    all_of,
+    config_with,
+    only,
+    pipeline_inputs,
+    policy,
+    run_config,
+    run_stack,
+    shared_scope,
+)
 
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def prod():
     return run_stack("prod").mocks
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def with_kms():
     return run_config(config_with(artifacts={"kmsKeyArn": KMS_KEY, "expireAfterDays": 14})).mocks
 

@@ -9,6 +9,7 @@ import pytest
 
 from offline import synth
 from offline.render import mermaid, render_markdown
+from tests.conftest import shared_scope
 
 KNOWN_STAGES = [
     {
@@ -189,7 +190,7 @@ def test_outputs_table_and_legend():
     assert "known only after deployment" in markdown
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=shared_scope)
 def prod_synth(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
     target, records, outputs = synth.synth("prod", out)

@@ -375,8 +375,10 @@ BOUNDARY_POLICY_WRITE_ACTIONS = (
 )
 
 # What no role an application stack creates may ever do, whatever policies the template
-# gives it: IAM and account administration (no escalation), and the delivery system's
-# own services (no route around the pipeline's approvals).
+# gives it: IAM and account administration (no escalation), assuming other roles (a role
+# trusted by the account root would carry it out of its boundary; ECS and Lambda assume
+# the stack's roles as services, the roles themselves never need to), and the delivery
+# system's own services (no route around the pipeline's approvals).
 BOUNDARY_EXCLUDED_ACTIONS = (
     "account:*",
     "cloudformation:*",
@@ -386,6 +388,7 @@ BOUNDARY_EXCLUDED_ACTIONS = (
     "codestar-connections:*",
     "iam:*",
     "organizations:*",
+    "sts:AssumeRole*",
 )
 
 

@@ -280,6 +280,7 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                     "codestar-connections:*",
                     "iam:*",
                     "organizations:*",
+                    "sts:AssumeRole*",
                 ],
                 "Resource": "*",
             },

@@ -504,6 +504,9 @@ def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(dec
                 "codepipeline:PutApprovalResult", f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:todobackend-prod"
             ),
             Request("organizations:LeaveOrganization", "*"),
+            # A role that trusts the account root would take the minted role out of its boundary.
+            Request("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"),
+            Request("sts:AssumeRoleWithWebIdentity", f"arn:aws:iam::{ACCOUNT}:role/ci-deployer"),
         ):
             assert not minted.allows(request), request
 

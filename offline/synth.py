@@ -74,6 +74,14 @@ def synth(
     return target, records, outputs
 
 
+def _relative(path: Path) -> Path:
+    """`path` as the user would type it from here, when it lies below the working directory."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 def summary(stack: str, target: Path, records: list[dict[str, Any]]) -> str:
     custom = [r for r in records if not r["type"].startswith("ecs-delivery:")]
     lines = [f"stack {stack}: {len(custom)} resources in {len(records) - len(custom)} components"]
@@ -85,8 +93,9 @@ def summary(stack: str, target: Path, records: list[dict[str, Any]]) -> str:
             # Actions sharing a run order run in parallel.
             actions = " → ".join(" + ".join(names) for _, names in sorted(by_order.items()))
             lines.append(f"  {stage['name']}: {actions}")
-    lines.append(f"wrote {target / 'resources.json'}")
-    lines.append(f"wrote {target / 'pipeline.md'}")
+    shown = _relative(target)
+    lines.append(f"wrote {shown / 'resources.json'}")
+    lines.append(f"wrote {shown / 'pipeline.md'}")
     return "\n".join(lines)
 
 

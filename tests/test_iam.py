@@ -348,3 +348,10 @@ def test_star_resources_only_for_actions_without_a_resource_form(book):
                     "ecr:GetAuthorizationToken",
                     "cloudformation:ValidateTemplate",
                 }
+
+
+def test_a_connection_arn_of_another_service_is_refused_by_name():
+    with pytest.raises(
+        ValueError, match=r"^not a connection ARN: 'arn:aws:codecommit:eu-west-1:123456789012:repo'$"
+    ):
+        iam_policies.connection_action("arn:aws:codecommit:eu-west-1:123456789012:repo")

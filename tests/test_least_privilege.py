@@ -184,5 +184,7 @@ def test_kms_is_granted_only_when_configured_and_only_on_that_key():
             continue
         (statement,) = [s for s in document["Statement"] if s["Sid"] == "ArtifactKey"]
         assert statement["Resource"] == [kms]
+        # Decrypt to read artifacts, GenerateDataKey to write them (SSE-KMS), as KMS names them.
+        assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
     for name, document in identity_documents(run_stack("prod").mocks):
         assert all(not a.startswith("kms:") for s in document["Statement"] for a in s["Action"]), name

@@ -87,6 +87,7 @@ def test_build_role_can_push_to_the_application_repository_only(book):
         "Resource": ["*"],
     }
     assert statements["WriteBuildLogs"]["Resource"] == [f"{log_group}:log-stream:*"]
+    assert statements["WriteBuildLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert statements["ArtifactObjects"]["Resource"] == [f"{bucket}/*"]
     cache_repo = only(book, "aws:ecr/repository:Repository", "build-cache-repository").state["arn"]
     assert cache_repo.endswith(":repository/todobackend/build-cache")
@@ -122,6 +123,8 @@ def test_pipeline_role_statements_name_their_resources(book):
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
     assert statements["RunBuilds"]["Resource"] == [project, review]
+    # The CodeBuild action's documented calls, spelled as IAM names them.
+    assert statements["RunBuilds"]["Action"] == ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
     assert statements["DeployStacks"]["Resource"] == [
         f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/todobackend-dev/*",
         f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/todobackend-prod/*",

@@ -122,6 +122,7 @@ def test_the_build_gets_a_registry_cache_repository_it_may_read_and_write(book):
         ]
     }
     assert "BUILD_CACHE_REPOSITORY_URI" not in variables
+    assert "BuildCache" not in build_statements(off.mocks)
 
 
 def test_arm64_runs_both_projects_on_arm_hosts_with_an_arm_image():

@@ -27,6 +27,27 @@ def test_topic_policy_admits_codestar_notifications_and_the_pipeline_role(prod):
     pipeline_role = only(prod, "aws:iam/role:Role", "delivery-role").state["arn"]
     assert approvals["Principal"] == {"AWS": pipeline_role}
     assert (approvals["Action"], approvals["Resource"]) == ("sns:Publish", topic_arn(prod))
+    # The whole document, as SNS will store it.
+    assert document == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PipelineEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "codestar-notifications.amazonaws.com"},
+                "Action": "sns:Publish",
+                "Resource": topic_arn(prod),
+                "Condition": {"StringEquals": {"aws:SourceAccount": "123456789012"}},
+            },
+            {
+                "Sid": "ApprovalRequests",
+                "Effect": "Allow",
+                "Principal": {"AWS": pipeline_role},
+                "Action": "sns:Publish",
+                "Resource": topic_arn(prod),
+            },
+        ],
+    }
 
 
 def test_pipeline_role_may_publish_approval_requests(prod):

@@ -198,6 +198,7 @@ def test_every_pass_role_is_conditioned_on_the_receiving_service(book):
     # CloudFormation may pass its own stack's roles, to the services an ECS app runs on.
     for environment, stack in (("dev", "todobackend-dev"), ("production", "todobackend-prod")):
         statement = passes[f"deploy-{environment}-iam"]
+        assert statement["Sid"] == "PassStackRoles"
         assert statement["Resource"] == [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"]
         assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": STACK_ROLE_SERVICES}}
 

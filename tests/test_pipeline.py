@@ -278,3 +278,26 @@ def test_an_existing_application_repository_is_looked_up_not_created():
         (token, {k: v for k, v in args.items() if k == "name"}) for token, args in run.mocks.invokes
     ]
     assert run.outputs["app_repository_url"].endswith("/team/todo")
+
+
+def test_parameters_with_dollar_signs_and_hyphenated_environments_reach_cloudformation_intact():
+    run = run_config(
+        config_with(
+            environments=[
+                {
+                    "name": "pre-prod",
+                    "stackName": "todobackend-pre",
+                    "parameters": {"Banner": "costs $5 ${NotARef}"},
+                },
+                {"name": "prod-eu", "stackName": "todobackend-prod", "approval": True},
+            ]
+        )
+    )
+    deploy = action_of(run.mocks, "pre-prod", "Deploy")["configuration"]
+    assert json.loads(deploy["ParameterOverrides"])["Banner"] == "costs $5 ${NotARef}"
+    assert deploy["RoleArn"] == deploy_role_arn(run.mocks, "pre-prod")
+    assert json.loads(deploy["ParameterOverrides"])["PermissionsBoundaryArn"] == boundary_arn(
+        run.mocks, "pre-prod"
+    )
+    review = action_of(run.mocks, "prod-eu", "ReviewChangeSet")["configuration"]
+    assert review["ProjectName"] == "todobackend-test-review-prod-eu"

@@ -175,3 +175,11 @@ def test_too_many_parameters_in_config_fail_before_anything_is_declared():
         run_config(bad, mocks=mocks)
     assert "stage 'dev' (environment 'dev'), action 'Deploy': ParameterOverrides is" in str(caught.value)
     assert mocks.resources == []
+
+
+def test_the_error_reads_as_one_block_with_a_line_per_problem():
+    from components.blueprint import BlueprintError
+
+    assert str(BlueprintError(["stage 'a': one", "stage 'b': two"])) == (
+        "invalid pipeline:\n  - stage 'a': one\n  - stage 'b': two"
+    )

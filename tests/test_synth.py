@@ -363,3 +363,10 @@ def test_the_diagram_stays_one_readable_row_at_four_environments(tmp_path):
         "production / CreateChangeSet",
     ):
         assert f"`{reader}`" in row
+
+
+def test_resources_json_carries_no_local_path(prod_synth):
+    from offline.program import PROJECT_DIR
+
+    target, _, _ = prod_synth
+    assert str(PROJECT_DIR) not in (target / "resources.json").read_text()

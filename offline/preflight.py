@@ -196,13 +196,14 @@ class Workspace:
     version: str
     region: str
 
-    def env(self) -> dict[str, str]:
+    def __post_init__(self) -> None:
+        # Terraform installs the provider from the mirror only: written once per workspace.
         config = self.folder / "cli.tfrc"
         config.write_text(
             "provider_installation {\n  filesystem_mirror {\n"
             f'    path    = "{self.mirror}"\n    include = ["{PROVIDER}"]\n  }}\n}}\n'
         )
-        return {
+        self.env = {
             **os.environ,
             "TF_CLI_CONFIG_FILE": str(config),
             "TF_IN_AUTOMATION": "1",
@@ -235,7 +236,7 @@ class Workspace:
         return subprocess.run(  # noqa: S603 - terraform from the PATH, fixed arguments
             [self.terraform, *args],
             cwd=self.folder,
-            env=self.env(),
+            env=self.env,
             capture_output=True,
             text=True,
             check=False,

@@ -25,6 +25,7 @@ from components.config import (
 from components.deploy_role import DeployRole, DeployRoleArgs
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
+from components.verify_project import VerifyProject, VerifyProjectArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -155,6 +156,29 @@ reviews = {
     if env.approval
 }
 
+# Every environment with `verify` gets its own smoke-test project.
+verifications = {
+    env.name: VerifyProject(
+        f"verify-{env.name}",
+        VerifyProjectArgs(
+            name_prefix=name_prefix,
+            environment=env.name,
+            command=env.verify.command,
+            timeout_minutes=env.verify.timeout_minutes,
+            build_image_ref=build_image.image_ref,
+            build_image_repository_arn=build_image.repository_arn,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            account_id=account_id,
+            region=region,
+            log_retention_days=config.build.log_retention_days,
+            kms_key_arn=config.artifacts.kms_key_arn,
+            architecture=config.build.architecture,
+        ),
+    )
+    for env in config.environments
+    if env.verify is not None
+}
+
 # One deploy role per environment: an ungated environment's deploy cannot reach the
 # roles of a gated one.
 deploy_roles = {
@@ -193,6 +217,7 @@ delivery = DeliveryPipeline(
         ),
         execution_mode=config.execution_mode,
         review_projects={env: (r.project_name, r.project_arn) for env, r in reviews.items()},
+        verify_projects={env: (v.project_name, v.project_arn) for env, v in verifications.items()},
     ),
 )
 

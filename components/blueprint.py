@@ -49,8 +49,28 @@ def boundary_ref(environment: str) -> str:
     return _environment_ref("boundary_arn", environment)
 
 
+def verify_project_ref(environment: str) -> str:
+    """Ref name of an environment's verify (smoke test) project."""
+    return _environment_ref("verify_project", environment)
+
+
 def review_namespace(environment: str) -> str:
     return f"Review-{environment}"
+
+
+def stack_namespace(environment: str) -> str:
+    """Variables namespace of the action that deploys an environment's stack: CloudFormation
+    actions publish the stack's outputs as variables (`#{Stack-<env>.ApplicationUrl}`)."""
+    return f"Stack-{environment}"
+
+
+def plan_stage_name(environment: str) -> str:
+    return f"{environment}-plan"
+
+
+def plan_namespace(environment: str) -> str:
+    """Variables namespace of the plan stage's review (its CHANGE_COUNT gates the release)."""
+    return f"Plan-{environment}"
 
 
 @dataclass(frozen=True)
@@ -103,11 +123,42 @@ class ActionSpec:
 
 
 @dataclass(frozen=True)
+class RuleSpec:
+    """One rule of a stage condition (category Rule, owner AWS, version 1)."""
+
+    name: str
+    provider: str
+    """DeploymentWindow, CloudWatchAlarm or VariableCheck."""
+    configuration: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """Rules evaluated together; when one fails, `result` happens."""
+
+    result: str
+    rules: tuple[RuleSpec, ...]
+
+
+@dataclass(frozen=True)
+class FailureSpec:
+    """What CodePipeline does when the stage fails."""
+
+    result: str
+    """ROLLBACK or RETRY."""
+    retry_mode: Optional[str] = None
+    """With RETRY: FAILED_ACTIONS or ALL_ACTIONS."""
+
+
+@dataclass(frozen=True)
 class StageSpec:
     name: str
     actions: tuple[ActionSpec, ...]
     environment: Optional[str] = None
     """The config environment this stage deploys (None for Source and Build)."""
+    before_entry: Optional[ConditionSpec] = None
+    on_success: Optional[ConditionSpec] = None
+    on_failure: Optional[FailureSpec] = None
 
 
 @dataclass(frozen=True)
@@ -164,51 +215,162 @@ def _template_settings(config: DeliveryConfig, env: EnvironmentConfig) -> dict[s
     return settings
 
 
-def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageSpec:
-    inputs = (INFRASTRUCTURE_SOURCE, APPLICATION_VERSION)
+def _deploy_action(
+    name: str, mode: str, settings: dict[str, ConfigValue], env: EnvironmentConfig, run_order: int
+) -> ActionSpec:
+    return ActionSpec(
+        name=name,
+        category="Deploy",
+        provider="CloudFormation",
+        configuration={"ActionMode": mode, **settings},
+        input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
+        run_order=run_order,
+        namespace=stack_namespace(env.name),
+    )
+
+
+def _verify_action(env: EnvironmentConfig, run_order: int) -> Optional[ActionSpec]:
+    """The smoke test after the deploy: a CodeBuild project running `verify.command` in the
+    application's checkout, with the named stack outputs as environment variables."""
+    if env.verify is None:
+        return None
+    namespace = stack_namespace(env.name)
+    variables = [
+        {"name": output, "value": f"#{{{namespace}.{output}}}", "type": "PLAINTEXT"}
+        for output in env.verify.stack_outputs
+    ]
+    return ActionSpec(
+        name="Verify",
+        category="Test",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": ref(verify_project_ref(env.name)),
+            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+        },
+        input_artifacts=(APPLICATION_SOURCE,),
+        run_order=run_order,
+    )
+
+
+def deployment_window_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
+    """Entry only inside the window. The result is FAIL, the only entry result AWS allows
+    for a DeploymentWindow rule (SKIP takes only VariableCheck and LambdaInvoke rules);
+    outside the window the execution waits at the stage's entry until the window opens."""
+    window = env.deployment_window
+    if window is None:
+        return None
+    return ConditionSpec(
+        "FAIL",
+        (
+            RuleSpec(
+                "DeploymentWindow", "DeploymentWindow", {"Cron": window.cron, "TimeZone": window.time_zone}
+            ),
+        ),
+    )
+
+
+def changes_condition(env: EnvironmentConfig) -> ConditionSpec:
+    """Entry only when the reviewed change set changes something; otherwise the stage is
+    skipped and the execution goes on (and succeeds)."""
+    return ConditionSpec(
+        "SKIP",
+        (
+            RuleSpec(
+                "ChangesToRelease",
+                "VariableCheck",
+                {"Variable": f"#{{{plan_namespace(env.name)}.CHANGE_COUNT}}", "Operator": "NE", "Value": "0"},
+            ),
+        ),
+    )
+
+
+def alarms_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
+    """After the stage succeeds, watch each alarm for `bakeMinutes`; one in ALARM rolls
+    the stage back to the last successful execution."""
+    if not env.alarms:
+        return None
+    return ConditionSpec(
+        "ROLLBACK",
+        tuple(
+            RuleSpec(
+                f"Alarm{index}", "CloudWatchAlarm", {"AlarmName": alarm, "WaitTime": str(env.bake_minutes)}
+            )
+            for index, alarm in enumerate(env.alarms, start=1)
+        ),
+    )
+
+
+def failure_spec(env: EnvironmentConfig) -> Optional[FailureSpec]:
+    failure = env.on_failure
+    if failure is None:
+        return None
+    if failure.result == "RETRY":
+        return FailureSpec("RETRY", failure.retry_mode or "FAILED_ACTIONS")
+    return FailureSpec("ROLLBACK")
+
+
+def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple[StageSpec, ...]:
+    """An ungated environment is one stage: deploy, then verify. A gated one is two, so
+    that each gate acts where AWS allows it (README, "What happens when a deploy goes
+    wrong"):
+
+    - `<env>-plan`: create the change set and review it, to count its changes. The
+      deployment window is its entry condition: a release starts only inside the window.
+    - `<env>`: entered only when the plan counted changes (VariableCheck, SKIP: nothing
+      to approve, nothing to ask); create the change set again, review it, approve,
+      execute, verify. Alarms and onFailure act here. Everything a rollback or a retry
+      needs is inside this stage: a rollback runs its actions again with the last
+      successful execution's artifacts, so it creates a change set back to that version,
+      and a person approves it like any other change set (an ExecuteChangeSet alone would
+      find its change set consumed by the run that failed).
+    """
+    settings = _template_settings(config, env)
     if not env.approval:
-        deploy = ActionSpec(
-            name="Deploy",
-            category="Deploy",
-            provider="CloudFormation",
-            configuration={"ActionMode": "CREATE_UPDATE", **_template_settings(config, env)},
-            input_artifacts=inputs,
+        deploy = _deploy_action("Deploy", "CREATE_UPDATE", settings, env, run_order=1)
+        verify = _verify_action(env, run_order=2)
+        return (
+            StageSpec(
+                env.name,
+                tuple(a for a in (deploy, verify) if a),
+                environment=env.name,
+                before_entry=deployment_window_condition(env),
+                on_success=alarms_condition(env),
+                on_failure=failure_spec(env),
+            ),
         )
-        return StageSpec(env.name, (deploy,), environment=env.name)
 
     change_set = change_set_name(env)
     create = ActionSpec(
         name="CreateChangeSet",
         category="Deploy",
         provider="CloudFormation",
-        configuration={
-            "ActionMode": "CHANGE_SET_REPLACE",
-            "ChangeSetName": change_set,
-            **_template_settings(config, env),
-        },
-        input_artifacts=inputs,
+        configuration={"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **settings},
+        input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
         run_order=1,
     )
+
+    def review(namespace: str) -> ActionSpec:
+        return ActionSpec(
+            name="ReviewChangeSet",
+            category="Build",
+            provider="CodeBuild",
+            configuration={
+                "ProjectName": ref(review_project_ref(env.name)),
+                "EnvironmentVariables": json.dumps(
+                    [
+                        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+                        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+                    ],
+                    separators=(",", ":"),
+                ),
+            },
+            # CodeBuild actions take at least one input; the review reads the change set, not it.
+            input_artifacts=(INFRASTRUCTURE_SOURCE,),
+            run_order=2,
+            namespace=namespace,
+        )
+
     namespace = review_namespace(env.name)
-    review = ActionSpec(
-        name="ReviewChangeSet",
-        category="Build",
-        provider="CodeBuild",
-        configuration={
-            "ProjectName": ref(review_project_ref(env.name)),
-            "EnvironmentVariables": json.dumps(
-                [
-                    {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
-                    {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
-                ],
-                separators=(",", ":"),
-            ),
-        },
-        # CodeBuild actions take at least one input; the review reads the change set, not it.
-        input_artifacts=(INFRASTRUCTURE_SOURCE,),
-        run_order=2,
-        namespace=namespace,
-    )
     approve = ActionSpec(
         name="Approve",
         category="Approval",
@@ -238,8 +400,25 @@ def _environment_stage(config: DeliveryConfig, env: EnvironmentConfig) -> StageS
             "ChangeSetName": change_set,
         },
         run_order=4,
+        namespace=stack_namespace(env.name),
     )
-    return StageSpec(env.name, (create, review, approve, execute), environment=env.name)
+    verify = _verify_action(env, run_order=5)
+    return (
+        StageSpec(
+            plan_stage_name(env.name),
+            (create, review(plan_namespace(env.name))),
+            environment=env.name,
+            before_entry=deployment_window_condition(env),
+        ),
+        StageSpec(
+            env.name,
+            tuple(a for a in (create, review(namespace), approve, execute, verify) if a),
+            environment=env.name,
+            before_entry=changes_condition(env),
+            on_success=alarms_condition(env),
+            on_failure=failure_spec(env),
+        ),
+    )
 
 
 def _source_action(name: str, namespace: str, repository: str, branch: str, artifact: str) -> ActionSpec:
@@ -297,7 +476,11 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
             ),
         ),
     )
-    stages = (source, build, *(_environment_stage(config, env) for env in config.environments))
+    stages = (
+        source,
+        build,
+        *(stage for env in config.environments for stage in _environment_stages(config, env)),
+    )
     triggers = (
         TriggerSpec("Application", app.branch),
         TriggerSpec("Infrastructure", infra.branch),
@@ -331,6 +514,57 @@ def _get_param_artifacts(value: object) -> list[str]:
         for inner in value:
             found.extend(_get_param_artifacts(inner))
     return found
+
+
+# Stage conditions (CodePipeline user guide, stage-conditions; API Condition): 1-5 rules
+# each; an entry condition may SKIP only with VariableCheck or LambdaInvoke rules; an
+# automatic retry takes no condition; a source stage cannot roll back.
+MAX_CONDITION_RULES = 5
+SKIPPABLE_RULE_PROVIDERS = frozenset({"VariableCheck", "LambdaInvoke"})
+RULE_NAME = re.compile(r"[A-Za-z0-9.@_-]{1,100}")
+CONDITION_RESULTS = {
+    "before_entry": frozenset({"FAIL", "SKIP"}),
+    "on_success": frozenset({"ROLLBACK", "FAIL"}),
+}
+
+
+def _condition_problems(stage: StageSpec, index: int, where: str) -> list[str]:
+    problems: list[str] = []
+    for kind in ("before_entry", "on_success"):
+        condition: Optional[ConditionSpec] = getattr(stage, kind)
+        if condition is None:
+            continue
+        at = f"{where}, {kind}"
+        if condition.result not in CONDITION_RESULTS[kind]:
+            problems.append(
+                f"{at}: result {condition.result} is not one of {sorted(CONDITION_RESULTS[kind])}"
+            )
+        if not 1 <= len(condition.rules) <= MAX_CONDITION_RULES:
+            problems.append(
+                f"{at}: {len(condition.rules)} rules; a condition holds 1 to {MAX_CONDITION_RULES}"
+            )
+        names = [rule.name for rule in condition.rules]
+        if len(set(names)) != len(names):
+            problems.append(f"{at}: rule names repeat ({names})")
+        for rule in condition.rules:
+            if not RULE_NAME.fullmatch(rule.name):
+                problems.append(f"{at}: rule name {rule.name!r} must match [A-Za-z0-9.@_-]{{1,100}}")
+            if condition.result == "SKIP" and rule.provider not in SKIPPABLE_RULE_PROVIDERS:
+                problems.append(
+                    f"{at}: rule {rule.name!r} ({rule.provider}) cannot SKIP a stage; only "
+                    f"{sorted(SKIPPABLE_RULE_PROVIDERS)} rules can"
+                )
+        if condition.result == "ROLLBACK" and index == 0:
+            problems.append(f"{at}: the source stage cannot roll back")
+    failure = stage.on_failure
+    if failure is not None:
+        if failure.result not in ("ROLLBACK", "RETRY"):
+            problems.append(f"{where}, on_failure: result {failure.result} is not ROLLBACK or RETRY")
+        if (failure.result == "RETRY") != (failure.retry_mode is not None):
+            problems.append(f"{where}, on_failure: a retry mode goes with RETRY and only with it")
+        if failure.result == "ROLLBACK" and index == 0:
+            problems.append(f"{where}, on_failure: the source stage cannot roll back")
+    return problems
 
 
 def validate_blueprint(blueprint: Blueprint) -> None:
@@ -400,6 +634,11 @@ def validate_blueprint(blueprint: Blueprint) -> None:
                             f"{where}: Fn::GetParam reads artifact {artifact!r}, "
                             "which is not an input of the action"
                         )
+        problems.extend(_condition_problems(stage, index, where_stage))
         produced.update(produced_in_stage)
+    namespaces = [a.namespace for stage in blueprint.stages for a in stage.actions if a.namespace]
+    repeated = sorted({n for n in namespaces if namespaces.count(n) > 1})
+    if repeated:
+        problems.append(f"pipeline: variable namespaces {repeated} are used by more than one action")
     if problems:
         raise BlueprintError(problems)

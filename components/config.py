@@ -45,6 +45,7 @@ CONNECTION_NAME_MAX = 32
 PIPELINE_NAME_MAX = 100
 NOTIFICATION_RULE_NAME_MAX = 64
 CHANGE_SET_SUFFIX = "-pipeline"
+MAX_PIPELINE_STAGES = 50
 NOTIFICATION_RULE_SUFFIX = "-events"
 
 
@@ -264,6 +265,96 @@ class BuildConfig(_Section):
         return modes
 
 
+# CodePipeline's DeploymentWindow rule (rule-reference-DeploymentWindow): a Quartz-style
+# cron of 6 required fields and an optional year, whose seconds field takes only '*'.
+_CRON_FIELDS = (
+    ("seconds", r"\*"),
+    ("minutes", r"[0-9*,/-]+"),
+    ("hours", r"[0-9*,/-]+"),
+    ("day-of-month", r"[0-9*,/?LW-]+"),
+    ("month", r"[0-9A-Za-z*,/-]+"),
+    ("day-of-week", r"[0-9A-Za-z*,/?L#-]+"),
+    ("year", r"[0-9*,/-]+"),
+)
+
+
+def _deployment_window_cron(value: str) -> str:
+    fields = value.split()
+    if len(fields) not in (6, 7):
+        raise ValueError(
+            f"{value!r} is not allowed: {len(fields)} fields; a DeploymentWindow cron has 6 "
+            "(seconds minutes hours day-of-month month day-of-week) and an optional year"
+        )
+    # The optional year has no field when absent: zip stops at the shorter.
+    for text, (field_name, allowed) in zip(fields, _CRON_FIELDS, strict=False):
+        if not re.fullmatch(allowed, text):
+            detail = "only '*'" if field_name == "seconds" else f"characters {allowed[1:-2]}"
+            raise ValueError(f"{value!r} is not allowed: its {field_name} field {text!r} takes {detail}")
+    if "?" not in (fields[3], fields[5]):
+        raise ValueError(
+            f"{value!r} is not allowed: one of day-of-month and day-of-week must be '?' "
+            "(Quartz cron, e.g. '* * 9-16 ? * MON-THU')"
+        )
+    return value
+
+
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    if value not in _time_zones():
+        close = difflib.get_close_matches(value, sorted(_time_zones()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"{value!r} is not allowed: an IANA time zone such as 'Europe/London' or 'UTC'{hint}"
+        )
+    return value
+
+
+class DeploymentWindowConfig(_Section):
+    cron: Annotated[str, AfterValidator(_deployment_window_cron)]
+    """When releases may enter the environment, as the DeploymentWindow rule's Quartz cron
+    (e.g. `* * 9-16 ? * MON-THU`: every minute from 09:00 to 16:59, Monday to Thursday)."""
+    time_zone: Annotated[str, AfterValidator(_time_zone)]
+    """The IANA time zone the cron is read in (e.g. `Europe/London`)."""
+
+
+OutputName = Annotated[
+    str,
+    _matches(r"[A-Za-z0-9]{1,255}", "a CloudFormation output name (letters and digits)"),
+]
+
+
+class VerifyConfig(_Section):
+    command: str = Field(default="make smoke", min_length=1, max_length=1000)
+    """What the verify action runs in the application repository's checkout."""
+    stack_outputs: list[OutputName] = Field(default_factory=lambda: ["ApplicationUrl"], max_length=20)
+    """Outputs of the environment's stack handed to the command as environment variables
+    of the same name (through the deploy action's variables namespace)."""
+    timeout_minutes: int = Field(default=15, ge=5, le=2160)
+    """CodeBuild timeout of one verify run (CodeBuild allows 5-2160 minutes)."""
+
+
+AlarmName = Annotated[
+    str,
+    _matches(r"[^\x00-\x1f\x7f]{1,255}", "a CloudWatch alarm name (1-255 characters, no control characters)"),
+]
+
+
+class OnFailureConfig(_Section):
+    result: Literal["ROLLBACK", "RETRY"]
+    """ROLLBACK: run the stage again with the last successful execution's artifacts;
+    RETRY: run it again with the same ones (see the README, "What happens when a deploy
+    goes wrong")."""
+    retry_mode: Optional[Literal["FAILED_ACTIONS", "ALL_ACTIONS"]] = None
+    """With RETRY: which actions run again (default FAILED_ACTIONS; a gated environment
+    must retry ALL_ACTIONS, because its failed ExecuteChangeSet has consumed its change set)."""
+
+
 class EnvironmentConfig(_Section):
     name: ResourceName
     """Environment name; also the pipeline stage name."""
@@ -275,6 +366,40 @@ class EnvironmentConfig(_Section):
     """Extra template parameters, merged into `ParameterOverrides`."""
     approval: bool = False
     """Release through change set, manual approval and execute instead of a direct deploy."""
+    deployment_window: Optional[DeploymentWindowConfig] = None
+    """Releases enter the environment only inside this window (a DeploymentWindow entry rule)."""
+    verify: Optional[VerifyConfig] = None
+    """A smoke test run against the environment after each deploy."""
+    alarms: list[AlarmName] = Field(default_factory=list, max_length=5)
+    """CloudWatch alarms watched for `bakeMinutes` after a successful deploy; one in ALARM
+    rolls the environment back (a condition holds at most 5 rules)."""
+    bake_minutes: Optional[int] = Field(default=None, ge=1)
+    """How long the alarms are watched after the deploy (the rules' WaitTime)."""
+    on_failure: Optional[OnFailureConfig] = None
+    """What CodePipeline does when the environment's release stage fails; absent: the
+    execution stops there (FAIL)."""
+
+    @model_validator(mode="after")
+    def _gates_are_consistent(self) -> EnvironmentConfig:
+        problems: list[str] = []
+        if self.alarms and self.bake_minutes is None:
+            problems.append(".bakeMinutes: required with alarms (how long to watch them after a deploy)")
+        if self.bake_minutes is not None and not self.alarms:
+            problems.append(".bakeMinutes: set without alarms; there is nothing to watch")
+        if len(set(self.alarms)) != len(self.alarms):
+            problems.append(".alarms: each alarm once")
+        failure = self.on_failure
+        if failure is not None:
+            if failure.result != "RETRY" and failure.retry_mode is not None:
+                problems.append(".onFailure.retryMode: only with result RETRY")
+            if self.approval and failure.result == "RETRY" and failure.retry_mode != "ALL_ACTIONS":
+                problems.append(
+                    ".onFailure.retryMode: a gated environment retries ALL_ACTIONS; retrying only a "
+                    "failed ExecuteChangeSet runs a change set the failed run already consumed"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class DeployRoleConfig(_Section):
@@ -346,14 +471,16 @@ class DeliveryConfig(_Section):
     """Template parameter that receives the ARN of the permissions boundary every role the
     environment's stack creates must carry."""
     environments: list[EnvironmentConfig] = Field(min_length=1, max_length=47)
-    """Deployment stages in order (CodePipeline allows 50 stages; Source and Build use 2)."""
+    """Deployment stages in order (CodePipeline allows 50 stages: Source and Build use 2, an
+    ungated environment 1, a gated one 2; checked below)."""
     deploy_role: DeployRoleConfig = DeployRoleConfig()
     ecr: EcrConfig = EcrConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
-    execution_mode: Literal["SUPERSEDED", "QUEUED"] = "SUPERSEDED"
+    execution_mode: Literal["SUPERSEDED", "QUEUED", "PARALLEL"] = "SUPERSEDED"
     """How overlapping runs behave: SUPERSEDED lets a newer run replace one waiting at a
-    stage boundary (e.g. an approval); QUEUED runs every commit in order."""
+    stage boundary (e.g. an approval); QUEUED runs every commit in order. PARALLEL is
+    refused (see `_environments_are_consistent`)."""
     protect_stateful_resources: bool = True
     """Protect repositories and the artifact store from deletion (prod); false lets
     `pulumi destroy` remove them with their contents (dev)."""
@@ -374,6 +501,30 @@ class DeliveryConfig(_Section):
                     "each pipeline-set parameter needs its own name"
                 )
             seen_parameters.setdefault(parameter, key)
+        if self.execution_mode == "PARALLEL":
+            rolling_back = [
+                env.name
+                for env in self.environments
+                if env.alarms or (env.on_failure and env.on_failure.result == "ROLLBACK")
+            ]
+            problems.append(
+                "executionMode: 'PARALLEL' is not allowed: parallel runs would deploy the same stacks "
+                "and change sets at once"
+                + (
+                    f", and AWS refuses stage rollback in PARALLEL mode (environments {rolling_back} "
+                    "roll back through alarms or onFailure)"
+                    if rolling_back
+                    else ""
+                )
+                + "; use SUPERSEDED or QUEUED"
+            )
+        stage_count = 2 + sum(2 if env.approval else 1 for env in self.environments)
+        if stage_count > MAX_PIPELINE_STAGES:
+            problems.append(
+                f"environments: {len(self.environments)} environments make {stage_count} pipeline stages "
+                f"(Source and Build, 1 per ungated and 2 per gated environment: plan and release); "
+                f"CodePipeline allows {MAX_PIPELINE_STAGES}"
+            )
         seen_names: dict[str, int] = {}
         seen_stacks: dict[str, int] = {}
         for index, env in enumerate(self.environments):
@@ -500,6 +651,10 @@ def _problem(error: Any) -> list[str]:
     if kind == "value_error" and not loc:
         # Cross-field problems are already written against their own keys.
         return [f"{NAMESPACE}:{line}" for line in message.splitlines()]
+    lines = message.splitlines()
+    if kind == "value_error" and lines and all(line.startswith(".") for line in lines):
+        # A section's own cross-field problems, written against keys inside it.
+        return [f"{_key(loc)}{line}" for line in lines]
     return [f"{_key(loc)}: {message}"]
 
 

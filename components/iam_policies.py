@@ -192,10 +192,12 @@ def pipeline_role_policy(
     deploy_role_arns: Sequence[str],
     kms_key_arn: Optional[str] = None,
     approval_topic_arn: Optional[str] = None,
+    alarm_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """What CodePipeline itself does: move artifacts, read the repos through the
     connection, start builds, drive CloudFormation on the environment stacks, hand each
-    its deploy role, and notify approvers."""
+    its deploy role, notify approvers, and read the alarms its CloudWatchAlarm rules
+    watch."""
     return document(
         *_pipeline_artifact_statements(bucket_arn, account_id, kms_key_arn),
         statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
@@ -210,6 +212,10 @@ def pipeline_role_policy(
             {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
         ),
         statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
+        # CloudWatchAlarm rules run with the pipeline's role. AWS's rule reference names no
+        # permission; DescribeAlarms is the call that returns an alarm's state, and it
+        # takes alarm ARNs as resources (Service Authorization Reference, CloudWatch).
+        statement("ReadWatchedAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns) if alarm_arns else None,
     )
 
 
@@ -323,6 +329,31 @@ def review_role_policy(
         ),
         _artifact_key_statement(kms_key_arn),
     )
+
+
+def verify_role_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    account_id: str,
+    build_image_repository_arn: str,
+    kms_key_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What a smoke test does in AWS: log, pull the build image, read its input (the
+    application's checkout). It writes no artifact, so it may only decrypt with the key."""
+    condition = _bucket_account_condition(account_id)
+    return document(
+        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        statement(
+            "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
+        ),
+        _codebuild_bucket_statement(bucket_arn, account_id),
+        statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]) if kms_key_arn else None,
+    )
+
+
+def alarm_arn(partition: str, region: str, account_id: str, alarm_name: str) -> str:
+    return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name}"
 
 
 # Services an ECS application stack hands its roles to: task and execution roles, the

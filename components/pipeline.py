@@ -18,11 +18,13 @@ from components.blueprint import (
     REF_CONNECTION_ARN,
     REF_NOTIFICATION_TOPIC_ARN,
     Blueprint,
+    ConditionSpec,
     Ref,
     boundary_ref,
     deploy_role_ref,
     review_project_ref,
     validate_blueprint,
+    verify_project_ref,
 )
 from components.notifications import Notifications, NotificationsArgs
 
@@ -83,8 +85,50 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
             if action.namespace:
                 realised["namespace"] = action.namespace
             actions.append(realised)
-        stages.append({"name": stage.name, "actions": actions})
+        realised_stage: dict[str, Any] = {"name": stage.name, "actions": actions}
+        if stage.before_entry:
+            realised_stage["before_entry"] = {"condition": realise_condition(stage.before_entry)}
+        if stage.on_success:
+            realised_stage["on_success"] = {"condition": realise_condition(stage.on_success)}
+        if stage.on_failure:
+            failure: dict[str, Any] = {"result": stage.on_failure.result}
+            if stage.on_failure.retry_mode:
+                failure["retry_configuration"] = {"retry_mode": stage.on_failure.retry_mode}
+            realised_stage["on_failure"] = failure
+        stages.append(realised_stage)
     return stages
+
+
+def realise_condition(condition: ConditionSpec) -> dict[str, Any]:
+    """A stage condition as the `aws.codepipeline.Pipeline` input: rules of category Rule,
+    owner AWS, version 1, as the rule reference declares them."""
+    return {
+        "result": condition.result,
+        "rules": [
+            {
+                "name": rule.name,
+                "rule_type_id": {
+                    "category": "Rule",
+                    "owner": "AWS",
+                    "provider": rule.provider,
+                    "version": "1",
+                },
+                "configuration": dict(rule.configuration),
+            }
+            for rule in condition.rules
+        ],
+    }
+
+
+def watched_alarms(blueprint: Blueprint) -> list[str]:
+    """Names of the alarms the stages' CloudWatchAlarm rules read, once each."""
+    names: list[str] = []
+    for stage in blueprint.stages:
+        for condition in (stage.before_entry, stage.on_success):
+            for rule in condition.rules if condition else ():
+                if rule.provider == "CloudWatchAlarm" and rule.configuration["AlarmName"] not in names:
+                    names.append(rule.configuration["AlarmName"])
+    return names
 
 
 def realise_triggers(blueprint: Blueprint) -> list[dict[str, Any]]:
@@ -133,9 +177,12 @@ class DeliveryPipelineArgs:
     notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
     execution_mode: str = "SUPERSEDED"
-    """SUPERSEDED or QUEUED (V2); PARALLEL is not offered: runs would race on the same stacks."""
+    """SUPERSEDED or QUEUED (V2); PARALLEL is refused in config: runs would race on the
+    same stacks, and AWS refuses stage rollback in it."""
     review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
     """Per gated environment: (name, ARN) of its change-set review project."""
+    verify_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    """Per environment with `verify`: (name, ARN) of its smoke-test project."""
 
 
 class DeliveryPipeline(pulumi.ComponentResource):
@@ -215,11 +262,21 @@ class DeliveryPipeline(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 args.artifact_bucket_arn,
                 connection_arn,
-                pulumi.Output.all(args.build_project_arn, *(arn for _, arn in args.review_projects.values())),
+                pulumi.Output.all(
+                    args.build_project_arn,
+                    *(arn for _, arn in args.review_projects.values()),
+                    *(arn for _, arn in args.verify_projects.values()),
+                ),
                 stack_arns,
                 pulumi.Output.all(*args.deploy_role_arns.values()),
                 notifications.topic_arn,
                 args.account_id,
+                pulumi.Output.all(partition, args.region, args.account_id).apply(
+                    lambda v: [
+                        iam_policies.alarm_arn(v[0], v[1], v[2], name)
+                        for name in watched_alarms(args.blueprint)
+                    ]
+                ),
             ).apply(
                 lambda v: json.dumps(
                     iam_policies.pipeline_role_policy(
@@ -231,6 +288,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                         deploy_role_arns=v[4],
                         kms_key_arn=args.kms_key_arn,
                         approval_topic_arn=v[5],
+                        alarm_arns=v[7],
                     )
                 )
             ),
@@ -245,6 +303,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 **{deploy_role_ref(env): arn for env, arn in args.deploy_role_arns.items()},
                 **{boundary_ref(env): arn for env, arn in args.boundary_policy_arns.items()},
                 **{review_project_ref(env): name for env, (name, _) in args.review_projects.items()},
+                **{verify_project_ref(env): name for env, (name, _) in args.verify_projects.items()},
             }
         )
         artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}

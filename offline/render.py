@@ -75,6 +75,37 @@ def _mermaid_label(*parts: str) -> str:
     return "<br/>".join(p.replace('"', "'") for p in parts if p)
 
 
+# Stage condition kinds as the pipeline inputs name them, with how they read.
+CONDITION_KINDS = (("beforeEntry", "entry"), ("onSuccess", "on success"), ("onFailure", "on failure"))
+
+
+def stage_conditions(stage: dict[str, Any]) -> list[tuple[str, str, list[dict[str, Any]], str]]:
+    """(kind, result, rules, retry mode) of each condition a stage declares."""
+    found = []
+    for key, kind in CONDITION_KINDS:
+        block = stage.get(key)
+        if not block:
+            continue
+        condition = block.get("condition") or {}
+        result = condition.get("result") or block.get("result") or "—"
+        retry = (block.get("retryConfiguration") or {}).get("retryMode", "")
+        found.append((kind, result, condition.get("rules") or [], retry))
+    return found
+
+
+def _condition_label(kind: str, result: str, rules: list[dict[str, Any]], retry: str) -> str:
+    providers = [rule["ruleTypeId"]["provider"] for rule in rules]
+    what = ", ".join(
+        f"{p} ×{providers.count(p)}" if providers.count(p) > 1 else p for p in dict.fromkeys(providers)
+    )
+    outcome = f"{result} {retry}".strip()
+    if kind == "entry":
+        return _mermaid_label(f"entry: {what}", f"else {outcome}")
+    if kind == "on success":
+        return _mermaid_label(f"on success: {what}", f"fails → {outcome}")
+    return _mermaid_label(f"on failure: {outcome}", what)
+
+
 def mermaid(stages: list[dict[str, Any]]) -> list[str]:
     """Stages as subgraphs in one row, actions inside them chained by run order, and each
     artifact drawn from the action that produces it to the first action that reads it:
@@ -110,6 +141,17 @@ def mermaid(stages: list[dict[str, Any]]) -> list[str]:
                 for node_b, order_b in ids:
                     if order_a == before and order_b == after:
                         lines.append(f"    {node_a} --> {node_b}")
+        # Conditions: the entry gate before the first actions, success and failure
+        # conditions after the last ones.
+        first = [node for node, order in ids if order == orders[0]] if orders else []
+        last = [node for node, order in ids if order == orders[-1]] if orders else []
+        for kind, result, rules, retry in stage_conditions(stage):
+            node = f"{stage_id}{kind.replace(' ', '_').upper()}"
+            lines.append(f'    {node}(["{_condition_label(kind, result, rules, retry)}"])')
+            if kind == "entry":
+                lines += [f"    {node} -.-> {target}" for target in first]
+            else:
+                lines += [f"    {source} -.-> {node}" for source in last]
         lines.append("  end")
     for s_index in range(len(stages) - 1):
         lines.append(f"  S{s_index} ==> S{s_index + 1}")
@@ -173,6 +215,26 @@ def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
         out += _table(
             ["run order", "action", "provider", "mode", "stack / repo / project", "inputs → outputs"], rows
         )
+        conditions = stage_conditions(stage)
+        if conditions:
+            condition_rows = []
+            for kind, result, rules, retry in conditions:
+                outcome = f"{result} ({retry})" if retry else result
+                if not rules:
+                    condition_rows.append([kind, outcome, "—", "—", "—"])
+                for rule in rules:
+                    configuration = ", ".join(
+                        f"{k}={v}" for k, v in sorted((rule.get("configuration") or {}).items())
+                    )
+                    condition_rows.append(
+                        [kind, outcome, rule["name"], rule["ruleTypeId"]["provider"], configuration]
+                    )
+            out += [
+                "",
+                "Conditions:",
+                "",
+                *_table(["when", "result", "rule", "provider", "configuration"], condition_rows),
+            ]
         out += ["", "<details><summary>configuration</summary>", ""]
         for action in stage["actions"]:
             configuration = dict(sorted((action.get("configuration") or {}).items()))

@@ -28,7 +28,7 @@ def review_project(mocks, environment: str = "production"):
 
 
 def test_production_reads_change_set_review_approval_execute(prod):
-    create, review, approve, execute = actions_of(prod, "production")
+    create, review, approve, execute, _verify = actions_of(prod, "production")
     assert [(a["name"], a["runOrder"]) for a in (create, review, approve, execute)] == [
         ("CreateChangeSet", 1),
         ("ReviewChangeSet", 2),
@@ -61,7 +61,7 @@ def test_the_approval_carries_the_review_variables(prod):
 
 
 def test_ungated_environments_get_no_review(prod):
-    assert [a["name"] for a in actions_of(prod, "dev")] == ["Deploy"]
+    assert [a["name"] for a in actions_of(prod, "dev")] == ["Deploy", "Verify"]
     assert [r.name for r in prod.resources if r.type == "ecs-delivery:change_set_review:ChangeSetReview"] == [
         "review-production"
     ]

@@ -149,7 +149,8 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["executionMode"],
             "PARALLEL",
-            "ecs-delivery:executionMode: Input should be 'SUPERSEDED' or 'QUEUED'",
+            "ecs-delivery:executionMode: 'PARALLEL' is not allowed: parallel runs would deploy the same "
+            "stacks and change sets at once; use SUPERSEDED or QUEUED",
         ),
         (
             ["deployRole"],
@@ -198,7 +199,8 @@ def test_unknown_key_message_lists_what_is_allowed():
     (problem,) = problems_for(with_changes(["environments", 0, "approvel"], True))
     assert problem == (
         "ecs-delivery:environments[0].approvel: unknown key "
-        "(allowed: approval, name, parameters, stackName, templateConfiguration)"
+        "(allowed: alarms, approval, bakeMinutes, deploymentWindow, name, onFailure, parameters, "
+        "stackName, templateConfiguration, verify)"
     )
 
 

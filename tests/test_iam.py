@@ -322,9 +322,10 @@ def test_deploy_role_permissions_come_from_config():
 def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
-    environments, gated = {"dev": (1, 0), "prod": (2, 1)}[stack]
-    # pipeline, build, one deploy role per environment, one review per gated environment
-    assert len(documents) == 2 + environments + gated
+    environments, gated, verified = {"dev": (1, 0, 0), "prod": (2, 1, 2)}[stack]
+    # pipeline, build, one deploy role per environment, one review per gated environment,
+    # one smoke-test role per verified environment
+    assert len(documents) == 2 + environments + gated + verified
     for document in documents:
         findings = [(f.issue, f.location) for f in parliament.analyze_policy_string(document).findings]
         assert findings == [], findings

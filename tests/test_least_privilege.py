@@ -50,12 +50,13 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
 
 def expected_roles(mocks) -> int:
     """Pipeline and build roles, one deploy role per environment, one review role per
-    gated environment."""
+    gated environment, one smoke-test role per verified environment."""
     components = [r.type for r in mocks.resources]
     return (
         2
         + components.count("ecs-delivery:deploy_role:DeployRole")
         + components.count("ecs-delivery:change_set_review:ChangeSetReview")
+        + components.count("ecs-delivery:verify_project:VerifyProject")
     )
 
 

@@ -41,6 +41,9 @@ def environments(mocks) -> list[tuple[str, str, bool]]:
     pipeline = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
     found = []
     for stage in pipeline["stages"][2:]:
+        modes = {a["configuration"].get("ActionMode") for a in stage["actions"]}
+        if not modes & {"CREATE_UPDATE", "CHANGE_SET_EXECUTE"}:
+            continue  # a gated environment's plan stage: its release stage follows
         first = stage["actions"][0]["configuration"]
         gated = any(a["category"] == "Approval" for a in stage["actions"])
         found.append((stage["name"], first["StackName"], gated))
@@ -266,6 +269,12 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
         requests.append(
             Request("iam:PassRole", deploy_role, {"iam:PassedToService": "cloudformation.amazonaws.com"})
         )
+    # CloudWatchAlarm rules read the state of the alarms they watch.
+    for stage in only(declared, "aws:codepipeline/pipeline:Pipeline").inputs["stages"]:
+        for rule in (stage.get("onSuccess") or {}).get("condition", {}).get("rules", []):
+            if rule["ruleTypeId"]["provider"] == "CloudWatchAlarm":
+                alarm = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{rule['configuration']['AlarmName']}"
+                requests.append(Request("cloudwatch:DescribeAlarms", alarm))
     key = only_key(declared)
     if key:
         requests += [Request("kms:Decrypt", key), Request("kms:GenerateDataKey", key)]

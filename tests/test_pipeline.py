@@ -88,7 +88,8 @@ def test_execution_mode_comes_from_config(book):
 
 
 def test_book_pipeline_stages_in_order(book):
-    assert stage_names(book) == ["Source", "Build", "dev", "production"]
+    # A gated environment plans (change set + review) in a stage of its own first.
+    assert stage_names(book) == ["Source", "Build", "dev", "production-plan", "production"]
 
 
 def test_book_source_stage_reads_both_repositories_through_the_connection(book):
@@ -193,9 +194,20 @@ def test_pushes_to_either_branch_start_the_pipeline(book):
 
 
 def test_three_environments_follow_config_order_and_gating(three):
-    assert stage_names(three) == ["Source", "Build", "dev", "staging", "production"]
+    assert stage_names(three) == [
+        "Source",
+        "Build",
+        "dev",
+        "staging-plan",
+        "staging",
+        "production-plan",
+        "production",
+    ]
     assert [a["name"] for a in actions_of(three, "dev")] == ["Deploy"]
     for stage, stack in (("staging", "shop-staging"), ("production", "shop-prod")):
+        plan = actions_of(three, f"{stage}-plan")
+        assert [(a["name"], a["runOrder"]) for a in plan] == [("CreateChangeSet", 1), ("ReviewChangeSet", 2)]
+        assert plan[0]["configuration"]["StackName"] == stack
         actions = actions_of(three, stage)
         assert [(a["name"], a["runOrder"]) for a in actions] == [
             ("CreateChangeSet", 1),
@@ -229,13 +241,14 @@ def test_three_environments_carry_their_own_settings(three):
 
 def test_prod_stack_is_the_full_delivery_pipeline():
     mocks = run_stack("prod").mocks
-    assert stage_names(mocks) == ["Source", "Build", "dev", "production"]
-    assert [a["name"] for a in actions_of(mocks, "dev")] == ["Deploy"]
+    assert stage_names(mocks) == ["Source", "Build", "dev", "production-plan", "production"]
+    assert [a["name"] for a in actions_of(mocks, "dev")] == ["Deploy", "Verify"]
     assert [a["name"] for a in actions_of(mocks, "production")] == [
         "CreateChangeSet",
         "ReviewChangeSet",
         "Approve",
         "ExecuteChangeSet",
+        "Verify",
     ]
 
 

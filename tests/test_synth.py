@@ -205,14 +205,13 @@ def test_prod_synth_writes_both_files(prod_synth):
     for record in document["resources"]:
         assert set(record) == {"type", "name", "parent", "protect", "inputs", "outputs"}
     pipeline_md = (target / "pipeline.md").read_text()
-    assert 'subgraph S0["Source"]' in pipeline_md and 'subgraph S3["production"]' in pipeline_md
-    assert "S0 ==> S1" in pipeline_md and "S1 ==> S2" in pipeline_md and "S2 ==> S3" in pipeline_md
-    # change set → review → approval → execute
-    assert (
-        "S3A0 --> S3A1" in pipeline_md and "S3A1 --> S3A2" in pipeline_md and "S3A2 --> S3A3" in pipeline_md
-    )
-    assert 'S3A1["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
-    assert 'S3A2{{"Approve<br/>Manual"}}' in pipeline_md
+    assert 'subgraph S0["Source"]' in pipeline_md and 'subgraph S3["production-plan"]' in pipeline_md
+    assert 'subgraph S4["production"]' in pipeline_md
+    assert all(f"S{i} ==> S{i + 1}" in pipeline_md for i in range(4))
+    # change set → review → approval → execute → verify
+    assert all(f"S4A{i} --> S4A{i + 1}" in pipeline_md for i in range(4))
+    assert 'S4A1["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
+    assert 'S4A2{{"Approve<br/>Manual"}}' in pipeline_md
     # Each environment's boundary is shown as the ceiling it is.
     boundaries = pipeline_md[pipeline_md.index("## Permissions boundaries of the stacks' roles") :]
     for environment in ("dev", "production"):
@@ -346,7 +345,7 @@ def test_the_diagram_stays_one_readable_row_at_four_environments(tmp_path):
     diagram = pipeline_md.split("```mermaid", 1)[1].split("```", 1)[0]
     # One chain of stages, left to right.
     assert [line.strip() for line in diagram.splitlines() if "==>" in line] == [
-        f"S{i} ==> S{i + 1}" for i in range(5)
+        f"S{i} ==> S{i + 1}" for i in range(7)
     ]
     # One edge per artifact, to its first reader: none crosses the environments.
     assert [line.strip() for line in diagram.splitlines() if " -. " in line] == [
@@ -358,8 +357,10 @@ def test_the_diagram_stays_one_readable_row_at_four_environments(tmp_path):
     row = next(line for line in pipeline_md.splitlines() if line.startswith("| ApplicationVersion |"))
     for reader in (
         "dev / Deploy",
+        "qa-plan / CreateChangeSet",
         "qa / CreateChangeSet",
         "staging / Deploy",
+        "production-plan / CreateChangeSet",
         "production / CreateChangeSet",
     ):
         assert f"`{reader}`" in row

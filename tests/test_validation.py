@@ -59,7 +59,7 @@ def test_non_source_action_in_the_first_stage(blueprint):
 
 def test_source_action_after_the_first_stage(blueprint):
     source = dataclasses.replace(
-        blueprint.stages[0].actions[0], name="Late", output_artifacts=("LateSource",)
+        blueprint.stages[0].actions[0], name="Late", output_artifacts=("LateSource",), namespace="Late"
     )
     broken = replace_stage(blueprint, 2, actions=(*blueprint.stages[2].actions, source))
     assert problems(broken) == [
@@ -73,7 +73,7 @@ def test_duplicate_stage_names(blueprint):
 
 
 def test_duplicate_action_names_in_a_stage(blueprint):
-    broken = replace_action(blueprint, 3, 1, name="CreateChangeSet")
+    broken = replace_action(blueprint, 4, 1, name="CreateChangeSet")
     assert problems(broken) == [
         "stage 'production' (environment 'production'), action 'CreateChangeSet': duplicate action name in the stage"
     ]
@@ -95,15 +95,16 @@ def test_input_artifact_nobody_produces(blueprint):
 
 
 def test_input_artifact_produced_only_later_in_the_same_stage(blueprint):
-    change_set, review, approve, execute = blueprint.stages[3].actions
+    change_set, review, approve, execute, *_ = blueprint.stages[4].actions
     broken = replace_stage(
         blueprint,
-        3,
+        4,
         actions=(
             change_set,
             review,
             dataclasses.replace(approve, input_artifacts=("Report",)),
             dataclasses.replace(execute, output_artifacts=("Report",)),
+            *_,
         ),
     )
     assert (
@@ -114,15 +115,16 @@ def test_input_artifact_produced_only_later_in_the_same_stage(blueprint):
 
 def test_input_artifact_produced_at_the_same_run_order(blueprint):
     # Equal run orders run in parallel (CodePipeline): the producer is not "earlier".
-    change_set, review, approve, execute = blueprint.stages[3].actions
+    change_set, review, approve, execute, *_ = blueprint.stages[4].actions
     broken = replace_stage(
         blueprint,
-        3,
+        4,
         actions=(
             change_set,
             dataclasses.replace(review, output_artifacts=("Report",)),
             dataclasses.replace(approve, run_order=review.run_order, input_artifacts=("Report",)),
             execute,
+            *_,
         ),
     )
     assert (
@@ -149,9 +151,9 @@ def test_parameter_overrides_over_one_kilobyte(blueprint):
 
 
 def test_configuration_value_over_1000_characters(blueprint):
-    approve = blueprint.stages[3].actions[2]
+    approve = blueprint.stages[4].actions[2]
     broken = replace_action(
-        blueprint, 3, 2, configuration={**approve.configuration, "CustomData": "x" * 1001}
+        blueprint, 4, 2, configuration={**approve.configuration, "CustomData": "x" * 1001}
     )
     assert problems(broken) == [
         "stage 'production' (environment 'production'), action 'Approve': configuration CustomData is 1001 characters; CodePipeline allows 1000"

@@ -568,6 +568,66 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
         assert not review.allows(Request("cloudformation:ExecuteChangeSet", "*"))
 
 
+def verified_environments(mocks) -> list[str]:
+    return [
+        r.name.removeprefix("verify-")
+        for r in mocks.resources
+        if r.type == "ecs-delivery:verify_project:VerifyProject"
+    ]
+
+
+def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared):
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    key = only_key(declared)
+    for environment in verified_environments(declared):
+        # CodeBuild with a CodePipeline input (setting-up-service-role, S3BucketIdentity).
+        requests = [
+            *codebuild_runner_requests(declared, f"verify-{environment}"),
+            *(
+                Request(a, f"{bucket}/todobackend/ApplicationSource/abc.zip", own_bucket)
+                for a in ("s3:GetObject", "s3:GetObjectVersion")
+            ),
+            *(Request(a, bucket, own_bucket) for a in ("s3:GetBucketAcl", "s3:GetBucketLocation")),
+            *([Request("kms:Decrypt", key)] if key else []),
+        ]
+        denied = roles[f"verify-{environment}-role"].denied(requests)
+        assert not denied, explain(denied)
+
+
+def test_a_verify_role_can_do_nothing_but_log_and_read(declared):
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
+    region = region_of(declared)
+    key = only_key(declared)
+    for environment in verified_environments(declared):
+        role = roles[f"verify-{environment}-role"]
+        for request in (
+            Request(
+                "s3:PutObject",
+                f"{bucket}/todobackend/ApplicationVersion/x.zip",
+                {"aws:ResourceAccount": ACCOUNT},
+            ),
+            Request("ecr:PutImage", app_repository),
+            Request("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/x/y"),
+            Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:any"),
+            Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{ACCOUNT}:project/any"),
+            Request("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/any"),
+            *([Request("kms:GenerateDataKey", key)] if key else []),
+        ):
+            assert not role.allows(request), (environment, request)
+
+
+def test_the_pipeline_reads_only_the_alarms_its_rules_watch(declared):
+    role = declared_roles(declared)["delivery-role"]
+    region = region_of(declared)
+    assert not role.allows(
+        Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:someone-elses")
+    )
+
+
 # -- the proof itself can fail -------------------------------------------------------------
 def test_dropping_one_needed_action_is_reported_with_role_action_and_resource():
     mocks = run_stack("prod").mocks

@@ -325,7 +325,8 @@ def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_
     target, _, _ = prod_synth
     pipeline_md = (target / "pipeline.md").read_text()
     assert "| source / buildspec | CODEPIPELINE / inline, below |" in pipeline_md
-    block = pipeline_md.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
+    review = pipeline_md.split("## CodeBuild project `todobackend-prod-review-production`", 1)[1]
+    block = review.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
     block = block.split("```bash\n", 1)[1].split("```", 1)[0]
     assert block.startswith("# build\naws cloudformation describe-stacks")
     assert "while true; do\n  aws cloudformation describe-change-set" in block  # real newlines, not \\n

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Optional
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -142,6 +142,49 @@ def approval_between_change_set_and_execute(args: ResourceValidationArgs, report
                 )
 
 
+# -- a stage that rolls back or retries can run its actions again ------------------------
+def _runs_again(stage: Mapping[str, Any]) -> Optional[str]:
+    """How the stage runs its actions again, if it does: a rollback (on failure or on
+    success) runs every action with the last good execution's artifacts; a retry runs
+    every action or only the failed ones with the same artifacts."""
+    failure = stage.get("onFailure") or {}
+    success_result = ((stage.get("onSuccess") or {}).get("condition") or {}).get("result")
+    if failure.get("result") == "ROLLBACK" or success_result == "ROLLBACK":
+        return "ROLLBACK"
+    if failure.get("result") == "RETRY":
+        return "RETRY " + ((failure.get("retryConfiguration") or {}).get("retryMode") or "FAILED_ACTIONS")
+    return None
+
+
+def executed_change_sets_are_recreated_where_they_run_again(
+    args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    if args.resource_type != PIPELINE:
+        return
+    for stage in args.props.get("stages") or []:
+        how = _runs_again(stage)
+        if how is None:
+            continue
+        actions = stage.get("actions") or []
+        for execute in actions:
+            configuration = execute.get("configuration") or {}
+            if configuration.get("ActionMode") != "CHANGE_SET_EXECUTE":
+                continue
+            key = _change_set_key(configuration)
+            recreated = how != "RETRY FAILED_ACTIONS" and any(
+                (a.get("configuration") or {}).get("ActionMode") == "CHANGE_SET_REPLACE"
+                and _change_set_key(a.get("configuration") or {}) == key
+                and a.get("runOrder", 1) < execute.get("runOrder", 1)
+                for a in actions
+            )
+            if not recreated:
+                report(
+                    f"stage {stage.get('name')!r} runs again ({how}), but {execute.get('name')} would "
+                    f"execute change set {key[1]!r} again without creating it first in the same run: "
+                    "an executed change set is consumed"
+                )
+
+
 # -- no wildcard IAM actions -------------------------------------------------------------
 def _statements(document: Any) -> Iterable[Mapping[str, Any]]:
     if isinstance(document, str):
@@ -249,6 +292,11 @@ POLICIES = [
         "approval-before-change-set-execution",
         "Every executed change set is approved by a person between its creation and its execution.",
         approval_between_change_set_and_execute,
+    ),
+    _resource_policy(
+        "change-sets-recreated-where-stages-run-again",
+        "A stage that rolls back or retries creates its change set again before executing it.",
+        executed_change_sets_are_recreated_where_they_run_again,
     ),
     _resource_policy(
         "no-wildcard-iam-actions",

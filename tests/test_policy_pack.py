@@ -71,9 +71,10 @@ def check_stack_with_urns(policy_name: str, resources, change=None) -> list[tupl
     return violations
 
 
-def test_the_pack_has_the_six_rules():
+def test_the_pack_has_the_seven_rules():
     assert sorted(BY_NAME) == [
         "approval-before-change-set-execution",
+        "change-sets-recreated-where-stages-run-again",
         "ecr-scan-on-push",
         "encrypted-artifact-store",
         "no-wildcard-iam-actions",
@@ -526,3 +527,51 @@ def test_boundary_violations_name_unnamed_statements_and_the_attachment(prod_res
         r.urn for r in prod_resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
     )
     assert sorted(urn for _, urn in found) == attachments
+
+
+# -- change-sets-recreated-where-stages-run-again -----------------------------------------
+RECREATE = "change-sets-recreated-where-stages-run-again"
+
+
+@pytest.fixture(scope="module")
+def four_resources():
+    return run_stack("four-environments").mocks.resources
+
+
+def test_rollback_and_retry_stages_compliant(prod_resources, four_resources):
+    assert check_resources(RECREATE, prod_resources) == []
+    assert check_resources(RECREATE, four_resources) == []
+
+
+def _release(name, edit):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            edit(next(s for s in props["stages"] if s["name"] == name))
+
+    return change
+
+
+def test_a_rollback_stage_that_only_executes_is_a_violation(prod_resources):
+    def drop_create(stage):
+        stage["actions"] = [a for a in stage["actions"] if a["name"] != "CreateChangeSet"]
+
+    assert check_resources(RECREATE, prod_resources, _release("production", drop_create)) == [
+        "stage 'production' runs again (ROLLBACK), but ExecuteChangeSet would execute change set "
+        "'todobackend-prod-pipeline' again without creating it first in the same run: an executed change set "
+        "is consumed"
+    ]
+
+
+def test_alarm_rollback_and_failed_action_retry_are_checked_too(four_resources):
+    def alarms_only(stage):
+        stage.pop("onFailure")
+        stage["actions"] = [a for a in stage["actions"] if a["name"] != "CreateChangeSet"]
+
+    (violation,) = check_resources(RECREATE, four_resources, _release("production", alarms_only))
+    assert violation.startswith("stage 'production' runs again (ROLLBACK)")
+
+    def retry_failed_only(stage):
+        stage["onFailure"]["retryConfiguration"]["retryMode"] = "FAILED_ACTIONS"
+
+    (violation,) = check_resources(RECREATE, four_resources, _release("qa", retry_failed_only))
+    assert violation.startswith("stage 'qa' runs again (RETRY FAILED_ACTIONS)")

@@ -5,11 +5,15 @@ is wrong), then wire BuildImage -> BuildProject -> DeliveryPipeline and export w
 platform engineer needs next.
 """
 
+import dataclasses
 from pathlib import Path
+from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from components import iam_policies
+from components.artifact_key import ArtifactKey, ArtifactKeyArgs
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, change_set_name, delivery_blueprint, validate_blueprint
 from components.build_image import BuildImage, BuildImageArgs
@@ -22,6 +26,7 @@ from components.config import (
     load_config,
     raw_config_from_pulumi,
 )
+from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
@@ -46,6 +51,9 @@ protect = config.protect_stateful_resources
 name_prefix = config.name_prefix(pulumi.get_stack())
 account_id = aws.get_caller_identity_output().account_id
 region = aws.get_region_output().region
+partition = aws.get_partition_output().partition
+# Environments whose stacks live in another AWS account.
+remote_environments = [env for env in config.environments if env.account]
 
 
 def repository_args(
@@ -84,15 +92,104 @@ if app.image_repository:
     existing = aws.ecr.get_repository_output(name=app.image_repository)
     app_repository_arn, app_repository_url = existing.arn, existing.repository_url
 else:
-    app_repository = ImageRepository("app-image", repository_args(config.image_repository_name))
+    app_repository = ImageRepository(
+        "app-image",
+        dataclasses.replace(
+            repository_args(config.image_repository_name),
+            # ECS in each target account pulls the image across accounts.
+            pullers={
+                account: [env.stack_name for env in remote_environments if env.account == account]
+                for account in config.target_accounts
+            },
+        ),
+    )
     app_repository_arn, app_repository_url = app_repository.repository_arn, app_repository.repository_url
+
+# Environments in other accounts are declared there through a provider of their own,
+# which assumes the role config names (it must exist beforehand, see the README) and
+# refuses credentials for any other account.
+target_providers = {
+    account: aws.Provider(
+        f"account-{account}",
+        region=region,
+        assume_roles=[{"role_arn": target.role_arn, "session_name": "ecs-delivery"}],
+        allowed_account_ids=[account],
+    )
+    for account, target in config.target_accounts.items()
+}
+
+
+def in_account(env) -> Optional[pulumi.ResourceOptions]:
+    """Where an environment's own resources are declared: its account's provider, or the
+    default one."""
+    return pulumi.ResourceOptions(provider=target_providers[env.account]) if env.account else None
+
+
+def account_id_of(env) -> pulumi.Output[str]:
+    if not env.account:
+        return account_id
+    # From the target account's own provider: a data source, not the config's literal.
+    return aws.get_caller_identity_output(
+        opts=pulumi.InvokeOutputOptions(provider=target_providers[env.account])
+    ).account_id
+
+
+# One deploy role per environment, in the environment's account: an ungated
+# environment's deploy cannot reach the roles of a gated one.
+deploy_roles = {
+    env.name: DeployRole(
+        f"deploy-{env.name}",
+        DeployRoleArgs(
+            environment=env.name,
+            stack_name=env.stack_name,
+            account_id=account_id_of(env),
+            managed_policy_arns=config.deploy_role.managed_policy_arns,
+            permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
+        ),
+        opts=in_account(env),
+    )
+    for env in config.environments
+}
+
+
+def artifact_readers() -> dict[str, list[pulumi.Input[str]]]:
+    """Per target account: the roles there that read artifacts (its action roles, by
+    their path, and its environments' deploy roles)."""
+    readers: dict[str, list[pulumi.Input[str]]] = {}
+    for env in remote_environments:
+        readers.setdefault(
+            env.account,
+            [
+                partition.apply(
+                    lambda p, account=env.account: iam_policies.role_path_pattern(
+                        p, account, f"{iam_policies.DELIVERY_ROLE_PATH}{name_prefix}/action/"
+                    )
+                )
+            ],
+        ).append(deploy_roles[env.name].role_arn)
+    return readers
+
+
+# Cross-account artifacts need a customer-managed key whose policy admits the readers.
+artifact_key = (
+    ArtifactKey(
+        "artifact-key",
+        ArtifactKeyArgs(
+            name_prefix=name_prefix, account_id=account_id, readers=artifact_readers(), protect=protect
+        ),
+    )
+    if remote_environments
+    else None
+)
+artifact_key_arn = artifact_key.key_arn if artifact_key else config.artifacts.kms_key_arn
 
 artifacts = ArtifactStore(
     "artifacts",
     ArtifactStoreArgs(
         expire_after_days=config.artifacts.expire_after_days,
-        kms_key_arn=config.artifacts.kms_key_arn,
+        kms_key_arn=artifact_key_arn,
         protect=protect,
+        cross_account_readers=artifact_readers(),
     ),
 )
 
@@ -114,7 +211,7 @@ build = BuildProject(
         version_file=config.build.version_file,
         version_key=config.build.version_key,
         log_retention_days=config.build.log_retention_days,
-        kms_key_arn=config.artifacts.kms_key_arn,
+        kms_key_arn=artifact_key_arn,
         architecture=config.build.architecture,
         cache_modes=tuple(config.build.cache_modes),
         cache_repository_arn=build_cache.repository_arn if build_cache else None,
@@ -148,8 +245,15 @@ reviews = {
             account_id=account_id,
             region=region,
             log_retention_days=config.build.log_retention_days,
-            kms_key_arn=config.artifacts.kms_key_arn,
+            kms_key_arn=artifact_key_arn,
             architecture=config.build.architecture,
+            reader_role_pattern=partition.apply(
+                lambda p, env=env: iam_policies.role_path_pattern(
+                    p, env.account, iam_policies.target_role_path(name_prefix, "review", env.name)
+                )
+            )
+            if env.account
+            else None,
         ),
     )
     for env in config.environments
@@ -171,7 +275,7 @@ verifications = {
             account_id=account_id,
             region=region,
             log_retention_days=config.build.log_retention_days,
-            kms_key_arn=config.artifacts.kms_key_arn,
+            kms_key_arn=artifact_key_arn,
             architecture=config.build.architecture,
         ),
     )
@@ -179,20 +283,26 @@ verifications = {
     if env.verify is not None
 }
 
-# One deploy role per environment: an ungated environment's deploy cannot reach the
-# roles of a gated one.
-deploy_roles = {
-    env.name: DeployRole(
-        f"deploy-{env.name}",
-        DeployRoleArgs(
+# What each environment in another account needs there: the role the pipeline acts as,
+# and a gated environment's read-only review role.
+cross_account = {
+    env.name: CrossAccountAccess(
+        env.name,
+        CrossAccountAccessArgs(
             environment=env.name,
             stack_name=env.stack_name,
-            account_id=account_id,
-            managed_policy_arns=config.deploy_role.managed_policy_arns,
-            permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
+            name_prefix=name_prefix,
+            pipeline_account_id=account_id,
+            region=region,
+            artifact_bucket_arn=artifacts.bucket_arn,
+            artifact_key_arn=artifact_key_arn,
+            deploy_role_arn=deploy_roles[env.name].role_arn,
+            review_role_arn=reviews[env.name].role_arn if env.approval else None,
+            alarms=tuple(env.alarms),
         ),
+        opts=in_account(env),
     )
-    for env in config.environments
+    for env in remote_environments
 }
 
 delivery = DeliveryPipeline(
@@ -209,7 +319,7 @@ delivery = DeliveryPipeline(
         deploy_role_arns={env: role.role_arn for env, role in deploy_roles.items()},
         boundary_policy_arns={env: role.boundary_policy_arn for env, role in deploy_roles.items()},
         connection_arn=config.connection_arn,
-        kms_key_arn=config.artifacts.kms_key_arn,
+        kms_key_arn=artifact_key_arn,
         # Addresses stored as secrets stay secrets in the state.
         notification_emails=tuple(
             pulumi.Output.secret(email) if "ecs-delivery:notifications" in secret_keys else email
@@ -218,6 +328,13 @@ delivery = DeliveryPipeline(
         execution_mode=config.execution_mode,
         review_projects={env: (r.project_name, r.project_arn) for env, r in reviews.items()},
         verify_projects={env: (v.project_name, v.project_arn) for env, v in verifications.items()},
+        image_registry=pulumi.Output.from_input(app_repository_url).apply(lambda url: url.split("/", 1)[0]),
+        action_role_arns={env: access.action_role_arn for env, access in cross_account.items()},
+        review_reader_arns={
+            env: access.review_reader_role_arn
+            for env, access in cross_account.items()
+            if access.review_reader_role_arn is not None
+        },
     ),
 )
 

@@ -5,11 +5,14 @@ public, TLS-only, and emptied of old artifacts by a lifecycle rule."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
+
+from components import iam_policies
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict:
@@ -29,14 +32,24 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict:
     }
 
 
+def bucket_policy(bucket_arn: str, readers: Mapping[str, Sequence[str]]) -> dict:
+    """TLS only; and, for environments in other accounts, reads by their named roles
+    (a cross-account read needs both this and the reader's own IAM policy)."""
+    policy = tls_only_bucket_policy(bucket_arn)
+    policy["Statement"] += iam_policies.cross_account_artifact_statements(bucket_arn, readers)
+    return policy
+
+
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
     expire_after_days: int = 30
     """Days after which pipeline artifacts (and their old versions) are deleted."""
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     """Customer-managed KMS key for SSE-KMS; None uses SSE-S3 (AES256)."""
     protect: bool = True
     """Protect from `pulumi destroy`; when False the bucket is deleted with its objects."""
+    cross_account_readers: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
+    """Per other account id: the role ARNs or ARN patterns there that read artifacts."""
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -46,6 +59,8 @@ class ArtifactStore(pulumi.ComponentResource):
     def __init__(self, name: str, args: ArtifactStoreArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:artifact_store:ArtifactStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        accounts = sorted(args.cross_account_readers)
         bucket = aws.s3.Bucket(
             f"{name}-bucket",
             force_destroy=not args.protect,
@@ -107,7 +122,21 @@ class ArtifactStore(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
-            policy=bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+            policy=pulumi.Output.all(
+                bucket.arn,
+                partition,
+                *(pulumi.Output.all(*args.cross_account_readers[a]) for a in accounts),
+            ).apply(
+                lambda v: json.dumps(
+                    bucket_policy(
+                        v[0],
+                        {
+                            iam_policies.account_root(v[1], a): arns
+                            for a, arns in zip(accounts, v[2:], strict=True)
+                        },
+                    )
+                )
+            ),
             # S3 rejects a policy change while the public access block is being written.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
         )

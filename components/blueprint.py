@@ -27,6 +27,7 @@ CAPABILITIES = "CAPABILITY_NAMED_IAM"
 REF_CONNECTION_ARN = "connection_arn"
 REF_BUILD_PROJECT = "build_project_name"
 REF_NOTIFICATION_TOPIC_ARN = "notification_topic_arn"
+REF_IMAGE_REGISTRY = "image_registry"
 
 
 def _environment_ref(kind: str, environment: str) -> str:
@@ -47,6 +48,16 @@ def deploy_role_ref(environment: str) -> str:
 def boundary_ref(environment: str) -> str:
     """Ref name of the permissions boundary an environment's stack roles must carry."""
     return _environment_ref("boundary_arn", environment)
+
+
+def action_role_ref(environment: str) -> str:
+    """Ref name of the role the pipeline assumes for an environment in another account."""
+    return _environment_ref("action_role_arn", environment)
+
+
+def review_reader_ref(environment: str) -> str:
+    """Ref name of the read-only role a review assumes in another account."""
+    return _environment_ref("review_reader_arn", environment)
 
 
 def verify_project_ref(environment: str) -> str:
@@ -120,6 +131,8 @@ class ActionSpec:
     namespace: Optional[str] = None
     owner: str = "AWS"
     version: str = "1"
+    role: Optional[ConfigValue] = None
+    """The role the pipeline assumes to run the action (an environment in another account)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,8 @@ class RuleSpec:
     provider: str
     """DeploymentWindow, CloudWatchAlarm or VariableCheck."""
     configuration: dict[str, str]
+    role: Optional[ConfigValue] = None
+    """The role the rule runs with (alarms in another account); None: the pipeline's."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,8 @@ class StageSpec:
     before_entry: Optional[ConditionSpec] = None
     on_success: Optional[ConditionSpec] = None
     on_failure: Optional[FailureSpec] = None
+    account: Optional[str] = None
+    """The other AWS account the stage deploys to; None: the pipeline's own."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +189,13 @@ class Blueprint:
     stages: tuple[StageSpec, ...]
     triggers: tuple[TriggerSpec, ...]
     stack_names: tuple[str, ...] = field(default=())
+    """Stacks the pipeline role drives itself: those in the pipeline's own account (the
+    others are driven through their environments' action roles)."""
 
 
 _BOUNDARY_PLACEHOLDER = "__ecs_delivery_boundary_arn__"
+_READER_PLACEHOLDER = "__ecs_delivery_review_reader_arn__"
+_REGISTRY_PLACEHOLDER = "__ecs_delivery_image_registry__"
 
 
 def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
@@ -187,12 +208,17 @@ def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
             "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
         },
         config.image_repository_parameter: config.image_repository_name,
+        config.image_registry_parameter: _REGISTRY_PLACEHOLDER,
         config.permissions_boundary_parameter: _BOUNDARY_PLACEHOLDER,
     }
     overrides.update(env.parameters)
     text = json.dumps(overrides, separators=(",", ":"))
     # Everything but the placeholder is literal text for string.Template.
-    template = text.replace("$", "$$").replace(_BOUNDARY_PLACEHOLDER, "${" + boundary_ref(env.name) + "}")
+    template = (
+        text.replace("$", "$$")
+        .replace(_BOUNDARY_PLACEHOLDER, "${" + boundary_ref(env.name) + "}")
+        .replace(_REGISTRY_PLACEHOLDER, "${" + REF_IMAGE_REGISTRY + "}")
+    )
     return Ref(template)
 
 
@@ -226,7 +252,14 @@ def _deploy_action(
         input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
         run_order=run_order,
         namespace=stack_namespace(env.name),
+        role=_action_role(env),
     )
+
+
+def _action_role(env: EnvironmentConfig) -> Optional[Ref]:
+    """CloudFormation actions of an environment in another account run as its action
+    role there; everything else runs as the pipeline's role."""
+    return ref(action_role_ref(env.name)) if env.account else None
 
 
 def _verify_action(env: EnvironmentConfig, run_order: int) -> Optional[ActionSpec]:
@@ -293,7 +326,11 @@ def alarms_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
         "ROLLBACK",
         tuple(
             RuleSpec(
-                f"Alarm{index}", "CloudWatchAlarm", {"AlarmName": alarm, "WaitTime": str(env.bake_minutes)}
+                f"Alarm{index}",
+                "CloudWatchAlarm",
+                {"AlarmName": alarm, "WaitTime": str(env.bake_minutes)},
+                # The alarms of an environment in another account live there.
+                role=_action_role(env),
             )
             for index, alarm in enumerate(env.alarms, start=1)
         ),
@@ -307,6 +344,10 @@ def failure_spec(env: EnvironmentConfig) -> Optional[FailureSpec]:
     if failure.result == "RETRY":
         return FailureSpec("RETRY", failure.retry_mode or "FAILED_ACTIONS")
     return FailureSpec("ROLLBACK")
+
+
+def _in_account(env: EnvironmentConfig) -> str:
+    return f" in account {env.account}" if env.account else ""
 
 
 def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple[StageSpec, ...]:
@@ -336,6 +377,7 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
                 before_entry=deployment_window_condition(env),
                 on_success=alarms_condition(env),
                 on_failure=failure_spec(env),
+                account=env.account,
             ),
         )
 
@@ -347,6 +389,20 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
         configuration={"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **settings},
         input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
         run_order=1,
+        role=_action_role(env),
+    )
+
+    variables = [
+        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+    ]
+    if env.account:
+        # The read-only role the review assumes in the environment's account.
+        variables.append({"name": "READER_ROLE_ARN", "value": _READER_PLACEHOLDER})
+    review_variables = Ref(
+        json.dumps(variables, separators=(",", ":"))
+        .replace("$", "$$")
+        .replace(_READER_PLACEHOLDER, "${" + review_reader_ref(env.name) + "}")
     )
 
     def review(namespace: str) -> ActionSpec:
@@ -356,13 +412,7 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
             provider="CodeBuild",
             configuration={
                 "ProjectName": ref(review_project_ref(env.name)),
-                "EnvironmentVariables": json.dumps(
-                    [
-                        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
-                        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
-                    ],
-                    separators=(",", ":"),
-                ),
+                "EnvironmentVariables": review_variables,
             },
             # CodeBuild actions take at least one input; the review reads the change set, not it.
             input_artifacts=(INFRASTRUCTURE_SOURCE,),
@@ -383,8 +433,8 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
             # in the CloudFormation console (the full report's address is in the review's
             # REPORT_URL variable and build log).
             "CustomData": (
-                f"#{{{namespace}.REVIEW_SUMMARY}} | stack {env.stack_name}, change set {change_set}, "
-                f"commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
+                f"#{{{namespace}.REVIEW_SUMMARY}} | stack {env.stack_name}{_in_account(env)}, "
+                f"change set {change_set}, commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
             ),
             "ExternalEntityLink": f"#{{{namespace}.CHANGE_SET_URL}}",
         },
@@ -401,6 +451,7 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
         },
         run_order=4,
         namespace=stack_namespace(env.name),
+        role=_action_role(env),
     )
     verify = _verify_action(env, run_order=5)
     return (
@@ -409,6 +460,7 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
             (create, review(plan_namespace(env.name))),
             environment=env.name,
             before_entry=deployment_window_condition(env),
+            account=env.account,
         ),
         StageSpec(
             env.name,
@@ -417,6 +469,7 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
             before_entry=changes_condition(env),
             on_success=alarms_condition(env),
             on_failure=failure_spec(env),
+            account=env.account,
         ),
     )
 
@@ -485,7 +538,9 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
         TriggerSpec("Application", app.branch),
         TriggerSpec("Infrastructure", infra.branch),
     )
-    return Blueprint(stages, triggers, tuple(env.stack_name for env in config.environments))
+    return Blueprint(
+        stages, triggers, tuple(env.stack_name for env in config.environments if not env.account)
+    )
 
 
 # -- validation ----------------------------------------------------------------------

@@ -62,7 +62,7 @@ class BuildProjectArgs:
     version_file: str = "version.json"
     version_key: str = "Version"
     log_retention_days: int = 30
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
     architecture: str = "x86_64"
     """x86_64 or arm64: the CodeBuild host, matching the build image's platform."""
@@ -148,6 +148,7 @@ class BuildProject(pulumi.ComponentResource):
             args.build_image_repository_arn,
             args.application_repository_arn,
             args.cache_repository_arn,
+            args.kms_key_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.build_role_policy(
@@ -156,7 +157,7 @@ class BuildProject(pulumi.ComponentResource):
                     account_id=v[2],
                     build_image_repository_arn=v[4],
                     application_repository_arn=v[5],
-                    kms_key_arn=args.kms_key_arn,
+                    kms_key_arn=v[7],
                     cache_repository_arn=v[6],
                     pull_through_cache_repositories=(
                         f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{docker_hub.cache_prefix}/*"

@@ -36,7 +36,14 @@ EXPORTED_VARIABLES = (
 # Each command runs in the same shell (buildspec 0.2), so REVIEW_KEY, PAGES and the final
 # exports persist; a failing command fails the review.
 REVIEW_COMMANDS = (
-    'aws cloudformation describe-stacks --stack-name "$STACK_NAME" --output json > stack.json'
+    # An environment in another account is read through its review reader role, as a
+    # profile that takes CodeBuild's own credentials as its source: only the two describe
+    # calls use it, the report upload stays in the pipeline account.
+    'READ_PROFILE=""; if [ -n "${READER_ROLE_ARN:-}" ]; then'
+    ' aws configure set profile.reader.role_arn "$READER_ROLE_ARN"'
+    " && aws configure set profile.reader.credential_source EcsContainer"
+    ' && READ_PROFILE="--profile reader"; fi',
+    'aws cloudformation describe-stacks --stack-name "$STACK_NAME" --output json $READ_PROFILE > stack.json'
     " || echo '{}' > stack.json",
     'REVIEW_KEY="${REPORT_PREFIX}/${PIPELINE_EXECUTION_ID:-build-$CODEBUILD_BUILD_NUMBER}"',
     # DescribeChangeSet pages its Changes; follow NextToken until the last page.
@@ -44,7 +51,7 @@ REVIEW_COMMANDS = (
 while true; do
   aws cloudformation describe-change-set --stack-name "$STACK_NAME" \\
     --change-set-name "$CHANGE_SET_NAME" ${token:+--next-token "$token"} \\
-    --output json > "changes-$page.json" || exit 1
+    --output json $READ_PROFILE > "changes-$page.json" || exit 1
   PAGES="$PAGES changes-$page.json"
   token=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("NextToken") or "")' \\
     "changes-$page.json")
@@ -96,14 +103,19 @@ class ChangeSetReviewArgs:
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
     log_retention_days: int = 30
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     architecture: str = "x86_64"
     """The host the build image was built for (x86_64 or arm64)."""
+    reader_role_pattern: Optional[pulumi.Input[str]] = None
+    """For an environment in another account: the ARN pattern of the read-only role there
+    that the review assumes to describe the change set (a `CrossAccountAccess` reader,
+    whose ARN the pipeline action passes in as READER_ROLE_ARN)."""
 
 
 class ChangeSetReview(pulumi.ComponentResource):
     project_name: pulumi.Output[str]
     project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ChangeSetReviewArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
@@ -111,7 +123,13 @@ class ChangeSetReview(pulumi.ComponentResource):
         project_name = f"{args.name_prefix}-review-{args.environment}"
         prefix = report_prefix(args.environment)
         role_policy = pulumi.Output.all(
-            partition, args.region, args.account_id, args.artifact_bucket_arn, args.build_image_repository_arn
+            partition,
+            args.region,
+            args.account_id,
+            args.artifact_bucket_arn,
+            args.build_image_repository_arn,
+            args.kms_key_arn,
+            args.reader_role_pattern,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.review_role_policy(
@@ -121,11 +139,12 @@ class ChangeSetReview(pulumi.ComponentResource):
                     build_image_repository_arn=v[4],
                     stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
                     report_prefix=prefix,
-                    kms_key_arn=args.kms_key_arn,
+                    kms_key_arn=v[5],
+                    reader_role_arn=v[6],
                 )
             )
         )
-        variables = {
+        variables: dict[str, pulumi.Input[str]] = {
             "ENVIRONMENT": args.environment,
             "STACK_NAME": args.stack_name,
             "CHANGE_SET_NAME": args.change_set_name,
@@ -133,6 +152,7 @@ class ChangeSetReview(pulumi.ComponentResource):
             "REPORT_BUCKET": args.artifact_bucket_name,
             "REPORT_PREFIX": prefix,
         }
+
         runner = CodeBuildRunner(
             name,
             CodeBuildRunnerArgs(
@@ -159,4 +179,7 @@ class ChangeSetReview(pulumi.ComponentResource):
         )
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn
-        self.register_outputs({"project_name": self.project_name, "project_arn": self.project_arn})
+        self.role_arn = runner.role_arn
+        self.register_outputs(
+            {"project_name": self.project_name, "project_arn": self.project_arn, "role_arn": self.role_arn}
+        )

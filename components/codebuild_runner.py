@@ -53,7 +53,7 @@ class CodeBuildRunnerArgs:
     privileged mode."""
     timeout_minutes: int = 60
     log_retention_days: int = 30
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
 
 

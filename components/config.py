@@ -46,6 +46,8 @@ PIPELINE_NAME_MAX = 100
 NOTIFICATION_RULE_NAME_MAX = 64
 CHANGE_SET_SUFFIX = "-pipeline"
 MAX_PIPELINE_STAGES = 50
+# The IAM path of this program's own cross-account roles (components/iam_policies.py).
+RESERVED_ROLE_PATH = "ecs-delivery"
 NOTIFICATION_RULE_SUFFIX = "-events"
 
 
@@ -355,6 +357,22 @@ class OnFailureConfig(_Section):
     must retry ALL_ACTIONS, because its failed ExecuteChangeSet has consumed its change set)."""
 
 
+AccountId = Annotated[str, _matches(r"\d{12}", "a 12-digit AWS account id (quoted in YAML)")]
+RoleArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+        "an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)",
+    ),
+]
+
+
+class TargetAccountConfig(_Section):
+    role_arn: RoleArn
+    """The role Pulumi assumes in that account to create the roles its environments need
+    (it must exist there beforehand; see the README, "Production in another account")."""
+
+
 class EnvironmentConfig(_Section):
     name: ResourceName
     """Environment name; also the pipeline stage name."""
@@ -378,6 +396,9 @@ class EnvironmentConfig(_Section):
     on_failure: Optional[OnFailureConfig] = None
     """What CodePipeline does when the environment's release stage fails; absent: the
     execution stops there (FAIL)."""
+    account: Optional[AccountId] = None
+    """Another AWS account the environment's stack lives in (absent: the pipeline's own);
+    Pulumi reaches it through `targetAccounts.<account>.roleArn`."""
 
     @model_validator(mode="after")
     def _gates_are_consistent(self) -> EnvironmentConfig:
@@ -466,6 +487,10 @@ class DeliveryConfig(_Section):
     image_tag_parameter: ParameterName = "ApplicationImageTag"
     """Template parameter that receives the built version."""
     image_repository_parameter: ParameterName = "ApplicationImageRepository"
+    image_registry_parameter: ParameterName = "ApplicationImageRegistry"
+    """Template parameter that receives the registry the repository lives in
+    (`<account>.dkr.ecr.<region>.amazonaws.com`): the pipeline's account, which for an
+    environment in another account is not the stack's own."""
     """Template parameter that receives the name of the ECR repository the build pushes to."""
     permissions_boundary_parameter: ParameterName = "PermissionsBoundaryArn"
     """Template parameter that receives the ARN of the permissions boundary every role the
@@ -477,6 +502,8 @@ class DeliveryConfig(_Section):
     ecr: EcrConfig = EcrConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    target_accounts: dict[AccountId, TargetAccountConfig] = Field(default_factory=dict)
+    """How Pulumi reaches each account named by `environments[].account`."""
     execution_mode: Literal["SUPERSEDED", "QUEUED", "PARALLEL"] = "SUPERSEDED"
     """How overlapping runs behave: SUPERSEDED lets a newer run replace one waiting at a
     stage boundary (e.g. an approval); QUEUED runs every commit in order. PARALLEL is
@@ -491,6 +518,7 @@ class DeliveryConfig(_Section):
         pipeline_parameters = {
             "imageTagParameter": self.image_tag_parameter,
             "imageRepositoryParameter": self.image_repository_parameter,
+            "imageRegistryParameter": self.image_registry_parameter,
             "permissionsBoundaryParameter": self.permissions_boundary_parameter,
         }
         seen_parameters: dict[str, str] = {}
@@ -518,6 +546,7 @@ class DeliveryConfig(_Section):
                 )
                 + "; use SUPERSEDED or QUEUED"
             )
+        problems.extend(self._account_problems())
         stage_count = 2 + sum(2 if env.approval else 1 for env in self.environments)
         if stage_count > MAX_PIPELINE_STAGES:
             problems.append(
@@ -544,6 +573,11 @@ class DeliveryConfig(_Section):
             for key, parameter in pipeline_parameters.items():
                 if parameter in env.parameters:
                     problems.append(f"{where}.parameters.{parameter}: set by the pipeline ({key}); remove it")
+            if env.stack_name == RESERVED_ROLE_PATH:
+                problems.append(
+                    f"{where}.stackName: {env.stack_name!r} is reserved: the stack's roles would live under "
+                    f"/{RESERVED_ROLE_PATH}/, the IAM path of this program's own roles"
+                )
             if len(env.name) > MAX_ENVIRONMENT_NAME:
                 problems.append(
                     f"{where}.name: {env.name!r} is {len(env.name)} characters; at most "
@@ -564,6 +598,38 @@ class DeliveryConfig(_Section):
             # One ValueError carrying several lines; load_config splits them again.
             raise ValueError("\n".join(problems))
         return self
+
+    def _account_problems(self) -> list[str]:
+        """Environments in other accounts: each reachable, each target used, and the
+        artifact key and image repository ones this stack can open to them."""
+        problems: list[str] = []
+        used = {env.account for env in self.environments if env.account}
+        for index, env in enumerate(self.environments):
+            if env.account and env.account not in self.target_accounts:
+                problems.append(
+                    f"environments[{index}].account: {env.account!r} has no targetAccounts entry; "
+                    f"set targetAccounts.{env.account}.roleArn, the role Pulumi assumes there"
+                )
+        for account, target in self.target_accounts.items():
+            if account not in used:
+                problems.append(f"targetAccounts.{account}: no environment deploys to this account")
+            role_account = target.role_arn.split(":")[4]
+            if role_account != account:
+                problems.append(
+                    f"targetAccounts.{account}.roleArn: the role is in account {role_account}; "
+                    f"Pulumi must assume a role in {account} itself"
+                )
+        if used and self.artifacts.kms_key_arn:
+            problems.append(
+                "artifacts.kmsKeyArn: with environments in other accounts the stack creates the "
+                "artifact key itself, so that its key policy admits their roles; remove this key"
+            )
+        if used and self.application.image_repository:
+            problems.append(
+                "application.imageRepository: with environments in other accounts the stack must own "
+                "the image repository, to let those accounts' ECS tasks pull from it; remove this key"
+            )
+        return problems
 
     def _physical_name_problems(self, stack: str) -> list[str]:
         """Names built from `<application.name>-<stack>` that AWS would refuse (they are

@@ -7,7 +7,7 @@ its resources; `*` appears only for actions that have no resource form, and says
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 PolicyDocument = dict[str, Any]
@@ -193,6 +193,7 @@ def pipeline_role_policy(
     kms_key_arn: Optional[str] = None,
     approval_topic_arn: Optional[str] = None,
     alarm_arns: Sequence[str] = (),
+    action_role_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """What CodePipeline itself does: move artifacts, read the repos through the
     connection, start builds, drive CloudFormation on the environment stacks, hand each
@@ -210,12 +211,17 @@ def pipeline_role_policy(
             ["iam:PassRole"],
             deploy_role_arns,
             {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
-        ),
+        )
+        if deploy_role_arns
+        else None,
         statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
         # CloudWatchAlarm rules run with the pipeline's role. AWS's rule reference names no
         # permission; DescribeAlarms is the call that returns an alarm's state, and it
         # takes alarm ARNs as resources (Service Authorization Reference, CloudWatch).
         statement("ReadWatchedAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns) if alarm_arns else None,
+        # Environments in other accounts: the pipeline acts there only through their
+        # action roles (each action's roleArn).
+        statement("AssumeActionRoles", ["sts:AssumeRole"], action_role_arns) if action_role_arns else None,
     )
 
 
@@ -310,10 +316,12 @@ def review_role_policy(
     stack_arn: str,
     report_prefix: str,
     kms_key_arn: Optional[str] = None,
+    reader_role_arn: Optional[str] = None,
 ) -> PolicyDocument:
     """What a change-set review does: log, read its input artifact, pull the build image,
     describe its own environment's stack and change sets — nothing else — and write under
-    its own report prefix only."""
+    its own report prefix only. For an environment in another account it describes
+    nothing itself: it assumes that account's read-only review role instead."""
     condition = _bucket_account_condition(account_id)
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
@@ -326,7 +334,9 @@ def review_role_policy(
             "DescribeChangeSet",
             ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
             [stack_arn],
-        ),
+        )
+        if not reader_role_arn
+        else statement("AssumeReviewReader", ["sts:AssumeRole"], [reader_role_arn]),
         _artifact_key_statement(kms_key_arn),
     )
 
@@ -496,3 +506,162 @@ def deploy_role_policy(
             "Resource": list(dict.fromkeys([boundary_policy_arn, *protected_policy_arns])),
         },
     )
+
+
+# -- environments in other accounts ----------------------------------------------------------
+# The roles two accounts must name to each other live under paths this program owns, so
+# that a policy can name "this stack's pipeline role" or "this environment's review
+# reader" by an ARN pattern before the role exists: `/ecs-delivery/pipeline/<prefix>/` in
+# the pipeline account, `/ecs-delivery/<prefix>/{action,review}/<env>/` in a target
+# account. No application stack's roles can live there (config refuses the stack name
+# `ecs-delivery`; a stack's roles live under `/<stack>/`).
+DELIVERY_ROLE_PATH = "/ecs-delivery/"
+
+
+def account_root(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:root"
+
+
+def pipeline_role_path(name_prefix: str) -> str:
+    return f"{DELIVERY_ROLE_PATH}pipeline/{name_prefix}/"
+
+
+def target_role_path(name_prefix: str, kind: str, environment: str) -> str:
+    """`kind`: `action` (the pipeline's role there) or `review` (the review's reader)."""
+    return f"{DELIVERY_ROLE_PATH}{name_prefix}/{kind}/{environment}/"
+
+
+def role_path_pattern(partition: str, account_id: str, path: str) -> str:
+    """Every role under `path` in that account."""
+    return f"arn:{partition}:iam::{account_id}:role{path}*"
+
+
+def named_roles_trust_policy(*, trusted_account_root: str, principal_arns: Sequence[str]) -> PolicyDocument:
+    """Let exactly these roles of another account (ARNs or path patterns) assume this one.
+    The principal is that account's root, which always exists (IAM refuses a trust naming a
+    role that does not exist yet), narrowed by `aws:PrincipalArn`; the other account's own
+    policies must still allow each of them `sts:AssumeRole` on this role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TrustNamedRoles",
+                "Effect": "Allow",
+                "Principal": {"AWS": trusted_account_root},
+                "Action": "sts:AssumeRole",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": list(principal_arns)}},
+            }
+        ],
+    }
+
+
+def action_role_policy(
+    *,
+    bucket_arn: str,
+    pipeline_account_id: str,
+    kms_key_arn: str,
+    stack_arn: str,
+    deploy_role_arn: str,
+    alarm_arns: Sequence[str] = (),
+) -> PolicyDocument:
+    """What the pipeline does in a target account through the action role of one
+    environment: read the artifacts its CloudFormation actions take (in the pipeline
+    account's bucket, with its key), drive that environment's stack only, hand it its
+    deploy role, and read the alarms its rules watch (AWS, "Create a pipeline that uses
+    resources from another AWS account")."""
+    return document(
+        statement(
+            "ReadArtifacts",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [f"{bucket_arn}/*"],
+            _bucket_account_condition(pipeline_account_id),
+        ),
+        statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [kms_key_arn]),
+        statement("DeployStack", CLOUDFORMATION_DEPLOY_ACTIONS, [stack_arn]),
+        # ValidateTemplate has no resource form.
+        statement("ValidateTemplates", ["cloudformation:ValidateTemplate"], ["*"]),
+        statement(
+            "PassDeployRole",
+            ["iam:PassRole"],
+            [deploy_role_arn],
+            {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+        ),
+        statement("ReadWatchedAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns) if alarm_arns else None,
+    )
+
+
+def review_reader_policy(*, stack_arn: str) -> PolicyDocument:
+    """What a change-set review reads in a target account: its stack and change sets."""
+    return document(
+        statement(
+            "DescribeChangeSet",
+            ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
+            [stack_arn],
+        )
+    )
+
+
+def artifact_key_policy(
+    *, pipeline_account_root: str, readers: Mapping[str, Sequence[str]]
+) -> PolicyDocument:
+    """The artifact key's policy. The pipeline account's own roles use the key through
+    their IAM policies (AWS's default key policy statement, which delegates to IAM); each
+    target account's named roles (its action and deploy roles) may decrypt with it, and
+    nothing else: they read artifacts, they never write them."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": pipeline_account_root},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    for index, (root, arns) in enumerate(sorted(readers.items())):
+        statements.append(
+            {
+                "Sid": f"TargetAccountReaders{index}",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {"aws:PrincipalArn": list(arns)}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def cross_account_artifact_statements(
+    bucket_arn: str, readers: Mapping[str, Sequence[str]]
+) -> list[dict[str, Any]]:
+    """Bucket-policy statements letting each target account's named roles read artifacts."""
+    return [
+        {
+            "Sid": f"TargetAccountReaders{index}",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"ArnLike": {"aws:PrincipalArn": list(arns)}},
+        }
+        for index, (root, arns) in enumerate(sorted(readers.items()))
+    ]
+
+
+def image_pull_policy(pullers: Mapping[str, Sequence[str]]) -> PolicyDocument:
+    """The application repository's policy: each target account may pull, through the
+    roles of its environments' stacks only (`role/<stack>/*`, where the template puts
+    every role, the ECS task execution role included)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": f"TargetAccountPulls{index}",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": list(ECR_PULL_ACTIONS),
+                "Condition": {"ArnLike": {"aws:PrincipalArn": list(patterns)}},
+            }
+            for index, (root, patterns) in enumerate(sorted(pullers.items()))
+        ],
+    }

@@ -5,11 +5,14 @@ that expires untagged images and caps how many are kept, optional immutable tags
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
+
+from components import iam_policies
 
 
 def lifecycle_policy(untagged_expiry_days: int, max_image_count: int) -> dict:
@@ -56,6 +59,9 @@ class ImageRepositoryArgs:
     """Reject pushes that would move an existing tag."""
     protect: bool = True
     """Protect from `pulumi destroy`; when False the repository is force-deleted with its images."""
+    pullers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Per other account id: the stack names there whose roles (`role/<stack>/*`, the ECS
+    task execution role among them) may pull; empty: no repository policy."""
 
 
 class ImageRepository(pulumi.ComponentResource):
@@ -84,6 +90,26 @@ class ImageRepository(pulumi.ComponentResource):
             policy=json.dumps(lifecycle_policy(args.untagged_expiry_days, args.max_image_count)),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if args.pullers:
+            partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+            aws.ecr.RepositoryPolicy(
+                f"{name}-pull-policy",
+                repository=repository.name,
+                policy=partition.apply(
+                    lambda p: json.dumps(
+                        iam_policies.image_pull_policy(
+                            {
+                                iam_policies.account_root(p, account): [
+                                    iam_policies.role_path_pattern(p, account, f"/{stack}/")
+                                    for stack in stacks
+                                ]
+                                for account, stacks in args.pullers.items()
+                            }
+                        )
+                    )
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.repository_name = repository.name
         self.repository_arn = repository.arn
         self.repository_url = repository.repository_url

@@ -16,13 +16,16 @@ from components import iam_policies
 from components.blueprint import (
     REF_BUILD_PROJECT,
     REF_CONNECTION_ARN,
+    REF_IMAGE_REGISTRY,
     REF_NOTIFICATION_TOPIC_ARN,
     Blueprint,
     ConditionSpec,
     Ref,
+    action_role_ref,
     boundary_ref,
     deploy_role_ref,
     review_project_ref,
+    review_reader_ref,
     validate_blueprint,
     verify_project_ref,
 )
@@ -84,12 +87,14 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
                 realised["output_artifacts"] = list(action.output_artifacts)
             if action.namespace:
                 realised["namespace"] = action.namespace
+            if action.role is not None:
+                realised["role_arn"] = _bind(action.role, refs)
             actions.append(realised)
         realised_stage: dict[str, Any] = {"name": stage.name, "actions": actions}
         if stage.before_entry:
-            realised_stage["before_entry"] = {"condition": realise_condition(stage.before_entry)}
+            realised_stage["before_entry"] = {"condition": realise_condition(stage.before_entry, refs)}
         if stage.on_success:
-            realised_stage["on_success"] = {"condition": realise_condition(stage.on_success)}
+            realised_stage["on_success"] = {"condition": realise_condition(stage.on_success, refs)}
         if stage.on_failure:
             failure: dict[str, Any] = {"result": stage.on_failure.result}
             if stage.on_failure.retry_mode:
@@ -99,25 +104,24 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
     return stages
 
 
-def realise_condition(condition: ConditionSpec) -> dict[str, Any]:
+def _bind(value: Any, refs: Mapping[str, str]) -> Any:
+    return value.render(dict(refs)) if isinstance(value, Ref) else value
+
+
+def realise_condition(condition: ConditionSpec, refs: Mapping[str, str]) -> dict[str, Any]:
     """A stage condition as the `aws.codepipeline.Pipeline` input: rules of category Rule,
     owner AWS, version 1, as the rule reference declares them."""
-    return {
-        "result": condition.result,
-        "rules": [
-            {
-                "name": rule.name,
-                "rule_type_id": {
-                    "category": "Rule",
-                    "owner": "AWS",
-                    "provider": rule.provider,
-                    "version": "1",
-                },
-                "configuration": dict(rule.configuration),
-            }
-            for rule in condition.rules
-        ],
-    }
+    rules = []
+    for rule in condition.rules:
+        realised: dict[str, Any] = {
+            "name": rule.name,
+            "rule_type_id": {"category": "Rule", "owner": "AWS", "provider": rule.provider, "version": "1"},
+            "configuration": dict(rule.configuration),
+        }
+        if rule.role is not None:
+            realised["role_arn"] = _bind(rule.role, refs)
+        rules.append(realised)
+    return {"result": condition.result, "rules": rules}
 
 
 def watched_alarms(blueprint: Blueprint) -> list[str]:
@@ -126,7 +130,12 @@ def watched_alarms(blueprint: Blueprint) -> list[str]:
     for stage in blueprint.stages:
         for condition in (stage.before_entry, stage.on_success):
             for rule in condition.rules if condition else ():
-                if rule.provider == "CloudWatchAlarm" and rule.configuration["AlarmName"] not in names:
+                # Alarms read through another account's role are that role's business.
+                if (
+                    rule.provider == "CloudWatchAlarm"
+                    and rule.role is None
+                    and rule.configuration["AlarmName"] not in names
+                ):
                     names.append(rule.configuration["AlarmName"])
     return names
 
@@ -172,7 +181,7 @@ class DeliveryPipelineArgs:
     """Per environment: the permissions boundary its stack's roles must carry."""
     connection_arn: Optional[str] = None
     """An existing CodeConnections / CodeStar connection; None creates one (PENDING)."""
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
@@ -182,6 +191,12 @@ class DeliveryPipelineArgs:
     review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
     """Per gated environment: (name, ARN) of its change-set review project."""
     verify_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
+    image_registry: pulumi.Input[str] = ""
+    """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`)."""
+    action_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Per environment in another account: the role there its CloudFormation actions run as."""
+    review_reader_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Per gated environment in another account: the read-only role there its review assumes."""
     """Per environment with `verify`: (name, ARN) of its smoke-test project."""
 
 
@@ -241,6 +256,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
         )
         pipeline_role = aws.iam.Role(
             f"{name}-role",
+            # Under a path of its own, so that the action roles of other accounts can
+            # trust it by pattern before it exists (see components/cross_account.py).
+            path=iam_policies.pipeline_role_path(args.name_prefix),
             description="CodePipeline: run the delivery pipeline",
             # As AWS documents it (pipelines-create-service-role-cli): no condition on
             # aws:SourceArn/SourceAccount, which CodePipeline is not documented to set.
@@ -268,7 +286,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     *(arn for _, arn in args.verify_projects.values()),
                 ),
                 stack_arns,
-                pulumi.Output.all(*args.deploy_role_arns.values()),
+                pulumi.Output.all(
+                    *(arn for env, arn in args.deploy_role_arns.items() if env not in args.action_role_arns)
+                ),
                 notifications.topic_arn,
                 args.account_id,
                 pulumi.Output.all(partition, args.region, args.account_id).apply(
@@ -277,6 +297,8 @@ class DeliveryPipeline(pulumi.ComponentResource):
                         for name in watched_alarms(args.blueprint)
                     ]
                 ),
+                args.kms_key_arn,
+                pulumi.Output.all(*args.action_role_arns.values()),
             ).apply(
                 lambda v: json.dumps(
                     iam_policies.pipeline_role_policy(
@@ -286,9 +308,10 @@ class DeliveryPipeline(pulumi.ComponentResource):
                         build_project_arns=v[2],
                         stack_arns=v[3],
                         deploy_role_arns=v[4],
-                        kms_key_arn=args.kms_key_arn,
+                        kms_key_arn=v[8],
                         approval_topic_arn=v[5],
                         alarm_arns=v[7],
+                        action_role_arns=v[9],
                     )
                 )
             ),
@@ -300,10 +323,13 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 REF_CONNECTION_ARN: connection_arn,
                 REF_BUILD_PROJECT: args.build_project_name,
                 REF_NOTIFICATION_TOPIC_ARN: notifications.topic_arn,
+                REF_IMAGE_REGISTRY: args.image_registry,
                 **{deploy_role_ref(env): arn for env, arn in args.deploy_role_arns.items()},
                 **{boundary_ref(env): arn for env, arn in args.boundary_policy_arns.items()},
                 **{review_project_ref(env): name for env, (name, _) in args.review_projects.items()},
                 **{verify_project_ref(env): name for env, (name, _) in args.verify_projects.items()},
+                **{action_role_ref(env): arn for env, arn in args.action_role_arns.items()},
+                **{review_reader_ref(env): arn for env, arn in args.review_reader_arns.items()},
             }
         )
         artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}

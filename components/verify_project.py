@@ -43,7 +43,7 @@ class VerifyProjectArgs:
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
     log_retention_days: int = 30
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[pulumi.Input[str]] = None
     architecture: str = "x86_64"
 
 
@@ -56,7 +56,12 @@ class VerifyProject(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-verify-{args.environment}"
         role_policy = pulumi.Output.all(
-            partition, args.region, args.account_id, args.artifact_bucket_arn, args.build_image_repository_arn
+            partition,
+            args.region,
+            args.account_id,
+            args.artifact_bucket_arn,
+            args.build_image_repository_arn,
+            args.kms_key_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.verify_role_policy(
@@ -64,7 +69,7 @@ class VerifyProject(pulumi.ComponentResource):
                     bucket_arn=v[3],
                     account_id=v[2],
                     build_image_repository_arn=v[4],
-                    kms_key_arn=args.kms_key_arn,
+                    kms_key_arn=v[5],
                 )
             )
         )

@@ -16,9 +16,10 @@ Two value styles, one implementation:
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
@@ -68,6 +69,8 @@ class RecordedResource:
     dependencies: tuple[str, ...] = ()
     """URNs this registration waits for: explicit `depends_on` plus every resource an
     input was computed from (what the engine orders creation by)."""
+    provider: str = ""
+    """The provider reference (`<urn>::<id>`) it was declared with; empty: the default."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -96,6 +99,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.partition = partition
         self.resources: list[RecordedResource] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        # Explicit AWS providers (by id) and the account each assumes a role in: what
+        # they declare answers in that account, as AWS would.
+        self.provider_accounts: dict[str, str] = {}
+        self.default_account_id = self.account_id
 
     # -- values ----------------------------------------------------------------------
     def _unique(self, seed: str, label: str, length: int = 8) -> str:
@@ -116,7 +123,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com"
 
     # -- engine hooks ----------------------------------------------------------------
+    def _account_for(self, provider: Optional[str]) -> str:
+        if not provider:
+            return self.default_account_id
+        provider_id = provider.rpartition("::")[2]
+        return self.provider_accounts.get(provider_id, self.default_account_id)
+
     def call(self, args: pulumi.runtime.MockCallArgs):
+        self.account_id = self._account_for(args.provider)
+        try:
+            return self._call(args)
+        finally:
+            self.account_id = self.default_account_id
+
+    def _call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, dict(args.args)))
         token = args.token
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -168,9 +188,25 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         if not args.custom:
             return f"{args.name}-component", {}
+        if args.typ == "pulumi:providers:aws":
+            self._remember_provider_account(args.name, inputs)
+            return f"{args.name}-provider", inputs
         state = dict(inputs)
-        physical_id = self._fill(args.typ, args.name, inputs, state)
+        self.account_id = self._account_for(args.provider)
+        try:
+            physical_id = self._fill(args.typ, args.name, inputs, state)
+        finally:
+            self.account_id = self.default_account_id
         return physical_id, state
+
+    def _remember_provider_account(self, name: str, inputs: dict[str, Any]) -> None:
+        """The account a provider works in: the one its `allowedAccountIds` names (the
+        program always sets it next to the role it assumes)."""
+        allowed = inputs.get("allowedAccountIds")
+        if isinstance(allowed, str):  # provider inputs arrive JSON-encoded
+            allowed = json.loads(allowed)
+        if allowed:
+            self.provider_accounts[f"{name}-provider"] = allowed[0]
 
     # -- per-type computed outputs ---------------------------------------------------
     def _fill(self, typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> str:
@@ -259,6 +295,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             # Email subscriptions wait for the recipient to confirm.
             state.update(arn=arn, pendingConfirmation=True)
             return arn
+        if typ == "aws:kms/key:Key":
+            key_id = "⟨key-id⟩" if self.symbolic else str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{name}"))
+            state.update(keyId=key_id, arn=self._arn("kms", f"key/{key_id}"))
+            return key_id
         if typ == "aws:iam/rolePolicy:RolePolicy":
             return f"{inputs.get('role')}:{inputs.get('name') or name}"
         # Resources whose outputs the program never reads: their inputs are their state.
@@ -288,6 +328,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=tuple(request.dependencies),
+                    provider=request.provider,
                 )
             )
         return response

@@ -29,16 +29,19 @@ def test_infra_example_matches_the_default_contract():
     template = yaml.safe_load(
         (EXAMPLES / "infra-repo" / "stack.yml").read_text().replace("!", "")  # tags are irrelevant here
     )
-    # The three parameters the pipeline sets, under their default names.
-    assert {"ApplicationImageTag", "ApplicationImageRepository", "PermissionsBoundaryArn"} <= set(
-        template["Parameters"]
-    )
+    # The four parameters the pipeline sets, under their default names.
+    pipeline_set = {
+        "ApplicationImageTag",
+        "ApplicationImageRepository",
+        "ApplicationImageRegistry",
+        "PermissionsBoundaryArn",
+    }
+    assert pipeline_set <= set(template["Parameters"])
     for name in ("dev.json", "prod.json"):
         parameters = json.loads((EXAMPLES / "infra-repo" / name).read_text())["Parameters"]
         assert set(parameters) <= set(template["Parameters"])
         # Every parameter without a default is given, except those the pipeline sets.
         required = {k for k, v in template["Parameters"].items() if "Default" not in v}
-        pipeline_set = {"ApplicationImageTag", "ApplicationImageRepository", "PermissionsBoundaryArn"}
         assert required - pipeline_set <= set(parameters), name
         assert not pipeline_set & set(parameters), name
 

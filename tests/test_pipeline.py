@@ -142,6 +142,8 @@ def test_book_dev_stage_deploys_directly(book):
                 # The repository the build pushed the image to (the stack creates it, named
                 # after the application), and the dev environment's boundary.
                 "ApplicationImageRepository": "todobackend",
+                # Its registry, in the pipeline's account.
+                "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
                 "PermissionsBoundaryArn": boundary_arn(book, "dev"),
             },
             separators=(",", ":"),
@@ -171,6 +173,7 @@ def test_book_production_is_change_set_then_review_then_approval_then_execute(bo
     assert json.loads(create["configuration"]["ParameterOverrides"]) == {
         "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
         "ApplicationImageRepository": "todobackend",
+        "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
         "PermissionsBoundaryArn": boundary_arn(book, "production"),
     }
     assert deploy_role_arn(book, "production") != deploy_role_arn(book, "dev")
@@ -225,6 +228,7 @@ def test_three_environments_carry_their_own_settings(three):
     assert json.loads(dev["ParameterOverrides"]) == {
         "ImageTag": {"Fn::GetParam": ["ApplicationVersion", "build/version.json", "Tag"]},
         "ApplicationImageRepository": "shop",
+        "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
         "PermissionsBoundaryArn": boundary_arn(three, "dev"),
         "DesiredCount": "1",
     }

@@ -328,7 +328,8 @@ def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_
     review = pipeline_md.split("## CodeBuild project `todobackend-prod-review-production`", 1)[1]
     block = review.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
     block = block.split("```bash\n", 1)[1].split("```", 1)[0]
-    assert block.startswith("# build\naws cloudformation describe-stacks")
+    assert block.startswith('# build\nREAD_PROFILE=""; if [ -n "${READER_ROLE_ARN:-}" ]')
+    assert "\naws cloudformation describe-stacks" in block
     assert "while true; do\n  aws cloudformation describe-change-set" in block  # real newlines, not \\n
     assert "Exported variables: `REVIEW_SUMMARY`, `CHANGE_COUNT`" in pipeline_md
     notifications = pipeline_md.split("## Notifications", 1)[1].split("## Stores", 1)[0]

@@ -1,0 +1,140 @@
+"""`CrossAccountAccess`: what an environment in another AWS account needs there, declared
+with that account's provider (`aws.Provider` assuming `targetAccounts.<id>.roleArn`).
+
+- The **action role** the pipeline role assumes for the environment's CloudFormation
+  actions (each action's `roleArn`): it reads those actions' artifacts from the pipeline
+  account's bucket with its key, drives the environment's stack only, passes it its deploy
+  role (a `DeployRole` in the same account), and reads the alarms its rules watch.
+- For a gated environment, the **review reader role** the change-set review assumes to
+  describe the change set, read-only.
+
+Both live under paths this program owns (`/ecs-delivery/<prefix>/{action,review}/<env>/`),
+so the pipeline account's policies can name them before they exist, and each trusts only
+one role of the pipeline account: the pipeline's own (under `/ecs-delivery/pipeline/
+<prefix>/`) or the environment's review role (its root narrowed by `aws:PrincipalArn`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+
+
+@dataclass(frozen=True)
+class CrossAccountAccessArgs:
+    environment: str
+    stack_name: str
+    name_prefix: str
+    pipeline_account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    artifact_key_arn: pulumi.Input[str]
+    deploy_role_arn: pulumi.Input[str]
+    """The environment's `DeployRole` in the target account."""
+    review_role_arn: Optional[pulumi.Input[str]] = None
+    """The pipeline account's review role, for a gated environment."""
+    alarms: Sequence[str] = field(default_factory=tuple)
+
+
+class CrossAccountAccess(pulumi.ComponentResource):
+    action_role_arn: pulumi.Output[str]
+    """Resolves once the role's policy is attached."""
+    review_reader_role_arn: Optional[pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: CrossAccountAccessArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
+        """`name` is the environment's (its roles are `<env>-action-role-…` and
+        `<env>-reader-role-…`, within IAM's 64 characters for any environment name config
+        accepts)."""
+        super().__init__("ecs-delivery:cross_account:CrossAccountAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        partition = aws.get_partition_output(opts=invoke).partition
+        # The target account, as its own provider sees it.
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        pipeline_root = pulumi.Output.all(partition, args.pipeline_account_id).apply(
+            lambda v: iam_policies.account_root(v[0], v[1])
+        )
+        pipeline_roles = pulumi.Output.all(partition, args.pipeline_account_id).apply(
+            lambda v: iam_policies.role_path_pattern(
+                v[0], v[1], iam_policies.pipeline_role_path(args.name_prefix)
+            )
+        )
+        action_role = aws.iam.Role(
+            f"{name}-action-role",
+            path=iam_policies.target_role_path(args.name_prefix, "action", args.environment),
+            description=f"CodePipeline ({args.name_prefix}): deploy {args.stack_name} ({args.environment})",
+            assume_role_policy=pulumi.Output.all(pipeline_root, pipeline_roles).apply(
+                lambda v: json.dumps(
+                    iam_policies.named_roles_trust_policy(trusted_account_root=v[0], principal_arns=[v[1]])
+                )
+            ),
+            opts=child,
+        )
+        action_policy = aws.iam.RolePolicy(
+            f"{name}-action-policy",
+            role=action_role.id,
+            policy=pulumi.Output.all(
+                partition,
+                args.region,
+                account_id,
+                args.pipeline_account_id,
+                args.artifact_bucket_arn,
+                args.artifact_key_arn,
+                args.deploy_role_arn,
+            ).apply(
+                lambda v: json.dumps(
+                    iam_policies.action_role_policy(
+                        bucket_arn=v[4],
+                        pipeline_account_id=v[3],
+                        kms_key_arn=v[5],
+                        stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
+                        deploy_role_arn=v[6],
+                        alarm_arns=[iam_policies.alarm_arn(v[0], v[1], v[2], alarm) for alarm in args.alarms],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.action_role_arn = pulumi.Output.all(action_role.arn, action_policy.id).apply(lambda v: v[0])
+        self.review_reader_role_arn = None
+        if args.review_role_arn is not None:
+            reader = aws.iam.Role(
+                f"{name}-reader-role",
+                path=iam_policies.target_role_path(args.name_prefix, "review", args.environment),
+                description=f"CodeBuild ({args.name_prefix}): read the {args.stack_name} change set",
+                assume_role_policy=pulumi.Output.all(pipeline_root, args.review_role_arn).apply(
+                    lambda v: json.dumps(
+                        iam_policies.named_roles_trust_policy(
+                            trusted_account_root=v[0], principal_arns=[v[1]]
+                        )
+                    )
+                ),
+                opts=child,
+            )
+            reader_policy = aws.iam.RolePolicy(
+                f"{name}-reader-policy",
+                role=reader.id,
+                policy=pulumi.Output.all(partition, args.region, account_id).apply(
+                    lambda v: json.dumps(
+                        iam_policies.review_reader_policy(
+                            stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name)
+                        )
+                    )
+                ),
+                opts=child,
+            )
+            self.review_reader_role_arn = pulumi.Output.all(reader.arn, reader_policy.id).apply(
+                lambda v: v[0]
+            )
+        self.register_outputs(
+            {"action_role_arn": self.action_role_arn, "review_reader_role_arn": self.review_reader_role_arn}
+        )

@@ -172,6 +172,17 @@ class DeclaredRole:
             self.node(), request.action, request.resource, dict(request.context)
         )
 
+    def allows_through(self, request: Request, resource_policy: dict[str, Any], resource_owner: str) -> bool:
+        """Whether IAM would allow the request on a resource that has a policy of its own
+        (a role's trust policy, a key policy, a bucket or repository policy): explicit
+        denies anywhere refuse it; across accounts both this role's policies and the
+        resource's must allow it; for IAM and KMS the resource's must, even in one account.
+        `aws:PrincipalArn` is this role's ARN, as IAM sets it for a role session."""
+        context = {"aws:PrincipalArn": self.arn, **dict(request.context)}
+        return local_check_authorization_full(
+            self.node(), request.action, request.resource, context, resource_policy, resource_owner
+        )
+
     def denied(self, requests: Iterable[Request]) -> list[Request]:
         node = self.node()
         return [

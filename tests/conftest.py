@@ -88,6 +88,7 @@ def is_secret_output(output: Any) -> bool:
 FIXTURE_STACKS = Path(__file__).parent / "fixtures" / "stacks"
 # Test-only stack files (tests/fixtures/stacks/Pulumi.<name>.yaml).
 FOUR_ENVIRONMENTS = "four-environments"
+CROSS_ACCOUNT = "cross-account"
 
 
 def mutation_stats() -> bool:

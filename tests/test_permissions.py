@@ -25,13 +25,13 @@ from offline.permissions import (
     handler_permissions,
     load_template,
 )
-from tests.conftest import FOUR_ENVIRONMENTS, only, run_stack, shared_scope
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, only, run_stack, shared_scope
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
 
-@pytest.fixture(scope=shared_scope, params=["dev", "prod", FOUR_ENVIRONMENTS])
+@pytest.fixture(scope=shared_scope, params=["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT])
 def declared(request):
     return run_stack(request.param).mocks
 
@@ -58,13 +58,18 @@ def region_of(mocks) -> str:
     return only(mocks, "aws:codepipeline/pipeline:Pipeline").state["arn"].split(":")[3]
 
 
+def account_of(mocks, environment: str) -> str:
+    """The account an environment's stack lives in (its deploy role's)."""
+    return only(mocks, "aws:iam/role:Role", f"deploy-{environment}-role").state["arn"].split(":")[4]
+
+
 def requests_for_stack(mocks, environment: str, stack: str) -> list[Request]:
     return deploy_requests(
         TEMPLATE,
         stack_name=stack,
         partition="aws",
         region=region_of(mocks),
-        account_id=ACCOUNT,
+        account_id=account_of(mocks, environment),
         parameters={"PermissionsBoundaryArn": boundary(mocks, environment)},
     )
 
@@ -248,6 +253,11 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
         Request("sns:Publish", topic),
     ]
     for environment, stack, _ in environments(declared):
+        if account_of(declared, environment) != ACCOUNT:
+            # In another account the pipeline acts only through the environment's action role.
+            action_role = only(declared, "aws:iam/role:Role", f"{environment}-action-role").state["arn"]
+            requests.append(Request("sts:AssumeRole", action_role))
+            continue
         stack_arn = (
             f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack}/0f1e2d3c-aaaa-bbbb-cccc-444455556666"
         )
@@ -272,7 +282,8 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
     # CloudWatchAlarm rules read the state of the alarms they watch.
     for stage in only(declared, "aws:codepipeline/pipeline:Pipeline").inputs["stages"]:
         for rule in (stage.get("onSuccess") or {}).get("condition", {}).get("rules", []):
-            if rule["ruleTypeId"]["provider"] == "CloudWatchAlarm":
+            # Rules with a role of their own read another account's alarms through it.
+            if rule["ruleTypeId"]["provider"] == "CloudWatchAlarm" and "roleArn" not in rule:
                 alarm = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{rule['configuration']['AlarmName']}"
                 requests.append(Request("cloudwatch:DescribeAlarms", alarm))
     key = only_key(declared)
@@ -392,16 +403,27 @@ def test_each_review_role_can_describe_its_change_set_and_write_its_report(decla
     own_bucket = {"aws:ResourceAccount": ACCOUNT}
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
-        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{ACCOUNT}:stack/{stack}/0f1e2d3c-aaaa"
+        acct = account_of(declared, environment)
+        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         requests = [
             *codebuild_runner_requests(declared, f"review-{environment}"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
             Request("s3:GetBucketAcl", bucket, own_bucket),
             Request("s3:GetBucketLocation", bucket, own_bucket),
             Request("s3:PutObject", f"{bucket}/reviews/{environment}/exec-1/report.html", own_bucket),
+        ]
+        reads = [
             Request("cloudformation:DescribeChangeSet", stack_arn),
             Request("cloudformation:DescribeStacks", stack_arn),
         ]
+        if acct == ACCOUNT:
+            requests += reads
+        else:
+            # In another account the review reads through that account's reader role.
+            reader = roles[f"{environment}-reader-role"]
+            requests.append(Request("sts:AssumeRole", reader.arn))
+            denied = reader.denied(reads)
+            assert not denied, explain(denied)
         denied = roles[f"review-{environment}-role"].denied(requests)
         assert not denied, explain(denied)
 
@@ -440,8 +462,9 @@ def test_no_deploy_role_can_touch_another_environments_roles(declared):
 def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(declared):
     roles = declared_roles(declared)
     for environment, stack, _ in environments(declared):
+        acct = account_of(declared, environment)
         role = roles[f"deploy-{environment}-role"]
-        own = f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F"
+        own = f"arn:aws:iam::{acct}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F"
         assert role.allows(
             Request("iam:CreateRole", own, {"iam:PermissionsBoundary": boundary(declared, environment)})
         )
@@ -469,7 +492,7 @@ def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(
         assert not role.allows(
             Request(
                 "iam:CreateRole",
-                f"arn:aws:iam::{ACCOUNT}:role/Admin",
+                f"arn:aws:iam::{acct}:role/Admin",
                 {"iam:PermissionsBoundary": boundary(declared, environment)},
             )
         )
@@ -485,37 +508,38 @@ def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(dec
     """What the boundary leaves a role created by an application stack, even one the
     template gives AdministratorAccess."""
     for environment, stack, _ in environments(declared):
+        acct = account_of(declared, environment)
         boundary_arn = boundary(declared, environment)
         boundary_document = json.loads(
             only(declared, "aws:iam/policy:Policy", f"deploy-{environment}-boundary").inputs["policy"]
         )
         minted = DeclaredRole(
             "minted",
-            f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F",
+            f"arn:aws:iam::{acct}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F",
             [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
             [],
             (boundary_arn, boundary_document),
         )
         assert minted.allows(Request("s3:GetObject", "arn:aws:s3:::todobackend-data/key"))
-        own_task_role = f"arn:aws:iam::{ACCOUNT}:role/{stack}/{stack}-TaskRole-1A2B3C4D5E6F"
+        own_task_role = f"arn:aws:iam::{acct}:role/{stack}/{stack}-TaskRole-1A2B3C4D5E6F"
         assert minted.allows(
             Request("iam:PassRole", own_task_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
         )
         for request in (
-            Request("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/escape"),
+            Request("iam:CreateRole", f"arn:aws:iam::{acct}:role/escape"),
             Request("iam:AttachRolePolicy", own_task_role),
             Request("iam:PassRole", own_task_role, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
             Request(
                 "cloudformation:UpdateStack",
-                f"arn:aws:cloudformation:us-east-1:{ACCOUNT}:stack/todobackend-prod/x",
+                f"arn:aws:cloudformation:us-east-1:{acct}:stack/todobackend-prod/x",
             ),
             Request(
-                "codepipeline:PutApprovalResult", f"arn:aws:codepipeline:us-east-1:{ACCOUNT}:todobackend-prod"
+                "codepipeline:PutApprovalResult", f"arn:aws:codepipeline:us-east-1:{acct}:todobackend-prod"
             ),
             Request("organizations:LeaveOrganization", "*"),
             # A role that trusts the account root would take the minted role out of its boundary.
-            Request("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/OrganizationAccountAccessRole"),
-            Request("sts:AssumeRoleWithWebIdentity", f"arn:aws:iam::{ACCOUNT}:role/ci-deployer"),
+            Request("sts:AssumeRole", f"arn:aws:iam::{acct}:role/OrganizationAccountAccessRole"),
+            Request("sts:AssumeRoleWithWebIdentity", f"arn:aws:iam::{acct}:role/ci-deployer"),
         ):
             assert not minted.allows(request), request
 

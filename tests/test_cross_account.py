@@ -206,9 +206,8 @@ def test_production_actions_run_as_the_action_role_and_read_through_the_reader(d
     assert "roleArn" not in action_of(declared, "production", "Verify")
     assert "roleArn" not in action_of(declared, "production", "Approve")
     # Alarms in the target account are read as the action role.
-    (alarm,) = [s for s in pipeline_inputs(declared)["stages"] if s["name"] == "production"][0]["onSuccess"][
-        "condition"
-    ]["rules"]
+    release = next(s for s in pipeline_inputs(declared)["stages"] if s["name"] == "production")
+    (alarm,) = release["onSuccess"]["condition"]["rules"]
     assert alarm["roleArn"] == action_role
     # dev stays in the pipeline's account.
     assert "roleArn" not in action_of(declared, "dev", "Deploy")

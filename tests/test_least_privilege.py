@@ -11,7 +11,7 @@ import parliament
 import pytest
 
 from components import iam_policies
-from tests.conftest import config_with, run_config, run_stack, shared_scope
+from tests.conftest import CROSS_ACCOUNT, config_with, run_config, run_stack, shared_scope
 
 MULTI_ENVIRONMENT = config_with(
     connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
@@ -32,7 +32,7 @@ RESOURCE_POLICY_INPUTS = {
 }
 
 
-@pytest.fixture(scope=shared_scope, params=["dev", "prod", "multi-environment"])
+@pytest.fixture(scope=shared_scope, params=["dev", "prod", "multi-environment", CROSS_ACCOUNT])
 def declared(request):
     if request.param == "multi-environment":
         return run_config(MULTI_ENVIRONMENT, stack="multi").mocks
@@ -50,13 +50,20 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
 
 def expected_roles(mocks) -> int:
     """Pipeline and build roles, one deploy role per environment, one review role per
-    gated environment, one smoke-test role per verified environment."""
+    gated environment, one smoke-test role per verified environment, and in other
+    accounts one action role per environment and one review reader per gated one."""
     components = [r.type for r in mocks.resources]
+    remote = [r for r in mocks.resources if r.type == "ecs-delivery:cross_account:CrossAccountAccess"]
+    readers = [
+        r for r in mocks.resources if r.type == "aws:iam/role:Role" and r.name.endswith("-reader-role")
+    ]
     return (
         2
         + components.count("ecs-delivery:deploy_role:DeployRole")
         + components.count("ecs-delivery:change_set_review:ChangeSetReview")
         + components.count("ecs-delivery:verify_project:VerifyProject")
+        + len(remote)
+        + len(readers)
     )
 
 
@@ -119,8 +126,19 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
     trusts = trust_documents(declared)
     assert len(trusts) == expected_roles(declared)
     services = set()
+    role_arns = {r.state["arn"] for r in declared.resources if r.type == "aws:iam/role:Role"}
     for name, document in trusts:
         for statement in document["Statement"]:
+            if "AWS" in statement["Principal"]:
+                # A role in another account: trusted by the pipeline account's root,
+                # narrowed to the pipeline's own role (by its path) or one declared role.
+                assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}, name
+                assert statement["Action"] == "sts:AssumeRole"
+                (pattern,) = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+                assert pattern in role_arns or pattern.startswith(
+                    "arn:aws:iam::123456789012:role/ecs-delivery/pipeline/"
+                ), (name, pattern)
+                continue
             assert set(statement["Principal"]) == {"Service"}, name
             assert statement["Action"] == "sts:AssumeRole"
             service = statement["Principal"]["Service"]
@@ -154,17 +172,23 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
         (own_roles,) = passing["Resource"]
-        assert own_roles.startswith("arn:aws:iam::123456789012:role/todobackend-") and own_roles.endswith(
-            "/*"
-        )
+        assert own_roles.startswith(
+            ("arn:aws:iam::123456789012:role/todobackend-", "arn:aws:iam::222222222222:role/todobackend-")
+        ) and own_roles.endswith("/*")
         assert "iam:PassedToService" in passing["Condition"]["StringEquals"], name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):
     role_arns = {r.state["arn"] for r in declared.resources if r.type == "aws:iam/role:Role"}
+    # Accounts other than the pipeline's that this stack deploys to (from its providers).
+    targets = {
+        json.loads(r.inputs["allowedAccountIds"])[0]
+        for r in declared.resources
+        if r.type == "pulumi:providers:aws"
+    }
     docs = documents(declared, RESOURCE_POLICY_INPUTS)
-    assert {name.rsplit("-", 1)[-1] for name, _ in docs} == {"policy"}  # bucket and topic policies
-    assert len(docs) == 2
+    # The bucket and topic policies, and with other accounts the image repository's.
+    assert len(docs) == (3 if targets else 2)
     for name, document in docs:
         for statement in document["Statement"]:
             principal = statement["Principal"]
@@ -173,8 +197,14 @@ def test_resource_policies_grant_no_one_at_large(declared):
             assert principal != "*", name
             if "Service" in principal:
                 assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+            elif principal["AWS"] in role_arns:
+                continue
             else:
-                assert principal["AWS"] in role_arns, name
+                # Another account's root, narrowed to named roles or role paths there.
+                account = principal["AWS"].split(":")[4]
+                assert principal["AWS"] == f"arn:aws:iam::{account}:root" and account in targets, name
+                patterns = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
+                assert patterns and all(p.startswith(f"arn:aws:iam::{account}:role/") for p in patterns), name
 
 
 def test_kms_is_granted_only_when_configured_and_only_on_that_key():

@@ -13,6 +13,7 @@ from pulumi_policy import (
     PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
+    ResourceValidationPolicy,
     StackValidationArgs,
 )
 
@@ -575,3 +576,13 @@ def test_alarm_rollback_and_failed_action_retry_are_checked_too(four_resources):
 
     (violation,) = check_resources(RECREATE, four_resources, _release("qa", retry_failed_only))
     assert violation.startswith("stage 'qa' runs again (RETRY FAILED_ACTIONS)")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "four-environments", "cross-account"])
+def test_every_stack_complies_with_every_rule(stack):
+    resources = run_stack(stack).mocks.resources
+    for policy in POLICIES:
+        if isinstance(policy, ResourceValidationPolicy):
+            assert check_resources(policy.name, resources) == [], (stack, policy.name)
+        else:
+            assert check_stack(policy.name, resources) == [], (stack, policy.name)

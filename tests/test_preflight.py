@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from offline import preflight
-from tests.conftest import FOUR_ENVIRONMENTS, run_stack
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
 
 try:
     preflight.find_terraform()
@@ -26,7 +26,7 @@ except preflight.PreflightUnavailable as missing:
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"preflight unavailable: {MISSING}")
 
 
-STACKS = ["dev", "prod", FOUR_ENVIRONMENTS]
+STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
 
 
 def region(run) -> str:
@@ -81,7 +81,17 @@ def test_the_provider_accepts_every_stack(stack, reports):
     assert report.ok, report.render()
     aws_resources = [r for r in run_stack(stack).mocks.resources if r.custom and r.type.startswith("aws:")]
     assert report.resources == report.planned == len(aws_resources)
-    assert report.not_covered == ["docker:index/image:Image build-image-image (not an AWS provider resource)"]
+    providers = [
+        f"pulumi:providers:aws {r.name} (an explicit provider: assuming its role needs AWS; "
+        "its resources are checked with the offline provider)"
+        for r in run_stack(stack).mocks.resources
+        if r.type == "pulumi:providers:aws"
+    ]
+    assert report.not_covered == [
+        *providers,
+        "docker:index/image:Image build-image-image (not an AWS provider resource)",
+    ]
+    assert len(providers) == (1 if stack == CROSS_ACCOUNT else 0)
 
 
 def test_a_value_aws_refuses_is_a_provider_error(reports):

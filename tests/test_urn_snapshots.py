@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FOUR_ENVIRONMENTS, run_stack
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -20,7 +20,7 @@ def urns(stack: str) -> list[str]:
     return sorted(r.urn for r in run_stack(stack).mocks.resources)
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", FOUR_ENVIRONMENTS])
+@pytest.mark.parametrize("stack", ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT])
 def test_urns_match_the_committed_snapshot(stack):
     snapshot = SNAPSHOTS / f"{stack}.urns"
     current = "\n".join(urns(stack)) + "\n"

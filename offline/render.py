@@ -106,6 +106,15 @@ def _condition_label(kind: str, result: str, rules: list[dict[str, Any]], retry:
     return _mermaid_label(f"on failure: {outcome}", what)
 
 
+def stage_account(stage: dict[str, Any]) -> str | None:
+    """The other account a stage deploys to: the account of the role its actions run as
+    (only actions in another account have one)."""
+    for action in stage.get("actions") or []:
+        if action.get("roleArn"):
+            return action["roleArn"].split(":")[4]
+    return None
+
+
 def mermaid(stages: list[dict[str, Any]]) -> list[str]:
     """Stages as subgraphs in one row, actions inside them chained by run order, and each
     artifact drawn from the action that produces it to the first action that reads it:
@@ -117,7 +126,9 @@ def mermaid(stages: list[dict[str, Any]]) -> list[str]:
     artifact_edges: list[str] = []
     for s_index, stage in enumerate(stages):
         stage_id = f"S{s_index}"
-        lines.append(f'  subgraph {stage_id}["{stage["name"]}"]')
+        account = stage_account(stage)
+        title = f"{stage['name']} · account {account}" if account else stage["name"]
+        lines.append(f'  subgraph {stage_id}["{title}"]')
         lines.append("    direction LR")
         actions = sorted(stage["actions"], key=lambda a: int(a.get("runOrder", 1)))
         ids = []
@@ -192,6 +203,14 @@ def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
     ]
     for stage in stages:
         out += [f"### Stage `{stage['name']}`", ""]
+        account = stage_account(stage)
+        if account:
+            role = next(a["roleArn"] for a in stage["actions"] if a.get("roleArn"))
+            out += [
+                f"Deploys to account **{account}**: its CloudFormation actions run as `{role}`; "
+                "the other actions run in the pipeline's account.",
+                "",
+            ]
         rows = []
         for action in sorted(stage["actions"], key=lambda a: int(a.get("runOrder", 1))):
             configuration = action.get("configuration") or {}

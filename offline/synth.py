@@ -20,7 +20,7 @@ import pulumi
 
 from offline.mocks import mask
 from offline.program import PROJECT_DIR, ProgramRun, StackFileError, load_stack_config, run_program
-from offline.render import PIPELINE, render_markdown
+from offline.render import PIPELINE, render_markdown, stage_account
 
 
 def plain_numbers(value: Any) -> Any:
@@ -92,7 +92,9 @@ def summary(stack: str, target: Path, records: list[dict[str, Any]]) -> str:
                 by_order.setdefault(int(action.get("runOrder", 1)), []).append(action["name"])
             # Actions sharing a run order run in parallel.
             actions = " → ".join(" + ".join(names) for _, names in sorted(by_order.items()))
-            lines.append(f"  {stage['name']}: {actions}")
+            account = stage_account(stage)
+            where = f" (account {account})" if account else ""
+            lines.append(f"  {stage['name']}{where}: {actions}")
     shown = _relative(target)
     lines.append(f"wrote {shown / 'resources.json'}")
     lines.append(f"wrote {shown / 'pipeline.md'}")

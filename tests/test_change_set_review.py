@@ -145,6 +145,8 @@ if args[:2] == ["cloudformation", "describe-stacks"]:
 elif args[:2] == ["cloudformation", "describe-change-set"]:
     token = args[args.index("--next-token") + 1] if "--next-token" in args else "page-1"
     sys.stdout.write(open(os.path.join(os.environ["STUB_PAGES"], token + ".json")).read())
+elif args[:2] == ["configure", "set"]:
+    pass
 elif args[:2] == ["s3", "cp"]:
     destination = os.path.join(os.environ["STUB_S3"], args[3].removeprefix("s3://"))
     shutil.copytree(args[2], destination, dirs_exist_ok=True)
@@ -153,7 +155,9 @@ else:
 '''
 
 
-def run_review(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], list[list[str]], Path]:
+def run_review(
+    tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None
+) -> tuple[dict[str, str], list[list[str]], Path]:
     """Run the review project's inline buildspec as CodeBuild does (offline/buildspec.py),
     with the renderer from build-image/ and a stub `aws` that serves the pages."""
     mocks = run_stack("prod").mocks
@@ -183,6 +187,7 @@ def run_review(tmp_path: Path, pages: list[dict]) -> tuple[dict[str, str], list[
         "STUB_PAGES": str(pages_dir),
         "STUB_S3": str(s3),
         **variables,
+        **(extra or {}),
     }
     result = run_buildspec(
         buildspec,
@@ -233,3 +238,22 @@ def test_buildspec_follows_every_page(tmp_path):
     assert tokens == ["page-2", "page-3"]
     assert exports["CHANGE_COUNT"] == "250"
     assert "## All 250 changes (from 3 pages)" in (uploaded / "report.md").read_text()
+
+
+def test_a_review_in_another_account_describes_through_the_reader_role_only(tmp_path):
+    release = json.loads((FIXTURES / "release.json").read_text())
+    reader = (
+        "arn:aws:iam::222222222222:role/ecs-delivery/app/review/production/production-reader-role-1a2b3c4"
+    )
+    exports, calls, _ = run_review(tmp_path, [release], {"READER_ROLE_ARN": reader})
+    # A profile that assumes the reader with CodeBuild's own (container) credentials.
+    assert calls[:2] == [
+        ["configure", "set", "profile.reader.role_arn", reader],
+        ["configure", "set", "profile.reader.credential_source", "EcsContainer"],
+    ]
+    describes = [c for c in calls if c[0] == "cloudformation"]
+    assert describes and all(c[-2:] == ["--profile", "reader"] for c in describes)
+    # The report still goes to the pipeline account's bucket with the review's own role.
+    (upload,) = [c for c in calls if c[:2] == ["s3", "cp"]]
+    assert "--profile" not in upload
+    assert exports["CHANGE_COUNT"] == "3"

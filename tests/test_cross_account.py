@@ -412,3 +412,24 @@ def test_nothing_in_the_pipeline_account_reaches_production(declared, roles):
         for principal in (roles["deploy-dev-role"], roles["verify-dev-role"], roles["build-role"], minted):
             assert not principal.allows_through(assume, trust, TARGET), (principal.name, target.name)
         assert f":{TARGET}:" in target.state["arn"]
+
+
+def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
+    from offline import synth
+    from tests.conftest import FIXTURE_STACKS
+
+    target, records, _ = synth.synth(CROSS_ACCOUNT, tmp_path, FIXTURE_STACKS)
+    pipeline_md = (target / "pipeline.md").read_text()
+    assert f'subgraph S3["production-plan · account {TARGET}"]' in pipeline_md
+    assert f'subgraph S4["production · account {TARGET}"]' in pipeline_md
+    assert 'subgraph S2["dev"]' in pipeline_md
+    assert (
+        f"Deploys to account **{TARGET}**: its CloudFormation actions run as `arn:aws:iam::{TARGET}:role/"
+        in pipeline_md
+    )
+    lines = synth.summary(CROSS_ACCOUNT, target, records).splitlines()
+    assert (
+        f"  production (account {TARGET}): CreateChangeSet → ReviewChangeSet → Approve → ExecuteChangeSet → Verify"
+        in lines
+    )
+    assert "  dev: Deploy → Verify" in lines

@@ -317,8 +317,10 @@ def blocks(review: Review) -> list[Block]:
         ("h1", f"Change set review — {review.environment}"),
         ("p", f"**{summary_line(review)}**"),
     ]
+    # The account shows which one is being changed when environments live in several.
+    account = review.stack_id.split(":")[4] if review.stack_id and review.stack_id.count(":") >= 5 else None
     facts = [
-        f"stack: `{review.stack_name}`",
+        f"stack: `{review.stack_name}`" + (f" in account `{account}`" if account else ""),
         f"change set: `{review.change_set_name}` "
         f"(status {review.status}, execution {review.execution_status})",
     ]

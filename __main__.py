@@ -162,7 +162,7 @@ def artifact_readers() -> dict[str, list[pulumi.Input[str]]]:
             [
                 partition.apply(
                     lambda p, account=env.account: iam_policies.role_path_pattern(
-                        p, account, f"{iam_policies.DELIVERY_ROLE_PATH}{name_prefix}/action/"
+                        p, account, iam_policies.target_roles_path(name_prefix, "action")
                     )
                 )
             ],
@@ -170,12 +170,17 @@ def artifact_readers() -> dict[str, list[pulumi.Input[str]]]:
     return readers
 
 
+artifact_readers_by_account = artifact_readers()
+
 # Cross-account artifacts need a customer-managed key whose policy admits the readers.
 artifact_key = (
     ArtifactKey(
         "artifact-key",
         ArtifactKeyArgs(
-            name_prefix=name_prefix, account_id=account_id, readers=artifact_readers(), protect=protect
+            name_prefix=name_prefix,
+            account_id=account_id,
+            readers=artifact_readers_by_account,
+            protect=protect,
         ),
     )
     if remote_environments
@@ -189,7 +194,7 @@ artifacts = ArtifactStore(
         expire_after_days=config.artifacts.expire_after_days,
         kms_key_arn=artifact_key_arn,
         protect=protect,
-        cross_account_readers=artifact_readers(),
+        cross_account_readers=artifact_readers_by_account,
     ),
 )
 

@@ -193,9 +193,22 @@ class Blueprint:
     others are driven through their environments' action roles)."""
 
 
-_BOUNDARY_PLACEHOLDER = "__ecs_delivery_boundary_arn__"
-_READER_PLACEHOLDER = "__ecs_delivery_review_reader_arn__"
-_REGISTRY_PLACEHOLDER = "__ecs_delivery_image_registry__"
+def json_ref(document: object) -> Ref:
+    """`document` as compact JSON text in which every `Ref` (a whole string value) is
+    bound later and everything else stays literal (`$` included)."""
+    bound: dict[str, str] = {}
+
+    def mark(value: object) -> str:
+        if not isinstance(value, Ref):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        marker = f"__ecs_delivery_ref_{len(bound)}__"
+        bound[marker] = value.template
+        return marker
+
+    text = json.dumps(document, separators=(",", ":"), default=mark).replace("$", "$$")
+    for marker, template in bound.items():
+        text = text.replace(marker, template)
+    return Ref(text)
 
 
 def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
@@ -208,18 +221,11 @@ def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
             "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
         },
         config.image_repository_parameter: config.image_repository_name,
-        config.image_registry_parameter: _REGISTRY_PLACEHOLDER,
-        config.permissions_boundary_parameter: _BOUNDARY_PLACEHOLDER,
+        config.image_registry_parameter: ref(REF_IMAGE_REGISTRY),
+        config.permissions_boundary_parameter: ref(boundary_ref(env.name)),
     }
     overrides.update(env.parameters)
-    text = json.dumps(overrides, separators=(",", ":"))
-    # Everything but the placeholder is literal text for string.Template.
-    template = (
-        text.replace("$", "$$")
-        .replace(_BOUNDARY_PLACEHOLDER, "${" + boundary_ref(env.name) + "}")
-        .replace(_REGISTRY_PLACEHOLDER, "${" + REF_IMAGE_REGISTRY + "}")
-    )
-    return Ref(template)
+    return json_ref(overrides)
 
 
 def change_set_name(env: EnvironmentConfig) -> str:
@@ -392,18 +398,14 @@ def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple
         role=_action_role(env),
     )
 
-    variables = [
+    variables: list[dict[str, object]] = [
         {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
         {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
     ]
     if env.account:
         # The read-only role the review assumes in the environment's account.
-        variables.append({"name": "READER_ROLE_ARN", "value": _READER_PLACEHOLDER})
-    review_variables = Ref(
-        json.dumps(variables, separators=(",", ":"))
-        .replace("$", "$$")
-        .replace(_READER_PLACEHOLDER, "${" + review_reader_ref(env.name) + "}")
-    )
+        variables.append({"name": "READER_ROLE_ARN", "value": ref(review_reader_ref(env.name))})
+    review_variables = json_ref(variables)
 
     def review(namespace: str) -> ActionSpec:
         return ActionSpec(

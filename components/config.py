@@ -46,7 +46,7 @@ PIPELINE_NAME_MAX = 100
 NOTIFICATION_RULE_NAME_MAX = 64
 CHANGE_SET_SUFFIX = "-pipeline"
 MAX_PIPELINE_STAGES = 50
-# The IAM path of this program's own cross-account roles (components/iam_policies.py).
+# The IAM path of this program's own roles and boundary policies (iam_policies.DELIVERY_ROLE_PATH).
 RESERVED_ROLE_PATH = "ecs-delivery"
 NOTIFICATION_RULE_SUFFIX = "-events"
 

@@ -22,7 +22,7 @@ from components import iam_policies
 
 # Every boundary this program declares lives under this path, so one Deny statement can
 # protect all of them (those of other environments and other stacks included).
-BOUNDARY_POLICY_PATH = "/ecs-delivery/"
+BOUNDARY_POLICY_PATH = iam_policies.DELIVERY_ROLE_PATH
 BOUNDARY_TAG_KEY, BOUNDARY_TAG_VALUE = "ecs-delivery:use", "permissions-boundary"
 
 

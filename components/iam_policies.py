@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
+from components.config import RESERVED_ROLE_PATH
+
 PolicyDocument = dict[str, Any]
 
 # ecr:GetAuthorizationToken and cloudformation:ValidateTemplate have no resource-level
@@ -515,7 +517,7 @@ def deploy_role_policy(
 # the pipeline account, `/ecs-delivery/<prefix>/{action,review}/<env>/` in a target
 # account. No application stack's roles can live there (config refuses the stack name
 # `ecs-delivery`; a stack's roles live under `/<stack>/`).
-DELIVERY_ROLE_PATH = "/ecs-delivery/"
+DELIVERY_ROLE_PATH = f"/{RESERVED_ROLE_PATH}/"
 
 
 def account_root(partition: str, account_id: str) -> str:
@@ -526,9 +528,14 @@ def pipeline_role_path(name_prefix: str) -> str:
     return f"{DELIVERY_ROLE_PATH}pipeline/{name_prefix}/"
 
 
+def target_roles_path(name_prefix: str, kind: str) -> str:
+    """Where a target account keeps this stack's roles of one kind: `action` (the
+    pipeline's roles there) or `review` (the reviews' readers)."""
+    return f"{DELIVERY_ROLE_PATH}{name_prefix}/{kind}/"
+
+
 def target_role_path(name_prefix: str, kind: str, environment: str) -> str:
-    """`kind`: `action` (the pipeline's role there) or `review` (the review's reader)."""
-    return f"{DELIVERY_ROLE_PATH}{name_prefix}/{kind}/{environment}/"
+    return f"{target_roles_path(name_prefix, kind)}{environment}/"
 
 
 def role_path_pattern(partition: str, account_id: str, path: str) -> str:

@@ -76,10 +76,7 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
                 "provider": action.provider,
                 "version": action.version,
                 "run_order": action.run_order,
-                "configuration": {
-                    key: value.render(dict(refs)) if isinstance(value, Ref) else value
-                    for key, value in action.configuration.items()
-                },
+                "configuration": {key: _bind(value, refs) for key, value in action.configuration.items()},
             }
             if action.input_artifacts:
                 realised["input_artifacts"] = list(action.input_artifacts)
@@ -175,6 +172,9 @@ class DeliveryPipelineArgs:
     build_project_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
+    image_registry: pulumi.Input[str]
+    """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`),
+    which every template receives: a stack in another account pulls from it."""
     deploy_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Per environment: the role CloudFormation deploys its stack with (a `DeployRole`)."""
     boundary_policy_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -191,8 +191,6 @@ class DeliveryPipelineArgs:
     review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
     """Per gated environment: (name, ARN) of its change-set review project."""
     verify_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
-    image_registry: pulumi.Input[str] = ""
-    """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`)."""
     action_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Per environment in another account: the role there its CloudFormation actions run as."""
     review_reader_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)

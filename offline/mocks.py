@@ -15,9 +15,11 @@ Two value styles, one implementation:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -129,12 +131,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         provider_id = provider.rpartition("::")[2]
         return self.provider_accounts.get(provider_id, self.default_account_id)
 
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        self.account_id = self._account_for(args.provider)
+    @contextlib.contextmanager
+    def _answering_for(self, provider: Optional[str]) -> Iterator[None]:
+        """Answer in the account of the provider a call or resource is declared with."""
+        self.account_id = self._account_for(provider)
         try:
-            return self._call(args)
+            yield
         finally:
             self.account_id = self.default_account_id
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        with self._answering_for(args.provider):
+            return self._call(args)
 
     def _call(self, args: pulumi.runtime.MockCallArgs):
         self.invokes.append((args.token, dict(args.args)))
@@ -192,11 +200,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             self._remember_provider_account(args.name, inputs)
             return f"{args.name}-provider", inputs
         state = dict(inputs)
-        self.account_id = self._account_for(args.provider)
-        try:
+        with self._answering_for(args.provider):
             physical_id = self._fill(args.typ, args.name, inputs, state)
-        finally:
-            self.account_id = self.default_account_id
         return physical_id, state
 
     def _remember_provider_account(self, name: str, inputs: dict[str, Any]) -> None:

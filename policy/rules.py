@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Optional
 
 from pulumi_policy import (
@@ -105,22 +105,31 @@ def _change_set_key(configuration: Mapping[str, Any]) -> tuple[Any, Any]:
     return configuration.get("StackName"), configuration.get("ChangeSetName")
 
 
+def _change_set_executions(
+    actions: list[Mapping[str, Any]],
+) -> Iterator[tuple[Mapping[str, Any], tuple[Any, Any], list[Mapping[str, Any]]]]:
+    """Each CHANGE_SET_EXECUTE action of a stage, with its (stack, change set) and the
+    CHANGE_SET_REPLACE actions of the stage that create that change set."""
+    for execute in actions:
+        configuration = execute.get("configuration") or {}
+        if configuration.get("ActionMode") != "CHANGE_SET_EXECUTE":
+            continue
+        key = _change_set_key(configuration)
+        creates = [
+            a
+            for a in actions
+            if (a.get("configuration") or {}).get("ActionMode") == "CHANGE_SET_REPLACE"
+            and _change_set_key(a.get("configuration") or {}) == key
+        ]
+        yield execute, key, creates
+
+
 def approval_between_change_set_and_execute(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != PIPELINE:
         return
     for stage in args.props.get("stages") or []:
         actions = stage.get("actions") or []
-        for execute in actions:
-            configuration = execute.get("configuration") or {}
-            if configuration.get("ActionMode") != "CHANGE_SET_EXECUTE":
-                continue
-            key = _change_set_key(configuration)
-            creates = [
-                a
-                for a in actions
-                if (a.get("configuration") or {}).get("ActionMode") == "CHANGE_SET_REPLACE"
-                and _change_set_key(a.get("configuration") or {}) == key
-            ]
+        for execute, key, creates in _change_set_executions(actions):
             if not creates:
                 report(
                     f"stage {stage.get('name')!r}: {execute.get('name')} executes a change set "
@@ -165,17 +174,9 @@ def executed_change_sets_are_recreated_where_they_run_again(
         how = _runs_again(stage)
         if how is None:
             continue
-        actions = stage.get("actions") or []
-        for execute in actions:
-            configuration = execute.get("configuration") or {}
-            if configuration.get("ActionMode") != "CHANGE_SET_EXECUTE":
-                continue
-            key = _change_set_key(configuration)
+        for execute, key, creates in _change_set_executions(stage.get("actions") or []):
             recreated = how != "RETRY FAILED_ACTIONS" and any(
-                (a.get("configuration") or {}).get("ActionMode") == "CHANGE_SET_REPLACE"
-                and _change_set_key(a.get("configuration") or {}) == key
-                and a.get("runOrder", 1) < execute.get("runOrder", 1)
-                for a in actions
+                a.get("runOrder", 1) < execute.get("runOrder", 1) for a in creates
             )
             if not recreated:
                 report(

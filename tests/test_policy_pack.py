@@ -586,3 +586,15 @@ def test_every_stack_complies_with_every_rule(stack):
             assert check_resources(policy.name, resources) == [], (stack, policy.name)
         else:
             assert check_stack(policy.name, resources) == [], (stack, policy.name)
+
+
+def test_a_change_set_created_only_after_its_execute_does_not_count(prod_resources):
+    def create_last(stage):
+        for action in stage["actions"]:
+            if action["name"] == "CreateChangeSet":
+                action["runOrder"] = 9  # after ExecuteChangeSet (4)
+
+    (violation,) = check_resources(RECREATE, prod_resources, _release("production", create_last))
+    assert violation.startswith(
+        "stage 'production' runs again (ROLLBACK), but ExecuteChangeSet would execute"
+    )

@@ -87,6 +87,21 @@ def report_prefix(environment: str) -> str:
     return f"reviews/{environment}"
 
 
+def review_environment(
+    *, environment: str, stack_name: str, change_set_name: str, image_parameter: str, report_bucket: str
+) -> dict[str, str]:
+    """The project's environment variables: what the review buildspec reads besides what the
+    pipeline action passes per run."""
+    return {
+        "ENVIRONMENT": environment,
+        "STACK_NAME": stack_name,
+        "CHANGE_SET_NAME": change_set_name,
+        "IMAGE_PARAMETER": image_parameter,
+        "REPORT_BUCKET": report_bucket,
+        "REPORT_PREFIX": report_prefix(environment),
+    }
+
+
 @dataclass(frozen=True)
 class ChangeSetReviewArgs:
     name_prefix: str
@@ -144,14 +159,18 @@ class ChangeSetReview(pulumi.ComponentResource):
                 )
             )
         )
-        variables: dict[str, pulumi.Input[str]] = {
-            "ENVIRONMENT": args.environment,
-            "STACK_NAME": args.stack_name,
-            "CHANGE_SET_NAME": args.change_set_name,
-            "IMAGE_PARAMETER": args.image_parameter,
-            "REPORT_BUCKET": args.artifact_bucket_name,
-            "REPORT_PREFIX": prefix,
-        }
+        environment_variables = pulumi.Output.from_input(args.artifact_bucket_name).apply(
+            lambda bucket: [
+                {"name": name, "value": value, "type": "PLAINTEXT"}
+                for name, value in review_environment(
+                    environment=args.environment,
+                    stack_name=args.stack_name,
+                    change_set_name=args.change_set_name,
+                    image_parameter=args.image_parameter,
+                    report_bucket=bucket,
+                ).items()
+            ]
+        )
 
         runner = CodeBuildRunner(
             name,
@@ -164,9 +183,7 @@ class ChangeSetReview(pulumi.ComponentResource):
                 role_policy=role_policy,
                 account_id=args.account_id,
                 region=args.region,
-                environment_variables=pulumi.Output.all(**variables).apply(
-                    lambda values: [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
-                ),
+                environment_variables=environment_variables,
                 # Reading a change set needs no Docker daemon.
                 privileged_mode=False,
                 compute_type="BUILD_GENERAL1_SMALL",

@@ -20,6 +20,10 @@ What CodeBuild documents, and this runner follows:
 
 Keys this runner does not model (`on-failure`, `run-as`, reports, secondary artifacts,
 parameter-store and secrets-manager values, ...) are refused, never silently ignored.
+
+Where the commands run is the `shell`: this machine (`LocalShell`, against stub commands), or
+a running container (`ContainerShell`: the build image itself, as CodeBuild runs it). A
+container must see `source_dir` and `state_dir` at the same paths as this machine.
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ import glob
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Optional, Protocol, Union
 
 import yaml
 
@@ -70,6 +75,17 @@ class UnsupportedBuildspec(ValueError):
     """The buildspec uses something this runner does not model."""
 
 
+@dataclass(frozen=True)
+class CommandRun:
+    """One buildspec command as it ran: where, how it ended, how long it took, what it printed."""
+
+    phase: str
+    command: str
+    returncode: int
+    seconds: float
+    output: str
+
+
 @dataclass
 class BuildResult:
     phases: dict[str, str]
@@ -80,6 +96,12 @@ class BuildResult:
     artifacts: dict[str, Path] = field(default_factory=dict)
     """Uploaded artifact path → file."""
     output: str = ""
+    commands: list[CommandRun] = field(default_factory=list)
+
+    def run_of(self, command: str) -> CommandRun:
+        """The one run of `command` (exactly as the buildspec writes it)."""
+        (found,) = [run for run in self.commands if run.command == command]
+        return found
 
     @property
     def succeeded(self) -> bool:
@@ -105,15 +127,52 @@ def _check_supported(buildspec: Mapping[str, Any]) -> None:
     check("artifacts", list(buildspec.get("artifacts") or {}), SUPPORTED["artifacts"])
 
 
-def _bash_baseline(bash: str) -> str:
+class Shell(Protocol):
+    """Where a buildspec's commands run."""
+
+    bash: str
+
+    def run(
+        self, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], timeout: Optional[float]
+    ) -> subprocess.CompletedProcess: ...
+
+
+@dataclass(frozen=True)
+class LocalShell:
+    """This machine, with exactly the environment given (nothing inherited)."""
+
+    bash: str = field(default_factory=lambda: shutil.which("bash") or "")
+
+    def run(self, argv, *, cwd, env, timeout):
+        if not self.bash:
+            raise UnsupportedBuildspec("bash is not on this machine")
+        return subprocess.run(  # noqa: S603 - the buildspec under test, in a sandbox folder
+            list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False, timeout=timeout
+        )
+
+
+@dataclass(frozen=True)
+class ContainerShell:
+    """A running container, entered with `docker exec`: the container's own environment plus
+    exactly the variables given, in `cwd` (a path the container shares with this machine)."""
+
+    container: str
+    docker: Sequence[str] = ("docker",)
+    bash: str = "/bin/bash"
+
+    def run(self, argv, *, cwd, env, timeout):
+        variables = [f"--env={name}={value}" for name, value in env.items()]
+        command = [*self.docker, "exec", f"--workdir={cwd}", *variables, self.container, *argv]
+        return subprocess.run(  # noqa: S603 - docker with the buildspec under test
+            command, capture_output=True, text=True, check=False, timeout=timeout
+        )
+
+
+def _bash_baseline(shell: Shell, cwd: Path) -> str:
     """Names of the variables bash defines by itself (never saved between commands)."""
-    listed = subprocess.run(  # noqa: S603 - bash with a fixed script
-        [bash, "--noprofile", "--norc", "-c", "compgen -v"],
-        env={},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    listed = shell.run([shell.bash, "--noprofile", "--norc", "-c", "compgen -v"], cwd=cwd, env={}, timeout=30)
+    if listed.returncode != 0:
+        raise UnsupportedBuildspec(f"cannot start bash: {listed.stderr.strip()}")
     return " ".join(listed.stdout.split())
 
 
@@ -124,14 +183,15 @@ def run_buildspec(
     environment: Mapping[str, str],
     state_dir: Path,
     timeout_seconds: int = 120,
+    shell: Optional[Shell] = None,
 ) -> BuildResult:
     """Run `buildspec` (YAML text or parsed) in `source_dir` with `environment` (CodeBuild's
-    and the project's variables; PATH included)."""
+    and the project's variables; PATH included), each command in `shell` (this machine by
+    default)."""
     spec = yaml.safe_load(buildspec) if isinstance(buildspec, str) else dict(buildspec)
     _check_supported(spec)
-    bash = shutil.which("bash")
-    if bash is None:
-        raise UnsupportedBuildspec("bash is not on this machine")
+    shell = shell or LocalShell()
+    bash = shell.bash
     state_dir.mkdir(parents=True, exist_ok=True)
     state = state_dir / "shell-state.sh"
     state.unlink(missing_ok=True)
@@ -140,22 +200,23 @@ def run_buildspec(
         **environment,
         **{k: str(v) for k, v in (env_section.get("variables") or {}).items()},
         "__CB_STATE": str(state),
-        "__CB_BASELINE": _bash_baseline(bash),
+        "__CB_BASELINE": _bash_baseline(shell, source_dir),
     }
     output: list[str] = []
+    commands: list[CommandRun] = []
 
-    def run(command: str, succeeding: bool) -> bool:
+    def run(phase: str, command: str, succeeding: bool) -> bool:
         env = {**base_env, "CODEBUILD_BUILD_SUCCEEDING": "1" if succeeding else "0"}
-        result = subprocess.run(  # noqa: S603 - the buildspec under test, in a sandbox folder
+        started = time.monotonic()
+        result = shell.run(
             [bash, "--noprofile", "--norc", "-c", _SAVE_STATE + command],
             cwd=source_dir,
             env=env,
-            capture_output=True,
-            text=True,
-            check=False,
             timeout=timeout_seconds,
         )
-        output.append(f"$ {command}\n{result.stdout}{result.stderr}")
+        printed = f"{result.stdout}{result.stderr}"
+        commands.append(CommandRun(phase, command, result.returncode, time.monotonic() - started, printed))
+        output.append(f"$ {command}\n{printed}")
         return result.returncode == 0
 
     phases: dict[str, str] = {}
@@ -170,11 +231,11 @@ def run_buildspec(
             continue
         ok = True
         for command in phase.get("commands") or []:
-            if not run(command, succeeding):
+            if not run(name, command, succeeding):
                 ok = False
                 break
         for command in phase.get("finally") or []:
-            ok = run(command, succeeding) and ok
+            ok = run(name, command, succeeding) and ok
         phases[name] = "SUCCEEDED" if ok else "FAILED"
         if not ok:
             succeeding = False
@@ -185,13 +246,11 @@ def run_buildspec(
     names = env_section.get("exported-variables") or []
     if names:
         printer = "; ".join(f'printf "%s=%s\\0" {n} "${{{n}}}"' for n in names)
-        result = subprocess.run(  # noqa: S603
+        result = shell.run(
             [bash, "--noprofile", "--norc", "-c", _SAVE_STATE + printer],
             cwd=source_dir,
             env={**base_env, "CODEBUILD_BUILD_SUCCEEDING": "1" if succeeding else "0"},
-            capture_output=True,
-            text=True,
-            check=False,
+            timeout=timeout_seconds,
         )
         exported = dict(item.split("=", 1) for item in result.stdout.split("\0") if item)
 
@@ -209,7 +268,7 @@ def run_buildspec(
         upload = "SUCCEEDED" if artifacts else "FAILED"
         if not artifacts:
             output.append(f"UPLOAD_ARTIFACTS: no matching artifact paths found for {section.get('files')}")
-    return BuildResult(phases, upload, exported, artifacts, "\n".join(output))
+    return BuildResult(phases, upload, exported, artifacts, "\n".join(output), commands)
 
 
 def stub_environment(bin_dir: Path, extra: Mapping[str, str]) -> dict[str, str]:

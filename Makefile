@@ -1,12 +1,14 @@
 # One entry point for everything that runs offline. `make test` builds the venv from
-# nothing, then lints and tests; CI (.ci/run) calls exactly that.
+# nothing, then lints and runs every test tier; CI (.ci/run) prepares the machine and calls
+# exactly that. `make unit` is the fast loop.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := venv
 BIN := $(VENV)/bin
 STACK ?= prod
+PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit synth preflight mutate mutation-score bench clean
+.PHONY: test venv lint unit provider container synth preflight mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -21,25 +23,33 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint build-image/Dockerfile
-	$(BIN)/shellcheck .ci/run build-image/start-dockerd
+	$(BIN)/hadolint build-image/Dockerfile examples/app-repo/Dockerfile
+	$(BIN)/shellcheck .ci/run build-image/start-dockerd tests/container/prepare-host
 	$(BIN)/cfn-lint examples/infra-repo/stack.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
+# The tiers. unit: the program under mocks, the policies, the proofs, the buildspecs against
+# stubs (seconds). provider: the real AWS provider's validation through Terraform (skipped with
+# a reason where Terraform or its provider mirror is absent). container: the build image built
+# and run for real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
 unit: venv
-	@echo "make: running the tests (about a minute; the provider preflight runs Terraform)"
-	$(BIN)/python -m pytest -q
+	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py
 
-test: lint unit
+provider: venv
+	$(PYTEST) tests/test_preflight.py
+
+container: venv
+	$(PYTEST) tests/container
+
+test: lint unit provider container
 
 # Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
 synth: venv
 	$(BIN)/python -m offline.synth $(STACK)
 
 # The real AWS provider's input validation, offline (Terraform + a hashicorp/aws mirror):
-# every committed stack and the four-environment test stack. `make test` runs the same
-# checks as tests (tests/test_preflight.py), skipped with a reason where Terraform is absent.
+# every committed stack and the four-environment test stack.
 preflight: venv
 	$(BIN)/python -m offline.preflight dev prod
 	$(BIN)/python -m offline.preflight four-environments --stacks-dir tests/fixtures/stacks
@@ -58,6 +68,11 @@ mutation-score: venv
 # Numbers, not a test: synth and unit-test medians against the import of the SDK modules used.
 bench: venv
 	$(BIN)/python -m offline.bench
+
+# Numbers of the container tier: the build image cold and warm, the application build cold
+# and with the registry cache, the image's size. Needs what `make container` needs.
+bench-container: venv
+	$(BIN)/python -m dev.bench_container
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache mutants

@@ -165,7 +165,7 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
     assert inputs[0] == inputs[1]
     # The stray files are exactly what .dockerignore keeps out of the context Docker sends.
     sent = {p.name for p in context_files(runner / "build-image")}
-    assert sent == {"Dockerfile", "changeset_report.py", "start-dockerd"}
+    assert sent == {"Dockerfile", "changeset_report.py", "daemon.json", "start-dockerd"}
 
 
 def test_arm64_builds_another_image_for_arm_hosts(mocks):

@@ -204,7 +204,7 @@ def test_cli_writes_every_output_and_exports_survive_the_shell(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"report.md", "report.html", "summary.txt", "exports.sh"}
     assert "- application commit: `8c1d2aa4f0e`" in (tmp_path / "report.md").read_text()
     script = f'. {tmp_path / "exports.sh"} && printf \'%s\\n\' "$REVIEW_SUMMARY" "$REPORT_URL" "$IMAGE_TAG" "$CHANGE_COUNT"'
-    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout  # noqa: S603, S607
+    printed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True).stdout  # noqa: S603
     assert printed.splitlines() == [
         "production: 3 changes — 1 replacement (ApplicationTaskDefinition), 0 removals; image tag 5fdbe62 → 8c1d2aa",
         "https://example.test/report.html?a=1&b='2'",

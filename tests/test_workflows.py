@@ -33,7 +33,11 @@ def test_the_schema_check_rejects_a_broken_workflow(tmp_path):
 def test_pull_requests_test_synth_and_preview_when_possible():
     workflow = load("pull-request.yml")
     jobs = workflow["jobs"]
-    assert any(step.get("run") == "make test" for step in jobs["test"]["steps"])
+    assert any(step.get("run") == "make lint unit provider" for step in jobs["test"]["steps"])
+    # The container tier as root (debootstrap, nsenter), with CI=true so that it cannot skip.
+    container_runs = [step.get("run", "") for step in jobs["container"]["steps"]]
+    assert "sudo tests/container/prepare-host" in container_runs
+    assert 'sudo env "PATH=$PATH" CI=true make container' in container_runs
     assert jobs["synth"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
     synth_runs = " ".join(step.get("run", "") for step in jobs["synth"]["steps"])
     assert "make synth STACK=${{ matrix.stack }}" in synth_runs

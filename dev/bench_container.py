@@ -1,0 +1,113 @@
+"""`make bench-container`: the container tier's numbers, measured on this machine.
+
+- the build image (build-image/Dockerfile on a debootstrapped Debian trixie): cold, with no
+  BuildKit cache (every package downloaded and installed), and warm, after a change to one of
+  the scripts it copies (what a maintainer editing start-dockerd waits for);
+- the example application's buildspec in that image, on a nested daemon with nothing in it:
+  cold (an empty registry cache), then the next commit on another empty daemon (the cache);
+- the build image's size.
+
+Prints as it goes; asserts nothing. Needs what `make container` needs (root, Docker,
+debootstrap, docker-registry: tests/container/prepare-host).
+
+    python -m dev.bench_container
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from tests.support import containers
+
+T = TypeVar("T")
+TAG = f"{containers.LABEL}/build-image:bench"
+
+
+def step(label: str, action: Callable[[], T]) -> tuple[T, float]:
+    print(f"… {label}", flush=True)
+    started = time.monotonic()
+    result = action()
+    seconds = time.monotonic() - started
+    print(f"  {label}: {seconds:.1f} s", flush=True)
+    return result, seconds
+
+
+def main() -> int:
+    try:
+        docker = containers.docker_client()
+        containers.require_tools("debootstrap", "docker-registry", "htpasswd", "nsenter")
+    except containers.DockerUnavailable as unavailable:
+        print(f"bench-container not run: {unavailable}", file=sys.stderr)
+        return 3
+    containers.remove_leftovers(docker)
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="ecs-delivery-bench-") as folder:
+        shared = Path(folder)
+        (base, _), seconds = step(
+            "debootstrap Debian trixie", lambda: containers.debian_base(docker, shared, reuse=False)
+        )
+        rows.append(("debootstrap Debian trixie (minbase) and import", f"{seconds:.1f} s"))
+        _, cold = step("build image, cold", lambda: containers.build_image(docker, base, TAG, no_cache=True))
+        rows.append(("build image, cold (no BuildKit cache)", f"{cold:.1f} s"))
+        context = shared / "build-image"
+        shutil.copytree(containers.BUILD_IMAGE_CONTEXT, context)
+        script = context / "start-dockerd"
+        script.write_text(script.read_text() + "\n# bench: a changed script\n")
+        _, warm = step(
+            "build image, warm",
+            lambda: docker.build(context, TAG, build_args={"BASE_IMAGE": base}),
+        )
+        rows.append(("build image, warm (a copied script changed)", f"{warm:.1f} s"))
+        size = docker.image_size(TAG)
+        rows.append(("build image size (uncompressed, as `docker images`)", f"{size / 1e6:.0f} MB"))
+        print(f"  build image size: {size / 1e6:.0f} MB", flush=True)
+
+        redis = f"{containers.LABEL}/redis:8"
+        step(
+            "seed images standing in for Docker Hub's",
+            lambda: containers.seed_image(docker, base, redis, containers.REDIS_SEED),
+        )
+        host = containers.BuildHost.start(docker, TAG, shared)
+        registry = containers.LoopbackRegistry(shared / "registry")
+        try:
+            registry.start(host)
+            containers.seed_docker_hub(
+                host, registry, {"library/debian:trixie-slim": base, "library/redis:8": redis}
+            )
+            for run, commit, change in (
+                ("cold", "8c1d2aa4f0e5b6c7d8e9f00112233445566778899", ""),
+                ("cached", "5fdbe62e1d2c3b4a5968778695a4b3c2d1e0f9a8b", "the next commit"),
+            ):
+                host.wipe_daemon()
+                result, seconds = step(
+                    f"application build, {run}",
+                    lambda run=run, commit=commit, change=change: containers.run_app_buildspec(
+                        host, shared, registry, run=run, commit=commit, build_number=1, change=change
+                    ),
+                )
+                if not result.succeeded:
+                    print(result.output, file=sys.stderr)
+                    return 1
+                rows.append((f"application build, {run}: whole buildspec", f"{seconds:.1f} s"))
+                for command in ("make test", "make release"):
+                    rows.append(
+                        (f"application build, {run}: {command}", f"{result.run_of(command).seconds:.1f} s")
+                    )
+        finally:
+            registry.stop()
+            host.stop()
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

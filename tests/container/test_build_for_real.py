@@ -1,0 +1,306 @@
+"""The build, run for real: the CodeBuild image built from build-image/Dockerfile, run as
+CodeBuild runs it, and inside it the example application's own buildspec, Makefile,
+Dockerfile and compose test against a real nested Docker daemon and a loopback registry with
+authentication standing in for ECR (its pull-through cache of Docker Hub included). Only
+`aws` is a stub.
+
+Slow (minutes): `make container`; .ci/run runs it. Numbers: `make bench-container`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from components.blueprint import delivery_blueprint
+from components.config import load_config
+from components.verify_project import verify_buildspec
+from offline.buildspec import run_buildspec
+from tests.conftest import MINIMAL_RAW
+from tests.container.conftest import TIMINGS
+from tests.support import containers
+from tests.test_change_set_review import STUB_AWS
+from tests.test_changeset_report import FIXTURES as CHANGE_SETS
+
+ROOT = Path(__file__).resolve().parents[2]
+REGISTRY = containers.REGISTRY
+# The base step of the example Dockerfile: installing Python and the Redis client from
+# Debian, the slow step the registry cache exists for.
+BASE_STEP = "[base 2/4] RUN apt-get update"
+
+
+# -- the image ----------------------------------------------------------------------------
+
+
+def test_the_dockerfile_differs_from_what_ci_builds_only_in_its_base():
+    """CI replaces the base and nothing else: the default base is the stage pinned by digest,
+    and BASE_IMAGE is the only build argument the tier passes (containers.build_image)."""
+    lines = [line for line in (ROOT / "build-image" / "Dockerfile").read_text().splitlines() if line.strip()]
+    instructions = [line for line in lines if not line.startswith("#")]
+    assert instructions[0] == "ARG BASE_IMAGE=debian-stable"
+    pinned = instructions[1].split()
+    assert pinned[0] == "FROM" and pinned[2:] == ["AS", "debian-stable"]
+    name, _, digest = pinned[1].partition("@sha256:")
+    assert name == "debian:trixie-slim"
+    assert len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+    assert instructions[2] == "FROM ${BASE_IMAGE}"
+    assert [line for line in instructions if line.startswith(("FROM", "ARG"))] == instructions[:3]
+
+
+# What Debian 13 (trixie) ships (packages.debian.org; shared/docs/containers.md), major.minor:
+# a Debian point release may move the patch level, never these.
+TOOL_VERSIONS = {
+    "docker --version": "Docker version 26.1.",
+    "dockerd --version": "Docker version 26.1.",
+    "docker-compose version": "Docker Compose version 2.26.",
+    "docker compose version": "Docker Compose version 2.26.",
+    "docker buildx version": "github.com/docker/buildx 0.13.",
+    "containerd --version": "containerd containerd.io 1.7.",
+    "aws --version": "aws-cli/2.23.",
+}
+# Called by the buildspecs and Makefiles; any version.
+TOOLS = ("bash", "make", "git", "curl", "jq", "python3", "iptables", "start-dockerd")
+
+
+def test_the_image_carries_what_the_buildspecs_call_at_debian_stables_versions(docker, build_image):
+    script = " ; ".join(f'echo "{command} => $({command} 2>&1 | head -n1)"' for command in TOOL_VERSIONS)
+    printed = docker("run", "--rm", build_image, "bash", "-c", script).stdout
+    seen = dict(line.split(" => ", 1) for line in printed.splitlines())
+    for command, expected in TOOL_VERSIONS.items():
+        # containerd prints its package's own name first on Debian: compare the version part.
+        got = seen[command].replace("containerd github.com/containerd/containerd", "containerd containerd.io")
+        assert got.startswith(expected), f"{command}: {seen[command]!r}, expected {expected}…"
+    located = docker("run", "--rm", build_image, "bash", "-c", f"command -v {' '.join(TOOLS)}").stdout.split()
+    assert [Path(p).name for p in located] == list(TOOLS)
+    assert (
+        docker("run", "--rm", build_image, "test", "-f", "/opt/ecs-delivery/changeset_report.py").returncode
+        == 0
+    )
+    config = json.loads(docker("run", "--rm", build_image, "cat", "/etc/docker/daemon.json").stdout)
+    assert config == {"features": {"containerd-snapshotter": True}, "storage-driver": "overlayfs"}
+    volumes = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config.Volumes}}", build_image).stdout
+    )
+    assert volumes == {"/var/lib/docker": {}}
+
+
+# -- the daemon ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host(docker, build_image, shared):
+    """The build image as CodeBuild runs it, for this module's builds."""
+    started = containers.BuildHost.start(docker, build_image, shared)
+    yield started
+    started.stop()
+
+
+def test_start_dockerd_brings_up_the_containerd_image_store(host):
+    started = time.monotonic()
+    result = host.start_dockerd()
+    TIMINGS["start the nested daemon (start-dockerd)"] = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    assert "start-dockerd: dockerd is up" in result.stdout
+    assert "storage driver overlayfs" in result.stdout
+    assert "legacy image store" not in result.stderr
+    status = host.sh("docker info --format '{{json .DriverStatus}}'").stdout
+    assert ["driver-type", "io.containerd.snapshotter.v1"] in json.loads(status)
+
+
+def test_a_dockerd_that_cannot_start_fails_within_5_seconds_and_prints_its_log(docker, build_image, shared):
+    """Without privileges (a CodeBuild project whose privileged mode is off) dockerd exits at
+    once; start-dockerd must say so then, not after its 60 s timeout."""
+    unprivileged = containers.BuildHost.start(docker, build_image, shared / "unprivileged", privileged=False)
+    try:
+        started = time.monotonic()
+        result = unprivileged.sh("DOCKERD_TIMEOUT=60 start-dockerd", check=False, timeout=90)
+        elapsed = time.monotonic() - started
+    finally:
+        unprivileged.stop()
+    assert result.returncode == 1
+    assert elapsed < 5, f"start-dockerd took {elapsed:.1f}s to notice"
+    assert "start-dockerd: dockerd exited with status 1 before answering" in result.stderr
+    assert "failed to start daemon" in result.stderr  # the daemon's own last words, from its log
+
+
+def test_a_data_root_outside_the_volume_is_refused_before_dockerd_starts(host):
+    result = host.sh("DOCKERD_DATA_ROOT=/var/lib/not-a-volume start-dockerd", check=False)
+    assert result.returncode == 1
+    assert "/var/lib/not-a-volume is on the container's own overlayfs filesystem" in result.stderr
+    assert "dockerd exited" not in result.stderr
+
+
+# -- the application build ----------------------------------------------------------------
+
+
+def test_the_build_runs_with_the_variables_the_pipeline_and_the_project_set():
+    """The harness's build environment is the program's own (no names made up for the test)."""
+    build = next(s for s in delivery_blueprint(load_config(MINIMAL_RAW)).stages if s.name == "Build")
+    assert json.loads(build.actions[0].configuration["EnvironmentVariables"]) == [
+        {"name": "APP_COMMIT", "value": "#{AppSource.CommitId}"}
+    ]
+    environment = containers.app_build_environment("password", Path("/nowhere"))
+    assert environment["DOCKER_HUB_MIRROR"] == f"{REGISTRY}/docker-hub"
+    assert environment["BUILD_CACHE_REPOSITORY_URI"] == f"{REGISTRY}/todobackend/build-cache"
+    assert environment["ECR_REGISTRY"] == REGISTRY
+
+
+@pytest.fixture(scope="module")
+def registry(host, shared, docker_hub):
+    """The loopback registry, seeded with the Docker Hub images the application pulls, and a
+    build host with nothing in its daemon, as a fresh CodeBuild host has."""
+    started = containers.LoopbackRegistry(shared / "registry")
+    started.start(host)
+    containers.seed_docker_hub(host, started, docker_hub)
+    yield started
+    started.stop()
+
+
+def run_app_buildspec(host, shared, registry, **kwargs):
+    started = time.monotonic()
+    result = containers.run_app_buildspec(host, shared, registry, **kwargs)
+    run = kwargs["run"]
+    TIMINGS[f"app buildspec, {run}: whole build"] = time.monotonic() - started
+    for command in result.commands:
+        if command.command in ("make test", "make release"):
+            TIMINGS[f"app buildspec, {run}: {command.command}"] = command.seconds
+    return result
+
+
+FIRST_COMMIT = "8c1d2aa4f0e5b6c7d8e9f00112233445566778899"
+SECOND_COMMIT = "5fdbe62e1d2c3b4a5968778695a4b3c2d1e0f9a8b"
+
+
+@pytest.fixture(scope="module")
+def builds(host, shared, registry):
+    """The example buildspec twice, each on a daemon with nothing in it: a first build, then
+    the next commit (the application changed) on a fresh host."""
+    first = run_app_buildspec(host, shared, registry, run="first", commit=FIRST_COMMIT, build_number=1)
+    host.wipe_daemon()
+    second = run_app_buildspec(
+        host, shared, registry, run="second", commit=SECOND_COMMIT, build_number=2, change="the next commit"
+    )
+    return first, second
+
+
+def test_the_buildspec_tests_builds_publishes_and_emits_the_version(builds):
+    first, _ = builds
+    assert first.succeeded, first.output
+    assert first.phases == {"pre_build": "SUCCEEDED", "build": "SUCCEEDED", "post_build": "SUCCEEDED"}
+    assert "start-dockerd: dockerd is up" in first.run_of("start-dockerd").output
+    assert "Login Succeeded" in first.output
+    tests = first.run_of("make test").output
+    # The application's suite ran, in the compose test service, against Redis.
+    assert "Ran 3 tests" in tests and "\nOK" in tests
+    assert re.search(r"^test_a_created_todo_is_listed_from_the_database .*\.\.\. ok$", tests, re.MULTILINE)
+    assert json.loads(first.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa.1"}
+    assert first.exported == {"APP_VERSION": "8c1d2aa.1"}
+
+
+def test_a_build_on_a_wiped_daemon_starts_cold(builds):
+    """Without this the cache test below could not fail: the first build has nothing, in the
+    registry or in the daemon (its release build then reuses the base the test build made)."""
+    first, _ = builds
+    output = first.run_of("make test").output
+    assert not any(step.startswith(BASE_STEP) for step in containers.cached_steps(output))
+    assert "failed to configure registry cache importer" in output  # nothing exported yet
+
+
+def test_the_next_build_on_a_fresh_host_reuses_the_registry_cache_for_test_and_release(builds):
+    _, second = builds
+    assert second.succeeded, second.output
+    for command in ("make test", "make release"):
+        cached = containers.cached_steps(second.run_of(command).output)
+        assert any(step.startswith(BASE_STEP) for step in cached), f"{command}: cached only {cached}"
+    # The application changed: its own layer is built again, not taken from the cache.
+    tests = second.run_of("make test").output
+    assert not any("COPY todobackend.py" in step for step in containers.cached_steps(tests))
+    assert json.loads(second.artifacts["version.json"].read_text()) == {"Version": "5fdbe62.2"}
+
+
+def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(host, shared, registry, builds):
+    """What ECS would run: the image from the registry (nothing left in the daemon), with its
+    database, answering the smoke test the Verify action runs (components/verify_project.py)."""
+    assert builds[1].succeeded
+    image = f"{REGISTRY}/todobackend:5fdbe62.2"
+    # The buildspec logged out at its end; ECS pulls with its own credentials.
+    host.sh(f"docker login --username AWS --password-stdin {REGISTRY}", input=registry.password)
+    host.sh(f"docker image rm --force {image} >/dev/null 2>&1 || :; docker pull --quiet {image}")
+    redis = f"{REGISTRY}/{containers.DOCKER_HUB_PREFIX}/library/redis:8"
+    host.sh(
+        "docker network create smoke >/dev/null && "
+        f"docker run --detach --network smoke --name db {redis} redis-server --protected-mode no >/dev/null && "
+        f"docker run --detach --network smoke --name app --env REDIS_HOST=db --publish 127.0.0.1:8000:8000 {image}"
+    )
+    try:
+        source = containers.checkout(shared, "src-verify")
+        verify = json.loads(verify_buildspec("make smoke"))
+        environment = {
+            "PATH": containers.SYSTEM_PATH,
+            "HOME": "/root",
+            "ApplicationUrl": "http://127.0.0.1:8000",
+        }
+        passed = run_buildspec(
+            verify, source_dir=source, environment=environment, state_dir=shared / "verify", shell=host.shell
+        )
+        assert passed.succeeded, passed.output
+        assert "smoke: GET http://127.0.0.1:8000/todos -> 200" in passed.output
+        missing = run_buildspec(
+            verify,
+            source_dir=source,
+            environment={**environment, "SMOKE_PATH": "/no-such-path", "SMOKE_RETRIES": "0"},
+            state_dir=shared / "verify-missing",
+            shell=host.shell,
+        )
+        assert not missing.succeeded
+        assert "smoke: GET http://127.0.0.1:8000/no-such-path -> 404" in missing.output
+    finally:
+        host.sh("docker rm --force app db >/dev/null; docker network rm smoke >/dev/null", check=False)
+
+
+def test_the_change_set_review_renders_with_the_images_own_renderer(host, shared):
+    """The review action runs in this image too: its inline buildspec (the program's own) with
+    /opt/ecs-delivery/changeset_report.py under the image's python3, against a stub aws."""
+    from components.change_set_review import review_buildspec, review_environment
+
+    work, stubs, pages, s3 = (shared / "review" / d for d in ("work", "bin", "pages", "s3"))
+    for folder in (work, stubs, pages, s3):
+        folder.mkdir(parents=True, exist_ok=True)
+    (stubs / "aws").write_text(STUB_AWS)
+    (stubs / "aws").chmod(0o755)
+    shutil.copy(CHANGE_SETS / "release.json", pages / "page-1.json")
+    shutil.copy(CHANGE_SETS / "stack.json", shared / "review" / "stack.json")
+    environment = {
+        **review_environment(
+            environment="production",
+            stack_name="todobackend-prod",
+            change_set_name="todobackend-prod-pipeline",
+            image_parameter="ApplicationImageTag",
+            report_bucket="artifacts-bucket",
+        ),
+        "PATH": f"{stubs}:{containers.SYSTEM_PATH}",
+        "HOME": "/root",
+        "AWS_REGION": "eu-west-1",
+        "CODEBUILD_BUILD_NUMBER": "3",
+        "PIPELINE_EXECUTION_ID": "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
+        "APP_COMMIT": "8c1d2aa4f0e",
+        "STUB_LOG": str(shared / "review" / "aws.log"),
+        "STUB_STACK": str(shared / "review" / "stack.json"),
+        "STUB_PAGES": str(pages),
+        "STUB_S3": str(s3),
+    }
+    result = run_buildspec(
+        review_buildspec(), source_dir=work, environment=environment, state_dir=shared / "review" / "runner",
+        shell=host.shell,
+    )  # fmt: skip
+    assert result.succeeded, result.output
+    expected = json.loads((CHANGE_SETS / "expected" / "release.exports.json").read_text())
+    for name in ("REVIEW_SUMMARY", "CHANGE_COUNT", "REPLACEMENT_COUNT", "REMOVAL_COUNT", "IMAGE_TAG"):
+        assert result.exported[name] == expected[name]
+    uploaded = s3 / "artifacts-bucket" / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"]
+    assert (uploaded / "report.html").is_file()

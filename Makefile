@@ -60,14 +60,14 @@ preflight: venv
 MUTANTS ?=
 mutate: venv
 	$(BIN)/mutmut run --max-children $$(nproc) $(MUTANTS) || true
-	$(BIN)/python -m offline.mutation_score
+	$(BIN)/python -m dev.mutation_score
 
 mutation-score: venv
-	$(BIN)/python -m offline.mutation_score
+	$(BIN)/python -m dev.mutation_score
 
 # Numbers, not a test: synth and unit-test medians against the import of the SDK modules used.
 bench: venv
-	$(BIN)/python -m offline.bench
+	$(BIN)/python -m dev.bench
 
 # Numbers of the container tier: the build image cold and warm, the application build cold
 # and with the registry cache, the image's size. Needs what `make container` needs.

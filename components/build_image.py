@@ -17,7 +17,6 @@ always MUTABLE, which is safe because CodeBuild runs the image pinned by digest.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,44 +25,29 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
+from docker.utils.build import exclude_paths
 
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 
-def _ignore_rules(context: Path) -> list[tuple[bool, str]]:
-    """`.dockerignore` as (exclude?, pattern) rules; the last matching rule wins, as in
-    Docker. Patterns are matched with fnmatch against the path relative to the context
-    and against each of its parent folders."""
+def _ignore_patterns(context: Path) -> list[str]:
+    """`.dockerignore` read as the Docker SDK for Python reads it (docker/api/build.py):
+    stripped lines, blanks and comments dropped."""
     ignore_file = context / ".dockerignore"
     if not ignore_file.is_file():
         return []
-    rules = []
-    for line in ignore_file.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        exclude = not line.startswith("!")
-        pattern = line.lstrip("!").strip().strip("/")
-        rules.append((exclude, pattern.removeprefix("./")))
-    return rules
+    lines = (line.strip() for line in ignore_file.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 def context_files(context: Path) -> list[Path]:
-    """The files of the build context that Docker sends to the daemon."""
-    rules = _ignore_rules(context)
-    sent = []
-    for path in sorted(p for p in context.rglob("*") if p.is_file()):
-        relative = PurePosixPath(path.relative_to(context).as_posix())
-        candidates = [str(relative), *(str(parent) for parent in relative.parents if str(parent) != ".")]
-        excluded = False
-        for exclude, pattern in rules:
-            if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
-                excluded = exclude
-        if not excluded:
-            sent.append(path)
-    return sent
+    """The files of the build context that Docker sends to the daemon, by Docker's own
+    `.dockerignore` semantics (the Docker SDK's port of moby's pattern matcher: `*` stops at
+    `/`, `**` crosses it, `!` re-includes, the last match wins, the Dockerfile always goes)."""
+    sent = exclude_paths(str(context), _ignore_patterns(context))
+    return sorted(path for path in (context / p for p in sent) if path.is_file())
 
 
 def context_digest(context: Path) -> str:

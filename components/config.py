@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import difflib
 import functools
-import importlib.util
+import importlib
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -454,21 +455,23 @@ SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a marker, not a credential
 # the state. Every other key names a resource or a setting shown in plans and outputs.
 SECRET_ALLOWED_KEYS = frozenset({"notifications"})
 
-_EMAIL = re.compile(
-    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
-)
-
 
 def _email(value: str, info: ValidationInfo) -> str:
+    """An address pydantic's EmailStr accepts (email-validator's syntax rules; no DNS
+    lookup), returned as written: SNS subscribes exactly this string. Offline, a secret
+    address is only its placeholder."""
     if value == SECRET_PLACEHOLDER and f"{NAMESPACE}:notifications" in (info.context or {}).get(
         "secret_keys", ()
     ):
-        return value  # a secret address, offline
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
-        raise ValueError(f"{value!r} is not allowed: an email address (local-part@domain.tld)")
+        return value
+    try:
+        _EMAIL_ADAPTER.validate_python(value)
+    except ValidationError:
+        raise ValueError(f"{value!r} is not allowed: an email address (local-part@domain.tld)") from None
     return value
 
 
+_EMAIL_ADAPTER = TypeAdapter(EmailStr)
 EmailAddress = Annotated[str, AfterValidator(_email)]
 
 
@@ -726,12 +729,12 @@ def _problem(error: Any) -> list[str]:
 
 def current_secret_keys() -> frozenset[str]:
     """The config keys the engine marked secret (stored with `secure:`): the CLI hands them
-    over in PULUMI_CONFIG_SECRET_KEYS; `set_all_config` (mocks, offline runs) keeps them in
-    the SDK's `_SECRET_KEYS`, which has no public reader."""
+    over in PULUMI_CONFIG_SECRET_KEYS (`get_config_secret_keys_env`); `set_all_config` (the
+    automation API, mocks, offline runs) records them for `is_config_secret`."""
     from pulumi.runtime import config as runtime_config
 
     return frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
-        runtime_config._SECRET_KEYS.get()
+        key for key in current_stack_config() if runtime_config.is_config_secret(key)
     )
 
 
@@ -750,15 +753,45 @@ PROVIDER_PACKAGES = {"aws": "pulumi_aws", "docker": "pulumi_docker"}
 ENGINE_NAMESPACE = "pulumi"
 
 
+class _KeyRecorder:
+    """Stands in for a provider SDK's `pulumi.Config`: records the key each accessor reads."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def _read(self, key: str, *_: Any, **__: Any) -> None:
+        self.keys.add(key)
+        return None
+
+    get = get_bool = get_int = get_float = get_object = _read
+    get_secret = get_secret_bool = get_secret_int = get_secret_float = get_secret_object = _read
+
+
 @functools.cache
 def provider_config_keys(namespace: str) -> frozenset[str]:
-    """The configuration keys a provider SDK reads (`<package>/config/vars.py`), so the list
-    follows the installed provider instead of being typed in."""
-    spec = importlib.util.find_spec(PROVIDER_PACKAGES[namespace])
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{PROVIDER_PACKAGES[namespace]} is not installed; see requirements.txt")
-    source = (Path(next(iter(spec.submodule_search_locations))) / "config" / "vars.py").read_text()
-    return frozenset(re.findall(r"__config__\.get\w*\('([A-Za-z0-9]+)'", source))
+    """The configuration keys a provider SDK reads, asked of the SDK itself: every generated
+    `<package>.config` accessor (the module's properties) reads its key through the module's
+    `pulumi.Config`, which a recorder replaces for the duration. The SDKs publish no list of
+    their keys; their accessors are the one place the keys are written."""
+    package = PROVIDER_PACKAGES[namespace]
+    try:
+        # The package module itself becomes the config object (its class holds the accessors)
+        # once loaded; Pulumi's SDKs load their modules lazily, on the first attribute read.
+        module = importlib.import_module(f"{package}.config")
+        hasattr(module, "__annotations__")
+        accessors = [a for a in vars(type(module)).values() if isinstance(a, property)]
+    except ImportError:
+        raise RuntimeError(f"{package} is not installed; see requirements.txt") from None
+    recorder = _KeyRecorder()
+    for accessor in accessors:
+        namespace_globals = accessor.fget.__globals__
+        original = namespace_globals["__config__"]
+        namespace_globals["__config__"] = recorder
+        try:
+            accessor.fget(module)
+        finally:
+            namespace_globals["__config__"] = original
+    return frozenset(recorder.keys)
 
 
 def _namespace_problems(values: Mapping[str, str]) -> list[str]:

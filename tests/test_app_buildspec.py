@@ -1,4 +1,4 @@
-"""The example application buildspec, run as CodeBuild runs it (offline/buildspec.py)
+"""The example application buildspec, run as CodeBuild runs it (tests/support/buildspec.py)
 with the example Makefile and the build image's real `start-dockerd`, against stub
 `dockerd`, `docker`, `docker-compose`, `stat` and `aws` that record every call in order.
 Fast, and exact about the order and arguments of every call; tests/container/ runs the same
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from offline.buildspec import run_buildspec, stub_environment
+from tests.support.buildspec import run_buildspec, stub_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "examples" / "app-repo"
@@ -46,6 +46,9 @@ if name == "dockerd":
         time.sleep(4)
         sys.exit(0)
     open(os.path.join(state, "dockerd.up"), "w").close()
+    # A daemon keeps running: start-dockerd treats a dockerd that has exited as dead.
+    import time
+    time.sleep(3)
 elif name == "docker" and args[:1] == ["info"]:
     if not os.path.exists(os.path.join(state, "dockerd.up")):
         sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")

@@ -163,9 +163,22 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
         build(mocks, project_dir=project_dir)
         inputs.append(only(mocks, "docker:index/image:Image").inputs)
     assert inputs[0] == inputs[1]
-    # The stray files are exactly what .dockerignore keeps out of the context Docker sends.
+    # The stray files are exactly what .dockerignore keeps out of the context Docker sends
+    # (Docker always sends the Dockerfile and the .dockerignore itself).
     sent = {p.name for p in context_files(runner / "build-image")}
-    assert sent == {"Dockerfile", "changeset_report.py", "daemon.json", "start-dockerd"}
+    assert sent == {".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "start-dockerd"}
+
+
+def test_context_matching_follows_docker_where_fnmatch_did_not(tmp_path):
+    """Docker's `*` stops at `/` and `**` crosses it. fnmatch's `*` crossed `/`: `*.md` would
+    have dropped `docs/guide.md`, which Docker sends, and the image hash would have missed it."""
+    context = tmp_path / "context"
+    for name in ("Dockerfile", "README.md", "docs/guide.md", "src/app.py", "src/cache/x.pyc"):
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text(name)
+    (context / ".dockerignore").write_text("# comments and blank lines are ignored\n\n*.md\n**/*.pyc\n")
+    sent = {p.relative_to(context).as_posix() for p in context_files(context)}
+    assert sent == {".dockerignore", "Dockerfile", "docs/guide.md", "src/app.py"}
 
 
 def test_arm64_builds_another_image_for_arm_hosts(mocks):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from offline.buildspec import UnsupportedBuildspec, run_buildspec, stub_environment
+from tests.support.buildspec import UnsupportedBuildspec, run_buildspec, stub_environment
 
 
 def run(tmp_path, spec: str):

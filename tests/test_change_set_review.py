@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from components.change_set_review import EXPORTED_VARIABLES, RENDERER
-from offline.buildspec import run_buildspec, stub_environment
 from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack, shared_scope
+from tests.support.buildspec import run_buildspec, stub_environment
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ else:
 def run_review(
     tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None
 ) -> tuple[dict[str, str], list[list[str]], Path]:
-    """Run the review project's inline buildspec as CodeBuild does (offline/buildspec.py),
+    """Run the review project's inline buildspec as CodeBuild does (tests/support/buildspec.py),
     with the renderer from build-image/ and a stub `aws` that serves the pages."""
     mocks = run_stack("prod").mocks
     project = review_project(mocks).inputs

@@ -15,7 +15,6 @@ import json
 import pytest
 
 from components.config import ConfigError, load_config
-from offline.permissions import DeclaredRole, Request, aws_managed_policies, declared_roles
 from tests.conftest import (
     CROSS_ACCOUNT,
     MINIMAL_RAW,
@@ -25,6 +24,7 @@ from tests.conftest import (
     run_stack,
     shared_scope,
 )
+from tests.support.permissions import DeclaredRole, Request, aws_managed_policies, declared_roles
 
 PIPELINE_ACCOUNT = "123456789012"
 TARGET = "222222222222"

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from offline.permissions import (
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, only, run_stack, shared_scope
+from tests.support.permissions import (
     REFUSED_BY_DESIGN,
     DeclaredRole,
     Request,
@@ -25,7 +26,6 @@ from offline.permissions import (
     handler_permissions,
     load_template,
 )
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, only, run_stack, shared_scope
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())

@@ -23,7 +23,6 @@ import pytest
 
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint
 from components.config import ConfigError, load_config
-from offline.buildspec import run_buildspec
 from tests.conftest import (
     MINIMAL_RAW,
     action_of,
@@ -34,6 +33,7 @@ from tests.conftest import (
     shared_scope,
     stage_names,
 )
+from tests.support.buildspec import run_buildspec
 
 
 def rule(provider: str, name: str, configuration: dict[str, str]) -> dict:

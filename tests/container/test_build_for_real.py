@@ -20,10 +20,10 @@ import pytest
 from components.blueprint import delivery_blueprint
 from components.config import load_config
 from components.verify_project import verify_buildspec
-from offline.buildspec import run_buildspec
 from tests.conftest import MINIMAL_RAW
 from tests.container.conftest import TIMINGS
 from tests.support import containers
+from tests.support.buildspec import run_buildspec
 from tests.test_change_set_review import STUB_AWS
 from tests.test_changeset_report import FIXTURES as CHANGE_SETS
 

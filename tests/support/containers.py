@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Optional
 
 from components.build_project import DockerHubAccess, build_environment_variables
-from offline.buildspec import BuildResult, ContainerShell, run_buildspec
+from tests.support.buildspec import BuildResult, ContainerShell, run_buildspec
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BUILD_IMAGE_CONTEXT = PROJECT_DIR / "build-image"

@@ -4,7 +4,7 @@ run — a fresh interpreter importing the SDK modules the program really uses (a
 synth and test run pays too. Medians of repeated runs; prints numbers and ratios and the
 goal (synth within 1.3 times the floor); asserts nothing.
 
-    python -m offline.bench [--repeat 3]
+    python -m dev.bench [--repeat 3]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def timed(command: list[str], repeat: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.bench")
+    parser = argparse.ArgumentParser(prog="python -m dev.bench")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     args = parser.parse_args(argv)
     python = sys.executable

@@ -5,7 +5,7 @@ total, the mutants killed (a test failed), timed out (a test ran away: the mutan
 detected), survived (every selected test passed: a bug the tests would not catch), not
 reached by any test, and still to run. Score = (killed + timed out) / mutants run.
 
-    python -m offline.mutation_score [--mutants mutants] [--goal 90]
+    python -m dev.mutation_score [--mutants mutants] [--goal 90]
 """
 
 from __future__ import annotations
@@ -58,9 +58,7 @@ def report(mutants: Path) -> tuple[str, float | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m offline.mutation_score", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m dev.mutation_score", description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=Path, default=Path("mutants"))
     parser.add_argument("--goal", type=float, default=90.0)
     args = parser.parse_args(argv)

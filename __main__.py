@@ -273,6 +273,7 @@ verifications = {
             name_prefix=name_prefix,
             environment=env.name,
             command=env.verify.command,
+            stack_outputs=tuple(env.verify.stack_outputs),
             timeout_minutes=env.verify.timeout_minutes,
             build_image_ref=build_image.image_ref,
             build_image_repository_arn=build_image.repository_arn,

@@ -1,11 +1,12 @@
 """`ChangeSetReview`: the small CodeBuild project that shows an approver what a gated
 environment's change set will do, before the manual approval.
 
-It runs the build image unprivileged with an inline buildspec: describe the change set
-(every page) and the stack's current parameters, render the report with
-`/opt/ecs-delivery/changeset_report.py` (baked into the image), upload it under
-`reviews/<environment>/<execution>/` in the artifact bucket, and export short variables
-(`REVIEW_SUMMARY`, `REPORT_URL`, …) that the approval's notification carries. Its role can
+It runs the build image unprivileged with an inline buildspec that calls
+`build-image/review-change-set` (baked into the image): describe the change set (every page)
+and the stack's current parameters, render the report with
+`/opt/ecs-delivery/changeset_report.py`, upload it under `reviews/<environment>/<execution>/`
+in the artifact bucket, and export short variables (`REVIEW_SUMMARY`, `REPORT_URL`, …) that
+the approval's notification carries. Its role can
 describe only its own environment's stack and write only its own report prefix.
 """
 
@@ -22,7 +23,6 @@ from components import iam_policies
 from components.build_project import ENVIRONMENT_TYPES
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
-RENDERER = "/opt/ecs-delivery/changeset_report.py"
 EXPORTED_VARIABLES = (
     "REVIEW_SUMMARY",
     "CHANGE_COUNT",
@@ -33,39 +33,10 @@ EXPORTED_VARIABLES = (
     "REPORT_URL",
 )
 
-# Each command runs in the same shell (buildspec 0.2), so REVIEW_KEY, PAGES and the final
-# exports persist; a failing command fails the review.
+# The review is build-image/review-change-set (shellchecked, baked into the image); the
+# buildspec's own shell then reads the variables it leaves, which CodeBuild exports.
 REVIEW_COMMANDS = (
-    # An environment in another account is read through its review reader role, as a
-    # profile that takes CodeBuild's own credentials as its source: only the two describe
-    # calls use it, the report upload stays in the pipeline account.
-    'READ_PROFILE=""; if [ -n "${READER_ROLE_ARN:-}" ]; then'
-    ' aws configure set profile.reader.role_arn "$READER_ROLE_ARN"'
-    " && aws configure set profile.reader.credential_source EcsContainer"
-    ' && READ_PROFILE="--profile reader"; fi',
-    'aws cloudformation describe-stacks --stack-name "$STACK_NAME" --output json $READ_PROFILE > stack.json'
-    " || echo '{}' > stack.json",
-    'REVIEW_KEY="${REPORT_PREFIX}/${PIPELINE_EXECUTION_ID:-build-$CODEBUILD_BUILD_NUMBER}"',
-    # DescribeChangeSet pages its Changes; follow NextToken until the last page.
-    """page=1; token=""; PAGES=""
-while true; do
-  aws cloudformation describe-change-set --stack-name "$STACK_NAME" \\
-    --change-set-name "$CHANGE_SET_NAME" ${token:+--next-token "$token"} \\
-    --output json $READ_PROFILE > "changes-$page.json" || exit 1
-  PAGES="$PAGES changes-$page.json"
-  token=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get("NextToken") or "")' \\
-    "changes-$page.json")
-  if [ -z "$token" ]; then break; fi
-  page=$((page + 1))
-  if [ "$page" -gt 100 ]; then echo "change set has more than 100 pages" >&2; exit 1; fi
-done""",
-    f'python3 {RENDERER} --environment "$ENVIRONMENT" --stack-json stack.json'
-    ' --image-parameter "$IMAGE_PARAMETER" --commit "${APP_COMMIT:-}"'
-    ' --report-url "https://${AWS_REGION}.console.aws.amazon.com/s3/object/${REPORT_BUCKET}'
-    '?region=${AWS_REGION}&prefix=${REVIEW_KEY}/report.html"'
-    " --out-dir report $PAGES",
-    "cp $PAGES report/",
-    'aws s3 cp report/ "s3://${REPORT_BUCKET}/${REVIEW_KEY}/" --recursive --only-show-errors',
+    "review-change-set",
     ". report/exports.sh",
     'echo "review report: $REPORT_URL"',
 )

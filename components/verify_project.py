@@ -2,8 +2,9 @@
 
 A small unprivileged CodeBuild project on the build image. The pipeline's `Verify`
 action hands it the application's checkout and the deployed stack's outputs (through the
-deploy action's variables namespace) as environment variables; it runs
-`verify.command` (default `make smoke`) and fails the stage when the command fails. Its
+deploy action's variables namespace) as environment variables; `build-image/verify-environment`
+checks that each arrived and runs `verify.command` (default `make smoke`), which fails the
+stage when it fails. Its
 role can write its own log and read the checkout, nothing else: the smoke test talks to
 the application over the network, not to AWS.
 """
@@ -11,6 +12,7 @@ the application over the network, not to AWS.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -22,12 +24,19 @@ from components.build_project import ENVIRONMENT_TYPES
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
 
-def verify_buildspec(command: str) -> str:
-    """The inline buildspec: the command, in bash, from the checkout's root."""
+def verify_buildspec() -> str:
+    """The inline buildspec: build-image/verify-environment (baked into the image), from the
+    checkout's root; it runs the configured command."""
     return json.dumps(
-        {"version": 0.2, "env": {"shell": "bash"}, "phases": {"build": {"commands": [command]}}},
+        {"version": 0.2, "env": {"shell": "bash"}, "phases": {"build": {"commands": ["verify-environment"]}}},
         indent=2,
     )
+
+
+def verify_environment(*, environment: str, command: str, stack_outputs: Sequence[str]) -> dict[str, str]:
+    """The project's environment variables: what verify-environment reads besides the stack
+    outputs the pipeline action passes per run."""
+    return {"ENVIRONMENT": environment, "VERIFY_COMMAND": command, "STACK_OUTPUTS": " ".join(stack_outputs)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,9 @@ class VerifyProjectArgs:
     """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-verify-<environment>`."""
     environment: str
     command: str
+    """What the smoke test runs (`verify.command`)."""
+    stack_outputs: Sequence[str]
+    """The stack outputs it gets as environment variables (`verify.stackOutputs`)."""
     timeout_minutes: int
     build_image_ref: pulumi.Input[str]
     build_image_repository_arn: pulumi.Input[str]
@@ -79,14 +91,17 @@ class VerifyProject(pulumi.ComponentResource):
                 project_name=project_name,
                 description=f"Smoke-test {args.environment} after each deploy",
                 role_description=f"CodeBuild: smoke-test {args.environment}",
-                buildspec=verify_buildspec(args.command),
+                buildspec=verify_buildspec(),
                 image=args.build_image_ref,
                 role_policy=role_policy,
                 account_id=args.account_id,
                 region=args.region,
                 # The stack outputs arrive per run, from the pipeline action.
                 environment_variables=[
-                    {"name": "ENVIRONMENT", "value": args.environment, "type": "PLAINTEXT"}
+                    {"name": name, "value": value, "type": "PLAINTEXT"}
+                    for name, value in verify_environment(
+                        environment=args.environment, command=args.command, stack_outputs=args.stack_outputs
+                    ).items()
                 ],
                 privileged_mode=False,
                 compute_type="BUILD_GENERAL1_SMALL",

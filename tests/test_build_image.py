@@ -166,7 +166,10 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
     # The stray files are exactly what .dockerignore keeps out of the context Docker sends
     # (Docker always sends the Dockerfile and the .dockerignore itself).
     sent = {p.name for p in context_files(runner / "build-image")}
-    assert sent == {".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "start-dockerd"}
+    assert sent == {
+        ".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "review-change-set", "start-dockerd",
+        "verify-environment",
+    }  # fmt: skip
 
 
 def test_context_matching_follows_docker_where_fnmatch_did_not(tmp_path):

@@ -22,7 +22,11 @@ def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
     buildspec = yaml.safe_load((EXAMPLES / "app-repo" / "buildspec.yml").read_text())
     assert buildspec["phases"]["pre_build"]["commands"][0] == "start-dockerd"
     dockerfile = (EXAMPLES.parent / "build-image" / "Dockerfile").read_text()
-    assert "COPY --chmod=0755 start-dockerd /usr/local/bin/start-dockerd" in dockerfile
+    (scripts,) = [
+        line.split()[2:] for line in dockerfile.splitlines() if line.startswith("COPY --chmod=0755 ")
+    ]
+    # Executable, on the PATH (tests/container/ runs each in the built image).
+    assert scripts == ["start-dockerd", "review-change-set", "verify-environment", "/usr/local/bin/"]
 
 
 def test_infra_example_matches_the_default_contract():

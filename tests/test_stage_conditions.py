@@ -190,8 +190,14 @@ def test_verify_runs_after_the_deploy_with_the_stack_outputs(four):
     assert project.inputs["environment"]["privilegedMode"] is False
     assert project.inputs["buildTimeout"] == 10
     assert json.loads(project.inputs["source"]["buildspec"])["phases"]["build"]["commands"] == [
-        "make smoke SMOKE_PATH=/health"
+        "verify-environment"
     ]
+    variables = {v["name"]: v["value"] for v in project.inputs["environment"]["environmentVariables"]}
+    assert variables == {
+        "ENVIRONMENT": "dev",
+        "VERIFY_COMMAND": "make smoke SMOKE_PATH=/health",
+        "STACK_OUTPUTS": "ApplicationUrl TaskDefinition",
+    }
     # Gated: the smoke test reads the outputs the execute action publishes.
     assert action_of(four, "production", "ExecuteChangeSet")["namespace"] == "Stack-production"
     assert json.loads(action_of(four, "production", "Verify")["configuration"]["EnvironmentVariables"]) == [
@@ -413,18 +419,20 @@ needs_tools = pytest.mark.skipif(
 
 def smoke(tmp_path, url: str, extra: dict[str, str] | None = None):
     """The verify project's buildspec, as CodeBuild runs it, in a checkout of the example app."""
-    from components.verify_project import verify_buildspec
+    from components.verify_project import verify_buildspec, verify_environment
 
     source = tmp_path / "src"
     source.mkdir(exist_ok=True)
     shutil.copy(APP / "Makefile", source / "Makefile")
     environment = {
-        "PATH": os.environ["PATH"],
+        # verify-environment from the image's folder, as it is on the image's PATH.
+        "PATH": f"{APP.parents[1] / 'build-image'}{os.pathsep}{os.environ['PATH']}",
         "SMOKE_RETRIES": "0",
+        **verify_environment(environment="dev", command="make smoke", stack_outputs=["ApplicationUrl"]),
         **({"ApplicationUrl": url} if url else {}),
     }
     return run_buildspec(
-        verify_buildspec("make smoke"),
+        verify_buildspec(),
         source_dir=source,
         environment={**environment, **(extra or {})},
         state_dir=tmp_path / "runner",
@@ -450,7 +458,9 @@ def test_the_smoke_test_fails_on_any_other_answer(tmp_path, application, status)
 
 @needs_tools
 def test_the_smoke_test_fails_without_a_url_or_an_answer(tmp_path):
-    assert not smoke(tmp_path, "").succeeded
+    missing = smoke(tmp_path, "")
+    assert not missing.succeeded
+    assert "no value for ApplicationUrl: does the stack declare these outputs?" in missing.output
     # Nothing listens on port 9 of loopback (discard): the connection is refused.
     refused = smoke(tmp_path, "http://127.0.0.1:9")
     assert not refused.succeeded

@@ -328,9 +328,9 @@ def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_
     review = pipeline_md.split("## CodeBuild project `todobackend-prod-review-production`", 1)[1]
     block = review.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
     block = block.split("```bash\n", 1)[1].split("```", 1)[0]
-    assert block.startswith('# build\nREAD_PROFILE=""; if [ -n "${READER_ROLE_ARN:-}" ]')
-    assert "\naws cloudformation describe-stacks" in block
-    assert "while true; do\n  aws cloudformation describe-change-set" in block  # real newlines, not \\n
+    # The review's shell is a script of the build image (build-image/review-change-set).
+    assert block == '# build\nreview-change-set\n. report/exports.sh\necho "review report: $REPORT_URL"\n'
+
     assert "Exported variables: `REVIEW_SUMMARY`, `CHANGE_COUNT`" in pipeline_md
     notifications = pipeline_md.split("## Notifications", 1)[1].split("## Stores", 1)[0]
     assert "| delivery-notifications-email-0 | email | platform-team@example.com |" in notifications

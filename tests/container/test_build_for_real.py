@@ -19,7 +19,7 @@ import pytest
 
 from components.blueprint import delivery_blueprint
 from components.config import load_config
-from components.verify_project import verify_buildspec
+from components.verify_project import verify_buildspec, verify_environment
 from tests.conftest import MINIMAL_RAW
 from tests.container.conftest import TIMINGS
 from tests.support import containers
@@ -239,8 +239,11 @@ def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(ho
     )
     try:
         source = containers.checkout(shared, "src-verify")
-        verify = json.loads(verify_buildspec("make smoke"))
+        verify = json.loads(verify_buildspec())
         environment = {
+            **verify_environment(
+                environment="production", command="make smoke", stack_outputs=["ApplicationUrl"]
+            ),
             "PATH": containers.SYSTEM_PATH,
             "HOME": "/root",
             "ApplicationUrl": "http://127.0.0.1:8000",

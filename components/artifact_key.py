@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.outputs import by_name
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,16 @@ class ArtifactKey(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         accounts = sorted(args.readers)
         policy = pulumi.Output.all(
-            partition, args.account_id, *(pulumi.Output.all(*args.readers[a]) for a in accounts)
+            partition=partition,
+            account_id=args.account_id,
+            readers=by_name({a: pulumi.Output.all(*args.readers[a]) for a in accounts}) if accounts else {},
         ).apply(
             lambda v: json.dumps(
                 iam_policies.artifact_key_policy(
-                    pipeline_account_root=iam_policies.account_root(v[0], v[1]),
+                    pipeline_account_root=iam_policies.account_root(v["partition"], v["account_id"]),
                     readers={
-                        iam_policies.account_root(v[0], account): arns
-                        for account, arns in zip(accounts, v[2:], strict=True)
+                        iam_policies.account_root(v["partition"], account): arns
+                        for account, arns in v["readers"].items()
                     },
                 )
             )

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.outputs import by_name
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict:
@@ -123,16 +124,16 @@ class ArtifactStore(pulumi.ComponentResource):
             f"{name}-policy",
             bucket=bucket.id,
             policy=pulumi.Output.all(
-                bucket.arn,
-                partition,
-                *(pulumi.Output.all(*args.cross_account_readers[a]) for a in accounts),
+                bucket_arn=bucket.arn,
+                partition=partition,
+                readers=by_name({a: pulumi.Output.all(*args.cross_account_readers[a]) for a in accounts}),
             ).apply(
                 lambda v: json.dumps(
                     bucket_policy(
-                        v[0],
+                        v["bucket_arn"],
                         {
-                            iam_policies.account_root(v[1], a): arns
-                            for a, arns in zip(accounts, v[2:], strict=True)
+                            iam_policies.account_root(v["partition"], a): arns
+                            for a, arns in v["readers"].items()
                         },
                     )
                 )

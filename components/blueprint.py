@@ -1,78 +1,91 @@
 """The delivery pipeline as plain data: what it is, apart from how CodePipeline realises it.
 
-`delivery_blueprint(config)` turns the stack config into stages, actions and triggers;
+`delivery_blueprint(config, refs)` writes the stack config as stages, actions and triggers
+(the vocabulary of `components/spec.py`): Source and Build, then each environment's stages,
+which wrap its deploy target's actions in the gates config asks for (deployment window,
+skip when nothing changes, manual approval, verify, alarms with bake time, rollback or retry).
 `validate_blueprint` checks the graph against the rules CodePipeline would only enforce at
-`pulumi up`. Values that exist only once resources do (the connection ARN, the build
-project name, the deploy role) are `Ref`s that `DeliveryPipeline` fills in.
+`pulumi up`; `__main__.py` runs it once, on the blueprint written with worst-case references.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import string
-from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional, Protocol
 
-from components.config import CHANGE_SET_SUFFIX, DeliveryConfig, EnvironmentConfig
+from components import cloudformation
+from components.config import DeliveryConfig, EnvironmentConfig
+from components.spec import (
+    ActionSpec,
+    Blueprint,
+    ConditionSpec,
+    EnvironmentRefs,
+    FailureSpec,
+    PipelineRefs,
+    RuleSpec,
+    StageSpec,
+    TriggerSpec,
+    worst_case_value,
+)
 
 APPLICATION_SOURCE = "ApplicationSource"
-INFRASTRUCTURE_SOURCE = "InfrastructureSource"
-APPLICATION_VERSION = "ApplicationVersion"
-APPLICATION_SOURCE_NAMESPACE = "AppSource"
+INFRASTRUCTURE_SOURCE = cloudformation.INFRASTRUCTURE_SOURCE
+APPLICATION_VERSION = cloudformation.APPLICATION_VERSION
+APPLICATION_SOURCE_NAMESPACE = cloudformation.APPLICATION_SOURCE_NAMESPACE
 INFRASTRUCTURE_SOURCE_NAMESPACE = "InfraSource"
-CAPABILITIES = "CAPABILITY_NAMED_IAM"
-
-# Names DeliveryPipeline binds every Ref to.
-REF_CONNECTION_ARN = "connection_arn"
-REF_BUILD_PROJECT = "build_project_name"
-REF_NOTIFICATION_TOPIC_ARN = "notification_topic_arn"
-REF_IMAGE_REGISTRY = "image_registry"
 
 
-def _environment_ref(kind: str, environment: str) -> str:
-    # string.Template identifiers take no '-'.
-    return f"{kind}_" + environment.replace("-", "_")
+class DeployTarget(Protocol):
+    """The seam between the gates and what an environment deploys to. One implementation:
+    components/cloudformation.py (a module with these functions); a second target is one more
+    module and a config variant, and `target_of` choosing it."""
+
+    def deploy(
+        self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs
+    ) -> tuple[ActionSpec, ...]: ...
+
+    def plan(
+        self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
+    ) -> tuple[ActionSpec, ...]: ...
+
+    def execute(self, env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec: ...
+
+    def describe(self, env: EnvironmentConfig) -> str: ...
+
+    def outputs_namespace(self, environment: str) -> str: ...
 
 
-def review_project_ref(environment: str) -> str:
-    """Ref name of an environment's change-set review project."""
-    return _environment_ref("review_project", environment)
+def target_of(env: EnvironmentConfig) -> DeployTarget:
+    """What an environment deploys to (today every environment is a CloudFormation stack)."""
+    return cloudformation
 
 
-def deploy_role_ref(environment: str) -> str:
-    """Ref name of the role CloudFormation deploys an environment's stack with."""
-    return _environment_ref("deploy_role_arn", environment)
-
-
-def boundary_ref(environment: str) -> str:
-    """Ref name of the permissions boundary an environment's stack roles must carry."""
-    return _environment_ref("boundary_arn", environment)
-
-
-def action_role_ref(environment: str) -> str:
-    """Ref name of the role the pipeline assumes for an environment in another account."""
-    return _environment_ref("action_role_arn", environment)
-
-
-def review_reader_ref(environment: str) -> str:
-    """Ref name of the read-only role a review assumes in another account."""
-    return _environment_ref("review_reader_arn", environment)
-
-
-def verify_project_ref(environment: str) -> str:
-    """Ref name of an environment's verify (smoke test) project."""
-    return _environment_ref("verify_project", environment)
+def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
+    """References as long as any real value can be, for the checks that need a length or a
+    parse before resources exist (CodePipeline's 1000-character configuration values,
+    CloudFormation's 1 KB ParameterOverrides)."""
+    return PipelineRefs(
+        connection_arn=worst_case_value("connection"),
+        build_project=worst_case_value("build-project"),
+        notification_topic_arn=worst_case_value("topic"),
+        image_registry=worst_case_value("registry"),
+        environments={
+            env.name: EnvironmentRefs(
+                deploy_role_arn=worst_case_value("deploy-role"),
+                boundary_arn=worst_case_value("boundary"),
+                review_project=worst_case_value("review-project") if env.approval else None,
+                verify_project=worst_case_value("verify-project") if env.verify else None,
+                action_role_arn=worst_case_value("action-role") if env.account else None,
+                review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,
+            )
+            for env in config.environments
+        },
+    )
 
 
 def review_namespace(environment: str) -> str:
     return f"Review-{environment}"
-
-
-def stack_namespace(environment: str) -> str:
-    """Variables namespace of the action that deploys an environment's stack: CloudFormation
-    actions publish the stack's outputs as variables (`#{Stack-<env>.ApplicationUrl}`)."""
-    return f"Stack-{environment}"
 
 
 def plan_stage_name(environment: str) -> str:
@@ -84,196 +97,13 @@ def plan_namespace(environment: str) -> str:
     return f"Plan-{environment}"
 
 
-@dataclass(frozen=True)
-class Ref:
-    """A configuration value known only once resources exist: a `string.Template` whose
-    `${names}` are bound by DeliveryPipeline (CodePipeline's own `#{...}` variables pass
-    through untouched)."""
-
-    template: str
-
-    def render(self, values: dict[str, str]) -> str:
-        return string.Template(self.template).substitute(values)
-
-    def render_sample(self) -> str:
-        """The value with every bound name replaced by a worst-case stand-in, for the
-        checks that need a length or a parse before resources exist."""
-        return string.Template(self.template).substitute(_SampleValues())
-
-
-# Longer than any ARN a Ref is bound to here: an IAM role ARN is at most ~100 characters
-# (64-character name), a boundary policy ARN under /ecs-delivery/ about 120.
-REF_SAMPLE_LENGTH = 128
-
-
-class _SampleValues(dict):
-    def __missing__(self, key: str) -> str:
-        return "x" * REF_SAMPLE_LENGTH
-
-
-def ref(name: str) -> Ref:
-    """A configuration value that is exactly one bound value."""
-    return Ref("${" + name + "}")
-
-
-ConfigValue = Union[str, Ref]
-
-
-@dataclass(frozen=True)
-class ActionSpec:
-    name: str
-    category: str
-    provider: str
-    configuration: dict[str, ConfigValue]
-    input_artifacts: tuple[str, ...] = ()
-    output_artifacts: tuple[str, ...] = ()
-    run_order: int = 1
-    namespace: Optional[str] = None
-    owner: str = "AWS"
-    version: str = "1"
-    role: Optional[ConfigValue] = None
-    """The role the pipeline assumes to run the action (an environment in another account)."""
-
-
-@dataclass(frozen=True)
-class RuleSpec:
-    """One rule of a stage condition (category Rule, owner AWS, version 1)."""
-
-    name: str
-    provider: str
-    """DeploymentWindow, CloudWatchAlarm or VariableCheck."""
-    configuration: dict[str, str]
-    role: Optional[ConfigValue] = None
-    """The role the rule runs with (alarms in another account); None: the pipeline's."""
-
-
-@dataclass(frozen=True)
-class ConditionSpec:
-    """Rules evaluated together; when one fails, `result` happens."""
-
-    result: str
-    rules: tuple[RuleSpec, ...]
-
-
-@dataclass(frozen=True)
-class FailureSpec:
-    """What CodePipeline does when the stage fails."""
-
-    result: str
-    """ROLLBACK or RETRY."""
-    retry_mode: Optional[str] = None
-    """With RETRY: FAILED_ACTIONS or ALL_ACTIONS."""
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    actions: tuple[ActionSpec, ...]
-    environment: Optional[str] = None
-    """The config environment this stage deploys (None for Source and Build)."""
-    before_entry: Optional[ConditionSpec] = None
-    on_success: Optional[ConditionSpec] = None
-    on_failure: Optional[FailureSpec] = None
-    account: Optional[str] = None
-    """The other AWS account the stage deploys to; None: the pipeline's own."""
-
-
-@dataclass(frozen=True)
-class TriggerSpec:
-    source_action: str
-    branch: str
-
-
-@dataclass(frozen=True)
-class Blueprint:
-    stages: tuple[StageSpec, ...]
-    triggers: tuple[TriggerSpec, ...]
-    stack_names: tuple[str, ...] = field(default=())
-    """Stacks the pipeline role drives itself: those in the pipeline's own account (the
-    others are driven through their environments' action roles)."""
-
-
-def json_ref(document: object) -> Ref:
-    """`document` as compact JSON text in which every `Ref` (a whole string value) is
-    bound later and everything else stays literal (`$` included)."""
-    bound: dict[str, str] = {}
-
-    def mark(value: object) -> str:
-        if not isinstance(value, Ref):
-            raise TypeError(f"{type(value).__name__} is not JSON serializable")
-        marker = f"__ecs_delivery_ref_{len(bound)}__"
-        bound[marker] = value.template
-        return marker
-
-    text = json.dumps(document, separators=(",", ":"), default=mark).replace("$", "$$")
-    for marker, template in bound.items():
-        text = text.replace(marker, template)
-    return Ref(text)
-
-
-def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig) -> Ref:
-    """What the pipeline sets in every environment's template: the image tag from the
-    build's version file, the repository the build pushed it to, and the permissions
-    boundary of the environment (known once it exists, hence a Ref); the environment's
-    own parameters are merged in after them."""
-    overrides: dict[str, object] = {
-        config.image_tag_parameter: {
-            "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
-        },
-        config.image_repository_parameter: config.image_repository_name,
-        config.image_registry_parameter: ref(REF_IMAGE_REGISTRY),
-        config.permissions_boundary_parameter: ref(boundary_ref(env.name)),
-    }
-    overrides.update(env.parameters)
-    return json_ref(overrides)
-
-
-def change_set_name(env: EnvironmentConfig) -> str:
-    return env.stack_name + CHANGE_SET_SUFFIX
-
-
-def _template_settings(config: DeliveryConfig, env: EnvironmentConfig) -> dict[str, ConfigValue]:
-    settings: dict[str, ConfigValue] = {
-        "StackName": env.stack_name,
-        "TemplatePath": f"{INFRASTRUCTURE_SOURCE}::{config.infrastructure.template_path}",
-    }
-    if env.template_configuration:
-        settings["TemplateConfiguration"] = f"{INFRASTRUCTURE_SOURCE}::{env.template_configuration}"
-    settings.update(
-        ParameterOverrides=parameter_overrides(config, env),
-        Capabilities=CAPABILITIES,
-        RoleArn=ref(deploy_role_ref(env.name)),
-    )
-    return settings
-
-
-def _deploy_action(
-    name: str, mode: str, settings: dict[str, ConfigValue], env: EnvironmentConfig, run_order: int
-) -> ActionSpec:
-    return ActionSpec(
-        name=name,
-        category="Deploy",
-        provider="CloudFormation",
-        configuration={"ActionMode": mode, **settings},
-        input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
-        run_order=run_order,
-        namespace=stack_namespace(env.name),
-        role=_action_role(env),
-    )
-
-
-def _action_role(env: EnvironmentConfig) -> Optional[Ref]:
-    """CloudFormation actions of an environment in another account run as its action
-    role there; everything else runs as the pipeline's role."""
-    return ref(action_role_ref(env.name)) if env.account else None
-
-
-def _verify_action(env: EnvironmentConfig, run_order: int) -> Optional[ActionSpec]:
+def _verify_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -> Optional[ActionSpec]:
     """The smoke test after the deploy: a CodeBuild project running `verify.command` in the
-    application's checkout, with the named stack outputs as environment variables."""
+    application's checkout, with the named outputs of the deployed target as environment
+    variables."""
     if env.verify is None:
         return None
-    namespace = stack_namespace(env.name)
+    namespace = target_of(env).outputs_namespace(env.name)
     variables = [
         {"name": output, "value": f"#{{{namespace}.{output}}}", "type": "PLAINTEXT"}
         for output in env.verify.stack_outputs
@@ -283,7 +113,7 @@ def _verify_action(env: EnvironmentConfig, run_order: int) -> Optional[ActionSpe
         category="Test",
         provider="CodeBuild",
         configuration={
-            "ProjectName": ref(verify_project_ref(env.name)),
+            "ProjectName": refs.environments[env.name].verify_project or "",
             "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
         },
         input_artifacts=(APPLICATION_SOURCE,),
@@ -293,8 +123,7 @@ def _verify_action(env: EnvironmentConfig, run_order: int) -> Optional[ActionSpe
 
 def deployment_window_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
     """Entry only inside the window. The result is FAIL, the only entry result AWS allows
-    for a DeploymentWindow rule (SKIP takes only VariableCheck and LambdaInvoke rules);
-    outside the window the execution waits at the stage's entry until the window opens."""
+    for a DeploymentWindow rule (SKIP takes only VariableCheck and LambdaInvoke rules)."""
     window = env.deployment_window
     if window is None:
         return None
@@ -309,7 +138,7 @@ def deployment_window_condition(env: EnvironmentConfig) -> Optional[ConditionSpe
 
 
 def changes_condition(env: EnvironmentConfig) -> ConditionSpec:
-    """Entry only when the reviewed change set changes something; otherwise the stage is
+    """Entry only when the reviewed change changes something; otherwise the stage is
     skipped and the execution goes on (and succeeds)."""
     return ConditionSpec(
         "SKIP",
@@ -323,7 +152,7 @@ def changes_condition(env: EnvironmentConfig) -> ConditionSpec:
     )
 
 
-def alarms_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
+def alarms_condition(env: EnvironmentConfig, refs: PipelineRefs) -> Optional[ConditionSpec]:
     """After the stage succeeds, watch each alarm for `bakeMinutes`; one in ALARM rolls
     the stage back to the last successful execution."""
     if not env.alarms:
@@ -336,7 +165,7 @@ def alarms_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
                 "CloudWatchAlarm",
                 {"AlarmName": alarm, "WaitTime": str(env.bake_minutes)},
                 # The alarms of an environment in another account live there.
-                role=_action_role(env),
+                role=refs.environments[env.name].action_role_arn if env.account else None,
             )
             for index, alarm in enumerate(env.alarms, start=1)
         ),
@@ -352,137 +181,92 @@ def failure_spec(env: EnvironmentConfig) -> Optional[FailureSpec]:
     return FailureSpec("ROLLBACK")
 
 
-def _in_account(env: EnvironmentConfig) -> str:
-    return f" in account {env.account}" if env.account else ""
-
-
-def _environment_stages(config: DeliveryConfig, env: EnvironmentConfig) -> tuple[StageSpec, ...]:
-    """An ungated environment is one stage: deploy, then verify. A gated one is two, so
-    that each gate acts where AWS allows it (README, "What happens when a deploy goes
-    wrong"):
-
-    - `<env>-plan`: create the change set and review it, to count its changes. The
-      deployment window is its entry condition: a release starts only inside the window.
-    - `<env>`: entered only when the plan counted changes (VariableCheck, SKIP: nothing
-      to approve, nothing to ask); create the change set again, review it, approve,
-      execute, verify. Alarms and onFailure act here. Everything a rollback or a retry
-      needs is inside this stage: a rollback runs its actions again with the last
-      successful execution's artifacts, so it creates a change set back to that version,
-      and a person approves it like any other change set (an ExecuteChangeSet alone would
-      find its change set consumed by the run that failed).
-    """
-    settings = _template_settings(config, env)
-    if not env.approval:
-        deploy = _deploy_action("Deploy", "CREATE_UPDATE", settings, env, run_order=1)
-        verify = _verify_action(env, run_order=2)
-        return (
-            StageSpec(
-                env.name,
-                tuple(a for a in (deploy, verify) if a),
-                environment=env.name,
-                before_entry=deployment_window_condition(env),
-                on_success=alarms_condition(env),
-                on_failure=failure_spec(env),
-                account=env.account,
-            ),
-        )
-
-    change_set = change_set_name(env)
-    create = ActionSpec(
-        name="CreateChangeSet",
-        category="Deploy",
-        provider="CloudFormation",
-        configuration={"ActionMode": "CHANGE_SET_REPLACE", "ChangeSetName": change_set, **settings},
-        input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
-        run_order=1,
-        role=_action_role(env),
-    )
-
-    variables: list[dict[str, object]] = [
-        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
-        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
-    ]
-    if env.account:
-        # The read-only role the review assumes in the environment's account.
-        variables.append({"name": "READER_ROLE_ARN", "value": ref(review_reader_ref(env.name))})
-    review_variables = json_ref(variables)
-
-    def review(namespace: str) -> ActionSpec:
-        return ActionSpec(
-            name="ReviewChangeSet",
-            category="Build",
-            provider="CodeBuild",
-            configuration={
-                "ProjectName": ref(review_project_ref(env.name)),
-                "EnvironmentVariables": review_variables,
-            },
-            # CodeBuild actions take at least one input; the review reads the change set, not it.
-            input_artifacts=(INFRASTRUCTURE_SOURCE,),
-            run_order=2,
-            namespace=namespace,
-        )
-
-    namespace = review_namespace(env.name)
-    approve = ActionSpec(
+def _approval(env: EnvironmentConfig, refs: PipelineRefs, namespace: str, run_order: int) -> ActionSpec:
+    return ActionSpec(
         name="Approve",
         category="Approval",
         provider="Manual",
         configuration={
-            "NotificationArn": ref(REF_NOTIFICATION_TOPIC_ARN),
+            "NotificationArn": refs.notification_topic_arn,
             # What the approver reads in the notification: the review's one-line summary
-            # (environment, changes, replacements, removals, image tag old → new), the
-            # stack, the change set and the commit; the link opens exactly this change set
-            # in the CloudFormation console (the full report's address is in the review's
-            # REPORT_URL variable and build log).
+            # (environment, changes, replacements, removals, image tag old → new), what the
+            # target says the release changes, and the commit; the link opens exactly the
+            # reviewed change (the full report's address is in the review's REPORT_URL
+            # variable and build log).
             "CustomData": (
-                f"#{{{namespace}.REVIEW_SUMMARY}} | stack {env.stack_name}{_in_account(env)}, "
-                f"change set {change_set}, commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
+                f"#{{{namespace}.REVIEW_SUMMARY}} | {target_of(env).describe(env)}, "
+                f"commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
             ),
             "ExternalEntityLink": f"#{{{namespace}.CHANGE_SET_URL}}",
         },
-        run_order=3,
+        run_order=run_order,
     )
-    execute = ActionSpec(
-        name="ExecuteChangeSet",
-        category="Deploy",
-        provider="CloudFormation",
-        configuration={
-            "ActionMode": "CHANGE_SET_EXECUTE",
-            "StackName": env.stack_name,
-            "ChangeSetName": change_set,
-        },
-        run_order=4,
-        namespace=stack_namespace(env.name),
-        role=_action_role(env),
-    )
-    verify = _verify_action(env, run_order=5)
+
+
+def _environment_stages(
+    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs
+) -> tuple[StageSpec, ...]:
+    """An ungated environment is one stage: deploy, then verify. A gated one is two, so
+    that each gate acts where AWS allows it (README, "What happens when a deploy goes
+    wrong"):
+
+    - `<env>-plan`: plan the change and review it, to count its changes. The deployment
+      window is its entry condition: a release starts only inside the window.
+    - `<env>`: entered only when the plan counted changes (VariableCheck, SKIP: nothing
+      to approve, nothing to ask); plan again, review, approve, execute, verify. Alarms and
+      onFailure act here. Everything a rollback or a retry needs is inside this stage: a
+      rollback runs its actions again with the last successful execution's artifacts, so it
+      plans a change back to that version, and a person approves it like any other.
+    """
+    target = target_of(env)
+    if not env.approval:
+        deploy = target.deploy(config, env, refs)
+        verify = _verify_action(env, refs, run_order=max(a.run_order for a in deploy) + 1)
+        return (
+            StageSpec(
+                env.name,
+                tuple(a for a in (*deploy, verify) if a),
+                environment=env.name,
+                before_entry=deployment_window_condition(env),
+                on_success=alarms_condition(env, refs),
+                on_failure=failure_spec(env),
+                account=env.account,
+            ),
+        )
+    namespace = review_namespace(env.name)
+    release_plan = target.plan(config, env, refs, review_namespace=namespace)
+    approve = _approval(env, refs, namespace, run_order=max(a.run_order for a in release_plan) + 1)
+    execute = target.execute(env, refs, run_order=approve.run_order + 1)
+    verify = _verify_action(env, refs, run_order=execute.run_order + 1)
     return (
         StageSpec(
             plan_stage_name(env.name),
-            (create, review(plan_namespace(env.name))),
+            target.plan(config, env, refs, review_namespace=plan_namespace(env.name)),
             environment=env.name,
             before_entry=deployment_window_condition(env),
             account=env.account,
         ),
         StageSpec(
             env.name,
-            tuple(a for a in (create, review(namespace), approve, execute, verify) if a),
+            tuple(a for a in (*release_plan, approve, execute, verify) if a),
             environment=env.name,
             before_entry=changes_condition(env),
-            on_success=alarms_condition(env),
+            on_success=alarms_condition(env, refs),
             on_failure=failure_spec(env),
             account=env.account,
         ),
     )
 
 
-def _source_action(name: str, namespace: str, repository: str, branch: str, artifact: str) -> ActionSpec:
+def _source_action(
+    name: str, namespace: str, repository: str, branch: str, artifact: str, connection_arn: str
+) -> ActionSpec:
     return ActionSpec(
         name=name,
         category="Source",
         provider="CodeStarSourceConnection",
         configuration={
-            "ConnectionArn": ref(REF_CONNECTION_ARN),
+            "ConnectionArn": connection_arn,
             "FullRepositoryId": repository,
             "BranchName": branch,
             "OutputArtifactFormat": "CODE_ZIP",
@@ -492,13 +276,18 @@ def _source_action(name: str, namespace: str, repository: str, branch: str, arti
     )
 
 
-def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
+def delivery_blueprint(config: DeliveryConfig, refs: PipelineRefs) -> Blueprint:
     app, infra = config.application, config.infrastructure
     source = StageSpec(
         "Source",
         (
             _source_action(
-                "Application", APPLICATION_SOURCE_NAMESPACE, app.repository, app.branch, APPLICATION_SOURCE
+                "Application",
+                APPLICATION_SOURCE_NAMESPACE,
+                app.repository,
+                app.branch,
+                APPLICATION_SOURCE,
+                refs.connection_arn,
             ),
             _source_action(
                 "Infrastructure",
@@ -506,6 +295,7 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
                 infra.repository,
                 infra.branch,
                 INFRASTRUCTURE_SOURCE,
+                refs.connection_arn,
             ),
         ),
     )
@@ -517,7 +307,7 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
                 category="Build",
                 provider="CodeBuild",
                 configuration={
-                    "ProjectName": ref(REF_BUILD_PROJECT),
+                    "ProjectName": refs.build_project,
                     # The commit the image is tagged with, from the source action itself:
                     # CODEBUILD_RESOLVED_SOURCE_VERSION can be empty for a CODE_ZIP input.
                     "EnvironmentVariables": json.dumps(
@@ -534,15 +324,13 @@ def delivery_blueprint(config: DeliveryConfig) -> Blueprint:
     stages = (
         source,
         build,
-        *(stage for env in config.environments for stage in _environment_stages(config, env)),
+        *(stage for env in config.environments for stage in _environment_stages(config, env, refs)),
     )
     triggers = (
         TriggerSpec("Application", app.branch),
         TriggerSpec("Infrastructure", infra.branch),
     )
-    return Blueprint(
-        stages, triggers, tuple(env.stack_name for env in config.environments if not env.account)
-    )
+    return Blueprint(stages, triggers)
 
 
 # -- validation ----------------------------------------------------------------------
@@ -667,16 +455,12 @@ def validate_blueprint(blueprint: Blueprint) -> None:
                     problems.append(f"{where}: output artifact {artifact!r} is already produced")
                 produced_in_stage.add(artifact)
             for key, value in action.configuration.items():
-                if isinstance(value, Ref):
-                    value = value.render_sample()
                 if len(value) > MAX_CONFIGURATION_VALUE_CHARS:
                     problems.append(
                         f"{where}: configuration {key} is {len(value)} characters; "
                         f"CodePipeline allows {MAX_CONFIGURATION_VALUE_CHARS}"
                     )
             overrides = action.configuration.get("ParameterOverrides")
-            if isinstance(overrides, Ref):
-                overrides = overrides.render_sample()
             if isinstance(overrides, str):
                 size = len(overrides.encode())
                 if size > MAX_PARAMETER_OVERRIDES_BYTES:

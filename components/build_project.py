@@ -141,26 +141,27 @@ class BuildProject(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         role_policy = pulumi.Output.all(
-            partition,
-            args.region,
-            args.account_id,
-            args.artifact_bucket_arn,
-            args.build_image_repository_arn,
-            args.application_repository_arn,
-            args.cache_repository_arn,
-            args.kms_key_arn,
+            partition=partition,
+            region=args.region,
+            account_id=args.account_id,
+            bucket_arn=args.artifact_bucket_arn,
+            build_image_repository_arn=args.build_image_repository_arn,
+            application_repository_arn=args.application_repository_arn,
+            cache_repository_arn=args.cache_repository_arn,
+            kms_key_arn=args.kms_key_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.build_role_policy(
-                    log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
-                    bucket_arn=v[3],
-                    account_id=v[2],
-                    build_image_repository_arn=v[4],
-                    application_repository_arn=v[5],
-                    kms_key_arn=v[7],
-                    cache_repository_arn=v[6],
+                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
+                    bucket_arn=v["bucket_arn"],
+                    account_id=v["account_id"],
+                    build_image_repository_arn=v["build_image_repository_arn"],
+                    application_repository_arn=v["application_repository_arn"],
+                    kms_key_arn=v["kms_key_arn"],
+                    cache_repository_arn=v["cache_repository_arn"],
                     pull_through_cache_repositories=(
-                        f"arn:{v[0]}:ecr:{v[1]}:{v[2]}:repository/{docker_hub.cache_prefix}/*"
+                        f"arn:{v['partition']}:ecr:{v['region']}:{v['account_id']}:repository/"
+                        f"{docker_hub.cache_prefix}/*"
                         if docker_hub and docker_hub.pull_through_cache
                         else None
                     ),
@@ -169,16 +170,19 @@ class BuildProject(pulumi.ComponentResource):
             )
         )
         environment_variables = pulumi.Output.all(
-            args.account_id, args.region, args.application_repository_url, args.cache_repository_url
+            account_id=args.account_id,
+            region=args.region,
+            repository_url=args.application_repository_url,
+            cache_repository_url=args.cache_repository_url,
         ).apply(
             lambda v: build_environment_variables(
                 application_name=args.application_name,
-                account_id=v[0],
-                region=v[1],
-                repository_url=v[2],
+                account_id=v["account_id"],
+                region=v["region"],
+                repository_url=v["repository_url"],
                 version_file=args.version_file,
                 version_key=args.version_key,
-                cache_repository_url=v[3],
+                cache_repository_url=v["cache_repository_url"],
                 docker_hub=docker_hub,
             )
         )

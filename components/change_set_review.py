@@ -19,7 +19,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
+from components import cloudformation, iam_policies
 from components.build_project import ENVIRONMENT_TYPES
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
@@ -109,24 +109,28 @@ class ChangeSetReview(pulumi.ComponentResource):
         project_name = f"{args.name_prefix}-review-{args.environment}"
         prefix = report_prefix(args.environment)
         role_policy = pulumi.Output.all(
-            partition,
-            args.region,
-            args.account_id,
-            args.artifact_bucket_arn,
-            args.build_image_repository_arn,
-            args.kms_key_arn,
-            args.reader_role_pattern,
+            partition=partition,
+            region=args.region,
+            account_id=args.account_id,
+            bucket_arn=args.artifact_bucket_arn,
+            image_repository_arn=args.build_image_repository_arn,
+            kms_key_arn=args.kms_key_arn,
+            reader_role=args.reader_role_pattern,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.review_role_policy(
-                    log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
-                    bucket_arn=v[3],
-                    account_id=v[2],
-                    build_image_repository_arn=v[4],
-                    stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
+                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
+                    bucket_arn=v["bucket_arn"],
+                    account_id=v["account_id"],
+                    build_image_repository_arn=v["image_repository_arn"],
+                    read_statement=cloudformation.change_set_read_statement(
+                        cloudformation.stack_arn(
+                            v["partition"], v["region"], v["account_id"], args.stack_name
+                        )
+                    ),
                     report_prefix=prefix,
-                    kms_key_arn=v[5],
-                    reader_role_arn=v[6],
+                    kms_key_arn=v["kms_key_arn"],
+                    reader_role_arn=v["reader_role"],
                 )
             )
         )

@@ -80,14 +80,12 @@ class CodeBuildRunner(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             description=args.role_description,
-            assume_role_policy=pulumi.Output.all(partition, args.region, args.account_id).apply(
+            assume_role_policy=pulumi.Output.all(
+                partition=partition, region=args.region, account_id=args.account_id
+            ).apply(
                 lambda v: json.dumps(
                     iam_policies.resource_trust_policy(
-                        service="codebuild",
-                        partition=v[0],
-                        region=v[1],
-                        account_id=v[2],
-                        resource=f"project/{args.project_name}",
+                        service="codebuild", resource=f"project/{args.project_name}", **v
                     )
                 )
             ),

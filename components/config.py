@@ -374,15 +374,12 @@ class TargetAccountConfig(_Section):
     (it must exist there beforehand; see the README, "Production in another account")."""
 
 
-class EnvironmentConfig(_Section):
+class EnvironmentGates(_Section):
+    """What every environment has, whatever it deploys to: its name, its account, and the
+    gates the blueprint wraps its deploy target's actions in (components/blueprint.py)."""
+
     name: ResourceName
     """Environment name; also the pipeline stage name."""
-    stack_name: StackName
-    """CloudFormation stack the stage deploys."""
-    template_configuration: Optional[RelativePath] = None
-    """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
-    parameters: dict[ParameterName, str] = Field(default_factory=dict)
-    """Extra template parameters, merged into `ParameterOverrides`."""
     approval: bool = False
     """Release through change set, manual approval and execute instead of a direct deploy."""
     deployment_window: Optional[DeploymentWindowConfig] = None
@@ -402,7 +399,7 @@ class EnvironmentConfig(_Section):
     Pulumi reaches it through `targetAccounts.<account>.roleArn`."""
 
     @model_validator(mode="after")
-    def _gates_are_consistent(self) -> EnvironmentConfig:
+    def _gates_are_consistent(self) -> EnvironmentGates:
         problems: list[str] = []
         if self.alarms and self.bake_minutes is None:
             problems.append(".bakeMinutes: required with alarms (how long to watch them after a deploy)")
@@ -422,6 +419,24 @@ class EnvironmentConfig(_Section):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+class CloudFormationEnvironment(EnvironmentGates):
+    """An environment that is a CloudFormation stack: the keys its deploy target reads
+    (components/cloudformation.py)."""
+
+    stack_name: StackName
+    """CloudFormation stack the stage deploys."""
+    template_configuration: Optional[RelativePath] = None
+    """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
+    parameters: dict[ParameterName, str] = Field(default_factory=dict)
+    """Extra template parameters, merged into `ParameterOverrides`."""
+
+
+# Every environment is a CloudFormation stack today. A second deploy target adds its own
+# variant of EnvironmentGates here, and this becomes their union (discriminated by the keys
+# each variant requires).
+EnvironmentConfig = CloudFormationEnvironment
 
 
 class DeployRoleConfig(_Section):

@@ -24,7 +24,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
+from components import cloudformation, iam_policies
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,32 @@ class CrossAccountAccess(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=invoke).partition
         # The target account, as its own provider sees it.
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        pipeline_root = pulumi.Output.all(partition, args.pipeline_account_id).apply(
-            lambda v: iam_policies.account_root(v[0], v[1])
-        )
-        pipeline_roles = pulumi.Output.all(partition, args.pipeline_account_id).apply(
+        pipeline = pulumi.Output.all(partition=partition, account_id=args.pipeline_account_id)
+        pipeline_root = pipeline.apply(lambda v: iam_policies.account_root(v["partition"], v["account_id"]))
+        pipeline_roles = pipeline.apply(
             lambda v: iam_policies.role_path_pattern(
-                v[0], v[1], iam_policies.pipeline_role_path(args.name_prefix)
+                v["partition"], v["account_id"], iam_policies.pipeline_role_path(args.name_prefix)
             )
+        )
+        # This environment's stack, in this account.
+        stack = pulumi.Output.all(partition=partition, region=args.region, account_id=account_id).apply(
+            lambda v: cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
+        )
+        alarm_arns = pulumi.Output.all(partition=partition, region=args.region, account_id=account_id).apply(
+            lambda v: [
+                iam_policies.alarm_arn(v["partition"], v["region"], v["account_id"], alarm)
+                for alarm in args.alarms
+            ]
         )
         action_role = aws.iam.Role(
             f"{name}-action-role",
             path=iam_policies.target_role_path(args.name_prefix, "action", args.environment),
             description=f"CodePipeline ({args.name_prefix}): deploy {args.stack_name} ({args.environment})",
-            assume_role_policy=pulumi.Output.all(pipeline_root, pipeline_roles).apply(
+            assume_role_policy=pulumi.Output.all(root=pipeline_root, roles=pipeline_roles).apply(
                 lambda v: json.dumps(
-                    iam_policies.named_roles_trust_policy(trusted_account_root=v[0], principal_arns=[v[1]])
+                    iam_policies.named_roles_trust_policy(
+                        trusted_account_root=v["root"], principal_arns=[v["roles"]]
+                    )
                 )
             ),
             opts=child,
@@ -83,38 +94,31 @@ class CrossAccountAccess(pulumi.ComponentResource):
             f"{name}-action-policy",
             role=action_role.id,
             policy=pulumi.Output.all(
-                partition,
-                args.region,
-                account_id,
-                args.pipeline_account_id,
-                args.artifact_bucket_arn,
-                args.artifact_key_arn,
-                args.deploy_role_arn,
-            ).apply(
-                lambda v: json.dumps(
-                    iam_policies.action_role_policy(
-                        bucket_arn=v[4],
-                        pipeline_account_id=v[3],
-                        kms_key_arn=v[5],
-                        stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name),
-                        deploy_role_arn=v[6],
-                        alarm_arns=[iam_policies.alarm_arn(v[0], v[1], v[2], alarm) for alarm in args.alarms],
-                    )
-                )
-            ),
+                bucket_arn=args.artifact_bucket_arn,
+                pipeline_account_id=args.pipeline_account_id,
+                kms_key_arn=args.artifact_key_arn,
+                stack_arn=stack,
+                deploy_role_arn=args.deploy_role_arn,
+                alarm_arns=alarm_arns,
+            ).apply(lambda v: json.dumps(cloudformation.action_role_policy(**v))),
             opts=child,
         )
-        self.action_role_arn = pulumi.Output.all(action_role.arn, action_policy.id).apply(lambda v: v[0])
+        # The role's ARN once its policy is attached.
+        self.action_role_arn = pulumi.Output.all(arn=action_role.arn, policy=action_policy.id).apply(
+            lambda v: v["arn"]
+        )
         self.review_reader_role_arn = None
         if args.review_role_arn is not None:
             reader = aws.iam.Role(
                 f"{name}-reader-role",
                 path=iam_policies.target_role_path(args.name_prefix, "review", args.environment),
                 description=f"CodeBuild ({args.name_prefix}): read the {args.stack_name} change set",
-                assume_role_policy=pulumi.Output.all(pipeline_root, args.review_role_arn).apply(
+                assume_role_policy=pulumi.Output.all(
+                    root=pipeline_root, review_role=args.review_role_arn
+                ).apply(
                     lambda v: json.dumps(
                         iam_policies.named_roles_trust_policy(
-                            trusted_account_root=v[0], principal_arns=[v[1]]
+                            trusted_account_root=v["root"], principal_arns=[v["review_role"]]
                         )
                     )
                 ),
@@ -123,17 +127,13 @@ class CrossAccountAccess(pulumi.ComponentResource):
             reader_policy = aws.iam.RolePolicy(
                 f"{name}-reader-policy",
                 role=reader.id,
-                policy=pulumi.Output.all(partition, args.region, account_id).apply(
-                    lambda v: json.dumps(
-                        iam_policies.review_reader_policy(
-                            stack_arn=iam_policies.stack_arn(v[0], v[1], v[2], args.stack_name)
-                        )
-                    )
+                policy=stack.apply(
+                    lambda arn: json.dumps(cloudformation.review_reader_policy(stack_arn=arn))
                 ),
                 opts=child,
             )
-            self.review_reader_role_arn = pulumi.Output.all(reader.arn, reader_policy.id).apply(
-                lambda v: v[0]
+            self.review_reader_role_arn = pulumi.Output.all(arn=reader.arn, policy=reader_policy.id).apply(
+                lambda v: v["arn"]
             )
         self.register_outputs(
             {"action_role_arn": self.action_role_arn, "review_reader_role_arn": self.review_reader_role_arn}

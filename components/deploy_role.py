@@ -18,7 +18,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
+from components import cloudformation, iam_policies
 
 # Every boundary this program declares lives under this path, so one Deny statement can
 # protect all of them (those of other environments and other stacks included).
@@ -61,10 +61,10 @@ class DeployRole(pulumi.ComponentResource):
             description=(
                 f"Ceiling of every role the {args.stack_name} stack creates (no IAM, no delivery services)"
             ),
-            policy=pulumi.Output.all(partition, args.account_id).apply(
+            policy=pulumi.Output.all(partition=partition, account_id=args.account_id).apply(
                 lambda v: json.dumps(
-                    iam_policies.stack_role_boundary_policy(
-                        partition=v[0], account_id=v[1], stack_name=args.stack_name
+                    cloudformation.stack_role_boundary_policy(
+                        partition=v["partition"], account_id=v["account_id"], stack_name=args.stack_name
                     )
                 )
             ),
@@ -97,21 +97,24 @@ class DeployRole(pulumi.ComponentResource):
         iam_policy = aws.iam.RolePolicy(
             f"{name}-iam",
             role=role.id,
-            policy=pulumi.Output.all(partition, args.account_id, boundary.arn).apply(
+            policy=pulumi.Output.all(
+                partition=partition, account_id=args.account_id, boundary=boundary.arn
+            ).apply(
                 lambda v: json.dumps(
-                    iam_policies.deploy_role_policy(
-                        partition=v[0],
-                        account_id=v[1],
+                    cloudformation.deploy_role_policy(
+                        partition=v["partition"],
+                        account_id=v["account_id"],
                         stack_name=args.stack_name,
-                        boundary_policy_arn=v[2],
-                        protected_policy_arns=[boundary_policy_arn_pattern(v[0], v[1])],
+                        boundary_policy_arn=v["boundary"],
+                        protected_policy_arns=[boundary_policy_arn_pattern(v["partition"], v["account_id"])],
                     )
                 )
             ),
             opts=child,
         )
+        # The role's ARN once every policy is attached: what runs with it has all of them.
         self.role_arn = pulumi.Output.all(
-            role.arn, iam_policy.id, *(attachment.id for attachment in attachments)
-        ).apply(lambda values: values[0])
+            arn=role.arn, inline=iam_policy.id, attached=pulumi.Output.all(*(a.id for a in attachments))
+        ).apply(lambda v: v["arn"])
         self.boundary_policy_arn = boundary.arn
         self.register_outputs({"role_arn": self.role_arn, "boundary_policy_arn": self.boundary_policy_arn})

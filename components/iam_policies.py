@@ -8,6 +8,7 @@ its resources; `*` appears only for actions that have no resource form, and says
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from components.config import RESERVED_ROLE_PATH
@@ -17,6 +18,23 @@ PolicyDocument = dict[str, Any]
 # ecr:GetAuthorizationToken and cloudformation:ValidateTemplate have no resource-level
 # form in IAM: they can only be granted on "*".
 ACTIONS_WITHOUT_RESOURCE_FORM = frozenset({"ecr:GetAuthorizationToken", "cloudformation:ValidateTemplate"})
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call AWS makes with a role: action, resource and the request context keys (what
+    the permission tests evaluate a role's documents against)."""
+
+    action: str
+    resource: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    why: str = ""
+
+    def __str__(self) -> str:
+        context = f" with {dict(self.context)}" if self.context else ""
+        why = f" ({self.why})" if self.why else ""
+        return f"{self.action} on {self.resource}{context}{why}"
+
 
 ECR_PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",
@@ -28,18 +46,6 @@ ECR_PUSH_ACTIONS = (
     "ecr:UploadLayerPart",
     "ecr:CompleteLayerUpload",
     "ecr:PutImage",
-)
-CLOUDFORMATION_DEPLOY_ACTIONS = (
-    "cloudformation:CreateStack",
-    "cloudformation:UpdateStack",
-    "cloudformation:DeleteStack",
-    "cloudformation:DescribeStacks",
-    "cloudformation:DescribeStackEvents",
-    "cloudformation:CreateChangeSet",
-    "cloudformation:DescribeChangeSet",
-    "cloudformation:ExecuteChangeSet",
-    "cloudformation:DeleteChangeSet",
-    "cloudformation:SetStackPolicy",
 )
 
 
@@ -114,10 +120,6 @@ def connection_action(connection_arn: str) -> str:
     return f"{service}:UseConnection"
 
 
-def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> str:
-    return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"
-
-
 def _artifact_key_statement(kms_key_arn: Optional[str]) -> Optional[dict[str, Any]]:
     """Use of the artifact store's KMS key, when it has one: decrypt to read artifacts,
     generate data keys to write them (SSE-KMS)."""
@@ -190,32 +192,21 @@ def pipeline_role_policy(
     account_id: str,
     connection_arn: str,
     build_project_arns: Sequence[str],
-    stack_arns: Sequence[str],
-    deploy_role_arns: Sequence[str],
+    target_statements: Sequence[dict[str, Any]],
     kms_key_arn: Optional[str] = None,
     approval_topic_arn: Optional[str] = None,
     alarm_arns: Sequence[str] = (),
     action_role_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """What CodePipeline itself does: move artifacts, read the repos through the
-    connection, start builds, drive CloudFormation on the environment stacks, hand each
-    its deploy role, notify approvers, and read the alarms its CloudWatchAlarm rules
-    watch."""
+    connection, start builds, drive the deploy target (its own statements:
+    components/cloudformation.py), notify approvers, and read the alarms its
+    CloudWatchAlarm rules watch."""
     return document(
         *_pipeline_artifact_statements(bucket_arn, account_id, kms_key_arn),
         statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
         statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], build_project_arns),
-        statement("DeployStacks", CLOUDFORMATION_DEPLOY_ACTIONS, stack_arns) if stack_arns else None,
-        # ValidateTemplate has no resource form.
-        statement("ValidateTemplates", ["cloudformation:ValidateTemplate"], ["*"]),
-        statement(
-            "PassDeployRoles",
-            ["iam:PassRole"],
-            deploy_role_arns,
-            {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
-        )
-        if deploy_role_arns
-        else None,
+        *target_statements,
         statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
         # CloudWatchAlarm rules run with the pipeline's role. AWS's rule reference names no
         # permission; DescribeAlarms is the call that returns an alarm's state, and it
@@ -315,15 +306,16 @@ def review_role_policy(
     bucket_arn: str,
     account_id: str,
     build_image_repository_arn: str,
-    stack_arn: str,
+    read_statement: dict[str, Any],
     report_prefix: str,
     kms_key_arn: Optional[str] = None,
     reader_role_arn: Optional[str] = None,
 ) -> PolicyDocument:
-    """What a change-set review does: log, read its input artifact, pull the build image,
-    describe its own environment's stack and change sets — nothing else — and write under
-    its own report prefix only. For an environment in another account it describes
-    nothing itself: it assumes that account's read-only review role instead."""
+    """What a review does: log, read its input artifact, pull the build image, read what it
+    reviews (the target's `read_statement`: for CloudFormation, its environment's stack and
+    change sets) — nothing else — and write under its own report prefix only. For an
+    environment in another account it reads nothing itself: it assumes that account's
+    read-only review role instead."""
     condition = _bucket_account_condition(account_id)
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
@@ -332,11 +324,7 @@ def review_role_policy(
         ),
         statement("WriteReport", ["s3:PutObject"], [f"{bucket_arn}/{report_prefix}/*"], condition),
         _codebuild_bucket_statement(bucket_arn, account_id),
-        statement(
-            "DescribeChangeSet",
-            ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
-            [stack_arn],
-        )
+        read_statement
         if not reader_role_arn
         else statement("AssumeReviewReader", ["sts:AssumeRole"], [reader_role_arn]),
         _artifact_key_statement(kms_key_arn),
@@ -366,148 +354,6 @@ def verify_role_policy(
 
 def alarm_arn(partition: str, region: str, account_id: str, alarm_name: str) -> str:
     return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name}"
-
-
-# Services an ECS application stack hands its roles to: task and execution roles, the
-# service's own role, container instances, custom-resource functions, scaling, schedules,
-# RDS enhanced monitoring.
-STACK_ROLE_SERVICES = (
-    "application-autoscaling.amazonaws.com",
-    "autoscaling.amazonaws.com",
-    "ec2.amazonaws.com",
-    "ecs-tasks.amazonaws.com",
-    "ecs.amazonaws.com",
-    "events.amazonaws.com",
-    "lambda.amazonaws.com",
-    "monitoring.rds.amazonaws.com",
-)
-
-# Role-writing IAM actions that support the `iam:PermissionsBoundary` condition key
-# (Service Authorization Reference, IAM): each is allowed only while the role carries
-# the environment's boundary, so no role can be created or given policies without it.
-BOUNDED_ROLE_ACTIONS = (
-    "iam:CreateRole",
-    "iam:PutRolePermissionsBoundary",
-    "iam:PutRolePolicy",
-    "iam:DeleteRolePolicy",
-    "iam:AttachRolePolicy",
-    "iam:DetachRolePolicy",
-)
-# The rest of what CloudFormation's AWS::IAM::Role handlers call (registry schema,
-# handlers create/read/update/delete), none of which can grant a permission.
-STACK_ROLE_MAINTENANCE_ACTIONS = (
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListRolePolicies",
-    "iam:ListAttachedRolePolicies",
-    "iam:UpdateRole",
-    "iam:UpdateRoleDescription",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:TagRole",
-    "iam:UntagRole",
-    "iam:DeleteRole",
-)
-# Changing a boundary policy would widen every role that carries it.
-BOUNDARY_POLICY_WRITE_ACTIONS = (
-    "iam:CreatePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:DeletePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
-)
-
-# What no role an application stack creates may ever do, whatever policies the template
-# gives it: IAM and account administration (no escalation), assuming other roles (a role
-# trusted by the account root would carry it out of its boundary; ECS and Lambda assume
-# the stack's roles as services, the roles themselves never need to), and the delivery
-# system's own services (no route around the pipeline's approvals).
-BOUNDARY_EXCLUDED_ACTIONS = (
-    "account:*",
-    "cloudformation:*",
-    "codebuild:*",
-    "codeconnections:*",
-    "codepipeline:*",
-    "codestar-connections:*",
-    "iam:*",
-    "organizations:*",
-    "sts:AssumeRole*",
-)
-
-
-def stack_role_path(stack_name: str) -> str:
-    """The IAM path every role of an environment's stack is created under. A path, not a
-    name prefix: CloudFormation truncates generated role names, and one stack's name can
-    be the prefix of another's (`app` and `app-prod`); `/app/` never matches `/app-prod/`."""
-    return f"/{stack_name}/"
-
-
-def stack_role_arn_pattern(partition: str, account_id: str, stack_name: str) -> str:
-    return f"arn:{partition}:iam::{account_id}:role{stack_role_path(stack_name)}*"
-
-
-def stack_role_boundary_policy(*, partition: str, account_id: str, stack_name: str) -> PolicyDocument:
-    """The permissions boundary of every role an environment's stack creates: a ceiling,
-    not a grant (a role still needs its own policies). Its `NotAction` is the point of a
-    boundary: everything an application may need, minus what would let a role escape it.
-    The one IAM action left is passing the stack's own (equally bounded) roles to the
-    services an application runs on, e.g. a migrations function starting an ECS task."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ApplicationRuntime",
-                "Effect": "Allow",
-                "NotAction": list(BOUNDARY_EXCLUDED_ACTIONS),
-                "Resource": "*",
-            },
-            statement(
-                "PassOwnStackRoles",
-                ["iam:PassRole"],
-                [stack_role_arn_pattern(partition, account_id, stack_name)],
-                {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
-            ),
-        ],
-    }
-
-
-def deploy_role_policy(
-    *,
-    partition: str,
-    account_id: str,
-    stack_name: str,
-    boundary_policy_arn: str,
-    protected_policy_arns: Sequence[str] = (),
-) -> PolicyDocument:
-    """The IAM one environment's CloudFormation deploy role needs beyond its managed
-    policies: manage and pass the roles of its own stack only (under the stack's path),
-    write them only while they carry the environment's boundary, and never remove a
-    boundary or rewrite a boundary policy."""
-    own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
-    # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
-    boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
-    return document(
-        statement("WriteBoundedStackRoles", BOUNDED_ROLE_ACTIONS, own_roles, boundary_condition),
-        statement("MaintainStackRoles", STACK_ROLE_MAINTENANCE_ACTIONS, own_roles),
-        statement(
-            "PassStackRoles",
-            ["iam:PassRole"],
-            own_roles,
-            {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
-        ),
-        {
-            "Sid": "KeepBoundaries",
-            "Effect": "Deny",
-            "Action": ["iam:DeleteRolePermissionsBoundary"],
-            "Resource": ["*"],
-        },
-        {
-            "Sid": "KeepBoundaryPolicies",
-            "Effect": "Deny",
-            "Action": list(BOUNDARY_POLICY_WRITE_ACTIONS),
-            "Resource": list(dict.fromkeys([boundary_policy_arn, *protected_policy_arns])),
-        },
-    )
 
 
 # -- environments in other accounts ----------------------------------------------------------
@@ -560,52 +406,6 @@ def named_roles_trust_policy(*, trusted_account_root: str, principal_arns: Seque
             }
         ],
     }
-
-
-def action_role_policy(
-    *,
-    bucket_arn: str,
-    pipeline_account_id: str,
-    kms_key_arn: str,
-    stack_arn: str,
-    deploy_role_arn: str,
-    alarm_arns: Sequence[str] = (),
-) -> PolicyDocument:
-    """What the pipeline does in a target account through the action role of one
-    environment: read the artifacts its CloudFormation actions take (in the pipeline
-    account's bucket, with its key), drive that environment's stack only, hand it its
-    deploy role, and read the alarms its rules watch (AWS, "Create a pipeline that uses
-    resources from another AWS account")."""
-    return document(
-        statement(
-            "ReadArtifacts",
-            ["s3:GetObject", "s3:GetObjectVersion"],
-            [f"{bucket_arn}/*"],
-            _bucket_account_condition(pipeline_account_id),
-        ),
-        statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [kms_key_arn]),
-        statement("DeployStack", CLOUDFORMATION_DEPLOY_ACTIONS, [stack_arn]),
-        # ValidateTemplate has no resource form.
-        statement("ValidateTemplates", ["cloudformation:ValidateTemplate"], ["*"]),
-        statement(
-            "PassDeployRole",
-            ["iam:PassRole"],
-            [deploy_role_arn],
-            {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
-        ),
-        statement("ReadWatchedAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns) if alarm_arns else None,
-    )
-
-
-def review_reader_policy(*, stack_arn: str) -> PolicyDocument:
-    """What a change-set review reads in a target account: its stack and change sets."""
-    return document(
-        statement(
-            "DescribeChangeSet",
-            ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
-            [stack_arn],
-        )
-    )
 
 
 def artifact_key_policy(

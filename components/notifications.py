@@ -40,13 +40,9 @@ class Notifications(pulumi.ComponentResource):
         self.topic_policy = aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=topic.arn,
-            policy=pulumi.Output.all(topic.arn, args.account_id, args.publisher_role_arn).apply(
-                lambda v: json.dumps(
-                    iam_policies.notification_topic_policy(
-                        topic_arn=v[0], account_id=v[1], publisher_role_arn=v[2]
-                    )
-                )
-            ),
+            policy=pulumi.Output.all(
+                topic_arn=topic.arn, account_id=args.account_id, publisher_role_arn=args.publisher_role_arn
+            ).apply(lambda v: json.dumps(iam_policies.notification_topic_policy(**v))),
             opts=child,
         )
         for index, email in enumerate(args.emails):

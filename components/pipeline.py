@@ -1,35 +1,25 @@
-"""`DeliveryPipeline`: the V2 CodePipeline realised from a `Blueprint`, its source
-connection, its own role, and its notifications. The environments' CloudFormation deploy
-roles are `DeployRole`s built by the composition root and handed in by ARN."""
+"""`DeliveryPipeline`: the V2 CodePipeline realised from its blueprint, its source
+connection, its own role, and its notifications. Everything each environment has is an
+`EnvironmentDelivery`, built by the composition root; the pipeline takes what they delivered
+(`DeliveredEnvironment`) and writes the blueprint with their real names, in one join."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies
-from components.blueprint import (
-    REF_BUILD_PROJECT,
-    REF_CONNECTION_ARN,
-    REF_IMAGE_REGISTRY,
-    REF_NOTIFICATION_TOPIC_ARN,
-    Blueprint,
-    ConditionSpec,
-    Ref,
-    action_role_ref,
-    boundary_ref,
-    deploy_role_ref,
-    review_project_ref,
-    review_reader_ref,
-    validate_blueprint,
-    verify_project_ref,
-)
+from components import cloudformation, iam_policies
+from components.blueprint import delivery_blueprint
+from components.config import DeliveryConfig
+from components.environment import DeliveredEnvironment
 from components.notifications import Notifications, NotificationsArgs
+from components.outputs import by_name
+from components.spec import Blueprint, ConditionSpec, PipelineRefs
 
 # What the notification rule reports: runs that fail or succeed, and approvals waiting.
 PIPELINE_EVENTS = (
@@ -62,9 +52,8 @@ def pending_connection_steps(*, connection_arn: str, pipeline_name: str, region:
     )
 
 
-def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The blueprint's stages as `aws.codepipeline.Pipeline` stage inputs, every `Ref`
-    bound to its value."""
+def realise_stages(blueprint: Blueprint) -> list[dict[str, Any]]:
+    """The blueprint's stages as `aws.codepipeline.Pipeline` stage inputs."""
     stages = []
     for stage in blueprint.stages:
         actions = []
@@ -76,7 +65,7 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
                 "provider": action.provider,
                 "version": action.version,
                 "run_order": action.run_order,
-                "configuration": {key: _bind(value, refs) for key, value in action.configuration.items()},
+                "configuration": dict(action.configuration),
             }
             if action.input_artifacts:
                 realised["input_artifacts"] = list(action.input_artifacts)
@@ -85,13 +74,13 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
             if action.namespace:
                 realised["namespace"] = action.namespace
             if action.role is not None:
-                realised["role_arn"] = _bind(action.role, refs)
+                realised["role_arn"] = action.role
             actions.append(realised)
         realised_stage: dict[str, Any] = {"name": stage.name, "actions": actions}
         if stage.before_entry:
-            realised_stage["before_entry"] = {"condition": realise_condition(stage.before_entry, refs)}
+            realised_stage["before_entry"] = {"condition": realise_condition(stage.before_entry)}
         if stage.on_success:
-            realised_stage["on_success"] = {"condition": realise_condition(stage.on_success, refs)}
+            realised_stage["on_success"] = {"condition": realise_condition(stage.on_success)}
         if stage.on_failure:
             failure: dict[str, Any] = {"result": stage.on_failure.result}
             if stage.on_failure.retry_mode:
@@ -101,11 +90,7 @@ def realise_stages(blueprint: Blueprint, refs: Mapping[str, str]) -> list[dict[s
     return stages
 
 
-def _bind(value: Any, refs: Mapping[str, str]) -> Any:
-    return value.render(dict(refs)) if isinstance(value, Ref) else value
-
-
-def realise_condition(condition: ConditionSpec, refs: Mapping[str, str]) -> dict[str, Any]:
+def realise_condition(condition: ConditionSpec) -> dict[str, Any]:
     """A stage condition as the `aws.codepipeline.Pipeline` input: rules of category Rule,
     owner AWS, version 1, as the rule reference declares them."""
     rules = []
@@ -116,25 +101,17 @@ def realise_condition(condition: ConditionSpec, refs: Mapping[str, str]) -> dict
             "configuration": dict(rule.configuration),
         }
         if rule.role is not None:
-            realised["role_arn"] = _bind(rule.role, refs)
+            realised["role_arn"] = rule.role
         rules.append(realised)
     return {"result": condition.result, "rules": rules}
 
 
-def watched_alarms(blueprint: Blueprint) -> list[str]:
-    """Names of the alarms the stages' CloudWatchAlarm rules read, once each."""
-    names: list[str] = []
-    for stage in blueprint.stages:
-        for condition in (stage.before_entry, stage.on_success):
-            for rule in condition.rules if condition else ():
-                # Alarms read through another account's role are that role's business.
-                if (
-                    rule.provider == "CloudWatchAlarm"
-                    and rule.role is None
-                    and rule.configuration["AlarmName"] not in names
-                ):
-                    names.append(rule.configuration["AlarmName"])
-    return names
+def watched_alarms(config: DeliveryConfig) -> list[str]:
+    """Names of the alarms the pipeline role reads itself, once each (an environment in
+    another account has its alarms read through its action role there)."""
+    return list(
+        dict.fromkeys(alarm for env in config.environments if not env.account for alarm in env.alarms)
+    )
 
 
 def realise_triggers(blueprint: Blueprint) -> list[dict[str, Any]]:
@@ -160,12 +137,14 @@ def console_url(region: str, pipeline_name: str) -> str:
 
 @dataclass(frozen=True)
 class DeliveryPipelineArgs:
-    blueprint: Blueprint
-    """Stages, actions and triggers (see components/blueprint.py)."""
+    config: DeliveryConfig
+    """What the pipeline is (its blueprint is written from it: components/blueprint.py)."""
+    environments: Mapping[str, DeliveredEnvironment]
+    """Per environment, what its `EnvironmentDelivery` declared, by environment name."""
     name_prefix: str
     """Physical name, unique per stack (`<app>-<stack>`): the pipeline's name, and the
-    name of the GitHub connection created when `connection_arn` is None (the config
-    rejects a prefix too long for either)."""
+    name of the GitHub connection created when config names none (the config rejects a prefix
+    too long for either)."""
     artifact_bucket_name: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
     build_project_name: pulumi.Input[str]
@@ -175,27 +154,10 @@ class DeliveryPipelineArgs:
     image_registry: pulumi.Input[str]
     """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`),
     which every template receives: a stack in another account pulls from it."""
-    deploy_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Per environment: the role CloudFormation deploys its stack with (a `DeployRole`)."""
-    boundary_policy_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Per environment: the permissions boundary its stack's roles must carry."""
-    connection_arn: Optional[str] = None
-    """An existing CodeConnections / CodeStar connection; None creates one (PENDING)."""
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
-    execution_mode: str = "SUPERSEDED"
-    """SUPERSEDED or QUEUED (V2); PARALLEL is refused in config: runs would race on the
-    same stacks, and AWS refuses stage rollback in it."""
-    review_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
-    """Per gated environment: (name, ARN) of its change-set review project."""
-    verify_projects: Mapping[str, tuple[pulumi.Input[str], pulumi.Input[str]]] = field(default_factory=dict)
-    action_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Per environment in another account: the role there its CloudFormation actions run as."""
-    review_reader_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    """Per gated environment in another account: the read-only role there its review assumes."""
-    """Per environment with `verify`: (name, ARN) of its smoke-test project."""
 
 
 class DeliveryPipeline(pulumi.ComponentResource):
@@ -211,21 +173,20 @@ class DeliveryPipeline(pulumi.ComponentResource):
     notification_topic_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryPipelineArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        # Reject a graph CodePipeline would refuse before declaring anything.
-        validate_blueprint(args.blueprint)
-        environments = {stage.environment for stage in args.blueprint.stages if stage.environment}
-        for what, given in (("deploy role", args.deploy_role_arns), ("boundary", args.boundary_policy_arns)):
-            if set(given) != environments:
-                raise ValueError(
-                    f"DeliveryPipeline needs one {what} per environment: "
-                    f"expected {sorted(environments)}, got {sorted(given)}"
-                )
+        config = args.config
+        expected = [env.name for env in config.environments]
+        if sorted(args.environments) != sorted(expected):
+            raise ValueError(
+                f"DeliveryPipeline needs one delivered environment per configured one: "
+                f"expected {sorted(expected)}, got {sorted(args.environments)}"
+            )
         super().__init__("ecs-delivery:pipeline:DeliveryPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        environments = [args.environments[env.name] for env in config.environments]
 
-        if args.connection_arn:
-            connection_arn: pulumi.Output[str] = pulumi.Output.from_input(args.connection_arn)
+        if config.connection_arn:
+            connection_arn: pulumi.Output[str] = pulumi.Output.from_input(config.connection_arn)
             connection_status = pulumi.Output.from_input(
                 "provided by config (check that it is AVAILABLE in the console)"
             )
@@ -240,18 +201,13 @@ class DeliveryPipeline(pulumi.ComponentResource):
             connection_status = connection.connection_status
         self.connection_next_step: Optional[pulumi.Output[str]] = (
             None
-            if args.connection_arn
-            else pulumi.Output.all(connection_arn, args.region).apply(
-                lambda v: pending_connection_steps(
-                    connection_arn=v[0], pipeline_name=args.name_prefix, region=v[1]
-                )
+            if config.connection_arn
+            else pulumi.Output.all(connection_arn=connection_arn, region=args.region).apply(
+                lambda v: pending_connection_steps(pipeline_name=args.name_prefix, **v)
             )
         )
 
         pipeline_name = args.name_prefix
-        stack_arns = pulumi.Output.all(partition, args.region, args.account_id).apply(
-            lambda v: [iam_policies.stack_arn(v[0], v[1], v[2], s) for s in args.blueprint.stack_names]
-        )
         pipeline_role = aws.iam.Role(
             f"{name}-role",
             # Under a path of its own, so that the action roles of other accounts can
@@ -272,76 +228,53 @@ class DeliveryPipeline(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        here = pulumi.Output.all(partition=partition, region=args.region, account_id=args.account_id)
         pipeline_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=pipeline_role.id,
             policy=pulumi.Output.all(
-                args.artifact_bucket_arn,
-                connection_arn,
-                pulumi.Output.all(
+                here=here,
+                bucket_arn=args.artifact_bucket_arn,
+                connection_arn=connection_arn,
+                build_project_arns=pulumi.Output.all(
                     args.build_project_arn,
-                    *(arn for _, arn in args.review_projects.values()),
-                    *(arn for _, arn in args.verify_projects.values()),
+                    *(env.review_project_arn for env in environments if env.review_project_arn),
+                    *(env.verify_project_arn for env in environments if env.verify_project_arn),
                 ),
-                stack_arns,
-                pulumi.Output.all(
-                    *(arn for env, arn in args.deploy_role_arns.items() if env not in args.action_role_arns)
+                # The pipeline role hands over the deploy roles of its own account's stacks;
+                # in another account the action role there does.
+                deploy_role_arns=pulumi.Output.all(
+                    *(env.deploy_role_arn for env in environments if not env.config.account)
                 ),
-                notifications.topic_arn,
-                args.account_id,
-                pulumi.Output.all(partition, args.region, args.account_id).apply(
-                    lambda v: [
-                        iam_policies.alarm_arn(v[0], v[1], v[2], name)
-                        for name in watched_alarms(args.blueprint)
-                    ]
+                approval_topic_arn=notifications.topic_arn,
+                kms_key_arn=args.kms_key_arn,
+                action_role_arns=pulumi.Output.all(
+                    *(env.action_role_arn for env in environments if env.action_role_arn)
                 ),
-                args.kms_key_arn,
-                pulumi.Output.all(*args.action_role_arns.values()),
-            ).apply(
-                lambda v: json.dumps(
-                    iam_policies.pipeline_role_policy(
-                        bucket_arn=v[0],
-                        account_id=v[6],
-                        connection_arn=v[1],
-                        build_project_arns=v[2],
-                        stack_arns=v[3],
-                        deploy_role_arns=v[4],
-                        kms_key_arn=v[8],
-                        approval_topic_arn=v[5],
-                        alarm_arns=v[7],
-                        action_role_arns=v[9],
-                    )
-                )
-            ),
+            ).apply(lambda v: json.dumps(pipeline_role_policy(config, **v))),
             opts=child,
         )
 
         refs = pulumi.Output.all(
-            **{
-                REF_CONNECTION_ARN: connection_arn,
-                REF_BUILD_PROJECT: args.build_project_name,
-                REF_NOTIFICATION_TOPIC_ARN: notifications.topic_arn,
-                REF_IMAGE_REGISTRY: args.image_registry,
-                **{deploy_role_ref(env): arn for env, arn in args.deploy_role_arns.items()},
-                **{boundary_ref(env): arn for env, arn in args.boundary_policy_arns.items()},
-                **{review_project_ref(env): name for env, (name, _) in args.review_projects.items()},
-                **{verify_project_ref(env): name for env, (name, _) in args.verify_projects.items()},
-                **{action_role_ref(env): arn for env, arn in args.action_role_arns.items()},
-                **{review_reader_ref(env): arn for env, arn in args.review_reader_arns.items()},
-            }
-        )
+            connection_arn=connection_arn,
+            build_project=args.build_project_name,
+            notification_topic_arn=notifications.topic_arn,
+            image_registry=args.image_registry,
+            environments=by_name({env.config.name: env.refs for env in environments}),
+        ).apply(lambda v: PipelineRefs(**v))
         artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}
         if args.kms_key_arn:
             artifact_store["encryption_key"] = {"id": args.kms_key_arn, "type": "KMS"}
+        blueprint = refs.apply(lambda bound: delivery_blueprint(config, bound))
         pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline",
             name=pipeline_name,
             pipeline_type="V2",
-            execution_mode=args.execution_mode,
+            execution_mode=config.execution_mode,
             role_arn=pipeline_role.arn,
             artifact_stores=[artifact_store],
-            stages=refs.apply(lambda values: realise_stages(args.blueprint, values)),
-            triggers=realise_triggers(args.blueprint),
+            stages=blueprint.apply(realise_stages),
+            triggers=blueprint.apply(realise_triggers),
             # Without its permissions the first (automatic) execution would fail.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_policy]),
         )
@@ -360,8 +293,8 @@ class DeliveryPipeline(pulumi.ComponentResource):
 
         self.pipeline_name = pipeline.name
         self.pipeline_arn = pipeline.arn
-        self.pipeline_url = pulumi.Output.all(args.region, pipeline.name).apply(
-            lambda v: console_url(v[0], v[1])
+        self.pipeline_url = pulumi.Output.all(region=args.region, pipeline_name=pipeline.name).apply(
+            lambda v: console_url(**v)
         )
         self.connection_arn = connection_arn
         self.connection_status = connection_status
@@ -378,3 +311,39 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 "notification_topic_arn": self.notification_topic_arn,
             }
         )
+
+
+def pipeline_role_policy(
+    config: DeliveryConfig,
+    *,
+    here: Mapping[str, str],
+    bucket_arn: str,
+    connection_arn: str,
+    build_project_arns: Sequence[str],
+    deploy_role_arns: Sequence[str],
+    approval_topic_arn: str,
+    kms_key_arn: Optional[str],
+    action_role_arns: Sequence[str],
+) -> dict[str, Any]:
+    """The pipeline role's document from resolved values (`here`: partition, region and
+    account of the pipeline)."""
+    partition, region, account_id = here["partition"], here["region"], here["account_id"]
+    return iam_policies.pipeline_role_policy(
+        bucket_arn=bucket_arn,
+        account_id=account_id,
+        connection_arn=connection_arn,
+        build_project_arns=build_project_arns,
+        target_statements=cloudformation.pipeline_statements(
+            stack_arns=[
+                cloudformation.stack_arn(partition, region, account_id, stack)
+                for stack in cloudformation.pipeline_stack_names(config)
+            ],
+            deploy_role_arns=deploy_role_arns,
+        ),
+        kms_key_arn=kms_key_arn,
+        approval_topic_arn=approval_topic_arn,
+        alarm_arns=[
+            iam_policies.alarm_arn(partition, region, account_id, name) for name in watched_alarms(config)
+        ],
+        action_role_arns=action_role_arns,
+    )

@@ -68,20 +68,20 @@ class VerifyProject(pulumi.ComponentResource):
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-verify-{args.environment}"
         role_policy = pulumi.Output.all(
-            partition,
-            args.region,
-            args.account_id,
-            args.artifact_bucket_arn,
-            args.build_image_repository_arn,
-            args.kms_key_arn,
+            partition=partition,
+            region=args.region,
+            account_id=args.account_id,
+            bucket_arn=args.artifact_bucket_arn,
+            image_repository_arn=args.build_image_repository_arn,
+            kms_key_arn=args.kms_key_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.verify_role_policy(
-                    log_group_arn=log_group_arn(v[0], v[1], v[2], project_name),
-                    bucket_arn=v[3],
-                    account_id=v[2],
-                    build_image_repository_arn=v[4],
-                    kms_key_arn=v[5],
+                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
+                    bucket_arn=v["bucket_arn"],
+                    account_id=v["account_id"],
+                    build_image_repository_arn=v["image_repository_arn"],
+                    kms_key_arn=v["kms_key_arn"],
                 )
             )
         )

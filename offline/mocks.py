@@ -73,6 +73,8 @@ class RecordedResource:
     input was computed from (what the engine orders creation by)."""
     provider: str = ""
     """The provider reference (`<urn>::<id>`) it was declared with; empty: the default."""
+    aliases: tuple[str, ...] = ()
+    """The URNs it was known by before (its `aliases` option), as the engine would match them."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -317,9 +319,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording_mocks = mocks
 
+    stack_urn = ""
+
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
+        if request.type == "pulumi:pulumi:Stack":
+            self.stack_urn = response.urn
+        else:
             registration = self.resources[response.urn]
             self.recording_mocks.resources.append(
                 RecordedResource(
@@ -334,6 +340,23 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     dependencies=tuple(request.dependencies),
                     provider=request.provider,
+                    aliases=tuple(alias_urn(self, self.stack_urn, request, a) for a in request.aliases),
                 )
             )
         return response
+
+
+def alias_urn(monitor: pulumi_mocks.MockMonitor, stack_urn: str, request: Any, alias: Any) -> str:
+    """The URN an alias names, from its spec as the SDK sends it (each part not given is the
+    resource's own), named the way this monitor names URNs: `make_urn` keeps the stack's
+    type in a root resource's URN, where the engine leaves it out, so an alias to the root
+    (`noParent`) is named with the stack as parent here, to compare with this monitor's own."""
+    if alias.urn:
+        return alias.urn
+    spec = alias.spec
+    parent = stack_urn if spec.noParent else (spec.parentUrn or request.parent)
+    urn = monitor.make_urn(parent, spec.type or request.type, spec.name or request.name)
+    if spec.stack or spec.project:
+        _, _, rest = urn.split("::", 2)
+        urn = f"urn:pulumi:{spec.stack or pulumi.get_stack()}::{spec.project or pulumi.get_project()}::{rest}"
+    return urn

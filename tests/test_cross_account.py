@@ -15,6 +15,7 @@ import json
 import pytest
 
 from components.config import ConfigError, load_config
+from components.iam_policies import Request
 from tests.conftest import (
     CROSS_ACCOUNT,
     MINIMAL_RAW,
@@ -24,7 +25,7 @@ from tests.conftest import (
     run_stack,
     shared_scope,
 )
-from tests.support.permissions import DeclaredRole, Request, aws_managed_policies, declared_roles
+from tests.support.permissions import DeclaredRole, aws_managed_policies, declared_roles
 
 PIPELINE_ACCOUNT = "123456789012"
 TARGET = "222222222222"

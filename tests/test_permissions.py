@@ -16,16 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from components.cloudformation import REFUSED_BY_DESIGN, deploy_requests, handler_permissions, load_template
+from components.iam_policies import Request
 from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, only, run_stack, shared_scope
-from tests.support.permissions import (
-    REFUSED_BY_DESIGN,
-    DeclaredRole,
-    Request,
-    declared_roles,
-    deploy_requests,
-    handler_permissions,
-    load_template,
-)
+from tests.support.permissions import DeclaredRole, declared_roles
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint
+from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
 from components.config import ConfigError, load_config
 from tests.conftest import (
     MINIMAL_RAW,
@@ -342,7 +342,8 @@ def four_blueprint():
     from tests.conftest import FIXTURE_STACKS
 
     stack = load_stack_config("four-environments", FIXTURE_STACKS)
-    return delivery_blueprint(load_config(raw_config_from_pulumi(stack.values)))
+    config = load_config(raw_config_from_pulumi(stack.values))
+    return delivery_blueprint(config, worst_case_refs(config))
 
 
 def test_a_deployment_window_cannot_skip_a_stage():

@@ -1,8 +1,14 @@
-"""Every resource's URN, pinned per stack: a URN change is a replacement (or an orphan)
-on the next `pulumi up`, so it must be a deliberate, reviewed diff of these files, with
-an alias in the code where a move is meant to keep the resource.
+"""Every resource's URN, pinned per stack, and what an upgrade does to a deployed stack.
 
-After a deliberate change: `UPDATE_URN_SNAPSHOTS=1 make unit`, then review the diff."""
+A URN change is a replacement (or an orphan) on the next `pulumi up`, so it must be a
+deliberate, reviewed diff of tests/snapshots/<stack>.urns, with an alias in the code where a
+move is meant to keep the resource; each alias is written under its resource. After a
+deliberate change: `UPDATE_URN_SNAPSHOTS=1 make unit`, then review the diff.
+
+tests/snapshots/deployed/<stack>.urns are the URNs the same stacks had when deployed from the
+release before `EnvironmentDelivery` moved each environment's resources under one component:
+an upgrade must claim every one of them (by URN or alias) and create nothing.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +20,23 @@ import pytest
 from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
+# Components this release adds; a component is a grouping in the state, nothing in AWS.
+NEW_COMPONENTS = {"ecs-delivery:environment:EnvironmentDelivery"}
 
 
-def urns(stack: str) -> list[str]:
-    return sorted(r.urn for r in run_stack(stack).mocks.resources)
+def snapshot_lines(stack: str) -> list[str]:
+    lines = []
+    for resource in sorted(run_stack(stack).mocks.resources, key=lambda r: r.urn):
+        lines.append(resource.urn)
+        lines += [f"    alias {alias}" for alias in sorted(set(resource.aliases))]
+    return lines
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT])
+@pytest.mark.parametrize("stack", STACKS)
 def test_urns_match_the_committed_snapshot(stack):
     snapshot = SNAPSHOTS / f"{stack}.urns"
-    current = "\n".join(urns(stack)) + "\n"
+    current = "\n".join(snapshot_lines(stack)) + "\n"
     if os.environ.get("UPDATE_URN_SNAPSHOTS") == "1":
         snapshot.write_text(current)
     assert snapshot.is_file(), f"no snapshot {snapshot.name}: run UPDATE_URN_SNAPSHOTS=1 make unit"
@@ -35,9 +48,35 @@ def test_urns_match_the_committed_snapshot(stack):
     )
 
 
-def test_urns_carry_the_parent_chain():
-    # A child's URN names its parents' types: re-parenting is a URN change.
-    (role,) = [u for u in urns("prod") if u.endswith("::deploy-production-role")]
+@pytest.mark.parametrize("stack", STACKS)
+def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_none(stack):
+    deployed = set((SNAPSHOTS / "deployed" / f"{stack}.urns").read_text().split())
+    resources = run_stack(stack).mocks.resources
+    claimed: dict[str, str] = {}
+    for resource in resources:
+        for urn in (resource.urn, *resource.aliases):
+            if urn in deployed:
+                assert urn not in claimed, f"{urn} is claimed by {claimed[urn]} and {resource.urn}"
+                claimed[urn] = resource.urn
+    # Nothing deployed is left without a resource (it would be deleted).
+    assert sorted(deployed - set(claimed)) == []
+    created = [r for r in resources if not ({r.urn, *r.aliases} & deployed)]
+    # Nothing is created in AWS; only the new components appear in the state.
+    assert {r.type for r in created} <= NEW_COMPONENTS, [r.urn for r in created]
+    assert all(not r.custom for r in created)
+    moved = [r for r in resources if r.urn not in deployed and set(r.aliases) & deployed]
+    assert moved, "nothing moved: this test would pass without the aliases it exists for"
+
+
+def test_urns_carry_the_parent_type():
+    # A child's URN names its parent's type: re-parenting is a URN change (hence the aliases).
+    urns = [r.urn for r in run_stack("prod").mocks.resources]
+    (role,) = [u for u in urns if u.endswith("::deploy-production-role")]
     assert role == (
         "urn:pulumi:prod::ecs-delivery::ecs-delivery:deploy_role:DeployRole$aws:iam/role:Role::deploy-production-role"
+    )
+    (deploy_role,) = [u for u in urns if u.endswith("::deploy-production")]
+    assert deploy_role == (
+        "urn:pulumi:prod::ecs-delivery::ecs-delivery:environment:EnvironmentDelivery$"
+        "ecs-delivery:deploy_role:DeployRole::deploy-production"
     )

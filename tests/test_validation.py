@@ -9,7 +9,7 @@ import json
 import pulumi
 import pytest
 
-from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint
+from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
 from components.config import load_config
 from offline.mocks import RecordingMocks
 from tests.conftest import MINIMAL_RAW, config_with, run_config
@@ -24,7 +24,8 @@ def blueprint():
             {"name": "production", "stackName": "app-prod", "approval": True},
         ],
     }
-    return delivery_blueprint(load_config(raw))
+    config = load_config(raw)
+    return delivery_blueprint(config, worst_case_refs(config))
 
 
 def replace_stage(blueprint, index, **changes):
@@ -141,7 +142,7 @@ def test_artifact_names_outside_the_allowed_pattern(blueprint, name):
 
 def test_parameter_overrides_over_one_kilobyte(blueprint):
     action = blueprint.stages[2].actions[0]
-    overrides = json.loads(action.configuration["ParameterOverrides"].render_sample())
+    overrides = json.loads(action.configuration["ParameterOverrides"])
     overrides.update({f"Param{i}": "v" * 40 for i in range(20)})
     configuration = {**action.configuration, "ParameterOverrides": json.dumps(overrides)}
     broken = replace_action(blueprint, 2, 0, configuration=configuration)

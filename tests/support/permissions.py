@@ -5,10 +5,11 @@ allowed, and is everything it must never do denied?
   policies, its attached managed policies (AWS's documents from moto's maintained copy,
   `moto.iam.aws_managed_policies`; customer-managed ones from the declared
   `aws:iam/policy:Policy`), and its permissions boundary.
-- **Requests** come from AWS: for a CloudFormation deploy role, the handler permissions of
-  every resource type in the application template, read from the CloudFormation registry
-  schemas that cfn-lint ships (`handlers.{create,read,update,delete}.permissions`); for
-  the other roles, the tables in the tests, written from AWS's documentation.
+- **Requests** come from AWS: for a deploy role, what its deploy target says the target will
+  ask of it (`components/cloudformation.py`, `deploy_requests`: the handler permissions of every
+  resource type in the application template, from the CloudFormation registry schemas that
+  cfn-lint ships); for the other roles, the tables in the tests, written from AWS's
+  documentation.
 - **Evaluation** is principalmapper's local policy simulator (explicit deny first, then
   permissions boundary, then the role's policies; condition operators including
   `ArnEquals`, `StringEquals` with an absent key failing, `ForAnyValue`, `IfExists`).
@@ -20,15 +21,12 @@ allowed, and is everything it must never do denied?
 from __future__ import annotations
 
 import functools
-import glob
 import json
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from cfnlint.decode import cfn_yaml
-
+from components.iam_policies import Request
 from offline.mocks import RecordingMocks
 
 
@@ -49,51 +47,10 @@ def _principalmapper():
 
 Node, Policy, local_check_authorization_full = _principalmapper()
 
-HANDLERS = ("create", "read", "update", "delete")
-
-# Handler permissions a deploy role is *meant* to be refused, each with the reason. They
-# are left out of the sufficiency requests and asserted as denied by the isolation tests.
-REFUSED_BY_DESIGN = {
-    ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"): (
-        "called by the Role update handler only to remove a boundary, which no stack may do"
-    ),
-}
-
-# The service a role is handed to when a resource of this type names it (`iam:PassedToService`
-# values from each service's documentation of its role parameters).
-PASSED_TO_SERVICE = {
-    "AWS::ECS::TaskDefinition": "ecs-tasks.amazonaws.com",
-    "AWS::ECS::Service": "ecs.amazonaws.com",
-    "AWS::Lambda::Function": "lambda.amazonaws.com",
-    "AWS::ApplicationAutoScaling::ScalableTarget": "application-autoscaling.amazonaws.com",
-    "AWS::RDS::DBInstance": "monitoring.rds.amazonaws.com",
-    "AWS::Events::Rule": "events.amazonaws.com",
-    "AWS::AutoScaling::LaunchConfiguration": "ec2.amazonaws.com",
-    "AWS::EC2::LaunchTemplate": "ec2.amazonaws.com",
-}
-
-# CloudFormation invokes a custom resource's function with the stack's service role.
-CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
-
 ROLE_TYPE = "aws:iam/role:Role"
 ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT_TYPE = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 MANAGED_POLICY_TYPE = "aws:iam/policy:Policy"
-
-
-@dataclass(frozen=True)
-class Request:
-    """One call AWS makes with a role: action, resource and the request context keys."""
-
-    action: str
-    resource: str
-    context: Mapping[str, Any] = field(default_factory=dict)
-    why: str = ""
-
-    def __str__(self) -> str:
-        context = f" with {dict(self.context)}" if self.context else ""
-        why = f" ({self.why})" if self.why else ""
-        return f"{self.action} on {self.resource}{context}{why}"
 
 
 # -- AWS's data ----------------------------------------------------------------------------
@@ -106,37 +63,6 @@ def aws_managed_policies() -> dict[str, dict[str, Any]]:
     for name, entry in json.loads(aws_managed_policies_data).items():
         policies[f"arn:aws:iam::aws:policy{entry['Path']}{name}"] = entry["Document"]
     return policies
-
-
-@functools.cache
-def _registry_schemas() -> dict[str, str]:
-    """Registry schema files by type name (cfn-lint names its files by hash)."""
-    import cfnlint
-
-    folder = os.path.join(os.path.dirname(cfnlint.__file__), "data", "schemas", "resources")
-    paths = {}
-    for path in glob.glob(os.path.join(folder, "*.json")):
-        with open(path) as handle:
-            type_name = json.load(handle).get("typeName")
-        if type_name:
-            paths[type_name] = path
-    return paths
-
-
-def handler_permissions(type_name: str, handlers: Sequence[str] = HANDLERS) -> list[str]:
-    """The IAM permissions CloudFormation's handlers of a resource type call, as the
-    CloudFormation registry schema lists them."""
-    path = _registry_schemas().get(type_name)
-    if path is None:
-        raise KeyError(f"no CloudFormation registry schema for {type_name!r}")
-    with open(path) as handle:
-        schema = json.load(handle)
-    permissions: list[str] = []
-    for handler in handlers:
-        for permission in (schema.get("handlers") or {}).get(handler, {}).get("permissions", []):
-            if permission not in permissions:
-                permissions.append(permission)
-    return permissions
 
 
 # -- declared roles ------------------------------------------------------------------------
@@ -232,128 +158,3 @@ def declared_roles(mocks: RecordingMocks) -> dict[str, DeclaredRole]:
             arn = resource.inputs["policyArn"]
             by_physical_name[resource.inputs["role"]].managed.append((arn, document(arn)))
     return roles
-
-
-# -- what CloudFormation asks of a deploy role ----------------------------------------------
-def load_template(text: str) -> dict[str, Any]:
-    """A CloudFormation template, YAML short forms (`!Sub`, `!GetAtt`) decoded."""
-    return cfn_yaml.loads(text)
-
-
-def _referenced_resources(value: Any) -> set[str]:
-    """Logical ids a property value points at (`Ref`, `Fn::GetAtt`, `${X}` in `Fn::Sub`)."""
-    found: set[str] = set()
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt":
-                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
-                found.add(target)
-            else:
-                found |= _referenced_resources(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            found |= _referenced_resources(inner)
-    return found
-
-
-@dataclass(frozen=True)
-class StackRole:
-    logical_id: str
-    arn: str
-    boundary: Optional[str]
-
-
-def _resolve(value: Any, *, stack_name: str, parameters: Mapping[str, str]) -> Optional[str]:
-    """The few value forms a role's Path and PermissionsBoundary take in a template."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Ref" in value:
-        return parameters.get(value["Ref"])
-    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return value["Fn::Sub"].replace("${AWS::StackName}", stack_name)
-    return None
-
-
-def stack_roles(
-    template: Mapping[str, Any],
-    *,
-    stack_name: str,
-    partition: str,
-    account_id: str,
-    parameters: Mapping[str, str],
-) -> dict[str, StackRole]:
-    """The roles a template creates, with the ARNs CloudFormation would give them
-    (`<stack>-<LogicalId>-<suffix>` under the declared path) and their boundaries."""
-    roles = {}
-    for logical_id, resource in template.get("Resources", {}).items():
-        if resource.get("Type") != "AWS::IAM::Role":
-            continue
-        properties = resource.get("Properties", {})
-        path = _resolve(properties.get("Path", "/"), stack_name=stack_name, parameters=parameters) or "/"
-        name = _resolve(properties.get("RoleName"), stack_name=stack_name, parameters=parameters)
-        name = name or f"{stack_name}-{logical_id}-1A2B3C4D5E6F"
-        boundary = properties.get("PermissionsBoundary")
-        roles[logical_id] = StackRole(
-            logical_id,
-            f"arn:{partition}:iam::{account_id}:role{path}{name}",
-            _resolve(boundary, stack_name=stack_name, parameters=parameters) if boundary else None,
-        )
-    return roles
-
-
-def deploy_requests(
-    template: Mapping[str, Any],
-    *,
-    stack_name: str,
-    partition: str,
-    region: str,
-    account_id: str,
-    parameters: Mapping[str, str],
-) -> list[Request]:
-    """Every call CloudFormation's handlers make with the deploy role to create, read,
-    update and delete the template's resources, with the resource and context keys IAM
-    would see."""
-    roles = stack_roles(
-        template, stack_name=stack_name, partition=partition, account_id=account_id, parameters=parameters
-    )
-    requests: list[Request] = []
-    for logical_id, resource in template.get("Resources", {}).items():
-        type_name = resource["Type"]
-        why = f"{logical_id} ({type_name})"
-        if type_name in CUSTOM_RESOURCE_TYPES or type_name.startswith("Custom::"):
-            token = _referenced_resources(resource.get("Properties", {}).get("ServiceToken"))
-            for function in sorted(token):
-                name = f"{stack_name}-{function}-1A2B3C4D5E6F"
-                arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
-                requests.append(Request("lambda:InvokeFunction", arn, {}, why))
-            continue
-        passed_roles = [
-            roles[r] for r in sorted(_referenced_resources(resource.get("Properties", {}))) if r in roles
-        ]
-        for permission in handler_permissions(type_name):
-            if (type_name, permission) in REFUSED_BY_DESIGN:
-                continue
-            service, _, action = permission.partition(":")
-            if service != "iam":
-                arn = f"arn:{partition}:{service}:{region}:{account_id}:{stack_name}-{logical_id}"
-                requests.append(Request(permission, arn, {}, why))
-            elif type_name == "AWS::IAM::Role":
-                role = roles[logical_id]
-                context = {"iam:PermissionsBoundary": role.boundary} if role.boundary else {}
-                requests.append(Request(permission, role.arn, context, why))
-            elif action == "PassRole":
-                # Only the roles the template hands to this resource are passed.
-                for role in passed_roles:
-                    context = {"iam:PassedToService": PASSED_TO_SERVICE[type_name]}
-                    requests.append(Request(permission, role.arn, context, why))
-            elif action == "CreateServiceLinkedRole":
-                arn = f"arn:{partition}:iam::{account_id}:role/aws-service-role/*"
-                requests.append(Request(permission, arn, {}, why))
-            elif action.startswith("List"):
-                requests.append(Request(permission, "*", {}, why))
-            else:
-                for role in passed_roles:
-                    requests.append(Request(permission, role.arn, {}, why))
-    return requests

@@ -1,0 +1,591 @@
+"""The deploy target: an environment is a CloudFormation stack.
+
+Everything the delivery system knows about CloudFormation is here, behind the seam the
+blueprint's gates wrap (`components/blueprint.py`, `DeployTarget`):
+
+- **actions**: `deploy` (an ungated environment: the stack at once), `plan` (a gated one:
+  a change set and its review), `execute` (the reviewed change set), `describe` (what the
+  approver is told), and the variables namespace the deployed stack's outputs appear in;
+- **permissions**: what the pipeline role and, in another account, the action role need to
+  drive the stacks, the deploy role's own policy and the boundary of every role a stack
+  creates (`DeployRole` declares them), the review's read access;
+- **proofs**: what CloudFormation will ask of a deploy role for a given template, from the
+  CloudFormation registry's handler permissions (the permission tests evaluate those requests).
+
+A second target (an ECS service updated in place, a Pulumi stack) would be one module like this
+one plus a config variant of `EnvironmentConfig`; the gates need no change.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from components.config import CHANGE_SET_SUFFIX, DeliveryConfig, EnvironmentConfig
+from components.iam_policies import PolicyDocument, Request, document, statement
+from components.spec import ActionSpec, PipelineRefs
+
+PROVIDER = "CloudFormation"
+CAPABILITIES = "CAPABILITY_NAMED_IAM"
+INFRASTRUCTURE_SOURCE = "InfrastructureSource"
+APPLICATION_VERSION = "ApplicationVersion"
+APPLICATION_SOURCE_NAMESPACE = "AppSource"
+
+
+# -- actions --------------------------------------------------------------------------------
+
+
+def outputs_namespace(environment: str) -> str:
+    """Variables namespace of the action that deploys an environment's stack: CloudFormation
+    actions publish the stack's outputs as variables (`#{Stack-<env>.ApplicationUrl}`)."""
+    return f"Stack-{environment}"
+
+
+def change_set_name(env: EnvironmentConfig) -> str:
+    return env.stack_name + CHANGE_SET_SUFFIX
+
+
+def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> str:
+    """What the pipeline sets in every environment's template: the image tag from the build's
+    version file, the repository and registry the build pushed it to, and the environment's
+    permissions boundary; the environment's own parameters are merged in after them."""
+    overrides: dict[str, object] = {
+        config.image_tag_parameter: {
+            "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
+        },
+        config.image_repository_parameter: config.image_repository_name,
+        config.image_registry_parameter: refs.image_registry,
+        config.permissions_boundary_parameter: refs.environments[env.name].boundary_arn,
+    }
+    overrides.update(env.parameters)
+    return json.dumps(overrides, separators=(",", ":"))
+
+
+def _template_settings(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> dict[str, str]:
+    settings = {
+        "StackName": env.stack_name,
+        "TemplatePath": f"{INFRASTRUCTURE_SOURCE}::{config.infrastructure.template_path}",
+    }
+    if env.template_configuration:
+        settings["TemplateConfiguration"] = f"{INFRASTRUCTURE_SOURCE}::{env.template_configuration}"
+    settings.update(
+        ParameterOverrides=parameter_overrides(config, env, refs),
+        Capabilities=CAPABILITIES,
+        RoleArn=refs.environments[env.name].deploy_role_arn,
+    )
+    return settings
+
+
+def _action_role(env: EnvironmentConfig, refs: PipelineRefs) -> Optional[str]:
+    """CloudFormation actions of an environment in another account run as its action role
+    there; everything else runs as the pipeline's role."""
+    return refs.environments[env.name].action_role_arn if env.account else None
+
+
+def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> tuple[ActionSpec, ...]:
+    """An ungated environment: create or update the stack at once (its outputs published)."""
+    return (
+        ActionSpec(
+            name="Deploy",
+            category="Deploy",
+            provider=PROVIDER,
+            configuration={"ActionMode": "CREATE_UPDATE", **_template_settings(config, env, refs)},
+            input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
+            namespace=outputs_namespace(env.name),
+            role=_action_role(env, refs),
+        ),
+    )
+
+
+def plan(
+    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
+) -> tuple[ActionSpec, ...]:
+    """A gated environment's reviewable change: the change set, then the review that exports
+    CHANGE_COUNT, REVIEW_SUMMARY and CHANGE_SET_URL into `review_namespace`."""
+    create = ActionSpec(
+        name="CreateChangeSet",
+        category="Deploy",
+        provider=PROVIDER,
+        configuration={
+            "ActionMode": "CHANGE_SET_REPLACE",
+            "ChangeSetName": change_set_name(env),
+            **_template_settings(config, env, refs),
+        },
+        input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
+        run_order=1,
+        role=_action_role(env, refs),
+    )
+    variables: list[dict[str, str]] = [
+        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+    ]
+    environment_refs = refs.environments[env.name]
+    if env.account:
+        # The read-only role the review assumes in the environment's account.
+        variables.append({"name": "READER_ROLE_ARN", "value": environment_refs.review_reader_arn or ""})
+    review = ActionSpec(
+        name="ReviewChangeSet",
+        category="Build",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": environment_refs.review_project or "",
+            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+        },
+        # CodeBuild actions take at least one input; the review reads the change set, not it.
+        input_artifacts=(INFRASTRUCTURE_SOURCE,),
+        run_order=2,
+        namespace=review_namespace,
+    )
+    return create, review
+
+
+def execute(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec:
+    """Execute the reviewed change set (its outputs published)."""
+    return ActionSpec(
+        name="ExecuteChangeSet",
+        category="Deploy",
+        provider=PROVIDER,
+        configuration={
+            "ActionMode": "CHANGE_SET_EXECUTE",
+            "StackName": env.stack_name,
+            "ChangeSetName": change_set_name(env),
+        },
+        run_order=run_order,
+        namespace=outputs_namespace(env.name),
+        role=_action_role(env, refs),
+    )
+
+
+def describe(env: EnvironmentConfig) -> str:
+    """What the approver is told the release changes, besides the review's summary."""
+    account = f" in account {env.account}" if env.account else ""
+    return f"stack {env.stack_name}{account}, change set {change_set_name(env)}"
+
+
+def pipeline_stack_names(config: DeliveryConfig) -> tuple[str, ...]:
+    """Stacks the pipeline role drives itself: those in the pipeline's own account (the others
+    are driven through their environments' action roles)."""
+    return tuple(env.stack_name for env in config.environments if not env.account)
+
+
+# -- permissions ----------------------------------------------------------------------------
+
+CLOUDFORMATION_DEPLOY_ACTIONS = (
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:SetStackPolicy",
+)
+# cloudformation:ValidateTemplate has no resource-level form in IAM: it can only be granted on "*".
+VALIDATE_TEMPLATE = "cloudformation:ValidateTemplate"
+
+
+def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> str:
+    return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"
+
+
+def _pass_deploy_roles(sid: str, deploy_role_arns: Sequence[str]) -> dict[str, Any]:
+    return statement(
+        sid,
+        ["iam:PassRole"],
+        deploy_role_arns,
+        {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}},
+    )
+
+
+def pipeline_statements(
+    *, stack_arns: Sequence[str], deploy_role_arns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """What the pipeline role needs to drive the stacks of its own account: the CloudFormation
+    actions' calls on those stacks, and handing each its deploy role."""
+    return [
+        *([statement("DeployStacks", CLOUDFORMATION_DEPLOY_ACTIONS, stack_arns)] if stack_arns else []),
+        # ValidateTemplate has no resource form.
+        statement("ValidateTemplates", [VALIDATE_TEMPLATE], ["*"]),
+        *([_pass_deploy_roles("PassDeployRoles", deploy_role_arns)] if deploy_role_arns else []),
+    ]
+
+
+def action_role_policy(
+    *,
+    bucket_arn: str,
+    pipeline_account_id: str,
+    kms_key_arn: str,
+    stack_arn: str,
+    deploy_role_arn: str,
+    alarm_arns: Sequence[str] = (),
+) -> PolicyDocument:
+    """What the pipeline does in a target account through the action role of one
+    environment: read the artifacts its CloudFormation actions take (in the pipeline
+    account's bucket, with its key), drive that environment's stack only, hand it its
+    deploy role, and read the alarms its rules watch (AWS, "Create a pipeline that uses
+    resources from another AWS account")."""
+    return document(
+        statement(
+            "ReadArtifacts",
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            [f"{bucket_arn}/*"],
+            {"StringEquals": {"aws:ResourceAccount": pipeline_account_id}},
+        ),
+        statement("ArtifactKey", ["kms:Decrypt", "kms:DescribeKey"], [kms_key_arn]),
+        statement("DeployStack", CLOUDFORMATION_DEPLOY_ACTIONS, [stack_arn]),
+        # ValidateTemplate has no resource form.
+        statement("ValidateTemplates", [VALIDATE_TEMPLATE], ["*"]),
+        _pass_deploy_roles("PassDeployRole", [deploy_role_arn]),
+        statement("ReadWatchedAlarms", ["cloudwatch:DescribeAlarms"], alarm_arns) if alarm_arns else None,
+    )
+
+
+def change_set_read_statement(stack_arn: str) -> dict[str, Any]:
+    """Describing one stack and its change sets: what a review reads, nothing else."""
+    return statement(
+        "DescribeChangeSet",
+        ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
+        [stack_arn],
+    )
+
+
+def review_reader_policy(*, stack_arn: str) -> PolicyDocument:
+    """What a change-set review reads in a target account: its stack and change sets."""
+    return document(change_set_read_statement(stack_arn))
+
+
+# Services an ECS application stack hands its roles to: task and execution roles, the
+# service's own role, container instances, custom-resource functions, scaling, schedules,
+# RDS enhanced monitoring.
+STACK_ROLE_SERVICES = (
+    "application-autoscaling.amazonaws.com",
+    "autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "events.amazonaws.com",
+    "lambda.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+)
+
+# Role-writing IAM actions that support the `iam:PermissionsBoundary` condition key
+# (Service Authorization Reference, IAM): each is allowed only while the role carries
+# the environment's boundary, so no role can be created or given policies without it.
+BOUNDED_ROLE_ACTIONS = (
+    "iam:CreateRole",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+)
+# The rest of what CloudFormation's AWS::IAM::Role handlers call (registry schema,
+# handlers create/read/update/delete), none of which can grant a permission.
+STACK_ROLE_MAINTENANCE_ACTIONS = (
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:DeleteRole",
+)
+# Changing a boundary policy would widen every role that carries it.
+BOUNDARY_POLICY_WRITE_ACTIONS = (
+    "iam:CreatePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:DeletePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+)
+
+# What no role an application stack creates may ever do, whatever policies the template
+# gives it: IAM and account administration (no escalation), assuming other roles (a role
+# trusted by the account root would carry it out of its boundary; ECS and Lambda assume
+# the stack's roles as services, the roles themselves never need to), and the delivery
+# system's own services (no route around the pipeline's approvals).
+BOUNDARY_EXCLUDED_ACTIONS = (
+    "account:*",
+    "cloudformation:*",
+    "codebuild:*",
+    "codeconnections:*",
+    "codepipeline:*",
+    "codestar-connections:*",
+    "iam:*",
+    "organizations:*",
+    "sts:AssumeRole*",
+)
+
+
+def stack_role_path(stack_name: str) -> str:
+    """The IAM path every role of an environment's stack is created under. A path, not a
+    name prefix: CloudFormation truncates generated role names, and one stack's name can
+    be the prefix of another's (`app` and `app-prod`); `/app/` never matches `/app-prod/`."""
+    return f"/{stack_name}/"
+
+
+def stack_role_arn_pattern(partition: str, account_id: str, stack_name: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:role{stack_role_path(stack_name)}*"
+
+
+def stack_role_boundary_policy(*, partition: str, account_id: str, stack_name: str) -> PolicyDocument:
+    """The permissions boundary of every role an environment's stack creates: a ceiling,
+    not a grant (a role still needs its own policies). Its `NotAction` is the point of a
+    boundary: everything an application may need, minus what would let a role escape it.
+    The one IAM action left is passing the stack's own (equally bounded) roles to the
+    services an application runs on, e.g. a migrations function starting an ECS task."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ApplicationRuntime",
+                "Effect": "Allow",
+                "NotAction": list(BOUNDARY_EXCLUDED_ACTIONS),
+                "Resource": "*",
+            },
+            statement(
+                "PassOwnStackRoles",
+                ["iam:PassRole"],
+                [stack_role_arn_pattern(partition, account_id, stack_name)],
+                {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
+            ),
+        ],
+    }
+
+
+def deploy_role_policy(
+    *,
+    partition: str,
+    account_id: str,
+    stack_name: str,
+    boundary_policy_arn: str,
+    protected_policy_arns: Sequence[str] = (),
+) -> PolicyDocument:
+    """The IAM one environment's CloudFormation deploy role needs beyond its managed
+    policies: manage and pass the roles of its own stack only (under the stack's path),
+    write them only while they carry the environment's boundary, and never remove a
+    boundary or rewrite a boundary policy."""
+    own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
+    # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
+    boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
+    return document(
+        statement("WriteBoundedStackRoles", BOUNDED_ROLE_ACTIONS, own_roles, boundary_condition),
+        statement("MaintainStackRoles", STACK_ROLE_MAINTENANCE_ACTIONS, own_roles),
+        statement(
+            "PassStackRoles",
+            ["iam:PassRole"],
+            own_roles,
+            {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
+        ),
+        {
+            "Sid": "KeepBoundaries",
+            "Effect": "Deny",
+            "Action": ["iam:DeleteRolePermissionsBoundary"],
+            "Resource": ["*"],
+        },
+        {
+            "Sid": "KeepBoundaryPolicies",
+            "Effect": "Deny",
+            "Action": list(BOUNDARY_POLICY_WRITE_ACTIONS),
+            "Resource": list(dict.fromkeys([boundary_policy_arn, *protected_policy_arns])),
+        },
+    )
+
+
+# -- proofs: what CloudFormation asks of a deploy role ------------------------------------------
+# Used by the permission tests (tests/test_permissions.py); they read the CloudFormation
+# registry schemas that cfn-lint ships, so cfn-lint is imported only when they run.
+
+HANDLERS = ("create", "read", "update", "delete")
+
+# Handler permissions a deploy role is *meant* to be refused, each with the reason. They
+# are left out of the sufficiency requests and asserted as denied by the isolation tests.
+REFUSED_BY_DESIGN = {
+    ("AWS::IAM::Role", "iam:DeleteRolePermissionsBoundary"): (
+        "called by the Role update handler only to remove a boundary, which no stack may do"
+    ),
+}
+
+# The service a role is handed to when a resource of this type names it (`iam:PassedToService`
+# values from each service's documentation of its role parameters).
+PASSED_TO_SERVICE = {
+    "AWS::ECS::TaskDefinition": "ecs-tasks.amazonaws.com",
+    "AWS::ECS::Service": "ecs.amazonaws.com",
+    "AWS::Lambda::Function": "lambda.amazonaws.com",
+    "AWS::ApplicationAutoScaling::ScalableTarget": "application-autoscaling.amazonaws.com",
+    "AWS::RDS::DBInstance": "monitoring.rds.amazonaws.com",
+    "AWS::Events::Rule": "events.amazonaws.com",
+    "AWS::AutoScaling::LaunchConfiguration": "ec2.amazonaws.com",
+    "AWS::EC2::LaunchTemplate": "ec2.amazonaws.com",
+}
+
+# CloudFormation invokes a custom resource's function with the stack's service role.
+CUSTOM_RESOURCE_TYPES = ("AWS::CloudFormation::CustomResource",)
+
+
+@functools.cache
+def _registry_schemas() -> dict[str, str]:
+    """Registry schema files by type name (cfn-lint names its files by hash)."""
+    import cfnlint
+
+    folder = os.path.join(os.path.dirname(cfnlint.__file__), "data", "schemas", "resources")
+    paths = {}
+    for path in glob.glob(os.path.join(folder, "*.json")):
+        with open(path) as handle:
+            type_name = json.load(handle).get("typeName")
+        if type_name:
+            paths[type_name] = path
+    return paths
+
+
+def handler_permissions(type_name: str, handlers: Sequence[str] = HANDLERS) -> list[str]:
+    """The IAM permissions CloudFormation's handlers of a resource type call, as the
+    CloudFormation registry schema lists them."""
+    path = _registry_schemas().get(type_name)
+    if path is None:
+        raise KeyError(f"no CloudFormation registry schema for {type_name!r}")
+    with open(path) as handle:
+        schema = json.load(handle)
+    permissions: list[str] = []
+    for handler in handlers:
+        for permission in (schema.get("handlers") or {}).get(handler, {}).get("permissions", []):
+            if permission not in permissions:
+                permissions.append(permission)
+    return permissions
+
+
+def load_template(text: str) -> dict[str, Any]:
+    """A CloudFormation template, YAML short forms (`!Sub`, `!GetAtt`) decoded."""
+    from cfnlint.decode import cfn_yaml
+
+    return cfn_yaml.loads(text)
+
+
+def _referenced_resources(value: Any) -> set[str]:
+    """Logical ids a property value points at (`Ref`, `Fn::GetAtt`, `${X}` in `Fn::Sub`)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str):
+                found.add(inner)
+            elif key == "Fn::GetAtt":
+                target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
+                found.add(target)
+            else:
+                found |= _referenced_resources(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _referenced_resources(inner)
+    return found
+
+
+@dataclass(frozen=True)
+class StackRole:
+    logical_id: str
+    arn: str
+    boundary: Optional[str]
+
+
+def _resolve(value: Any, *, stack_name: str, parameters: Mapping[str, str]) -> Optional[str]:
+    """The few value forms a role's Path and PermissionsBoundary take in a template."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return parameters.get(value["Ref"])
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        return value["Fn::Sub"].replace("${AWS::StackName}", stack_name)
+    return None
+
+
+def stack_roles(
+    template: Mapping[str, Any],
+    *,
+    stack_name: str,
+    partition: str,
+    account_id: str,
+    parameters: Mapping[str, str],
+) -> dict[str, StackRole]:
+    """The roles a template creates, with the ARNs CloudFormation would give them
+    (`<stack>-<LogicalId>-<suffix>` under the declared path) and their boundaries."""
+    roles = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::IAM::Role":
+            continue
+        properties = resource.get("Properties", {})
+        path = _resolve(properties.get("Path", "/"), stack_name=stack_name, parameters=parameters) or "/"
+        name = _resolve(properties.get("RoleName"), stack_name=stack_name, parameters=parameters)
+        name = name or f"{stack_name}-{logical_id}-1A2B3C4D5E6F"
+        boundary = properties.get("PermissionsBoundary")
+        roles[logical_id] = StackRole(
+            logical_id,
+            f"arn:{partition}:iam::{account_id}:role{path}{name}",
+            _resolve(boundary, stack_name=stack_name, parameters=parameters) if boundary else None,
+        )
+    return roles
+
+
+def deploy_requests(
+    template: Mapping[str, Any],
+    *,
+    stack_name: str,
+    partition: str,
+    region: str,
+    account_id: str,
+    parameters: Mapping[str, str],
+) -> list[Request]:
+    """Every call CloudFormation's handlers make with the deploy role to create, read,
+    update and delete the template's resources, with the resource and context keys IAM
+    would see."""
+    roles = stack_roles(
+        template, stack_name=stack_name, partition=partition, account_id=account_id, parameters=parameters
+    )
+    requests: list[Request] = []
+    for logical_id, resource in template.get("Resources", {}).items():
+        type_name = resource["Type"]
+        why = f"{logical_id} ({type_name})"
+        if type_name in CUSTOM_RESOURCE_TYPES or type_name.startswith("Custom::"):
+            token = _referenced_resources(resource.get("Properties", {}).get("ServiceToken"))
+            for function in sorted(token):
+                name = f"{stack_name}-{function}-1A2B3C4D5E6F"
+                arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
+                requests.append(Request("lambda:InvokeFunction", arn, {}, why))
+            continue
+        passed_roles = [
+            roles[r] for r in sorted(_referenced_resources(resource.get("Properties", {}))) if r in roles
+        ]
+        for permission in handler_permissions(type_name):
+            if (type_name, permission) in REFUSED_BY_DESIGN:
+                continue
+            service, _, action = permission.partition(":")
+            if service != "iam":
+                arn = f"arn:{partition}:{service}:{region}:{account_id}:{stack_name}-{logical_id}"
+                requests.append(Request(permission, arn, {}, why))
+            elif type_name == "AWS::IAM::Role":
+                role = roles[logical_id]
+                context = {"iam:PermissionsBoundary": role.boundary} if role.boundary else {}
+                requests.append(Request(permission, role.arn, context, why))
+            elif action == "PassRole":
+                # Only the roles the template hands to this resource are passed.
+                for role in passed_roles:
+                    context = {"iam:PassedToService": PASSED_TO_SERVICE[type_name]}
+                    requests.append(Request(permission, role.arn, context, why))
+            elif action == "CreateServiceLinkedRole":
+                arn = f"arn:{partition}:iam::{account_id}:role/aws-service-role/*"
+                requests.append(Request(permission, arn, {}, why))
+            elif action.startswith("List"):
+                requests.append(Request(permission, "*", {}, why))
+            else:
+                for role in passed_roles:
+                    requests.append(Request(permission, role.arn, {}, why))
+    return requests

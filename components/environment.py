@@ -1,0 +1,251 @@
+"""`EnvironmentDelivery`: everything one environment has, and the one object the pipeline
+takes of it.
+
+Per environment: the deploy role and the boundary of its stack's roles (`DeployRole`, in the
+environment's account), the review of a gated release (`ChangeSetReview`), the smoke test
+(`VerifyProject`), and for an environment in another account the roles there the pipeline and
+the review act through (`CrossAccountAccess`). What the pipeline needs of them is
+`DeliveredEnvironment`: the names and ARNs its actions use, typed, and the ARNs its role
+must be allowed to use.
+
+The children were declared at the stack's root before this component existed: each carries an
+alias to that place, so an upgraded stack keeps them (tests/test_urn_snapshots.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
+from components.cloudformation import change_set_name
+from components.config import EnvironmentConfig
+from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
+from components.deploy_role import DeployRole, DeployRoleArgs
+from components.spec import EnvironmentRefs
+from components.verify_project import VerifyProject, VerifyProjectArgs
+
+
+@dataclass(frozen=True)
+class ArtifactAccess:
+    """The artifact store as the environments' resources use it. The store is declared after
+    the environments (its key and bucket policies name their deploy roles), so the
+    environments get this object first and the composition root publishes the values."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[Optional[str]]
+
+    @classmethod
+    def deferred(cls) -> tuple[ArtifactAccess, Callable[..., None]]:
+        """An `ArtifactAccess` whose values `publish(bucket_name=…, bucket_arn=…, key_arn=…)`
+        supplies later (`pulumi.deferred_output`, dependencies included)."""
+        bucket_name, set_bucket_name = pulumi.deferred_output()
+        bucket_arn, set_bucket_arn = pulumi.deferred_output()
+        key_arn, set_key_arn = pulumi.deferred_output()
+
+        def publish(
+            *,
+            bucket_name: pulumi.Input[str],
+            bucket_arn: pulumi.Input[str],
+            key_arn: Optional[pulumi.Input[str]],
+        ) -> None:
+            set_bucket_name(pulumi.Output.from_input(bucket_name))
+            set_bucket_arn(pulumi.Output.from_input(bucket_arn))
+            set_key_arn(pulumi.Output.from_input(key_arn))
+
+        return cls(bucket_name, bucket_arn, key_arn), publish
+
+
+@dataclass(frozen=True)
+class DeliveredEnvironment:
+    """What the pipeline takes of one environment."""
+
+    config: EnvironmentConfig
+    refs: pulumi.Output[EnvironmentRefs]
+    """What its actions name (deploy role, boundary, projects, roles in another account)."""
+    deploy_role_arn: pulumi.Output[str]
+    """Passed to CloudFormation by the pipeline role (same account) or the action role."""
+    review_project_arn: Optional[pulumi.Output[str]]
+    """Gated: the review project the pipeline starts."""
+    verify_project_arn: Optional[pulumi.Output[str]]
+    """With `verify`: the smoke-test project the pipeline starts."""
+    action_role_arn: Optional[pulumi.Output[str]]
+    """In another account: the role the pipeline role assumes there."""
+    artifact_readers: tuple[pulumi.Input[str], ...]
+    """In another account: the roles there that read artifacts (its action roles, by their
+    path, and its deploy role): what the artifact key and bucket policies admit."""
+
+
+@dataclass(frozen=True)
+class EnvironmentDeliveryArgs:
+    environment: EnvironmentConfig
+    name_prefix: str
+    """`<app>-<stack>`: prefixes the physical names of the environment's projects and roles."""
+    pipeline_account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    artifacts: ArtifactAccess
+    build_image_ref: pulumi.Input[str]
+    build_image_repository_arn: pulumi.Input[str]
+    image_tag_parameter: str
+    """The template parameter the review shows first (old tag → new)."""
+    log_retention_days: int = 30
+    architecture: str = "x86_64"
+    managed_policy_arns: Optional[Sequence[str]] = None
+    """The deploy role's managed policies (None: PowerUserAccess)."""
+    permissions_boundary_arn: Optional[str] = None
+    """A boundary for the deploy role itself."""
+    account_provider: Optional[aws.Provider] = None
+    """For an environment in another account: the provider that declares there."""
+
+
+class EnvironmentDelivery(pulumi.ComponentResource):
+    delivered: DeliveredEnvironment
+
+    def __init__(
+        self, name: str, args: EnvironmentDeliveryArgs, opts: Optional[pulumi.ResourceOptions] = None
+    ):
+        super().__init__("ecs-delivery:environment:EnvironmentDelivery", name, None, opts)
+        env = args.environment
+        # Declared at the stack's root before this component existed.
+        moved = [pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
+        here = pulumi.ResourceOptions(parent=self, aliases=moved)
+        there = pulumi.ResourceOptions(parent=self, aliases=moved, provider=args.account_provider)
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=args.account_provider)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        # The environment's account, as its own provider sees it: a data source, not config.
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id if env.account else None
+
+        deploy_role = DeployRole(
+            f"deploy-{env.name}",
+            DeployRoleArgs(
+                environment=env.name,
+                stack_name=env.stack_name,
+                account_id=account_id if account_id is not None else args.pipeline_account_id,
+                managed_policy_arns=args.managed_policy_arns,
+                permissions_boundary_arn=args.permissions_boundary_arn,
+            ),
+            opts=there,
+        )
+        review = (
+            ChangeSetReview(
+                f"review-{env.name}",
+                ChangeSetReviewArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    stack_name=env.stack_name,
+                    change_set_name=change_set_name(env),
+                    image_parameter=args.image_tag_parameter,
+                    build_image_ref=args.build_image_ref,
+                    build_image_repository_arn=args.build_image_repository_arn,
+                    artifact_bucket_name=args.artifacts.bucket_name,
+                    artifact_bucket_arn=args.artifacts.bucket_arn,
+                    account_id=args.pipeline_account_id,
+                    region=args.region,
+                    log_retention_days=args.log_retention_days,
+                    kms_key_arn=args.artifacts.key_arn,
+                    architecture=args.architecture,
+                    reader_role_pattern=partition.apply(
+                        lambda p: iam_policies.role_path_pattern(
+                            p,
+                            env.account,
+                            iam_policies.target_role_path(args.name_prefix, "review", env.name),
+                        )
+                    )
+                    if env.account
+                    else None,
+                ),
+                opts=here,
+            )
+            if env.approval
+            else None
+        )
+        verify = (
+            VerifyProject(
+                f"verify-{env.name}",
+                VerifyProjectArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    command=env.verify.command,
+                    stack_outputs=tuple(env.verify.stack_outputs),
+                    timeout_minutes=env.verify.timeout_minutes,
+                    build_image_ref=args.build_image_ref,
+                    build_image_repository_arn=args.build_image_repository_arn,
+                    artifact_bucket_arn=args.artifacts.bucket_arn,
+                    account_id=args.pipeline_account_id,
+                    region=args.region,
+                    log_retention_days=args.log_retention_days,
+                    kms_key_arn=args.artifacts.key_arn,
+                    architecture=args.architecture,
+                ),
+                opts=here,
+            )
+            if env.verify is not None
+            else None
+        )
+        access = (
+            CrossAccountAccess(
+                env.name,
+                CrossAccountAccessArgs(
+                    environment=env.name,
+                    stack_name=env.stack_name,
+                    name_prefix=args.name_prefix,
+                    pipeline_account_id=args.pipeline_account_id,
+                    region=args.region,
+                    artifact_bucket_arn=args.artifacts.bucket_arn,
+                    artifact_key_arn=args.artifacts.key_arn,
+                    deploy_role_arn=deploy_role.role_arn,
+                    review_role_arn=review.role_arn if review else None,
+                    alarms=tuple(env.alarms),
+                ),
+                opts=there,
+            )
+            if env.account
+            else None
+        )
+
+        refs = pulumi.Output.all(
+            deploy_role_arn=deploy_role.role_arn,
+            boundary_arn=deploy_role.boundary_policy_arn,
+            review_project=review.project_name if review else None,
+            verify_project=verify.project_name if verify else None,
+            action_role_arn=access.action_role_arn if access else None,
+            review_reader_arn=access.review_reader_role_arn if access else None,
+        ).apply(lambda values: EnvironmentRefs(**values))
+        readers: tuple[pulumi.Input[str], ...] = ()
+        if env.account:
+            action_roles = partition.apply(
+                lambda p: iam_policies.role_path_pattern(
+                    p, env.account, iam_policies.target_roles_path(args.name_prefix, "action")
+                )
+            )
+            readers = (action_roles, deploy_role.role_arn)
+        self.delivered = DeliveredEnvironment(
+            config=env,
+            refs=refs,
+            deploy_role_arn=deploy_role.role_arn,
+            review_project_arn=review.project_arn if review else None,
+            verify_project_arn=verify.project_arn if verify else None,
+            action_role_arn=access.action_role_arn if access else None,
+            artifact_readers=readers,
+        )
+        self.register_outputs(
+            {"deploy_role_arn": deploy_role.role_arn, "boundary_policy_arn": deploy_role.boundary_policy_arn}
+        )
+
+
+def artifact_readers(environments: Sequence[DeliveredEnvironment]) -> Mapping[str, list[pulumi.Input[str]]]:
+    """Per other account: the roles there that read artifacts, each once (every environment
+    of the account shares the action-role path pattern; each has its own deploy role)."""
+    readers: dict[str, list[pulumi.Input[str]]] = {}
+    for env in environments:
+        if not env.config.account:
+            continue
+        pattern, deploy_role = env.artifact_readers
+        readers.setdefault(env.config.account, [pattern]).append(deploy_role)
+    return readers

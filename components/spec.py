@@ -1,0 +1,126 @@
+"""The vocabulary a pipeline is written in, as plain data: stages, actions, conditions,
+triggers, and the names of resources the actions refer to.
+
+`components/blueprint.py` writes a pipeline in it, a deploy target (`components/cloudformation.py`)
+contributes actions in it, and `DeliveryPipeline` realises it. Values known only once resources
+exist (an ARN, a project name) are typed fields of `PipelineRefs`, filled in twice: with
+worst-case stand-ins when the config is checked, with the real values when the pipeline is
+declared. Every configuration value is a plain string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Optional
+
+# Longer than any value a reference takes here: an IAM role ARN is at most about 100
+# characters (64-character name), a boundary policy ARN under /ecs-delivery/ about 120, a
+# CodeBuild project name at most 150 but ours are bounded by config (`<app>-<stack>-review-<env>`).
+WORST_CASE_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class EnvironmentRefs:
+    """What the pipeline's actions name of one environment's resources (`EnvironmentDelivery`)."""
+
+    deploy_role_arn: str
+    """The role the deploy target hands its deployments (CloudFormation's service role)."""
+    boundary_arn: str
+    """The permissions boundary every role the environment's stack creates must carry."""
+    review_project: Optional[str] = None
+    """Gated: the CodeBuild project that reviews the planned change."""
+    verify_project: Optional[str] = None
+    """With `verify`: the CodeBuild project of the smoke test."""
+    action_role_arn: Optional[str] = None
+    """In another account: the role there the pipeline's deploy actions run as."""
+    review_reader_arn: Optional[str] = None
+    """Gated, in another account: the read-only role there the review assumes."""
+
+
+@dataclass(frozen=True)
+class PipelineRefs:
+    """Everything a pipeline's configuration names that exists only once resources do."""
+
+    connection_arn: str
+    build_project: str
+    notification_topic_arn: str
+    image_registry: str
+    """`<account>.dkr.ecr.<region>.amazonaws.com`: where the application image is pushed."""
+    environments: Mapping[str, EnvironmentRefs] = field(default_factory=dict)
+
+
+def worst_case_value(what: str) -> str:
+    """A stand-in as long as any value of `what` can be (for length checks)."""
+    return (what + "-").ljust(WORST_CASE_LENGTH, "x")[:WORST_CASE_LENGTH]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    category: str
+    provider: str
+    configuration: Mapping[str, str]
+    input_artifacts: tuple[str, ...] = ()
+    output_artifacts: tuple[str, ...] = ()
+    run_order: int = 1
+    namespace: Optional[str] = None
+    owner: str = "AWS"
+    version: str = "1"
+    role: Optional[str] = None
+    """The role the pipeline assumes to run the action (an environment in another account)."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One rule of a stage condition (category Rule, owner AWS, version 1)."""
+
+    name: str
+    provider: str
+    """DeploymentWindow, CloudWatchAlarm or VariableCheck."""
+    configuration: Mapping[str, str]
+    role: Optional[str] = None
+    """The role the rule runs with (alarms in another account); None: the pipeline's."""
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """Rules evaluated together; when one fails, `result` happens."""
+
+    result: str
+    rules: tuple[RuleSpec, ...]
+
+
+@dataclass(frozen=True)
+class FailureSpec:
+    """What CodePipeline does when the stage fails."""
+
+    result: str
+    """ROLLBACK or RETRY."""
+    retry_mode: Optional[str] = None
+    """With RETRY: FAILED_ACTIONS or ALL_ACTIONS."""
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    actions: tuple[ActionSpec, ...]
+    environment: Optional[str] = None
+    """The config environment this stage deploys (None for Source and Build)."""
+    before_entry: Optional[ConditionSpec] = None
+    on_success: Optional[ConditionSpec] = None
+    on_failure: Optional[FailureSpec] = None
+    account: Optional[str] = None
+    """The other AWS account the stage deploys to; None: the pipeline's own."""
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    source_action: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class Blueprint:
+    stages: tuple[StageSpec, ...]
+    triggers: tuple[TriggerSpec, ...]

@@ -7,9 +7,11 @@ structured values as JSON strings, `secure:` values as secrets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -25,6 +27,7 @@ from offline.mocks import TEST_REGION, RecordingMocks, RecordingMonitor
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ecs-delivery"
+PROGRAM_DEADLINE_SECONDS = 15
 
 
 class StackFileError(ValueError):
@@ -105,6 +108,20 @@ def _resolve(value: Any) -> tuple[Any, bool]:
     return resolved, secret
 
 
+def run_with_deadline(program: Callable[[], None]) -> None:
+    """Run a Pulumi program function under the installed mocks until every registration is
+    done. An input that never resolves (an Output nobody fulfils) would leave the engine
+    waiting for ever; a program run takes well under a second, so a deadline turns that into
+    an error."""
+    try:
+        _sync_await(asyncio.wait_for(run_pulumi_func(program), timeout=PROGRAM_DEADLINE_SECONDS))
+    except TimeoutError:
+        raise TimeoutError(
+            f"the program did not finish within {PROGRAM_DEADLINE_SECONDS}s: some resource waits on "
+            "an Output that never resolves"
+        ) from None
+
+
 def run_program(
     config: StackConfig,
     *,
@@ -129,7 +146,7 @@ def run_program(
     def program() -> None:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    run_with_deadline(program)
     root = pulumi_settings.get_root_resource()
     outputs: dict[str, Any] = {}
     secret_outputs: set[str] = set()

@@ -14,11 +14,16 @@ from typing import Any
 import pulumi
 import pytest
 from pulumi.runtime import settings as pulumi_settings
-from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from offline.mocks import RecordedResource, RecordingMocks, RecordingMonitor
-from offline.program import ProgramRun, load_stack_config, run_program, stack_config_from_mapping
+from offline.program import (
+    ProgramRun,
+    load_stack_config,
+    run_program,
+    run_with_deadline,
+    stack_config_from_mapping,
+)
 
 # The book's system (chapter 13), as ecs-delivery config.
 BOOK_CONFIG: dict[str, Any] = {
@@ -74,7 +79,7 @@ def mocks() -> RecordingMocks:
 def declare(build: Callable[[], Any]) -> None:
     """Run `build` as a Pulumi program under the installed mocks and wait until every
     registration has been recorded, so assertions afterwards see all of it."""
-    _sync_await(run_pulumi_func(build))
+    run_with_deadline(build)
 
 
 def resolve(output: Any) -> Any:

@@ -6,17 +6,21 @@ the change-set review action with nothing installed at run time.
 
     changeset_report.py --environment production --out-dir report \
         [--stack-json stack.json] [--image-parameter ApplicationImageTag] \
-        [--report-url URL] [--commit SHA] changes-1.json [changes-2.json ...]
+        [--report-url URL] [--commit SHA] [--execution-id ID] changes-1.json [changes-2.json ...]
+    changeset_report.py --print-fingerprint changes-1.json [changes-2.json ...]
 
 Inputs are DescribeChangeSet responses (`aws cloudformation describe-change-set`), one per
 page, and optionally the DescribeStacks response for the old parameter values. Writes
 `report.md`, `report.html`, `summary.txt` (the one line for the approval) and
-`exports.sh` (shell-quoted `export NAME=value` lines for CodeBuild exported variables).
+`exports.sh` (shell-quoted `export NAME=value` lines for CodeBuild exported variables), among
+them the change set's FINGERPRINT: what a release compares its own change set with before it
+executes (`--print-fingerprint`, build-image/review-change-set confirm).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import html
 import json
 import re
@@ -84,6 +88,10 @@ class Review:
     report_url: Optional[str] = None
     pages: int = 1
     counts: Counter = field(default_factory=Counter)
+    fingerprint: str = ""
+    """What the release compares its own change set with (see `fingerprint`)."""
+    execution_id: Optional[str] = None
+    """The pipeline execution this review belongs to."""
 
     @property
     def no_changes(self) -> bool:
@@ -172,6 +180,7 @@ def load_review(
     image_parameter: str = "ApplicationImageTag",
     commit: Optional[str] = None,
     report_url: Optional[str] = None,
+    execution_id: Optional[str] = None,
 ) -> Review:
     """One review from every page of a DescribeChangeSet response (and DescribeStacks)."""
     if not pages:
@@ -199,6 +208,8 @@ def load_review(
         commit=commit,
         report_url=report_url,
         pages=len(pages),
+        fingerprint=fingerprint(pages),
+        execution_id=execution_id,
     )
     review.counts = Counter(c.action for c in changes)
     return review
@@ -469,6 +480,48 @@ def html_report(review: Review) -> str:
     )
 
 
+# What DescribeChangeSet answers about the change set itself rather than the changes: its
+# names, ids, times, state and paging. Two change sets that differ only in these make the
+# same changes.
+CHANGE_SET_ENVELOPE = frozenset(
+    {
+        "ChangeSetId", "ChangeSetName", "CreationTime", "Description", "ExecutionStatus", "NextToken",
+        "NotificationARNs", "ParentChangeSetId", "RootChangeSetId", "StackId", "StackName", "Status",
+        "StatusReason", "Tags",
+    }
+)  # fmt: skip
+
+
+def _without_envelope(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_envelope(v) for k, v in value.items() if k not in CHANGE_SET_ENVELOPE}
+    if isinstance(value, list):
+        return [_without_envelope(v) for v in value]
+    return value
+
+
+def fingerprint(pages: list[dict[str, Any]]) -> str:
+    """What makes two change sets the same release: the parameters they set, the
+    capabilities they take and every change they make (order aside), whatever their names,
+    ids, times and status; a nested stack's change set id is left out as well."""
+    first = pages[0] if pages else {}
+    parameters = sorted(
+        (p.get("ParameterKey", ""), str(p.get("ResolvedValue", p.get("ParameterValue", ""))))
+        for p in first.get("Parameters") or []
+    )
+    changes = sorted(
+        json.dumps(_without_envelope(change), sort_keys=True)
+        for page in pages
+        for change in page.get("Changes") or []
+    )
+    material = {
+        "parameters": parameters,
+        "capabilities": sorted(first.get("Capabilities") or []),
+        "changes": changes,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
 def exports(review: Review) -> dict[str, str]:
     """Short values for CodeBuild exported variables (read by the manual approval)."""
     image = next((p for p in review.parameter_changes if p[0] == review.image_parameter), None)
@@ -482,6 +535,10 @@ def exports(review: Review) -> dict[str, str]:
         # The approval links here; without the ids it falls back to the report.
         "CHANGE_SET_URL": review.console_url or review.report_url or "",
         "REPORT_URL": review.report_url or review.console_url or "",
+        "FINGERPRINT": review.fingerprint,
+        # The execution that planned and reviewed this release (a release stage running with
+        # another execution's variables is a rollback to it).
+        "PLAN_EXECUTION_ID": review.execution_id or "",
     }
 
 
@@ -498,8 +555,10 @@ def write_outputs(review: Review, out_dir: Path) -> None:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Render a CloudFormation change set for its approver.")
     parser.add_argument("pages", nargs="+", type=Path, help="DescribeChangeSet JSON, one file per page")
-    parser.add_argument("--environment", required=True)
-    parser.add_argument("--out-dir", type=Path, required=True)
+    parser.add_argument("--print-fingerprint", action="store_true", help="print the fingerprint only")
+    parser.add_argument("--environment")
+    parser.add_argument("--out-dir", type=Path)
+    parser.add_argument("--execution-id", help="the pipeline execution that reviews this change set")
     parser.add_argument("--stack-json", type=Path, help="DescribeStacks JSON (old parameter values)")
     parser.add_argument("--image-parameter", default="ApplicationImageTag")
     parser.add_argument("--commit")
@@ -513,6 +572,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (OSError, json.JSONDecodeError) as error:
         print(f"changeset_report: cannot read input: {error}", file=sys.stderr)
         return 2
+    if args.print_fingerprint:
+        print(fingerprint(pages))
+        return 0
+    if not args.environment or not args.out_dir:
+        parser.error("--environment and --out-dir are required to render a report")
     review = load_review(
         pages,
         environment=args.environment,
@@ -520,6 +584,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         image_parameter=args.image_parameter,
         commit=args.commit,
         report_url=args.report_url,
+        execution_id=args.execution_id,
     )
     write_outputs(review, args.out_dir)
     print(summary_line(review))

@@ -47,9 +47,17 @@ class DeployTarget(Protocol):
 
     def plan(
         self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
-    ) -> tuple[ActionSpec, ...]: ...
+    ) -> tuple[ActionSpec, ...]:
+        """The plan stage's actions: ready the target, plan the change and review it,
+        exporting CHANGE_COUNT (and what the approval shows) into `review_namespace`."""
+        ...
 
-    def execute(self, env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec: ...
+    def release(
+        self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, plan_namespace: str
+    ) -> tuple[ActionSpec, ...]:
+        """The release stage's actions, after the approval: apply exactly the reviewed
+        change (or stop), in a form a rollback or retry can run again."""
+        ...
 
     def describe(self, env: EnvironmentConfig) -> str: ...
 
@@ -78,18 +86,20 @@ def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
                 verify_project=worst_case_value("verify-project") if env.verify else None,
                 action_role_arn=worst_case_value("action-role") if env.account else None,
                 review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,
+                recovery_project=worst_case_value("recovery-project") if env.approval else None,
+                recovery_role_arn=worst_case_value("recovery-role") if env.approval and env.account else None,
             )
             for env in config.environments
         },
     )
 
 
-def review_namespace(environment: str) -> str:
-    return f"Review-{environment}"
-
-
 def plan_stage_name(environment: str) -> str:
     return f"{environment}-plan"
+
+
+def approval_stage_name(environment: str) -> str:
+    return f"{environment}-approval"
 
 
 def plan_namespace(environment: str) -> str:
@@ -206,17 +216,22 @@ def _approval(env: EnvironmentConfig, refs: PipelineRefs, namespace: str, run_or
 def _environment_stages(
     config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs
 ) -> tuple[StageSpec, ...]:
-    """An ungated environment is one stage: deploy, then verify. A gated one is two, so
-    that each gate acts where AWS allows it (README, "What happens when a deploy goes
-    wrong"):
+    """An ungated environment is one stage: deploy, then verify. A gated one is three, so
+    that each gate acts where AWS allows it and a decision is not mistaken for a failure
+    (docs/pipeline.md):
 
-    - `<env>-plan`: plan the change and review it, to count its changes. The deployment
-      window is its entry condition: a release starts only inside the window.
-    - `<env>`: entered only when the plan counted changes (VariableCheck, SKIP: nothing
-      to approve, nothing to ask); plan again, review, approve, execute, verify. Alarms and
-      onFailure act here. Everything a rollback or a retry needs is inside this stage: a
-      rollback runs its actions again with the last successful execution's artifacts, so it
-      plans a change back to that version, and a person approves it like any other.
+    - `<env>-plan`: ready the target, plan the change and review it, to count its changes
+      and show them. The deployment window is its entry condition (FAIL: the only result AWS
+      allows a DeploymentWindow rule).
+    - `<env>-approval`: the manual approval, entered only when the plan counted changes
+      (VariableCheck, SKIP: nothing to approve, nobody asked). It has no onFailure: a
+      rejection (or the approval's 7-day timeout) ends the run, and nothing rolls back or
+      asks again.
+    - `<env>`: entered on the same condition; the reviewed change applied (the target proves
+      it is the one approved, or stops), then verify. Alarms and onFailure act here only: a
+      rollback or retry runs these actions again, and a rollback, which runs with the last
+      successful execution's artifacts and variables, restores that release without a new
+      approval (it was approved when it shipped).
     """
     target = target_of(env)
     if not env.approval:
@@ -233,22 +248,26 @@ def _environment_stages(
                 account=env.account,
             ),
         )
-    namespace = review_namespace(env.name)
-    release_plan = target.plan(config, env, refs, review_namespace=namespace)
-    approve = _approval(env, refs, namespace, run_order=max(a.run_order for a in release_plan) + 1)
-    execute = target.execute(env, refs, run_order=approve.run_order + 1)
-    verify = _verify_action(env, refs, run_order=execute.run_order + 1)
+    namespace = plan_namespace(env.name)
+    release = target.release(config, env, refs, plan_namespace=namespace)
+    verify = _verify_action(env, refs, run_order=max(a.run_order for a in release) + 1)
     return (
         StageSpec(
             plan_stage_name(env.name),
-            target.plan(config, env, refs, review_namespace=plan_namespace(env.name)),
+            target.plan(config, env, refs, review_namespace=namespace),
             environment=env.name,
             before_entry=deployment_window_condition(env),
             account=env.account,
         ),
         StageSpec(
+            approval_stage_name(env.name),
+            (_approval(env, refs, namespace, run_order=1),),
+            environment=env.name,
+            before_entry=changes_condition(env),
+        ),
+        StageSpec(
             env.name,
-            tuple(a for a in (*release_plan, approve, execute, verify) if a),
+            tuple(a for a in (*release, verify) if a),
             environment=env.name,
             before_entry=changes_condition(env),
             on_success=alarms_condition(env, refs),

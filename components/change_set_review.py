@@ -31,14 +31,19 @@ EXPORTED_VARIABLES = (
     "IMAGE_TAG",
     "CHANGE_SET_URL",
     "REPORT_URL",
+    # What the release stage's confirm compares its own change set with, and the execution
+    # that reviewed it (build-image/review-change-set, REVIEW_MODE=confirm).
+    "FINGERPRINT",
+    "PLAN_EXECUTION_ID",
 )
 
 # The review is build-image/review-change-set (shellchecked, baked into the image); the
-# buildspec's own shell then reads the variables it leaves, which CodeBuild exports.
+# buildspec's own shell then reads the variables it leaves, which CodeBuild exports. The
+# same project confirms a release's change set (REVIEW_MODE=confirm from the action), which
+# leaves no variables.
 REVIEW_COMMANDS = (
     "review-change-set",
     ". report/exports.sh",
-    'echo "review report: $REPORT_URL"',
 )
 
 

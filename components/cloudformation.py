@@ -3,9 +3,11 @@
 Everything the delivery system knows about CloudFormation is here, behind the seam the
 blueprint's gates wrap (`components/blueprint.py`, `DeployTarget`):
 
-- **actions**: `deploy` (an ungated environment: the stack at once), `plan` (a gated one:
-  a change set and its review), `execute` (the reviewed change set), `describe` (what the
-  approver is told), and the variables namespace the deployed stack's outputs appear in;
+- **actions**: `deploy` (an ungated environment: the stack at once, replaced when its last
+  create failed), `plan` (a gated one: clear a stack whose first create failed, then a change
+  set and its review), `release` (the change set created again, confirmed to be the one
+  reviewed, and executed), `describe` (what the approver is told), and the variables
+  namespace the deployed stack's outputs appear in;
 - **permissions**: what the pipeline role and, in another account, the action role need to
   drive the stacks, the deploy role's own policy and the boundary of every role a stack
   creates (`DeployRole` declares them), the review's read access;
@@ -26,7 +28,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from components.config import CHANGE_SET_SUFFIX, DeliveryConfig, EnvironmentConfig
+from components.config import (
+    PLAN_CHANGE_SET_SUFFIX,
+    RELEASE_CHANGE_SET_SUFFIX,
+    DeliveryConfig,
+    EnvironmentConfig,
+)
 from components.iam_policies import PolicyDocument, Request, document, statement
 from components.spec import ActionSpec, PipelineRefs
 
@@ -46,8 +53,15 @@ def outputs_namespace(environment: str) -> str:
     return f"Stack-{environment}"
 
 
-def change_set_name(env: EnvironmentConfig) -> str:
-    return env.stack_name + CHANGE_SET_SUFFIX
+def plan_change_set_name(env: EnvironmentConfig) -> str:
+    """The change set a gated environment's plan stage creates and reviews: what the
+    approver sees (the release's own change set must match it)."""
+    return env.stack_name + PLAN_CHANGE_SET_SUFFIX
+
+
+def release_change_set_name(env: EnvironmentConfig) -> str:
+    """The change set the release stage creates, confirms and executes."""
+    return env.stack_name + RELEASE_CHANGE_SET_SUFFIX
 
 
 def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> str:
@@ -87,6 +101,16 @@ def _action_role(env: EnvironmentConfig, refs: PipelineRefs) -> Optional[str]:
     return refs.environments[env.name].action_role_arn if env.account else None
 
 
+# An ungated environment's action mode. REPLACE_ON_FAILURE creates or updates the stack like
+# CREATE_UPDATE, except that a stack in a failed state (ROLLBACK_COMPLETE, ROLLBACK_FAILED,
+# CREATE_FAILED, DELETE_FAILED, UPDATE_ROLLBACK_FAILED) is deleted and created again (AWS,
+# "CloudFormation deploy action reference", ActionMode). So a first create that failed (the
+# example's placeholder network ids) does not jam every later run. AWS recommends the mode for
+# testing: what an ungated environment is; a gated one never deletes a stack that completed
+# (`plan`, `recover_action`).
+UNGATED_ACTION_MODE = "REPLACE_ON_FAILURE"
+
+
 def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> tuple[ActionSpec, ...]:
     """An ungated environment: create or update the stack at once (its outputs published)."""
     return (
@@ -94,7 +118,7 @@ def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -
             name="Deploy",
             category="Deploy",
             provider=PROVIDER,
-            configuration={"ActionMode": "CREATE_UPDATE", **_template_settings(config, env, refs)},
+            configuration={"ActionMode": UNGATED_ACTION_MODE, **_template_settings(config, env, refs)},
             input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
             namespace=outputs_namespace(env.name),
             role=_action_role(env, refs),
@@ -102,69 +126,138 @@ def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -
     )
 
 
-def plan(
-    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
-) -> tuple[ActionSpec, ...]:
-    """A gated environment's reviewable change: the change set, then the review that exports
-    CHANGE_COUNT, REVIEW_SUMMARY and CHANGE_SET_URL into `review_namespace`."""
-    create = ActionSpec(
+def _variables(variables: list[dict[str, str]]) -> str:
+    return json.dumps(variables, separators=(",", ":"))
+
+
+def recover_action(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec:
+    """Clear the stack when its first create failed (ROLLBACK_COMPLETE: it never held a
+    release, and CloudFormation refuses every change set on it); any other state is left
+    alone (build-image/recover-stack)."""
+    environment_refs = refs.environments[env.name]
+    configuration = {"ProjectName": environment_refs.recovery_project or ""}
+    if env.account:
+        # The role the recovery assumes in the environment's account.
+        configuration["EnvironmentVariables"] = _variables(
+            [{"name": "RECOVERY_ROLE_ARN", "value": environment_refs.recovery_role_arn or ""}]
+        )
+    return ActionSpec(
+        name="RecoverStack",
+        category="Build",
+        provider="CodeBuild",
+        configuration=configuration,
+        # CodeBuild actions take at least one input; the recovery reads the stack, not it.
+        input_artifacts=(INFRASTRUCTURE_SOURCE,),
+        run_order=run_order,
+    )
+
+
+def _create_change_set(
+    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, name: str, run_order: int
+) -> ActionSpec:
+    return ActionSpec(
         name="CreateChangeSet",
         category="Deploy",
         provider=PROVIDER,
         configuration={
             "ActionMode": "CHANGE_SET_REPLACE",
-            "ChangeSetName": change_set_name(env),
+            "ChangeSetName": name,
             **_template_settings(config, env, refs),
         },
         input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
-        run_order=1,
+        run_order=run_order,
         role=_action_role(env, refs),
     )
-    variables: list[dict[str, str]] = [
-        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
-        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
-    ]
-    environment_refs = refs.environments[env.name]
-    if env.account:
-        # The read-only role the review assumes in the environment's account.
-        variables.append({"name": "READER_ROLE_ARN", "value": environment_refs.review_reader_arn or ""})
+
+
+def _reader_variable(env: EnvironmentConfig, refs: PipelineRefs) -> list[dict[str, str]]:
+    """The read-only role a review or confirm assumes in the environment's other account."""
+    if not env.account:
+        return []
+    return [{"name": "READER_ROLE_ARN", "value": refs.environments[env.name].review_reader_arn or ""}]
+
+
+def plan(
+    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
+) -> tuple[ActionSpec, ...]:
+    """A gated environment's reviewable change: a stack whose first create failed cleared,
+    the plan change set, then the review that exports CHANGE_COUNT, REVIEW_SUMMARY,
+    CHANGE_SET_URL, FINGERPRINT and PLAN_EXECUTION_ID into `review_namespace`."""
+    recover = recover_action(env, refs, run_order=1)
+    create = _create_change_set(config, env, refs, name=plan_change_set_name(env), run_order=2)
     review = ActionSpec(
         name="ReviewChangeSet",
         category="Build",
         provider="CodeBuild",
         configuration={
-            "ProjectName": environment_refs.review_project or "",
-            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+            "ProjectName": refs.environments[env.name].review_project or "",
+            "EnvironmentVariables": _variables(
+                [
+                    {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+                    {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+                    *_reader_variable(env, refs),
+                ]
+            ),
         },
         # CodeBuild actions take at least one input; the review reads the change set, not it.
         input_artifacts=(INFRASTRUCTURE_SOURCE,),
-        run_order=2,
+        run_order=3,
         namespace=review_namespace,
     )
-    return create, review
+    return recover, create, review
 
 
-def execute(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec:
-    """Execute the reviewed change set (its outputs published)."""
-    return ActionSpec(
+def release(
+    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, plan_namespace: str
+) -> tuple[ActionSpec, ...]:
+    """A gated environment's release, after its approval: the change set created again from
+    the same artifacts, confirmed to make exactly the changes the plan's review showed
+    (`plan_namespace`'s FINGERPRINT; otherwise nothing is executed), then executed (its
+    outputs published). Created again because a rollback or retry runs this stage's actions
+    once more, and an executed change set is consumed: a rollback creates its change back to
+    the last good release here, which its confirm recognises (the plan it runs with is the
+    release's own, from another execution) and does not ask about again."""
+    create = _create_change_set(config, env, refs, name=release_change_set_name(env), run_order=1)
+    confirm = ActionSpec(
+        name="ConfirmChangeSet",
+        category="Test",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": refs.environments[env.name].review_project or "",
+            "EnvironmentVariables": _variables(
+                [
+                    {"name": "REVIEW_MODE", "value": "confirm"},
+                    {"name": "CHANGE_SET_NAME", "value": release_change_set_name(env)},
+                    {"name": "EXPECTED_FINGERPRINT", "value": f"#{{{plan_namespace}.FINGERPRINT}}"},
+                    {"name": "PLAN_EXECUTION_ID", "value": f"#{{{plan_namespace}.PLAN_EXECUTION_ID}}"},
+                    {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+                    *_reader_variable(env, refs),
+                ]
+            ),
+        },
+        input_artifacts=(INFRASTRUCTURE_SOURCE,),
+        run_order=2,
+    )
+    execute = ActionSpec(
         name="ExecuteChangeSet",
         category="Deploy",
         provider=PROVIDER,
         configuration={
             "ActionMode": "CHANGE_SET_EXECUTE",
             "StackName": env.stack_name,
-            "ChangeSetName": change_set_name(env),
+            "ChangeSetName": release_change_set_name(env),
         },
-        run_order=run_order,
+        run_order=3,
         namespace=outputs_namespace(env.name),
         role=_action_role(env, refs),
     )
+    return create, confirm, execute
 
 
 def describe(env: EnvironmentConfig) -> str:
     """What the approver is told the release changes, besides the review's summary."""
     account = f" in account {env.account}" if env.account else ""
-    return f"stack {env.stack_name}{account}, change set {change_set_name(env)}"
+    return f"stack {env.stack_name}{account}, change set {plan_change_set_name(env)}"
 
 
 def pipeline_stack_names(config: DeliveryConfig) -> tuple[str, ...]:
@@ -259,6 +352,23 @@ def change_set_read_statement(stack_arn: str) -> dict[str, Any]:
 def review_reader_policy(*, stack_arn: str) -> PolicyDocument:
     """What a change-set review reads in a target account: its stack and change sets."""
     return document(change_set_read_statement(stack_arn))
+
+
+def stack_recovery_statement(stack_arn: str) -> dict[str, Any]:
+    """What clearing a failed first create takes: read the stack's status, delete it (and
+    wait, which reads the status again). No iam:PassRole: CloudFormation deletes with the role
+    the stack already has, "even if the users don't have permission to pass it" (AWS,
+    DeleteStack RoleARN); a stack in ROLLBACK_COMPLETE holds no resources."""
+    return statement(
+        "RecoverStack",
+        ["cloudformation:DescribeStacks", "cloudformation:DeleteStack"],
+        [stack_arn],
+    )
+
+
+def stack_recovery_policy(*, stack_arn: str) -> PolicyDocument:
+    """What the recovery does in a target account, through its role there."""
+    return document(stack_recovery_statement(stack_arn))
 
 
 # Services an ECS application stack hands its roles to: task and execution roles, the

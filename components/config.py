@@ -37,16 +37,22 @@ IAM_ROLE_NAME_MAX = 64
 # Pulumi auto-names a role `<logical name>-<7 random characters>`, and refuses a logical
 # name whose result would exceed the provider's limit.
 PULUMI_SUFFIX_LENGTH = 8
-# The longest role logical names that embed an environment name: `review-<env>-role`
-# (ChangeSetReview) and `deploy-<env>-role` (DeployRole).
-ENVIRONMENT_ROLE_NAME_OVERHEAD = len("review--role")
+# The longest role logical names that embed an environment name: `recover-<env>-role`
+# (StackRecovery) and `<env>-recover-role` (CrossAccountAccess); `review-<env>-role` and
+# `deploy-<env>-role` are shorter.
+ENVIRONMENT_ROLE_NAME_OVERHEAD = len("recover--role")
 MAX_ENVIRONMENT_NAME = IAM_ROLE_NAME_MAX - PULUMI_SUFFIX_LENGTH - ENVIRONMENT_ROLE_NAME_OVERHEAD
 CHANGE_SET_NAME_MAX = 128
 CONNECTION_NAME_MAX = 32
 PIPELINE_NAME_MAX = 100
 NOTIFICATION_RULE_NAME_MAX = 64
-CHANGE_SET_SUFFIX = "-pipeline"
+# A gated release plans and reviews one change set, and creates and executes another
+# (components/blueprint.py says why).
+PLAN_CHANGE_SET_SUFFIX = "-plan"
+RELEASE_CHANGE_SET_SUFFIX = "-pipeline"
 MAX_PIPELINE_STAGES = 50
+# A gated environment's stages: plan, approval, release (components/blueprint.py).
+GATED_STAGES = 3
 # The IAM path of this program's own roles and boundary policies (iam_policies.DELIVERY_ROLE_PATH).
 RESERVED_ROLE_PATH = "ecs-delivery"
 NOTIFICATION_RULE_SUFFIX = "-events"
@@ -515,7 +521,7 @@ class DeliveryConfig(_Section):
     environment's stack creates must carry."""
     environments: list[EnvironmentConfig] = Field(min_length=1, max_length=47)
     """Deployment stages in order (CodePipeline allows 50 stages: Source and Build use 2, an
-    ungated environment 1, a gated one 2; checked below)."""
+    ungated environment 1, a gated one 3; checked below)."""
     deploy_role: DeployRoleConfig = DeployRoleConfig()
     ecr: EcrConfig = EcrConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
@@ -565,12 +571,12 @@ class DeliveryConfig(_Section):
                 + "; use SUPERSEDED or QUEUED"
             )
         problems.extend(self._account_problems())
-        stage_count = 2 + sum(2 if env.approval else 1 for env in self.environments)
+        stage_count = 2 + sum(GATED_STAGES if env.approval else 1 for env in self.environments)
         if stage_count > MAX_PIPELINE_STAGES:
             problems.append(
                 f"environments: {len(self.environments)} environments make {stage_count} pipeline stages "
-                f"(Source and Build, 1 per ungated and 2 per gated environment: plan and release); "
-                f"CodePipeline allows {MAX_PIPELINE_STAGES}"
+                f"(Source and Build, 1 per ungated and {GATED_STAGES} per gated environment: plan, "
+                f"approval and release); CodePipeline allows {MAX_PIPELINE_STAGES}"
             )
         seen_names: dict[str, int] = {}
         seen_stacks: dict[str, int] = {}
@@ -600,10 +606,10 @@ class DeliveryConfig(_Section):
                 problems.append(
                     f"{where}.name: {env.name!r} is {len(env.name)} characters; at most "
                     f"{MAX_ENVIRONMENT_NAME}, because it names the environment's IAM roles "
-                    f"('review-<name>-role' plus Pulumi's {PULUMI_SUFFIX_LENGTH}-character suffix) "
+                    f"('recover-<name>-role' plus Pulumi's {PULUMI_SUFFIX_LENGTH}-character suffix) "
                     f"and IAM allows {IAM_ROLE_NAME_MAX}"
                 )
-            change_set = env.stack_name + CHANGE_SET_SUFFIX
+            change_set = env.stack_name + max(PLAN_CHANGE_SET_SUFFIX, RELEASE_CHANGE_SET_SUFFIX, key=len)
             if env.approval and len(change_set) > CHANGE_SET_NAME_MAX:
                 problems.append(
                     f"{where}.stackName: the change set {change_set!r} would be {len(change_set)} "

@@ -6,12 +6,14 @@ with that account's provider (`aws.Provider` assuming `targetAccounts.<id>.roleA
   account's bucket with its key, drives the environment's stack only, passes it its deploy
   role (a `DeployRole` in the same account), and reads the alarms its rules watch.
 - For a gated environment, the **review reader role** the change-set review assumes to
-  describe the change set, read-only.
+  describe the change set, read-only, and the **recovery role** the stack recovery assumes
+  to delete the stack when its first create failed.
 
-Both live under paths this program owns (`/ecs-delivery/<prefix>/{action,review}/<env>/`),
-so the pipeline account's policies can name them before they exist, and each trusts only
-one role of the pipeline account: the pipeline's own (under `/ecs-delivery/pipeline/
-<prefix>/`) or the environment's review role (its root narrowed by `aws:PrincipalArn`).
+They live under paths this program owns (`/ecs-delivery/<prefix>/{action,review,recovery}/
+<env>/`), so the pipeline account's policies can name them before they exist, and each
+trusts only one role of the pipeline account: the pipeline's own (under `/ecs-delivery/
+pipeline/<prefix>/`), the environment's review role or its recovery role (its root narrowed
+by `aws:PrincipalArn`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CrossAccountAccessArgs:
     """The environment's `DeployRole` in the target account."""
     review_role_arn: Optional[pulumi.Input[str]] = None
     """The pipeline account's review role, for a gated environment."""
+    recovery_role_arn: Optional[pulumi.Input[str]] = None
+    """The pipeline account's stack-recovery role, for a gated environment."""
     alarms: Sequence[str] = field(default_factory=tuple)
 
 
@@ -47,13 +51,14 @@ class CrossAccountAccess(pulumi.ComponentResource):
     action_role_arn: pulumi.Output[str]
     """Resolves once the role's policy is attached."""
     review_reader_role_arn: Optional[pulumi.Output[str]]
+    recovery_role_arn: Optional[pulumi.Output[str]]
 
     def __init__(
         self, name: str, args: CrossAccountAccessArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
-        """`name` is the environment's (its roles are `<env>-action-role-…` and
-        `<env>-reader-role-…`, within IAM's 64 characters for any environment name config
-        accepts)."""
+        """`name` is the environment's (its roles are `<env>-action-role-…`,
+        `<env>-reader-role-…` and `<env>-recover-role-…`, within IAM's 64 characters for any
+        environment name config accepts)."""
         super().__init__("ecs-delivery:cross_account:CrossAccountAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
@@ -135,6 +140,40 @@ class CrossAccountAccess(pulumi.ComponentResource):
             self.review_reader_role_arn = pulumi.Output.all(arn=reader.arn, policy=reader_policy.id).apply(
                 lambda v: v["arn"]
             )
+        self.recovery_role_arn = None
+        if args.recovery_role_arn is not None:
+            recovery = aws.iam.Role(
+                f"{name}-recover-role",
+                path=iam_policies.target_role_path(args.name_prefix, "recovery", args.environment),
+                description=(
+                    f"CodeBuild ({args.name_prefix}): clear a failed first create of {args.stack_name}"
+                ),
+                assume_role_policy=pulumi.Output.all(
+                    root=pipeline_root, recovery_role=args.recovery_role_arn
+                ).apply(
+                    lambda v: json.dumps(
+                        iam_policies.named_roles_trust_policy(
+                            trusted_account_root=v["root"], principal_arns=[v["recovery_role"]]
+                        )
+                    )
+                ),
+                opts=child,
+            )
+            recovery_policy = aws.iam.RolePolicy(
+                f"{name}-recover-policy",
+                role=recovery.id,
+                policy=stack.apply(
+                    lambda arn: json.dumps(cloudformation.stack_recovery_policy(stack_arn=arn))
+                ),
+                opts=child,
+            )
+            self.recovery_role_arn = pulumi.Output.all(arn=recovery.arn, policy=recovery_policy.id).apply(
+                lambda v: v["arn"]
+            )
         self.register_outputs(
-            {"action_role_arn": self.action_role_arn, "review_reader_role_arn": self.review_reader_role_arn}
+            {
+                "action_role_arn": self.action_role_arn,
+                "review_reader_role_arn": self.review_reader_role_arn,
+                "recovery_role_arn": self.recovery_role_arn,
+            }
         )

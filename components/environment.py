@@ -2,14 +2,15 @@
 takes of it.
 
 Per environment: the deploy role and the boundary of its stack's roles (`DeployRole`, in the
-environment's account), the review of a gated release (`ChangeSetReview`), the smoke test
-(`VerifyProject`), and for an environment in another account the roles there the pipeline and
-the review act through (`CrossAccountAccess`). What the pipeline needs of them is
+environment's account), the review of a gated release (`ChangeSetReview`) and the recovery of
+its failed first create (`StackRecovery`), the smoke test (`VerifyProject`), and for an
+environment in another account the roles there the pipeline, the review and the recovery act
+through (`CrossAccountAccess`). What the pipeline needs of them is
 `DeliveredEnvironment`: the names and ARNs its actions use, typed, and the ARNs its role
 must be allowed to use.
 
-The children were declared at the stack's root before this component existed: each carries an
-alias to that place, so an upgraded stack keeps them (tests/test_urn_snapshots.py).
+The children declared at the stack's root before this component existed carry an alias to
+that place, so an upgraded stack keeps them (tests/test_urn_snapshots.py).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import pulumi_aws as aws
 
 from components import iam_policies
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
-from components.cloudformation import change_set_name
+from components.cloudformation import plan_change_set_name
 from components.config import EnvironmentConfig
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
 from components.spec import EnvironmentRefs
+from components.stack_recovery import StackRecovery, StackRecoveryArgs
 from components.verify_project import VerifyProject, VerifyProjectArgs
 
 
@@ -73,6 +75,8 @@ class DeliveredEnvironment:
     """Passed to CloudFormation by the pipeline role (same account) or the action role."""
     review_project_arn: Optional[pulumi.Output[str]]
     """Gated: the review project the pipeline starts."""
+    recovery_project_arn: Optional[pulumi.Output[str]]
+    """Gated: the stack-recovery project the pipeline starts."""
     verify_project_arn: Optional[pulumi.Output[str]]
     """With `verify`: the smoke-test project the pipeline starts."""
     action_role_arn: Optional[pulumi.Output[str]]
@@ -139,7 +143,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     name_prefix=args.name_prefix,
                     environment=env.name,
                     stack_name=env.stack_name,
-                    change_set_name=change_set_name(env),
+                    change_set_name=plan_change_set_name(env),
                     image_parameter=args.image_tag_parameter,
                     build_image_ref=args.build_image_ref,
                     build_image_repository_arn=args.build_image_repository_arn,
@@ -161,6 +165,37 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     else None,
                 ),
                 opts=here,
+            )
+            if env.approval
+            else None
+        )
+        # New with the recovery: no earlier place to alias.
+        recovery = (
+            StackRecovery(
+                f"recover-{env.name}",
+                StackRecoveryArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    stack_name=env.stack_name,
+                    build_image_ref=args.build_image_ref,
+                    build_image_repository_arn=args.build_image_repository_arn,
+                    artifact_bucket_arn=args.artifacts.bucket_arn,
+                    account_id=args.pipeline_account_id,
+                    region=args.region,
+                    log_retention_days=args.log_retention_days,
+                    kms_key_arn=args.artifacts.key_arn,
+                    architecture=args.architecture,
+                    recovery_role_pattern=partition.apply(
+                        lambda p: iam_policies.role_path_pattern(
+                            p,
+                            env.account,
+                            iam_policies.target_role_path(args.name_prefix, "recovery", env.name),
+                        )
+                    )
+                    if env.account
+                    else None,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
             )
             if env.approval
             else None
@@ -201,6 +236,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     artifact_key_arn=args.artifacts.key_arn,
                     deploy_role_arn=deploy_role.role_arn,
                     review_role_arn=review.role_arn if review else None,
+                    recovery_role_arn=recovery.role_arn if recovery else None,
                     alarms=tuple(env.alarms),
                 ),
                 opts=there,
@@ -216,6 +252,8 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             verify_project=verify.project_name if verify else None,
             action_role_arn=access.action_role_arn if access else None,
             review_reader_arn=access.review_reader_role_arn if access else None,
+            recovery_project=recovery.project_name if recovery else None,
+            recovery_role_arn=access.recovery_role_arn if access else None,
         ).apply(lambda values: EnvironmentRefs(**values))
         readers: tuple[pulumi.Input[str], ...] = ()
         if env.account:
@@ -230,6 +268,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             refs=refs,
             deploy_role_arn=deploy_role.role_arn,
             review_project_arn=review.project_arn if review else None,
+            recovery_project_arn=recovery.project_arn if recovery else None,
             verify_project_arn=verify.project_arn if verify else None,
             action_role_arn=access.action_role_arn if access else None,
             artifact_readers=readers,

@@ -352,6 +352,34 @@ def verify_role_policy(
     )
 
 
+def recovery_role_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    account_id: str,
+    build_image_repository_arn: str,
+    recovery_statement: dict[str, Any],
+    kms_key_arn: Optional[str] = None,
+    recovery_role_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What a stack recovery does: log, pull the build image, read its input (CodeBuild
+    downloads it, unused), and what the target needs to clear a failed first create
+    (`recovery_statement`: for CloudFormation, read and delete its environment's stack) —
+    or, for an environment in another account, assume the recovery role there instead."""
+    condition = _bucket_account_condition(account_id)
+    return document(
+        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        statement(
+            "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
+        ),
+        _codebuild_bucket_statement(bucket_arn, account_id),
+        recovery_statement
+        if not recovery_role_arn
+        else statement("AssumeRecoveryRole", ["sts:AssumeRole"], [recovery_role_arn]),
+        statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]) if kms_key_arn else None,
+    )
+
+
 def alarm_arn(partition: str, region: str, account_id: str, alarm_name: str) -> str:
     return f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:{alarm_name}"
 
@@ -376,7 +404,8 @@ def pipeline_role_path(name_prefix: str) -> str:
 
 def target_roles_path(name_prefix: str, kind: str) -> str:
     """Where a target account keeps this stack's roles of one kind: `action` (the
-    pipeline's roles there) or `review` (the reviews' readers)."""
+    pipeline's roles there), `review` (the reviews' readers) or `recovery` (the roles that
+    clear a failed first create)."""
     return f"{DELIVERY_ROLE_PATH}{name_prefix}/{kind}/"
 
 

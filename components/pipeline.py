@@ -239,6 +239,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 build_project_arns=pulumi.Output.all(
                     args.build_project_arn,
                     *(env.review_project_arn for env in environments if env.review_project_arn),
+                    *(env.recovery_project_arn for env in environments if env.recovery_project_arn),
                     *(env.verify_project_arn for env in environments if env.verify_project_arn),
                 ),
                 # The pipeline role hands over the deploy roles of its own account's stacks;

@@ -36,6 +36,10 @@ class EnvironmentRefs:
     """In another account: the role there the pipeline's deploy actions run as."""
     review_reader_arn: Optional[str] = None
     """Gated, in another account: the read-only role there the review assumes."""
+    recovery_project: Optional[str] = None
+    """Gated: the CodeBuild project that clears a stack whose first create failed."""
+    recovery_role_arn: Optional[str] = None
+    """Gated, in another account: the role there the recovery assumes to do it."""
 
 
 @dataclass(frozen=True)

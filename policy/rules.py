@@ -124,10 +124,66 @@ def _change_set_executions(
         yield execute, key, creates
 
 
+def _environment_variables(action: Mapping[str, Any]) -> dict[str, str]:
+    """A CodeBuild action's EnvironmentVariables (a JSON list of {name, value}), by name."""
+    raw = (action.get("configuration") or {}).get("EnvironmentVariables")
+    try:
+        variables = json.loads(raw) if isinstance(raw, str) else []
+    except json.JSONDecodeError:
+        return {}
+    return {
+        str(v.get("name")): str(v.get("value"))
+        for v in variables if isinstance(v, Mapping)
+    }  # fmt: skip
+
+
+FINGERPRINT_REFERENCE = re.compile(r"#\{([A-Za-z0-9@_-]+)\.FINGERPRINT\}")
+
+
+def _confirmed_after_an_approval(
+    stages: list[Mapping[str, Any]], stage_index: int, after: int, before: int
+) -> bool:
+    """Whether, between run orders `after` and `before` of stage `stage_index`, an action
+    confirms the change set against a reviewed one (REVIEW_MODE=confirm, its
+    EXPECTED_FINGERPRINT the FINGERPRINT of a review in an earlier stage) that a manual
+    approval follows, in that review's stage or a later one, before this stage."""
+    for confirm in stages[stage_index].get("actions") or []:
+        if not after < confirm.get("runOrder", 1) < before:
+            continue
+        variables = _environment_variables(confirm)
+        reference = FINGERPRINT_REFERENCE.fullmatch(variables.get("EXPECTED_FINGERPRINT", ""))
+        if variables.get("REVIEW_MODE") != "confirm" or reference is None:
+            continue
+        for review_index in range(stage_index):
+            reviews = [
+                a
+                for a in stages[review_index].get("actions") or []
+                if a.get("namespace") == reference.group(1)
+            ]
+            if not reviews:
+                continue
+            reviewed_at = min(a.get("runOrder", 1) for a in reviews)
+            for approval_index in range(review_index, stage_index):
+                if any(
+                    a.get("category") == "Approval"
+                    and a.get("provider") == "Manual"
+                    and (approval_index > review_index or a.get("runOrder", 1) > reviewed_at)
+                    for a in stages[approval_index].get("actions") or []
+                ):
+                    return True
+    return False
+
+
 def approval_between_change_set_and_execute(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A change set is executed only when a person approved it: a manual approval between its
+    creation and its execution in the same stage, or, when the approval is in a stage of its
+    own (so that a rejection ends the run instead of rolling the stage back), a confirmation
+    between creation and execution that the change set is the one reviewed before that
+    approval (build-image/review-change-set, REVIEW_MODE=confirm)."""
     if args.resource_type != PIPELINE:
         return
-    for stage in args.props.get("stages") or []:
+    stages = list(args.props.get("stages") or [])
+    for index, stage in enumerate(stages):
         actions = stage.get("actions") or []
         for execute, key, creates in _change_set_executions(actions):
             if not creates:
@@ -143,11 +199,12 @@ def approval_between_change_set_and_execute(args: ResourceValidationArgs, report
                 and a.get("provider") == "Manual"
                 and created_at < a.get("runOrder", 1) < executed_at
                 for a in actions
-            )
+            ) or _confirmed_after_an_approval(stages, index, created_at, executed_at)
             if not approved:
                 report(
                     f"stage {stage.get('name')!r}: change set {key[1]!r} on stack {key[0]!r} is executed "
-                    "without a manual approval between its creation and its execution"
+                    "without a manual approval between its creation and its execution, nor confirmed "
+                    "there to be the change set a person approved in an earlier stage"
                 )
 
 
@@ -291,7 +348,8 @@ POLICIES = [
     ),
     _resource_policy(
         "approval-before-change-set-execution",
-        "Every executed change set is approved by a person between its creation and its execution.",
+        "Every executed change set is approved by a person between its creation and its execution, or "
+        "confirmed there to be the one a person approved in an earlier stage.",
         approval_between_change_set_and_execute,
     ),
     _resource_policy(

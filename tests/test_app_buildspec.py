@@ -7,104 +7,17 @@ files against a real Docker daemon and registry."""
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-from tests.support.buildspec import run_buildspec, stub_environment
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "examples" / "app-repo"
-REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
-
-# One stub for every command: record argv (and whether a password came on stdin), then
-# behave as the real command would for this build, failing where STUB_FAIL says.
-STUB = r"""#!/usr/bin/env python3
-import json, os, sys
-name = os.path.basename(sys.argv[0])
-args = sys.argv[1:]
-call = {"cmd": name, "args": args}
-if name == "dockerd":
-    cgroup = os.environ.get("DOCKERD_CGROUP_ROOT", "")
-    call["cgroup_nested"] = os.path.exists(os.path.join(cgroup, "init", "cgroup.procs"))
-if "--password-stdin" in args:
-    call["password_on_stdin"] = bool(sys.stdin.read().strip())
-with open(os.environ["STUB_LOG"], "a") as log:
-    log.write(json.dumps(call) + "\n")
-line = " ".join([name, *args])
-for prefix in filter(None, os.environ.get("STUB_FAIL", "").split(";")):
-    if line.startswith(prefix):
-        sys.exit(f"stub: {line} fails")
-state = os.environ["STUB_STATE"]
-if name == "dockerd":
-    if os.environ.get("STUB_DOCKERD") == "broken":
-        print("failed to start daemon: Error initializing network controller: iptables: Permission denied")
-        sys.exit(1)
-    if os.environ.get("STUB_DOCKERD") == "hangs":
-        import time
-        time.sleep(4)
-        sys.exit(0)
-    open(os.path.join(state, "dockerd.up"), "w").close()
-    # A daemon keeps running: start-dockerd treats a dockerd that has exited as dead.
-    import time
-    time.sleep(3)
-elif name == "docker" and args[:1] == ["info"]:
-    if not os.path.exists(os.path.join(state, "dockerd.up")):
-        sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
-    if "{{.Driver}}" in args:
-        print(os.environ.get("STUB_DRIVER", "overlayfs"))
-    elif any("DriverStatus" in a for a in args):
-        print(os.environ.get("STUB_DRIVER_TYPE", "io.containerd.snapshotter.v1"))
-elif name == "stat":
-    print(os.environ.get("STUB_FILESYSTEM", "ext2/ext3"))
-elif name == "aws" and args[:2] == ["ecr", "get-login-password"]:
-    print("eyJwYXlsb2FkIjoiZWNyIn0=")
-"""
+from tests.support.app_build import REGISTRY, run_app_build
 
 
 @pytest.fixture
 def build(tmp_path):
     def run(**settings):
-        bin_dir, source, state = tmp_path / "bin", tmp_path / "src", tmp_path / "state"
-        for folder in (bin_dir, source, state):
-            shutil.rmtree(folder, ignore_errors=True)  # a fresh build each time
-            folder.mkdir()
-        (tmp_path / "calls.log").unlink(missing_ok=True)
-        for name in ("dockerd", "docker", "docker-compose", "stat", "aws"):
-            (bin_dir / name).write_text(STUB)
-            (bin_dir / name).chmod(0o755)
-        shutil.copy(ROOT / "build-image" / "start-dockerd", bin_dir / "start-dockerd")
-        shutil.copy(APP / "Makefile", source / "Makefile")
-        environment = {
-            "STUB_LOG": str(tmp_path / "calls.log"),
-            "STUB_STATE": str(state),
-            "DOCKERD_LOG": str(tmp_path / "dockerd.log"),
-            "DOCKERD_TIMEOUT": "3",
-            "DOCKERD_DATA_ROOT": str(tmp_path / "docker"),
-            # A cgroup v1 host, as these machines are: no cgroup.controllers file.
-            "DOCKERD_CGROUP_ROOT": str(tmp_path / "no-cgroup2"),
-            "AWS_REGION": "eu-west-1",
-            "CODEBUILD_BUILD_NUMBER": "17",
-            "CODEBUILD_RESOLVED_SOURCE_VERSION": "0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "APP_COMMIT": "8c1d2aa4f0e5b6c7d8e9f00112233445566778899",
-            "ECR_REGISTRY": REGISTRY,
-            "IMAGE_REPOSITORY_URI": f"{REGISTRY}/todobackend",
-            "BUILD_CACHE_REPOSITORY_URI": f"{REGISTRY}/todobackend/build-cache",
-            "VERSION_KEY": "Version",
-        }
-        environment.update({k: v for k, v in settings.items() if v is not None})
-        for key in [k for k, v in settings.items() if v is None]:
-            environment.pop(key, None)
-        result = run_buildspec(
-            (APP / "buildspec.yml").read_text(),
-            source_dir=source,
-            environment=stub_environment(bin_dir, environment),
-            state_dir=tmp_path / "runner",
-        )
-        log = tmp_path / "calls.log"
-        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        return result, calls
+        built = run_app_build(tmp_path, settings)
+        return built.result, built.calls
 
     return run
 
@@ -150,15 +63,18 @@ def test_a_good_build_starts_the_daemon_logs_in_builds_with_the_cache_and_writes
         assert "--progress=plain" in build_line
         assert "--pull" not in build_line
         assert build_line.endswith("--load .")
-    assert "--tag todobackend-test:8c1d2aa.17" in test_build
+    assert "--tag todobackend-test:8c1d2aa4f0e5" in test_build
     assert first(calls, "docker buildx build") < first(calls, "docker-compose run --rm test")
     assert done[first(calls, "docker-compose run")] == "docker-compose run --rm test"
-    # The tag: the pipeline's commit (not CodeBuild's), then the build number.
-    assert f"--tag {REGISTRY}/todobackend:8c1d2aa.17" in release_build
-    assert done[first(calls, "docker push")] == f"docker push {REGISTRY}/todobackend:8c1d2aa.17"
-    assert result.exported == {"APP_VERSION": "8c1d2aa.17"}
+    # The tag: the pipeline's commit (not CodeBuild's), its first 12 characters, nothing else;
+    # asked of the registry before anything is built.
+    assert f"docker buildx imagetools inspect {REGISTRY}/todobackend:8c1d2aa4f0e5" in done
+    assert first(calls, "docker buildx imagetools") < first(calls, "docker buildx build")
+    assert f"--tag {REGISTRY}/todobackend:8c1d2aa4f0e5" in release_build
+    assert done[first(calls, "docker push")] == f"docker push {REGISTRY}/todobackend:8c1d2aa4f0e5"
+    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
     assert list(result.artifacts) == ["version.json"]
-    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa.17"}
+    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
     # Cleanup and logout always run, last.
     assert done[-2:] == ["docker-compose down --volumes --remove-orphans", f"docker logout {REGISTRY}"]
 
@@ -232,13 +148,38 @@ def test_on_cgroup_v1_nothing_is_moved(build, tmp_path):
     assert "cgroup v2" not in result.output
 
 
-def test_the_commit_falls_back_to_codebuild_and_never_yields_a_bare_build_number(build):
+def test_the_commit_falls_back_to_codebuild_and_an_empty_one_fails(build):
     result, _ = build(APP_COMMIT=None)
-    assert result.exported == {"APP_VERSION": "0000000.17"}
+    assert result.exported == {"APP_VERSION": "0000000aaaaa"}
     result, calls = build(APP_COMMIT=None, CODEBUILD_RESOLVED_SOURCE_VERSION="")
     assert result.phases["pre_build"] == "FAILED"
     assert "no commit: neither APP_COMMIT nor CODEBUILD_RESOLVED_SOURCE_VERSION is set" in result.output
-    assert not any(".17" in line for line in lines(calls))
+    assert not any(line.startswith(("docker buildx", "docker push")) for line in lines(calls))
+
+
+def test_a_commit_already_in_the_registry_is_not_tested_built_or_pushed_again(build):
+    """Build once per application commit: the same commit (an infrastructure-only change, a
+    re-run) deploys the image already published, which an immutable tag could not take again."""
+    image = f"{REGISTRY}/todobackend:8c1d2aa4f0e5"
+    result, calls = build(STUB_PUBLISHED=image)
+    assert result.succeeded, result.output
+    done = lines(calls)
+    assert not any(
+        line.startswith(("docker buildx build", "docker push", "docker-compose run")) for line in done
+    )
+    assert f"{image} was built and tested before: not building it again" in result.output
+    assert f"image-published: {image} is in the registry" in result.output
+    # The version is emitted all the same: the deploy stages read it.
+    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
+    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
+
+
+def test_a_registry_that_cannot_be_asked_fails_the_build_instead_of_guessing(build):
+    result, calls = build(STUB_REGISTRY="down")
+    assert result.phases == {"pre_build": "FAILED", "build": "SKIPPED", "post_build": "SKIPPED"}
+    assert "image-published: cannot ask the registry about" in result.output
+    assert "i/o timeout" in result.output
+    assert not any(line.startswith(("docker buildx build", "docker push")) for line in lines(calls))
 
 
 def test_docker_hub_login_and_mirror_when_the_project_provides_them(build):

@@ -3,6 +3,7 @@ its inline buildspec executed here against a stub `aws` command."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -15,6 +16,7 @@ from components.change_set_review import EXPORTED_VARIABLES
 from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack, shared_scope
 from tests.support.buildspec import run_buildspec, stub_environment
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
+from tests.test_changeset_report import report as changeset_report
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,28 +30,28 @@ def review_project(mocks, environment: str = "production"):
     return only(mocks, "aws:codebuild/project:Project", f"review-{environment}-project")
 
 
-def test_production_reads_change_set_review_approval_execute(prod):
-    create, review, approve, execute, _verify = actions_of(prod, "production")
-    assert [(a["name"], a["runOrder"]) for a in (create, review, approve, execute)] == [
-        ("CreateChangeSet", 1),
-        ("ReviewChangeSet", 2),
-        ("Approve", 3),
-        ("ExecuteChangeSet", 4),
+def test_production_reviews_its_plan_and_confirms_its_release_with_one_project(prod):
+    _recover, create, review = actions_of(prod, "production-plan")
+    assert [(a["name"], a["runOrder"]) for a in (create, review)] == [
+        ("CreateChangeSet", 2),
+        ("ReviewChangeSet", 3),
     ]
     assert (review["category"], review["provider"]) == ("Build", "CodeBuild")
     assert review["configuration"]["ProjectName"] == review_project(prod).state["name"]
-    assert review["namespace"] == "Review-production"
+    assert review["namespace"] == "Plan-production"
     assert review["inputArtifacts"] == ["InfrastructureSource"]
     assert json.loads(review["configuration"]["EnvironmentVariables"]) == [
         {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
         {"name": "APP_COMMIT", "value": "#{AppSource.CommitId}"},
     ]
+    confirm = action_of(prod, "production", "ConfirmChangeSet")
+    assert confirm["configuration"]["ProjectName"] == review_project(prod).state["name"]
 
 
 def test_the_approval_carries_the_review_variables(prod):
-    approve = action_of(prod, "production", "Approve")["configuration"]
-    assert approve["CustomData"].startswith("#{Review-production.REVIEW_SUMMARY}")
-    assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"
+    approve = action_of(prod, "production-approval", "Approve")["configuration"]
+    assert approve["CustomData"].startswith("#{Plan-production.REVIEW_SUMMARY}")
+    assert approve["ExternalEntityLink"] == "#{Plan-production.CHANGE_SET_URL}"
     assert EXPORTED_VARIABLES == (
         "REVIEW_SUMMARY",
         "CHANGE_COUNT",
@@ -58,6 +60,8 @@ def test_the_approval_carries_the_review_variables(prod):
         "IMAGE_TAG",
         "CHANGE_SET_URL",
         "REPORT_URL",
+        "FINGERPRINT",
+        "PLAN_EXECUTION_ID",
     )
 
 
@@ -81,12 +85,14 @@ def test_every_gated_environment_gets_its_own_review():
         project = review_project(mocks, environment)
         variables = {v["name"]: v["value"] for v in project.inputs["environment"]["environmentVariables"]}
         assert variables["STACK_NAME"] == stack
+        # The review reads the plan's change set; the confirm names the release's own.
+        assert variables["CHANGE_SET_NAME"] == f"{stack}-plan"
         assert (
             variables["CHANGE_SET_NAME"]
-            == action_of(mocks, environment, "CreateChangeSet")["configuration"]["ChangeSetName"]
+            == action_of(mocks, f"{environment}-plan", "CreateChangeSet")["configuration"]["ChangeSetName"]
         )
         assert (
-            action_of(mocks, environment, "ReviewChangeSet")["configuration"]["ProjectName"]
+            action_of(mocks, f"{environment}-plan", "ReviewChangeSet")["configuration"]["ProjectName"]
             == project.state["name"]
         )
 
@@ -102,7 +108,7 @@ def test_review_project_is_small_unprivileged_and_pinned(prod):
     assert variables == {
         "ENVIRONMENT": "production",
         "STACK_NAME": "todobackend-prod",
-        "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+        "CHANGE_SET_NAME": "todobackend-prod-plan",
         "IMAGE_PARAMETER": "ApplicationImageTag",
         "REPORT_BUCKET": only(prod, "aws:s3/bucket:Bucket").state["bucket"],
         "REPORT_PREFIX": "reviews/production",
@@ -160,7 +166,14 @@ def run_review(
     tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None
 ) -> tuple[dict[str, str], list[list[str]], Path]:
     """Run the review project's inline buildspec as CodeBuild does (tests/support/buildspec.py),
-    with the renderer from build-image/ and a stub `aws` that serves the pages."""
+    with the renderer from build-image/ and a stub `aws` that serves the pages; it must succeed."""
+    result, calls, uploaded = run_review_project(tmp_path, pages, extra)
+    assert result.succeeded, result.output
+    return result.exported, calls, uploaded
+
+
+def run_review_project(tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None):
+    """The same run, whatever its outcome: (BuildResult, aws calls, the upload folder)."""
     mocks = run_stack("prod").mocks
     project = review_project(mocks).inputs
     buildspec = yaml.safe_load(project["source"]["buildspec"])
@@ -195,10 +208,10 @@ def run_review(
         environment=stub_environment(bin_dir, environment),
         state_dir=tmp_path / "runner",
     )
-    assert result.succeeded, result.output
-    calls = [json.loads(line) for line in (tmp_path / "aws.log").read_text().splitlines()]
+    log = tmp_path / "aws.log"
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return (
-        result.exported,
+        result,
         calls,
         s3 / variables["REPORT_BUCKET"] / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"],
     )
@@ -207,11 +220,12 @@ def run_review(
 def test_buildspec_describes_renders_uploads_and_exports(tmp_path):
     release = json.loads((FIXTURES / "release.json").read_text())
     exports, calls, uploaded = run_review(tmp_path, [release])
-    assert calls[0][:2] == ["cloudformation", "describe-stacks"]
-    assert calls[1] == [
+    # Every page of the change set first (a confirm stops there), then the stack's parameters.
+    assert calls[0] == [
         "cloudformation", "describe-change-set", "--stack-name", "todobackend-prod",
-        "--change-set-name", "todobackend-prod-pipeline", "--output", "json",
+        "--change-set-name", "todobackend-prod-plan", "--output", "json",
     ]  # fmt: skip
+    assert calls[1][:2] == ["cloudformation", "describe-stacks"]
     assert exports["REVIEW_SUMMARY"] == (
         "production: 3 changes — 1 replacement (ApplicationTaskDefinition), 0 removals; image tag 5fdbe62 → 8c1d2aa"
     )
@@ -227,6 +241,93 @@ def test_buildspec_describes_renders_uploads_and_exports(tmp_path):
         "changes-1.json", "exports.sh", "report.html", "report.md", "summary.txt",
     ]  # fmt: skip
     assert "- application commit: `8c1d2aa4f0e`" in (uploaded / "report.md").read_text()
+    # What the release's confirm compares with, and the execution that reviewed it.
+    assert exports["FINGERPRINT"] == changeset_report.fingerprint([release])
+    assert exports["PLAN_EXECUTION_ID"] == "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
+
+
+# -- the same project confirming a release's change set ----------------------------------
+PLAN_EXECUTION = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"  # the run_review execution
+
+
+def confirm(tmp_path, pages, **variables):
+    """The ConfirmChangeSet action: the review project with the action's variables."""
+    action = action_of(run_stack("prod").mocks, "production", "ConfirmChangeSet")
+    declared = {v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])}
+    assert set(declared) == {
+        "REVIEW_MODE", "CHANGE_SET_NAME", "EXPECTED_FINGERPRINT", "PLAN_EXECUTION_ID", "PIPELINE_EXECUTION_ID",
+    }  # fmt: skip
+    resolved = {
+        "REVIEW_MODE": declared["REVIEW_MODE"],
+        "CHANGE_SET_NAME": declared["CHANGE_SET_NAME"],
+        "PLAN_EXECUTION_ID": PLAN_EXECUTION,
+        "PIPELINE_EXECUTION_ID": PLAN_EXECUTION,
+        **variables,
+    }
+    return run_review_project(tmp_path, pages, resolved)
+
+
+def test_a_confirm_passes_the_change_set_that_makes_the_reviewed_changes(tmp_path):
+    reviewed = json.loads((FIXTURES / "release.json").read_text())
+    # Created again: another name, id and time, the same changes in another order.
+    again = reviewed | {
+        "ChangeSetName": "todobackend-prod-pipeline",
+        "ChangeSetId": reviewed["ChangeSetId"].replace("plan", "pipeline") + "-2",
+        "CreationTime": "2026-12-01T10:00:00Z",
+        "Changes": list(reversed(reviewed["Changes"])),
+    }
+    result, calls, _ = confirm(
+        tmp_path, [again], EXPECTED_FINGERPRINT=changeset_report.fingerprint([reviewed])
+    )
+    assert result.succeeded, result.output
+    assert "todobackend-prod-pipeline is the change set reviewed and approved" in result.output
+    # It describes the release's change set and nothing else: no report, no upload.
+    assert [c[:2] for c in calls] == [["cloudformation", "describe-change-set"]]
+    assert calls[0][calls[0].index("--change-set-name") + 1] == "todobackend-prod-pipeline"
+    # A confirm reports nothing (its action has no namespace).
+    assert [result.exported[n] for n in ("REVIEW_SUMMARY", "CHANGE_COUNT", "FINGERPRINT")] == ["", "", ""]
+
+
+def test_a_confirm_stops_a_change_set_that_differs_from_the_reviewed_one(tmp_path):
+    reviewed = json.loads((FIXTURES / "release.json").read_text())
+    # Created again after someone pushed another image under the reviewed parameters' names.
+    drifted = copy.deepcopy(reviewed)
+    (tag,) = [p for p in drifted["Parameters"] if p["ParameterKey"] == "ApplicationImageTag"]
+    tag["ParameterValue"] = "0badc0ffee00"
+    result, _, _ = confirm(tmp_path, [drifted], EXPECTED_FINGERPRINT=changeset_report.fingerprint([reviewed]))
+    assert not result.succeeded
+    assert "is not the change set reviewed and approved" in result.output
+    assert "nothing is executed" in result.output
+
+
+def test_a_confirm_with_no_reviewed_fingerprint_stops(tmp_path):
+    reviewed = json.loads((FIXTURES / "release.json").read_text())
+    result, _, _ = confirm(tmp_path, [reviewed], EXPECTED_FINGERPRINT="")
+    assert not result.succeeded
+    assert "(fingerprint none)" in result.output
+
+
+def test_a_confirm_in_a_rollback_restores_the_release_approved_when_it_shipped(tmp_path):
+    """A rollback runs with the variables of the execution it rolls back to (AWS, "Configuring
+    stage rollback"): its plan's id is not the running execution's."""
+    reviewed = json.loads((FIXTURES / "release.json").read_text())
+    result, calls, _ = confirm(
+        tmp_path,
+        [reviewed],
+        EXPECTED_FINGERPRINT="fingerprint-of-the-plan-that-shipped-then",
+        PIPELINE_EXECUTION_ID="9e8d7c6b-1111-2222-3333-444455556666",
+    )
+    assert result.succeeded, result.output
+    assert calls == []
+    assert f"runs with the plan of execution {PLAN_EXECUTION}" in result.output
+
+
+def test_an_unknown_review_mode_is_refused(tmp_path):
+    reviewed = json.loads((FIXTURES / "release.json").read_text())
+    result, calls, _ = run_review_project(tmp_path, [reviewed], {"REVIEW_MODE": "approve"})
+    assert not result.succeeded
+    assert "REVIEW_MODE must be review or confirm, not 'approve'" in result.output
+    assert calls == []
 
 
 def test_buildspec_follows_every_page(tmp_path):

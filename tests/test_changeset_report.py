@@ -491,3 +491,77 @@ def test_the_cli_explains_itself(capsys):
     assert "Render a CloudFormation change set for its approver." in help_text
     assert "DescribeChangeSet JSON, one file per page" in help_text
     assert "DescribeStacks JSON (old parameter values)" in help_text
+
+
+# -- the fingerprint: is the change set a release executes the one its approver saw? --------
+
+
+def _release_pages() -> list[dict]:
+    return [json.loads((FIXTURES / "release.json").read_text())]
+
+
+def test_the_same_changes_in_another_change_set_have_the_same_fingerprint():
+    """A release recreates the reviewed change set from the same artifacts: new name, id,
+    time and status, the changes in another order. Nothing the approver saw differs."""
+    pages = _release_pages()
+    again = copy.deepcopy(pages)
+    again[0].update(
+        ChangeSetName="todobackend-prod-pipeline",
+        ChangeSetId="arn:aws:cloudformation:eu-west-1:123456789012:changeSet/todobackend-prod-pipeline/ffff",
+        CreationTime="2026-12-01T10:00:00.000Z",
+        ExecutionStatus="AVAILABLE",
+    )
+    again[0]["Changes"] = list(reversed(again[0]["Changes"]))
+    assert report.fingerprint(again) == report.fingerprint(pages)
+    # Split over two pages, as DescribeChangeSet may answer.
+    first, *rest = again[0]["Changes"]
+    paged = [{**again[0], "Changes": [first], "NextToken": "t"}, {"Changes": rest}]
+    assert report.fingerprint(paged) == report.fingerprint(pages)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "another image tag",
+        "a resource replaced instead of modified",
+        "one change fewer",
+        "another capability",
+    ],
+)
+def test_any_difference_in_what_the_change_set_does_changes_the_fingerprint(edit):
+    pages = _release_pages()
+    changed = copy.deepcopy(pages)
+    page = changed[0]
+    if edit == "another image tag":
+        for parameter in page["Parameters"]:
+            if parameter["ParameterKey"] == "ApplicationImageTag":
+                parameter["ParameterValue"] = "0000000"
+    elif edit == "a resource replaced instead of modified":
+        change = next(
+            c["ResourceChange"] for c in page["Changes"] if c["ResourceChange"].get("Replacement") == "False"
+        )
+        change["Replacement"] = "True"
+    elif edit == "one change fewer":
+        page["Changes"] = page["Changes"][1:]
+    else:
+        page["Capabilities"] = ["CAPABILITY_IAM"]
+    assert report.fingerprint(changed) != report.fingerprint(pages)
+
+
+def test_the_fingerprint_is_exported_and_printed_alone_on_request(tmp_path, capsys):
+    page = tmp_path / "changes-1.json"
+    page.write_text((FIXTURES / "release.json").read_text())
+    assert report.main(["--print-fingerprint", str(page)]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == report.fingerprint(_release_pages())
+    assert len(printed) == 64 and set(printed) <= set("0123456789abcdef")
+    out = tmp_path / "report"
+    assert (
+        report.main(
+            ["--environment", "production", "--out-dir", str(out), "--execution-id", "0f1e", str(page)]
+        )
+        == 0
+    )
+    exports = (out / "exports.sh").read_text()
+    assert f"export FINGERPRINT={printed}\n" in exports
+    assert "export PLAN_EXECUTION_ID=0f1e\n" in exports

@@ -287,15 +287,17 @@ def test_every_parameter_the_pipeline_sets_is_reserved():
 # ("-" and 7 random characters), change-set names 128, CodeConnections names 32,
 # pipeline names 100, notification rule names 64.
 def test_an_environment_name_that_would_overflow_its_role_names_is_refused():
-    longest_role_prefix = "review-" + "e" * 44 + "-role"
+    # A gated environment's recovery role, and in another account its role there, are the
+    # longest: `recover-<env>-role-<7>` and `<env>-recover-role-<7>`.
+    longest_role_prefix = "recover-" + "e" * 43 + "-role"
     assert len(longest_role_prefix) + 8 == 64
     raw = copy.deepcopy(MINIMAL)
-    raw["environments"][0]["name"] = "e" * 44
+    raw["environments"][0]["name"] = "e" * 43
     load_config(raw)
-    raw["environments"][0]["name"] = "e" * 45
+    raw["environments"][0]["name"] = "e" * 44
     (problem,) = problems_for(raw)
     assert problem.startswith(
-        "ecs-delivery:environments[0].name: '" + "e" * 45 + "' is 45 characters; at most 44"
+        "ecs-delivery:environments[0].name: '" + "e" * 44 + "' is 44 characters; at most 43"
     )
     assert "IAM allows 64" in problem
 

@@ -167,9 +167,11 @@ def test_every_target_resource_and_only_those_use_the_target_provider(declared):
         ("aws:iam/role:Role", "deploy-production-role"),
         ("aws:iam/role:Role", "production-action-role"),
         ("aws:iam/role:Role", "production-reader-role"),
+        ("aws:iam/role:Role", "production-recover-role"),
         ("aws:iam/rolePolicy:RolePolicy", "deploy-production-iam"),
         ("aws:iam/rolePolicy:RolePolicy", "production-action-policy"),
         ("aws:iam/rolePolicy:RolePolicy", "production-reader-policy"),
+        ("aws:iam/rolePolicy:RolePolicy", "production-recover-policy"),
         ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "deploy-production-managed-0"),
     ]
     # The mock answers in the account of the provider a resource is declared with.
@@ -197,15 +199,24 @@ def test_production_actions_run_as_the_action_role_and_read_through_the_reader(d
         assert found["configuration"].get(
             "RoleArn", arn_of(declared, "aws:iam/role:Role", "deploy-production-role")
         ) == (arn_of(declared, "aws:iam/role:Role", "deploy-production-role"))
-    for stage in ("production-plan", "production"):
-        variables = json.loads(
-            action_of(declared, stage, "ReviewChangeSet")["configuration"]["EnvironmentVariables"]
-        )
+    for stage, action in (("production-plan", "ReviewChangeSet"), ("production", "ConfirmChangeSet")):
+        variables = json.loads(action_of(declared, stage, action)["configuration"]["EnvironmentVariables"])
         assert {"name": "READER_ROLE_ARN", "value": reader} in variables
-        # The review and the smoke test run in the pipeline's account.
-        assert "roleArn" not in action_of(declared, stage, "ReviewChangeSet")
+        # The review, its confirm, the recovery and the smoke test run in the pipeline's account.
+        assert "roleArn" not in action_of(declared, stage, action)
+    recover = action_of(declared, "production-plan", "RecoverStack")
+    assert "roleArn" not in recover
+    assert json.loads(recover["configuration"]["EnvironmentVariables"]) == [
+        {
+            "name": "RECOVERY_ROLE_ARN",
+            "value": arn_of(declared, "aws:iam/role:Role", "production-recover-role"),
+        }
+    ]
+    assert arn_of(declared, "aws:iam/role:Role", "production-recover-role").startswith(
+        f"arn:aws:iam::{TARGET}:role/ecs-delivery/todobackend-cross-account/recovery/production/"
+    )
     assert "roleArn" not in action_of(declared, "production", "Verify")
-    assert "roleArn" not in action_of(declared, "production", "Approve")
+    assert "roleArn" not in action_of(declared, "production-approval", "Approve")
     # Alarms in the target account are read as the action role.
     release = next(s for s in pipeline_inputs(declared)["stages"] if s["name"] == "production")
     (alarm,) = release["onSuccess"]["condition"]["rules"]
@@ -213,7 +224,8 @@ def test_production_actions_run_as_the_action_role_and_read_through_the_reader(d
     # dev stays in the pipeline's account.
     assert "roleArn" not in action_of(declared, "dev", "Deploy")
     assert (
-        f"in account {TARGET}" in action_of(declared, "production", "Approve")["configuration"]["CustomData"]
+        f"in account {TARGET}"
+        in action_of(declared, "production-approval", "Approve")["configuration"]["CustomData"]
     )
 
 
@@ -422,7 +434,9 @@ def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
     target, records, _ = synth.synth(CROSS_ACCOUNT, tmp_path, FIXTURE_STACKS)
     pipeline_md = (target / "pipeline.md").read_text()
     assert f'subgraph S3["production-plan · account {TARGET}"]' in pipeline_md
-    assert f'subgraph S4["production · account {TARGET}"]' in pipeline_md
+    # The approval deploys nothing: no account of its own.
+    assert 'subgraph S4["production-approval"]' in pipeline_md
+    assert f'subgraph S5["production · account {TARGET}"]' in pipeline_md
     assert 'subgraph S2["dev"]' in pipeline_md
     assert (
         f"Deploys to account **{TARGET}**: its CloudFormation actions run as `arn:aws:iam::{TARGET}:role/"
@@ -430,7 +444,7 @@ def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
     )
     lines = synth.summary(CROSS_ACCOUNT, target, records).splitlines()
     assert (
-        f"  production (account {TARGET}): CreateChangeSet → ReviewChangeSet → Approve → ExecuteChangeSet → Verify"
+        f"  production (account {TARGET}): CreateChangeSet → ConfirmChangeSet → ExecuteChangeSet → Verify"
         in lines
     )
     assert "  dev: Deploy → Verify" in lines

@@ -26,7 +26,14 @@ def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
         line.split()[2:] for line in dockerfile.splitlines() if line.startswith("COPY --chmod=0755 ")
     ]
     # Executable, on the PATH (tests/container/ runs each in the built image).
-    assert scripts == ["start-dockerd", "review-change-set", "verify-environment", "/usr/local/bin/"]
+    assert scripts == [
+        "start-dockerd",
+        "image-published",
+        "review-change-set",
+        "recover-stack",
+        "verify-environment",
+        "/usr/local/bin/",
+    ]
 
 
 def test_infra_example_matches_the_default_contract():

@@ -118,11 +118,12 @@ def test_pipeline_role_statements_name_their_resources(book):
     connection = only(book, "aws:codeconnections/connection:Connection").state["arn"]
     project = only(book, "aws:codebuild/project:Project", "build-project").state["arn"]
     review = only(book, "aws:codebuild/project:Project", "review-production-project").state["arn"]
+    recovery = only(book, "aws:codebuild/project:Project", "recover-production-project").state["arn"]
     dev_role = only(book, "aws:iam/role:Role", "deploy-dev-role").state["arn"]
     prod_role = only(book, "aws:iam/role:Role", "deploy-production-role").state["arn"]
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
-    assert statements["RunBuilds"]["Resource"] == [project, review]
+    assert statements["RunBuilds"]["Resource"] == [project, review, recovery]
     # The CodeBuild action's documented calls, spelled as IAM names them.
     assert statements["RunBuilds"]["Action"] == ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
     assert statements["DeployStacks"]["Resource"] == [
@@ -323,9 +324,9 @@ def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
     environments, gated, verified = {"dev": (1, 0, 0), "prod": (2, 1, 2)}[stack]
-    # pipeline, build, one deploy role per environment, one review per gated environment,
-    # one smoke-test role per verified environment
-    assert len(documents) == 2 + environments + gated + verified
+    # pipeline, build, one deploy role per environment, one review and one recovery per gated
+    # environment, one smoke-test role per verified environment
+    assert len(documents) == 2 + environments + 2 * gated + verified
     for document in documents:
         findings = [(f.issue, f.location) for f in parliament.analyze_policy_string(document).findings]
         assert findings == [], findings

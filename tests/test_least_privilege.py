@@ -49,21 +49,25 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
 
 
 def expected_roles(mocks) -> int:
-    """Pipeline and build roles, one deploy role per environment, one review role per
-    gated environment, one smoke-test role per verified environment, and in other
-    accounts one action role per environment and one review reader per gated one."""
+    """Pipeline and build roles, one deploy role per environment, one review role and one
+    recovery role per gated environment, one smoke-test role per verified environment, and
+    in other accounts one action role per environment and one review reader and one
+    recovery role per gated one."""
     components = [r.type for r in mocks.resources]
     remote = [r for r in mocks.resources if r.type == "ecs-delivery:cross_account:CrossAccountAccess"]
-    readers = [
-        r for r in mocks.resources if r.type == "aws:iam/role:Role" and r.name.endswith("-reader-role")
+    remote_gated = [
+        r
+        for r in mocks.resources
+        if r.type == "aws:iam/role:Role" and r.name.endswith(("-reader-role", "-recover-role"))
     ]
     return (
         2
         + components.count("ecs-delivery:deploy_role:DeployRole")
         + components.count("ecs-delivery:change_set_review:ChangeSetReview")
+        + components.count("ecs-delivery:stack_recovery:StackRecovery")
         + components.count("ecs-delivery:verify_project:VerifyProject")
         + len(remote)
-        + len(readers)
+        + len(remote_gated)
     )
 
 
@@ -215,7 +219,11 @@ def test_kms_is_granted_only_when_configured_and_only_on_that_key():
             continue
         (statement,) = [s for s in document["Statement"] if s["Sid"] == "ArtifactKey"]
         assert statement["Resource"] == [kms]
-        # Decrypt to read artifacts, GenerateDataKey to write them (SSE-KMS), as KMS names them.
-        assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+        # Decrypt to read artifacts, GenerateDataKey to write them (SSE-KMS), as KMS names them;
+        # the recovery and the smoke test write none.
+        if name.startswith(("recover-", "verify-")):
+            assert statement["Action"] == ["kms:Decrypt"], name
+        else:
+            assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"], name
     for name, document in identity_documents(run_stack("prod").mocks):
         assert all(not a.startswith("kms:") for s in document["Statement"] for a in s["Action"]), name

@@ -82,15 +82,15 @@ def test_email_subscriptions_come_from_config(prod):
 
 
 def test_every_manual_approval_says_what_is_approved(prod):
-    approve = action_of(prod, "production", "Approve")["configuration"]
+    approve = action_of(prod, "production-approval", "Approve")["configuration"]
     assert approve["NotificationArn"] == topic_arn(prod)
     # The review's summary names the environment, the changes and the image tag change.
     assert approve["CustomData"] == (
-        "#{Review-production.REVIEW_SUMMARY} | stack todobackend-prod, "
-        "change set todobackend-prod-pipeline, commit #{AppSource.CommitId}"
+        "#{Plan-production.REVIEW_SUMMARY} | stack todobackend-prod, "
+        "change set todobackend-prod-plan, commit #{AppSource.CommitId}"
     )
     # ...and links to exactly this change set in the CloudFormation console.
-    assert approve["ExternalEntityLink"] == "#{Review-production.CHANGE_SET_URL}"
+    assert approve["ExternalEntityLink"] == "#{Plan-production.CHANGE_SET_URL}"
 
 
 def test_the_rule_is_created_only_after_the_topic_policy_admits_codestar_notifications(prod):
@@ -115,6 +115,6 @@ def test_pipeline_and_projects_wait_for_the_permissions_they_run_with(prod):
             prod, "aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"deploy-{environment}-managed-0"
         )
         assert attachment.urn in pipeline.dependencies
-    for runner in ("build", "review-production"):
+    for runner in ("build", "review-production", "recover-production"):
         project = only(prod, "aws:codebuild/project:Project", f"{runner}-project")
         assert only(prod, "aws:iam/rolePolicy:RolePolicy", f"{runner}-policy").urn in project.dependencies

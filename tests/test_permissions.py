@@ -36,10 +36,10 @@ def environments(mocks) -> list[tuple[str, str, bool]]:
     found = []
     for stage in pipeline["stages"][2:]:
         modes = {a["configuration"].get("ActionMode") for a in stage["actions"]}
-        if not modes & {"CREATE_UPDATE", "CHANGE_SET_EXECUTE"}:
-            continue  # a gated environment's plan stage: its release stage follows
+        if not modes & {"REPLACE_ON_FAILURE", "CREATE_UPDATE", "CHANGE_SET_EXECUTE"}:
+            continue  # a gated environment's plan or approval stage: its release stage follows
         first = stage["actions"][0]["configuration"]
-        gated = any(a["category"] == "Approval" for a in stage["actions"])
+        gated = "CHANGE_SET_EXECUTE" in modes
         found.append((stage["name"], first["StackName"], gated))
     return found
 
@@ -420,6 +420,84 @@ def test_each_review_role_can_describe_its_change_set_and_write_its_report(decla
             assert not denied, explain(denied)
         denied = roles[f"review-{environment}-role"].denied(requests)
         assert not denied, explain(denied)
+
+
+def test_each_recovery_role_can_read_and_delete_its_stack(declared):
+    """What recover-stack asks: DescribeStacks, DeleteStack and the waiter's DescribeStacks
+    (AWS CLI `wait stack-delete-complete`); CloudFormation deletes with the stack's own role,
+    so no iam:PassRole (DeleteStack, RoleARN)."""
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    key = only_key(declared)
+    gated = [(e, s) for e, s, g in environments(declared) if g]
+    for environment, stack in gated:
+        acct = account_of(declared, environment)
+        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        requests = [
+            *codebuild_runner_requests(declared, f"recover-{environment}"),
+            Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
+            Request("s3:GetBucketAcl", bucket, own_bucket),
+            Request("s3:GetBucketLocation", bucket, own_bucket),
+            *([Request("kms:Decrypt", key)] if key else []),
+        ]
+        recovery = [
+            Request("cloudformation:DescribeStacks", stack_arn),
+            Request("cloudformation:DeleteStack", stack_arn),
+        ]
+        if acct == ACCOUNT:
+            requests += recovery
+        else:
+            remote = roles[f"{environment}-recover-role"]
+            requests.append(Request("sts:AssumeRole", remote.arn))
+            denied = remote.denied(recovery)
+            assert not denied, explain(denied)
+        denied = roles[f"recover-{environment}-role"].denied(requests)
+        assert not denied, explain(denied)
+
+
+def test_a_recovery_role_can_delete_nothing_but_its_stack_and_change_nothing(declared):
+    roles = declared_roles(declared)
+    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    region = region_of(declared)
+    envs = environments(declared)
+    for environment, stack, gated in envs:
+        if not gated:
+            continue
+        acct = account_of(declared, environment)
+        own = f"arn:aws:cloudformation:{region}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        acting = [roles[f"recover-{environment}-role"]]
+        if acct != ACCOUNT:
+            acting.append(roles[f"{environment}-recover-role"])
+        for role in acting:
+            for request in (
+                *(
+                    Request(f"cloudformation:{a}", own)
+                    for a in (
+                        "UpdateStack",
+                        "CreateStack",
+                        "CreateChangeSet",
+                        "ExecuteChangeSet",
+                        "SetStackPolicy",
+                    )
+                ),
+                *(
+                    Request(
+                        "cloudformation:DeleteStack", f"arn:aws:cloudformation:{region}:{a}:stack/{other}/x"
+                    )
+                    for other_env, other, _ in envs
+                    if other_env != environment
+                    for a in {ACCOUNT, account_of(declared, other_env)}
+                ),
+                Request("iam:PassRole", f"arn:aws:iam::{acct}:role/any"),
+                Request(
+                    "s3:PutObject",
+                    f"{bucket}/pipeline/ApplicationVersion/x.zip",
+                    {"aws:ResourceAccount": ACCOUNT},
+                ),
+                Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{ACCOUNT}:project/any"),
+            ):
+                assert not role.allows(request), (role.name, request)
 
 
 # -- isolation -----------------------------------------------------------------------------

@@ -88,8 +88,11 @@ def test_execution_mode_comes_from_config(book):
 
 
 def test_book_pipeline_stages_in_order(book):
-    # A gated environment plans (change set + review) in a stage of its own first.
-    assert stage_names(book) == ["Source", "Build", "dev", "production-plan", "production"]
+    # A gated environment plans (change set + review) in a stage of its own, is approved in
+    # another, and released in a third.
+    assert stage_names(book) == [
+        "Source", "Build", "dev", "production-plan", "production-approval", "production",
+    ]  # fmt: skip
 
 
 def test_book_source_stage_reads_both_repositories_through_the_connection(book):
@@ -132,7 +135,8 @@ def test_book_dev_stage_deploys_directly(book):
     (deploy,) = actions_of(book, "dev")
     assert (deploy["category"], deploy["provider"], deploy["runOrder"]) == ("Deploy", "CloudFormation", 1)
     assert deploy["configuration"] == {
-        "ActionMode": "CREATE_UPDATE",
+        # CREATE_UPDATE, except that a stack in a failed state is deleted and created again.
+        "ActionMode": "REPLACE_ON_FAILURE",
         "StackName": "todobackend-dev",
         "TemplatePath": "InfrastructureSource::stack.yml",
         "TemplateConfiguration": "InfrastructureSource::dev.json",
@@ -154,33 +158,70 @@ def test_book_dev_stage_deploys_directly(book):
     assert deploy["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
 
 
-def test_book_production_is_change_set_then_review_then_approval_then_execute(book):
-    create, review, approve, execute = actions_of(book, "production")
-    assert [a["name"] for a in (create, review, approve, execute)] == [
-        "CreateChangeSet",
-        "ReviewChangeSet",
-        "Approve",
-        "ExecuteChangeSet",
-    ]
-    assert [a["runOrder"] for a in (create, review, approve, execute)] == [1, 2, 3, 4]
-    assert create["configuration"]["ActionMode"] == "CHANGE_SET_REPLACE"
-    assert execute["configuration"]["ActionMode"] == "CHANGE_SET_EXECUTE"
-    assert create["configuration"]["ChangeSetName"] == execute["configuration"]["ChangeSetName"]
-    assert create["configuration"]["StackName"] == execute["configuration"]["StackName"] == "todobackend-prod"
-    assert create["configuration"]["TemplateConfiguration"] == "InfrastructureSource::prod.json"
-    assert create["configuration"]["RoleArn"] == deploy_role_arn(book, "production")
-    assert create["configuration"]["Capabilities"] == "CAPABILITY_NAMED_IAM"
-    assert json.loads(create["configuration"]["ParameterOverrides"]) == {
-        "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
-        "ApplicationImageRepository": "todobackend",
-        "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-        "PermissionsBoundaryArn": boundary_arn(book, "production"),
+def test_book_production_plans_then_is_approved_then_releases(book):
+    recover, plan, review = actions_of(book, "production-plan")
+    (approve,) = actions_of(book, "production-approval")
+    create, confirm, execute = actions_of(book, "production")
+    assert [(a["name"], a["runOrder"]) for a in (recover, plan, review)] == [
+        ("RecoverStack", 1), ("CreateChangeSet", 2), ("ReviewChangeSet", 3),
+    ]  # fmt: skip
+    assert [(a["name"], a["runOrder"]) for a in (create, confirm, execute)] == [
+        ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3),
+    ]  # fmt: skip
+    # The plan's change set is reviewed and approved; the release creates its own from the
+    # same artifacts, confirms it against the plan's, and executes that one.
+    assert plan["configuration"]["ChangeSetName"] == "todobackend-prod-plan"
+    assert create["configuration"]["ChangeSetName"] == "todobackend-prod-pipeline"
+    assert execute["configuration"]["ChangeSetName"] == "todobackend-prod-pipeline"
+    for change_set in (plan, create):
+        configuration = change_set["configuration"]
+        assert configuration["ActionMode"] == "CHANGE_SET_REPLACE"
+        assert configuration["StackName"] == "todobackend-prod"
+        assert configuration["TemplateConfiguration"] == "InfrastructureSource::prod.json"
+        assert configuration["RoleArn"] == deploy_role_arn(book, "production")
+        assert configuration["Capabilities"] == "CAPABILITY_NAMED_IAM"
+        assert json.loads(configuration["ParameterOverrides"]) == {
+            "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
+            "ApplicationImageRepository": "todobackend",
+            "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "PermissionsBoundaryArn": boundary_arn(book, "production"),
+        }
+        assert change_set["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
+    # Same artifacts, same template settings: only the name differs.
+    assert {k: v for k, v in plan["configuration"].items() if k != "ChangeSetName"} == {
+        k: v for k, v in create["configuration"].items() if k != "ChangeSetName"
+    }
+    assert execute["configuration"] == {
+        "ActionMode": "CHANGE_SET_EXECUTE",
+        "StackName": "todobackend-prod",
+        "ChangeSetName": "todobackend-prod-pipeline",
     }
     assert deploy_role_arn(book, "production") != deploy_role_arn(book, "dev")
-    assert create["inputArtifacts"] == ["InfrastructureSource", "ApplicationVersion"]
     assert (approve["category"], approve["owner"], approve["provider"]) == ("Approval", "AWS", "Manual")
     assert "todobackend-prod" in approve["configuration"]["CustomData"]
     assert "inputArtifacts" not in execute
+
+
+def test_the_recovery_and_the_confirm_run_their_own_projects(book):
+    recover = action_of(book, "production-plan", "RecoverStack")
+    project = only(book, "aws:codebuild/project:Project", "recover-production-project").state["name"]
+    assert project == "todobackend-book-recover-production"
+    assert (recover["category"], recover["provider"]) == ("Build", "CodeBuild")
+    # In the pipeline's own account the project's role reaches the stack itself.
+    assert recover["configuration"] == {"ProjectName": project}
+    assert recover["inputArtifacts"] == ["InfrastructureSource"]
+    confirm = action_of(book, "production", "ConfirmChangeSet")
+    review = only(book, "aws:codebuild/project:Project", "review-production-project").state["name"]
+    assert (confirm["category"], confirm["provider"]) == ("Test", "CodeBuild")
+    assert confirm["configuration"]["ProjectName"] == review
+    assert json.loads(confirm["configuration"]["EnvironmentVariables"]) == [
+        {"name": "REVIEW_MODE", "value": "confirm"},
+        {"name": "CHANGE_SET_NAME", "value": "todobackend-prod-pipeline"},
+        {"name": "EXPECTED_FINGERPRINT", "value": "#{Plan-production.FINGERPRINT}"},
+        {"name": "PLAN_EXECUTION_ID", "value": "#{Plan-production.PLAN_EXECUTION_ID}"},
+        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+    ]
+    assert "namespace" not in confirm
 
 
 def test_pushes_to_either_branch_start_the_pipeline(book):
@@ -198,26 +239,22 @@ def test_pushes_to_either_branch_start_the_pipeline(book):
 
 def test_three_environments_follow_config_order_and_gating(three):
     assert stage_names(three) == [
-        "Source",
-        "Build",
-        "dev",
-        "staging-plan",
-        "staging",
-        "production-plan",
-        "production",
-    ]
+        "Source", "Build", "dev",
+        "staging-plan", "staging-approval", "staging",
+        "production-plan", "production-approval", "production",
+    ]  # fmt: skip
     assert [a["name"] for a in actions_of(three, "dev")] == ["Deploy"]
     for stage, stack in (("staging", "shop-staging"), ("production", "shop-prod")):
         plan = actions_of(three, f"{stage}-plan")
-        assert [(a["name"], a["runOrder"]) for a in plan] == [("CreateChangeSet", 1), ("ReviewChangeSet", 2)]
-        assert plan[0]["configuration"]["StackName"] == stack
+        assert [(a["name"], a["runOrder"]) for a in plan] == [
+            ("RecoverStack", 1), ("CreateChangeSet", 2), ("ReviewChangeSet", 3),
+        ]  # fmt: skip
+        assert plan[1]["configuration"]["StackName"] == stack
+        assert [a["name"] for a in actions_of(three, f"{stage}-approval")] == ["Approve"]
         actions = actions_of(three, stage)
         assert [(a["name"], a["runOrder"]) for a in actions] == [
-            ("CreateChangeSet", 1),
-            ("ReviewChangeSet", 2),
-            ("Approve", 3),
-            ("ExecuteChangeSet", 4),
-        ]
+            ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3),
+        ]  # fmt: skip
         assert actions[0]["configuration"]["StackName"] == stack
 
 
@@ -245,12 +282,13 @@ def test_three_environments_carry_their_own_settings(three):
 
 def test_prod_stack_is_the_full_delivery_pipeline():
     mocks = run_stack("prod").mocks
-    assert stage_names(mocks) == ["Source", "Build", "dev", "production-plan", "production"]
+    assert stage_names(mocks) == [
+        "Source", "Build", "dev", "production-plan", "production-approval", "production",
+    ]  # fmt: skip
     assert [a["name"] for a in actions_of(mocks, "dev")] == ["Deploy", "Verify"]
     assert [a["name"] for a in actions_of(mocks, "production")] == [
         "CreateChangeSet",
-        "ReviewChangeSet",
-        "Approve",
+        "ConfirmChangeSet",
         "ExecuteChangeSet",
         "Verify",
     ]
@@ -260,7 +298,7 @@ def test_dev_stack_is_one_ungated_environment():
     mocks = run_stack("dev").mocks
     assert stage_names(mocks) == ["Source", "Build", "sandbox"]
     (deploy,) = actions_of(mocks, "sandbox")
-    assert deploy["configuration"]["ActionMode"] == "CREATE_UPDATE"
+    assert deploy["configuration"]["ActionMode"] == "REPLACE_ON_FAILURE"
     assert deploy["configuration"]["StackName"] == "todobackend-cd-sandbox"
 
 
@@ -316,5 +354,5 @@ def test_parameters_with_dollar_signs_and_hyphenated_environments_reach_cloudfor
     assert json.loads(deploy["ParameterOverrides"])["PermissionsBoundaryArn"] == boundary_arn(
         run.mocks, "pre-prod"
     )
-    review = action_of(run.mocks, "prod-eu", "ReviewChangeSet")["configuration"]
+    review = action_of(run.mocks, "prod-eu-plan", "ReviewChangeSet")["configuration"]
     assert review["ProjectName"] == "todobackend-test-review-prod-eu"

@@ -235,15 +235,74 @@ def test_approval_violation_when_the_approval_is_dropped(prod_resources):
     )
 
 
-def test_approval_violation_when_the_approval_runs_alongside_execute(prod_resources):
+def test_approval_violation_when_the_approval_comes_after_the_release(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            stages = props["stages"]
+            approval = next(s for s in stages if s["name"] == "production-approval")
+            stages.remove(approval)
+            stages.append(approval)
+
+    assert check_resources("approval-before-change-set-execution", prod_resources, change) == [UNAPPROVED]
+
+
+def test_approval_violation_when_the_approval_comes_before_the_review(prod_resources):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            stages = props["stages"]
+            approval = next(s for s in stages if s["name"] == "production-approval")
+            stages.remove(approval)
+            stages.insert([s["name"] for s in stages].index("production-plan"), approval)
+
+    assert check_resources("approval-before-change-set-execution", prod_resources, change) == [UNAPPROVED]
+
+
+def _confirm_variables(edit):
     def change(typ, props):
         if typ == "aws:codepipeline/pipeline:Pipeline":
             for stage in props["stages"]:
                 for action in stage["actions"]:
-                    if action["provider"] == "Manual":
-                        action["runOrder"] = 4  # alongside ExecuteChangeSet
+                    if action["name"] == "ConfirmChangeSet":
+                        variables = json.loads(action["configuration"]["EnvironmentVariables"])
+                        edit({v["name"]: v for v in variables})
+                        action["configuration"]["EnvironmentVariables"] = json.dumps(variables)
 
-    assert len(check_resources("approval-before-change-set-execution", prod_resources, change)) == 1
+    return change
+
+
+@pytest.mark.parametrize(
+    ("what", "edit"),
+    [
+        ("a review, not a confirm", lambda v: v["REVIEW_MODE"].update(value="review")),
+        (
+            "a fingerprint from nowhere",
+            lambda v: v["EXPECTED_FINGERPRINT"].update(value="#{Nobody.FINGERPRINT}"),
+        ),
+        ("a literal fingerprint", lambda v: v["EXPECTED_FINGERPRINT"].update(value="0" * 64)),
+    ],
+)
+def test_a_confirm_counts_only_against_the_reviewed_fingerprint(prod_resources, what, edit):
+    found = check_resources("approval-before-change-set-execution", prod_resources, _confirm_variables(edit))
+    assert found == [UNAPPROVED], what
+
+
+def test_an_approval_in_the_executing_stage_is_compliant_as_before(prod_resources):
+    """A pipeline of the older shape (create, approve, execute in one stage) still complies."""
+
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            stages = props["stages"]
+            approval = next(s for s in stages if s["name"] == "production-approval")
+            release = next(s for s in stages if s["name"] == "production")
+            stages.remove(approval)
+            release["actions"] = [
+                {**approval["actions"][0], "runOrder": a["runOrder"]}
+                if a["name"] == "ConfirmChangeSet"
+                else a
+                for a in release["actions"]
+            ]
+
+    assert check_resources("approval-before-change-set-execution", prod_resources, change) == []
 
 
 def test_no_wildcard_actions_compliant(prod_resources):
@@ -460,22 +519,23 @@ def _production_actions(prod_resources, edit):
 
 UNAPPROVED = (
     "stage 'production': change set 'todobackend-prod-pipeline' on stack 'todobackend-prod' is executed "
-    "without a manual approval between its creation and its execution"
+    "without a manual approval between its creation and its execution, nor confirmed there to be the "
+    "change set a person approved in an earlier stage"
 )
 
 
 def test_a_missing_run_order_counts_as_one(prod_resources):
-    # CodePipeline's default run order is 1: create (1), approve (3), execute (4) stays compliant.
+    # CodePipeline's default run order is 1: create (1), confirm (2), execute (3) stays compliant.
     assert _production_actions(prod_resources, lambda a, s: a["CreateChangeSet"].pop("runOrder")) == []
-    # An execute without a run order runs first (1): before the approval, a violation.
+    # An execute without a run order runs first (1): before the confirm, a violation.
     assert _production_actions(prod_resources, lambda a, s: a["ExecuteChangeSet"].pop("runOrder")) == [
         UNAPPROVED
     ]
 
 
-def test_an_approval_alongside_the_change_set_does_not_count(prod_resources):
+def test_a_confirm_alongside_the_change_set_does_not_count(prod_resources):
     def edit(actions, stage):
-        actions["Approve"]["runOrder"] = actions["CreateChangeSet"]["runOrder"]
+        actions["ConfirmChangeSet"]["runOrder"] = actions["CreateChangeSet"]["runOrder"]
 
     assert _production_actions(prod_resources, edit) == [UNAPPROVED]
 

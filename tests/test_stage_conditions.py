@@ -55,25 +55,19 @@ def stage(mocks, name: str) -> dict:
 
 
 # -- the realised conditions, per option ---------------------------------------------------
-def test_a_gated_environment_plans_then_releases_only_when_something_changes(four):
+def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_changes(four):
     assert stage_names(four) == [
-        "Source",
-        "Build",
-        "dev",
-        "qa-plan",
-        "qa",
+        "Source", "Build", "dev",
+        "qa-plan", "qa-approval", "qa",
         "staging",
-        "production-plan",
-        "production",
-    ]
+        "production-plan", "production-approval", "production",
+    ]  # fmt: skip
     plan = stage(four, "production-plan")
     assert [(a["name"], a["runOrder"]) for a in plan["actions"]] == [
-        ("CreateChangeSet", 1),
-        ("ReviewChangeSet", 2),
-    ]
+        ("RecoverStack", 1), ("CreateChangeSet", 2), ("ReviewChangeSet", 3),
+    ]  # fmt: skip
     assert action_of(four, "production-plan", "ReviewChangeSet")["namespace"] == "Plan-production"
-    release = stage(four, "production")
-    assert release["beforeEntry"] == {
+    skip_when_nothing_changes = {
         "condition": {
             "result": "SKIP",
             "rules": [
@@ -85,27 +79,34 @@ def test_a_gated_environment_plans_then_releases_only_when_something_changes(fou
             ],
         }
     }
-    # Everything a rollback runs again is inside the release stage: a fresh change set,
-    # its review, the approval, the execute, the smoke test.
+    # The approval is a stage of its own with no onFailure: a rejection ends the run, and
+    # nothing rolls it back or asks again.
+    approval = stage(four, "production-approval")
+    assert approval["beforeEntry"] == skip_when_nothing_changes
+    assert [a["name"] for a in approval["actions"]] == ["Approve"]
+    assert set(approval) == {"name", "actions", "beforeEntry"}
+    # Everything a rollback or retry runs again is in the release stage, and no approval: a
+    # fresh change set, its confirmation against the reviewed one, the execute, the smoke test.
+    release = stage(four, "production")
+    assert release["beforeEntry"] == skip_when_nothing_changes
     assert [(a["name"], a["runOrder"]) for a in release["actions"]] == [
         ("CreateChangeSet", 1),
-        ("ReviewChangeSet", 2),
-        ("Approve", 3),
-        ("ExecuteChangeSet", 4),
-        ("Verify", 5),
+        ("ConfirmChangeSet", 2),
+        ("ExecuteChangeSet", 3),
+        ("Verify", 4),
     ]
     create_in_plan = action_of(four, "production-plan", "CreateChangeSet")["configuration"]
-    assert action_of(four, "production", "CreateChangeSet")["configuration"] == create_in_plan
-    assert (
-        action_of(four, "production", "ExecuteChangeSet")["configuration"]["ChangeSetName"]
-        == (create_in_plan["ChangeSetName"])
+    create_in_release = action_of(four, "production", "CreateChangeSet")["configuration"]
+    assert create_in_release == {**create_in_plan, "ChangeSetName": "todobackend-prod-pipeline"}
+    assert action_of(four, "production", "ExecuteChangeSet")["configuration"]["ChangeSetName"] == (
+        "todobackend-prod-pipeline"
     )
 
 
 def test_the_review_exports_the_count_the_release_checks():
     from components.change_set_review import EXPORTED_VARIABLES
 
-    assert "CHANGE_COUNT" in EXPORTED_VARIABLES
+    assert {"CHANGE_COUNT", "FINGERPRINT", "PLAN_EXECUTION_ID"} <= set(EXPORTED_VARIABLES)
 
 
 def test_a_deployment_window_gates_the_first_stage_of_an_environment(four):
@@ -162,8 +163,10 @@ def test_on_failure_rolls_back_or_retries_as_configured(four):
     }
     assert stage(four, "staging")["onFailure"] == {"result": "ROLLBACK"}
     assert stage(four, "production")["onFailure"] == {"result": "ROLLBACK"}
-    # A plan stage has nothing to undo: it changes no stack.
+    # A plan stage has nothing to undo (it changes no stack but one that never held a
+    # release), an approval stage nothing to retry.
     assert "onFailure" not in stage(four, "qa-plan")
+    assert "onFailure" not in stage(four, "qa-approval")
 
 
 def test_verify_runs_after_the_deploy_with_the_stack_outputs(four):
@@ -325,14 +328,15 @@ def test_rollback_in_parallel_mode_is_refused_with_the_reason():
 
 
 def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
-    environments = [{"name": f"e{i}", "stackName": f"s{i}", "approval": True} for i in range(25)]
+    environments = [{"name": f"e{i}", "stackName": f"s{i}", "approval": True} for i in range(16)]
+    load_config({**MINIMAL_RAW, "environments": environments})  # 2 + 16 * 3 = 50 stages: fine
+    seventeen = [*environments, {"name": "e16", "stackName": "s16", "approval": True}]
     with pytest.raises(ConfigError) as caught:
-        load_config({**MINIMAL_RAW, "environments": environments})
+        load_config({**MINIMAL_RAW, "environments": seventeen})
     assert caught.value.problems == [
-        "ecs-delivery:environments: 25 environments make 52 pipeline stages (Source and Build, 1 per ungated "
-        "and 2 per gated environment: plan and release); CodePipeline allows 50"
+        "ecs-delivery:environments: 17 environments make 53 pipeline stages (Source and Build, 1 per ungated "
+        "and 3 per gated environment: plan, approval and release); CodePipeline allows 50"
     ]
-    load_config({**MINIMAL_RAW, "environments": environments[:24]})  # 50 stages: fine
 
 
 # -- what the blueprint check refuses (AWS's rules for conditions) ----------------------------
@@ -349,8 +353,9 @@ def four_blueprint():
 def test_a_deployment_window_cannot_skip_a_stage():
     blueprint = four_blueprint()
     stages = list(blueprint.stages)
-    index = [s.name for s in stages].index("production")
-    window = stages[index - 1].before_entry
+    names = [s.name for s in stages]
+    index = names.index("production")
+    window = stages[names.index("production-plan")].before_entry
     stages[index] = dataclasses.replace(
         stages[index], before_entry=dataclasses.replace(window, result="SKIP")
     )

@@ -206,12 +206,15 @@ def test_prod_synth_writes_both_files(prod_synth):
         assert set(record) == {"type", "name", "parent", "protect", "inputs", "outputs"}
     pipeline_md = (target / "pipeline.md").read_text()
     assert 'subgraph S0["Source"]' in pipeline_md and 'subgraph S3["production-plan"]' in pipeline_md
-    assert 'subgraph S4["production"]' in pipeline_md
-    assert all(f"S{i} ==> S{i + 1}" in pipeline_md for i in range(4))
-    # change set → review → approval → execute → verify
-    assert all(f"S4A{i} --> S4A{i + 1}" in pipeline_md for i in range(4))
-    assert 'S4A1["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
-    assert 'S4A2{{"Approve<br/>Manual"}}' in pipeline_md
+    assert 'subgraph S4["production-approval"]' in pipeline_md
+    assert 'subgraph S5["production"]' in pipeline_md
+    assert all(f"S{i} ==> S{i + 1}" in pipeline_md for i in range(5))
+    # recover → change set → review; approval; change set → confirm → execute → verify
+    assert all(f"S3A{i} --> S3A{i + 1}" in pipeline_md for i in range(2))
+    assert 'S3A2["ReviewChangeSet<br/>CodeBuild"]' in pipeline_md
+    assert 'S4A0{{"Approve<br/>Manual"}}' in pipeline_md
+    assert all(f"S5A{i} --> S5A{i + 1}" in pipeline_md for i in range(3))
+    assert 'S5A1["ConfirmChangeSet<br/>CodeBuild"]' in pipeline_md
     # Each environment's boundary is shown as the ceiling it is.
     boundaries = pipeline_md[pipeline_md.index("## Permissions boundaries of the stacks' roles") :]
     for environment in ("dev", "production"):
@@ -329,7 +332,7 @@ def test_the_review_buildspec_is_a_code_block_and_notifications_are_listed(prod_
     block = review.split("Inline buildspec: its commands, run in one shell in this order:", 1)[1]
     block = block.split("```bash\n", 1)[1].split("```", 1)[0]
     # The review's shell is a script of the build image (build-image/review-change-set).
-    assert block == '# build\nreview-change-set\n. report/exports.sh\necho "review report: $REPORT_URL"\n'
+    assert block == "# build\nreview-change-set\n. report/exports.sh\n"
 
     assert "Exported variables: `REVIEW_SUMMARY`, `CHANGE_COUNT`" in pipeline_md
     notifications = pipeline_md.split("## Notifications", 1)[1].split("## Stores", 1)[0]
@@ -347,7 +350,7 @@ def test_the_diagram_stays_one_readable_row_at_four_environments(tmp_path):
     diagram = pipeline_md.split("```mermaid", 1)[1].split("```", 1)[0]
     # One chain of stages, left to right.
     assert [line.strip() for line in diagram.splitlines() if "==>" in line] == [
-        f"S{i} ==> S{i + 1}" for i in range(7)
+        f"S{i} ==> S{i + 1}" for i in range(9)
     ]
     # One edge per artifact, to its first reader: none crosses the environments.
     assert [line.strip() for line in diagram.splitlines() if " -. " in line] == [

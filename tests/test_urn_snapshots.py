@@ -7,7 +7,8 @@ deliberate change: `UPDATE_URN_SNAPSHOTS=1 make unit`, then review the diff.
 
 tests/snapshots/deployed/<stack>.urns are the URNs the same stacks had when deployed from the
 release before `EnvironmentDelivery` moved each environment's resources under one component:
-an upgrade must claim every one of them (by URN or alias) and create nothing.
+an upgrade must claim every one of them (by URN or alias) and create only what this release
+adds (each gated environment's stack recovery).
 """
 
 from __future__ import annotations
@@ -23,6 +24,23 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
 # Components this release adds; a component is a grouping in the state, nothing in AWS.
 NEW_COMPONENTS = {"ecs-delivery:environment:EnvironmentDelivery"}
+# What this release adds in AWS: per gated environment, the stack recovery (its project's
+# log group, role, policy and project) and, in another account, its role and policy there.
+STACK_RECOVERY = (
+    "ecs-delivery:stack_recovery:StackRecovery",
+    "ecs-delivery:codebuild_runner:CodeBuildRunner",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:codebuild/project:Project",
+)
+REMOTE_RECOVERY = ("aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy")
+NEW_RESOURCES = {
+    "dev": [],
+    "prod": [*STACK_RECOVERY],
+    FOUR_ENVIRONMENTS: [*STACK_RECOVERY, *STACK_RECOVERY],  # qa, production
+    CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY],
+}
 
 
 def snapshot_lines(stack: str) -> list[str]:
@@ -61,9 +79,10 @@ def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_none(stack)
     # Nothing deployed is left without a resource (it would be deleted).
     assert sorted(deployed - set(claimed)) == []
     created = [r for r in resources if not ({r.urn, *r.aliases} & deployed)]
-    # Nothing is created in AWS; only the new components appear in the state.
-    assert {r.type for r in created} <= NEW_COMPONENTS, [r.urn for r in created]
-    assert all(not r.custom for r in created)
+    # Only the new components appear in the state, and only the stack recovery in AWS.
+    added = [r for r in created if r.type not in NEW_COMPONENTS]
+    assert sorted(r.type for r in added) == sorted(NEW_RESOURCES[stack]), [r.urn for r in added]
+    assert all(r.name.startswith("recover-") or "-recover-" in r.name for r in added), [r.name for r in added]
     moved = [r for r in resources if r.urn not in deployed and set(r.aliases) & deployed]
     assert moved, "nothing moved: this test would pass without the aliases it exists for"
 

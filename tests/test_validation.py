@@ -74,7 +74,7 @@ def test_duplicate_stage_names(blueprint):
 
 
 def test_duplicate_action_names_in_a_stage(blueprint):
-    broken = replace_action(blueprint, 4, 1, name="CreateChangeSet")
+    broken = replace_action(blueprint, 5, 1, name="CreateChangeSet")
     assert problems(broken) == [
         "stage 'production' (environment 'production'), action 'CreateChangeSet': duplicate action name in the stage"
     ]
@@ -95,41 +95,42 @@ def test_input_artifact_nobody_produces(blueprint):
     ]
 
 
+RELEASE = 5  # Source, Build, dev, production-plan, production-approval, production
+
+
 def test_input_artifact_produced_only_later_in_the_same_stage(blueprint):
-    change_set, review, approve, execute, *_ = blueprint.stages[4].actions
+    change_set, confirm, execute, *rest = blueprint.stages[RELEASE].actions
     broken = replace_stage(
         blueprint,
-        4,
+        RELEASE,
         actions=(
             change_set,
-            review,
-            dataclasses.replace(approve, input_artifacts=("Report",)),
+            dataclasses.replace(confirm, input_artifacts=("Report",)),
             dataclasses.replace(execute, output_artifacts=("Report",)),
-            *_,
+            *rest,
         ),
     )
     assert (
-        "stage 'production' (environment 'production'), action 'Approve': input artifact 'Report' is produced by no earlier action"
+        "stage 'production' (environment 'production'), action 'ConfirmChangeSet': input artifact 'Report' is produced by no earlier action"
         in problems(broken)
     )
 
 
 def test_input_artifact_produced_at_the_same_run_order(blueprint):
     # Equal run orders run in parallel (CodePipeline): the producer is not "earlier".
-    change_set, review, approve, execute, *_ = blueprint.stages[4].actions
+    change_set, confirm, execute, *rest = blueprint.stages[RELEASE].actions
     broken = replace_stage(
         blueprint,
-        4,
+        RELEASE,
         actions=(
-            change_set,
-            dataclasses.replace(review, output_artifacts=("Report",)),
-            dataclasses.replace(approve, run_order=review.run_order, input_artifacts=("Report",)),
+            dataclasses.replace(change_set, output_artifacts=("Report",)),
+            dataclasses.replace(confirm, run_order=change_set.run_order, input_artifacts=("Report",)),
             execute,
-            *_,
+            *rest,
         ),
     )
     assert (
-        "stage 'production' (environment 'production'), action 'Approve': input artifact 'Report' is produced by no earlier action"
+        "stage 'production' (environment 'production'), action 'ConfirmChangeSet': input artifact 'Report' is produced by no earlier action"
         in problems(broken)
     )
 
@@ -152,12 +153,12 @@ def test_parameter_overrides_over_one_kilobyte(blueprint):
 
 
 def test_configuration_value_over_1000_characters(blueprint):
-    approve = blueprint.stages[4].actions[2]
+    (approve,) = blueprint.stages[4].actions
     broken = replace_action(
-        blueprint, 4, 2, configuration={**approve.configuration, "CustomData": "x" * 1001}
+        blueprint, 4, 0, configuration={**approve.configuration, "CustomData": "x" * 1001}
     )
     assert problems(broken) == [
-        "stage 'production' (environment 'production'), action 'Approve': configuration CustomData is 1001 characters; CodePipeline allows 1000"
+        "stage 'production-approval' (environment 'production'), action 'Approve': configuration CustomData is 1001 characters; CodePipeline allows 1000"
     ]
 
 

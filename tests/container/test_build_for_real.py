@@ -10,14 +10,13 @@ Slow (minutes): `make container`; .ci/run runs it. Numbers: `make bench-containe
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from components.blueprint import delivery_blueprint
+from components.blueprint import delivery_blueprint, worst_case_refs
 from components.config import load_config
 from components.verify_project import verify_buildspec, verify_environment
 from tests.conftest import MINIMAL_RAW
@@ -26,6 +25,7 @@ from tests.support import containers
 from tests.support.buildspec import run_buildspec
 from tests.test_change_set_review import STUB_AWS
 from tests.test_changeset_report import FIXTURES as CHANGE_SETS
+from tests.test_stack_recovery import STUB_AWS as STUB_AWS_STACK
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = containers.REGISTRY
@@ -140,7 +140,8 @@ def test_a_data_root_outside_the_volume_is_refused_before_dockerd_starts(host):
 
 def test_the_build_runs_with_the_variables_the_pipeline_and_the_project_set():
     """The harness's build environment is the program's own (no names made up for the test)."""
-    build = next(s for s in delivery_blueprint(load_config(MINIMAL_RAW)).stages if s.name == "Build")
+    config = load_config(MINIMAL_RAW)
+    build = next(s for s in delivery_blueprint(config, worst_case_refs(config)).stages if s.name == "Build")
     assert json.loads(build.actions[0].configuration["EnvironmentVariables"]) == [
         {"name": "APP_COMMIT", "value": "#{AppSource.CommitId}"}
     ]
@@ -166,9 +167,9 @@ def run_app_buildspec(host, shared, registry, **kwargs):
     result = containers.run_app_buildspec(host, shared, registry, **kwargs)
     run = kwargs["run"]
     TIMINGS[f"app buildspec, {run}: whole build"] = time.monotonic() - started
-    for command in result.commands:
-        if command.command in ("make test", "make release"):
-            TIMINGS[f"app buildspec, {run}: {command.command}"] = command.seconds
+    TIMINGS[f"app buildspec, {run}: build phase (test, release, publish)"] = next(
+        c.seconds for c in result.commands if c.command.startswith(containers.BUILD_COMMAND_START)
+    )
     return result
 
 
@@ -178,56 +179,78 @@ SECOND_COMMIT = "5fdbe62e1d2c3b4a5968778695a4b3c2d1e0f9a8b"
 
 @pytest.fixture(scope="module")
 def builds(host, shared, registry):
-    """The example buildspec twice, each on a daemon with nothing in it: a first build, then
-    the next commit (the application changed) on a fresh host."""
+    """The example buildspec three times, each on a daemon with nothing in it: a first build,
+    the next commit (the application changed) on a fresh host, and that commit again (an
+    infrastructure-only change, or a re-run)."""
     first = run_app_buildspec(host, shared, registry, run="first", commit=FIRST_COMMIT, build_number=1)
     host.wipe_daemon()
     second = run_app_buildspec(
         host, shared, registry, run="second", commit=SECOND_COMMIT, build_number=2, change="the next commit"
     )
-    return first, second
+    host.wipe_daemon()
+    again = run_app_buildspec(
+        host, shared, registry, run="again", commit=SECOND_COMMIT, build_number=3, change="the next commit"
+    )
+    return first, second, again
 
 
 def test_the_buildspec_tests_builds_publishes_and_emits_the_version(builds):
-    first, _ = builds
+    first = builds[0]
     assert first.succeeded, first.output
     assert first.phases == {"pre_build": "SUCCEEDED", "build": "SUCCEEDED", "post_build": "SUCCEEDED"}
     assert "start-dockerd: dockerd is up" in first.run_of("start-dockerd").output
     assert "Login Succeeded" in first.output
-    tests = first.run_of("make test").output
-    # The application's suite ran, in the compose test service, against Redis.
+    tests = containers.build_phase(first)
+    # The application's suite ran, in the compose test service, against Redis (its server's
+    # request log interleaves with unittest's lines: one stream, as in CodeBuild's log).
     assert "Ran 3 tests" in tests and "\nOK" in tests
-    assert re.search(r"^test_a_created_todo_is_listed_from_the_database .*\.\.\. ok$", tests, re.MULTILINE)
-    assert json.loads(first.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa.1"}
-    assert first.exported == {"APP_VERSION": "8c1d2aa.1"}
+    assert "test_a_created_todo_is_listed_from_the_database" in tests
+    assert '"POST /todos HTTP/1.1" 201' in tests
+    assert json.loads(first.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
+    assert first.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
+    assert (
+        "image-published: 127.0.0.1:5000/todobackend:8c1d2aa4f0e5 is not in the registry yet" in first.output
+    )
 
 
 def test_a_build_on_a_wiped_daemon_starts_cold(builds):
     """Without this the cache test below could not fail: the first build has nothing, in the
     registry or in the daemon (its release build then reuses the base the test build made)."""
-    first, _ = builds
-    output = first.run_of("make test").output
+    output = containers.make_target_output(builds[0], "test")
     assert not any(step.startswith(BASE_STEP) for step in containers.cached_steps(output))
     assert "failed to configure registry cache importer" in output  # nothing exported yet
 
 
 def test_the_next_build_on_a_fresh_host_reuses_the_registry_cache_for_test_and_release(builds):
-    _, second = builds
+    second = builds[1]
     assert second.succeeded, second.output
-    for command in ("make test", "make release"):
-        cached = containers.cached_steps(second.run_of(command).output)
-        assert any(step.startswith(BASE_STEP) for step in cached), f"{command}: cached only {cached}"
+    for target in ("test", "release"):
+        cached = containers.cached_steps(containers.make_target_output(second, target))
+        assert any(step.startswith(BASE_STEP) for step in cached), f"make {target}: cached only {cached}"
     # The application changed: its own layer is built again, not taken from the cache.
-    tests = second.run_of("make test").output
+    tests = containers.make_target_output(second, "test")
     assert not any("COPY todobackend.py" in step for step in containers.cached_steps(tests))
-    assert json.loads(second.artifacts["version.json"].read_text()) == {"Version": "5fdbe62.2"}
+    assert json.loads(second.artifacts["version.json"].read_text()) == {"Version": "5fdbe62e1d2c"}
+
+
+def test_the_same_commit_again_is_not_built_but_still_versioned(builds):
+    """Build once per application commit, against the real registry: the image is there, so
+    nothing is tested, built or pushed (the immutable tag would refuse a second push)."""
+    again = builds[2]
+    assert again.succeeded, again.output
+    assert "image-published: 127.0.0.1:5000/todobackend:5fdbe62e1d2c is in the registry" in again.output
+    assert "was built and tested before: not building it again" in again.output
+    assert not any(
+        marker in again.output for marker in ("docker buildx build", "docker push", "docker-compose run")
+    )
+    assert json.loads(again.artifacts["version.json"].read_text()) == {"Version": "5fdbe62e1d2c"}
 
 
 def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(host, shared, registry, builds):
     """What ECS would run: the image from the registry (nothing left in the daemon), with its
     database, answering the smoke test the Verify action runs (components/verify_project.py)."""
     assert builds[1].succeeded
-    image = f"{REGISTRY}/todobackend:5fdbe62.2"
+    image = f"{REGISTRY}/todobackend:5fdbe62e1d2c"
     # The buildspec logged out at its end; ECS pulls with its own credentials.
     host.sh(f"docker login --username AWS --password-stdin {REGISTRY}", input=registry.password)
     host.sh(f"docker image rm --force {image} >/dev/null 2>&1 || :; docker pull --quiet {image}")
@@ -238,6 +261,11 @@ def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(ho
         f"docker run --detach --network smoke --name app --env REDIS_HOST=db --publish 127.0.0.1:8000:8000 {image}"
     )
     try:
+        # Up and serving, as CloudFormation waits for an ECS service to stabilise before the
+        # Verify action runs.
+        host.sh(
+            "for i in $(seq 120); do curl -sf http://127.0.0.1:8000/health >/dev/null && exit 0; sleep 0.5; done; exit 1"
+        )
         source = containers.checkout(shared, "src-verify")
         verify = json.loads(verify_buildspec())
         environment = {
@@ -282,7 +310,7 @@ def test_the_change_set_review_renders_with_the_images_own_renderer(host, shared
         **review_environment(
             environment="production",
             stack_name="todobackend-prod",
-            change_set_name="todobackend-prod-pipeline",
+            change_set_name="todobackend-prod-plan",
             image_parameter="ApplicationImageTag",
             report_bucket="artifacts-bucket",
         ),
@@ -307,3 +335,52 @@ def test_the_change_set_review_renders_with_the_images_own_renderer(host, shared
         assert result.exported[name] == expected[name]
     uploaded = s3 / "artifacts-bucket" / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"]
     assert (uploaded / "report.html").is_file()
+    assert len(result.exported["FINGERPRINT"]) == 64
+
+    # The release's confirm, same project, same image: the change set created again (another
+    # name and id, the same changes) matches the reviewed fingerprint.
+    again = json.loads((CHANGE_SETS / "release.json").read_text())
+    again.update(ChangeSetName="todobackend-prod-pipeline", ChangeSetId=again["ChangeSetId"] + "-again")
+    (pages / "page-1.json").write_text(json.dumps(again))
+    confirmed = run_buildspec(
+        review_buildspec(), source_dir=work, state_dir=shared / "review" / "confirm",
+        environment={
+            **environment,
+            "REVIEW_MODE": "confirm",
+            "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+            "EXPECTED_FINGERPRINT": result.exported["FINGERPRINT"],
+            "PLAN_EXECUTION_ID": result.exported["PLAN_EXECUTION_ID"],
+        },
+        shell=host.shell,
+    )  # fmt: skip
+    assert confirmed.succeeded, confirmed.output
+    assert "todobackend-prod-pipeline is the change set reviewed and approved" in confirmed.output
+
+
+def test_the_stack_recovery_runs_in_the_image(host, shared):
+    """The recovery action's buildspec with the image's recover-stack, against a stub aws
+    holding a stack whose first create failed."""
+    from components.stack_recovery import recovery_buildspec
+
+    work, stubs = (shared / "recovery" / d for d in ("work", "bin"))
+    for folder in (work, stubs):
+        folder.mkdir(parents=True, exist_ok=True)
+    (stubs / "aws").write_text(STUB_AWS_STACK)
+    (stubs / "aws").chmod(0o755)
+    log = shared / "recovery" / "aws.log"
+    result = run_buildspec(
+        recovery_buildspec(), source_dir=work, state_dir=shared / "recovery" / "runner",
+        environment={
+            "PATH": f"{stubs}:{containers.SYSTEM_PATH}",
+            "HOME": "/root",
+            "STACK_NAME": "todobackend-prod",
+            "STUB_STATUS": "ROLLBACK_COMPLETE",
+            "STUB_LOG": str(log),
+        },
+        shell=host.shell,
+    )  # fmt: skip
+    assert result.succeeded, result.output
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c[:2] for c in calls] == [
+        ["cloudformation", "describe-stacks"], ["cloudformation", "delete-stack"], ["cloudformation", "wait"],
+    ]  # fmt: skip

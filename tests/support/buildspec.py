@@ -128,7 +128,8 @@ def _check_supported(buildspec: Mapping[str, Any]) -> None:
 
 
 class Shell(Protocol):
-    """Where a buildspec's commands run."""
+    """Where a buildspec's commands run. Their output is one stream, stderr merged into stdout
+    in the order it was written, as CodeBuild's build log shows it."""
 
     bash: str
 
@@ -147,7 +148,14 @@ class LocalShell:
         if not self.bash:
             raise UnsupportedBuildspec("bash is not on this machine")
         return subprocess.run(  # noqa: S603 - the buildspec under test, in a sandbox folder
-            list(argv), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False, timeout=timeout
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            check=False,
+            timeout=timeout,
         )
 
 
@@ -164,7 +172,7 @@ class ContainerShell:
         variables = [f"--env={name}={value}" for name, value in env.items()]
         command = [*self.docker, "exec", f"--workdir={cwd}", *variables, self.container, *argv]
         return subprocess.run(  # noqa: S603 - docker with the buildspec under test
-            command, capture_output=True, text=True, check=False, timeout=timeout
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, timeout=timeout
         )
 
 
@@ -172,7 +180,7 @@ def _bash_baseline(shell: Shell, cwd: Path) -> str:
     """Names of the variables bash defines by itself (never saved between commands)."""
     listed = shell.run([shell.bash, "--noprofile", "--norc", "-c", "compgen -v"], cwd=cwd, env={}, timeout=30)
     if listed.returncode != 0:
-        raise UnsupportedBuildspec(f"cannot start bash: {listed.stderr.strip()}")
+        raise UnsupportedBuildspec(f"cannot start bash: {listed.stdout.strip()}")
     return " ".join(listed.stdout.split())
 
 
@@ -214,7 +222,7 @@ def run_buildspec(
             env=env,
             timeout=timeout_seconds,
         )
-        printed = f"{result.stdout}{result.stderr}"
+        printed = result.stdout
         commands.append(CommandRun(phase, command, result.returncode, time.monotonic() - started, printed))
         output.append(f"$ {command}\n{printed}")
         return result.returncode == 0
@@ -245,7 +253,7 @@ def run_buildspec(
     exported: dict[str, str] = {}
     names = env_section.get("exported-variables") or []
     if names:
-        printer = "; ".join(f'printf "%s=%s\\0" {n} "${{{n}}}"' for n in names)
+        printer = "{ " + "; ".join(f'printf "%s=%s\\0" {n} "${{{n}}}"' for n in names) + "; } 2>/dev/null"
         result = shell.run(
             [bash, "--noprofile", "--norc", "-c", _SAVE_STATE + printer],
             cwd=source_dir,

@@ -481,6 +481,31 @@ def cached_steps(output: str) -> list[str]:
     return cached
 
 
+# The example buildspec's build phase: one command, guarded by image-published.
+BUILD_COMMAND_START = 'if [ "$APP_PUBLISHED" = 1 ]; then'
+
+
+def build_phase(result: BuildResult) -> str:
+    """What the build phase's one command printed (`make test && make release && make publish`)."""
+    (command,) = [
+        c for c in result.commands if c.phase == "build" and c.command.startswith(BUILD_COMMAND_START)
+    ]
+    return command.output
+
+
+def make_target_output(result: BuildResult, target: str) -> str:
+    """The part of the build phase's output that `make <target>` printed: from the recipe line
+    make echoes for its build (`docker buildx build … --target <target> …`) to the next target's."""
+    output = build_phase(result)
+    starts = [i for i, line in enumerate(output.splitlines()) if line.startswith("docker buildx build ")]
+    lines = output.splitlines()
+    for index, start in enumerate(starts):
+        if f"--target {target} " in lines[start]:
+            end = starts[index + 1] if index + 1 < len(starts) else len(lines)
+            return "\n".join(lines[start:end])
+    raise AssertionError(f"no `make {target}` build in the build phase:\n{output}")
+
+
 def leftovers(docker: Docker) -> Iterator[str]:
     """Containers a killed test run left behind."""
     listed = docker("ps", "--all", "--quiet", f"--filter=label={LABEL}=1", check=False)

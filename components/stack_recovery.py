@@ -1,0 +1,119 @@
+"""`StackRecovery`: the small CodeBuild project that keeps a failed first create from jamming a
+gated environment.
+
+Its pipeline action runs first in the environment's plan stage, before the change set is
+created. `build-image/recover-stack` (baked into the build image) deletes the stack only when
+it is in ROLLBACK_COMPLETE (a first create that failed and was rolled back: it never held a
+release, and CloudFormation refuses every change set on it); any other state is left alone, and
+the failed states a person must look at fail the stage with the command that usually resolves
+them. Its role can describe and delete its own environment's stack and nothing else (in
+another account: assume the recovery role there, which can do only that).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import cloudformation, iam_policies
+from components.build_project import ENVIRONMENT_TYPES
+from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+
+
+def recovery_buildspec() -> str:
+    """The inline buildspec: build-image/recover-stack (baked into the image)."""
+    return json.dumps(
+        {"version": 0.2, "env": {"shell": "bash"}, "phases": {"build": {"commands": ["recover-stack"]}}},
+        indent=2,
+    )
+
+
+@dataclass(frozen=True)
+class StackRecoveryArgs:
+    name_prefix: str
+    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-recover-<environment>`."""
+    environment: str
+    stack_name: str
+    build_image_ref: pulumi.Input[str]
+    build_image_repository_arn: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    log_retention_days: int = 30
+    kms_key_arn: Optional[pulumi.Input[str]] = None
+    architecture: str = "x86_64"
+    recovery_role_pattern: Optional[pulumi.Input[str]] = None
+    """For an environment in another account: the ARN pattern of the role there that the
+    recovery assumes (a `CrossAccountAccess` recovery role, whose ARN the pipeline action
+    passes in as RECOVERY_ROLE_ARN)."""
+
+
+class StackRecovery(pulumi.ComponentResource):
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StackRecoveryArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:stack_recovery:StackRecovery", name, None, opts)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        project_name = f"{args.name_prefix}-recover-{args.environment}"
+        role_policy = pulumi.Output.all(
+            partition=partition,
+            region=args.region,
+            account_id=args.account_id,
+            bucket_arn=args.artifact_bucket_arn,
+            image_repository_arn=args.build_image_repository_arn,
+            kms_key_arn=args.kms_key_arn,
+            recovery_role=args.recovery_role_pattern,
+        ).apply(
+            lambda v: json.dumps(
+                iam_policies.recovery_role_policy(
+                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
+                    bucket_arn=v["bucket_arn"],
+                    account_id=v["account_id"],
+                    build_image_repository_arn=v["image_repository_arn"],
+                    recovery_statement=cloudformation.stack_recovery_statement(
+                        cloudformation.stack_arn(
+                            v["partition"], v["region"], v["account_id"], args.stack_name
+                        )
+                    ),
+                    kms_key_arn=v["kms_key_arn"],
+                    recovery_role_arn=v["recovery_role"],
+                )
+            )
+        )
+        runner = CodeBuildRunner(
+            name,
+            CodeBuildRunnerArgs(
+                project_name=project_name,
+                description=f"Clear {args.stack_name} when its first create failed",
+                role_description=f"CodeBuild: clear a failed first create of {args.stack_name}",
+                buildspec=recovery_buildspec(),
+                image=args.build_image_ref,
+                role_policy=role_policy,
+                account_id=args.account_id,
+                region=args.region,
+                environment_variables=[
+                    {"name": "STACK_NAME", "value": args.stack_name, "type": "PLAINTEXT"},
+                ],
+                # Describing and deleting a stack needs no Docker daemon.
+                privileged_mode=False,
+                compute_type="BUILD_GENERAL1_SMALL",
+                environment_type=ENVIRONMENT_TYPES[args.architecture],
+                # Deleting a stack that holds nothing takes seconds; waiting for it is bounded too.
+                timeout_minutes=15,
+                log_retention_days=args.log_retention_days,
+                kms_key_arn=args.kms_key_arn,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.project_name = runner.project_name
+        self.project_arn = runner.project_arn
+        self.role_arn = runner.role_arn
+        self.register_outputs(
+            {"project_name": self.project_name, "project_arn": self.project_arn, "role_arn": self.role_arn}
+        )

@@ -1,0 +1,141 @@
+"""The example application's build as CodeBuild runs it (tests/support/buildspec.py): its
+buildspec, Makefile and the build image's `start-dockerd` and `image-published`, against stub
+`dockerd`, `docker`, `docker-compose`, `stat` and `aws` that record every call in order and
+answer as the real commands would for this build (the registry holds STUB_PUBLISHED).
+
+tests/test_app_buildspec.py checks the order and arguments of every call; the pipeline-run
+simulator (tests/support/pipeline_run.py) runs the same build for each Build action, with the
+registry it keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from tests.support.buildspec import BuildResult, run_buildspec, stub_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "examples" / "app-repo"
+REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+
+# One stub for every command: record argv (and whether a password came on stdin), then
+# behave as the real command would for this build, failing where STUB_FAIL says.
+STUB = r"""#!/usr/bin/env python3
+import json, os, sys
+name = os.path.basename(sys.argv[0])
+args = sys.argv[1:]
+call = {"cmd": name, "args": args}
+if name == "dockerd":
+    cgroup = os.environ.get("DOCKERD_CGROUP_ROOT", "")
+    call["cgroup_nested"] = os.path.exists(os.path.join(cgroup, "init", "cgroup.procs"))
+if "--password-stdin" in args:
+    call["password_on_stdin"] = bool(sys.stdin.read().strip())
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(json.dumps(call) + "\n")
+line = " ".join([name, *args])
+for prefix in filter(None, os.environ.get("STUB_FAIL", "").split(";")):
+    if line.startswith(prefix):
+        sys.exit(f"stub: {line} fails")
+state = os.environ["STUB_STATE"]
+if name == "dockerd":
+    if os.environ.get("STUB_DOCKERD") == "broken":
+        print("failed to start daemon: Error initializing network controller: iptables: Permission denied")
+        sys.exit(1)
+    if os.environ.get("STUB_DOCKERD") == "hangs":
+        import time
+        time.sleep(4)
+        sys.exit(0)
+    open(os.path.join(state, "dockerd.up"), "w").close()
+    # A daemon keeps running: start-dockerd treats a dockerd that has exited as dead.
+    import time
+    time.sleep(3)
+elif name == "docker" and args[:1] == ["info"]:
+    if not os.path.exists(os.path.join(state, "dockerd.up")):
+        sys.exit("Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    if "{{.Driver}}" in args:
+        print(os.environ.get("STUB_DRIVER", "overlayfs"))
+    elif any("DriverStatus" in a for a in args):
+        print(os.environ.get("STUB_DRIVER_TYPE", "io.containerd.snapshotter.v1"))
+elif name == "docker" and args[:3] == ["buildx", "imagetools", "inspect"]:
+    image = args[3]
+    if os.environ.get("STUB_REGISTRY") == "down":
+        sys.exit(f"ERROR: failed to do request: Head https://{image.split('/')[0]}/v2/: dial tcp: i/o timeout")
+    if image not in os.environ.get("STUB_PUBLISHED", "").split(","):
+        sys.exit(f"ERROR: {image}: not found")
+    print(f"Name:      {image}")
+elif name == "stat":
+    print(os.environ.get("STUB_FILESYSTEM", "ext2/ext3"))
+elif name == "aws" and args[:2] == ["ecr", "get-login-password"]:
+    print("eyJwYXlsb2FkIjoiZWNyIn0=")
+"""
+
+
+@dataclass(frozen=True)
+class AppBuild:
+    result: BuildResult
+    calls: list[dict]
+    """Every stubbed command as it ran: {"cmd", "args", ...}."""
+
+    @property
+    def pushed(self) -> list[str]:
+        """The images `docker push` sent to the registry."""
+        return [c["args"][1] for c in self.calls if c["cmd"] == "docker" and c["args"][:1] == ["push"]]
+
+
+def default_environment(tmp_path: Path) -> dict[str, str]:
+    """What the build project, the pipeline action and CodeBuild set for one build."""
+    return {
+        "DOCKERD_LOG": str(tmp_path / "dockerd.log"),
+        "DOCKERD_TIMEOUT": "3",
+        "DOCKERD_DATA_ROOT": str(tmp_path / "docker"),
+        # A cgroup v1 host, as these machines are: no cgroup.controllers file.
+        "DOCKERD_CGROUP_ROOT": str(tmp_path / "no-cgroup2"),
+        "AWS_REGION": "eu-west-1",
+        "CODEBUILD_BUILD_NUMBER": "17",
+        "CODEBUILD_RESOLVED_SOURCE_VERSION": "0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "APP_COMMIT": "8c1d2aa4f0e5b6c7d8e9f00112233445566778899",
+        "ECR_REGISTRY": REGISTRY,
+        "IMAGE_REPOSITORY_URI": f"{REGISTRY}/todobackend",
+        "BUILD_CACHE_REPOSITORY_URI": f"{REGISTRY}/todobackend/build-cache",
+        "VERSION_KEY": "Version",
+    }
+
+
+def run_app_build(
+    tmp_path: Path, settings: Mapping[str, Optional[str]], *, buildspec: Optional[str] = None
+) -> AppBuild:
+    """One fresh build in `tmp_path`: the default environment with `settings` applied (None
+    removes a variable)."""
+    bin_dir, source, state = tmp_path / "bin", tmp_path / "src", tmp_path / "state"
+    for folder in (bin_dir, source, state):
+        shutil.rmtree(folder, ignore_errors=True)  # a fresh build each time
+        folder.mkdir(parents=True)
+    (tmp_path / "calls.log").unlink(missing_ok=True)
+    for name in ("dockerd", "docker", "docker-compose", "stat", "aws"):
+        (bin_dir / name).write_text(STUB)
+        (bin_dir / name).chmod(0o755)
+    for script in ("start-dockerd", "image-published"):
+        shutil.copy(ROOT / "build-image" / script, bin_dir / script)
+    shutil.copy(APP / "Makefile", source / "Makefile")
+    environment = {
+        "STUB_LOG": str(tmp_path / "calls.log"),
+        "STUB_STATE": str(state),
+        **default_environment(tmp_path),
+    }
+    environment.update({k: v for k, v in settings.items() if v is not None})
+    for key in [k for k, v in settings.items() if v is None]:
+        environment.pop(key, None)
+    result = run_buildspec(
+        buildspec if buildspec is not None else (APP / "buildspec.yml").read_text(),
+        source_dir=source,
+        environment=stub_environment(bin_dir, environment),
+        state_dir=tmp_path / "runner",
+    )
+    log = tmp_path / "calls.log"
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return AppBuild(result, calls)

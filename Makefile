@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= prod
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit provider container synth preflight mutate mutation-score bench bench-container clean
+.PHONY: test venv lint unit provider scenarios container synth preflight mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -31,18 +31,23 @@ lint: venv
 
 # The tiers. unit: the program under mocks, the policies, the proofs, the buildspecs against
 # stubs (seconds). provider: the real AWS provider's validation through Terraform (skipped with
-# a reason where Terraform or its provider mirror is absent). container: the build image built
-# and run for real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
+# a reason where Terraform or its provider mirror is absent). scenarios: the declared pipeline
+# run by the pipeline-run simulator through day-two scenarios, with the real buildspec, review
+# and recovery against stubs (half a minute). container: the build image built and run for
+# real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
 unit: venv
-	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py
+	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios
 
 provider: venv
 	$(PYTEST) tests/test_preflight.py
 
+scenarios: venv
+	$(PYTEST) tests/scenarios
+
 container: venv
 	$(PYTEST) tests/container
 
-test: lint unit provider container
+test: lint unit provider scenarios container
 
 # Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
 synth: venv

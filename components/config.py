@@ -499,6 +499,12 @@ EmailAddress = Annotated[str, AfterValidator(_email)]
 class NotificationsConfig(_Section):
     emails: list[EmailAddress] = Field(default_factory=list, max_length=20)
     """Email addresses subscribed to pipeline events and approval requests."""
+    create_service_linked_role: bool = False
+    """Create CodeStar Notifications' service-linked role (AWSServiceRoleForCodeStarNotifications)
+    before the notification rule. Only for an account that never had a notification rule: there
+    the first CreateNotificationRule fails until the role exists; where it exists, creating it
+    again fails ("has been taken in this account"). Kept on `pulumi destroy` (other rules of the
+    account use it). See docs/operations.md, "First apply in a fresh account"."""
 
 
 class DeliveryConfig(_Section):

@@ -160,6 +160,9 @@ class DeliveryPipelineArgs:
     """Subscribed by email to pipeline events and approval requests."""
 
 
+CODESTAR_NOTIFICATIONS_SERVICE = "codestar-notifications.amazonaws.com"
+
+
 class DeliveryPipeline(pulumi.ComponentResource):
     pipeline_name: pulumi.Output[str]
     pipeline_arn: pulumi.Output[str]
@@ -280,6 +283,20 @@ class DeliveryPipeline(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[pipeline_policy]),
         )
 
+        # An account that never had a notification rule has no CodeStar Notifications
+        # service-linked role, and CreateNotificationRule fails until it exists (AWS, "Creating a
+        # notification rule"; aws-cdk#34406). Opt-in: where the role exists, creating it fails.
+        rule_waits_for: list[pulumi.Resource] = [notifications.topic_policy]
+        if config.notifications.create_service_linked_role:
+            rule_waits_for.append(
+                aws.iam.ServiceLinkedRole(
+                    f"{name}-notifications-service-role",
+                    aws_service_name=CODESTAR_NOTIFICATIONS_SERVICE,
+                    description="CodeStar Notifications: deliver pipeline events (created by ecs-delivery)",
+                    # Other notification rules of the account rely on it.
+                    opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                )
+            )
         aws.codestarnotifications.NotificationRule(
             f"{name}-events",
             name=f"{pipeline_name}-events",
@@ -289,7 +306,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
             targets=[{"address": notifications.topic_arn, "type": "SNS"}],
             # CreateNotificationRule checks that the topic policy admits CodeStar
             # Notifications ("Invalid request provided" if it does not yet).
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[notifications.topic_policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=rule_waits_for),
         )
 
         self.pipeline_name = pipeline.name

@@ -14,6 +14,7 @@ import yaml
 
 from components.change_set_review import EXPORTED_VARIABLES
 from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack, shared_scope
+from tests.support.aws_stubs import REVIEW_AWS as STUB_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 from tests.test_changeset_report import report as changeset_report
@@ -140,26 +141,6 @@ def test_review_role_reads_only_its_stack_and_writes_only_its_prefix(prod):
 
 
 # -- the inline buildspec, run here -------------------------------------------------
-
-STUB_AWS = r'''#!/usr/bin/env python3
-"""Stands in for the AWS CLI: serves fixture pages, records every call."""
-import json, os, shutil, sys
-args = sys.argv[1:]
-with open(os.environ["STUB_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\n")
-if args[:2] == ["cloudformation", "describe-stacks"]:
-    sys.stdout.write(open(os.environ["STUB_STACK"]).read())
-elif args[:2] == ["cloudformation", "describe-change-set"]:
-    token = args[args.index("--next-token") + 1] if "--next-token" in args else "page-1"
-    sys.stdout.write(open(os.path.join(os.environ["STUB_PAGES"], token + ".json")).read())
-elif args[:2] == ["configure", "set"]:
-    pass
-elif args[:2] == ["s3", "cp"]:
-    destination = os.path.join(os.environ["STUB_S3"], args[3].removeprefix("s3://"))
-    shutil.copytree(args[2], destination, dirs_exist_ok=True)
-else:
-    sys.exit(f"unexpected aws call: {args}")
-'''
 
 
 def run_review(

@@ -9,6 +9,7 @@ import pytest
 
 from components import iam_policies
 from tests.conftest import BOOK_CONFIG, all_of, config_with, only, policy, run_config, run_stack, shared_scope
+from tests.support.permissions import parliament_findings
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -328,8 +329,28 @@ def test_identity_policies_pass_parliament(stack):
     # environment, one smoke-test role per verified environment
     assert len(documents) == 2 + environments + 2 * gated + verified
     for document in documents:
-        findings = [(f.issue, f.location) for f in parliament.analyze_policy_string(document).findings]
+        findings = [(f.issue, f.location) for f in parliament_findings(document)]
         assert findings == [], findings
+
+
+def test_parliament_still_misreads_only_what_is_set_aside():
+    """When parliament learns ecr:BatchImportUpstreamImage's resource type, this fails: then
+    drop PARLIAMENT_STALE."""
+    document = json.dumps(
+        iam_policies.document(
+            iam_policies.statement(
+                "PullThrough",
+                ["ecr:BatchImportUpstreamImage"],
+                ["arn:aws:ecr:eu-west-1:123456789012:repository/docker-hub/*"],
+            )
+        )
+    )
+    assert [f.issue for f in parliament.analyze_policy_string(document).findings] == ["RESOURCE_MISMATCH"]
+    assert parliament_findings(document) == []
+    # Anything else in the same document is still reported.
+    wrong = json.loads(document)
+    wrong["Statement"][0]["Action"].append("s3:GetObject")
+    assert [f.issue for f in parliament_findings(json.dumps(wrong))] == ["RESOURCE_MISMATCH"]
 
 
 def test_parliament_catches_what_we_rely_on_it_for():

@@ -6,12 +6,14 @@ with confused-deputy conditions, resource policies granting no one at large."""
 from __future__ import annotations
 
 import json
+import re
 
 import parliament
 import pytest
 
 from components import iam_policies
-from tests.conftest import CROSS_ACCOUNT, config_with, run_config, run_stack, shared_scope
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, config_with, run_config, run_stack, shared_scope
+from tests.support.permissions import parliament_findings
 
 MULTI_ENVIRONMENT = config_with(
     connectionArn="arn:aws:codestar-connections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
@@ -32,7 +34,9 @@ RESOURCE_POLICY_INPUTS = {
 }
 
 
-@pytest.fixture(scope=shared_scope, params=["dev", "prod", "multi-environment", CROSS_ACCOUNT])
+@pytest.fixture(
+    scope=shared_scope, params=["dev", "prod", "multi-environment", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
+)
 def declared(request):
     if request.param == "multi-environment":
         return run_config(MULTI_ENVIRONMENT, stack="multi").mocks
@@ -88,7 +92,7 @@ def test_every_identity_policy_passes_parliament(declared):
     docs = identity_documents(declared)
     assert len(docs) == expected_roles(declared)
     for name, document in docs:
-        findings = parliament.analyze_policy_string(json.dumps(document)).findings
+        findings = parliament_findings(json.dumps(document))
         assert [(f.issue, f.detail) for f in findings] == [], name
     # A boundary is "everything but": RESOURCE_STAR is its nature, anything else is a defect.
     for name, document in boundary_documents(declared):
@@ -166,6 +170,16 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
     }
 
 
+def stack_names(mocks) -> set[str]:
+    (pipeline,) = [r for r in mocks.resources if r.type == "aws:codepipeline/pipeline:Pipeline"]
+    return {
+        a["configuration"]["StackName"]
+        for stage in pipeline.inputs["stages"]
+        for a in stage["actions"]
+        if "StackName" in a["configuration"]
+    }
+
+
 def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
     deploy_roles = [r for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"]
     boundaries = boundary_documents(declared)
@@ -176,9 +190,9 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
         (own_roles,) = passing["Resource"]
-        assert own_roles.startswith(
-            ("arn:aws:iam::123456789012:role/todobackend-", "arn:aws:iam::222222222222:role/todobackend-")
-        ) and own_roles.endswith("/*")
+        # The roles under its own stack's path, in the pipeline's or the target account.
+        found = re.fullmatch(r"arn:aws:iam::(123456789012|222222222222):role/([^/]+)/\*", own_roles)
+        assert found and found.group(2) in stack_names(declared), (name, own_roles)
         assert "iam:PassedToService" in passing["Condition"]["StringEquals"], name
 
 

@@ -118,3 +118,20 @@ def test_pipeline_and_projects_wait_for_the_permissions_they_run_with(prod):
     for runner in ("build", "review-production", "recover-production"):
         project = only(prod, "aws:codebuild/project:Project", f"{runner}-project")
         assert only(prod, "aws:iam/rolePolicy:RolePolicy", f"{runner}-policy").urn in project.dependencies
+
+
+def test_a_fresh_account_can_have_the_service_linked_role_created_before_the_rule():
+    from tests.conftest import config_with, run_config
+
+    mocks = run_config(config_with(notifications={"createServiceLinkedRole": True})).mocks
+    role = only(mocks, "aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role.inputs["awsServiceName"] == "codestar-notifications.amazonaws.com"
+    # Other rules of the account rely on it: `pulumi destroy` leaves it.
+    assert role.retain_on_delete is True
+    rule = only(mocks, "aws:codestarnotifications/notificationRule:NotificationRule")
+    assert role.urn in rule.dependencies
+
+
+def test_by_default_the_service_linked_role_is_left_to_the_account(prod):
+    # Creating it where it exists fails ("has been taken in this account").
+    assert all_of(prod, "aws:iam/serviceLinkedRole:ServiceLinkedRole") == []

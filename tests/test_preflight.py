@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from offline import preflight
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, config_with, run_config, run_stack
 
 try:
     preflight.find_terraform()
@@ -63,6 +63,9 @@ def reports(tmp_path_factory):
         _changed(dev.mocks.resources, "aws:codebuild/project:Project", _refused_values),
         region(dev),
     )
+    # The option for an account without CodeStar Notifications' service-linked role.
+    fresh = run_config(config_with(notifications={"createServiceLinkedRole": True}), stack="fresh")
+    jobs["fresh-account"] = (fresh.mocks.resources, region(fresh))
     # The first run writes the shared schema file; the others read it.
     dev_resources, dev_region = jobs.pop("dev")
     first = preflight.check("dev", dev_resources, out / "dev", dev_region)
@@ -92,6 +95,15 @@ def test_the_provider_accepts_every_stack(stack, reports):
         "docker:index/image:Image build-image-image (not an AWS provider resource)",
     ]
     assert len(providers) == (1 if stack == CROSS_ACCOUNT else 0)
+
+
+def test_the_provider_accepts_the_service_linked_role_of_a_fresh_account(reports):
+    report = reports["fresh-account"]
+    assert report.ok, report.render()
+    fresh = run_config(config_with(notifications={"createServiceLinkedRole": True}), stack="fresh")
+    aws_resources = [r for r in fresh.mocks.resources if r.custom and r.type.startswith("aws:")]
+    assert "aws:iam/serviceLinkedRole:ServiceLinkedRole" in {r.type for r in aws_resources}
+    assert report.resources == report.planned == len(aws_resources)
 
 
 def test_a_value_aws_refuses_is_a_provider_error(reports):

@@ -13,38 +13,10 @@ import pytest
 
 from components.stack_recovery import recovery_buildspec
 from tests.conftest import action_of, config_with, only, run_config, shared_scope
+from tests.support.aws_stubs import STACK_AWS as STUB_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
 
 ROOT = Path(__file__).resolve().parent.parent
-
-STUB_AWS = r'''#!/usr/bin/env python3
-"""Stands in for the AWS CLI: a stack in STUB_STATUS, every call recorded."""
-import json, os, sys
-args = sys.argv[1:]
-with open(os.environ["STUB_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\n")
-status = os.environ["STUB_STATUS"]
-if args[:2] == ["cloudformation", "describe-stacks"]:
-    name = args[args.index("--stack-name") + 1]
-    if status == "missing":
-        sys.stderr.write(
-            "An error occurred (ValidationError) when calling the DescribeStacks operation: "
-            f"Stack with id {name} does not exist\n"
-        )
-        sys.exit(254)
-    if status == "denied":
-        sys.stderr.write(
-            "An error occurred (AccessDenied) when calling the DescribeStacks operation: "
-            "User is not authorized to perform: cloudformation:DescribeStacks\n"
-        )
-        sys.exit(254)
-    # --query 'Stacks[0].[StackStatus,StackStatusReason]' --output text
-    print(status + "\t" + os.environ.get("STUB_REASON", "None"))
-elif args[:2] in (["cloudformation", "delete-stack"], ["cloudformation", "wait"], ["configure", "set"]):
-    pass
-else:
-    sys.exit(f"unexpected aws call: {args}")
-'''
 
 
 @pytest.fixture(scope=shared_scope)

@@ -35,9 +35,12 @@ STACK_RECOVERY = (
     "aws:codebuild/project:Project",
 )
 REMOTE_RECOVERY = ("aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy")
+# The prod example now builds through the Docker Hub pull-through cache (a change of its
+# config in this release): the cache rule.
+DOCKER_HUB_CACHE = ("aws:ecr/pullThroughCacheRule:PullThroughCacheRule",)
 NEW_RESOURCES = {
     "dev": [],
-    "prod": [*STACK_RECOVERY],
+    "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE],
     FOUR_ENVIRONMENTS: [*STACK_RECOVERY, *STACK_RECOVERY],  # qa, production
     CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY],
 }
@@ -82,7 +85,10 @@ def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_none(stack)
     # Only the new components appear in the state, and only the stack recovery in AWS.
     added = [r for r in created if r.type not in NEW_COMPONENTS]
     assert sorted(r.type for r in added) == sorted(NEW_RESOURCES[stack]), [r.urn for r in added]
-    assert all(r.name.startswith("recover-") or "-recover-" in r.name for r in added), [r.name for r in added]
+    assert all(
+        r.name.startswith("recover-") or "-recover-" in r.name or r.name == "build-docker-hub-cache"
+        for r in added
+    ), [r.name for r in added]
     moved = [r for r in resources if r.urn not in deployed and set(r.aliases) & deployed]
     assert moved, "nothing moved: this test would pass without the aliases it exists for"
 

@@ -33,7 +33,7 @@ def test_the_schema_check_rejects_a_broken_workflow(tmp_path):
 def test_pull_requests_test_synth_and_preview_when_possible():
     workflow = load("pull-request.yml")
     jobs = workflow["jobs"]
-    assert any(step.get("run") == "make lint unit provider" for step in jobs["test"]["steps"])
+    assert any(step.get("run") == "make lint unit provider scenarios" for step in jobs["test"]["steps"])
     # The container tier as root (debootstrap, nsenter), with CI=true so that it cannot skip.
     container_runs = [step.get("run", "") for step in jobs["container"]["steps"]]
     assert "sudo tests/container/prepare-host" in container_runs

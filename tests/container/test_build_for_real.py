@@ -22,10 +22,10 @@ from components.verify_project import verify_buildspec, verify_environment
 from tests.conftest import MINIMAL_RAW
 from tests.container.conftest import TIMINGS
 from tests.support import containers
+from tests.support.aws_stubs import REVIEW_AWS as STUB_AWS
+from tests.support.aws_stubs import STACK_AWS as STUB_AWS_STACK
 from tests.support.buildspec import run_buildspec
-from tests.test_change_set_review import STUB_AWS
 from tests.test_changeset_report import FIXTURES as CHANGE_SETS
-from tests.test_stack_recovery import STUB_AWS as STUB_AWS_STACK
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = containers.REGISTRY

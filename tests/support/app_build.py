@@ -87,14 +87,20 @@ class AppBuild:
         return [c["args"][1] for c in self.calls if c["cmd"] == "docker" and c["args"][:1] == ["push"]]
 
 
-def default_environment(tmp_path: Path) -> dict[str, str]:
-    """What the build project, the pipeline action and CodeBuild set for one build."""
+def host_environment(tmp_path: Path) -> dict[str, str]:
+    """Where this build's stub daemon keeps its files, on a cgroup v1 host (as these machines
+    are: no cgroup.controllers file)."""
     return {
         "DOCKERD_LOG": str(tmp_path / "dockerd.log"),
         "DOCKERD_TIMEOUT": "3",
         "DOCKERD_DATA_ROOT": str(tmp_path / "docker"),
-        # A cgroup v1 host, as these machines are: no cgroup.controllers file.
         "DOCKERD_CGROUP_ROOT": str(tmp_path / "no-cgroup2"),
+    }
+
+
+def project_environment() -> dict[str, str]:
+    """What the build project, the pipeline action and CodeBuild set for one build."""
+    return {
         "AWS_REGION": "eu-west-1",
         "CODEBUILD_BUILD_NUMBER": "17",
         "CODEBUILD_RESOLVED_SOURCE_VERSION": "0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
@@ -107,10 +113,14 @@ def default_environment(tmp_path: Path) -> dict[str, str]:
 
 
 def run_app_build(
-    tmp_path: Path, settings: Mapping[str, Optional[str]], *, buildspec: Optional[str] = None
+    tmp_path: Path,
+    settings: Mapping[str, Optional[str]],
+    *,
+    buildspec: Optional[str] = None,
+    project: Optional[Mapping[str, str]] = None,
 ) -> AppBuild:
-    """One fresh build in `tmp_path`: the default environment with `settings` applied (None
-    removes a variable)."""
+    """One fresh build in `tmp_path`: `project` (default: `project_environment()`) with
+    `settings` applied (None removes a variable)."""
     bin_dir, source, state = tmp_path / "bin", tmp_path / "src", tmp_path / "state"
     for folder in (bin_dir, source, state):
         shutil.rmtree(folder, ignore_errors=True)  # a fresh build each time
@@ -125,7 +135,8 @@ def run_app_build(
     environment = {
         "STUB_LOG": str(tmp_path / "calls.log"),
         "STUB_STATE": str(state),
-        **default_environment(tmp_path),
+        **host_environment(tmp_path),
+        **(project_environment() if project is None else project),
     }
     environment.update({k: v for k, v in settings.items() if v is not None})
     for key in [k for k, v in settings.items() if v is None]:

@@ -1,0 +1,922 @@
+"""A pipeline-run simulator: the pipeline the program declares, run through time.
+
+It reads what the program declared under the mocks (the Pipeline resource's stages, actions
+and conditions, and the CodeBuild projects the actions start) and runs executions of it
+against a small world: the two repositories' heads, the image registry, CloudFormation
+stacks and their change sets, the approvers, the alarms, the deployment window and the
+smoke test's outcome. Scenario tests (tests/scenarios/) push commits, decide approvals,
+break templates, fire alarms, and then read what happened: how many images were built,
+change sets created, reviews and approvals asked for, and where each environment ended.
+
+What runs for real, against stubs that answer from the world:
+- the Build action: the example application's buildspec, Makefile, `start-dockerd` and
+  `image-published` (tests/support/app_build.py); the registry is the world's;
+- the review project: the build image's `review-change-set` and its renderer, in review and
+  in confirm mode (DescribeChangeSet and DescribeStacks answered from the world);
+- the recovery project: the build image's `recover-stack` (DescribeStacks from the world; a
+  DeleteStack it makes deletes the world's stack).
+
+What is modelled, each rule with the AWS documentation it follows:
+
+CodePipeline ("CodePipeline concepts", "How pipeline executions are processed"; user guide)
+  P1  Stages run in order. An execution holds a stage from entry to completion; one
+      execution at a time per stage.
+  P2  Execution modes: SUPERSEDED: an execution waiting to enter a stage is replaced by a
+      newer one that reaches the same point (the older one is Superseded); QUEUED: waiting
+      executions enter in the order they arrived.
+  P3  Source actions read their branch's head when the execution starts them.
+  P4  Actions of a stage run by run order; a failed action fails the stage.
+  P5  `#{namespace.variable}` is resolved when an action starts; an unknown one fails the
+      action ("Variables reference"). `#{codepipeline.PipelineExecutionId}` is the running
+      execution's id.
+  P6  Entry conditions ("Configure conditions for a stage"): every rule must succeed;
+      otherwise FAIL fails the stage and the execution, SKIP skips the stage and the
+      execution goes on. DeploymentWindow succeeds inside its window, VariableCheck when
+      its comparison holds (rule reference: DeploymentWindow, VariableCheck).
+  P7  On-success conditions: CloudWatchAlarm rules watch their alarm for WaitTime minutes;
+      one in ALARM rolls the stage back (rule reference: CloudWatchAlarm).
+  P8  Rollback ("Configuring stage rollback"): a new execution of type ROLLBACK runs the
+      stage alone with the source revisions, artifacts and variables of the last execution
+      that succeeded in it, never a rollback one; with none, the stage stays failed.
+      Assumed (not documented): `#{codepipeline.PipelineExecutionId}` is the rollback
+      execution's own id, and a rollback does not evaluate the stage's entry condition.
+  P9  Automatic retry ("Configuring stage retry"): the failed stage runs once more, all of
+      its actions (ALL_ACTIONS) or the failed ones and those after them (FAILED_ACTIONS),
+      with the same artifacts and variables.
+  P10 Manual approval ("Manage approval actions"): a rejection fails the action, and with
+      it the stage.
+
+CloudFormation (CodePipeline "CloudFormation deploy action reference"; CloudFormation API)
+  C1  CREATE_UPDATE creates a missing stack and updates an existing one; a stack in a failed
+      state (ROLLBACK_COMPLETE, ...) cannot be updated, and the action fails.
+  C2  REPLACE_ON_FAILURE: like CREATE_UPDATE, except that a stack in ROLLBACK_COMPLETE,
+      ROLLBACK_FAILED, CREATE_FAILED, DELETE_FAILED or UPDATE_ROLLBACK_FAILED is deleted and
+      created again.
+  C3  CHANGE_SET_REPLACE replaces the named change set; for a missing stack it makes a
+      CREATE change set (the stack waits in REVIEW_IN_PROGRESS); a stack in ROLLBACK_COMPLETE
+      refuses it. A change set without changes is FAILED ("didn't contain changes") and the
+      action succeeds.
+  C4  CHANGE_SET_EXECUTE executes it; a failed create rolls back to ROLLBACK_COMPLETE, a
+      failed update to UPDATE_ROLLBACK_COMPLETE (the stack as it was). Executing removes every
+      other change set of the stack (ExecuteChangeSet). Assumed: a change set without changes
+      executes as a no-op (what CDK Pipelines' unconditional prepare/execute pair relies on).
+  C5  Updating a stack invalidates its earlier change sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+import json
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from tests.support import app_build
+from tests.support.aws_stubs import REVIEW_AWS, STACK_AWS
+from tests.support.buildspec import run_buildspec, stub_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+RENDERER = ROOT / "build-image" / "changeset_report.py"
+
+# How long things take, in simulated minutes (only their order matters to the scenarios).
+ACTION_MINUTES = 1
+BUILD_MINUTES = 5
+APPROVAL_MINUTES = 30
+
+FAILED_STATES = {
+    "ROLLBACK_COMPLETE",
+    "ROLLBACK_FAILED",
+    "CREATE_FAILED",
+    "DELETE_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+}
+RESOURCE_TYPES = {
+    "ApplicationTaskDefinition": "AWS::ECS::TaskDefinition",
+    "ApplicationService": "AWS::ECS::Service",
+    "ApplicationLoadBalancer": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+}
+
+
+# -- the world -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Template:
+    """The infrastructure repository's template at one commit."""
+
+    name: str
+    fails_in: frozenset[str] = frozenset()
+    """The stacks where a create or update with it fails (and CloudFormation rolls it back)."""
+    modifies: tuple[str, ...] = ("ApplicationService",)
+    """What it changes when it replaces another template."""
+    resources: tuple[str, ...] = tuple(RESOURCE_TYPES)
+    outputs: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "ApplicationUrl": "http://app.example.com",
+            "TaskDefinition": "todobackend:1",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class InfraCommit:
+    sha: str
+    template: Template
+    files: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Template configuration files: path → their Parameters."""
+
+
+@dataclass
+class ChangeSet:
+    name: str
+    id: str
+    kind: str  # CREATE or UPDATE
+    template: Template
+    parameters: dict[str, str]
+    changes: list[dict[str, Any]]
+    status: str = "CREATE_COMPLETE"  # or FAILED (no changes)
+
+
+@dataclass
+class Stack:
+    name: str
+    status: str
+    template: Optional[Template] = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    change_sets: dict[str, ChangeSet] = field(default_factory=dict)
+    image_parameter: Optional[str] = None
+
+    @property
+    def version(self) -> Optional[str]:
+        """`<image tag> <template>` of what the stack holds, None before a first release."""
+        if self.template is None or self.status in ("REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE"):
+            return None
+        return f"{self.parameters.get(self.image_parameter or '', '?')} {self.template.name}"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    stage: str
+    execution: str
+    summary: str
+
+
+@dataclass
+class World:
+    app_head: str
+    infra_head: InfraCommit
+    registry: set[str] = field(default_factory=set)
+    stacks: dict[str, Stack] = field(default_factory=dict)
+    decide: Callable[[ApprovalRequest], tuple[str, int]] = lambda request: ("Approved", APPROVAL_MINUTES)
+    """The approver: (Approved or Rejected, minutes until they answer)."""
+    immutable_tags: bool = True
+    """The application repository refuses to overwrite a tag (ecr.immutableTags)."""
+    window_open: Callable[[Mapping[str, str]], bool] = lambda rule: True
+    alarm_fires: Callable[[str, Stack], bool] = lambda alarm, stack: False
+    smoke_passes: Callable[[str, Stack], bool] = lambda environment, stack: True
+
+
+# -- what happened -----------------------------------------------------------------------------
+@dataclass
+class Counts:
+    image_builds: int = 0
+    """Build actions that built and pushed an image (not the ones that found it published)."""
+    builds: int = 0
+    change_sets: int = 0
+    reviews: int = 0
+    confirms: int = 0
+    recoveries: int = 0
+    approvals: int = 0
+
+
+@dataclass
+class Execution:
+    id: str
+    type: str  # STANDARD or ROLLBACK
+    status: str = "InProgress"
+    stages: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, dict[str, str]] = field(default_factory=dict)
+    rollback_of: Optional[str] = None
+    """The stage a rollback execution runs."""
+    target: Optional[str] = None
+    """The execution a rollback returns to."""
+    log: list[str] = field(default_factory=list)
+
+
+class ActionFailed(Exception):
+    pass
+
+
+# -- running the real scripts, once per distinct input ------------------------------------------
+_SCRIPT_RUNS: dict[str, Any] = {}
+
+
+def _memo(kind: str, inputs: Any, run: Callable[[], Any]) -> Any:
+    """The scripts are functions of their inputs (environment, files, script text): a run is
+    kept by a digest of all of them and replayed when the same inputs come again."""
+    key = hashlib.sha256(json.dumps([kind, inputs], sort_keys=True, default=str).encode()).hexdigest()
+    if key not in _SCRIPT_RUNS:
+        _SCRIPT_RUNS[key] = run()
+    return _SCRIPT_RUNS[key]
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    succeeded: bool
+    output: str
+    exported: Mapping[str, str]
+    files: Mapping[str, str] = field(default_factory=dict)
+    calls: tuple = ()
+
+
+def _sources(*paths: Path) -> list[str]:
+    return [p.read_text() for p in paths]
+
+
+# -- the simulator -------------------------------------------------------------------------------
+class PipelineRun:
+    """Executions of one declared pipeline in one world."""
+
+    def __init__(self, mocks, world: World):
+        (pipeline,) = [r for r in mocks.resources if r.type == "aws:codepipeline/pipeline:Pipeline"]
+        self.declared = pipeline.inputs
+        self.stages: list[dict[str, Any]] = self.declared["stages"]
+        self.mode: str = self.declared.get("executionMode", "SUPERSEDED")
+        self.projects = {
+            r.inputs["name"]: r.inputs for r in mocks.resources if r.type == "aws:codebuild/project:Project"
+        }
+        self.world = world
+        self.counts = Counts()
+        self.executions: list[Execution] = []
+        self.approvals: list[ApprovalRequest] = []
+        self.now = 0
+        self._ids = itertools.count(1)
+        self._build_numbers: dict[str, int] = {}
+        self._queue: list[tuple[int, int, Generator, Any]] = []
+        self._seq = itertools.count()
+        self._holder: dict[str, Execution] = {}
+        self._waiting: dict[str, list[tuple[Execution, Generator]]] = {}
+        self._tmp = Path(tempfile.mkdtemp(prefix="pipeline-run-"))
+
+    # -- the clock and the stage locks (P1, P2) --
+    def _schedule(self, at: int, process: Generator, value: Any = None) -> None:
+        heapq.heappush(self._queue, (at, next(self._seq), process, value))
+
+    def start(self, at: Optional[int] = None) -> Execution:
+        """A push (or "Release change"): a new standard execution starting at `at` (default: now)."""
+        execution = Execution(id=self._new_id(), type="STANDARD")
+        self.executions.append(execution)
+        process = self._standard(execution)
+        self._schedule(self.now if at is None else at, process)
+        return execution
+
+    def push(
+        self, *, app: Optional[str] = None, infra: Optional[InfraCommit] = None, at: Optional[int] = None
+    ):
+        """Commits to the branches the triggers watch at `at` (default: now), and the
+        execution they start then."""
+
+        def land() -> Generator:
+            if app is not None:
+                self.world.app_head = app
+            if infra is not None:
+                self.world.infra_head = infra
+            self.start(self.now)
+            yield from ()
+
+        self._schedule(self.now if at is None else at, land())
+
+    def run(self, until: Optional[int] = None) -> None:
+        """Advance the clock until nothing is left to do (or until `until`)."""
+        while self._queue and (until is None or self._queue[0][0] <= until):
+            at, _, process, value = heapq.heappop(self._queue)
+            self.now = max(self.now, at)
+            self._step(process, value)
+
+    def _step(self, process: Generator, value: Any) -> None:
+        try:
+            request = process.send(value)
+        except StopIteration:
+            return
+        kind, argument = request
+        if kind == "wait":
+            self._schedule(self.now + argument, process)
+        elif kind == "enter":
+            execution, stage = argument
+            self._enter(execution, stage, process)
+        elif kind == "leave":
+            self._leave(argument)
+            self._schedule(self.now, process)
+
+    def _enter(self, execution: Execution, stage: str, process: Generator) -> None:
+        if stage not in self._holder:
+            self._holder[stage] = execution
+            self._schedule(self.now, process, True)
+            return
+        waiting = self._waiting.setdefault(stage, [])
+        if self.mode == "SUPERSEDED":
+            for older, older_process in waiting:
+                older.status = "Superseded"
+                older.log.append(f"{self.now}: superseded at the entry of {stage}")
+                older_process.close()
+            waiting.clear()
+        waiting.append((execution, process))
+
+    def _leave(self, stage: str) -> None:
+        self._holder.pop(stage, None)
+        waiting = self._waiting.get(stage) or []
+        if waiting:
+            execution, process = waiting.pop(0)
+            self._holder[stage] = execution
+            self._schedule(self.now, process, True)
+
+    def _new_id(self) -> str:
+        number = next(self._ids)
+        return f"{number:08x}-0000-4000-8000-{number:012x}"
+
+    # -- executions --
+    def _standard(self, execution: Execution) -> Generator:
+        for stage in self.stages:
+            yield ("enter", (execution, stage["name"]))
+            outcome = yield from self._run_stage(execution, stage)
+            if outcome == "handed-over":
+                execution.status = "Failed"
+                return
+            yield ("leave", stage["name"])
+            if outcome == "Failed":
+                execution.status = "Failed"
+                return
+        execution.status = "Succeeded"
+
+    def _rollback(self, execution: Execution, stage: dict[str, Any]) -> Generator:
+        # The stage is handed over: no "enter".
+        outcome = yield from self._run_stage(execution, stage, rolling_back=True)
+        if outcome != "handed-over":
+            yield ("leave", stage["name"])
+        execution.status = "Succeeded" if outcome == "Succeeded" else "Failed"
+
+    def _run_stage(
+        self, execution: Execution, stage: dict[str, Any], rolling_back: bool = False
+    ) -> Generator:
+        name = stage["name"]
+        entry = (stage.get("beforeEntry") or {}).get("condition")
+        if entry and not rolling_back:
+            failed_rules = [r["name"] for r in entry["rules"] if not self._rule_holds(execution, r)]
+            if failed_rules:
+                result = "Skipped" if entry["result"] == "SKIP" else "Failed"
+                execution.stages[name] = result
+                execution.log.append(f"{self.now}: {name}: entry rules {failed_rules} failed: {result}")
+                return result
+        actions = sorted(stage["actions"], key=lambda a: float(a.get("runOrder", 1)))
+        retried = False
+        start_at = 0
+        while True:
+            failed_at = None
+            for index in range(start_at, len(actions)):
+                try:
+                    yield from self._run_action(execution, stage, actions[index])
+                except ActionFailed as failure:
+                    execution.log.append(f"{self.now}: {name}/{actions[index]['name']} failed: {failure}")
+                    failed_at = index
+                    break
+            if failed_at is None:
+                break
+            failure = stage.get("onFailure") or {}
+            if failure.get("result") == "RETRY" and not retried:  # P9
+                retried = True
+                mode = (failure.get("retryConfiguration") or {}).get("retryMode", "FAILED_ACTIONS")
+                start_at = 0 if mode == "ALL_ACTIONS" else failed_at
+                execution.log.append(f"{self.now}: {name}: retry ({mode})")
+                continue
+            execution.stages[name] = "Failed"
+            if failure.get("result") == "ROLLBACK" and not rolling_back:
+                return self._start_rollback(execution, stage)
+            return "Failed"
+        success = (stage.get("onSuccess") or {}).get("condition")
+        if success and not rolling_back:  # P7
+            wait = max(int(r["configuration"].get("WaitTime", "0")) for r in success["rules"])
+            yield ("wait", wait)
+            fired = [
+                r["configuration"]["AlarmName"]
+                for r in success["rules"]
+                if r["ruleTypeId"]["provider"] == "CloudWatchAlarm"
+                and self.world.alarm_fires(r["configuration"]["AlarmName"], self._stack_of_stage(stage))
+            ]
+            if fired:
+                execution.stages[name] = "Failed"
+                execution.log.append(f"{self.now}: {name}: alarms {fired} in ALARM during the bake")
+                return self._start_rollback(execution, stage)
+        execution.stages[name] = "Succeeded"
+        return "Succeeded"
+
+    def _start_rollback(self, failed: Execution, stage: dict[str, Any]) -> str:
+        """P8: the last standard execution that succeeded in the stage, if any."""
+        name = stage["name"]
+        targets = [e for e in self.executions if e.type == "STANDARD" and e.stages.get(name) == "Succeeded"]
+        if not targets:
+            failed.log.append(f"{self.now}: {name}: no earlier successful execution to roll back to")
+            return "Failed"
+        target = targets[-1]
+        rollback = Execution(
+            id=self._new_id(),
+            type="ROLLBACK",
+            artifacts=dict(target.artifacts),
+            variables={k: dict(v) for k, v in target.variables.items() if k != "codepipeline"},
+            rollback_of=name,
+            target=target.id,
+        )
+        self.executions.append(rollback)
+        failed.log.append(f"{self.now}: {name}: rolling back to {target.id} ({rollback.id})")
+        # The rollback takes the stage straight from the execution that failed in it.
+        self._holder[name] = rollback
+        process = self._rollback(rollback, stage)
+        self._schedule(self.now, process)
+        return "handed-over"
+
+    # -- conditions --
+    def _rule_holds(self, execution: Execution, rule: dict[str, Any]) -> bool:
+        provider = rule["ruleTypeId"]["provider"]
+        configuration = rule["configuration"]
+        if provider == "DeploymentWindow":
+            return self.world.window_open(configuration)
+        if provider == "VariableCheck":
+            value = self._resolve(execution, configuration["Variable"])
+            expected = configuration["Value"]
+            operator = configuration["Operator"]
+            return {
+                "EQ": value == expected,
+                "NE": value != expected,
+                "CONTAINS": expected in value,
+                "MATCHES": re.fullmatch(expected, value) is not None,
+            }[operator]
+        raise NotImplementedError(f"entry rule {provider}")
+
+    # -- variables (P5) --
+    def _resolve(self, execution: Execution, text: str) -> str:
+        def lookup(match: re.Match) -> str:
+            namespace, variable = match.group(1), match.group(2)
+            if namespace == "codepipeline" and variable == "PipelineExecutionId":
+                return execution.id
+            try:
+                return execution.variables[namespace][variable]
+            except KeyError:
+                raise ActionFailed(f"variable #{{{namespace}.{variable}}} cannot be resolved") from None
+
+        return re.sub(r"#\{([A-Za-z0-9@_-]+)\.([A-Za-z0-9@_-]+)\}", lookup, text)
+
+    def _configuration(self, execution: Execution, action: dict[str, Any]) -> dict[str, str]:
+        return {k: self._resolve(execution, v) for k, v in (action.get("configuration") or {}).items()}
+
+    # -- actions --
+    def _run_action(self, execution: Execution, stage: dict[str, Any], action: dict[str, Any]) -> Generator:
+        provider = action["provider"]
+        configuration = self._configuration(execution, action)
+        if provider == "CodeStarSourceConnection":
+            self._source(execution, action)  # the revision as the action starts (P3)
+            yield ("wait", ACTION_MINUTES)
+        elif provider == "CodeBuild":
+            yield (
+                "wait",
+                BUILD_MINUTES
+                if action.get("category") == "Build" and action["name"] == "Build"
+                else ACTION_MINUTES,
+            )
+            self._codebuild(execution, stage, action, configuration)
+        elif provider == "CloudFormation":
+            yield ("wait", ACTION_MINUTES)
+            self._cloudformation(execution, action, configuration)
+        elif provider == "Manual":
+            self.counts.approvals += 1
+            request = ApprovalRequest(stage["name"], execution.id, configuration.get("CustomData", ""))
+            self.approvals.append(request)
+            decision, minutes = self.world.decide(request)
+            yield ("wait", minutes)
+            if decision != "Approved":
+                raise ActionFailed(f"rejected ({stage['name']})")  # P10
+        else:
+            raise NotImplementedError(provider)
+        namespace = action.get("namespace")
+        if namespace and namespace not in execution.variables:
+            execution.variables[namespace] = {}
+
+    def _source(self, execution: Execution, action: dict[str, Any]) -> None:
+        """P3: the head of the action's branch, now."""
+        (artifact,) = action["outputArtifacts"]
+        if action["name"] == "Application":
+            commit = self.world.app_head
+            execution.artifacts[artifact] = {"commit": commit}
+        else:
+            commit = self.world.infra_head.sha
+            execution.artifacts[artifact] = {"commit": commit, "infra": self.world.infra_head}
+        if action.get("namespace"):
+            execution.variables[action["namespace"]] = {
+                "CommitId": commit,
+                "BranchName": action["configuration"]["BranchName"],
+            }
+
+    def _action_variables(self, configuration: Mapping[str, str]) -> dict[str, str]:
+        raw = configuration.get("EnvironmentVariables")
+        return {v["name"]: v["value"] for v in json.loads(raw)} if raw else {}
+
+    def _codebuild(self, execution, stage, action, configuration) -> None:
+        project = self.projects[configuration["ProjectName"]]
+        environment = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+        environment.update(self._action_variables(configuration))
+        number = self._build_numbers[project["name"]] = self._build_numbers.get(project["name"], 0) + 1
+        environment["CODEBUILD_BUILD_NUMBER"] = str(number)
+        buildspec = project["source"].get("buildspec", "buildspec.yml")
+        commands = (
+            [] if buildspec == "buildspec.yml" else json.loads(buildspec)["phases"]["build"]["commands"]
+        )
+        if buildspec == "buildspec.yml":
+            exported = self._app_build(execution, action, environment)
+        elif commands[0] == "review-change-set":
+            exported = self._review(execution, environment, buildspec)
+        elif commands[0] == "recover-stack":
+            exported = self._recover(environment, buildspec)
+        elif commands[0] == "verify-environment":
+            exported = self._verify(environment)
+        else:
+            raise NotImplementedError(commands)
+        if action.get("namespace"):
+            execution.variables[action["namespace"]] = dict(exported)
+
+    def _app_build(self, execution, action, environment: dict[str, str]) -> Mapping[str, str]:
+        """The application's buildspec, run for real against the world's registry."""
+        self.counts.builds += 1
+        commit = execution.artifacts[action["inputArtifacts"][0]]["commit"]
+        settings = {
+            **environment,
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": commit,
+            "STUB_PUBLISHED": ",".join(sorted(self.world.registry)),
+        }
+        buildspec = (app_build.APP / "buildspec.yml").read_text()
+
+        def build() -> ScriptRun:
+            work = self._tmp / f"build-{len(_SCRIPT_RUNS)}"
+            built = app_build.run_app_build(work, {}, buildspec=buildspec, project=settings)
+            version = built.result.artifacts.get("version.json")
+            return ScriptRun(
+                built.result.succeeded,
+                built.result.output,
+                built.result.exported,
+                {"version.json": version.read_text()} if version else {},
+                tuple(built.pushed),
+            )
+
+        run = _memo(
+            "app-build",
+            [
+                settings,
+                buildspec,
+                _sources(app_build.APP / "Makefile", ROOT / "build-image" / "image-published"),
+            ],
+            build,
+        )
+        if not run.succeeded:
+            raise ActionFailed("the build failed:\n" + run.output[-2000:])
+        overwritten = sorted(set(run.calls) & self.world.registry)
+        if overwritten and self.world.immutable_tags:
+            # ECR: ImageTagAlreadyExistsException; `docker push` fails, and the build with it.
+            raise ActionFailed(
+                f"tag invalid: the image tag {overwritten} already exists and cannot be overwritten"
+            )
+        if run.calls:
+            self.counts.image_builds += 1
+            self.world.registry.update(run.calls)
+        (output,) = action["outputArtifacts"]
+        execution.artifacts[output] = dict(run.files)
+        return run.exported
+
+    def _describe_change_set(self, stack: Optional[Stack], name: str) -> Optional[dict[str, Any]]:
+        change_set = stack.change_sets.get(name) if stack else None
+        if change_set is None:
+            return None
+        return {
+            "ChangeSetName": change_set.name,
+            "ChangeSetId": change_set.id,
+            "StackName": stack.name,
+            "StackId": f"arn:aws:cloudformation:eu-west-1:123456789012:stack/{stack.name}/0",
+            "Status": change_set.status,
+            "StatusReason": "The submitted information didn't contain changes. Submit different information to create a change set."
+            if change_set.status == "FAILED"
+            else None,
+            "ExecutionStatus": "UNAVAILABLE" if change_set.status == "FAILED" else "AVAILABLE",
+            "Parameters": [
+                {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(change_set.parameters.items())
+            ],
+            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+            "Changes": change_set.changes,
+        }
+
+    def _describe_stacks(self, stack: Optional[Stack]) -> dict[str, Any]:
+        if stack is None:
+            return {}
+        return {
+            "Stacks": [
+                {
+                    "StackName": stack.name,
+                    "StackStatus": stack.status,
+                    "Parameters": [
+                        {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(stack.parameters.items())
+                    ],
+                }
+            ]
+        }
+
+    def _review(self, execution, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
+        """The review project's buildspec (review-change-set), in the mode the action asks for."""
+        confirming = environment.get("REVIEW_MODE") == "confirm"
+        if confirming:
+            self.counts.confirms += 1
+        else:
+            self.counts.reviews += 1
+        stack = self.world.stacks.get(environment["STACK_NAME"])
+        page = self._describe_change_set(stack, environment["CHANGE_SET_NAME"])
+        stack_json = self._describe_stacks(stack)
+        environment = {
+            **environment,
+            "AWS_REGION": "eu-west-1",
+            "PIPELINE_EXECUTION_ID": environment.get("PIPELINE_EXECUTION_ID", ""),
+        }
+
+        def review() -> ScriptRun:
+            work = self._tmp / f"review-{len(_SCRIPT_RUNS)}"
+            bin_dir, pages, s3, source = (work / d for d in ("bin", "pages", "s3", "src"))
+            for folder in (bin_dir, pages, s3, source):
+                folder.mkdir(parents=True)
+            (bin_dir / "aws").write_text(REVIEW_AWS)
+            (bin_dir / "aws").chmod(0o755)
+            shutil.copy(ROOT / "build-image" / "review-change-set", bin_dir / "review-change-set")
+            if page is not None:
+                (pages / "page-1.json").write_text(json.dumps(page))
+            (work / "stack.json").write_text(json.dumps(stack_json))
+            result = run_buildspec(
+                buildspec,
+                source_dir=source,
+                environment=stub_environment(
+                    bin_dir,
+                    {
+                        **environment,
+                        "STUB_LOG": str(work / "aws.log"),
+                        "STUB_STACK": str(work / "stack.json"),
+                        "STUB_PAGES": str(pages),
+                        "STUB_S3": str(s3),
+                        "CHANGESET_RENDERER": str(RENDERER),
+                        "PYTHON": sys.executable,
+                    },
+                ),
+                state_dir=work / "runner",
+            )
+            return ScriptRun(result.succeeded, result.output, result.exported)
+
+        run = _memo(
+            "review",
+            [
+                environment,
+                page,
+                stack_json,
+                buildspec,
+                _sources(ROOT / "build-image" / "review-change-set", RENDERER),
+            ],
+            review,
+        )
+        if not run.succeeded:
+            raise ActionFailed(("confirm" if confirming else "review") + " failed:\n" + run.output[-1500:])
+        return run.exported
+
+    def _recover(self, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
+        """The recovery project's buildspec (recover-stack) against the world's stack."""
+        self.counts.recoveries += 1
+        stack = self.world.stacks.get(environment["STACK_NAME"])
+        status = stack.status if stack else "missing"
+
+        def recover() -> ScriptRun:
+            work = self._tmp / f"recover-{len(_SCRIPT_RUNS)}"
+            bin_dir, source = work / "bin", work / "src"
+            for folder in (bin_dir, source):
+                folder.mkdir(parents=True)
+            (bin_dir / "aws").write_text(STACK_AWS)
+            (bin_dir / "aws").chmod(0o755)
+            shutil.copy(ROOT / "build-image" / "recover-stack", bin_dir / "recover-stack")
+            log = work / "aws.log"
+            result = run_buildspec(
+                buildspec,
+                source_dir=source,
+                environment=stub_environment(
+                    bin_dir, {**environment, "STUB_STATUS": status, "STUB_LOG": str(log)}
+                ),
+                state_dir=work / "runner",
+            )
+            calls = (
+                tuple(tuple(json.loads(line)) for line in log.read_text().splitlines())
+                if log.exists()
+                else ()
+            )
+            return ScriptRun(result.succeeded, result.output, result.exported, calls=calls)
+
+        run = _memo(
+            "recover",
+            [environment, status, buildspec, _sources(ROOT / "build-image" / "recover-stack")],
+            recover,
+        )
+        if any(call[:2] == ("cloudformation", "delete-stack") for call in run.calls):
+            del self.world.stacks[environment["STACK_NAME"]]
+        if not run.succeeded:
+            raise ActionFailed("recovery failed:\n" + run.output[-1500:])
+        return run.exported
+
+    def _verify(self, environment: dict[str, str]) -> Mapping[str, str]:
+        """Modelled: verify-environment refuses an empty output, then the smoke test passes or
+        not as the world says for what the environment's stack holds."""
+        missing = [name for name in environment.get("STACK_OUTPUTS", "").split() if not environment.get(name)]
+        if missing:
+            raise ActionFailed(f"no value for {missing}")
+        name = environment["ENVIRONMENT"]
+        stack = self._stack_of_environment(name)
+        if stack is None or not self.world.smoke_passes(name, stack):
+            raise ActionFailed(f"the smoke test of {name} failed")
+        return {}
+
+    # -- CloudFormation (C1-C5) --
+    def _parameters(
+        self, execution, configuration: Mapping[str, str]
+    ) -> tuple[InfraCommit, dict[str, str], Optional[str]]:
+        infra: InfraCommit = execution.artifacts["InfrastructureSource"]["infra"]
+        parameters: dict[str, str] = {}
+        template_configuration = configuration.get("TemplateConfiguration")
+        if template_configuration:
+            path = template_configuration.split("::", 1)[1]
+            if path not in infra.files:
+                raise ActionFailed(f"{path} is not in the infrastructure source")
+            parameters.update(infra.files[path])
+        image_parameter = None
+        for key, value in json.loads(configuration.get("ParameterOverrides", "{}")).items():
+            if isinstance(value, dict) and "Fn::GetParam" in value:
+                artifact, path, field_name = value["Fn::GetParam"]
+                parameters[key] = json.loads(execution.artifacts[artifact][path])[field_name]
+                image_parameter = key
+            else:
+                parameters[key] = value
+        return infra, parameters, image_parameter
+
+    def _changes(
+        self, stack: Optional[Stack], template: Template, parameters: dict[str, str], image_parameter
+    ) -> list[dict]:
+        def change(
+            action: str, logical_id: str, replacement: Optional[str] = None, cause: Optional[str] = None
+        ):
+            resource = {
+                "Action": action,
+                "LogicalResourceId": logical_id,
+                "ResourceType": RESOURCE_TYPES.get(logical_id, "AWS::CloudFormation::CustomResource"),
+                "Scope": [] if action == "Add" else ["Properties"],
+                "Details": [],
+            }
+            if replacement is not None:
+                resource["Replacement"] = replacement
+            if cause:
+                resource["Details"] = [
+                    {
+                        "Target": {
+                            "Attribute": "Properties",
+                            "Name": "ContainerDefinitions",
+                            "RequiresRecreation": "Always",
+                        },
+                        "Evaluation": "Static",
+                        "ChangeSource": "ParameterReference",
+                        "CausingEntity": cause,
+                    }
+                ]
+            return {"Type": "Resource", "ResourceChange": resource}
+
+        if stack is None or stack.template is None or stack.status == "REVIEW_IN_PROGRESS":
+            return [change("Add", r) for r in template.resources]
+        found: list[dict] = []
+        if stack.template.name != template.name:
+            found += [change("Modify", r, "False") for r in template.modifies]
+        for key in sorted(set(parameters) | set(stack.parameters)):
+            if parameters.get(key) != stack.parameters.get(key):
+                if key == image_parameter:
+                    found.append(change("Modify", "ApplicationTaskDefinition", "True", cause=key))
+                elif not any(c["ResourceChange"]["LogicalResourceId"] == "ApplicationService" for c in found):
+                    found.append(change("Modify", "ApplicationService", "False", cause=key))
+        return found
+
+    def _apply(
+        self, stack: Stack, template: Template, parameters: dict[str, str], image_parameter, creating: bool
+    ) -> None:
+        stack.change_sets.clear()  # C4, C5
+        if stack.name in template.fails_in:
+            stack.status = "ROLLBACK_COMPLETE" if creating else "UPDATE_ROLLBACK_COMPLETE"
+            if creating:
+                stack.template, stack.parameters = template, dict(parameters)
+            raise ActionFailed(
+                f"{stack.name}: the {'create' if creating else 'update'} failed and rolled back"
+            )
+        stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
+        stack.template, stack.parameters, stack.image_parameter = template, dict(parameters), image_parameter
+
+    def _cloudformation(self, execution, action, configuration: Mapping[str, str]) -> None:
+        mode = configuration["ActionMode"]
+        name = configuration["StackName"]
+        stack = self.world.stacks.get(name)
+        if mode in ("CREATE_UPDATE", "REPLACE_ON_FAILURE"):
+            infra, parameters, image_parameter = self._parameters(execution, configuration)
+            if stack is not None and stack.status in FAILED_STATES:
+                if mode == "CREATE_UPDATE":
+                    raise ActionFailed(f"{name} is in {stack.status} state and can not be updated")  # C1
+                del self.world.stacks[name]  # C2
+                stack = None
+            creating = stack is None or stack.status == "REVIEW_IN_PROGRESS"
+            if stack is None:
+                stack = self.world.stacks[name] = Stack(name, "CREATE_IN_PROGRESS")
+            elif not self._changes(stack, infra.template, parameters, image_parameter):
+                self._publish_outputs(execution, action, stack)
+                return  # "No updates are to be performed": the action succeeds.
+            try:
+                self._apply(stack, infra.template, parameters, image_parameter, creating)
+            finally:
+                stack.image_parameter = image_parameter
+            self._publish_outputs(execution, action, stack)
+        elif mode == "CHANGE_SET_REPLACE":  # C3
+            infra, parameters, image_parameter = self._parameters(execution, configuration)
+            if stack is not None and stack.status == "ROLLBACK_COMPLETE":
+                raise ActionFailed(f"{name} is in ROLLBACK_COMPLETE state and can not be updated")
+            if stack is None:
+                stack = self.world.stacks[name] = Stack(
+                    name, "REVIEW_IN_PROGRESS", image_parameter=image_parameter
+                )
+            changes = self._changes(stack, infra.template, parameters, image_parameter)
+            self.counts.change_sets += 1
+            change_set_name = configuration["ChangeSetName"]
+            stack.change_sets[change_set_name] = ChangeSet(
+                name=change_set_name,
+                id=f"arn:aws:cloudformation:eu-west-1:123456789012:changeSet/{change_set_name}/{self.counts.change_sets}",
+                kind="CREATE" if stack.status == "REVIEW_IN_PROGRESS" else "UPDATE",
+                template=infra.template,
+                parameters=dict(parameters),
+                changes=changes,
+                status="CREATE_COMPLETE" if changes else "FAILED",
+            )
+            stack.image_parameter = stack.image_parameter or image_parameter
+        elif mode == "CHANGE_SET_EXECUTE":  # C4
+            change_set = stack.change_sets.get(configuration["ChangeSetName"]) if stack else None
+            if change_set is None:
+                raise ActionFailed(f"ChangeSet [{configuration['ChangeSetName']}] does not exist")
+            if change_set.status == "FAILED":
+                stack.change_sets.clear()
+                self._publish_outputs(execution, action, stack)
+                return
+            self._apply(
+                stack,
+                change_set.template,
+                change_set.parameters,
+                stack.image_parameter,
+                change_set.kind == "CREATE",
+            )
+            self._publish_outputs(execution, action, stack)
+        else:
+            raise NotImplementedError(mode)
+
+    def _publish_outputs(self, execution, action, stack: Stack) -> None:
+        if action.get("namespace") and stack.template is not None:
+            execution.variables[action["namespace"]] = dict(stack.template.outputs)
+
+    # -- reading the declared pipeline --
+    def environment_stacks(self) -> dict[str, str]:
+        """Environment → stack name, from the CloudFormation actions of each environment's stages."""
+        found: dict[str, str] = {}
+        for stage in self.stages[2:]:
+            environment = re.sub(r"-(plan|approval)$", "", stage["name"])
+            for action in stage["actions"]:
+                if "StackName" in (action.get("configuration") or {}):
+                    found.setdefault(environment, action["configuration"]["StackName"])
+        return found
+
+    def _stack_of_environment(self, environment: str) -> Optional[Stack]:
+        return self.world.stacks.get(self.environment_stacks().get(environment, ""))
+
+    def _stack_of_stage(self, stage: dict[str, Any]) -> Optional[Stack]:
+        return self._stack_of_environment(re.sub(r"-(plan|approval)$", "", stage["name"]))
+
+    # -- the result --
+    def environments(self) -> dict[str, tuple[Optional[str], Optional[str]]]:
+        """Environment → (stack status, version it holds)."""
+        result = {}
+        for environment, stack_name in self.environment_stacks().items():
+            stack = self.world.stacks.get(stack_name)
+            result[environment] = (stack.status, stack.version) if stack else (None, None)
+        return result
+
+    def statuses(self) -> list[tuple[str, str]]:
+        return [(e.type, e.status) for e in self.executions]
+
+    def close(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= prod
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit provider scenarios container synth preflight mutate mutation-score bench bench-container clean
+.PHONY: test venv lint unit provider scenarios adoption container synth preflight mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -36,7 +36,7 @@ lint: venv
 # and recovery against stubs (half a minute). container: the build image built and run for
 # real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
 unit: venv
-	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios
+	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios --ignore=tests/adoption
 
 provider: venv
 	$(PYTEST) tests/test_preflight.py
@@ -44,10 +44,15 @@ provider: venv
 scenarios: venv
 	$(PYTEST) tests/scenarios
 
+# adoption: a copy of the repository with its root stack files rewritten for another
+# application runs lint, unit, provider and scenarios (minutes).
+adoption: venv
+	$(PYTEST) tests/adoption
+
 container: venv
 	$(PYTEST) tests/container
 
-test: lint unit provider scenarios container
+test: lint unit provider scenarios adoption container
 
 # Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
 synth: venv

@@ -90,8 +90,11 @@ def is_secret_output(output: Any) -> bool:
     return bool(_sync_await(pulumi.Output.from_input(output).is_secret()))
 
 
+# The product's own stack files: every test that checks specific values runs on these. The
+# root Pulumi.<stack>.yaml files are the adopter's to change; tests/test_your_stacks.py checks
+# them with no literal expectations.
 FIXTURE_STACKS = Path(__file__).parent / "fixtures" / "stacks"
-# Test-only stack files (tests/fixtures/stacks/Pulumi.<name>.yaml).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 FOUR_ENVIRONMENTS = "four-environments"
 CROSS_ACCOUNT = "cross-account"
 
@@ -121,13 +124,34 @@ def _cached_unless_mapping(function):
 
 @_cached_unless_mapping
 def run_stack(stack: str) -> ProgramRun:
-    """The program under mocks with a committed stack file (or a test stack file from
-    tests/fixtures/stacks), run once per test session: the records are only read
-    (`RecordedResource.inputs` hands out fresh copies)."""
-    stacks_dir = FIXTURE_STACKS if (FIXTURE_STACKS / f"Pulumi.{stack}.yaml").is_file() else None
-    if stacks_dir:
-        return run_program(load_stack_config(stack, stacks_dir), stack=stack)
-    return run_program(load_stack_config(stack), stack=stack)
+    """The program under mocks with one of the product's stack files (tests/fixtures/stacks),
+    run once per test session: the records are only read (`RecordedResource.inputs` hands
+    out fresh copies)."""
+    return run_program(load_stack_config(stack, FIXTURE_STACKS), stack=stack)
+
+
+def user_stacks() -> list[str]:
+    """The adopter's stacks: whichever root Pulumi.<stack>.yaml files exist."""
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+
+
+@_cached_unless_mapping
+def run_user_stack(stack: str) -> ProgramRun:
+    """The program under mocks with one of the adopter's root stack files."""
+    return run_program(load_stack_config(stack, PROJECT_DIR), stack=stack)
+
+
+YOURS = "yours:"
+
+
+def any_stack(name: str) -> ProgramRun:
+    """A product stack by name, or an adopter's as `yours:<stack>` (for the proofs that hold
+    for any stack: the policy pack, permissions, isolation)."""
+    return run_user_stack(name.removeprefix(YOURS)) if name.startswith(YOURS) else run_stack(name)
+
+
+def with_user_stacks(*stacks: str) -> list[str]:
+    return [*stacks, *(YOURS + s for s in user_stacks())]
 
 
 def run_config(

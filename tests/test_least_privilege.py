@@ -12,7 +12,16 @@ import parliament
 import pytest
 
 from components import iam_policies
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, config_with, run_config, run_stack, shared_scope
+from tests.conftest import (
+    CROSS_ACCOUNT,
+    FOUR_ENVIRONMENTS,
+    any_stack,
+    config_with,
+    run_config,
+    run_stack,
+    shared_scope,
+    with_user_stacks,
+)
 from tests.support.permissions import parliament_findings
 
 MULTI_ENVIRONMENT = config_with(
@@ -35,12 +44,13 @@ RESOURCE_POLICY_INPUTS = {
 
 
 @pytest.fixture(
-    scope=shared_scope, params=["dev", "prod", "multi-environment", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
+    scope=shared_scope,
+    params=with_user_stacks("dev", "prod", "multi-environment", FOUR_ENVIRONMENTS, CROSS_ACCOUNT),
 )
 def declared(request):
     if request.param == "multi-environment":
         return run_config(MULTI_ENVIRONMENT, stack="multi").mocks
-    return run_stack(request.param).mocks
+    return any_stack(request.param).mocks
 
 
 def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
@@ -158,10 +168,14 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
                 assert "Condition" not in statement, name
                 continue
             assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012", name
+            # The project of this role, in the pipeline's region and account.
+            region = next(
+                r.state["arn"].split(":")[3]
+                for r in declared.resources
+                if r.type == "aws:codepipeline/pipeline:Pipeline"
+            )
             assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
-                "arn:aws:codebuild:eu-west-1:123456789012:project/"
-            ) or statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
-                "arn:aws:codebuild:us-east-1:123456789012:project/"
+                f"arn:aws:codebuild:{region}:123456789012:project/"
             ), name
     assert services == {
         "codebuild.amazonaws.com",

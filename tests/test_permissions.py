@@ -18,16 +18,24 @@ import pytest
 
 from components.cloudformation import REFUSED_BY_DESIGN, deploy_requests, handler_permissions, load_template
 from components.iam_policies import Request
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, only, run_stack, shared_scope
+from tests.conftest import (
+    CROSS_ACCOUNT,
+    FOUR_ENVIRONMENTS,
+    any_stack,
+    only,
+    run_stack,
+    shared_scope,
+    with_user_stacks,
+)
 from tests.support.permissions import DeclaredRole, declared_roles
 
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
 
-@pytest.fixture(scope=shared_scope, params=["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT])
+@pytest.fixture(scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT))
 def declared(request):
-    return run_stack(request.param).mocks
+    return any_stack(request.param).mocks
 
 
 def environments(mocks) -> list[tuple[str, str, bool]]:

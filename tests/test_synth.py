@@ -9,7 +9,7 @@ import pytest
 
 from offline import synth
 from offline.render import mermaid, render_markdown
-from tests.conftest import shared_scope
+from tests.conftest import FIXTURE_STACKS, shared_scope
 
 KNOWN_STAGES = [
     {
@@ -193,7 +193,7 @@ def test_outputs_table_and_legend():
 @pytest.fixture(scope=shared_scope)
 def prod_synth(tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
-    target, records, outputs = synth.synth("prod", out)
+    target, records, outputs = synth.synth("prod", out, FIXTURE_STACKS)
     return target, records, outputs
 
 
@@ -258,7 +258,7 @@ def test_synth_of_unreadable_yaml_names_the_file(tmp_path, capsys):
 
 
 def test_synth_prints_a_summary_and_the_paths(tmp_path, capsys):
-    assert synth.main(["dev", "--out", str(tmp_path)]) == 0
+    assert synth.main(["dev", "--stacks-dir", str(FIXTURE_STACKS), "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "Source: Application + Infrastructure" in printed
     assert "sandbox: Deploy" in printed

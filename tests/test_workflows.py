@@ -34,11 +34,15 @@ def test_pull_requests_test_synth_and_preview_when_possible():
     workflow = load("pull-request.yml")
     jobs = workflow["jobs"]
     assert any(step.get("run") == "make lint unit provider scenarios" for step in jobs["test"]["steps"])
+    assert any(step.get("run") == "make adoption" for step in jobs["test"]["steps"])
     # The container tier as root (debootstrap, nsenter), with CI=true so that it cannot skip.
     container_runs = [step.get("run", "") for step in jobs["container"]["steps"]]
     assert "sudo tests/container/prepare-host" in container_runs
     assert 'sudo env "PATH=$PATH" CI=true make container' in container_runs
-    assert jobs["synth"]["strategy"]["matrix"]["stack"] == ["dev", "prod"]
+    # One synth and one preview per root stack file, listed by offline/stacks.py.
+    assert jobs["synth"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert jobs["preview"]["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert "python3 -m offline.stacks" in jobs["stacks"]["steps"][-1]["run"]
     synth_runs = " ".join(step.get("run", "") for step in jobs["synth"]["steps"])
     assert "make synth STACK=${{ matrix.stack }}" in synth_runs
     assert "$GITHUB_STEP_SUMMARY" in synth_runs
@@ -58,24 +62,36 @@ def test_pull_requests_test_synth_and_preview_when_possible():
     assert preview["permissions"]["id-token"] == "write"
 
 
-def test_main_deploys_dev_then_prod_through_a_protected_environment():
-    jobs = load("deploy.yml")["jobs"]
-    assert load("deploy.yml")[True]["push"]["branches"] == ["main"]  # YAML reads `on:` as True
-    assert jobs["up-dev"]["needs"] == "test"
-    assert jobs["up-prod"]["needs"] == "up-dev"
-    assert jobs["up-prod"]["environment"] == "production"
-    for job, stack, role in (("up-dev", "dev", "AWS_DEV_ROLE_ARN"), ("up-prod", "prod", "AWS_PROD_ROLE_ARN")):
-        step = next(s for s in jobs[job]["steps"] if s.get("uses", "").startswith("pulumi/actions"))
-        assert (step["with"]["command"], step["with"]["stack-name"]) == ("up", stack)
-        assert step["with"]["policyPacks"] == "policy"
-        # One deploy role per environment.
-        credentials = next(
-            s
-            for s in jobs[job]["steps"]
-            if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
-        )
-        assert credentials["with"]["role-to-assume"] == "${{ vars." + role + " }}"
-        assert f"vars.{role} != ''" in jobs[job]["if"]
+def test_main_deploys_every_stack_file_one_at_a_time_each_in_its_own_environment():
+    workflow = load("deploy.yml")
+    jobs = workflow["jobs"]
+    assert workflow[True]["push"]["branches"] == ["main"]  # YAML reads `on:` as True
+    assert jobs["stacks"]["needs"] == "test"
+    up = jobs["up"]
+    assert up["needs"] == "stacks"
+    assert up["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert (up["strategy"]["max-parallel"], up["strategy"]["fail-fast"]) == (1, True)
+    # Each stack in the GitHub environment of its name, with that environment's role.
+    assert up["environment"] == "${{ matrix.stack }}"
+    step = next(s for s in up["steps"] if s.get("uses", "").startswith("pulumi/actions"))
+    assert (step["with"]["command"], step["with"]["stack-name"]) == ("up", "${{ matrix.stack }}")
+    assert step["with"]["policyPacks"] == "policy"
+    credentials = next(
+        s for s in up["steps"] if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+    )
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+    assert credentials["if"] == "vars.AWS_ROLE_ARN != ''"
+
+
+def test_the_stack_list_follows_the_stack_files_dev_first_prod_last(tmp_path):
+    from offline.stacks import stacks
+
+    for name in ("prod", "staging", "dev", "eu"):
+        (tmp_path / f"Pulumi.{name}.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.yaml").write_text("name: ecs-delivery\n")
+    assert stacks(tmp_path) == ["dev", "eu", "staging", "prod"]
+    (tmp_path / "Pulumi.dev.yaml").unlink()
+    assert stacks(tmp_path) == ["eu", "staging", "prod"]
 
 
 def test_an_oidc_token_only_for_the_jobs_that_assume_a_role():

@@ -1,0 +1,116 @@
+"""Adopting ecs-delivery for another application: a copy of this repository whose root stack
+files are rewritten (another application, other repositories and branches, other
+environments, a stack removed and one added) passes every tier that reads stack files.
+
+Slow (the copy runs lint, unit, provider and scenarios: a few minutes), so a tier of its own:
+`make adoption`. The container tier reads no stack file and does not run in the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+ANOTHER_APPLICATION = """\
+# Another team's application: three environments, two gated.
+config:
+  aws:region: us-west-2
+  ecs-delivery:application:
+    name: shop
+    repository: acme/shop
+    branch: main
+  ecs-delivery:infrastructure:
+    repository: acme/shop-infra
+    branch: release
+    templatePath: cfn/service.yml
+  ecs-delivery:environments:
+    - name: integration
+      stackName: shop-integration
+      verify: {}
+    - name: staging
+      stackName: shop-staging
+      approval: true
+      onFailure:
+        result: ROLLBACK
+    - name: live
+      stackName: shop-live
+      templateConfiguration: live.json
+      approval: true
+      deploymentWindow:
+        cron: "* * 8-17 ? * MON-FRI"
+        timeZone: America/Los_Angeles
+      alarms: [shop-live-5xx]
+      bakeMinutes: 15
+      onFailure:
+        result: ROLLBACK
+  ecs-delivery:notifications:
+    emails:
+      - releases@acme.example
+"""
+
+ONE_ENVIRONMENT = """\
+config:
+  aws:region: us-west-2
+  ecs-delivery:application:
+    name: shop-qa
+    repository: acme/shop
+  ecs-delivery:infrastructure:
+    repository: acme/shop-infra
+  ecs-delivery:environments:
+    - name: qa
+      stackName: shop-qa
+  ecs-delivery:protectStatefulResources: false
+"""
+
+
+def _files() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [f for f in listed.split("\0") if f and (PROJECT_DIR / f).is_file()]
+
+
+def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path):
+    copy = tmp_path / "shop-delivery"
+    for name in _files():
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJECT_DIR / name, target)  # mtimes kept: the venv is not rebuilt
+    (copy / "venv").symlink_to(PROJECT_DIR / "venv")
+    for stack in copy.glob("Pulumi.*.yaml"):
+        stack.unlink()
+    (copy / "Pulumi.prod.yaml").write_text(ANOTHER_APPLICATION)
+    (copy / "Pulumi.qa.yaml").write_text(ONE_ENVIRONMENT)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    done = subprocess.run(
+        ["make", "-o", "venv/bin/.installed", "lint", "unit", "provider", "scenarios"],
+        cwd=copy,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    sys.stdout.write(output[-3000:])
+    assert done.returncode == 0, output[-6000:]
+    # The rewritten stacks were the ones checked, each by name.
+    collected = subprocess.run(
+        ["venv/bin/python", "-m", "pytest", "--collect-only", "-q", "tests/test_your_stacks.py"],
+        cwd=copy,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for stack in ("prod", "qa"):
+        assert f"test_your_stack_loads_and_its_config_validates[{stack}]" in collected
+    assert "[dev]" not in collected

@@ -17,13 +17,7 @@ from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
 from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs, DockerHubAccess
-from components.config import (
-    ConfigError,
-    current_secret_keys,
-    current_stack_config,
-    load_config,
-    raw_config_from_pulumi,
-)
+from components.config import ConfigError, config_from_stack, current_secret_keys, current_stack_config
 from components.environment import (
     ArtifactAccess,
     EnvironmentDelivery,
@@ -37,9 +31,7 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     secret_keys = current_secret_keys()
-    config = load_config(
-        raw_config_from_pulumi(current_stack_config()), stack=pulumi.get_stack(), secret_keys=secret_keys
-    )
+    config = config_from_stack(current_stack_config(), stack=pulumi.get_stack(), secret_keys=secret_keys)
     # The pipeline as it will be, every resource name at its longest: what CodePipeline would
     # refuse is refused here, before anything is declared.
     validate_blueprint(delivery_blueprint(config, worst_case_refs(config)))

@@ -14,6 +14,7 @@ import importlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
@@ -56,6 +57,8 @@ GATED_STAGES = 3
 # The IAM path of this program's own roles and boundary policies (iam_policies.DELIVERY_ROLE_PATH).
 RESERVED_ROLE_PATH = "ecs-delivery"
 NOTIFICATION_RULE_SUFFIX = "-events"
+# A stack name every name derived from it accepts (CodeBuild projects: [A-Za-z0-9_-]).
+STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class ConfigError(ValueError):
@@ -174,6 +177,9 @@ class _Section(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        # YAML's own types: `approval: "no"` is a string, not false; `timeoutMinutes: "30"` a
+        # string, not 30. Coercing them would turn a typo into a plausible stack.
+        strict=True,
         alias_generator=to_camel,
         # camelCase only, as in the stack file: `timeout_minutes` is an unknown key, not
         # an alias quietly accepted.
@@ -274,17 +280,77 @@ class BuildConfig(_Section):
         return modes
 
 
-# CodePipeline's DeploymentWindow rule (rule-reference-DeploymentWindow): a Quartz-style
-# cron of 6 required fields and an optional year, whose seconds field takes only '*'.
+# CodePipeline's DeploymentWindow rule (rule-reference-DeploymentWindow): a Quartz-style cron
+# of 6 required fields and an optional year. AWS's table: the values each field takes and its
+# special characters (seconds takes only '*'); '?' in day-of-month or day-of-week ("no specific
+# value"), 'L' (last), 'W' (nearest weekday) and '#' (nth weekday of the month).
+MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    specials: str = ",-*/"
+
+    @property
+    def allowed(self) -> str:
+        names = f" or {self.names[0]}-{self.names[-1]}" if self.names else ""
+        return f"{self.low}-{self.high}{names}"
+
+
 _CRON_FIELDS = (
-    ("seconds", r"\*"),
-    ("minutes", r"[0-9*,/-]+"),
-    ("hours", r"[0-9*,/-]+"),
-    ("day-of-month", r"[0-9*,/?LW-]+"),
-    ("month", r"[0-9A-Za-z*,/-]+"),
-    ("day-of-week", r"[0-9A-Za-z*,/?L#-]+"),
-    ("year", r"[0-9*,/-]+"),
+    _CronField("seconds", 0, 0, specials="*"),
+    _CronField("minutes", 0, 59),
+    _CronField("hours", 0, 23),
+    _CronField("day-of-month", 1, 31, specials=",-*?/LW"),
+    _CronField("month", 1, 12, MONTHS),
+    _CronField("day-of-week", 1, 7, WEEKDAYS, specials=",-*?/L#"),
+    _CronField("year", 1970, 2199),
 )
+
+
+def _cron_value(field: _CronField, text: str) -> Optional[str]:
+    """None when `text` is one value of the field, else what is wrong with it."""
+    if text.isdigit():
+        return None if field.low <= int(text) <= field.high else f"{text} is outside {field.allowed}"
+    if field.names and text.upper() in field.names:
+        return None
+    kind = {"month": "a month", "day-of-week": "a day of the week"}.get(field.name, "a number")
+    return f"{text!r} is not {kind} ({field.allowed})"
+
+
+def _cron_element(field: _CronField, text: str) -> Optional[str]:
+    """What is wrong with one comma-separated element of a field, if anything."""
+    for char in sorted(set(re.sub(r"[A-Za-z0-9]", "", text))):
+        if char not in field.specials:
+            return f"{char!r} is not allowed in {field.name} (it takes {' '.join(field.specials)})"
+    if field.name == "day-of-month":
+        if re.fullmatch(r"L(-\d+)?|LW", text):
+            offset = text[2:] if text.startswith("L-") else ""
+            return None if not offset or 1 <= int(offset) <= 30 else f"'L-{offset}': the offset is 1-30"
+        if text.endswith("W"):
+            return _cron_value(field, text[:-1])
+    if field.name == "day-of-week":
+        if text == "L":
+            return None
+        if text.endswith("L"):
+            return _cron_value(field, text[:-1])
+        if "#" in text:
+            day, _, nth = text.partition("#")
+            return _cron_value(field, day) or (
+                None if nth in ("1", "2", "3", "4", "5") else f"'#{nth}': the week of the month is 1-5"
+            )
+    base, slash, step = text.partition("/")
+    if slash and not (step.isdigit() and 1 <= int(step) <= field.high):
+        return f"the step '/{step}' is not a number from 1 to {field.high}"
+    if base == "*":
+        return None
+    first, dash, last = base.partition("-")
+    return _cron_value(field, first) or (_cron_value(field, last) if dash else None)
 
 
 def _deployment_window_cron(value: str) -> str:
@@ -294,16 +360,28 @@ def _deployment_window_cron(value: str) -> str:
             f"{value!r} is not allowed: {len(fields)} fields; a DeploymentWindow cron has 6 "
             "(seconds minutes hours day-of-month month day-of-week) and an optional year"
         )
+    problems = []
     # The optional year has no field when absent: zip stops at the shorter.
-    for text, (field_name, allowed) in zip(fields, _CRON_FIELDS, strict=False):
-        if not re.fullmatch(allowed, text):
-            detail = "only '*'" if field_name == "seconds" else f"characters {allowed[1:-2]}"
-            raise ValueError(f"{value!r} is not allowed: its {field_name} field {text!r} takes {detail}")
-    if "?" not in (fields[3], fields[5]):
-        raise ValueError(
-            f"{value!r} is not allowed: one of day-of-month and day-of-week must be '?' "
-            "(Quartz cron, e.g. '* * 9-16 ? * MON-THU')"
+    for text, field in zip(fields, _CRON_FIELDS, strict=False):
+        if field.name == "seconds":
+            if text != "*":
+                problems.append(f"its seconds field {text!r} takes only '*'")
+            continue
+        if text == "?":
+            if "?" not in field.specials:
+                problems.append(f"its {field.name} field takes no '?' (only day-of-month and day-of-week do)")
+            continue
+        for element in text.split(","):
+            wrong = _cron_element(field, element)
+            if wrong:
+                problems.append(f"its {field.name} field {text!r}: {wrong}")
+                break
+    if not problems and "?" not in (fields[3], fields[5]):
+        problems.append(
+            "one of day-of-month and day-of-week must be '?' (Quartz cron, e.g. '* * 9-16 ? * MON-THU')"
         )
+    if problems:
+        raise ValueError(f"{value!r} is not allowed: " + "; ".join(problems))
     return value
 
 
@@ -666,6 +744,13 @@ class DeliveryConfig(_Section):
         never truncated: a truncated name could collide with another stack's)."""
         prefix = self.name_prefix(stack)
         problems = []
+        if not STACK_NAME.fullmatch(stack):
+            # Pulumi accepts '.' in a stack name; CodeBuild project names (`<prefix>-build`) and
+            # CodeConnections names do not.
+            problems.append(
+                f"the stack name {stack!r} is not allowed: letters, digits, '-' and '_' only, since it names "
+                "the pipeline, its CodeBuild projects and roles (rename Pulumi.<stack>.yaml)"
+            )
         limits = [
             ("pipeline", prefix, PIPELINE_NAME_MAX),
             ("notification rule", prefix + NOTIFICATION_RULE_SUFFIX, NOTIFICATION_RULE_NAME_MAX),
@@ -704,6 +789,12 @@ class DeliveryConfig(_Section):
         return self.build_image.repository_name or f"{self.application.name}/codebuild"
 
 
+# DeliveryConfig's own boolean keys (the CLI passes top-level values as strings).
+_TOP_LEVEL_BOOLEANS = frozenset(
+    (field.alias or name) for name, field in DeliveryConfig.model_fields.items() if field.annotation is bool
+)
+
+
 def _key(loc: tuple[Any, ...]) -> str:
     text = NAMESPACE + ":"
     for i, part in enumerate(loc):
@@ -733,16 +824,46 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or n for n, f in model.model_fields.items())
 
 
+# What a wrong YAML type is told, in the stack file's words (pydantic's messages name Python
+# types and classes: "a valid dictionary or instance of VerifyConfig").
+_TYPE_MESSAGES = {
+    "bool_type": "true or false, unquoted (a YAML boolean)",
+    "int_type": "a whole number, unquoted (a YAML integer)",
+    "int_from_float": "a whole number",
+    "model_type": "a mapping of keys (YAML `key: value` lines)",
+    "model_attributes_type": "a mapping of keys (YAML `key: value` lines)",
+    "dict_type": "a mapping of keys (YAML `key: value` lines)",
+    "list_type": "a list (YAML `- item` lines, or [a, b])",
+}
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _problem(error: Any) -> list[str]:
     # "[key]" marks a problem with a mapping's key rather than its value.
     loc = tuple(p for p in error["loc"] if p != "[key]")
     kind = error["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(DeliveryConfig, loc)
-        hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if loc else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint += f" (allowed: {', '.join(allowed)})" if allowed else ""
         return [f"{_key(loc)}: unknown key{hint}"]
     if kind == "missing":
         return [f"{_key(loc)}: required"]
+    value = error.get("input")
+    if kind in _TYPE_MESSAGES:
+        return [f"{_key(loc)}: {_shown(value)} is not allowed: {_TYPE_MESSAGES[kind]}"]
+    if kind == "string_type":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return [
+                f'{_key(loc)}: {value} is a number here: quote it ("{value}"), YAML reads unquoted digits '
+                "as a number"
+            ]
+        return [f"{_key(loc)}: {_shown(value)} is not allowed: a string"]
     message = error["msg"].removeprefix("Value error, ")
     if kind == "value_error" and not loc:
         # Cross-field problems are already written against their own keys.
@@ -752,6 +873,57 @@ def _problem(error: Any) -> list[str]:
         # A section's own cross-field problems, written against keys inside it.
         return [f"{_key(loc)}{line}" for line in lines]
     return [f"{_key(loc)}: {message}"]
+
+
+_PLACEHOLDER = "placeholder-for-a-wrong-value"
+
+
+def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: dict[str, Any]) -> list[str]:
+    """The checks across keys (unique names, stage counts, accounts) run only on a valid
+    model; so that they are not left to a second round, run them once more with every wrong
+    value taken out: a wrong environment key is dropped (a wrong name or stack name stands in
+    as a placeholder), a wrong section falls back to its default. Problems about the
+    placeholders themselves are not reported."""
+    repaired: dict[str, Any] = json.loads(json.dumps(raw, default=str))
+    environments = repaired.get("environments")
+    for error in errors:
+        loc = tuple(p for p in error["loc"] if p != "[key]")
+        if not loc:
+            continue
+        if loc[0] == "environments" and len(loc) >= 3 and isinstance(environments, list):
+            index, key = loc[1], loc[2]
+            if isinstance(index, int) and index < len(environments) and isinstance(environments[index], dict):
+                value = error.get("input")
+                if error["type"] == "string_type" and len(loc) == 3 and isinstance(value, int):
+                    # An unquoted number: take it as the text it was meant to be.
+                    environments[index][key] = str(value)
+                else:
+                    environments[index].pop(key, None)
+            continue
+        field = next((f for n, f in DeliveryConfig.model_fields.items() if (f.alias or n) == loc[0]), None)
+        if field is None:
+            repaired.pop(loc[0], None)  # an unknown key
+        elif field.is_required():
+            return []  # application, infrastructure, environments themselves: nothing to check against
+        else:
+            repaired.pop(loc[0], None)
+    if isinstance(environments, list):
+        for index, environment in enumerate(environments):
+            if not isinstance(environment, dict):
+                return []
+            environment.setdefault("name", f"{_PLACEHOLDER}-{index}"[:MAX_ENVIRONMENT_NAME])
+            environment.setdefault("stackName", f"Placeholder{index}")
+    try:
+        DeliveryConfig.model_validate(repaired, context=context)
+    except ValidationError as exc:
+        return [
+            line
+            for error in exc.errors()
+            if not error["loc"]
+            for line in _problem(error)
+            if _PLACEHOLDER[:20] not in line and "Placeholder" not in line
+        ]
+    return []
 
 
 def current_secret_keys() -> frozenset[str]:
@@ -840,7 +1012,23 @@ def _namespace_problems(values: Mapping[str, str]) -> list[str]:
         problems.append(
             "aws:region: required: the region this stack deploys to (pulumi config set aws:region <region>)"
         )
+    elif values["aws:region"] not in known_regions():
+        close = difflib.get_close_matches(values["aws:region"], sorted(known_regions()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"aws:region: {values['aws:region']!r} is not a region the installed AWS SDK knows{hint}"
+        )
     return problems
+
+
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition, from the installed botocore's endpoint data (the
+    partitions file the AWS SDKs share)."""
+    from importlib.resources import files
+
+    document = json.loads((files("botocore") / "data" / "partitions.json").read_text())
+    return frozenset(region for partition in document["partitions"] for region in partition["regions"])
 
 
 def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
@@ -859,10 +1047,47 @@ def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
             except json.JSONDecodeError as exc:
                 problems.append(f"{full_key}: not valid JSON ({exc.msg})")
                 continue
+        elif key in _TOP_LEVEL_BOOLEANS and value in ("true", "false"):
+            # The CLI hands a top-level YAML boolean over as its text; anything else (a quoted
+            # "yes") stays a string, which the model refuses.
+            value = value == "true"
         raw[key] = value
     if problems:
         raise ConfigError(problems)
     return raw
+
+
+def config_from_stack(
+    values: Mapping[str, str], *, stack: Optional[str] = None, secret_keys: frozenset[str] = frozenset()
+) -> DeliveryConfig:
+    """The whole stack config as the engine hands it over (every namespace, values as
+    strings) → `DeliveryConfig`, or one ConfigError with every problem of the file: the
+    namespaces and provider keys, the JSON, the stack name, and the model."""
+    problems: list[str] = []
+    try:
+        raw = raw_config_from_pulumi(values)
+    except ConfigError as error:
+        problems += error.problems
+        # What decoded is still checked, so that nothing waits for a second round.
+        raw = {}
+        for full_key, value in values.items():
+            namespace, _, key = full_key.partition(":")
+            if namespace != NAMESPACE:
+                continue
+            try:
+                raw[key] = json.loads(value) if value[:1] in "{[" and value != SECRET_PLACEHOLDER else value
+            except json.JSONDecodeError:
+                continue
+            if key in _TOP_LEVEL_BOOLEANS and raw[key] in ("true", "false"):
+                raw[key] = raw[key] == "true"
+    try:
+        config = load_config(raw, stack=stack, secret_keys=secret_keys)
+    except ConfigError as error:
+        problems += [p for p in error.problems if p not in problems]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
 
 
 def load_config(
@@ -877,12 +1102,12 @@ def load_config(
         for key in sorted(secret_keys)
         if key.startswith(f"{NAMESPACE}:") and key.partition(":")[2] not in SECRET_ALLOWED_KEYS
     ]
+    context = {"stack": stack, "secret_keys": secret_keys}
     try:
-        config = DeliveryConfig.model_validate(
-            dict(raw), context={"stack": stack, "secret_keys": secret_keys}
-        )
+        config = DeliveryConfig.model_validate(dict(raw), context=context)
     except ValidationError as exc:
         problems = [line for error in exc.errors() for line in _problem(error)]
+        problems += [p for p in _cross_field_problems(raw, exc.errors(), context) if p not in problems]
         raise ConfigError(secret_problems + problems) from None
     if secret_problems:
         raise ConfigError(secret_problems)

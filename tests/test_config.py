@@ -77,7 +77,7 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["build"],
             {"timeoutMinutes": "soon"},
-            "ecs-delivery:build.timeoutMinutes: Input should be a valid integer",
+            "ecs-delivery:build.timeoutMinutes: 'soon' is not allowed: a whole number, unquoted (a YAML integer)",
         ),
         (
             ["build"],
@@ -138,7 +138,8 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["environments", 0, "approval"],
             "perhaps",
-            "ecs-delivery:environments[0].approval: Input should be a valid boolean",
+            "ecs-delivery:environments[0].approval: 'perhaps' is not allowed: true or false, unquoted "
+            "(a YAML boolean)",
         ),
         (
             ["environments", 0, "parameters"],
@@ -198,7 +199,7 @@ def test_missing_required_keys_are_named(path, expected):
 def test_unknown_key_message_lists_what_is_allowed():
     (problem,) = problems_for(with_changes(["environments", 0, "approvel"], True))
     assert problem == (
-        "ecs-delivery:environments[0].approvel: unknown key "
+        "ecs-delivery:environments[0].approvel: unknown key (did you mean 'approval'?) "
         "(allowed: account, alarms, approval, bakeMinutes, deploymentWindow, name, onFailure, parameters, "
         "stackName, templateConfiguration, verify)"
     )
@@ -427,7 +428,7 @@ def test_provider_keys_come_from_the_installed_sdks():
 def test_snake_case_keys_are_unknown_not_half_accepted():
     problems = problems_for({**MINIMAL, "build": {"timeout_minutes": 30}})
     assert problems == [
-        "ecs-delivery:build.timeout_minutes: unknown key (allowed: architecture, buildspec, cacheModes, computeType, "
+        "ecs-delivery:build.timeout_minutes: unknown key (did you mean 'timeoutMinutes'?) (allowed: architecture, buildspec, cacheModes, computeType, "
         "dockerHub, logRetentionDays, registryCache, timeoutMinutes, versionFile, versionKey)"
     ]
 
@@ -457,7 +458,7 @@ def test_an_unknown_key_deep_in_a_section_lists_that_sections_keys():
         {**MINIMAL, "build": {"dockerHub": {"credentialsSecretArn": SECRET_ARN, "loggin": True}}}
     )
     assert problem == (
-        "ecs-delivery:build.dockerHub.loggin: unknown key "
+        "ecs-delivery:build.dockerHub.loggin: unknown key (did you mean 'login'?) "
         "(allowed: cachePrefix, createRule, credentialsSecretArn, login, pullThroughCache)"
     )
 

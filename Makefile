@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= prod
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit provider scenarios adoption container synth preflight mutate mutation-score bench bench-container clean
+.PHONY: test venv lint unit provider scenarios adoption container synth check-template preflight mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -25,7 +25,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/hadolint build-image/Dockerfile examples/app-repo/Dockerfile
 	$(BIN)/shellcheck .ci/run build-image/start-dockerd build-image/image-published build-image/review-change-set build-image/recover-stack build-image/verify-environment tests/container/prepare-host
-	$(BIN)/cfn-lint examples/infra-repo/stack.yml
+	$(BIN)/cfn-lint --append-rules policy/template_rules --template examples/infra-repo/stack.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
@@ -57,6 +57,12 @@ test: lint unit provider scenarios adoption container
 # Offline review of a stack: build/synth/$(STACK)/{resources.json,pipeline.md}.
 synth: venv
 	$(BIN)/python -m offline.synth $(STACK)
+
+# Your template against the template contract (cfn-lint with policy/template_rules), one line
+# per finding: make check-template TEMPLATE=../infra/stack.yml [STACK=prod]
+TEMPLATE ?= examples/infra-repo/stack.yml
+check-template: venv
+	$(BIN)/python -m offline.check_template $(TEMPLATE) $(if $(filter command line,$(origin STACK)),--stack $(STACK))
 
 # The real AWS provider's input validation, offline (Terraform + a hashicorp/aws mirror):
 # every committed stack and the four-environment test stack.

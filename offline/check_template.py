@@ -1,0 +1,75 @@
+"""`make check-template TEMPLATE=<path> [STACK=<stack>]`: the template contract, checked where
+you write the template, not at deploy time.
+
+Runs cfn-lint (all of its own rules) with ecs-delivery's contract rules
+(`policy/template_rules/`), one line per finding (`file:line:column:...:rule:message`), each
+contract finding worded as how to fix the template. With a stack, the parameter names are that
+stack's (`imageTagParameter`, ...); without, the defaults. Exit status: cfn-lint's (0 when
+nothing is found; 2 errors, 4 warnings, or their sum).
+
+In the infrastructure repository, without this project's venv, the same check is
+`cfn-lint --append-rules <ecs-delivery>/policy/template_rules stack.yml`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+RULES = PROJECT_DIR / "policy" / "template_rules"
+
+
+def contract_parameters(stack: str | None, stacks_dir: Path) -> dict[str, str]:
+    """The parameters the pipeline sets, by the config key that names each (the defaults
+    without a stack)."""
+    from components.config import DeliveryConfig, config_from_stack
+    from offline.program import load_stack_config
+
+    keys = (
+        "image_tag_parameter",
+        "image_repository_parameter",
+        "image_registry_parameter",
+        "permissions_boundary_parameter",
+    )
+    if stack is None:
+        return {key: DeliveryConfig.model_fields[key].default for key in keys}
+    config = config_from_stack(load_stack_config(stack, stacks_dir).values, stack=stack)
+    return {key: getattr(config, key) for key in keys}
+
+
+def command(template: Path, parameters: dict[str, str]) -> list[str]:
+    configured = [f"E9101:{key}={name}" for key, name in parameters.items()]
+    configured.append(f"E9103:boundary_parameter={parameters['permissions_boundary_parameter']}")
+    return [
+        # cfn-lint's own entry point, in this interpreter (its package has no __main__).
+        sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",
+        "--format", "parseable",
+        "--append-rules", str(RULES),
+        "--configure-rule", *configured,
+        "--template", str(template),
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Check a CloudFormation template against ecs-delivery's contract."
+    )
+    parser.add_argument("template", type=Path)
+    parser.add_argument("--stack", help="use this stack's parameter names (Pulumi.<stack>.yaml)")
+    parser.add_argument("--stacks-dir", type=Path, default=PROJECT_DIR)
+    args = parser.parse_args(argv)
+    if not args.template.is_file():
+        print(f"check-template: no template at {args.template}", file=sys.stderr)
+        return 2
+    linter = command(args.template, contract_parameters(args.stack, args.stacks_dir))
+    done = subprocess.run(linter, check=False)  # noqa: S603 - this interpreter running cfn-lint
+    if done.returncode == 0:
+        print(f"check-template: {args.template} meets the template contract")
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""cfn-lint rules for the template contract of ecs-delivery: what an environment's template
+must do for the pipeline to deploy it with its deploy role.
+
+Run them where the template lives (the infrastructure repository), as cfn-lint custom rules:
+
+    cfn-lint --append-rules <ecs-delivery>/policy/template_rules stack.yml
+
+or from ecs-delivery, with the parameter names of a stack's config:
+`make check-template TEMPLATE=stack.yml [STACK=prod]`. Each finding says how to fix the
+template. Self-contained (cfn-lint is all it needs); tests/test_template_contract.py keeps its
+constants equal to the deploy role's policy and the boundary (components/cloudformation.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cfnlint.rules import CloudFormationLintRule, RuleMatch
+
+# The parameters the pipeline sets on every deploy (ParameterOverrides), by the config key that
+# renames each, with its default; CloudFormation refuses a value for a parameter the template
+# does not declare. cfn-lint's --configure-rule takes each by its key.
+PIPELINE_PARAMETERS = {
+    "image_tag_parameter": "ApplicationImageTag",
+    "image_repository_parameter": "ApplicationImageRepository",
+    "image_registry_parameter": "ApplicationImageRegistry",
+    "permissions_boundary_parameter": "PermissionsBoundaryArn",
+}
+BOUNDARY_PARAMETER = PIPELINE_PARAMETERS["permissions_boundary_parameter"]
+# The path every role of the stack lives under (the deploy role writes and passes only these).
+ROLE_PATH = "/${AWS::StackName}/"
+# What the boundary of the stack's roles excludes (iam:PassRole of the stack's own roles aside).
+BOUNDARY_EXCLUDED_ACTIONS = (
+    "account:*",
+    "cloudformation:*",
+    "codebuild:*",
+    "codeconnections:*",
+    "codepipeline:*",
+    "codestar-connections:*",
+    "iam:*",
+    "organizations:*",
+    "sts:AssumeRole*",
+)
+# The services the deploy role may hand the stack's roles to (iam:PassedToService).
+STACK_ROLE_SERVICES = (
+    "application-autoscaling.amazonaws.com",
+    "autoscaling.amazonaws.com",
+    "ec2.amazonaws.com",
+    "ecs-tasks.amazonaws.com",
+    "ecs.amazonaws.com",
+    "events.amazonaws.com",
+    "lambda.amazonaws.com",
+    "monitoring.rds.amazonaws.com",
+)
+# IAM resources the deploy role cannot create, and what to do instead.
+NOT_CREATABLE = {
+    "AWS::IAM::User": "give the application a role instead of an IAM user",
+    "AWS::IAM::Group": "give the application a role instead of an IAM group",
+    "AWS::IAM::UserToGroupAddition": "give the application a role instead of IAM users and groups",
+    "AWS::IAM::AccessKey": "give the application a role: its credentials come with it, no access key",
+    "AWS::IAM::ManagedPolicy": "put its statements in the role's Policies (an inline policy)",
+    "AWS::IAM::InstanceProfile": (
+        "run the service on Fargate, or create the instance profile outside the pipeline and pass its "
+        "name in as a parameter"
+    ),
+    "AWS::IAM::OIDCProvider": "create it outside the pipeline, once per account",
+    "AWS::IAM::SAMLProvider": "create it outside the pipeline, once per account",
+    "AWS::IAM::ServerCertificate": "use an ACM certificate (AWS::CertificateManager::Certificate)",
+    "AWS::IAM::VirtualMFADevice": "create it outside the pipeline",
+}
+
+
+class PipelineParameters(CloudFormationLintRule):
+    id = "E9101"
+    shortdesc = "The template declares every parameter the pipeline sets"
+    description = (
+        "ecs-delivery sets the image tag, repository and registry and the permissions boundary on every "
+        "deploy; CloudFormation refuses values for undeclared parameters."
+    )
+    source_url = "https://github.com/ecs-delivery/ecs-delivery/blob/main/docs/template-contract.md"
+    tags = ("ecs-delivery", "parameters")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_definition = {
+            key: {"default": default, "type": "string"} for key, default in PIPELINE_PARAMETERS.items()
+        }
+        self.configure()
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        declared = set((cfn.template.get("Parameters") or {}).keys())
+        return [
+            RuleMatch(
+                ["Parameters"],
+                f"declare the parameter {name} (Type: String): the pipeline sets it on every deploy, and "
+                "CloudFormation refuses a value for a parameter the template does not declare",
+            )
+            for name in (self.config[key] for key in PIPELINE_PARAMETERS)
+            if name not in declared
+        ]
+
+
+def _roles(cfn: Any) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in (cfn.template.get("Resources") or {}).items()
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::IAM::Role"
+    }
+
+
+class RolesUnderTheStackPath(CloudFormationLintRule):
+    id = "E9102"
+    shortdesc = "Every role of the stack lives under /<stack name>/"
+    description = "The deploy role creates, changes and passes only roles under its stack's IAM path."
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "iam")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, role in _roles(cfn).items():
+            path = (role.get("Properties") or {}).get("Path")
+            if path not in ({"Fn::Sub": ROLE_PATH}, {"Fn::Sub": [ROLE_PATH, {}]}):
+                found.append(
+                    RuleMatch(
+                        ["Resources", name, "Properties"],
+                        f"{name}: set Path: !Sub '{ROLE_PATH}': the deploy role creates and passes only "
+                        "roles under its stack's path",
+                    )
+                )
+        return found
+
+
+class RolesCarryTheBoundary(CloudFormationLintRule):
+    id = "E9103"
+    shortdesc = "Every role of the stack carries the environment's permissions boundary"
+    description = (
+        "The deploy role creates a role, or gives it policies, only with the boundary the pipeline passes."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "iam")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_definition = {"boundary_parameter": {"default": BOUNDARY_PARAMETER, "type": "string"}}
+        self.configure()
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        parameter = self.config["boundary_parameter"]
+        return [
+            RuleMatch(
+                ["Resources", name, "Properties"],
+                f"{name}: set PermissionsBoundary: !Ref {parameter}: the deploy role creates a role only "
+                "with the environment's permissions boundary",
+            )
+            for name, role in _roles(cfn).items()
+            if (role.get("Properties") or {}).get("PermissionsBoundary") != {"Ref": parameter}
+        ]
+
+
+class NoIamTheDeployRoleCannotCreate(CloudFormationLintRule):
+    id = "E9104"
+    shortdesc = "No IAM resource the deploy role cannot create"
+    description = (
+        "Users, groups, access keys, managed policies and instance profiles are outside the deploy role."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "iam")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, resource in (cfn.template.get("Resources") or {}).items():
+            kind = resource.get("Type") if isinstance(resource, dict) else None
+            if kind in NOT_CREATABLE:
+                found.append(
+                    RuleMatch(
+                        ["Resources", name, "Type"],
+                        f"{name}: the deploy role cannot create an {kind}: {NOT_CREATABLE[kind]}",
+                    )
+                )
+            elif kind in ("AWS::IAM::Policy", "AWS::IAM::RolePolicy"):
+                properties = resource.get("Properties") or {}
+                if properties.get("Users") or properties.get("Groups"):
+                    found.append(
+                        RuleMatch(
+                            ["Resources", name, "Properties"],
+                            f"{name}: attach it to the stack's roles only: the deploy role writes no "
+                            "policy of an IAM user or group",
+                        )
+                    )
+        return found
+
+
+def _excluded(action: str) -> bool:
+    action = action.lower()
+    if action == "iam:passrole":
+        return False  # the boundary lets the stack's roles pass each other to its services
+    for excluded in BOUNDARY_EXCLUDED_ACTIONS:
+        excluded = excluded.lower()
+        if excluded.endswith("*") and (action.startswith(excluded[:-1]) or action == "*"):
+            return True
+    return False
+
+
+class RolePoliciesWithinTheBoundary(CloudFormationLintRule):
+    id = "W9105"
+    shortdesc = "A role's policies grant nothing its boundary removes"
+    description = "Allowing an action the boundary excludes has no effect; the role will be denied it."
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "iam")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, role in _roles(cfn).items():
+            policies_at = ["Resources", name, "Properties", "Policies"]
+            for p_index, policy in enumerate((role.get("Properties") or {}).get("Policies") or []):
+                statements = ((policy or {}).get("PolicyDocument") or {}).get("Statement") or []
+                for s_index, statement in enumerate(
+                    statements if isinstance(statements, list) else [statements]
+                ):
+                    if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                        continue
+                    actions = statement.get("Action") or []
+                    for action in actions if isinstance(actions, list) else [actions]:
+                        if isinstance(action, str) and _excluded(action):
+                            found.append(
+                                RuleMatch(
+                                    [*policies_at, p_index, "PolicyDocument", "Statement", s_index, "Action"],
+                                    f"{name}: remove {action}: the permissions boundary of the stack's roles "
+                                    "excludes it, so the role is denied it whatever its policies say",
+                                )
+                            )
+        return found
+
+
+class RolesForServicesTheDeployRoleCanPassTo(CloudFormationLintRule):
+    id = "W9106"
+    shortdesc = "Roles are for services the deploy role can hand them to"
+    description = "The deploy role passes the stack's roles only to the services an ECS application runs on."
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "iam")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, role in _roles(cfn).items():
+            trust = (role.get("Properties") or {}).get("AssumeRolePolicyDocument") or {}
+            statements = trust.get("Statement") or []
+            for statement in statements if isinstance(statements, list) else [statements]:
+                services = ((statement or {}).get("Principal") or {}).get("Service") or []
+                for service in services if isinstance(services, list) else [services]:
+                    if isinstance(service, str) and service not in STACK_ROLE_SERVICES:
+                        found.append(
+                            RuleMatch(
+                                ["Resources", name, "Properties", "AssumeRolePolicyDocument"],
+                                f"{name}: the deploy role hands the stack's roles only to "
+                                f"{', '.join(STACK_ROLE_SERVICES)}; a role for {service} cannot be passed "
+                                "to it (ask for the service to be added to the deploy role's policy)",
+                            )
+                        )
+        return found

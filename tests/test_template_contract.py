@@ -1,0 +1,116 @@
+"""The template contract checker (`make check-template`: cfn-lint with policy/template_rules):
+the example template meets it; a template in the book's shape fails with one line per problem,
+each saying how to fix it; the stack's own parameter names are the ones asked for; and the
+rules' copies of the deploy role's assumptions are the deploy role's."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+
+from components import cloudformation
+from components.config import DeliveryConfig
+from offline import check_template
+from tests.conftest import FIXTURE_STACKS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "infra-repo" / "stack.yml"
+BOOK_SHAPED = ROOT / "tests" / "fixtures" / "templates" / "book-shaped.yml"
+
+_spec = importlib.util.spec_from_file_location(
+    "ecs_delivery_rules", ROOT / "policy" / "template_rules" / "ecs_delivery.py"
+)
+rules = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(rules)
+
+
+def check(template: Path, stack: str | None = None) -> tuple[int, list[str]]:
+    """(exit status, findings as `line:rule:message`) of the checker, as `make check-template` runs it."""
+    done = subprocess.run(  # noqa: S603 - this interpreter running cfn-lint
+        check_template.command(template, check_template.contract_parameters(stack, FIXTURE_STACKS)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    findings = []
+    for line in done.stdout.splitlines():
+        _, row, _, _, _, rule, message = line.split(":", 6)
+        findings.append(f"{row}:{rule}:{message}")
+    return done.returncode, findings
+
+
+def test_the_example_template_meets_the_contract():
+    assert check(EXAMPLE) == (0, [])
+    assert check(EXAMPLE, "prod") == (0, [])
+
+
+def test_a_book_shaped_template_fails_with_a_line_per_problem_saying_how_to_fix_it():
+    status, findings = check(BOOK_SHAPED)
+    assert status != 0
+    contract = [f for f in findings if f.split(":")[1].startswith(("E91", "W91"))]
+    pipeline_sets = (
+        "the pipeline sets it on every deploy, and CloudFormation refuses a value for a parameter the "
+        "template does not declare"
+    )
+    assert contract == [
+        f"6:E9101:declare the parameter ApplicationImageRepository (Type: String): {pipeline_sets}",
+        f"6:E9101:declare the parameter ApplicationImageRegistry (Type: String): {pipeline_sets}",
+        f"6:E9101:declare the parameter PermissionsBoundaryArn (Type: String): {pipeline_sets}",
+        "14:E9102:ApplicationTaskRole: set Path: !Sub '/${AWS::StackName}/': the deploy role creates and passes "
+        "only roles under its stack's path",
+        "14:E9103:ApplicationTaskRole: set PermissionsBoundary: !Ref PermissionsBoundaryArn: the deploy role "
+        "creates a role only with the environment's permissions boundary",
+        "28:W9105:ApplicationTaskRole: remove iam:CreateUser: the permissions boundary of the stack's roles "
+        "excludes it, so the role is denied it whatever its policies say",
+        "34:E9102:ContainerInstanceRole: set Path: !Sub '/${AWS::StackName}/': the deploy role creates and passes "
+        "only roles under its stack's path",
+        "34:E9103:ContainerInstanceRole: set PermissionsBoundary: !Ref PermissionsBoundaryArn: the deploy role "
+        "creates a role only with the environment's permissions boundary",
+        "46:E9104:ContainerInstanceProfile: the deploy role cannot create an AWS::IAM::InstanceProfile: run the "
+        "service on Fargate, or create the instance profile outside the pipeline and pass its name in as a "
+        "parameter",
+        "55:W9106:DeploymentRole: the deploy role hands the stack's roles only to application-autoscaling.amazonaws.com, "
+        "autoscaling.amazonaws.com, ec2.amazonaws.com, ecs-tasks.amazonaws.com, ecs.amazonaws.com, "
+        "events.amazonaws.com, lambda.amazonaws.com, monitoring.rds.amazonaws.com; a role for "
+        "codedeploy.amazonaws.com cannot be passed to it (ask for the service to be added to the deploy "
+        "role's policy)",
+    ]
+    # cfn-lint's own rules run too: the boundary the role refers to is not declared.
+    assert any(f.startswith("54:E1020:'PermissionsBoundaryArn' is not one of") for f in findings)
+
+
+def test_the_stack_s_own_parameter_names_are_asked_for(tmp_path):
+    stack = (
+        (FIXTURE_STACKS / "Pulumi.dev.yaml")
+        .read_text()
+        .replace(
+            "config:\n",
+            "config:\n  ecs-delivery:imageTagParameter: ImageTag\n  ecs-delivery:permissionsBoundaryParameter: Boundary\n",
+            1,
+        )
+    )
+    (tmp_path / "Pulumi.renamed.yaml").write_text(stack)
+    parameters = check_template.contract_parameters("renamed", tmp_path)
+    assert parameters["image_tag_parameter"] == "ImageTag"
+    linter = check_template.command(EXAMPLE, parameters)
+    done = subprocess.run(linter, capture_output=True, text=True, check=False)  # noqa: S603
+    assert "E9101:declare the parameter ImageTag (Type: String)" in done.stdout
+    assert "E9101:declare the parameter Boundary (Type: String)" in done.stdout
+    assert "set PermissionsBoundary: !Ref Boundary" in done.stdout
+
+
+def test_the_defaults_are_the_config_s_defaults():
+    fields = DeliveryConfig.model_fields
+    assert {key: fields[key].default for key in rules.PIPELINE_PARAMETERS} == rules.PIPELINE_PARAMETERS
+
+
+def test_the_rules_assume_what_the_deploy_role_and_the_boundary_are():
+    assert rules.BOUNDARY_EXCLUDED_ACTIONS == cloudformation.BOUNDARY_EXCLUDED_ACTIONS
+    assert rules.STACK_ROLE_SERVICES == cloudformation.STACK_ROLE_SERVICES
+    assert rules.ROLE_PATH.replace("${AWS::StackName}", "app") == cloudformation.stack_role_path("app")
+
+
+def test_a_missing_template_is_named(capsys):
+    assert check_template.main([str(ROOT / "nothing-here.yml")]) == 2
+    assert "no template at" in capsys.readouterr().err

@@ -36,7 +36,7 @@ lint: venv
 # and recovery against stubs (half a minute). container: the build image built and run for
 # real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
 unit: venv
-	$(PYTEST) --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios --ignore=tests/adoption
+	$(PYTEST) -n auto --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios --ignore=tests/adoption
 
 provider: venv
 	$(PYTEST) tests/test_preflight.py

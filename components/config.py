@@ -77,6 +77,7 @@ def _matches(pattern: str, allowed: str):
             raise ValueError(f"{value!r} is not allowed: {allowed}")
         return value
 
+    check.allowed = allowed  # what docs/configuration.md says the value may be
     return AfterValidator(check)
 
 
@@ -124,6 +125,7 @@ StackName = Annotated[
         "a CloudFormation stack name: a letter, then letters, digits and '-', at most 128",
     ),
 ]
+_relative_path.allowed = "a relative path inside the repository"
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 ParameterName = Annotated[
     str,
@@ -185,24 +187,34 @@ class _Section(BaseModel):
         # an alias quietly accepted.
         populate_by_name=False,
         frozen=True,
+        # The docstring under each field is its description: docs/configuration.md is
+        # generated from them (offline/config_reference.py).
+        use_attribute_docstrings=True,
     )
 
 
 class ApplicationConfig(_Section):
     name: ResourceName
-    """Application name; prefixes the resources this stack names."""
+    """Application name: names the application's ECR repository and prefixes every physical
+    name (`<name>-<stack>`, never truncated: a truncated name could collide with another
+    stack's). `<name>-<stack>` is at most 57 characters (the notification rule
+    `<name>-<stack>-events` within 64), and 32 when the stack creates the connection
+    (CodeConnections names are unique per account)."""
     repository: RepositoryId
     """GitHub `owner/name` of the application repository (source, Dockerfile, buildspec)."""
     branch: BranchName = "main"
     """Branch whose pushes start the pipeline."""
     image_repository: Optional[EcrRepositoryName] = None
-    """An existing ECR repository the build publishes to; absent: the stack creates one."""
+    """An existing ECR repository the build publishes to (looked up, not managed); absent: the
+    stack creates one named `application.name`. Refused with environments in other accounts:
+    the stack must own the repository to let them pull."""
 
 
 class InfrastructureConfig(_Section):
     repository: RepositoryId
     """GitHub `owner/name` of the repository holding the CloudFormation template."""
     branch: BranchName = "main"
+    """Branch whose pushes start the pipeline."""
     template_path: RelativePath = "stack.yml"
     """Template path inside the infrastructure repository."""
 
@@ -252,6 +264,8 @@ class DockerHubConfig(_Section):
 
 class BuildConfig(_Section):
     compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
+    """CodeBuild compute size of the application build (SMALL: 3 GB of memory and 2 vCPUs; the
+    others as CodeBuild's "Build environment compute types" lists them)."""
     architecture: Literal["x86_64", "arm64"] = "x86_64"
     """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
     built for the same platform."""
@@ -259,10 +273,12 @@ class BuildConfig(_Section):
     """CodeBuild local cache modes of the build project; empty: no local cache. The source
     cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""
     registry_cache: bool = True
-    """A BuildKit registry cache in ECR (`<application.name>/build-cache`) for the app build."""
+    """A BuildKit registry cache in ECR (`<application.name>/build-cache`, mutable) for the
+    application build, handed to it as `BUILD_CACHE_REPOSITORY_URI`."""
     docker_hub: Optional[DockerHubConfig] = None
     """Authenticated Docker Hub access; absent: base images are pulled anonymously."""
     timeout_minutes: int = Field(default=60, ge=5, le=2160)
+    """CodeBuild timeout of one application build."""
     buildspec: RelativePath = "buildspec.yml"
     """Buildspec path inside the application repository."""
     version_file: RelativePath = "version.json"
@@ -402,6 +418,12 @@ def _time_zone(value: str) -> str:
     return value
 
 
+_deployment_window_cron.allowed = (
+    "a Quartz cron of 6 fields and an optional year, as CodePipeline's DeploymentWindow rule reads it"
+)
+_time_zone.allowed = "an IANA time zone (e.g. Europe/London)"
+
+
 class DeploymentWindowConfig(_Section):
     cron: Annotated[str, AfterValidator(_deployment_window_cron)]
     """When releases may enter the environment, as the DeploymentWindow rule's Quartz cron
@@ -434,9 +456,9 @@ AlarmName = Annotated[
 
 class OnFailureConfig(_Section):
     result: Literal["ROLLBACK", "RETRY"]
-    """ROLLBACK: run the stage again with the last successful execution's artifacts;
-    RETRY: run it again with the same ones (see the README, "What happens when a deploy
-    goes wrong")."""
+    """ROLLBACK: run the stage again with the last successful execution's artifacts and
+    variables, back to that release; RETRY: once more with the same ones
+    (docs/operations.md). Absent: the run stops there."""
     retry_mode: Optional[Literal["FAILED_ACTIONS", "ALL_ACTIONS"]] = None
     """With RETRY: which actions run again (default FAILED_ACTIONS; a gated environment
     must retry ALL_ACTIONS, because its failed ExecuteChangeSet has consumed its change set)."""
@@ -455,7 +477,7 @@ RoleArn = Annotated[
 class TargetAccountConfig(_Section):
     role_arn: RoleArn
     """The role Pulumi assumes in that account to create the roles its environments need
-    (it must exist there beforehand; see the README, "Production in another account")."""
+    (it must exist there beforehand; docs/cross-account.md)."""
 
 
 class EnvironmentGates(_Section):
@@ -463,9 +485,12 @@ class EnvironmentGates(_Section):
     gates the blueprint wraps its deploy target's actions in (components/blueprint.py)."""
 
     name: ResourceName
-    """Environment name; also the pipeline stage name."""
+    """Environment name, unique: names its pipeline stages and its roles, so at most 43
+    characters (`recover-<name>-role` and Pulumi's 8-character suffix within IAM's 64)."""
     approval: bool = False
-    """Release through change set, manual approval and execute instead of a direct deploy."""
+    """Gated: plan (change set and review), manual approval, then release (the change set
+    created again, confirmed to be the one approved, executed) in three stages, instead of a
+    direct deploy (docs/operations.md)."""
     deployment_window: Optional[DeploymentWindowConfig] = None
     """Releases enter the environment only inside this window (a DeploymentWindow entry rule)."""
     verify: Optional[VerifyConfig] = None
@@ -510,11 +535,14 @@ class CloudFormationEnvironment(EnvironmentGates):
     (components/cloudformation.py)."""
 
     stack_name: StackName
-    """CloudFormation stack the stage deploys."""
+    """CloudFormation stack the environment deploys, unique; its roles live under the IAM path
+    `/<stackName>/`. At most 119 characters when gated (change sets `<stackName>-pipeline`
+    within CloudFormation's 128)."""
     template_configuration: Optional[RelativePath] = None
     """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
     parameters: dict[ParameterName, str] = Field(default_factory=dict)
-    """Extra template parameters, merged into `ParameterOverrides`."""
+    """Extra template parameters (strings), merged into `ParameterOverrides`; not the four the
+    pipeline sets."""
 
 
 # Every environment is a CloudFormation stack today. A second deploy target adds its own
@@ -525,7 +553,9 @@ EnvironmentConfig = CloudFormationEnvironment
 
 class DeployRoleConfig(_Section):
     managed_policy_arns: Optional[list[ManagedPolicyArn]] = Field(default=None, min_length=1, max_length=10)
-    """Managed policies of the CloudFormation deploy role; default PowerUserAccess."""
+    """The non-IAM permissions of every environment's CloudFormation deploy role (absent:
+    PowerUserAccess); the IAM it needs is always the program's own scoped policy
+    (docs/security.md)."""
     permissions_boundary_arn: Optional[ManagedPolicyArn] = None
     """Permissions boundary for the deploy roles themselves (the roles their stacks
     create always carry the boundary this program declares)."""
@@ -544,7 +574,9 @@ class ArtifactsConfig(_Section):
     expire_after_days: int = Field(default=30, ge=1, le=3650)
     """Days after which pipeline artifacts are deleted from the artifact store."""
     kms_key_arn: Optional[KmsKeyArn] = None
-    """Customer-managed KMS key for the artifact store; absent: SSE-S3."""
+    """Customer-managed KMS key for the artifact store (the roles get kms:Decrypt and
+    GenerateDataKey on it); absent: SSE-S3. Refused with environments in other accounts: the
+    stack then creates the key, to write its key policy."""
 
 
 # What the program sees for a secret config value offline (`make synth`), where nothing
@@ -570,13 +602,15 @@ def _email(value: str, info: ValidationInfo) -> str:
     return value
 
 
+_email.allowed = "an email address"
 _EMAIL_ADAPTER = TypeAdapter(EmailStr)
 EmailAddress = Annotated[str, AfterValidator(_email)]
 
 
 class NotificationsConfig(_Section):
     emails: list[EmailAddress] = Field(default_factory=list, max_length=20)
-    """Email addresses subscribed to pipeline events and approval requests."""
+    """Email addresses subscribed to pipeline failures, successes and approval requests
+    (each confirms its subscription by email)."""
     create_service_linked_role: bool = False
     """Create CodeStar Notifications' service-linked role (AWSServiceRoleForCodeStarNotifications)
     before the notification rule. Only for an account that never had a notification rule: there
@@ -587,19 +621,24 @@ class NotificationsConfig(_Section):
 
 class DeliveryConfig(_Section):
     application: ApplicationConfig
+    """The application: its name and the repository it is built from."""
     infrastructure: InfrastructureConfig
+    """The repository holding the CloudFormation template every environment deploys."""
     connection_arn: Optional[ConnectionArn] = None
-    """An existing connection; absent: the stack creates a GitHub connection (PENDING)."""
+    """An existing CodeConnections connection both source actions use; absent: the stack
+    creates a GitHub connection, PENDING until its one-time console handshake."""
     build_image: BuildImageConfig = BuildImageConfig()
+    """The CodeBuild image this stack builds from `build-image/`."""
     build: BuildConfig = BuildConfig()
+    """The privileged CodeBuild project that tests, builds and publishes the application image."""
     image_tag_parameter: ParameterName = "ApplicationImageTag"
     """Template parameter that receives the built version."""
     image_repository_parameter: ParameterName = "ApplicationImageRepository"
+    """Template parameter that receives the name of the ECR repository the build pushes to."""
     image_registry_parameter: ParameterName = "ApplicationImageRegistry"
     """Template parameter that receives the registry the repository lives in
     (`<account>.dkr.ecr.<region>.amazonaws.com`): the pipeline's account, which for an
     environment in another account is not the stack's own."""
-    """Template parameter that receives the name of the ECR repository the build pushes to."""
     permissions_boundary_parameter: ParameterName = "PermissionsBoundaryArn"
     """Template parameter that receives the ARN of the permissions boundary every role the
     environment's stack creates must carry."""
@@ -607,15 +646,19 @@ class DeliveryConfig(_Section):
     """Deployment stages in order (CodePipeline allows 50 stages: Source and Build use 2, an
     ungated environment 1, a gated one 3; checked below)."""
     deploy_role: DeployRoleConfig = DeployRoleConfig()
+    """The CloudFormation deploy role of every environment."""
     ecr: EcrConfig = EcrConfig()
+    """The ECR repositories this stack creates."""
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    """The S3 artifact store."""
     notifications: NotificationsConfig = NotificationsConfig()
+    """The SNS topic of pipeline events and approval requests."""
     target_accounts: dict[AccountId, TargetAccountConfig] = Field(default_factory=dict)
     """How Pulumi reaches each account named by `environments[].account`."""
     execution_mode: Literal["SUPERSEDED", "QUEUED", "PARALLEL"] = "SUPERSEDED"
     """How overlapping runs behave: SUPERSEDED lets a newer run replace one waiting at a
     stage boundary (e.g. an approval); QUEUED runs every commit in order. PARALLEL is
-    refused (see `_environments_are_consistent`)."""
+    refused: parallel runs would deploy the same stacks and change sets at once."""
     protect_stateful_resources: bool = True
     """Protect repositories and the artifact store from deletion (prod); false lets
     `pulumi destroy` remove them with their contents (dev)."""

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -72,3 +73,25 @@ def test_example_makefile_has_the_targets_and_prints_the_version_file():
         check=True,
     ).stdout
     assert json.loads(printed) == {"Version": "5fdbe62.17"}
+
+
+EXAMPLE_STACKS = EXAMPLES / "stacks"
+
+
+@pytest.mark.parametrize("stack", ["three-environments", "cross-account"])
+def test_the_example_stack_files_deploy_what_they_say(stack):
+    from offline.program import load_stack_config, run_program
+    from tests.conftest import stage_names
+
+    run = run_program(load_stack_config(stack, EXAMPLE_STACKS), stack=stack)
+    names = stage_names(run.mocks)
+    if stack == "three-environments":
+        assert names == [
+            "Source", "Build", "dev",
+            "staging-plan", "staging-approval", "staging",
+            "production-plan", "production-approval", "production",
+        ]  # fmt: skip
+    else:
+        assert names == ["Source", "Build", "dev", "production-plan", "production-approval", "production"]
+        roles = [r.name for r in run.mocks.resources if r.type == "aws:iam/role:Role"]
+        assert {"production-action-role", "production-reader-role", "production-recover-role"} <= set(roles)

@@ -20,10 +20,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+from components.codebuild_runner import ENVIRONMENT_TYPES, CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
 
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
-ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
-from components.build_project import ENVIRONMENT_TYPES
-from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+from components.codebuild_runner import CodeBuildRunner, SmallProject
 
 EXPORTED_VARIABLES = (
     "REVIEW_SUMMARY",
@@ -85,18 +84,12 @@ class ChangeSetReviewArgs:
     environment: str
     stack_name: str
     change_set_name: str
+    """The plan's change set, which the review describes (the confirm names the release's)."""
     image_parameter: str
     """Template parameter holding the image tag (shown first, old → new)."""
-    build_image_ref: pulumi.Input[str]
-    build_image_repository_arn: pulumi.Input[str]
     artifact_bucket_name: pulumi.Input[str]
-    artifact_bucket_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    architecture: str = "x86_64"
-    """The host the build image was built for (x86_64 or arm64)."""
+    project: SmallProject
+    """The build image, artifact store, log retention and host the environment's projects share."""
     reader_role_pattern: Optional[pulumi.Input[str]] = None
     """For an environment in another account: the ARN pattern of the read-only role there
     that the review assumes to describe the change set (a `CrossAccountAccess` reader,
@@ -112,32 +105,22 @@ class ChangeSetReview(pulumi.ComponentResource):
         super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-review-{args.environment}"
-        prefix = report_prefix(args.environment)
-        role_policy = pulumi.Output.all(
-            partition=partition,
-            region=args.region,
-            account_id=args.account_id,
-            bucket_arn=args.artifact_bucket_arn,
-            image_repository_arn=args.build_image_repository_arn,
-            kms_key_arn=args.kms_key_arn,
+        role_policy = args.project.role_policy(
+            partition,
+            project_name,
+            lambda v: iam_policies.review_role_policy(
+                log_group_arn=v["log_group_arn"],
+                bucket_arn=v["bucket_arn"],
+                account_id=v["account_id"],
+                build_image_repository_arn=v["build_image_repository_arn"],
+                read_statement=cloudformation.change_set_read_statement(
+                    cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
+                ),
+                report_prefix=report_prefix(args.environment),
+                kms_key_arn=v["kms_key_arn"],
+                reader_role_arn=v["reader_role"],
+            ),
             reader_role=args.reader_role_pattern,
-        ).apply(
-            lambda v: json.dumps(
-                iam_policies.review_role_policy(
-                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
-                    bucket_arn=v["bucket_arn"],
-                    account_id=v["account_id"],
-                    build_image_repository_arn=v["image_repository_arn"],
-                    read_statement=cloudformation.change_set_read_statement(
-                        cloudformation.stack_arn(
-                            v["partition"], v["region"], v["account_id"], args.stack_name
-                        )
-                    ),
-                    report_prefix=prefix,
-                    kms_key_arn=v["kms_key_arn"],
-                    reader_role_arn=v["reader_role"],
-                )
-            )
         )
         environment_variables = pulumi.Output.from_input(args.artifact_bucket_name).apply(
             lambda bucket: [
@@ -151,26 +134,16 @@ class ChangeSetReview(pulumi.ComponentResource):
                 ).items()
             ]
         )
-
         runner = CodeBuildRunner(
             name,
-            CodeBuildRunnerArgs(
+            args.project.runner_args(
                 project_name=project_name,
                 description=f"Describe and render the {args.environment} change set for its approver",
                 role_description=f"CodeBuild: review the {args.environment} change set",
                 buildspec=review_buildspec(),
-                image=args.build_image_ref,
                 role_policy=role_policy,
-                account_id=args.account_id,
-                region=args.region,
                 environment_variables=environment_variables,
-                # Reading a change set needs no Docker daemon.
-                privileged_mode=False,
-                compute_type="BUILD_GENERAL1_SMALL",
-                environment_type=ENVIRONMENT_TYPES[args.architecture],
                 timeout_minutes=10,
-                log_retention_days=args.log_retention_days,
-                kms_key_arn=args.kms_key_arn,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -4,13 +4,14 @@ project only) with the policy its owner writes, and the project itself: the buil
 pinned by digest, pulled with the role (SERVICE_ROLE), sources and artifacts from
 CodePipeline.
 
-`BuildProject` (the application build) and `ChangeSetReview` (each gated environment's
-review) differ only in what they pass here.
+`BuildProject` (the application build) passes its own settings here; an environment's small
+projects (`ChangeSetReview`, `StackRecovery`, `VerifyProject`) share theirs (`SmallProject`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -18,6 +19,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+
+# CodeBuild's environment type for each host the build image can be built for.
+ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
 
 
 def log_group_name(project_name: str) -> str:
@@ -55,6 +59,79 @@ class CodeBuildRunnerArgs:
     log_retention_days: int = 30
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
+
+
+@dataclass(frozen=True)
+class SmallProject:
+    """What an environment's small, unprivileged projects (review, recovery, smoke test) share:
+    the build image they run, the artifact store they read, where they log, the host. Each
+    component adds its own policy, buildspec and variables (`role_policy`, `runner_args`)."""
+
+    build_image_ref: pulumi.Input[str]
+    build_image_repository_arn: pulumi.Input[str]
+    artifact_bucket_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    log_retention_days: int = 30
+    kms_key_arn: Optional[pulumi.Input[str]] = None
+    architecture: str = "x86_64"
+    """The host the build image was built for (x86_64 or arm64)."""
+
+    def role_policy(
+        self,
+        partition: pulumi.Input[str],
+        project_name: str,
+        document: Callable[[dict[str, Any]], Any],
+        **extra: pulumi.Input[Any],
+    ) -> pulumi.Output[str]:
+        """The role's policy, `document(v)` of the resolved values: `log_group_arn`,
+        `bucket_arn`, `account_id`, `build_image_repository_arn`, `kms_key_arn`, `partition`,
+        `region` and the `extra` ones."""
+
+        def written(v: dict[str, Any]) -> str:
+            v["log_group_arn"] = log_group_arn(v["partition"], v["region"], v["account_id"], project_name)
+            return json.dumps(document(v))
+
+        return pulumi.Output.all(
+            partition=partition,
+            region=self.region,
+            account_id=self.account_id,
+            bucket_arn=self.artifact_bucket_arn,
+            build_image_repository_arn=self.build_image_repository_arn,
+            kms_key_arn=self.kms_key_arn,
+            **extra,
+        ).apply(written)
+
+    def runner_args(
+        self,
+        *,
+        project_name: str,
+        description: str,
+        role_description: str,
+        buildspec: str,
+        role_policy: pulumi.Input[str],
+        environment_variables: pulumi.Input[list[dict[str, Any]]],
+        timeout_minutes: int,
+    ) -> CodeBuildRunnerArgs:
+        """A small unprivileged project on the build image: reading a stack or running a smoke
+        test needs no Docker daemon."""
+        return CodeBuildRunnerArgs(
+            project_name=project_name,
+            description=description,
+            role_description=role_description,
+            buildspec=buildspec,
+            image=self.build_image_ref,
+            role_policy=role_policy,
+            account_id=self.account_id,
+            region=self.region,
+            environment_variables=environment_variables,
+            privileged_mode=False,
+            compute_type="BUILD_GENERAL1_SMALL",
+            environment_type=ENVIRONMENT_TYPES[self.architecture],
+            timeout_minutes=timeout_minutes,
+            log_retention_days=self.log_retention_days,
+            kms_key_arn=self.kms_key_arn,
+        )
 
 
 class CodeBuildRunner(pulumi.ComponentResource):

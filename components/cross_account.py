@@ -19,9 +19,9 @@ by `aws:PrincipalArn`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -112,64 +112,59 @@ class CrossAccountAccess(pulumi.ComponentResource):
         self.action_role_arn = pulumi.Output.all(arn=action_role.arn, policy=action_policy.id).apply(
             lambda v: v["arn"]
         )
-        self.review_reader_role_arn = None
-        if args.review_role_arn is not None:
-            reader = aws.iam.Role(
-                f"{name}-reader-role",
-                path=iam_policies.target_role_path(args.name_prefix, "review", args.environment),
-                description=f"CodeBuild ({args.name_prefix}): read the {args.stack_name} change set",
-                assume_role_policy=pulumi.Output.all(
-                    root=pipeline_root, review_role=args.review_role_arn
-                ).apply(
+
+        def role_for_one(
+            logical: str,
+            kind: str,
+            description: str,
+            trusted: pulumi.Input[str],
+            policy: Callable[[str], Any],
+        ) -> pulumi.Output[str]:
+            """A role under this environment's `kind` path that only `trusted` (one role of the
+            pipeline account) may assume, with `policy(stack ARN)`: its ARN once the policy is on."""
+            role = aws.iam.Role(
+                f"{name}-{logical}-role",
+                path=iam_policies.target_role_path(args.name_prefix, kind, args.environment),
+                description=description,
+                assume_role_policy=pulumi.Output.all(root=pipeline_root, trusted=trusted).apply(
                     lambda v: json.dumps(
                         iam_policies.named_roles_trust_policy(
-                            trusted_account_root=v["root"], principal_arns=[v["review_role"]]
+                            trusted_account_root=v["root"], principal_arns=[v["trusted"]]
                         )
                     )
                 ),
                 opts=child,
             )
-            reader_policy = aws.iam.RolePolicy(
-                f"{name}-reader-policy",
-                role=reader.id,
-                policy=stack.apply(
-                    lambda arn: json.dumps(cloudformation.review_reader_policy(stack_arn=arn))
-                ),
+            attached = aws.iam.RolePolicy(
+                f"{name}-{logical}-policy",
+                role=role.id,
+                policy=stack.apply(lambda arn: json.dumps(policy(arn))),
                 opts=child,
             )
-            self.review_reader_role_arn = pulumi.Output.all(arn=reader.arn, policy=reader_policy.id).apply(
-                lambda v: v["arn"]
+            return pulumi.Output.all(arn=role.arn, policy=attached.id).apply(lambda v: v["arn"])
+
+        self.review_reader_role_arn = (
+            role_for_one(
+                "reader",
+                "review",
+                f"CodeBuild ({args.name_prefix}): read the {args.stack_name} change set",
+                args.review_role_arn,
+                lambda arn: cloudformation.review_reader_policy(stack_arn=arn),
             )
-        self.recovery_role_arn = None
-        if args.recovery_role_arn is not None:
-            recovery = aws.iam.Role(
-                f"{name}-recover-role",
-                path=iam_policies.target_role_path(args.name_prefix, "recovery", args.environment),
-                description=(
-                    f"CodeBuild ({args.name_prefix}): clear a failed first create of {args.stack_name}"
-                ),
-                assume_role_policy=pulumi.Output.all(
-                    root=pipeline_root, recovery_role=args.recovery_role_arn
-                ).apply(
-                    lambda v: json.dumps(
-                        iam_policies.named_roles_trust_policy(
-                            trusted_account_root=v["root"], principal_arns=[v["recovery_role"]]
-                        )
-                    )
-                ),
-                opts=child,
+            if args.review_role_arn is not None
+            else None
+        )
+        self.recovery_role_arn = (
+            role_for_one(
+                "recover",
+                "recovery",
+                f"CodeBuild ({args.name_prefix}): clear a failed first create of {args.stack_name}",
+                args.recovery_role_arn,
+                lambda arn: cloudformation.stack_recovery_policy(stack_arn=arn),
             )
-            recovery_policy = aws.iam.RolePolicy(
-                f"{name}-recover-policy",
-                role=recovery.id,
-                policy=stack.apply(
-                    lambda arn: json.dumps(cloudformation.stack_recovery_policy(stack_arn=arn))
-                ),
-                opts=child,
-            )
-            self.recovery_role_arn = pulumi.Output.all(arn=recovery.arn, policy=recovery_policy.id).apply(
-                lambda v: v["arn"]
-            )
+            if args.recovery_role_arn is not None
+            else None
+        )
         self.register_outputs(
             {
                 "action_role_arn": self.action_role_arn,

@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from components import iam_policies
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
 from components.cloudformation import plan_change_set_name
+from components.codebuild_runner import SmallProject
 from components.config import EnvironmentConfig
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
@@ -136,6 +137,25 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             ),
             opts=there,
         )
+        # What the environment's small projects share; they run in the pipeline's account.
+        small = SmallProject(
+            build_image_ref=args.build_image_ref,
+            build_image_repository_arn=args.build_image_repository_arn,
+            artifact_bucket_arn=args.artifacts.bucket_arn,
+            account_id=args.pipeline_account_id,
+            region=args.region,
+            log_retention_days=args.log_retention_days,
+            kms_key_arn=args.artifacts.key_arn,
+            architecture=args.architecture,
+        )
+
+        def role_there(kind: str) -> Optional[pulumi.Output[str]]:
+            """In another account: the ARN pattern of this environment's `kind` role there."""
+            if not env.account:
+                return None
+            path = iam_policies.target_role_path(args.name_prefix, kind, env.name)
+            return partition.apply(lambda p: iam_policies.role_path_pattern(p, env.account, path))
+
         review = (
             ChangeSetReview(
                 f"review-{env.name}",
@@ -145,24 +165,9 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     stack_name=env.stack_name,
                     change_set_name=plan_change_set_name(env),
                     image_parameter=args.image_tag_parameter,
-                    build_image_ref=args.build_image_ref,
-                    build_image_repository_arn=args.build_image_repository_arn,
                     artifact_bucket_name=args.artifacts.bucket_name,
-                    artifact_bucket_arn=args.artifacts.bucket_arn,
-                    account_id=args.pipeline_account_id,
-                    region=args.region,
-                    log_retention_days=args.log_retention_days,
-                    kms_key_arn=args.artifacts.key_arn,
-                    architecture=args.architecture,
-                    reader_role_pattern=partition.apply(
-                        lambda p: iam_policies.role_path_pattern(
-                            p,
-                            env.account,
-                            iam_policies.target_role_path(args.name_prefix, "review", env.name),
-                        )
-                    )
-                    if env.account
-                    else None,
+                    project=small,
+                    reader_role_pattern=role_there("review"),
                 ),
                 opts=here,
             )
@@ -177,23 +182,8 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     name_prefix=args.name_prefix,
                     environment=env.name,
                     stack_name=env.stack_name,
-                    build_image_ref=args.build_image_ref,
-                    build_image_repository_arn=args.build_image_repository_arn,
-                    artifact_bucket_arn=args.artifacts.bucket_arn,
-                    account_id=args.pipeline_account_id,
-                    region=args.region,
-                    log_retention_days=args.log_retention_days,
-                    kms_key_arn=args.artifacts.key_arn,
-                    architecture=args.architecture,
-                    recovery_role_pattern=partition.apply(
-                        lambda p: iam_policies.role_path_pattern(
-                            p,
-                            env.account,
-                            iam_policies.target_role_path(args.name_prefix, "recovery", env.name),
-                        )
-                    )
-                    if env.account
-                    else None,
+                    project=small,
+                    recovery_role_pattern=role_there("recovery"),
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -209,14 +199,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     command=env.verify.command,
                     stack_outputs=tuple(env.verify.stack_outputs),
                     timeout_minutes=env.verify.timeout_minutes,
-                    build_image_ref=args.build_image_ref,
-                    build_image_repository_arn=args.build_image_repository_arn,
-                    artifact_bucket_arn=args.artifacts.bucket_arn,
-                    account_id=args.pipeline_account_id,
-                    region=args.region,
-                    log_retention_days=args.log_retention_days,
-                    kms_key_arn=args.artifacts.key_arn,
-                    architecture=args.architecture,
+                    project=small,
                 ),
                 opts=here,
             )

@@ -20,8 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
-from components.build_project import ENVIRONMENT_TYPES
-from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+from components.codebuild_runner import CodeBuildRunner, SmallProject
 
 
 def recovery_buildspec() -> str:
@@ -38,14 +37,8 @@ class StackRecoveryArgs:
     """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-recover-<environment>`."""
     environment: str
     stack_name: str
-    build_image_ref: pulumi.Input[str]
-    build_image_repository_arn: pulumi.Input[str]
-    artifact_bucket_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    architecture: str = "x86_64"
+    project: SmallProject
+    """The build image, artifact store, log retention and host the environment's projects share."""
     recovery_role_pattern: Optional[pulumi.Input[str]] = None
     """For an environment in another account: the ARN pattern of the role there that the
     recovery assumes (a `CrossAccountAccess` recovery role, whose ARN the pipeline action
@@ -61,53 +54,33 @@ class StackRecovery(pulumi.ComponentResource):
         super().__init__("ecs-delivery:stack_recovery:StackRecovery", name, None, opts)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-recover-{args.environment}"
-        role_policy = pulumi.Output.all(
-            partition=partition,
-            region=args.region,
-            account_id=args.account_id,
-            bucket_arn=args.artifact_bucket_arn,
-            image_repository_arn=args.build_image_repository_arn,
-            kms_key_arn=args.kms_key_arn,
+        role_policy = args.project.role_policy(
+            partition,
+            project_name,
+            lambda v: iam_policies.recovery_role_policy(
+                log_group_arn=v["log_group_arn"],
+                bucket_arn=v["bucket_arn"],
+                account_id=v["account_id"],
+                build_image_repository_arn=v["build_image_repository_arn"],
+                recovery_statement=cloudformation.stack_recovery_statement(
+                    cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
+                ),
+                kms_key_arn=v["kms_key_arn"],
+                recovery_role_arn=v["recovery_role"],
+            ),
             recovery_role=args.recovery_role_pattern,
-        ).apply(
-            lambda v: json.dumps(
-                iam_policies.recovery_role_policy(
-                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
-                    bucket_arn=v["bucket_arn"],
-                    account_id=v["account_id"],
-                    build_image_repository_arn=v["image_repository_arn"],
-                    recovery_statement=cloudformation.stack_recovery_statement(
-                        cloudformation.stack_arn(
-                            v["partition"], v["region"], v["account_id"], args.stack_name
-                        )
-                    ),
-                    kms_key_arn=v["kms_key_arn"],
-                    recovery_role_arn=v["recovery_role"],
-                )
-            )
         )
         runner = CodeBuildRunner(
             name,
-            CodeBuildRunnerArgs(
+            args.project.runner_args(
                 project_name=project_name,
                 description=f"Clear {args.stack_name} when its first create failed",
                 role_description=f"CodeBuild: clear a failed first create of {args.stack_name}",
                 buildspec=recovery_buildspec(),
-                image=args.build_image_ref,
                 role_policy=role_policy,
-                account_id=args.account_id,
-                region=args.region,
-                environment_variables=[
-                    {"name": "STACK_NAME", "value": args.stack_name, "type": "PLAINTEXT"},
-                ],
-                # Describing and deleting a stack needs no Docker daemon.
-                privileged_mode=False,
-                compute_type="BUILD_GENERAL1_SMALL",
-                environment_type=ENVIRONMENT_TYPES[args.architecture],
+                environment_variables=[{"name": "STACK_NAME", "value": args.stack_name, "type": "PLAINTEXT"}],
                 # Deleting a stack that holds nothing takes seconds; waiting for it is bounded too.
                 timeout_minutes=15,
-                log_retention_days=args.log_retention_days,
-                kms_key_arn=args.kms_key_arn,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

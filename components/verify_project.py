@@ -20,8 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.build_project import ENVIRONMENT_TYPES
-from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+from components.codebuild_runner import CodeBuildRunner, SmallProject
 
 
 def verify_buildspec() -> str:
@@ -49,14 +48,8 @@ class VerifyProjectArgs:
     stack_outputs: Sequence[str]
     """The stack outputs it gets as environment variables (`verify.stackOutputs`)."""
     timeout_minutes: int
-    build_image_ref: pulumi.Input[str]
-    build_image_repository_arn: pulumi.Input[str]
-    artifact_bucket_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    architecture: str = "x86_64"
+    project: SmallProject
+    """The build image, artifact store, log retention and host the environment's projects share."""
 
 
 class VerifyProject(pulumi.ComponentResource):
@@ -67,35 +60,25 @@ class VerifyProject(pulumi.ComponentResource):
         super().__init__("ecs-delivery:verify_project:VerifyProject", name, None, opts)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-verify-{args.environment}"
-        role_policy = pulumi.Output.all(
-            partition=partition,
-            region=args.region,
-            account_id=args.account_id,
-            bucket_arn=args.artifact_bucket_arn,
-            image_repository_arn=args.build_image_repository_arn,
-            kms_key_arn=args.kms_key_arn,
-        ).apply(
-            lambda v: json.dumps(
-                iam_policies.verify_role_policy(
-                    log_group_arn=log_group_arn(v["partition"], v["region"], v["account_id"], project_name),
-                    bucket_arn=v["bucket_arn"],
-                    account_id=v["account_id"],
-                    build_image_repository_arn=v["image_repository_arn"],
-                    kms_key_arn=v["kms_key_arn"],
-                )
-            )
+        role_policy = args.project.role_policy(
+            partition,
+            project_name,
+            lambda v: iam_policies.verify_role_policy(
+                log_group_arn=v["log_group_arn"],
+                bucket_arn=v["bucket_arn"],
+                account_id=v["account_id"],
+                build_image_repository_arn=v["build_image_repository_arn"],
+                kms_key_arn=v["kms_key_arn"],
+            ),
         )
         runner = CodeBuildRunner(
             name,
-            CodeBuildRunnerArgs(
+            args.project.runner_args(
                 project_name=project_name,
                 description=f"Smoke-test {args.environment} after each deploy",
                 role_description=f"CodeBuild: smoke-test {args.environment}",
                 buildspec=verify_buildspec(),
-                image=args.build_image_ref,
                 role_policy=role_policy,
-                account_id=args.account_id,
-                region=args.region,
                 # The stack outputs arrive per run, from the pipeline action.
                 environment_variables=[
                     {"name": name, "value": value, "type": "PLAINTEXT"}
@@ -103,12 +86,7 @@ class VerifyProject(pulumi.ComponentResource):
                         environment=args.environment, command=args.command, stack_outputs=args.stack_outputs
                     ).items()
                 ],
-                privileged_mode=False,
-                compute_type="BUILD_GENERAL1_SMALL",
-                environment_type=ENVIRONMENT_TYPES[args.architecture],
                 timeout_minutes=args.timeout_minutes,
-                log_retention_days=args.log_retention_days,
-                kms_key_arn=args.kms_key_arn,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

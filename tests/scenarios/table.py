@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from offline.generated import read_block, write_block
 from tests.scenarios.scenarios import SCENARIOS, Result, play, tag
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -61,8 +62,7 @@ def render(mocks) -> str:
 
 
 def current() -> str:
-    text = DOCUMENT.read_text()
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n") + "\n"
+    return read_block(DOCUMENT, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.write:
         sys.stdout.write(table)
         return 0
-    text = DOCUMENT.read_text()
-    before, rest = text.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
-    DOCUMENT.write_text(f"{before}{BEGIN}\n{table}{END}{after}")
+    write_block(DOCUMENT, BEGIN, END, table)
     return 0
 
 

@@ -67,7 +67,17 @@ def test_example_makefile_has_the_targets_and_prints_the_version_file():
     }
     assert {"test", "release", "publish", "clean", "logout", "version"} <= targets
     printed = subprocess.run(  # noqa: S603
-        ["make", "-s", "-f", str(makefile), "version", "APP_VERSION=5fdbe62.17", "VERSION_KEY=Version"],
+        # --no-print-directory: under another make (MAKELEVEL > 0), make would announce its directory.
+        [
+            "make",
+            "-s",
+            "--no-print-directory",
+            "-f",
+            str(makefile),
+            "version",
+            "APP_VERSION=5fdbe62.17",
+            "VERSION_KEY=Version",
+        ],
         capture_output=True,
         text=True,
         check=True,

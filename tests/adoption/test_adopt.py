@@ -89,7 +89,12 @@ def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path):
         stack.unlink()
     (copy / "Pulumi.prod.yaml").write_text(ANOTHER_APPLICATION)
     (copy / "Pulumi.qa.yaml").write_text(ONE_ENVIRONMENT)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    # A fresh top-level run, as yours would be: not a sub-make of the `make adoption` running us.
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    }
     done = subprocess.run(
         ["make", "-o", "venv/bin/.installed", "lint", "unit", "provider", "scenarios"],
         cwd=copy,

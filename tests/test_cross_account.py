@@ -380,6 +380,40 @@ def test_review_to_its_change_set(declared, roles):
         assert not roles["production-reader-role"].allows(refused)
 
 
+def test_recovery_to_its_stack(declared, roles):
+    """The recovery in the pipeline account assumes its role in production's (trust and its own
+    policy), which may describe and delete that stack and nothing else."""
+    remote = only(declared, "aws:iam/role:Role", "production-recover-role")
+    trust = json.loads(remote.inputs["assumeRolePolicy"])
+    assume = Request("sts:AssumeRole", remote.state["arn"])
+    assert roles["recover-production-role"].allows_through(assume, trust, TARGET)
+    for other in (
+        "delivery-role",
+        "deploy-dev-role",
+        "build-role",
+        "review-production-role",
+        "verify-dev-role",
+    ):
+        assert not roles[other].allows_through(assume, trust, TARGET), other
+    stack = f"arn:aws:cloudformation:{REGION}:{TARGET}:stack/todobackend-prod/0f1e2d3c"
+    assert (
+        roles["production-recover-role"].denied(
+            [Request("cloudformation:DescribeStacks", stack), Request("cloudformation:DeleteStack", stack)]
+        )
+        == []
+    )
+    for refused in (
+        Request("cloudformation:UpdateStack", stack),
+        Request("cloudformation:ExecuteChangeSet", stack),
+        Request("cloudformation:DeleteStack", f"arn:aws:cloudformation:{REGION}:{TARGET}:stack/other/x"),
+        Request("iam:PassRole", f"arn:aws:iam::{TARGET}:role/any"),
+    ):
+        assert not roles["production-recover-role"].allows(refused)
+    # The review's reader cannot delete, nor the recovery's role read change sets.
+    assert not roles["production-reader-role"].allows(Request("cloudformation:DeleteStack", stack))
+    assert not roles["production-recover-role"].allows(Request("cloudformation:DescribeChangeSet", stack))
+
+
 def test_ecs_to_the_image(declared):
     repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
     policy = policy_of(declared, "aws:ecr/repositoryPolicy:RepositoryPolicy", "app-image-pull-policy")
@@ -409,7 +443,12 @@ def test_nothing_in_the_pipeline_account_reaches_production(declared, roles):
     role; production's roles are not in the pipeline account at all."""
     targets = [
         only(declared, "aws:iam/role:Role", name)
-        for name in ("production-action-role", "production-reader-role", "deploy-production-role")
+        for name in (
+            "production-action-role",
+            "production-reader-role",
+            "production-recover-role",
+            "deploy-production-role",
+        )
     ]
     dev_boundary = only(declared, "aws:iam/policy:Policy", "deploy-dev-boundary")
     minted = DeclaredRole(

@@ -286,6 +286,123 @@ def test_a_confirm_counts_only_against_the_reviewed_fingerprint(prod_resources, 
     assert found == [UNAPPROVED], what
 
 
+def _pipeline(edit):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            edit({stage["name"]: stage for stage in props["stages"]}, props["stages"])
+
+    return change
+
+
+def _approval_check(prod_resources, edit) -> list[str]:
+    return check_resources("approval-before-change-set-execution", prod_resources, _pipeline(edit))
+
+
+def test_an_approval_after_the_review_in_the_plan_stage_counts(prod_resources):
+    def edit(stages, order):
+        (approve,) = stages["production-approval"]["actions"]
+        order.remove(stages["production-approval"])
+        stages["production-plan"]["actions"].append({**approve, "runOrder": 4})  # after the review (3)
+
+    assert _approval_check(prod_resources, edit) == []
+
+
+@pytest.mark.parametrize("run_order", [3, 2])
+def test_an_approval_alongside_or_before_the_review_does_not_count(prod_resources, run_order):
+    def edit(stages, order):
+        (approve,) = stages["production-approval"]["actions"]
+        order.remove(stages["production-approval"])
+        stages["production-plan"]["actions"].append({**approve, "runOrder": run_order})
+
+    assert _approval_check(prod_resources, edit) == [UNAPPROVED]
+
+
+def test_an_approval_in_a_stage_before_the_review_does_not_count_whatever_its_run_order(prod_resources):
+    def edit(stages, order):
+        approval = stages["production-approval"]
+        order.remove(approval)
+        order.insert(order.index(stages["production-plan"]), approval)
+        approval["actions"][0]["runOrder"] = 9
+
+    assert _approval_check(prod_resources, edit) == [UNAPPROVED]
+
+
+def test_a_review_and_an_approval_without_run_orders_count_as_run_order_one(prod_resources):
+    def edit(stages, order):
+        # The review alone in its stage, the approval first in the next: both at run order 1.
+        plan = stages["production-plan"]
+        plan["actions"] = [a for a in plan["actions"] if a["name"] == "ReviewChangeSet"]
+        plan["actions"][0].pop("runOrder")
+        stages["production-approval"]["actions"][0].pop("runOrder")
+
+    assert _approval_check(prod_resources, edit) == []
+
+    def alongside(stages, order):
+        (approve,) = stages["production-approval"]["actions"]
+        order.remove(stages["production-approval"])
+        plan = stages["production-plan"]
+        plan["actions"] = [a for a in plan["actions"] if a["name"] == "ReviewChangeSet"]
+        plan["actions"][0].pop("runOrder")
+        plan["actions"].append({k: v for k, v in approve.items() if k != "runOrder"})
+
+    assert _approval_check(prod_resources, alongside) == [UNAPPROVED]
+
+
+def test_only_a_manual_approval_counts(prod_resources):
+    def not_manual(stages, order):
+        stages["production-approval"]["actions"][0]["provider"] = "CodeBuild"
+
+    def not_an_approval(stages, order):
+        stages["production-approval"]["actions"][0]["category"] = "Test"
+
+    def something_else_after_the_review(stages, order):
+        approval = stages["production-approval"]
+        approval["actions"] = [
+            {**stages["production-plan"]["actions"][-1], "name": "Lint", "namespace": None}
+        ]
+
+    for edit in (not_manual, not_an_approval, something_else_after_the_review):
+        assert _approval_check(prod_resources, edit) == [UNAPPROVED], edit.__name__
+
+
+def test_other_actions_beside_the_confirm_do_not_hide_it(prod_resources):
+    def edit(stages, order):
+        release = stages["production"]
+        for action in release["actions"]:
+            if action["name"] in ("ConfirmChangeSet", "ExecuteChangeSet", "Verify"):
+                action["runOrder"] += 1
+        lint = {**next(a for a in release["actions"] if a["name"] == "ConfirmChangeSet"), "name": "Lint"}
+        lint["configuration"] = {**lint["configuration"], "EnvironmentVariables": "[]"}
+        lint["runOrder"] = 2
+        release["actions"].insert(1, lint)
+
+    assert _approval_check(prod_resources, edit) == []
+
+
+def test_a_confirm_without_a_fingerprint_does_not_count(prod_resources):
+    def edit(variables):
+        variables.pop("EXPECTED_FINGERPRINT")
+
+    assert check_resources(
+        "approval-before-change-set-execution", prod_resources, _confirm_without(edit)
+    ) == [UNAPPROVED]
+
+
+def _confirm_without(edit):
+    def change(typ, props):
+        if typ == "aws:codepipeline/pipeline:Pipeline":
+            for stage in props["stages"]:
+                for action in stage["actions"]:
+                    if action["name"] == "ConfirmChangeSet":
+                        variables = {
+                            v["name"]: v for v in json.loads(action["configuration"]["EnvironmentVariables"])
+                        }
+                        edit(variables)
+                        action["configuration"]["EnvironmentVariables"] = json.dumps(list(variables.values()))
+
+    return change
+
+
 def test_an_approval_in_the_executing_stage_is_compliant_as_before(prod_resources):
     """A pipeline of the older shape (create, approve, execute in one stage) still complies."""
 

@@ -103,6 +103,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.partition = partition
         self.resources: list[RecordedResource] = []
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        # What each component registered as its outputs (`register_outputs`), by URN.
+        self.component_outputs: dict[str, dict[str, Any]] = {}
         # Explicit AWS providers (by id) and the account each assumes a role in: what
         # they declare answers in that account, as AWS would.
         self.provider_accounts: dict[str, str] = {}
@@ -344,6 +346,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
+
+    def RegisterResourceOutputs(self, request):
+        # The stock monitor drops them; a component's outputs are part of what it promises.
+        self.recording_mocks.component_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
 
 
 def alias_urn(monitor: pulumi_mocks.MockMonitor, stack_urn: str, request: Any, alias: Any) -> str:

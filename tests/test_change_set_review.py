@@ -105,6 +105,14 @@ def test_review_project_is_small_unprivileged_and_pinned(prod):
     assert environment["computeType"] == "BUILD_GENERAL1_SMALL"
     assert environment["image"] == only(prod, "docker:index/image:Image").state["repoDigest"]
     assert environment["imagePullCredentialsType"] == "SERVICE_ROLE"
+    # Names and locations, none of them a secret: plain text, which the console shows.
+    assert {v["type"] for v in environment["environmentVariables"]} == {"PLAINTEXT"}
+    # A review that hangs (an unreachable endpoint) gives up in 10 minutes, not CodeBuild's 60.
+    assert project["buildTimeout"] == 10
+    # The console names what the project and its role are for.
+    assert project["description"] == "Describe and render the production change set for its approver"
+    role = only(prod, "aws:iam/role:Role", "review-production-role").inputs
+    assert role["description"] == "CodeBuild: review the production change set"
     variables = {v["name"]: v["value"] for v in environment["environmentVariables"]}
     assert variables == {
         "ENVIRONMENT": "production",

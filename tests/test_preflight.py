@@ -49,6 +49,22 @@ def _changed(resources, typ: str, change):
 def _refused_values(inputs):
     inputs["environment"]["computeType"] = "BUILD_GENERAL1_HUGE"
     inputs["buildTimeout"] = 3000  # CodeBuild allows 5-2160 minutes
+    inputs["name"] = "p" * 256  # CodeBuild allows 255 (ProjectName: [A-Za-z0-9][A-Za-z0-9\-_]{1,254})
+
+
+# The longest names the config lets through: `<application.name>-<stack>` at its 57
+# characters (the notification rule `<prefix>-events` within 64), an environment name at its
+# 43 (its role names within 64), a gated stack name at 119 (`<stack>-pipeline` within 128),
+# with a review, a recovery and a smoke test, so each CodeBuild project and log group
+# named after the environment is declared at its longest.
+LONGEST_STACK = "longest"
+LONGEST_NAMES = config_with(
+    application={"name": "a" * (57 - len("-" + LONGEST_STACK)), "repository": "docker-in-aws/todobackend"},
+    connectionArn="arn:aws:codeconnections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
+    environments=[
+        {"name": "e" * 43, "stackName": "s" * 119, "approval": True, "verify": {"command": "make smoke"}},
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +82,8 @@ def reports(tmp_path_factory):
     # The option for an account without CodeStar Notifications' service-linked role.
     fresh = run_config(config_with(notifications={"createServiceLinkedRole": True}), stack="fresh")
     jobs["fresh-account"] = (fresh.mocks.resources, region(fresh))
+    longest = run_config(LONGEST_NAMES, stack=LONGEST_STACK)
+    jobs["longest-names"] = (longest.mocks.resources, region(longest))
     # The first run writes the shared schema file; the others read it.
     dev_resources, dev_region = jobs.pop("dev")
     first = preflight.check("dev", dev_resources, out / "dev", dev_region)
@@ -112,6 +130,23 @@ def test_a_value_aws_refuses_is_a_provider_error(reports):
     errors = " ".join(report.validate_errors + report.plan_errors)
     assert "BUILD_GENERAL1_HUGE" in errors
     assert "build_timeout" in errors
+    assert "p" * 256 in errors
+
+
+def test_the_longest_names_the_config_allows_are_names_aws_accepts(reports):
+    report = reports["longest-names"]
+    assert report.ok, report.render()
+    longest = run_config(LONGEST_NAMES, stack=LONGEST_STACK)
+    projects = [
+        r.inputs["name"] for r in longest.mocks.resources if r.type == "aws:codebuild/project:Project"
+    ]
+    # The review's, the recovery's and the smoke test's projects carry the environment's name.
+    assert sum("e" * 43 in name for name in projects) == 3
+    assert (
+        report.resources
+        == report.planned
+        == len([r for r in longest.mocks.resources if r.custom and r.type.startswith("aws:")])
+    )
 
 
 def test_an_input_the_provider_does_not_know_is_a_gap_not_a_silent_drop(reports):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from offline.program import load_stack_config
-from tests.conftest import FIXTURE_STACKS, only, run_stack, stage_names
+from tests.conftest import CROSS_ACCOUNT, FIXTURE_STACKS, only, run_stack, stage_names
 
 STACKS = ["dev", "prod"]
 
@@ -83,3 +83,99 @@ def test_unknown_stack_file_is_named():
         match=r"no stack file Pulumi.staging.yaml \(stacks here: cross-account, dev, four-environments, prod\)",
     ):
         load_stack_config("staging", FIXTURE_STACKS)
+
+
+# What each component promises its callers (`register_outputs`, the house style): the names
+# are the component's public outputs, so `pulumi stack` and a parent see the same ones.
+COMPONENT_OUTPUTS = {
+    "ecs-delivery:artifact_key:ArtifactKey": {"key_arn"},
+    "ecs-delivery:artifact_store:ArtifactStore": {"bucket_arn", "bucket_name"},
+    "ecs-delivery:build_image:BuildImage": {"image_name", "image_ref", "repository_arn", "repository_url"},
+    "ecs-delivery:build_project:BuildProject": {"log_group_name", "project_arn", "project_name", "role_arn"},
+    "ecs-delivery:change_set_review:ChangeSetReview": {"project_arn", "project_name", "role_arn"},
+    "ecs-delivery:codebuild_runner:CodeBuildRunner": {
+        "log_group_name",
+        "project_arn",
+        "project_name",
+        "role_arn",
+    },
+    "ecs-delivery:cross_account:CrossAccountAccess": {
+        "action_role_arn",
+        "recovery_role_arn",
+        "review_reader_role_arn",
+    },
+    "ecs-delivery:deploy_role:DeployRole": {"boundary_policy_arn", "role_arn"},
+    "ecs-delivery:environment:EnvironmentDelivery": {"boundary_policy_arn", "deploy_role_arn"},
+    "ecs-delivery:image_repository:ImageRepository": {"repository_arn", "repository_name", "repository_url"},
+    "ecs-delivery:notifications:Notifications": {"topic_arn"},
+    "ecs-delivery:pipeline:DeliveryPipeline": {
+        "connection_arn",
+        "connection_status",
+        "notification_topic_arn",
+        "pipeline_arn",
+        "pipeline_name",
+        "pipeline_role_arn",
+        "pipeline_url",
+    },
+    "ecs-delivery:stack_recovery:StackRecovery": {"project_arn", "project_name", "role_arn"},
+    "ecs-delivery:verify_project:VerifyProject": {"project_arn", "project_name"},
+}
+
+
+# The resource type an output's noun names: `review_reader_role_arn` is a role's ARN.
+OUTPUT_NOUN_TYPES = {
+    "bucket": "aws:s3/bucket:Bucket",
+    "connection": "aws:codeconnections/connection:Connection",
+    "group": "aws:cloudwatch/logGroup:LogGroup",
+    "image": "docker:index/image:Image",
+    "key": "aws:kms/key:Key",
+    "pipeline": "aws:codepipeline/pipeline:Pipeline",
+    "policy": "aws:iam/policy:Policy",
+    "project": "aws:codebuild/project:Project",
+    "repository": "aws:ecr/repository:Repository",
+    "role": "aws:iam/role:Role",
+    "topic": "aws:sns/topic:Topic",
+}
+
+# The state fields an output's last word names.
+OUTPUT_ATTRIBUTE_FIELDS = {
+    "arn": ["arn"],
+    "name": ["name", "bucket", "imageName"],
+    "ref": ["repoDigest"],
+    "status": ["connectionStatus"],
+    "url": ["repositoryUrl"],
+}
+
+
+@pytest.mark.parametrize("stack", ["prod", CROSS_ACCOUNT])
+def test_every_component_registers_the_outputs_it_exposes_with_its_resources_values(stack):
+    run = run_stack(stack)
+    components = [r for r in run.mocks.resources if not r.custom and r.type.startswith("ecs-delivery:")]
+    assert {c.type for c in components} <= set(COMPONENT_OUTPUTS)
+    for component in components:
+        outputs = run.mocks.component_outputs.get(component.urn)
+        assert outputs is not None, f"{component.name}: no register_outputs"
+        assert set(outputs) == COMPONENT_OUTPUTS[component.type], component.name
+        for key, value in outputs.items():
+            if key == "pipeline_url":
+                continue  # the console address, built from the pipeline's name and region
+            # Each value is one of the component's own resources' (a name, an ARN), of the
+            # type its key names: `project_arn` is its project's ARN, not its role's.
+            noun, attribute = key.rsplit("_", 2)[-2:]
+            own_values = {
+                str(resource.state.get(field))
+                for resource in _descendants(run.mocks.resources, component.urn)
+                if resource.type == OUTPUT_NOUN_TYPES[noun]
+                for field in OUTPUT_ATTRIBUTE_FIELDS[attribute]
+            }
+            assert str(value) in own_values, f"{component.name}.{key} = {value!r}"
+            assert str(value).startswith("arn:") == key.endswith("_arn"), (
+                f"{component.name}.{key} = {value!r}"
+            )
+
+
+def _descendants(resources, urn: str):
+    children = [r for r in resources if r.parent_urn == urn]
+    for child in children:
+        yield child
+        yield from _descendants(resources, child.urn)

@@ -255,3 +255,25 @@ def test_kms_is_granted_only_when_configured_and_only_on_that_key():
             assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"], name
     for name, document in identity_documents(run_stack("prod").mocks):
         assert all(not a.startswith("kms:") for s in document["Statement"] for a in s["Action"]), name
+
+
+# IAM JSON policy reference, Version: "2012-10-17" is the current version of the policy
+# language; without the element, 2008-10-17 applies and policy variables do not work.
+POLICY_DOCUMENT_INPUTS = {
+    "aws:iam/rolePolicy:RolePolicy": "policy",
+    "aws:iam/policy:Policy": "policy",
+    "aws:iam/role:Role": "assumeRolePolicy",
+    "aws:kms/key:Key": "policy",
+    **RESOURCE_POLICY_INPUTS,
+}
+
+
+def test_every_policy_document_is_in_the_current_policy_language(declared):
+    versions = {
+        f"{resource.type} {resource.name}": json.loads(resource.inputs[key]).get("Version")
+        for resource in declared.resources
+        for key in [POLICY_DOCUMENT_INPUTS.get(resource.type)]
+        if key and key in resource.inputs
+    }
+    assert any(name.startswith("aws:s3/bucketPolicy") for name in versions)
+    assert {name: version for name, version in versions.items() if version != "2012-10-17"} == {}

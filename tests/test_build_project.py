@@ -30,8 +30,11 @@ def test_project_takes_source_and_artifacts_from_the_pipeline(book):
     assert project["source"] == {"type": "CODEPIPELINE", "buildspec": "buildspec.yml"}
     assert project["artifacts"] == {"type": "CODEPIPELINE"}
     assert project["name"] == "todobackend-book-build"
-    role = only(book.mocks, "aws:iam/role:Role", "build-role").state["arn"]
-    assert project["serviceRole"] == role
+    role = only(book.mocks, "aws:iam/role:Role", "build-role")
+    assert project["serviceRole"] == role.state["arn"]
+    # The console says what the project and its role are for.
+    assert project["description"] == "Test, build and publish todobackend; writes version.json"
+    assert role.inputs["description"] == "CodeBuild: test, build and publish the application image"
 
 
 def test_project_defaults(book):

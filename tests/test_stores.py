@@ -92,6 +92,8 @@ def test_old_artifacts_expire_after_the_configured_days(prod, with_kms):
         (rule,) = only(mocks, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs[
             "rules"
         ]
+        # The provider requires an id; the S3 console lists the rule by it.
+        assert rule["id"] == "expire-old-artifacts"
         assert rule["status"] == "Enabled"
         # Every object (an empty prefix), current and old versions, and uploads left half-done.
         assert rule["filter"] == {"prefix": ""}

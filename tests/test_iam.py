@@ -122,6 +122,10 @@ def test_pipeline_role_statements_name_their_resources(book):
     recovery = only(book, "aws:codebuild/project:Project", "recover-production-project").state["arn"]
     dev_role = only(book, "aws:iam/role:Role", "deploy-dev-role").state["arn"]
     prod_role = only(book, "aws:iam/role:Role", "deploy-production-role").state["arn"]
+    # The console says which stack and environment each deploy role is for.
+    assert only(book, "aws:iam/role:Role", "deploy-production-role").inputs["description"] == (
+        "CloudFormation: deploy the todobackend-prod stack (production)"
+    )
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
     assert statements["RunBuilds"]["Resource"] == [project, review, recovery]

@@ -75,6 +75,11 @@ def test_artifact_bucket_is_versioned_private_owner_enforced_and_tls_only(prod):
     }
     ownership = only(prod, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
     assert ownership["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
+    # S3 refuses a bucket policy written while the bucket's public-access block is being
+    # written ("OperationAborted: A conflicting conditional operation is currently in
+    # progress"; pulumi/pulumi-aws#1570, hashicorp/terraform-provider-aws#7628): one after the other.
+    block_urn = only(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn
+    assert block_urn in only(prod, "aws:s3/bucketPolicy:BucketPolicy").dependencies
     (deny,) = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
     arn = only(prod, "aws:s3/bucket:Bucket").state["arn"]
     assert deny == {

@@ -286,7 +286,8 @@ class BuildConfig(_Section):
     version_key: ParameterName = "Version"
     """Key in `version_file` holding the image tag."""
     log_retention_days: LogRetentionDays = 30
-    """Retention of the build's CloudWatch log group."""
+    """Retention of the CloudWatch log groups of every CodeBuild project the stack declares:
+    the build's, and each environment's review, recovery and smoke test."""
 
     @field_validator("cache_modes")
     @classmethod

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import BOOK_CONFIG, config_with, only, run_config, run_stack, shared_scope
+from tests.conftest import BOOK_CONFIG, all_of, config_with, only, run_config, run_stack, shared_scope
 
 
 @pytest.fixture(scope=shared_scope)
@@ -61,6 +61,12 @@ def test_project_settings_come_from_config():
     assert project["buildTimeout"] == 90
     assert project["source"]["buildspec"] == "ci/buildspec.yml"
     assert only(run.mocks, "aws:cloudwatch/logGroup:LogGroup", "build-logs").inputs["retentionInDays"] == 14
+    # The environments' small projects (reviews, recoveries, smoke tests) keep their logs as long.
+    retention = {
+        g.name: g.inputs["retentionInDays"] for g in all_of(run.mocks, "aws:cloudwatch/logGroup:LogGroup")
+    }
+    assert {"review-production-logs", "recover-production-logs"} <= set(retention)
+    assert set(retention.values()) == {14}
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
     assert (variables["VERSION_FILE"], variables["VERSION_KEY"]) == ("out/version.json", "Tag")
 

@@ -10,6 +10,7 @@ repository policy), while nothing in the pipeline account's ungated stages gets 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import pytest
@@ -356,11 +357,25 @@ def test_cloudformation_role_to_its_stack_and_the_artifacts(declared, roles):
     assert not admin.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
 
 
+def assumable_as_iam_matches(declared, policy_name: str, role_arn: str) -> bool:
+    """IAM matches a Resource ARN case-sensitively (IAM JSON policy elements: Resource, "the
+    IAM user name is case sensitive"); principalmapper matches without case, so a role path
+    spelled in another case would pass it. Checked here as IAM reads it."""
+    statements = json.loads(only(declared, "aws:iam/rolePolicy:RolePolicy", policy_name).inputs["policy"])
+    return any(
+        fnmatch.fnmatchcase(role_arn, pattern)
+        for statement in statements["Statement"]
+        if "sts:AssumeRole" in statement["Action"]
+        for pattern in statement["Resource"]
+    )
+
+
 def test_review_to_its_change_set(declared, roles):
     reader = only(declared, "aws:iam/role:Role", "production-reader-role")
     trust = json.loads(reader.inputs["assumeRolePolicy"])
     assume = Request("sts:AssumeRole", reader.state["arn"])
     assert roles["review-production-role"].allows_through(assume, trust, TARGET)
+    assert assumable_as_iam_matches(declared, "review-production-policy", reader.state["arn"])
     for other in ("delivery-role", "deploy-dev-role", "build-role", "verify-production-role"):
         assert not roles[other].allows_through(assume, trust, TARGET), other
     stack = f"arn:aws:cloudformation:{REGION}:{TARGET}:stack/todobackend-prod/0f1e2d3c"
@@ -387,6 +402,7 @@ def test_recovery_to_its_stack(declared, roles):
     trust = json.loads(remote.inputs["assumeRolePolicy"])
     assume = Request("sts:AssumeRole", remote.state["arn"])
     assert roles["recover-production-role"].allows_through(assume, trust, TARGET)
+    assert assumable_as_iam_matches(declared, "recover-production-policy", remote.state["arn"])
     for other in (
         "delivery-role",
         "deploy-dev-role",

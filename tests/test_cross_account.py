@@ -21,8 +21,10 @@ from tests.conftest import (
     CROSS_ACCOUNT,
     MINIMAL_RAW,
     action_of,
+    config_with,
     only,
     pipeline_inputs,
+    run_config,
     run_stack,
     shared_scope,
 )
@@ -228,6 +230,29 @@ def test_production_actions_run_as_the_action_role_and_read_through_the_reader(d
         f"in account {TARGET}"
         in action_of(declared, "production-approval", "Approve")["configuration"]["CustomData"]
     )
+
+
+def test_an_ungated_environment_in_another_account_gets_an_action_role_and_nothing_to_review():
+    """Only a gated environment has a review and a recovery, so only a gated one has their
+    roles in its account."""
+    run = run_config(
+        config_with(
+            environments=[
+                {"name": "dev", "stackName": "todobackend-dev", "account": TARGET},
+                {"name": "production", "stackName": "todobackend-prod", "approval": True},
+            ],
+            targetAccounts={TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/ecs-delivery-bootstrap"}},
+        ),
+        stack="remote-dev",
+    )
+    remote_roles = sorted(
+        r.name
+        for r in run.mocks.resources
+        if r.type == "aws:iam/role:Role" and f"::{TARGET}:" in r.state["arn"]
+    )
+    assert remote_roles == ["deploy-dev-role", "dev-action-role"]
+    deploy = action_of(run.mocks, "dev", "Deploy")
+    assert deploy["roleArn"] == only(run.mocks, "aws:iam/role:Role", "dev-action-role").state["arn"]
 
 
 def test_the_template_pulls_the_image_from_the_pipelines_registry(declared):

@@ -85,10 +85,28 @@ def test_build_gets_what_codebuild_does_not_provide(book):
     app_repo = only(book.mocks, "aws:ecr/repository:Repository", "app-image-repository").state
     assert variables["AWS_ACCOUNT_ID"] == ("123456789012", "PLAINTEXT")
     assert variables["AWS_REGION"] == ("us-east-1", "PLAINTEXT")
+    # The AWS CLI and botocore read AWS_DEFAULT_REGION, the other SDKs AWS_REGION: both.
+    assert variables["AWS_DEFAULT_REGION"] == ("us-east-1", "PLAINTEXT")
     assert variables["IMAGE_REPOSITORY_URI"] == (app_repo["repositoryUrl"], "PLAINTEXT")
     assert variables["IMAGE_REPOSITORY_NAME"] == ("todobackend", "PLAINTEXT")
     assert variables["ECR_REGISTRY"] == ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "PLAINTEXT")
     assert variables["APP_NAME"] == ("todobackend", "PLAINTEXT")
+
+
+def test_a_repository_name_with_a_namespace_keeps_it_and_the_registry_is_the_host():
+    from components.build_project import build_environment_variables
+
+    variables = build_environment_variables(
+        application_name="todobackend",
+        account_id="123456789012",
+        region="eu-west-1",
+        repository_url="123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/todobackend",
+        version_file="version.json",
+        version_key="Version",
+    )
+    values = {v["name"]: v["value"] for v in variables}
+    assert values["ECR_REGISTRY"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    assert values["IMAGE_REPOSITORY_NAME"] == "team/todobackend"
 
 
 def test_prod_build_uses_its_committed_settings():

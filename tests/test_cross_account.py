@@ -309,6 +309,16 @@ def test_action_role_to_artifacts_and_key(declared, roles):
                 Request(verb, bucket_object(declared, path), own_bucket), bucket_policy, PIPELINE_ACCOUNT
             )
     assert action.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+    # ArnLike compares case-sensitively (IAM JSON policy elements: condition operators, "ArnLike:
+    # case-sensitive matching of the ARN"); principalmapper compares without case.
+    for document in (bucket_policy, key_policy):
+        admitted = [
+            pattern
+            for statement in document["Statement"]
+            if statement["Effect"] == "Allow"
+            for pattern in statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn", [])
+        ]
+        assert any(fnmatch.fnmatchcase(action.arn, pattern) for pattern in admitted)
     # It reads; it never writes artifacts.
     assert not action.allows_through(
         Request("s3:PutObject", bucket_object(declared, "x/y.zip"), own_bucket),

@@ -376,3 +376,89 @@ def test_resources_json_carries_no_local_path(prod_synth):
 
     target, _, _ = prod_synth
     assert str(PROJECT_DIR) not in (target / "resources.json").read_text()
+
+
+def test_the_stores_table_says_what_guards_each_store(prod_synth):
+    target, _, _ = prod_synth
+    pipeline_md = (target / "pipeline.md").read_text()
+    stores = pipeline_md.split("## Stores", 1)[1].split("## Stack outputs", 1)[0]
+    assert (
+        "| ECR `todobackend` | scan on push | IMMUTABLE | `Expire untagged images after 7 days`<br>"
+        "`Keep only the newest 100 tagged images` | protected |"
+    ) in stores
+    assert (
+        "| S3 `artifacts-bucket-⟨suffix⟩` | — | — | `TLS-only policy`<br>`encryption AES256`<br>"
+        "`objects expire after 90 days`<br>`ownership BucketOwnerEnforced`<br>`public access blocked`<br>"
+        "`versioning Enabled` | protected |"
+    ) in stores
+
+
+def test_a_bucket_left_partly_open_or_keyed_by_kms_says_so():
+    from offline.render import _bucket_hardening
+
+    bucket = {"type": "aws:s3/bucket:Bucket", "name": "b", "parent": "store", "inputs": {}}
+    siblings = [
+        {
+            "type": "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            "parent": "store",
+            "inputs": {
+                "rules": [
+                    {
+                        "applyServerSideEncryptionByDefault": {
+                            "sseAlgorithm": "aws:kms",
+                            "kmsMasterKeyId": "k1",
+                        }
+                    }
+                ]
+            },
+        },
+        {
+            "type": "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "parent": "store",
+            "inputs": {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True},
+        },
+        {
+            "type": "aws:s3/bucketPolicy:BucketPolicy",
+            "parent": "store",
+            "inputs": {"policy": json.dumps({"Statement": [{"Sid": "AllowReaders"}]})},
+        },
+        # Another component's versioning says nothing about this bucket.
+        {
+            "type": "aws:s3/bucketVersioning:BucketVersioning",
+            "parent": "elsewhere",
+            "inputs": {"versioningConfiguration": {"status": "Enabled"}},
+        },
+    ]
+    assert _bucket_hardening([bucket, *siblings], bucket) == [
+        "encryption aws:kms (k1)",
+        "public access NOT fully blocked",
+    ]
+
+
+def test_condition_labels_say_when_what_is_checked_and_what_follows():
+    from offline.render import _condition_label
+
+    def rules(*providers):
+        return [{"ruleTypeId": {"provider": p}} for p in providers]
+
+    assert _condition_label("entry", "FAIL", rules("DeploymentWindow"), "") == (
+        "entry: DeploymentWindow<br/>else FAIL"
+    )
+    # Two alarms read as one kind of rule, counted.
+    assert _condition_label("on success", "ROLLBACK", rules("CloudWatchAlarm", "CloudWatchAlarm"), "") == (
+        "on success: CloudWatchAlarm ×2<br/>fails → ROLLBACK"
+    )
+    assert _condition_label("on failure", "RETRY", rules("LambdaInvoke"), "FAILED_ACTIONS") == (
+        "on failure: RETRY FAILED_ACTIONS<br/>LambdaInvoke"
+    )
+
+
+def test_only_an_inline_json_buildspec_is_shown_as_one():
+    from offline.render import _inline_buildspec
+
+    assert _inline_buildspec('{\n "version": 0.2}') == {"version": 0.2}
+    # A path in the repository, no buildspec, a list, or text that is not JSON: not inline.
+    assert _inline_buildspec("buildspec.yml") is None
+    assert _inline_buildspec(None) is None
+    assert _inline_buildspec("[\n 1]") is None
+    assert _inline_buildspec("version: 0.2\nphases: {}") is None

@@ -448,6 +448,9 @@ def test_condition_labels_say_when_what_is_checked_and_what_follows():
     assert _condition_label("on success", "ROLLBACK", rules("CloudWatchAlarm", "CloudWatchAlarm"), "") == (
         "on success: CloudWatchAlarm ×2<br/>fails → ROLLBACK"
     )
+    assert _condition_label("entry", "FAIL", rules("DeploymentWindow", "VariableCheck"), "") == (
+        "entry: DeploymentWindow, VariableCheck<br/>else FAIL"
+    )
     assert _condition_label("on failure", "RETRY", rules("LambdaInvoke"), "FAILED_ACTIONS") == (
         "on failure: RETRY FAILED_ACTIONS<br/>LambdaInvoke"
     )

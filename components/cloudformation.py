@@ -24,6 +24,7 @@ import functools
 import glob
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -582,6 +583,11 @@ def load_template(text: str) -> dict[str, Any]:
     return cfn_yaml.loads(text)
 
 
+# `${Name}` or `${Name.Attribute}` in an `Fn::Sub` string; `${!Literal}` and the `AWS::`
+# pseudo parameters name no resource (CloudFormation's Fn::Sub reference).
+_SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[^}]*)?\}")
+
+
 def _referenced_resources(value: Any) -> set[str]:
     """Logical ids a property value points at (`Ref`, `Fn::GetAtt`, `${X}` in `Fn::Sub`)."""
     found: set[str] = set()
@@ -592,6 +598,11 @@ def _referenced_resources(value: Any) -> set[str]:
             elif key == "Fn::GetAtt":
                 target = inner[0] if isinstance(inner, list) else str(inner).split(".")[0]
                 found.add(target)
+            elif key == "Fn::Sub":
+                # A string, or [string, {Name: value}]: the names the mapping defines are its own.
+                text, own = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1])
+                found |= set(_SUB_REFERENCE.findall(text)) - set(own)
+                found |= _referenced_resources(own)
             else:
                 found |= _referenced_resources(inner)
     elif isinstance(value, list):

@@ -119,3 +119,19 @@ def test_a_role_asks_for_every_handler_call_but_removing_its_boundary():
     create = next(r for r in requests if r.action == "iam:CreateRole")
     assert create.resource == f"arn:aws:iam::{ACCOUNT}:role/shop-prod/shop-prod-TaskRole-1A2B3C4D5E6F"
     assert create.context == {"iam:PermissionsBoundary": "arn:aws:iam::123456789012:policy/b"}
+
+
+def test_a_role_without_a_boundary_is_asked_for_without_one_and_an_iam_listing_on_any_resource():
+    requests = requests_for(
+        {
+            "Bare": {"Type": "AWS::IAM::Role", "Properties": {}},
+            # The EKS cluster's handlers list a role's policies: asked for on any resource.
+            "Cluster": {"Type": "AWS::EKS::Cluster", "Properties": {}},
+        }
+    )
+    create = next(r for r in requests if r.action == "iam:CreateRole")
+    assert (create.context, create.why) == ({}, "Bare (AWS::IAM::Role)")
+    listing = next(
+        r for r in requests if r.action == "iam:ListAttachedRolePolicies" and r.why.startswith("Cluster")
+    )
+    assert (listing.resource, listing.why) == ("*", "Cluster (AWS::EKS::Cluster)")

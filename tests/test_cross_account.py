@@ -347,6 +347,9 @@ def test_action_role_to_its_stack_only(declared, roles):
         Request(
             "cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{TARGET}:alarm:todobackend-prod-5xx"
         ),
+        # The CloudFormation action validates the template first (CodePipeline's CloudFormation
+        # deploy action reference, service role permissions); the call has no resource form.
+        Request("cloudformation:ValidateTemplate", "*"),
     ]
     assert action.denied(needed) == []
     for refused in (

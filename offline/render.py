@@ -35,7 +35,9 @@ LEGEND = (
 
 
 def _of(resources: Iterable[dict[str, Any]], typ: str) -> list[dict[str, Any]]:
-    return [r for r in resources if r["type"] == typ]
+    # By name, not by declaration: Pulumi registers a program's resources concurrently, so
+    # their order differs from run to run, and the review a pull request shows must not.
+    return sorted((r for r in resources if r["type"] == typ), key=lambda r: r["name"])
 
 
 def _cell(value: Any) -> str:

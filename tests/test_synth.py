@@ -465,3 +465,22 @@ def test_only_an_inline_json_buildspec_is_shown_as_one():
     assert _inline_buildspec(None) is None
     assert _inline_buildspec("[\n 1]") is None
     assert _inline_buildspec("version: 0.2\nphases: {}") is None
+
+
+# The whole review a pull request shows (pipeline.md) for the product's own stacks, as
+# reviewed. After a deliberate change: UPDATE_GOLDEN_SYNTH=1 make unit, then review the diff.
+GOLDEN_SYNTH = FIXTURE_STACKS.parent / "synth"
+
+
+@pytest.mark.parametrize("stack", ["prod", "cross-account"])
+def test_the_review_matches_the_reviewed_golden_file(stack, tmp_path):
+    import os
+
+    target, _, _ = synth.synth(stack, tmp_path, FIXTURE_STACKS)
+    text = (target / "pipeline.md").read_text(encoding="utf-8")
+    golden = GOLDEN_SYNTH / f"{stack}.pipeline.md"
+    if os.environ.get("UPDATE_GOLDEN_SYNTH") == "1":
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert golden.is_file(), f"no {golden.name}: UPDATE_GOLDEN_SYNTH=1 make unit"
+    assert text == golden.read_text(encoding="utf-8"), f"{golden.name} differs"

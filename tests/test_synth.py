@@ -467,12 +467,12 @@ def test_only_an_inline_json_buildspec_is_shown_as_one():
     assert _inline_buildspec("version: 0.2\nphases: {}") is None
 
 
-# The whole review a pull request shows (pipeline.md) for the product's own stacks, as
+# The whole review a pull request shows (pipeline.md) for each of the product's own stacks, as
 # reviewed. After a deliberate change: UPDATE_GOLDEN_SYNTH=1 make unit, then review the diff.
 GOLDEN_SYNTH = FIXTURE_STACKS.parent / "synth"
 
 
-@pytest.mark.parametrize("stack", ["prod", "cross-account"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "four-environments", "cross-account"])
 def test_the_review_matches_the_reviewed_golden_file(stack, tmp_path):
     import os
 

@@ -285,9 +285,20 @@ class BuildConfig(_Section):
     """JSON file the build writes into its output artifact."""
     version_key: ParameterName = "Version"
     """Key in `version_file` holding the image tag."""
+    digest_key: ParameterName = "Digest"
+    """Key in `version_file` holding the digest (`sha256:...`) of the image the build published
+    under that tag, as the registry serves it (docs/app-repo-contract.md)."""
     log_retention_days: LogRetentionDays = 30
     """Retention of the CloudWatch log groups of every CodeBuild project the stack declares:
     the build's, and each environment's review, recovery and smoke test."""
+
+    @model_validator(mode="after")
+    def _version_keys_differ(self) -> BuildConfig:
+        if self.digest_key == self.version_key:
+            raise ValueError(
+                f".digestKey: {self.digest_key!r} is already versionKey; the tag and the digest need keys of their own"
+            )
+        return self
 
     @field_validator("cache_modes")
     @classmethod
@@ -475,6 +486,17 @@ RoleArn = Annotated[
 ]
 
 
+# Who may approve: an IAM role or user of the pipeline's account (CodePipeline has no
+# resource policy, so a principal of another account cannot call PutApprovalResult on it).
+ApproverArn = Annotated[
+    str,
+    _matches(
+        r"arn:aws[a-z-]*:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,128}",
+        "an IAM role or user ARN (arn:<partition>:iam::<account>:role/<name> or :user/<name>), no wildcards",
+    ),
+]
+
+
 class TargetAccountConfig(_Section):
     role_arn: RoleArn
     """The role Pulumi assumes in that account to create the roles its environments need
@@ -492,6 +514,14 @@ class EnvironmentGates(_Section):
     """Gated: plan (change set and review), manual approval, then release (the change set
     created again, confirmed to be the one approved, executed) in three stages, instead of a
     direct deploy (docs/operations.md)."""
+    approvers: list[ApproverArn] = Field(default_factory=list, max_length=10)
+    """Gated: the IAM roles and users (of the pipeline's account) who may approve its releases.
+    The program grants each of them `codepipeline:PutApprovalResult` on this environment's
+    approval alone, and the release's confirm refuses a release approved by anyone else
+    (docs/security.md, "Who may approve")."""
+    approver_group: bool = False
+    """Gated: also create the IAM group `<application>-<stack>-<name>-approvers`; its members
+    (IAM users, added outside this program) may approve, as `approvers` may."""
     deployment_window: Optional[DeploymentWindowConfig] = None
     """Releases enter the environment only inside this window (a DeploymentWindow entry rule)."""
     verify: Optional[VerifyConfig] = None
@@ -517,6 +547,19 @@ class EnvironmentGates(_Section):
             problems.append(".bakeMinutes: set without alarms; there is nothing to watch")
         if len(set(self.alarms)) != len(self.alarms):
             problems.append(".alarms: each alarm once")
+        if not self.approval and (self.approvers or self.approver_group):
+            problems.append(
+                ".approvers: only a gated environment (approval: true) has an approval; remove "
+                "approvers and approverGroup, or set approval: true"
+            )
+        if self.approval and not (self.approvers or self.approver_group):
+            problems.append(
+                ".approvers: required for a gated environment: the IAM role or user ARNs allowed to "
+                "approve its releases (or approverGroup: true); without them anyone who can act in "
+                "the account could approve"
+            )
+        if len(set(self.approvers)) != len(self.approvers):
+            problems.append(".approvers: each principal once")
         failure = self.on_failure
         if failure is not None:
             if failure.result != "RETRY" and failure.retry_mode is not None:
@@ -569,6 +612,11 @@ class EcrConfig(_Section):
     """Newest images kept per repository; older ones expire."""
     immutable_tags: bool = False
     """Refuse to overwrite an existing tag."""
+    keep_releases: int = Field(default=10, ge=2, le=100)
+    """Releases kept pullable per gated environment, whatever the other rules expire: each
+    release a gated environment executes marks its image `release-<environment>-<time>`, and the
+    newest marks of each environment are kept (at least 2: what runs and its rollback target;
+    docs/operations.md)."""
 
 
 class ArtifactsConfig(_Section):
@@ -634,6 +682,12 @@ class DeliveryConfig(_Section):
     """The privileged CodeBuild project that tests, builds and publishes the application image."""
     image_tag_parameter: ParameterName = "ApplicationImageTag"
     """Template parameter that receives the built version."""
+    image_digest_parameter: Optional[ParameterName] = "ApplicationImageDigest"
+    """Template parameter that receives the digest (`sha256:...`) of the image the build
+    published, so the template pins the image by digest (`<registry>/<repository>@<digest>`):
+    what runs is exactly what was reviewed, whatever later happens to the tag. `null` for a
+    template that does not declare it yet (it then gets the tag only; docs/template-contract.md
+    says how to move)."""
     image_repository_parameter: ParameterName = "ApplicationImageRepository"
     """Template parameter that receives the name of the ECR repository the build pushes to."""
     image_registry_parameter: ParameterName = "ApplicationImageRegistry"
@@ -668,10 +722,15 @@ class DeliveryConfig(_Section):
     def _environments_are_consistent(self, info: ValidationInfo) -> DeliveryConfig:
         problems: list[str] = []
         pipeline_parameters = {
-            "imageTagParameter": self.image_tag_parameter,
-            "imageRepositoryParameter": self.image_repository_parameter,
-            "imageRegistryParameter": self.image_registry_parameter,
-            "permissionsBoundaryParameter": self.permissions_boundary_parameter,
+            key: parameter
+            for key, parameter in {
+                "imageTagParameter": self.image_tag_parameter,
+                "imageDigestParameter": self.image_digest_parameter,
+                "imageRepositoryParameter": self.image_repository_parameter,
+                "imageRegistryParameter": self.image_registry_parameter,
+                "permissionsBoundaryParameter": self.permissions_boundary_parameter,
+            }.items()
+            if parameter is not None
         }
         seen_parameters: dict[str, str] = {}
         for key, parameter in pipeline_parameters.items():
@@ -771,6 +830,24 @@ class DeliveryConfig(_Section):
                     f"targetAccounts.{account}.roleArn: the role is in account {role_account}; "
                     f"Pulumi must assume a role in {account} itself"
                 )
+        # Approvers act on the pipeline, in the pipeline's account: CodePipeline has no
+        # resource policy that could admit a principal of another account.
+        approver_accounts = {
+            arn.split(":")[4]: (index, arn)
+            for index, env in enumerate(self.environments)
+            for arn in env.approvers
+        }
+        for account, (index, arn) in sorted(approver_accounts.items()):
+            if account in self.target_accounts:
+                problems.append(
+                    f"environments[{index}].approvers: {arn!r} is in account {account}, a target account; "
+                    "approvers are principals of the pipeline's own account"
+                )
+        if len(approver_accounts) > 1:
+            problems.append(
+                f"environments[].approvers: principals of {len(approver_accounts)} accounts "
+                f"({', '.join(sorted(approver_accounts))}); all approvers belong to the pipeline's own account"
+            )
         if used and self.artifacts.kms_key_arn:
             problems.append(
                 "artifacts.kmsKeyArn: with environments in other accounts the stack creates the "

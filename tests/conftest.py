@@ -44,6 +44,7 @@ BOOK_CONFIG: dict[str, Any] = {
             "stackName": "todobackend-prod",
             "templateConfiguration": "prod.json",
             "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
         },
     ],
 }

@@ -76,8 +76,18 @@ def test_ungated_environments_get_no_review(prod):
 def test_every_gated_environment_gets_its_own_review():
     environments = [
         {"name": "dev", "stackName": "shop-dev"},
-        {"name": "staging", "stackName": "shop-staging", "approval": True},
-        {"name": "production", "stackName": "shop-prod", "approval": True},
+        {
+            "name": "staging",
+            "stackName": "shop-staging",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
+        {
+            "name": "production",
+            "stackName": "shop-prod",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
     ]
     from tests.conftest import config_with
 

@@ -200,7 +200,7 @@ def test_unknown_key_message_lists_what_is_allowed():
     (problem,) = problems_for(with_changes(["environments", 0, "approvel"], True))
     assert problem == (
         "ecs-delivery:environments[0].approvel: unknown key (did you mean 'approval'?) "
-        "(allowed: account, alarms, approval, bakeMinutes, deploymentWindow, name, onFailure, parameters, "
+        "(allowed: account, alarms, approval, approverGroup, approvers, bakeMinutes, deploymentWindow, name, onFailure, parameters, "
         "stackName, templateConfiguration, verify)"
     )
 
@@ -305,7 +305,9 @@ def test_an_environment_name_that_would_overflow_its_role_names_is_refused():
 
 def test_a_change_set_name_over_128_characters_is_refused():
     raw = copy.deepcopy(MINIMAL)
-    raw["environments"][0].update(stackName="s" * 119, approval=True)
+    raw["environments"][0].update(
+        stackName="s" * 119, approval=True, approvers=["arn:aws:iam::123456789012:role/release-managers"]
+    )
     load_config(raw)  # "<119>-pipeline" is 128
     raw["environments"][0]["stackName"] = "s" * 120
     (problem,) = problems_for(raw)
@@ -313,7 +315,7 @@ def test_a_change_set_name_over_128_characters_is_refused():
         f"ecs-delivery:environments[0].stackName: the change set '{'s' * 120}-pipeline' would be 129 "
         "characters; CloudFormation allows 128"
     )
-    raw["environments"][0]["approval"] = False  # no change set, no limit
+    raw["environments"][0].update(approval=False, approvers=[])  # no change set, no limit
     load_config(raw)
 
 
@@ -428,7 +430,7 @@ def test_provider_keys_come_from_the_installed_sdks():
 def test_snake_case_keys_are_unknown_not_half_accepted():
     problems = problems_for({**MINIMAL, "build": {"timeout_minutes": 30}})
     assert problems == [
-        "ecs-delivery:build.timeout_minutes: unknown key (did you mean 'timeoutMinutes'?) (allowed: architecture, buildspec, cacheModes, computeType, "
+        "ecs-delivery:build.timeout_minutes: unknown key (did you mean 'timeoutMinutes'?) (allowed: architecture, buildspec, cacheModes, computeType, digestKey, "
         "dockerHub, logRetentionDays, registryCache, timeoutMinutes, versionFile, versionKey)"
     ]
 

@@ -59,7 +59,13 @@ def problems(**changes) -> list[str]:
         **MINIMAL_RAW,
         "environments": [
             {"name": "dev", "stackName": "app-dev"},
-            {"name": "production", "stackName": "app-prod", "approval": True, "account": TARGET},
+            {
+                "name": "production",
+                "stackName": "app-prod",
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+                "account": TARGET,
+            },
         ],
         "targetAccounts": {TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/ecs-delivery-bootstrap"}},
         **changes,
@@ -239,7 +245,12 @@ def test_an_ungated_environment_in_another_account_gets_an_action_role_and_nothi
         config_with(
             environments=[
                 {"name": "dev", "stackName": "todobackend-dev", "account": TARGET},
-                {"name": "production", "stackName": "todobackend-prod", "approval": True},
+                {
+                    "name": "production",
+                    "stackName": "todobackend-prod",
+                    "approval": True,
+                    "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+                },
             ],
             targetAccounts={TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/ecs-delivery-bootstrap"}},
         ),

@@ -29,9 +29,19 @@ MULTI_ENVIRONMENT = config_with(
     artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     environments=[
         {"name": "dev", "stackName": "todobackend-dev"},
-        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
+        {
+            "name": "qa",
+            "stackName": "todobackend-qa",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
         {"name": "staging", "stackName": "todobackend-staging"},
-        {"name": "production", "stackName": "todobackend-prod", "approval": True},
+        {
+            "name": "production",
+            "stackName": "todobackend-prod",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
     ],
     notifications={"emails": ["a@example.com", "b@example.com"]},
 )

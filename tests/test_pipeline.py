@@ -26,6 +26,7 @@ BOOK_ENVIRONMENTS = [
         "stackName": "todobackend-prod",
         "templateConfiguration": "prod.json",
         "approval": True,
+        "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
     },
 ]
 THREE_ENVIRONMENTS = [
@@ -35,8 +36,15 @@ THREE_ENVIRONMENTS = [
         "stackName": "shop-staging",
         "templateConfiguration": "staging.json",
         "approval": True,
+        "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
     },
-    {"name": "production", "stackName": "shop-prod", "templateConfiguration": "prod.json", "approval": True},
+    {
+        "name": "production",
+        "stackName": "shop-prod",
+        "templateConfiguration": "prod.json",
+        "approval": True,
+        "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+    },
 ]
 
 
@@ -344,7 +352,12 @@ def test_parameters_with_dollar_signs_and_hyphenated_environments_reach_cloudfor
                     "stackName": "todobackend-pre",
                     "parameters": {"Banner": "costs $5 ${NotARef}"},
                 },
-                {"name": "prod-eu", "stackName": "todobackend-prod", "approval": True},
+                {
+                    "name": "prod-eu",
+                    "stackName": "todobackend-prod",
+                    "approval": True,
+                    "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+                },
             ]
         )
     )

@@ -83,8 +83,18 @@ def errors(template: dict[str, Any]) -> list[str]:
 THREE_ENVIRONMENTS = config_with(
     environments=[
         {"name": "dev", "stackName": "shop-dev"},
-        {"name": "staging", "stackName": "shop-staging", "approval": True},
-        {"name": "production", "stackName": "shop-prod", "approval": True},
+        {
+            "name": "staging",
+            "stackName": "shop-staging",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
+        {
+            "name": "production",
+            "stackName": "shop-prod",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
     ],
     artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     executionMode="QUEUED",

@@ -62,7 +62,13 @@ LONGEST_NAMES = config_with(
     application={"name": "a" * (57 - len("-" + LONGEST_STACK)), "repository": "docker-in-aws/todobackend"},
     connectionArn="arn:aws:codeconnections:us-east-1:123456789012:connection/0a1b2c3d-1111-2222-3333-444455556666",
     environments=[
-        {"name": "e" * 43, "stackName": "s" * 119, "approval": True, "verify": {"command": "make smoke"}},
+        {
+            "name": "e" * 43,
+            "stackName": "s" * 119,
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            "verify": {"command": "make smoke"},
+        },
     ],
 )
 

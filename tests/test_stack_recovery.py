@@ -23,7 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def gated():
     environments = [
         {"name": "dev", "stackName": "shop-dev"},
-        {"name": "production", "stackName": "shop-prod", "approval": True},
+        {
+            "name": "production",
+            "stackName": "shop-prod",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
     ]
     return run_config(config_with(environments=environments), stack="shop").mocks
 

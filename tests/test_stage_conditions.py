@@ -289,11 +289,19 @@ def config_error(**environment) -> list[str]:
             "ecs-delivery:environments[0].onFailure.result: Input should be 'ROLLBACK' or 'RETRY'",
         ),
         (
-            {"approval": True, "onFailure": {"result": "RETRY"}},
+            {
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+                "onFailure": {"result": "RETRY"},
+            },
             "ecs-delivery:environments[0].onFailure.retryMode: a gated environment retries ALL_ACTIONS",
         ),
         (
-            {"approval": True, "onFailure": {"result": "RETRY", "retryMode": "FAILED_ACTIONS"}},
+            {
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+                "onFailure": {"result": "RETRY", "retryMode": "FAILED_ACTIONS"},
+            },
             "ecs-delivery:environments[0].onFailure.retryMode: a gated environment retries ALL_ACTIONS",
         ),
         (
@@ -328,9 +336,25 @@ def test_rollback_in_parallel_mode_is_refused_with_the_reason():
 
 
 def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
-    environments = [{"name": f"e{i}", "stackName": f"s{i}", "approval": True} for i in range(16)]
+    environments = [
+        {
+            "name": f"e{i}",
+            "stackName": f"s{i}",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        }
+        for i in range(16)
+    ]
     load_config({**MINIMAL_RAW, "environments": environments})  # 2 + 16 * 3 = 50 stages: fine
-    seventeen = [*environments, {"name": "e16", "stackName": "s16", "approval": True}]
+    seventeen = [
+        *environments,
+        {
+            "name": "e16",
+            "stackName": "s16",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        },
+    ]
     with pytest.raises(ConfigError) as caught:
         load_config({**MINIMAL_RAW, "environments": seventeen})
     assert caught.value.problems == [

@@ -156,7 +156,7 @@ def test_every_problem_of_a_file_in_one_round():
         "ecs-delivery:environments[1].deploymentWindow.cron: '* * 9-25 ? * MON' is not allowed: its hours "
         "field '9-25': 25 is outside 0-23",
         "ecs-delivery:enviroment: unknown key (did you mean 'environments'?) (allowed: application, artifacts, "
-        "build, buildImage, connectionArn, deployRole, ecr, environments, executionMode, imageRegistryParameter, "
+        "build, buildImage, connectionArn, deployRole, ecr, environments, executionMode, imageDigestParameter, imageRegistryParameter, "
         "imageRepositoryParameter, imageTagParameter, infrastructure, notifications, permissionsBoundaryParameter, "
         "protectStatefulResources, targetAccounts)",
         "ecs-delivery:environments[1].name: 'prod' is already used by environments[0]; names must be unique",

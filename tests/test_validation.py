@@ -21,7 +21,12 @@ def blueprint():
         **MINIMAL_RAW,
         "environments": [
             {"name": "dev", "stackName": "app-dev"},
-            {"name": "production", "stackName": "app-prod", "approval": True},
+            {
+                "name": "production",
+                "stackName": "app-prod",
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            },
         ],
     }
     config = load_config(raw)

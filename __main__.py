@@ -22,10 +22,13 @@ from components.environment import (
     ArtifactAccess,
     EnvironmentDelivery,
     EnvironmentDeliveryArgs,
+    ReleaseStores,
     artifact_readers,
 )
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
+from components.release_record import ReleaseRecord, ReleaseRecordArgs
+from components.store_writers import StoreWriters
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -43,14 +46,24 @@ app = config.application
 protect = config.protect_stateful_resources
 # Physical names users see in the console; the stack name keeps dev and prod apart.
 name_prefix = config.name_prefix(pulumi.get_stack())
-account_id = aws.get_caller_identity_output().account_id
+caller = aws.get_caller_identity_output()
+account_id = caller.account_id
 region = aws.get_region_output().region
 # Environments whose stacks live in another AWS account.
 remote_environments = [env for env in config.environments if env.account]
+gated_environments = [env for env in config.environments if env.approval]
+# Whoever runs `pulumi up`, as IAM names it in a policy (the role of an assumed-role session,
+# path included): the stores' policies admit it besides the pipeline's own writers.
+deployer = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+# Who writes each store; the stores refuse everyone else (published below, once they exist).
+writers, publish_writers = StoreWriters.deferred(deployer)
 
 
 def repository_args(
-    repository_name: str, *, immutable_tags: bool = config.ecr.immutable_tags
+    repository_name: str,
+    *,
+    writers: pulumi.Input[list[str]],
+    immutable_tags: bool = config.ecr.immutable_tags,
 ) -> ImageRepositoryArgs:
     return ImageRepositoryArgs(
         repository_name=repository_name,
@@ -58,6 +71,7 @@ def repository_args(
         max_image_count=config.ecr.max_image_count,
         immutable_tags=immutable_tags,
         protect=protect,
+        writers=writers,
     )
 
 
@@ -66,7 +80,11 @@ build_image = BuildImage(
     BuildImageArgs(
         # Always mutable: its tag is a content hash that a rebuild pushes again, and
         # CodeBuild runs it pinned by digest (see components/build_image.py).
-        repository=repository_args(config.build_image_repository_name, immutable_tags=False),
+        repository=repository_args(
+            config.build_image_repository_name,
+            writers=pulumi.Output.all(deployer),
+            immutable_tags=False,
+        ),
         project_dir=PROJECT_DIR,
         context="build-image",
         architecture=config.build.architecture,
@@ -75,7 +93,12 @@ build_image = BuildImage(
 
 # The BuildKit registry cache is one tag overwritten by every build: never immutable.
 build_cache = (
-    ImageRepository("build-cache", repository_args(config.build_cache_repository_name, immutable_tags=False))
+    ImageRepository(
+        "build-cache",
+        repository_args(
+            config.build_cache_repository_name, writers=writers.build_cache, immutable_tags=False
+        ),
+    )
     if config.build.registry_cache
     else None
 )
@@ -88,12 +111,14 @@ else:
     app_repository = ImageRepository(
         "app-image",
         dataclasses.replace(
-            repository_args(config.image_repository_name),
+            repository_args(config.image_repository_name, writers=writers.application_images),
             # ECS in each target account pulls the image across accounts.
             pullers={
                 account: [env.stack_name for env in remote_environments if env.account == account]
                 for account in config.target_accounts
             },
+            # Each gated environment's recorder keeps at most keepReleases marks.
+            release_marks=config.ecr.keep_releases * len(gated_environments),
         ),
     )
     app_repository_arn, app_repository_url = app_repository.repository_arn, app_repository.repository_url
@@ -111,10 +136,37 @@ account_providers = {
     for account, target in config.target_accounts.items()
 }
 
+# What each gated environment released, for its confirm (rollbacks) and for redeploying the
+# last good release.
+release_record = (
+    ReleaseRecord(
+        "releases",
+        ReleaseRecordArgs(name_prefix=name_prefix, writers=writers.release_records, protect=protect),
+    )
+    if gated_environments
+    else None
+)
+
 # The artifact store's key and bucket policies name the environments' deploy roles, and the
 # environments' roles read the store: the environments take the store's names first, and
 # get their values once it is declared (below).
 artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
+release_stores = ReleaseStores(
+    application_repository_name=config.image_repository_name,
+    application_repository_arn=app_repository_arn,
+    record_table_name=release_record.table_name if release_record else None,
+    record_table_arn=release_record.table_arn if release_record else None,
+    # What no environment's role may write: every store the delivery system reads a release from.
+    protected=pulumi.Output.all(
+        artifacts_for_environments.bucket_arn,
+        artifacts_for_environments.bucket_arn.apply(lambda arn: f"{arn}/*"),
+        artifacts_for_environments.key_arn,
+        app_repository_arn,
+        build_image.repository_arn,
+        *([build_cache.repository_arn] if build_cache else []),
+        *([release_record.table_arn] if release_record else []),
+    ).apply(lambda arns: [arn for arn in arns if arn]),
+)
 environments = {
     env.name: EnvironmentDelivery(
         f"environment-{env.name}",
@@ -127,6 +179,10 @@ environments = {
             build_image_ref=build_image.image_ref,
             build_image_repository_arn=build_image.repository_arn,
             image_tag_parameter=config.image_tag_parameter,
+            pipeline_name=name_prefix,
+            stores=release_stores,
+            image_digest_parameter=config.image_digest_parameter,
+            keep_releases=config.ecr.keep_releases,
             log_retention_days=config.build.log_retention_days,
             architecture=config.build.architecture,
             managed_policy_arns=config.deploy_role.managed_policy_arns,
@@ -142,7 +198,13 @@ readers = artifact_readers(list(environments.values()))
 artifact_key = (
     ArtifactKey(
         "artifact-key",
-        ArtifactKeyArgs(name_prefix=name_prefix, account_id=account_id, readers=readers, protect=protect),
+        ArtifactKeyArgs(
+            name_prefix=name_prefix,
+            account_id=account_id,
+            readers=readers,
+            writers=writers.artifacts,
+            protect=protect,
+        ),
     )
     if remote_environments
     else None
@@ -156,6 +218,7 @@ artifacts = ArtifactStore(
         kms_key_arn=artifact_key_arn,
         protect=protect,
         cross_account_readers=readers,
+        writers=writers.artifacts,
     ),
 )
 publish_artifacts(
@@ -179,6 +242,7 @@ build = BuildProject(
         buildspec=config.build.buildspec,
         version_file=config.build.version_file,
         version_key=config.build.version_key,
+        digest_key=config.build.digest_key,
         log_retention_days=config.build.log_retention_days,
         kms_key_arn=artifact_key_arn,
         architecture=config.build.architecture,
@@ -219,6 +283,13 @@ delivery = DeliveryPipeline(
     ),
 )
 
+publish_writers(
+    pipeline_role=delivery.pipeline_role_arn,
+    build_role=build.role_arn,
+    reviewers=[arn for env in environments.values() for arn in env.artifact_writers],
+    recorders=[arn for env in environments.values() for arn in env.release_writers],
+)
+
 pulumi.export("pipeline_name", delivery.pipeline_name)
 pulumi.export("pipeline_url", delivery.pipeline_url)
 pulumi.export("build_image", build_image.image_ref)
@@ -228,5 +299,7 @@ pulumi.export("app_repository_url", app_repository_url)
 pulumi.export("connection_arn", delivery.connection_arn)
 pulumi.export("connection_status", delivery.connection_status)
 pulumi.export("notification_topic_arn", delivery.notification_topic_arn)
+if release_record:
+    pulumi.export("release_table", release_record.table_name)
 if delivery.connection_next_step is not None:
     pulumi.export("connection_next_step", delivery.connection_next_step)

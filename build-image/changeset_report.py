@@ -4,17 +4,20 @@
 Python standard library only: it is baked into the ecs-delivery build image and runs in
 the change-set review action with nothing installed at run time.
 
-    changeset_report.py --environment production --out-dir report \
+    changeset_report.py --environment production --out-dir report --template template.json \
         [--stack-json stack.json] [--image-parameter ApplicationImageTag] \
+        [--digest-parameter ApplicationImageDigest] [--registry-digest sha256:...] \
         [--report-url URL] [--commit SHA] [--execution-id ID] changes-1.json [changes-2.json ...]
-    changeset_report.py --print-fingerprint changes-1.json [changes-2.json ...]
+    changeset_report.py --print-fingerprint --template template.json changes-1.json [...]
+    changeset_report.py --print-parameter NAME changes-1.json [...]
 
-Inputs are DescribeChangeSet responses (`aws cloudformation describe-change-set`), one per
-page, and optionally the DescribeStacks response for the old parameter values. Writes
-`report.md`, `report.html`, `summary.txt` (the one line for the approval) and
+Inputs are DescribeChangeSet responses (`aws cloudformation describe-change-set
+--include-property-values`), one per page, the GetTemplate response of the change set (the
+template it deploys), and optionally the DescribeStacks response for the old parameter values.
+Writes `report.md`, `report.html`, `summary.txt` (the one line for the approval) and
 `exports.sh` (shell-quoted `export NAME=value` lines for CodeBuild exported variables), among
 them the change set's FINGERPRINT: what a release compares its own change set with before it
-executes (`--print-fingerprint`, build-image/review-change-set confirm).
+executes (build-image/release_gate.py confirm).
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ class Review:
     """What the release compares its own change set with (see `fingerprint`)."""
     execution_id: Optional[str] = None
     """The pipeline execution this review belongs to."""
+    image_digest: str = ""
+    """The image digest the change deploys: the template's digest parameter, or what the tag
+    named in the registry when the review ran; empty when neither is known."""
+    digest_source: str = ""
+    """Where `image_digest` comes from: "parameter", "registry", or "" (unknown)."""
 
     @property
     def no_changes(self) -> bool:
@@ -181,8 +189,12 @@ def load_review(
     commit: Optional[str] = None,
     report_url: Optional[str] = None,
     execution_id: Optional[str] = None,
+    template: Optional[dict[str, Any]] = None,
+    digest_parameter: Optional[str] = None,
+    registry_digest: Optional[str] = None,
 ) -> Review:
-    """One review from every page of a DescribeChangeSet response (and DescribeStacks)."""
+    """One review from every page of a DescribeChangeSet response (and DescribeStacks, and
+    the change set's GetTemplate response)."""
     if not pages:
         raise ValueError("no DescribeChangeSet page given")
     first = pages[0]
@@ -208,9 +220,13 @@ def load_review(
         commit=commit,
         report_url=report_url,
         pages=len(pages),
-        fingerprint=fingerprint(pages),
+        fingerprint=fingerprint(pages, template),
         execution_id=execution_id,
     )
+    if digest_parameter and review.new_parameters.get(digest_parameter):
+        review.image_digest, review.digest_source = review.new_parameters[digest_parameter], "parameter"
+    elif registry_digest:
+        review.image_digest, review.digest_source = registry_digest, "registry"
     review.counts = Counter(c.action for c in changes)
     return review
 
@@ -337,6 +353,17 @@ def blocks(review: Review) -> list[Block]:
     ]
     if review.commit:
         facts.append(f"application commit: `{review.commit}`")
+    if review.image_digest:
+        how = (
+            "pinned by the template"
+            if review.digest_source == "parameter"
+            else "what the tag names in the registry now; the template pins no digest"
+        )
+        facts.append(f"image digest: `{review.image_digest}` ({how})")
+    elif not review.no_changes:
+        facts.append(
+            "image digest: **unknown**: the image tag is not in the registry (the release would be refused)"
+        )
     if review.console_url:
         facts.append(f"console: [open the change set]({review.console_url})")
     out.append(("ul", facts))
@@ -500,26 +527,58 @@ def _without_envelope(value: Any) -> Any:
     return value
 
 
-def fingerprint(pages: list[dict[str, Any]]) -> str:
-    """What makes two change sets the same release: the parameters they set, the
-    capabilities they take and every change they make (order aside), whatever their names,
-    ids, times and status; a nested stack's change set id is left out as well."""
+def template_digest(template: Optional[dict[str, Any]]) -> str:
+    """The SHA-256 of the template a change set deploys, from its GetTemplate response
+    (`TemplateBody`: the text of a YAML template; the CLI hands a JSON one over parsed, so it
+    is hashed in a canonical form). Empty when no template was given."""
+    if not template or "TemplateBody" not in template:
+        return ""
+    body = template["TemplateBody"]
+    text = body if isinstance(body, str) else json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _identity_material(pages: list[dict[str, Any]], template: Optional[dict[str, Any]]) -> dict[str, Any]:
     first = pages[0] if pages else {}
     parameters = sorted(
         (p.get("ParameterKey", ""), str(p.get("ResolvedValue", p.get("ParameterValue", ""))))
         for p in first.get("Parameters") or []
     )
+    return {
+        "template": template_digest(template),
+        "parameters": parameters,
+        "capabilities": sorted(first.get("Capabilities") or []),
+    }
+
+
+def release_identity(pages: list[dict[str, Any]], template: Optional[dict[str, Any]]) -> str:
+    """What a change set brings the stack to, whatever it starts from: the template (its
+    digest), the parameters and the capabilities. Two change sets with one identity deploy the
+    same release; a rollback's change set has the identity of the release it returns to."""
+    return hashlib.sha256(
+        json.dumps(_identity_material(pages, template), sort_keys=True).encode()
+    ).hexdigest()
+
+
+def fingerprint(pages: list[dict[str, Any]], template: Optional[dict[str, Any]] = None) -> str:
+    """What makes two change sets the same change: what they bring the stack to (the
+    template, the parameters they set, the capabilities they take) and every change they make
+    with its property values (describe-change-set --include-property-values), on every page
+    and in any order, whatever their names, ids, times and status; a nested stack's change
+    set id is left out as well."""
     changes = sorted(
         json.dumps(_without_envelope(change), sort_keys=True)
         for page in pages
         for change in page.get("Changes") or []
     )
-    material = {
-        "parameters": parameters,
-        "capabilities": sorted(first.get("Capabilities") or []),
-        "changes": changes,
-    }
+    material = {**_identity_material(pages, template), "changes": changes}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def parameter_value(pages: list[dict[str, Any]], name: str) -> str:
+    """The value a change set gives one parameter ("" when it sets none)."""
+    first = pages[0] if pages else {}
+    return _parameters(first.get("Parameters")).get(name, "")
 
 
 def exports(review: Review) -> dict[str, str]:
@@ -539,6 +598,7 @@ def exports(review: Review) -> dict[str, str]:
         # The execution that planned and reviewed this release (a release stage running with
         # another execution's variables is a rollback to it).
         "PLAN_EXECUTION_ID": review.execution_id or "",
+        "IMAGE_DIGEST": review.image_digest,
     }
 
 
@@ -556,6 +616,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Render a CloudFormation change set for its approver.")
     parser.add_argument("pages", nargs="+", type=Path, help="DescribeChangeSet JSON, one file per page")
     parser.add_argument("--print-fingerprint", action="store_true", help="print the fingerprint only")
+    parser.add_argument("--print-parameter", metavar="NAME", help="print one parameter's value only")
+    parser.add_argument("--template", type=Path, help="the change set's GetTemplate JSON")
+    parser.add_argument("--digest-parameter", help="the template parameter holding the image digest")
+    parser.add_argument("--registry-digest", help="the digest the image tag names in the registry now")
     parser.add_argument("--environment")
     parser.add_argument("--out-dir", type=Path)
     parser.add_argument("--execution-id", help="the pipeline execution that reviews this change set")
@@ -569,11 +633,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         stack = None
         if args.stack_json and args.stack_json.is_file() and args.stack_json.stat().st_size:
             stack = json.loads(args.stack_json.read_text(encoding="utf-8"))
+        template = json.loads(args.template.read_text(encoding="utf-8")) if args.template else None
     except (OSError, json.JSONDecodeError) as error:
         print(f"changeset_report: cannot read input: {error}", file=sys.stderr)
         return 2
+    if args.print_parameter:
+        print(parameter_value(pages, args.print_parameter))
+        return 0
     if args.print_fingerprint:
-        print(fingerprint(pages))
+        print(fingerprint(pages, template))
         return 0
     if not args.environment or not args.out_dir:
         parser.error("--environment and --out-dir are required to render a report")
@@ -585,6 +653,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         commit=args.commit,
         report_url=args.report_url,
         execution_id=args.execution_id,
+        template=template,
+        digest_parameter=args.digest_parameter,
+        registry_digest=args.registry_digest,
     )
     write_outputs(review, args.out_dir)
     print(summary_line(review))

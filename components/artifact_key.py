@@ -23,6 +23,8 @@ class ArtifactKeyArgs:
     account_id: pulumi.Input[str]
     readers: Mapping[str, Sequence[pulumi.Input[str]]]
     """Per target account id: the role ARNs there that read artifacts."""
+    writers: Optional[pulumi.Input[list[str]]] = None
+    """The role (or user) ARNs that may encrypt with the key (write artifacts), and no one else."""
     protect: bool = True
 
 
@@ -37,6 +39,7 @@ class ArtifactKey(pulumi.ComponentResource):
             partition=partition,
             account_id=args.account_id,
             readers=by_name({a: pulumi.Output.all(*args.readers[a]) for a in accounts}) if accounts else {},
+            writers=args.writers,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.artifact_key_policy(
@@ -45,6 +48,7 @@ class ArtifactKey(pulumi.ComponentResource):
                         iam_policies.account_root(v["partition"], account): arns
                         for account, arns in v["readers"].items()
                     },
+                    writers=v["writers"],
                 )
             )
         )

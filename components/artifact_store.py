@@ -1,6 +1,7 @@
 """`ArtifactStore`: the S3 bucket CodePipeline passes artifacts through — encrypted
 (SSE-S3, or SSE-KMS with a configured key), versioned, owner-enforced, closed to the
-public, TLS-only, and emptied of old artifacts by a lifecycle rule."""
+public, TLS-only, written by the delivery system's own roles only, and emptied of old
+artifacts by a lifecycle rule."""
 
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict:
     }
 
 
-def bucket_policy(bucket_arn: str, readers: Mapping[str, Sequence[str]]) -> dict:
-    """TLS only; and, for environments in other accounts, reads by their named roles
-    (a cross-account read needs both this and the reader's own IAM policy)."""
+def bucket_policy(
+    bucket_arn: str, readers: Mapping[str, Sequence[str]], writers: Optional[Sequence[str]] = None
+) -> dict:
+    """TLS only; for environments in other accounts, reads by their named roles (a
+    cross-account read needs both this and the reader's own IAM policy); with `writers`, no
+    one else writes, overwrites or deletes an artifact."""
     policy = tls_only_bucket_policy(bucket_arn)
     policy["Statement"] += iam_policies.cross_account_artifact_statements(bucket_arn, readers)
+    if writers is not None:
+        policy["Statement"].append(iam_policies.artifact_writes_statement(bucket_arn, writers))
     return policy
 
 
@@ -51,6 +57,10 @@ class ArtifactStoreArgs:
     """Protect from `pulumi destroy`; when False the bucket is deleted with its objects."""
     cross_account_readers: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
     """Per other account id: the role ARNs or ARN patterns there that read artifacts."""
+    writers: Optional[pulumi.Input[list[str]]] = None
+    """The role (or user) ARNs that may write, overwrite or delete artifacts, and no one else:
+    the pipeline's, the build's, the reviews' (their reports) and the deployer's; None: no such
+    refusal."""
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -127,6 +137,7 @@ class ArtifactStore(pulumi.ComponentResource):
                 bucket_arn=bucket.arn,
                 partition=partition,
                 readers=by_name({a: pulumi.Output.all(*args.cross_account_readers[a]) for a in accounts}),
+                writers=args.writers,
             ).apply(
                 lambda v: json.dumps(
                     bucket_policy(
@@ -135,6 +146,7 @@ class ArtifactStore(pulumi.ComponentResource):
                             iam_policies.account_root(v["partition"], a): arns
                             for a, arns in v["readers"].items()
                         },
+                        v["writers"],
                     )
                 )
             ),

@@ -53,10 +53,17 @@ class DeployTarget(Protocol):
         ...
 
     def release(
-        self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, plan_namespace: str
+        self,
+        config: DeliveryConfig,
+        env: EnvironmentConfig,
+        refs: PipelineRefs,
+        *,
+        plan_namespace: str,
+        release_namespace: str,
     ) -> tuple[ActionSpec, ...]:
         """The release stage's actions, after the approval: apply exactly the reviewed
-        change (or stop), in a form a rollback or retry can run again."""
+        change (or stop), in a form a rollback or retry can run again, exporting RELEASE (what
+        the release record keeps: JSON) into `release_namespace` before it applies anything."""
         ...
 
     def describe(self, env: EnvironmentConfig) -> str: ...
@@ -83,6 +90,7 @@ def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
                 deploy_role_arn=worst_case_value("deploy-role"),
                 boundary_arn=worst_case_value("boundary"),
                 review_project=worst_case_value("review-project") if env.approval else None,
+                record_project=worst_case_value("record-project") if env.approval else None,
                 verify_project=worst_case_value("verify-project") if env.verify else None,
                 action_role_arn=worst_case_value("action-role") if env.account else None,
                 review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,
@@ -105,6 +113,34 @@ def approval_stage_name(environment: str) -> str:
 def plan_namespace(environment: str) -> str:
     """Variables namespace of the plan stage's review (its CHANGE_COUNT gates the release)."""
     return f"Plan-{environment}"
+
+
+def release_namespace(environment: str) -> str:
+    """Variables namespace of the release's confirmation (its RELEASE is what gets recorded)."""
+    return f"Release-{environment}"
+
+
+def _record_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -> ActionSpec:
+    """Once the release has been applied: record it (what the confirmation established, and the
+    commits it came from) and keep its image (components/release_recorder.py)."""
+    variables = [
+        {"name": "RELEASE", "value": f"#{{{release_namespace(env.name)}.RELEASE}}"},
+        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+        {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
+        {"name": "INFRA_COMMIT", "value": f"#{{{INFRASTRUCTURE_SOURCE_NAMESPACE}.CommitId}}"},
+    ]
+    return ActionSpec(
+        name="RecordRelease",
+        category="Build",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": refs.environments[env.name].record_project or "",
+            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+        },
+        # CodeBuild actions take at least one input; the recorder reads the variables, not it.
+        input_artifacts=(APPLICATION_SOURCE,),
+        run_order=run_order,
+    )
 
 
 def _verify_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -> Optional[ActionSpec]:
@@ -228,10 +264,11 @@ def _environment_stages(
       rejection (or the approval's 7-day timeout) ends the run, and nothing rolls back or
       asks again.
     - `<env>`: entered on the same condition; the reviewed change applied (the target proves
-      it is the one approved, or stops), then verify. Alarms and onFailure act here only: a
-      rollback or retry runs these actions again, and a rollback, which runs with the last
-      successful execution's artifacts and variables, restores that release without a new
-      approval (it was approved when it shipped).
+      it is the one approved, or stops), recorded with its image kept, then verify. Alarms
+      and onFailure act here only: a rollback or retry runs these actions again, and a
+      rollback, which runs with the last successful execution's artifacts and variables,
+      restores that release without a new approval (it was approved and recorded when it
+      shipped, which its confirm checks).
     """
     target = target_of(env)
     if not env.approval:
@@ -249,8 +286,11 @@ def _environment_stages(
             ),
         )
     namespace = plan_namespace(env.name)
-    release = target.release(config, env, refs, plan_namespace=namespace)
-    verify = _verify_action(env, refs, run_order=max(a.run_order for a in release) + 1)
+    release = target.release(
+        config, env, refs, plan_namespace=namespace, release_namespace=release_namespace(env.name)
+    )
+    record = _record_action(env, refs, run_order=max(a.run_order for a in release) + 1)
+    verify = _verify_action(env, refs, run_order=record.run_order + 1)
     return (
         StageSpec(
             plan_stage_name(env.name),
@@ -267,7 +307,7 @@ def _environment_stages(
         ),
         StageSpec(
             env.name,
-            tuple(a for a in (*release, verify) if a),
+            tuple(a for a in (*release, record, verify) if a),
             environment=env.name,
             before_entry=changes_condition(env),
             on_success=alarms_condition(env, refs),

@@ -60,6 +60,7 @@ class BuildProjectArgs:
     """Buildspec path in the application repository (or inline YAML)."""
     version_file: str = "version.json"
     version_key: str = "Version"
+    digest_key: str = "Digest"
     log_retention_days: int = 30
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
@@ -80,6 +81,7 @@ def build_environment_variables(
     repository_url: str,
     version_file: str,
     version_key: str,
+    digest_key: str = "Digest",
     cache_repository_url: Optional[str] = None,
     docker_hub: Optional[DockerHubAccess] = None,
 ) -> list[dict[str, str]]:
@@ -96,6 +98,7 @@ def build_environment_variables(
         "IMAGE_REPOSITORY_URI": repository_url,
         "VERSION_FILE": version_file,
         "VERSION_KEY": version_key,
+        "DIGEST_KEY": digest_key,
     }
     if cache_repository_url:
         values["BUILD_CACHE_REPOSITORY_URI"] = cache_repository_url
@@ -181,6 +184,7 @@ class BuildProject(pulumi.ComponentResource):
                 repository_url=v["repository_url"],
                 version_file=args.version_file,
                 version_key=args.version_key,
+                digest_key=args.digest_key,
                 cache_repository_url=v["cache_repository_url"],
                 docker_hub=docker_hub,
             )

@@ -8,11 +8,18 @@ and the stack's current parameters, render the report with
 in the artifact bucket, and export short variables (`REVIEW_SUMMARY`, `REPORT_URL`, …) that
 the approval's notification carries. Its role can
 describe only its own environment's stack and write only its own report prefix.
+
+The same project confirms the release's change set (REVIEW_MODE=confirm, from the release
+stage's action: `build-image/release_gate.py confirm`), for which its role also reads, in the
+pipeline's account and nothing more: which digest the image tag names (the application
+repository), who answered the environment's approval (the pipeline's action executions, and the
+approver group's members), and the environment's own release records.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -34,6 +41,11 @@ EXPORTED_VARIABLES = (
     # that reviewed it (build-image/review-change-set, REVIEW_MODE=confirm).
     "FINGERPRINT",
     "PLAN_EXECUTION_ID",
+    # The image digest the change deploys (the template's digest parameter, or what the tag
+    # named in the registry when the plan was made): the confirm refuses another one.
+    "IMAGE_DIGEST",
+    # Confirm mode: what the release record keeps of the confirmed release (JSON).
+    "RELEASE",
 )
 
 # The review is build-image/review-change-set (shellchecked, baked into the image); the
@@ -62,11 +74,37 @@ def report_prefix(environment: str) -> str:
     return f"reviews/{environment}"
 
 
+@dataclass(frozen=True)
+class ReleaseChecks:
+    """What confirming a release checks, in the pipeline's account: the image behind the tag,
+    who answered the approval, the release record."""
+
+    pipeline_name: str
+    approval_stage: str
+    approval_action: str
+    approvers: Sequence[str]
+    """`environments[].approvers`: IAM role and user ARNs."""
+    image_repository_name: pulumi.Input[str]
+    image_repository_arn: pulumi.Input[str]
+    record_table_name: pulumi.Input[str]
+    record_table_arn: pulumi.Input[str]
+    digest_parameter: Optional[str] = None
+    """The template parameter holding the image digest (`imageDigestParameter`), if any."""
+    approver_group_name: Optional[pulumi.Input[str]] = None
+    approver_group_arn: Optional[pulumi.Input[str]] = None
+
+
 def review_environment(
-    *, environment: str, stack_name: str, change_set_name: str, image_parameter: str, report_bucket: str
+    *,
+    environment: str,
+    stack_name: str,
+    change_set_name: str,
+    image_parameter: str,
+    report_bucket: str,
+    checks: Optional[Mapping[str, str]] = None,
 ) -> dict[str, str]:
     """The project's environment variables: what the review buildspec reads besides what the
-    pipeline action passes per run."""
+    pipeline action passes per run; `checks`, the resolved `ReleaseChecks` variables."""
     return {
         "ENVIRONMENT": environment,
         "STACK_NAME": stack_name,
@@ -74,7 +112,25 @@ def review_environment(
         "IMAGE_PARAMETER": image_parameter,
         "REPORT_BUCKET": report_bucket,
         "REPORT_PREFIX": report_prefix(environment),
+        **(checks or {}),
     }
+
+
+def release_check_variables(
+    checks: ReleaseChecks, *, repository: str, table: str, group: Optional[str]
+) -> dict[str, str]:
+    """`ReleaseChecks` as the variables release_gate.py reads (empty ones left out)."""
+    values = {
+        "PIPELINE_NAME": checks.pipeline_name,
+        "APPROVAL_STAGE": checks.approval_stage,
+        "APPROVAL_ACTION": checks.approval_action,
+        "APPROVERS": " ".join(checks.approvers),
+        "APPROVER_GROUP": group or "",
+        "DIGEST_PARAMETER": checks.digest_parameter or "",
+        "IMAGE_REPOSITORY_NAME": repository,
+        "RECORD_TABLE": table,
+    }
+    return {k: v for k, v in values.items() if v}
 
 
 @dataclass(frozen=True)
@@ -90,6 +146,8 @@ class ChangeSetReviewArgs:
     artifact_bucket_name: pulumi.Input[str]
     project: SmallProject
     """The build image, artifact store, log retention and host the environment's projects share."""
+    checks: ReleaseChecks
+    """What the confirm checks a release against (image, approver, release record)."""
     reader_role_pattern: Optional[pulumi.Input[str]] = None
     """For an environment in another account: the ARN pattern of the read-only role there
     that the review assumes to describe the change set (a `CrossAccountAccess` reader,
@@ -105,6 +163,7 @@ class ChangeSetReview(pulumi.ComponentResource):
         super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         project_name = f"{args.name_prefix}-review-{args.environment}"
+        checks = args.checks
         role_policy = args.project.role_policy(
             partition,
             project_name,
@@ -119,18 +178,41 @@ class ChangeSetReview(pulumi.ComponentResource):
                 report_prefix=report_prefix(args.environment),
                 kms_key_arn=v["kms_key_arn"],
                 reader_role_arn=v["reader_role"],
+                release_statements=[
+                    iam_policies.image_lookup_statement(v["repository_arn"]),
+                    iam_policies.approval_lookup_statement(
+                        iam_policies.pipeline_arn(
+                            v["partition"], v["region"], v["account_id"], checks.pipeline_name
+                        )
+                    ),
+                    iam_policies.record_read_statement(
+                        table_arn=v["table_arn"], environment=args.environment
+                    ),
+                    *([iam_policies.approver_group_statement(v["group_arn"])] if v["group_arn"] else []),
+                ],
             ),
             reader_role=args.reader_role_pattern,
+            repository_arn=checks.image_repository_arn,
+            table_arn=checks.record_table_arn,
+            group_arn=checks.approver_group_arn,
         )
-        environment_variables = pulumi.Output.from_input(args.artifact_bucket_name).apply(
-            lambda bucket: [
+        environment_variables = pulumi.Output.all(
+            bucket=args.artifact_bucket_name,
+            repository=checks.image_repository_name,
+            table=checks.record_table_name,
+            group=checks.approver_group_name,
+        ).apply(
+            lambda v: [
                 {"name": name, "value": value, "type": "PLAINTEXT"}
                 for name, value in review_environment(
                     environment=args.environment,
                     stack_name=args.stack_name,
                     change_set_name=args.change_set_name,
                     image_parameter=args.image_parameter,
-                    report_bucket=bucket,
+                    report_bucket=v["bucket"],
+                    checks=release_check_variables(
+                        checks, repository=v["repository"], table=v["table"], group=v["group"]
+                    ),
                 ).items()
             ]
         )

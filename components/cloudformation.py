@@ -66,13 +66,23 @@ def release_change_set_name(env: EnvironmentConfig) -> str:
 
 
 def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> str:
-    """What the pipeline sets in every environment's template: the image tag from the build's
-    version file, the repository and registry the build pushed it to, and the environment's
-    permissions boundary; the environment's own parameters are merged in after them."""
+    """What the pipeline sets in every environment's template: the image tag and its digest
+    from the build's version file, the repository and registry the build pushed it to, and the
+    environment's permissions boundary; the environment's own parameters are merged in after
+    them."""
     overrides: dict[str, object] = {
         config.image_tag_parameter: {
             "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.version_key]
         },
+        **(
+            {
+                config.image_digest_parameter: {
+                    "Fn::GetParam": [APPLICATION_VERSION, config.build.version_file, config.build.digest_key]
+                }
+            }
+            if config.image_digest_parameter
+            else {}
+        ),
         config.image_repository_parameter: config.image_repository_name,
         config.image_registry_parameter: refs.image_registry,
         config.permissions_boundary_parameter: refs.environments[env.name].boundary_arn,
@@ -209,15 +219,25 @@ def plan(
 
 
 def release(
-    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, plan_namespace: str
+    config: DeliveryConfig,
+    env: EnvironmentConfig,
+    refs: PipelineRefs,
+    *,
+    plan_namespace: str,
+    release_namespace: str,
 ) -> tuple[ActionSpec, ...]:
     """A gated environment's release, after its approval: the change set created again from
-    the same artifacts, confirmed to make exactly the changes the plan's review showed
-    (`plan_namespace`'s FINGERPRINT; otherwise nothing is executed), then executed (its
+    the same artifacts, confirmed (`build-image/release_gate.py confirm`), then executed (its
     outputs published). Created again because a rollback or retry runs this stage's actions
-    once more, and an executed change set is consumed: a rollback creates its change back to
-    the last good release here, which its confirm recognises (the plan it runs with is the
-    release's own, from another execution) and does not ask about again."""
+    once more, and an executed change set is consumed.
+
+    The confirm lets the change set through only when it is exactly what was approved in this
+    execution (the plan's FINGERPRINT: template, parameters, every change and its property
+    values; the image behind the tag still the reviewed digest; the approval answered by one of
+    the environment's approvers), or when it deploys exactly a release that was approved and
+    executed before (the release record: a rollback, or a retry after the release executed).
+    Anything else, including a plan whose variables did not resolve, is refused. It exports
+    what the release record keeps into `release_namespace` (RELEASE)."""
     create = _create_change_set(config, env, refs, name=release_change_set_name(env), run_order=1)
     confirm = ActionSpec(
         name="ConfirmChangeSet",
@@ -231,6 +251,7 @@ def release(
                     {"name": "CHANGE_SET_NAME", "value": release_change_set_name(env)},
                     {"name": "EXPECTED_FINGERPRINT", "value": f"#{{{plan_namespace}.FINGERPRINT}}"},
                     {"name": "PLAN_EXECUTION_ID", "value": f"#{{{plan_namespace}.PLAN_EXECUTION_ID}}"},
+                    {"name": "PLAN_IMAGE_DIGEST", "value": f"#{{{plan_namespace}.IMAGE_DIGEST}}"},
                     {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
                     *_reader_variable(env, refs),
                 ]
@@ -238,6 +259,7 @@ def release(
         },
         input_artifacts=(INFRASTRUCTURE_SOURCE,),
         run_order=2,
+        namespace=release_namespace,
     )
     execute = ActionSpec(
         name="ExecuteChangeSet",
@@ -450,12 +472,16 @@ def stack_role_arn_pattern(partition: str, account_id: str, stack_name: str) -> 
     return f"arn:{partition}:iam::{account_id}:role{stack_role_path(stack_name)}*"
 
 
-def stack_role_boundary_policy(*, partition: str, account_id: str, stack_name: str) -> PolicyDocument:
+def stack_role_boundary_policy(
+    *, partition: str, account_id: str, stack_name: str, guard_statements: Sequence[dict[str, Any]] = ()
+) -> PolicyDocument:
     """The permissions boundary of every role an environment's stack creates: a ceiling,
     not a grant (a role still needs its own policies). Its `NotAction` is the point of a
     boundary: everything an application may need, minus what would let a role escape it.
     The one IAM action left is passing the stack's own (equally bounded) roles to the
-    services an application runs on, e.g. a migrations function starting an ECS task."""
+    services an application runs on, e.g. a migrations function starting an ECS task.
+    `guard_statements`: denies that keep the roles off the delivery system's own stores
+    (`iam_policies.protected_stores_statement`)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -471,6 +497,7 @@ def stack_role_boundary_policy(*, partition: str, account_id: str, stack_name: s
                 [stack_role_arn_pattern(partition, account_id, stack_name)],
                 {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
             ),
+            *guard_statements,
         ],
     }
 
@@ -482,11 +509,14 @@ def deploy_role_policy(
     stack_name: str,
     boundary_policy_arn: str,
     protected_policy_arns: Sequence[str] = (),
+    guard_statements: Sequence[dict[str, Any]] = (),
 ) -> PolicyDocument:
     """The IAM one environment's CloudFormation deploy role needs beyond its managed
     policies: manage and pass the roles of its own stack only (under the stack's path),
     write them only while they carry the environment's boundary, and never remove a
-    boundary or rewrite a boundary policy."""
+    boundary or rewrite a boundary policy. `guard_statements`: denies that keep it off the
+    delivery system (its stores, its pipeline and projects), whatever its managed policies
+    allow."""
     own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
     # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
     boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
@@ -511,6 +541,7 @@ def deploy_role_policy(
             "Action": list(BOUNDARY_POLICY_WRITE_ACTIONS),
             "Resource": list(dict.fromkeys([boundary_policy_arn, *protected_policy_arns])),
         },
+        *guard_statements,
     )
 
 

@@ -296,7 +296,8 @@ class BuildConfig(_Section):
     def _version_keys_differ(self) -> BuildConfig:
         if self.digest_key == self.version_key:
             raise ValueError(
-                f".digestKey: {self.digest_key!r} is already versionKey; the tag and the digest need keys of their own"
+                f".digestKey: {self.digest_key!r} is already versionKey; the tag and the digest need "
+                "keys of their own"
             )
         return self
 
@@ -846,7 +847,8 @@ class DeliveryConfig(_Section):
         if len(approver_accounts) > 1:
             problems.append(
                 f"environments[].approvers: principals of {len(approver_accounts)} accounts "
-                f"({', '.join(sorted(approver_accounts))}); all approvers belong to the pipeline's own account"
+                f"({', '.join(sorted(approver_accounts))}); all approvers belong to the pipeline's own "
+                "account"
             )
         if used and self.artifacts.kms_key_arn:
             problems.append(

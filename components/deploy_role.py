@@ -4,7 +4,9 @@ the permissions boundary every role that stack creates must carry.
 One per environment, so an ungated environment's deploy cannot reach a gated one's
 roles: the role may create, change and pass only the roles under its own stack's IAM path
 (`/<stack>/`), may write them only while they carry this environment's boundary, and
-may never remove a boundary nor rewrite a boundary policy. What it cannot isolate
+may never remove a boundary nor rewrite a boundary policy. Neither it nor any role its stack
+creates may write the delivery system's stores (what a gated environment will run is read
+from them), and it may not act on the stack's pipeline or CodeBuild projects. What it cannot isolate
 within one account (data and services that are not IAM) is written in the README.
 """
 
@@ -30,6 +32,10 @@ def boundary_policy_arn_pattern(partition: str, account_id: str) -> str:
     return f"arn:{partition}:iam::{account_id}:policy{BOUNDARY_POLICY_PATH}*"
 
 
+def _store_guard(store_arns: list[str]) -> list[dict]:
+    return [iam_policies.protected_stores_statement(store_arns)] if store_arns else []
+
+
 @dataclass(frozen=True)
 class DeployRoleArgs:
     environment: str
@@ -41,12 +47,24 @@ class DeployRoleArgs:
     """Managed policies for everything but IAM; None means AWS's PowerUserAccess."""
     permissions_boundary_arn: Optional[str] = None
     """A boundary for the deploy role itself (an organisation's guardrail), if any."""
+    protected_stores: pulumi.Input[list[str]] = ()
+    """The ARNs of the delivery system's stores (artifact bucket and its objects, artifact key,
+    image repositories, release record): neither this role nor any role its stack creates may
+    write, replace or delete anything there."""
+    pipeline_arn: Optional[pulumi.Input[str]] = None
+    """The stack's pipeline: this role may not act on it (approve, update, run) ..."""
+    project_arn_pattern: Optional[pulumi.Input[str]] = None
+    """... nor on the stack's CodeBuild projects (`project/<app>-<stack>-*`)."""
 
 
 class DeployRole(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
     """The role's ARN, resolved only once all its policies are attached, so a pipeline
     that references it cannot run a deploy with half its permissions."""
+    principal_arn: pulumi.Output[str]
+    """The role's ARN as soon as the role exists: for the resource policies that admit it
+    (the artifact bucket and key), which its own policy names in turn (it keeps off them), so
+    they must not wait for its policies."""
     boundary_policy_arn: pulumi.Output[str]
     """The boundary the stack's roles must carry; passed to the template as a parameter."""
 
@@ -61,10 +79,15 @@ class DeployRole(pulumi.ComponentResource):
             description=(
                 f"Ceiling of every role the {args.stack_name} stack creates (no IAM, no delivery services)"
             ),
-            policy=pulumi.Output.all(partition=partition, account_id=args.account_id).apply(
+            policy=pulumi.Output.all(
+                partition=partition, account_id=args.account_id, stores=args.protected_stores
+            ).apply(
                 lambda v: json.dumps(
                     cloudformation.stack_role_boundary_policy(
-                        partition=v["partition"], account_id=v["account_id"], stack_name=args.stack_name
+                        partition=v["partition"],
+                        account_id=v["account_id"],
+                        stack_name=args.stack_name,
+                        guard_statements=_store_guard(v["stores"]),
                     )
                 )
             ),
@@ -98,7 +121,12 @@ class DeployRole(pulumi.ComponentResource):
             f"{name}-iam",
             role=role.id,
             policy=pulumi.Output.all(
-                partition=partition, account_id=args.account_id, boundary=boundary.arn
+                partition=partition,
+                account_id=args.account_id,
+                boundary=boundary.arn,
+                stores=args.protected_stores,
+                pipeline=args.pipeline_arn,
+                projects=args.project_arn_pattern,
             ).apply(
                 lambda v: json.dumps(
                     cloudformation.deploy_role_policy(
@@ -107,6 +135,18 @@ class DeployRole(pulumi.ComponentResource):
                         stack_name=args.stack_name,
                         boundary_policy_arn=v["boundary"],
                         protected_policy_arns=[boundary_policy_arn_pattern(v["partition"], v["account_id"])],
+                        guard_statements=[
+                            *_store_guard(v["stores"]),
+                            *(
+                                [
+                                    iam_policies.delivery_system_statement(
+                                        pipeline_arn=v["pipeline"], project_arn_pattern=v["projects"]
+                                    )
+                                ]
+                                if v["pipeline"] and v["projects"]
+                                else []
+                            ),
+                        ],
                     )
                 )
             ),
@@ -116,5 +156,6 @@ class DeployRole(pulumi.ComponentResource):
         self.role_arn = pulumi.Output.all(
             arn=role.arn, inline=iam_policy.id, attached=pulumi.Output.all(*(a.id for a in attachments))
         ).apply(lambda v: v["arn"])
+        self.principal_arn = role.arn
         self.boundary_policy_arn = boundary.arn
         self.register_outputs({"role_arn": self.role_arn, "boundary_policy_arn": self.boundary_policy_arn})

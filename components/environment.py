@@ -2,8 +2,9 @@
 takes of it.
 
 Per environment: the deploy role and the boundary of its stack's roles (`DeployRole`, in the
-environment's account), the review of a gated release (`ChangeSetReview`) and the recovery of
-its failed first create (`StackRecovery`), the smoke test (`VerifyProject`), and for an
+environment's account), for a gated one who may approve (`Approvers`), the review and
+confirmation of its releases (`ChangeSetReview`), their record (`ReleaseRecorder`) and the
+recovery of its failed first create (`StackRecovery`), the smoke test (`VerifyProject`), and for an
 environment in another account the roles there the pipeline, the review and the recovery act
 through (`CrossAccountAccess`). What the pipeline needs of them is
 `DeliveredEnvironment`: the names and ARNs its actions use, typed, and the ARNs its role
@@ -23,12 +24,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs
+from components.approvers import APPROVAL_ACTION, Approvers, ApproversArgs
+from components.blueprint import approval_stage_name
+from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs, ReleaseChecks
 from components.cloudformation import plan_change_set_name
 from components.codebuild_runner import SmallProject
 from components.config import EnvironmentConfig
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
+from components.release_recorder import ReleaseRecorder, ReleaseRecorderArgs
 from components.spec import EnvironmentRefs
 from components.stack_recovery import StackRecovery, StackRecoveryArgs
 from components.verify_project import VerifyProject, VerifyProjectArgs
@@ -82,9 +86,30 @@ class DeliveredEnvironment:
     """With `verify`: the smoke-test project the pipeline starts."""
     action_role_arn: Optional[pulumi.Output[str]]
     """In another account: the role the pipeline role assumes there."""
+    record_project_arn: Optional[pulumi.Output[str]]
+    """Gated: the release-recorder project the pipeline starts."""
+    artifact_writers: tuple[pulumi.Output[str], ...]
+    """The roles of this environment that write artifacts (a gated one's review: its reports)."""
+    release_writers: tuple[pulumi.Output[str], ...]
+    """The roles of this environment that write release records and mark images (its recorder)."""
     artifact_readers: tuple[pulumi.Input[str], ...]
     """In another account: the roles there that read artifacts (its action roles, by their
     path, and its deploy role): what the artifact key and bucket policies admit."""
+
+
+@dataclass(frozen=True)
+class ReleaseStores:
+    """The stores a gated environment's release is checked against and recorded in (the
+    pipeline's account), and every store an environment's roles must keep off."""
+
+    application_repository_name: pulumi.Input[str]
+    application_repository_arn: pulumi.Input[str]
+    record_table_name: Optional[pulumi.Input[str]]
+    """None when the stack has no gated environment (no release record then)."""
+    record_table_arn: Optional[pulumi.Input[str]]
+    protected: pulumi.Input[list[str]]
+    """The ARNs of every store of the delivery system (artifacts and their key, image
+    repositories, release record): environment roles may only read there."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,13 @@ class EnvironmentDeliveryArgs:
     build_image_repository_arn: pulumi.Input[str]
     image_tag_parameter: str
     """The template parameter the review shows first (old tag → new)."""
+    pipeline_name: str
+    """The pipeline's physical name (its approvals, and what its deploy roles keep off)."""
+    stores: ReleaseStores
+    image_digest_parameter: Optional[str] = None
+    """The template parameter that receives the image digest (`imageDigestParameter`)."""
+    keep_releases: int = 10
+    """Release marks kept per gated environment (`ecr.keepReleases`)."""
     log_retention_days: int = 30
     architecture: str = "x86_64"
     managed_policy_arns: Optional[Sequence[str]] = None
@@ -126,6 +158,14 @@ class EnvironmentDelivery(pulumi.ComponentResource):
         # The environment's account, as its own provider sees it: a data source, not config.
         account_id = aws.get_caller_identity_output(opts=invoke).account_id if env.account else None
 
+        here_values = pulumi.Output.all(
+            partition=partition, region=args.region, account_id=args.pipeline_account_id
+        )
+        pipeline_arn = here_values.apply(
+            lambda v: iam_policies.pipeline_arn(
+                v["partition"], v["region"], v["account_id"], args.pipeline_name
+            )
+        )
         deploy_role = DeployRole(
             f"deploy-{env.name}",
             DeployRoleArgs(
@@ -134,6 +174,14 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 account_id=account_id if account_id is not None else args.pipeline_account_id,
                 managed_policy_arns=args.managed_policy_arns,
                 permissions_boundary_arn=args.permissions_boundary_arn,
+                protected_stores=args.stores.protected,
+                pipeline_arn=pipeline_arn,
+                project_arn_pattern=here_values.apply(
+                    lambda v: (
+                        f"arn:{v['partition']}:codebuild:{v['region']}:{v['account_id']}:"
+                        f"project/{args.name_prefix}-*"
+                    )
+                ),
             ),
             opts=there,
         )
@@ -156,6 +204,23 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             path = iam_policies.target_role_path(args.name_prefix, kind, env.name)
             return partition.apply(lambda p: iam_policies.role_path_pattern(p, env.account, path))
 
+        # Who may answer this environment's approval (new with approvers: no earlier place).
+        approvers = (
+            Approvers(
+                f"approvers-{env.name}",
+                ApproversArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    pipeline_arn=pipeline_arn,
+                    approval_stage=approval_stage_name(env.name),
+                    principals=tuple(env.approvers),
+                    create_group=env.approver_group,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if env.approval
+            else None
+        )
         review = (
             ChangeSetReview(
                 f"review-{env.name}",
@@ -167,9 +232,40 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     image_parameter=args.image_tag_parameter,
                     artifact_bucket_name=args.artifacts.bucket_name,
                     project=small,
+                    checks=ReleaseChecks(
+                        pipeline_name=args.pipeline_name,
+                        approval_stage=approval_stage_name(env.name),
+                        approval_action=APPROVAL_ACTION,
+                        approvers=tuple(env.approvers),
+                        image_repository_name=args.stores.application_repository_name,
+                        image_repository_arn=args.stores.application_repository_arn,
+                        record_table_name=args.stores.record_table_name or "",
+                        record_table_arn=args.stores.record_table_arn or "",
+                        digest_parameter=args.image_digest_parameter,
+                        approver_group_name=approvers.group_name if approvers else None,
+                        approver_group_arn=approvers.group_arn if approvers else None,
+                    ),
                     reader_role_pattern=role_there("review"),
                 ),
                 opts=here,
+            )
+            if env.approval
+            else None
+        )
+        recorder = (
+            ReleaseRecorder(
+                f"record-{env.name}",
+                ReleaseRecorderArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    table_name=args.stores.record_table_name or "",
+                    table_arn=args.stores.record_table_arn or "",
+                    application_repository_name=args.stores.application_repository_name,
+                    application_repository_arn=args.stores.application_repository_arn,
+                    keep_releases=args.keep_releases,
+                    project=small,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
             )
             if env.approval
             else None
@@ -237,6 +333,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             review_reader_arn=access.review_reader_role_arn if access else None,
             recovery_project=recovery.project_name if recovery else None,
             recovery_role_arn=access.recovery_role_arn if access else None,
+            record_project=recorder.project_name if recorder else None,
         ).apply(lambda values: EnvironmentRefs(**values))
         readers: tuple[pulumi.Input[str], ...] = ()
         if env.account:
@@ -245,7 +342,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     p, env.account, iam_policies.target_roles_path(args.name_prefix, "action")
                 )
             )
-            readers = (action_roles, deploy_role.role_arn)
+            readers = (action_roles, deploy_role.principal_arn)
         self.delivered = DeliveredEnvironment(
             config=env,
             refs=refs,
@@ -254,6 +351,9 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             recovery_project_arn=recovery.project_arn if recovery else None,
             verify_project_arn=verify.project_arn if verify else None,
             action_role_arn=access.action_role_arn if access else None,
+            record_project_arn=recorder.project_arn if recorder else None,
+            artifact_writers=(review.role_arn,) if review else (),
+            release_writers=(recorder.role_arn,) if recorder else (),
             artifact_readers=readers,
         )
         self.register_outputs(

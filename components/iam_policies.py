@@ -310,12 +310,14 @@ def review_role_policy(
     report_prefix: str,
     kms_key_arn: Optional[str] = None,
     reader_role_arn: Optional[str] = None,
+    release_statements: Sequence[dict[str, Any]] = (),
 ) -> PolicyDocument:
     """What a review does: log, read its input artifact, pull the build image, read what it
     reviews (the target's `read_statement`: for CloudFormation, its environment's stack and
     change sets) — nothing else — and write under its own report prefix only. For an
     environment in another account it reads nothing itself: it assumes that account's
-    read-only review role instead."""
+    read-only review role instead. `release_statements`: what confirming a release reads in
+    the pipeline's account (the image behind the tag, who approved, the release record)."""
     condition = _bucket_account_condition(account_id)
     return document(
         *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
@@ -328,6 +330,7 @@ def review_role_policy(
         if not reader_role_arn
         else statement("AssumeReviewReader", ["sts:AssumeRole"], [reader_role_arn]),
         _artifact_key_statement(kms_key_arn),
+        *release_statements,
     )
 
 
@@ -438,7 +441,10 @@ def named_roles_trust_policy(*, trusted_account_root: str, principal_arns: Seque
 
 
 def artifact_key_policy(
-    *, pipeline_account_root: str, readers: Mapping[str, Sequence[str]]
+    *,
+    pipeline_account_root: str,
+    readers: Mapping[str, Sequence[str]],
+    writers: Optional[Sequence[str]] = None,
 ) -> PolicyDocument:
     """The artifact key's policy. The pipeline account's own roles use the key through
     their IAM policies (AWS's default key policy statement, which delegates to IAM); each
@@ -464,6 +470,8 @@ def artifact_key_policy(
                 "Condition": {"ArnLike": {"aws:PrincipalArn": list(arns)}},
             }
         )
+    if writers is not None:
+        statements.append(artifact_key_writes_statement(writers))
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -501,3 +509,230 @@ def image_pull_policy(pullers: Mapping[str, Sequence[str]]) -> PolicyDocument:
             for index, (root, patterns) in enumerate(sorted(pullers.items()))
         ],
     }
+
+
+# -- the delivery system's stores: only the pipeline writes them ------------------------------
+# What reaches a gated environment is read from these stores (the artifact bucket and its key,
+# the image repositories, the release record), so nothing an environment controls may write,
+# replace or delete there. Each store's resource policy refuses writes to every principal but
+# its writers (an explicit Deny wins over any Allow, "Policy evaluation logic", IAM user
+# guide); the environments' deploy roles and the boundary of every role their stacks create
+# refuse the same writes from the identity side (`protected_stores_statement`).
+
+ARTIFACT_OBJECT_WRITES = (
+    "s3:DeleteObject*",
+    "s3:PutObject*",
+    "s3:ReplicateDelete",
+    "s3:ReplicateObject",
+    "s3:RestoreObject",
+)
+# Every ECR action that adds, moves or removes an image or a tag, or deletes the repository
+# or changes what its lifecycle expires (Service Authorization Reference, Amazon ECR: the
+# "Write" actions on the repository resource type, policy management aside).
+IMAGE_WRITES = (
+    "ecr:BatchDeleteImage",
+    "ecr:BatchImportUpstreamImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:DeleteRepository",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:PutImageTagMutability",
+    "ecr:PutLifecyclePolicy",
+    "ecr:ReplicateImage",
+    "ecr:UploadLayerPart",
+)
+# Encrypting with the artifact key is writing an artifact (SSE-KMS asks for a data key).
+KEY_WRITES = ("kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+RECORD_WRITES = (
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:DeleteTable",
+    "dynamodb:PartiQLDelete",
+    "dynamodb:PartiQLInsert",
+    "dynamodb:PartiQLUpdate",
+    "dynamodb:PutItem",
+    "dynamodb:RestoreTableFromBackup",
+    "dynamodb:RestoreTableToPointInTime",
+    "dynamodb:UpdateItem",
+)
+# What an environment's roles may still do with the stores: read an artifact (a deploy role
+# in another account reads its template configuration), pull an image (an ECS task execution
+# role), decrypt with the artifact key. Nothing else, on any of them.
+STORE_READS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+)
+
+
+def _only_writers(writer_arns: Sequence[str]) -> dict[str, Any]:
+    # aws:PrincipalArn is the role's ARN (with its path) for a role session, the user's for a
+    # user (IAM user guide, "AWS global condition context keys"); a request without it (an
+    # anonymous one) does not match ArnNotLike's values and is refused too.
+    return {"ArnNotLike": {"aws:PrincipalArn": sorted(set(writer_arns))}}
+
+
+def _deny_all_but_writers(sid: str, actions: Sequence[str], writer_arns: Sequence[str], **resource: Any):
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": sorted(set(actions)),
+        **resource,
+        "Condition": _only_writers(writer_arns),
+    }
+
+
+def artifact_writes_statement(bucket_arn: str, writer_arns: Sequence[str]) -> dict[str, Any]:
+    """The artifact bucket's policy statement: no one but its writers writes, overwrites or
+    deletes an artifact (or one of its versions)."""
+    return _deny_all_but_writers(
+        "OnlyThePipelineWritesArtifacts", ARTIFACT_OBJECT_WRITES, writer_arns, Resource=f"{bucket_arn}/*"
+    )
+
+
+def image_writes_statement(writer_arns: Sequence[str]) -> dict[str, Any]:
+    """An image repository's policy statement (a repository policy names no resource: it is
+    the repository's own): no one but its writers pushes, tags, deletes images or the
+    repository, or changes what its lifecycle expires."""
+    return _deny_all_but_writers("OnlyTheDeliverySystemWritesImages", IMAGE_WRITES, writer_arns)
+
+
+def artifact_key_writes_statement(writer_arns: Sequence[str]) -> dict[str, Any]:
+    """The artifact key's policy statement: no one but the artifact writers encrypts with it."""
+    return _deny_all_but_writers("OnlyThePipelineEncryptsArtifacts", KEY_WRITES, writer_arns, Resource="*")
+
+
+def release_record_policy(*, table_arn: str, writer_arns: Sequence[str]) -> PolicyDocument:
+    """The release record table's resource policy: no one but the release recorders (and the
+    stack's deployer, who declared it) writes, deletes or restores a record or the table."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _deny_all_but_writers(
+                "OnlyTheRecordersWriteReleases", RECORD_WRITES, writer_arns, Resource=table_arn
+            )
+        ],
+    }
+
+
+def protected_stores_statement(store_arns: Sequence[str]) -> dict[str, Any]:
+    """For a role an environment controls (its deploy role, and the boundary of every role its
+    stack creates): on the delivery system's stores, nothing but reading an artifact, pulling an
+    image and decrypting. A Deny, so no managed policy (PowerUserAccess) and no template can
+    widen it."""
+    return {
+        "Sid": "KeepOffTheDeliveryStores",
+        "Effect": "Deny",
+        "NotAction": list(STORE_READS),
+        "Resource": sorted(set(store_arns)),
+    }
+
+
+def delivery_system_statement(*, pipeline_arn: str, project_arn_pattern: str) -> dict[str, Any]:
+    """For a deploy role: nothing on this stack's pipeline (no approval, no update, no run) or
+    its CodeBuild projects (no rewritten review or confirm). PowerUserAccess allows both."""
+    return {
+        "Sid": "KeepOffTheDeliverySystem",
+        "Effect": "Deny",
+        "Action": ["codebuild:*", "codepipeline:*"],
+        "Resource": [pipeline_arn, f"{pipeline_arn}/*", project_arn_pattern],
+    }
+
+
+def pipeline_arn(partition: str, region: str, account_id: str, pipeline_name: str) -> str:
+    return f"arn:{partition}:codepipeline:{region}:{account_id}:{pipeline_name}"
+
+
+def approval_action_arn(pipeline: str, stage: str, action: str) -> str:
+    """A manual approval action, as IAM names it for PutApprovalResult (CodePipeline user
+    guide, "Grant approval permissions to an IAM user in CodePipeline")."""
+    return f"{pipeline}/{stage}/{action}"
+
+
+def approver_policy(*, pipeline: str, approval_action: str) -> PolicyDocument:
+    """What an environment's approvers get: answer its approval and no other, and see the
+    pipeline they approve in (AWS's example policy for specific pipelines and approval
+    actions, same page as above; its ListPipelines, only for the console's list of
+    pipelines and without a resource form, is left out)."""
+    return document(
+        statement("ApproveThisEnvironment", ["codepipeline:PutApprovalResult"], [approval_action]),
+        statement(
+            "SeeThePipeline",
+            [
+                "codepipeline:GetPipeline",
+                "codepipeline:GetPipelineExecution",
+                "codepipeline:GetPipelineState",
+            ],
+            [pipeline],
+        ),
+    )
+
+
+def image_lookup_statement(repository_arn: str) -> dict[str, Any]:
+    """Which digest a tag names now (DescribeImages), in the application's repository only."""
+    return statement("LookUpReleasedImage", ["ecr:DescribeImages"], [repository_arn])
+
+
+def approval_lookup_statement(pipeline: str) -> dict[str, Any]:
+    """Who answered an approval: ListActionExecutions of this pipeline (each action
+    execution's `updatedBy`)."""
+    return statement("LookUpApprover", ["codepipeline:ListActionExecutions"], [pipeline])
+
+
+def approver_group_statement(group_arn: str) -> dict[str, Any]:
+    """Who is in an environment's approver group now."""
+    return statement("LookUpApproverGroup", ["iam:GetGroup"], [group_arn])
+
+
+def record_read_statement(*, table_arn: str, environment: str) -> dict[str, Any]:
+    """Reading one environment's release records, and no other environment's (the record's
+    partition key is the environment: DynamoDB's `dynamodb:LeadingKeys`)."""
+    return statement(
+        "ReadReleaseRecord",
+        ["dynamodb:GetItem", "dynamodb:Query"],
+        [table_arn],
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [environment]}},
+    )
+
+
+def release_recorder_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    account_id: str,
+    build_image_repository_arn: str,
+    table_arn: str,
+    environment: str,
+    application_repository_arn: str,
+    kms_key_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """What recording a release does: log, pull the build image, read its input (CodeBuild
+    downloads it, unused); write this environment's release record, and no other's; mark the
+    released image with a tag of its own and take that mark off images past the kept number
+    (read a manifest, put it under the new tag, list the tags, delete a tag)."""
+    condition = _bucket_account_condition(account_id)
+    return document(
+        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        statement(
+            "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
+        ),
+        _codebuild_bucket_statement(bucket_arn, account_id),
+        statement(
+            "WriteReleaseRecord",
+            ["dynamodb:PutItem"],
+            [table_arn],
+            {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [environment]}},
+        ),
+        statement(
+            "MarkReleasedImage",
+            ["ecr:BatchGetImage", "ecr:PutImage", "ecr:ListImages", "ecr:BatchDeleteImage"],
+            [application_repository_arn],
+        ),
+        statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]) if kms_key_arn else None,
+    )

@@ -13,26 +13,51 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.release_recorder import RELEASE_MARK_PREFIX
 
 
-def lifecycle_policy(untagged_expiry_days: int, max_image_count: int) -> dict:
+def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_marks: int = 0) -> dict:
     """Untagged images (superseded layers of re-pushed tags) go after N days; of the
-    tagged ones, only the newest M are kept so the repository cannot grow without bound."""
-    return {
-        "rules": [
-            {
-                "rulePriority": 1,
-                "description": f"Expire untagged images after {untagged_expiry_days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": untagged_expiry_days,
-                },
-                "action": {"type": "expire"},
+    tagged ones, only the newest M are kept so the repository cannot grow without bound.
+
+    With `release_marks` (the most release marks the recorders ever leave: `ecr.keepReleases`
+    per gated environment), images marked `release-*` are kept first: ECR applies to an image
+    only the highest-priority rule whose selection it matches, so a marked image is never
+    counted by the rule that expires the rest (ECR user guide, "Lifecycle policy
+    properties": rulePriority; the recorders keep at most that many marks, so this rule never
+    expires one either)."""
+    rules: list[dict] = [
+        {
+            "rulePriority": 1,
+            "description": f"Expire untagged images after {untagged_expiry_days} days",
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": untagged_expiry_days,
             },
+            "action": {"type": "expire"},
+        }
+    ]
+    if release_marks:
+        rules.append(
             {
                 "rulePriority": 2,
+                "description": f"Keep released images (at most {release_marks} marks exist)",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": [RELEASE_MARK_PREFIX],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": release_marks,
+                },
+                "action": {"type": "expire"},
+            }
+        )
+    return {
+        "rules": [
+            *rules,
+            {
+                "rulePriority": len(rules) + 1,
                 "description": f"Keep only the newest {max_image_count} tagged images",
                 "selection": {
                     # "*" matches every tag: the rule counts all tagged images.
@@ -45,6 +70,15 @@ def lifecycle_policy(untagged_expiry_days: int, max_image_count: int) -> dict:
             },
         ]
     }
+
+
+def repository_policy(*, pullers: Mapping[str, Sequence[str]], writers: Optional[Sequence[str]]) -> dict:
+    """The pulls other accounts may make (`iam_policies.image_pull_policy`) and, with
+    `writers`, the refusal of every write but theirs."""
+    policy = iam_policies.image_pull_policy(pullers)
+    if writers is not None:
+        policy["Statement"].append(iam_policies.image_writes_statement(writers))
+    return policy
 
 
 @dataclass(frozen=True)
@@ -61,7 +95,12 @@ class ImageRepositoryArgs:
     """Protect from `pulumi destroy`; when False the repository is force-deleted with its images."""
     pullers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     """Per other account id: the stack names there whose roles (`role/<stack>/*`, the ECS
-    task execution role among them) may pull; empty: no repository policy."""
+    task execution role among them) may pull."""
+    writers: Optional[pulumi.Input[list[str]]] = None
+    """The role (or user) ARNs that may push, tag, delete or expire images here, and no one
+    else (the repository policy refuses the rest); None: no such refusal."""
+    release_marks: int = 0
+    """The most `release-*` marks the release recorders keep in this repository (0: none)."""
 
 
 class ImageRepository(pulumi.ComponentResource):
@@ -84,32 +123,38 @@ class ImageRepository(pulumi.ComponentResource):
             # Pulumi ever drops it from state.
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect),
         )
-        aws.ecr.LifecyclePolicy(
-            f"{name}-lifecycle",
-            repository=repository.name,
-            policy=json.dumps(lifecycle_policy(args.untagged_expiry_days, args.max_image_count)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        if args.pullers:
+        policy = None
+        if args.pullers or args.writers is not None:
             partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-            aws.ecr.RepositoryPolicy(
+            policy = aws.ecr.RepositoryPolicy(
                 f"{name}-pull-policy",
                 repository=repository.name,
-                policy=partition.apply(
-                    lambda p: json.dumps(
-                        iam_policies.image_pull_policy(
-                            {
-                                iam_policies.account_root(p, account): [
-                                    iam_policies.role_path_pattern(p, account, f"/{stack}/")
+                policy=pulumi.Output.all(partition=partition, writers=args.writers).apply(
+                    lambda v: json.dumps(
+                        repository_policy(
+                            pullers={
+                                iam_policies.account_root(v["partition"], account): [
+                                    iam_policies.role_path_pattern(v["partition"], account, f"/{stack}/")
                                     for stack in stacks
                                 ]
                                 for account, stacks in args.pullers.items()
-                            }
+                            },
+                            writers=v["writers"],
                         )
                     )
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-lifecycle",
+            repository=repository.name,
+            policy=json.dumps(
+                lifecycle_policy(args.untagged_expiry_days, args.max_image_count, args.release_marks)
+            ),
+            # The repository policy names who may change the lifecycle: when the deployer changes,
+            # the policy admits the new one first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy] if policy else []),
+        )
         self.repository_name = repository.name
         self.repository_arn = repository.arn
         self.repository_url = repository.repository_url

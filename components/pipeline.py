@@ -244,6 +244,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     *(env.review_project_arn for env in environments if env.review_project_arn),
                     *(env.recovery_project_arn for env in environments if env.recovery_project_arn),
                     *(env.verify_project_arn for env in environments if env.verify_project_arn),
+                    *(env.record_project_arn for env in environments if env.record_project_arn),
                 ),
                 # The pipeline role hands over the deploy roles of its own account's stacks;
                 # in another account the action role there does.

@@ -40,6 +40,8 @@ class EnvironmentRefs:
     """Gated: the CodeBuild project that clears a stack whose first create failed."""
     recovery_role_arn: Optional[str] = None
     """Gated, in another account: the role there the recovery assumes to do it."""
+    record_project: Optional[str] = None
+    """Gated: the CodeBuild project that records each release and keeps its image."""
 
 
 @dataclass(frozen=True)

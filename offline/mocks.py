@@ -154,9 +154,35 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
-                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/deployer",
+                # Whoever runs `pulumi up`: a placeholder name when rendering.
+                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/"
+                + ("⟨deployer⟩" if self.symbolic else "deployer"),
                 "userId": "AIDAEXAMPLEDEPLOYER",
                 "id": self.account_id,
+            }
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # A role session (sts assumed-role ARN) is issued by its role (the path is the
+            # role's, unknown here: "/"); a user is its own issuer.
+            arn = args.args["arn"]
+            resource = arn.split(":", 5)[5]
+            if resource.startswith("assumed-role/"):
+                _, role, session = resource.split("/", 2)
+                issuer = f"arn:{self.partition}:iam::{arn.split(':')[4]}:role/{role}"
+                return {
+                    "arn": arn,
+                    "issuerArn": issuer,
+                    "issuerId": "AROAEXAMPLE",
+                    "issuerName": role,
+                    "sessionName": session,
+                    "id": arn,
+                }
+            return {
+                "arn": arn,
+                "issuerArn": arn,
+                "issuerId": "",
+                "issuerName": resource.rsplit("/", 1)[-1],
+                "sessionName": "",
+                "id": arn,
             }
         if token == "aws:index/getRegion:getRegion":
             return {
@@ -308,6 +334,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             key_id = "⟨key-id⟩" if self.symbolic else str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{name}"))
             state.update(keyId=key_id, arn=self._arn("kms", f"key/{key_id}"))
             return key_id
+        if typ == "aws:dynamodb/table:Table":
+            table = inputs.get("name") or self._auto_name(name)
+            state.update(name=table, arn=self._arn("dynamodb", f"table/{table}"))
+            return table
+        if typ == "aws:iam/group:Group":
+            group = inputs.get("name") or self._auto_name(name)
+            path = inputs.get("path") or "/"
+            state.update(
+                name=group,
+                arn=f"arn:{self.partition}:iam::{self.account_id}:group{path}{group}",
+                uniqueId="AGPA" + self._unique(group, "group id", 17).upper(),
+            )
+            return group
         if typ == "aws:iam/rolePolicy:RolePolicy":
             return f"{inputs.get('role')}:{inputs.get('name') or name}"
         # Resources whose outputs the program never reads: their inputs are their state.

@@ -1,6 +1,7 @@
 """Render a recorded resource set as `pipeline.md`: what a reviewer wants to see of the
 delivery system — the pipeline as a Mermaid diagram and tables, the IAM permissions per
-role, the CodeBuild settings, the stores and the stack outputs.
+role, the boundaries, who may approve, the CodeBuild settings, the stores (and who may write
+them) and the stack outputs.
 
 Input is the `resources.json` shape (`type`, `name`, `parent`, `inputs`, `outputs`), so the
 renderer is a pure function of data and can be tested on a hand-written resource set.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Optional
 
 PIPELINE = "aws:codepipeline/pipeline:Pipeline"
 PROJECT = "aws:codebuild/project:Project"
@@ -27,7 +28,16 @@ NOTIFICATION_RULE = "aws:codestarnotifications/notificationRule:NotificationRule
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+REPOSITORY_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+TABLE = "aws:dynamodb/table:Table"
+TABLE_POLICY = "aws:dynamodb/resourcePolicy:ResourcePolicy"
+USER_ATTACHMENT = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+GROUP_ATTACHMENT = "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+# How the program tags a permissions boundary (components/deploy_role.py): the renderer is
+# a pure function of recorded data and does not import the program.
+BOUNDARY_TAG_KEY, BOUNDARY_TAG_VALUE = "ecs-delivery:use", "permissions-boundary"
 
 LEGEND = (
     "Values written `⟨…⟩` are known only after deployment (account id, generated name suffixes, digests)."
@@ -307,16 +317,10 @@ def _role_section(resources: list[dict[str, Any]]) -> list[str]:
         for policy in _of(resources, ROLE_POLICY):
             if policy["inputs"].get("role") not in (role_name, role["name"]):
                 continue
-            for statement in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", []):
-                rows.append(
-                    [
-                        statement.get("Sid"),
-                        statement.get("Effect"),
-                        _as_list(statement.get("Action")),
-                        _as_list(statement.get("Resource")),
-                        statement.get("Condition"),
-                    ]
-                )
+            rows += [
+                _statement_row(s)
+                for s in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", [])
+            ]
         if rows:
             out += _table(["statement", "effect", "actions", "resources", "condition"], rows)
         out.append("")
@@ -325,7 +329,9 @@ def _role_section(resources: list[dict[str, Any]]) -> list[str]:
 
 def _boundary_section(resources: list[dict[str, Any]]) -> list[str]:
     """The ceilings of the roles the application stacks create (one per environment)."""
-    boundaries = sorted(_of(resources, MANAGED_POLICY), key=lambda r: r["name"])
+    boundaries = sorted(
+        (p for p in _of(resources, MANAGED_POLICY) if _is_boundary(p)), key=lambda r: r["name"]
+    )
     if not boundaries:
         return []
     out = [
@@ -338,22 +344,79 @@ def _boundary_section(resources: list[dict[str, Any]]) -> list[str]:
     for boundary in boundaries:
         arn = boundary.get("outputs", {}).get("arn", boundary["name"])
         out += [f"### `{boundary['name']}` — {boundary['inputs'].get('description', '')}", "", f"`{arn}`", ""]
-        rows = []
-        for statement in json.loads(boundary["inputs"].get("policy") or "{}").get("Statement", []):
-            actions = _as_list(statement.get("Action"))
-            if "NotAction" in statement:
-                actions = ["everything except:", *_as_list(statement["NotAction"])]
-            rows.append(
-                [
-                    statement.get("Sid"),
-                    statement.get("Effect"),
-                    actions,
-                    _as_list(statement.get("Resource")),
-                    statement.get("Condition"),
-                ]
-            )
+        rows = [
+            _statement_row(s)
+            for s in json.loads(boundary["inputs"].get("policy") or "{}").get("Statement", [])
+        ]
         out += [*_table(["statement", "effect", "actions", "resources", "condition"], rows), ""]
     return out
+
+
+def _statement_row(statement: dict[str, Any]) -> list[Any]:
+    actions = _as_list(statement.get("Action"))
+    if "NotAction" in statement:
+        actions = ["everything except:", *_as_list(statement["NotAction"])]
+    return [
+        statement.get("Sid"),
+        statement.get("Effect"),
+        actions,
+        _as_list(statement.get("Resource")),
+        statement.get("Condition"),
+    ]
+
+
+def _is_boundary(policy: dict[str, Any]) -> bool:
+    return (policy["inputs"].get("tags") or {}).get(BOUNDARY_TAG_KEY) == BOUNDARY_TAG_VALUE
+
+
+def _approvers_section(resources: list[dict[str, Any]]) -> list[str]:
+    """Who may answer each gated environment's approval: the policy and whom it is attached to."""
+    policies = sorted(
+        (p for p in _of(resources, MANAGED_POLICY) if not _is_boundary(p)), key=lambda r: r["name"]
+    )
+    if not policies:
+        return []
+    out = [
+        "## Who may approve",
+        "",
+        "Each gated environment's approval may be answered by the principals its policy is attached",
+        "to; the release's confirm refuses a release approved by anyone else.",
+        "",
+    ]
+    for policy in policies:
+        arn = policy.get("outputs", {}).get("arn", policy["name"])
+        holders = [
+            f"{kind} `{a['inputs'].get(kind)}`"
+            for a in resources
+            if a["type"] in (ATTACHMENT, USER_ATTACHMENT, GROUP_ATTACHMENT)
+            and a["inputs"].get("policyArn") == arn
+            for kind in ("role", "user", "group")
+            if a["inputs"].get(kind)
+        ]
+        out += [f"### `{policy['name']}` — {policy['inputs'].get('description', '')}", "", f"`{arn}`", ""]
+        out.append(
+            "Attached to: "
+            + (", ".join(sorted(holders)) if holders else "nobody (grant it through a permission set)")
+            + "."
+        )
+        out.append("")
+        rows = [
+            _statement_row(s) for s in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", [])
+        ]
+        out += [*_table(["statement", "effect", "actions", "resources", "condition"], rows), ""]
+    return out
+
+
+def _writers(policy: Optional[dict[str, Any]]) -> list[str]:
+    """Who a store's resource policy lets write (its Deny's exempted principals), if it refuses others."""
+    if policy is None:
+        return ["anyone IAM allows"]
+    for statement in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", []):
+        if statement.get("Effect") == "Deny" and "ArnNotLike" in (statement.get("Condition") or {}):
+            return [
+                f"only `{arn}`" for arn in _as_list(statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+            ]
+    return ["anyone IAM allows"]
 
 
 def _inline_buildspec(buildspec: Any) -> dict[str, Any] | None:
@@ -511,6 +574,8 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
     out = ["## Stores", ""]
     rows = []
     lifecycles = {r["parent"]: r for r in _of(resources, LIFECYCLE)}
+    repository_policies = {r["parent"]: r for r in _of(resources, REPOSITORY_POLICY)}
+    bucket_policies = {r["parent"]: r for r in _of(resources, BUCKET_POLICY)}
     for repo in _of(resources, REPOSITORY):
         inputs = repo["inputs"]
         lifecycle = lifecycles.get(repo["parent"])
@@ -523,6 +588,7 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
                 else "no scan",
                 inputs.get("imageTagMutability"),
                 [r.get("description") for r in rules],
+                _writers(repository_policies.get(repo["parent"])),
                 "protected"
                 if repo.get("protect")
                 else ("force-delete" if inputs.get("forceDelete") else "—"),
@@ -535,12 +601,27 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
                 "",
                 "",
                 _bucket_hardening(resources, bucket),
+                _writers(bucket_policies.get(bucket["parent"])),
                 "protected"
                 if bucket.get("protect")
                 else ("force-destroy" if bucket["inputs"].get("forceDestroy") else "—"),
             ]
         )
-    out += _table(["store", "scanning", "tags", "lifecycle / hardening", "deletion"], rows)
+    table_policies = {r["parent"]: r for r in _of(resources, TABLE_POLICY)}
+    for table in _of(resources, TABLE):
+        rows.append(
+            [
+                f"DynamoDB `{table['inputs'].get('name', table['name'])}`",
+                "",
+                "",
+                ["point-in-time recovery"]
+                if (table["inputs"].get("pointInTimeRecovery") or {}).get("enabled")
+                else [],
+                _writers(table_policies.get(table["parent"])),
+                "protected" if table.get("protect") else "—",
+            ]
+        )
+    out += _table(["store", "scanning", "tags", "lifecycle / hardening", "writers", "deletion"], rows)
     return [*out, ""]
 
 
@@ -556,6 +637,7 @@ def render_markdown(stack: str, resources: list[dict[str, Any]], outputs: dict[s
         lines += _pipeline_section(pipeline)
     lines += _role_section(resources)
     lines += _boundary_section(resources)
+    lines += _approvers_section(resources)
     lines += _codebuild_section(resources)
     lines += _notifications_section(resources)
     lines += _stores_section(resources)

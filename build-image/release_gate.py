@@ -131,7 +131,8 @@ def approval_answer(aws: Aws, *, pipeline: str, execution: str, stage: str, acti
             break
     for detail in details:
         if (
-            detail.get("stageName") == stage
+            detail.get("pipelineExecutionId") == execution
+            and detail.get("stageName") == stage
             and detail.get("actionName") == action
             and detail.get("status") == "Succeeded"
         ):

@@ -4,20 +4,114 @@ Used where a script runs for real: the unit tests, the container tier, and the p
 simulator (tests/support/pipeline_run.py), which sets them from the state it keeps.
 """
 
-# The change-set review (build-image/review-change-set): DescribeChangeSet pages from
-# STUB_PAGES/<token>.json (the first is page-1), DescribeStacks from STUB_STACK, uploads
-# copied under STUB_S3.
+# The change-set review and the release gate (build-image/review-change-set,
+# build-image/release_gate.py): DescribeChangeSet pages from STUB_PAGES/<token>.json (the first is
+# page-1), DescribeStacks from STUB_STACK, uploads copied under STUB_S3; GetTemplate of a change
+# set from STUB_TEMPLATE (absent: the change set answers with an error, as an empty one may) and
+# of the stack from STUB_STACK_TEMPLATE; the registry (images, their tags and manifests) in the
+# JSON file STUB_REGISTRY, read and written; ListActionExecutions from STUB_ACTIONS; GetGroup
+# from STUB_GROUP; release records, one JSON file per item, in the folder STUB_RECORDS.
 REVIEW_AWS = r'''#!/usr/bin/env python3
-"""Stands in for the AWS CLI: serves fixture pages, records every call."""
+"""Stands in for the AWS CLI: serves fixture files, records every call."""
 import json, os, shutil, sys
 args = sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a") as log:
     log.write(json.dumps(args) + "\n")
+
+
+def value(flag):
+    return args[args.index(flag) + 1]
+
+
+def fail(code, message):
+    sys.stderr.write(f"An error occurred ({code}) when calling the operation: {message}\n")
+    sys.exit(254)
+
+
+def registry():
+    path = os.environ.get("STUB_REGISTRY", "")
+    return json.load(open(path)) if path and os.path.exists(path) else {"images": []}
+
+
+def save(document):
+    json.dump(document, open(os.environ["STUB_REGISTRY"], "w"))
+
+
+def image_ids():
+    found = []
+    for arg in args[args.index("--image-ids") + 1 :]:
+        if arg.startswith("--"):
+            break
+        key, _, wanted = arg.partition("=")
+        found.append((key, wanted))
+    return found
+
+
+def record_path(key):
+    return os.path.join(os.environ["STUB_RECORDS"], f"{key['environment']['S']}__{key['executionId']['S']}.json")
+
+
 if args[:2] == ["cloudformation", "describe-stacks"]:
     sys.stdout.write(open(os.environ["STUB_STACK"]).read())
 elif args[:2] == ["cloudformation", "describe-change-set"]:
-    token = args[args.index("--next-token") + 1] if "--next-token" in args else "page-1"
+    token = value("--next-token") if "--next-token" in args else "page-1"
     sys.stdout.write(open(os.path.join(os.environ["STUB_PAGES"], token + ".json")).read())
+elif args[:2] == ["cloudformation", "get-template"]:
+    path = os.environ.get("STUB_TEMPLATE" if "--change-set-name" in args else "STUB_STACK_TEMPLATE", "")
+    if not path or not os.path.exists(path):
+        fail("ValidationError", "ChangeSet does not exist or has no template")
+    sys.stdout.write(open(path).read())
+elif args[:2] == ["ecr", "describe-images"]:
+    ((_, tag),) = image_ids()
+    found = [i for i in registry()["images"] if tag in i["tags"]]
+    if not found:
+        fail("ImageNotFoundException", f"The image with imageId {{imageTag:'{tag}'}} does not exist")
+    if "--query" in args:
+        assert value("--query") == "imageDetails[0].imageDigest", args
+        print(found[0]["digest"])
+    else:
+        print(json.dumps({"imageDetails": [{"imageDigest": found[0]["digest"], "imageTags": found[0]["tags"]}]}))
+elif args[:2] == ["ecr", "batch-get-image"]:
+    ((_, digest),) = image_ids()
+    found = [i for i in registry()["images"] if i["digest"] == digest]
+    print(json.dumps({"images": [
+        {"imageId": {"imageDigest": i["digest"]}, "imageManifest": i["manifest"],
+         "imageManifestMediaType": i["mediaType"]} for i in found
+    ], "failures": []}))
+elif args[:2] == ["ecr", "put-image"]:
+    document = registry()
+    tag, digest = value("--image-tag"), value("--image-digest")
+    (image,) = [i for i in document["images"] if i["digest"] == digest]
+    assert value("--image-manifest") == image["manifest"], "put-image with another manifest"
+    if any(tag in i["tags"] for i in document["images"]):
+        fail("ImageAlreadyExistsException", f"Image with digest '{digest}' and tag '{tag}' already exists")
+    image["tags"].append(tag)
+    save(document)
+    print(json.dumps({"image": {"imageId": {"imageDigest": digest, "imageTag": tag}}}))
+elif args[:2] == ["ecr", "list-images"]:
+    print(json.dumps({"imageIds": [
+        {"imageDigest": i["digest"], "imageTag": t} for i in registry()["images"] for t in i["tags"]
+    ]}))
+elif args[:2] == ["ecr", "batch-delete-image"]:
+    # A tag is taken off; an image left with no tag is deleted (ECR, BatchDeleteImage).
+    document = registry()
+    for _, tag in image_ids():
+        for image in document["images"]:
+            if tag in image["tags"]:
+                image["tags"].remove(tag)
+    document["images"] = [i for i in document["images"] if i["tags"]]
+    save(document)
+    print(json.dumps({"imageIds": [], "failures": []}))
+elif args[:2] == ["codepipeline", "list-action-executions"]:
+    sys.stdout.write(open(os.environ["STUB_ACTIONS"]).read())
+elif args[:2] == ["iam", "get-group"]:
+    sys.stdout.write(open(os.environ["STUB_GROUP"]).read())
+elif args[:2] == ["dynamodb", "get-item"]:
+    path = record_path(json.loads(value("--key")))
+    print(json.dumps({"Item": json.load(open(path))} if os.path.exists(path) else {}))
+elif args[:2] == ["dynamodb", "put-item"]:
+    item = json.loads(value("--item"))
+    json.dump(item, open(record_path(item), "w"))
 elif args[:2] == ["configure", "set"]:
     pass
 elif args[:2] == ["s3", "cp"]:

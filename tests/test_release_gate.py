@@ -1,0 +1,508 @@
+"""The release gate: a gated environment's release executes exactly what was approved, by an
+approver, with the image that was reviewed, or exactly a release recorded before; and every
+release is recorded, its image kept.
+
+The declared review and recorder projects' inline buildspecs run here against a stub `aws`
+(tests/support/release_world.py): the confirm (REVIEW_MODE=confirm) and the record are the
+build image's own scripts (`review-change-set`, `record-release`, `release_gate.py`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from tests.conftest import action_of, only, run_stack, shared_scope
+from tests.support.release_world import GateWorld
+from tests.test_changeset_report import FIXTURES, hundreds_of_changes
+from tests.test_changeset_report import report as changeset_report
+
+PLAN = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
+ROLLBACK = "9e8d7c6b-1111-2222-3333-444455556666"
+APPROVER_ROLE = "arn:aws:iam::123456789012:role/release-managers"
+# A session of that role, as STS names it (no path): what answers an approval.
+APPROVER_SESSION = "arn:aws:sts::123456789012:assumed-role/release-managers/alice"
+TEMPLATE = "AWSTemplateFormatVersion: '2010-09-09'\nResources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+
+
+@pytest.fixture(scope=shared_scope)
+def prod():
+    return run_stack("prod").mocks
+
+
+@pytest.fixture
+def world(tmp_path):
+    return GateWorld(tmp_path)
+
+
+def review_project(mocks):
+    return only(mocks, "aws:codebuild/project:Project", "review-production-project").inputs
+
+
+def recorder_project(mocks):
+    return only(mocks, "aws:codebuild/project:Project", "record-production-project").inputs
+
+
+def release_pages(**parameters: str) -> list[dict]:
+    """The fixture change set, with the parameters given set (added when new)."""
+    page = json.loads((FIXTURES / "release.json").read_text())
+    for key, value in parameters.items():
+        existing = [p for p in page["Parameters"] if p["ParameterKey"] == key]
+        if existing:
+            existing[0]["ParameterValue"] = value
+        else:
+            page["Parameters"].append({"ParameterKey": key, "ParameterValue": value})
+    return [page]
+
+
+def recreated(pages: list[dict]) -> list[dict]:
+    """The same change set created again: another name, id and time, changes in another order."""
+    again = copy.deepcopy(pages)
+    again[0].update(
+        ChangeSetName="todobackend-prod-pipeline",
+        ChangeSetId=again[0]["ChangeSetId"] + "-again",
+        CreationTime="2026-12-06T11:00:00Z",
+    )
+    again[0]["Changes"] = list(reversed(again[0]["Changes"]))
+    return again
+
+
+def confirm(world: GateWorld, prod, pages, template=TEMPLATE, **variables):
+    """The release stage's ConfirmChangeSet: the review project, with the action's variables
+    resolved as CodePipeline would (the plan's, unless given)."""
+    world.serve_pages(pages)
+    world.serve_template(template)
+    action = action_of(prod, "production", "ConfirmChangeSet")
+    declared = {v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])}
+    resolved = {
+        "REVIEW_MODE": declared["REVIEW_MODE"],
+        "CHANGE_SET_NAME": declared["CHANGE_SET_NAME"],
+        "PLAN_EXECUTION_ID": PLAN,
+        "PIPELINE_EXECUTION_ID": PLAN,
+        **variables,
+    }
+    return world.run(review_project(prod), resolved, state="confirm")
+
+
+def planned(world: GateWorld, pages, template=TEMPLATE, digest_parameter_value=None):
+    """What the plan's review exported for `pages` (fingerprint and digest), the way the
+    review computes them, and the approval of this execution by an approver."""
+    world.approve(execution=PLAN, stage="production-approval", by=APPROVER_SESSION)
+    template_response = {"TemplateBody": template, "StagesAvailable": ["Original"]}
+    return {
+        "EXPECTED_FINGERPRINT": changeset_report.fingerprint(pages, template_response),
+        "PLAN_IMAGE_DIGEST": digest_parameter_value or next(iter(world.images())),
+    }
+
+
+def test_the_confirm_action_passes_the_plan_variables_and_exports_the_release(prod):
+    action = action_of(prod, "production", "ConfirmChangeSet")
+    declared = {v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])}
+    assert declared == {
+        "REVIEW_MODE": "confirm",
+        "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+        "EXPECTED_FINGERPRINT": "#{Plan-production.FINGERPRINT}",
+        "PLAN_EXECUTION_ID": "#{Plan-production.PLAN_EXECUTION_ID}",
+        "PLAN_IMAGE_DIGEST": "#{Plan-production.IMAGE_DIGEST}",
+        "PIPELINE_EXECUTION_ID": "#{codepipeline.PipelineExecutionId}",
+    }
+    assert action["namespace"] == "Release-production"
+    record = action_of(prod, "production", "RecordRelease")
+    assert record["runOrder"] == action_of(prod, "production", "ExecuteChangeSet")["runOrder"] + 1
+    assert json.loads(record["configuration"]["EnvironmentVariables"]) == [
+        {"name": "RELEASE", "value": "#{Release-production.RELEASE}"},
+        {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
+        {"name": "APP_COMMIT", "value": "#{AppSource.CommitId}"},
+        {"name": "INFRA_COMMIT", "value": "#{InfraSource.CommitId}"},
+    ]
+    assert record["configuration"]["ProjectName"] == recorder_project(prod)["name"]
+
+
+# -- approved: exactly what was reviewed, by an approver -------------------------------------------
+def test_the_change_set_reviewed_and_approved_is_let_through(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    result = confirm(world, prod, recreated(plan), **expected)
+    assert result.succeeded, result.output
+    release = json.loads(result.exported["RELEASE"])
+    assert release["kind"] == "approved"
+    assert release["approvedBy"] == APPROVER_SESSION
+    assert release["imageTag"] == "8c1d2aa"
+    assert release["imageDigest"] == digest == result.exported["IMAGE_DIGEST"]
+    assert release["planExecutionId"] == PLAN
+    # Every page asked with the property values of every change.
+    describes = [c for c in world.calls() if c[:2] == ["cloudformation", "describe-change-set"]]
+    assert describes and all("--include-property-values" in c for c in describes)
+    assert ["cloudformation", "get-template"] in [c[:2] for c in world.calls()]
+
+
+@pytest.mark.parametrize("missing", ["EXPECTED_FINGERPRINT", "PLAN_EXECUTION_ID"])
+def test_a_plan_variable_that_did_not_resolve_stops_the_release(world, prod, missing):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = {**planned(world, plan), missing: ""}
+    result = confirm(world, prod, recreated(plan), **{**expected, **({missing: ""})})
+    assert not result.succeeded
+    assert f"{missing} empty" in result.output
+    assert "nothing is executed" in result.output
+    # It fails before asking anything: nothing to compare with.
+    assert [c for c in world.calls() if c[0] != "configure"] == []
+
+
+def test_an_edited_template_body_stops_the_release(world, prod):
+    """The same parameters and changes, another template: what the approver saw was not this."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    edited = TEMPLATE + "  Topic:\n    Type: AWS::SNS::Topic\n"
+    result = confirm(world, prod, recreated(plan), template=edited, **expected)
+    assert not result.succeeded
+    assert "is not the change set reviewed and approved" in result.output
+
+
+def test_an_edited_property_value_stops_the_release(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    detail = plan[0]["Changes"][0]["ResourceChange"]["Details"][0]["Target"]
+    detail.update(BeforeValue='{"Image": "repo:5fdbe62"}', AfterValue='{"Image": "repo:8c1d2aa"}')
+    expected = planned(world, plan)
+    edited = recreated(plan)
+    (change,) = [
+        c
+        for c in edited[0]["Changes"]
+        if c["ResourceChange"]["LogicalResourceId"] == "ApplicationTaskDefinition"
+    ]
+    change["ResourceChange"]["Details"][0]["Target"]["AfterValue"] = '{"Image": "evil:latest"}'
+    result = confirm(world, prod, edited, **expected)
+    assert not result.succeeded
+    assert "is not the change set reviewed and approved" in result.output
+
+
+def test_a_difference_on_the_third_page_stops_the_release(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = hundreds_of_changes()
+    expected = planned(world, plan)
+    # The same three pages again pass ...
+    assert confirm(world, prod, copy.deepcopy(plan), **expected).succeeded
+    # ... but one change more on the last page does not.
+    edited = copy.deepcopy(plan)
+    edited[2]["Changes"].append(
+        {
+            "Type": "Resource",
+            "ResourceChange": {
+                "Action": "Remove",
+                "LogicalResourceId": "Database",
+                "ResourceType": "AWS::RDS::DBInstance",
+            },
+        }
+    )
+    result = confirm(world, prod, edited, **expected)
+    assert not result.succeeded
+    assert "is not the change set reviewed and approved" in result.output
+    tokens = [c[c.index("--next-token") + 1] for c in world.calls() if "--next-token" in c]
+    assert tokens[-2:] == ["token-2", "token-3"]
+
+
+def test_an_image_swapped_behind_its_tag_stops_the_release(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    # Between plan and release someone pushes another image under the reviewed tag.
+    world.push("something-else", "8c1d2aa")
+    result = confirm(world, prod, recreated(plan), **expected)
+    assert not result.succeeded
+    assert "the image behind the tag was replaced" in result.output
+
+
+def test_an_image_swapped_behind_a_pinned_tag_stops_the_release_too(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages(ApplicationImageDigest=digest)
+    expected = planned(world, plan, digest_parameter_value=digest)
+    assert confirm(world, prod, recreated(plan), **expected).succeeded
+    world.push("something-else", "8c1d2aa")
+    result = confirm(world, prod, recreated(plan), **expected)
+    assert not result.succeeded
+    assert f"not the {digest} this release pins" in result.output
+
+
+def test_a_tag_the_registry_no_longer_has_stops_the_release(world, prod):
+    plan = release_pages()
+    world.push("release-8c1d2aa", "8c1d2aa")
+    expected = planned(world, plan)
+    world.registry_file.write_text(json.dumps({"images": []}))
+    result = confirm(world, prod, recreated(plan), **expected)
+    assert not result.succeeded
+    assert "names no image in the registry" in result.output
+
+
+# -- who approved ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("answered_by", "allowed"),
+    [
+        (APPROVER_SESSION, True),
+        (APPROVER_ROLE, True),
+        ("arn:aws:sts::123456789012:assumed-role/Admin/bob", False),
+        ("arn:aws:iam::123456789012:user/release-managers", False),  # a user, not the role
+        ("arn:aws:sts::999999999999:assumed-role/release-managers/eve", False),  # another account
+        ("", False),
+    ],
+)
+def test_only_an_approver_may_answer_the_approval(world, prod, answered_by, allowed):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    if answered_by:
+        world.approve(execution=PLAN, stage="production-approval", by=answered_by)
+    else:
+        world.approve(execution="another-execution", stage="production-approval", by=APPROVER_SESSION)
+    result = confirm(world, prod, recreated(plan), **expected)
+    assert result.succeeded is allowed, result.output
+    if not allowed:
+        assert "nothing is executed" in result.output
+
+
+def test_a_member_of_the_approver_group_may_approve(world):
+    """An environment with approverGroup: its members may approve (GetGroup now)."""
+    from tests.conftest import config_with, run_config
+
+    environments = [
+        {"name": "production", "stackName": "todobackend-prod", "approval": True, "approverGroup": True}
+    ]
+    mocks = run_config(config_with(environments=environments)).mocks
+    project = only(mocks, "aws:codebuild/project:Project", "review-production-project").inputs
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    world.serve_pages(recreated(plan))
+    world.serve_template(TEMPLATE)
+    alice = "arn:aws:iam::123456789012:user/people/alice"
+    world.approve(execution=PLAN, stage="production-approval", by=alice)
+    variables = {"REVIEW_MODE": "confirm", "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+                 "PLAN_EXECUTION_ID": PLAN, "PIPELINE_EXECUTION_ID": PLAN, **expected}  # fmt: skip
+    assert not world.run(project, variables).succeeded
+    world.group(alice)
+    result = world.run(project, variables)
+    assert result.succeeded, result.output
+    assert ["iam", "get-group", "--group-name", "todobackend-test-production-approvers"] in [
+        c[:4] for c in world.calls()
+    ]
+
+
+# -- recorded: a rollback (or a retry) to a release approved and executed before --------------------
+def record_of_plan(world, pages, *, digest, template=TEMPLATE, **changes) -> dict[str, str]:
+    template_response = {"TemplateBody": template, "StagesAvailable": ["Original"]}
+    item = {
+        "environment": "production",
+        "executionId": PLAN,
+        "releaseId": changeset_report.release_identity(pages, template_response),
+        "fingerprint": "the-fingerprint-approved-then",
+        "kind": "approved",
+        "imageTag": "8c1d2aa",
+        "imageDigest": digest,
+        "approvedBy": APPROVER_SESSION,
+        "approvedAt": "2026-12-05T09:00:00+00:00",
+        **changes,
+    }
+    world.put_record(item)
+    return item
+
+
+def rollback_variables() -> dict[str, str]:
+    """A rollback runs with the variables of the execution it returns to (AWS, "Configuring
+    stage rollback"): the plan's are that execution's, its own id is the rollback's."""
+    return {
+        "EXPECTED_FINGERPRINT": "the-fingerprint-approved-then",
+        "PLAN_IMAGE_DIGEST": "whatever-the-plan-reviewed-then",
+        "PIPELINE_EXECUTION_ID": ROLLBACK,
+    }
+
+
+def test_a_rollback_to_a_recorded_release_is_let_through(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    # Its change set differs from the plan that shipped then (it starts from another stack),
+    # but it brings the stack to exactly the recorded release.
+    back = recreated(release_pages())
+    back[0]["Changes"] = back[0]["Changes"][:1]
+    record_of_plan(world, back, digest=digest)
+    result = confirm(world, prod, back, **rollback_variables())
+    assert result.succeeded, result.output
+    release = json.loads(result.exported["RELEASE"])
+    assert (release["kind"], release["approvedBy"], release["imageDigest"]) == (
+        "rollback",
+        APPROVER_SESSION,
+        digest,
+    )
+
+
+def test_a_rollback_without_a_record_is_refused(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    result = confirm(world, prod, recreated(release_pages()), **rollback_variables())
+    assert not result.succeeded
+    assert "no release of production was recorded for that execution" in result.output
+
+
+def test_a_rollback_to_something_else_than_the_record_is_refused(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    record_of_plan(world, release_pages(), digest=digest)
+    other = recreated(release_pages(ApplicationImageTag="0badc0ffee00"))
+    world.push("bad", "0badc0ffee00")
+    result = confirm(world, prod, other, **rollback_variables())
+    assert not result.succeeded
+    assert "would not deploy the release recorded for execution" in result.output
+
+
+def test_a_rollback_whose_image_was_replaced_is_refused(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    pages = recreated(release_pages())
+    record_of_plan(world, pages, digest=digest)
+    world.push("something-else", "8c1d2aa")
+    result = confirm(world, prod, pages, **rollback_variables())
+    assert not result.succeeded
+    assert "the image behind the tag was replaced" in result.output
+
+
+def test_a_retry_after_the_release_executed_is_the_recorded_release(world, prod):
+    """RETRY (ALL_ACTIONS) after a failed smoke test: the stack already holds the release, so
+    the new change set is empty (its fingerprint is not the plan's); it is recorded."""
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    empty = recreated(release_pages())
+    empty[0].update(
+        Status="FAILED", StatusReason="The submitted information didn't contain changes.", Changes=[]
+    )
+    record_of_plan(world, empty, digest=digest)
+    world.template_file.unlink(missing_ok=True)  # an empty change set may not answer GetTemplate
+    world.stack_template_file.write_text(json.dumps({"TemplateBody": TEMPLATE}))
+    world.serve_pages(empty)
+    action = action_of(prod, "production", "ConfirmChangeSet")
+    assert action  # the same action as in the other tests
+    result = world.run(
+        review_project(prod),
+        {"REVIEW_MODE": "confirm", "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+         "PLAN_EXECUTION_ID": PLAN, "PIPELINE_EXECUTION_ID": PLAN,
+         "EXPECTED_FINGERPRINT": "the-plan-fingerprint", "PLAN_IMAGE_DIGEST": digest},
+    )  # fmt: skip
+    assert result.succeeded, result.output
+    assert json.loads(result.exported["RELEASE"])["kind"] == "retry"
+
+
+def test_a_change_set_that_failed_is_refused(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    failed = recreated(release_pages())
+    failed[0].update(Status="FAILED", StatusReason="Template error: unresolved resource dependencies")
+    result = confirm(world, prod, failed, **planned(world, failed))
+    assert not result.succeeded
+    assert "FAILED: Template error" in result.output
+
+
+# -- record ---------------------------------------------------------------------------------------
+def recorded_release(digest: str) -> str:
+    return json.dumps(
+        {
+            "environment": "production",
+            "releaseId": "r" * 64,
+            "fingerprint": "f" * 64,
+            "kind": "approved",
+            "imageTag": "8c1d2aa",
+            "imageDigest": digest,
+            "approvedBy": APPROVER_SESSION,
+            "approvedAt": "2026-12-06T10:00:00+00:00",
+            "planExecutionId": PLAN,
+        }
+    )
+
+
+def record(world, prod, release: str, execution: str = PLAN, start_ms: str = "1765015200000"):
+    return world.run(
+        recorder_project(prod),
+        {
+            "RELEASE": release,
+            "PIPELINE_EXECUTION_ID": execution,
+            "APP_COMMIT": "8c1d2aa4f0e1",
+            "INFRA_COMMIT": "77aa88bb99cc",
+            "CODEBUILD_START_TIME": start_ms,
+        },
+        state=f"record-{execution}",
+    )
+
+
+def test_the_recorder_project_writes_its_own_environments_record_and_keeps_releases(prod):
+    project = recorder_project(prod)
+    variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+    assert variables == {
+        "ENVIRONMENT": "production",
+        "RECORD_TABLE": "todobackend-prod-releases",
+        "IMAGE_REPOSITORY_NAME": "todobackend",
+        "RELEASE_MARK_PREFIX": "release-production-",
+        "KEEP_RELEASES": "10",
+    }
+    assert project["environment"]["privilegedMode"] is False
+
+
+def test_a_release_is_recorded_and_its_image_marked(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    result = record(world, prod, recorded_release(digest))
+    assert result.succeeded, result.output
+    item = world.records()[("production", PLAN)]
+    # 1765015200000 ms is 2025-12-06T10:00:00Z.
+    assert item["mark"] == "release-production-20251206T100000Z-0f1e2d3c"
+    assert {
+        k: item[k] for k in ("kind", "imageDigest", "approvedBy", "appCommit", "infraCommit", "recordedAt")
+    } == {
+        "kind": "approved",
+        "imageDigest": digest,
+        "approvedBy": APPROVER_SESSION,
+        "appCommit": "8c1d2aa4f0e1",
+        "infraCommit": "77aa88bb99cc",
+        "recordedAt": "20251206T100000Z",
+    }
+    assert sorted(world.images()[digest]) == ["8c1d2aa", "release-production-20251206T100000Z-0f1e2d3c"]
+    # Run again (a retried action): the mark is there, the record written once more.
+    assert record(world, prod, recorded_release(digest)).succeeded
+
+
+def test_only_the_newest_marks_of_the_environment_stay(world, prod):
+    """keepReleases (10 in the prod stack): the 11th release takes the oldest mark off."""
+    digests = []
+    for day in range(11):
+        digest = world.push(f"release-{day}", f"commit{day:02d}")
+        digests.append(digest)
+        execution = f"{day:08x}-0000-4000-8000-000000000000"
+        assert record(
+            world, prod, recorded_release(digest), execution, str(1765015200000 + day * 86_400_000)
+        ).succeeded
+    # Another environment's mark on the oldest image is not this recorder's to take off.
+    document = json.loads(world.registry_file.read_text())
+    document["images"][0]["tags"].append("release-staging-20251201T000000Z-aaaaaaaa")
+    world.registry_file.write_text(json.dumps(document))
+    digest = world.push("release-11", "commit11")
+    assert record(
+        world,
+        prod,
+        recorded_release(digest),
+        "0000000b-0000-4000-8000-000000000000",
+        str(1765015200000 + 11 * 86_400_000),
+    ).succeeded
+    marked = {
+        d: [t for t in tags if t.startswith("release-production-")] for d, tags in world.images().items()
+    }
+    assert marked[digests[0]] == [] and marked[digests[1]] == []
+    assert all(len(marked[d]) == 1 for d in [*digests[2:], digest])
+    assert "release-staging-20251201T000000Z-aaaaaaaa" in world.images()[digests[0]]
+
+
+@pytest.mark.parametrize("release", ["", "not json", '{"releaseId": "x"}'])
+def test_a_release_that_was_not_confirmed_is_not_recorded(world, prod, release):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    result = record(world, prod, release)
+    assert not result.succeeded
+    assert "RELEASE is not a confirmed release" in result.output
+    assert world.records() == {}
+
+
+def test_an_image_missing_from_the_registry_fails_the_record(world, prod):
+    result = record(world, prod, recorded_release("sha256:" + "0" * 64))
+    assert not result.succeeded
+    assert "it cannot be kept" in result.output

@@ -114,6 +114,7 @@ class Approvers(pulumi.ComponentResource):
             self.group_name = group.name
             self.group_arn = group.arn
         self.policy_arn = policy.arn
-        self.register_outputs(
-            {"policy_arn": self.policy_arn, "group_name": self.group_name, "group_arn": self.group_arn}
-        )
+        outputs: dict[str, pulumi.Output[str]] = {"policy_arn": self.policy_arn}
+        if self.group_name is not None and self.group_arn is not None:
+            outputs.update(group_name=self.group_name, group_arn=self.group_arn)
+        self.register_outputs(outputs)

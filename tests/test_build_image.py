@@ -168,7 +168,7 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
     sent = {p.name for p in context_files(runner / "build-image")}
     assert sent == {
         ".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "image-published", "recover-stack",
-        "review-change-set", "start-dockerd", "verify-environment",
+        "record-release", "release_gate.py", "review-change-set", "start-dockerd", "verify-environment",
     }  # fmt: skip
 
 

@@ -3,19 +3,14 @@ its inline buildspec executed here against a stub `aws` command."""
 
 from __future__ import annotations
 
-import copy
 import json
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from components.change_set_review import EXPORTED_VARIABLES
 from tests.conftest import action_of, actions_of, only, policy, run_config, run_stack, shared_scope
-from tests.support.aws_stubs import REVIEW_AWS as STUB_AWS
-from tests.support.buildspec import run_buildspec, stub_environment
+from tests.support.release_world import GateWorld
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 from tests.test_changeset_report import report as changeset_report
 
@@ -63,6 +58,8 @@ def test_the_approval_carries_the_review_variables(prod):
         "REPORT_URL",
         "FINGERPRINT",
         "PLAN_EXECUTION_ID",
+        "IMAGE_DIGEST",
+        "RELEASE",
     )
 
 
@@ -131,6 +128,14 @@ def test_review_project_is_small_unprivileged_and_pinned(prod):
         "IMAGE_PARAMETER": "ApplicationImageTag",
         "REPORT_BUCKET": only(prod, "aws:s3/bucket:Bucket").state["bucket"],
         "REPORT_PREFIX": "reviews/production",
+        # What confirming a release checks (tests/test_release_gate.py).
+        "PIPELINE_NAME": "todobackend-prod",
+        "APPROVAL_STAGE": "production-approval",
+        "APPROVAL_ACTION": "Approve",
+        "APPROVERS": "arn:aws:iam::123456789012:role/release-managers",
+        "DIGEST_PARAMETER": "ApplicationImageDigest",
+        "IMAGE_REPOSITORY_NAME": "todobackend",
+        "RECORD_TABLE": "todobackend-prod-releases",
     }
 
 
@@ -156,9 +161,29 @@ def test_review_role_reads_only_its_stack_and_writes_only_its_prefix(prod):
         for a in actions
     )
     assert not any(a.startswith("ecr:Put") or a.startswith("iam:") for a in actions)
+    # What a confirm reads in the pipeline's account, and nothing to write there.
+    assert statements["LookUpReleasedImage"]["Action"] == ["ecr:DescribeImages"]
+    assert statements["LookUpReleasedImage"]["Resource"] == [
+        only(prod, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
+    ]
+    assert statements["LookUpApprover"] == {
+        "Sid": "LookUpApprover",
+        "Effect": "Allow",
+        "Action": ["codepipeline:ListActionExecutions"],
+        "Resource": ["arn:aws:codepipeline:eu-west-1:123456789012:todobackend-prod"],
+    }
+    assert statements["ReadReleaseRecord"] == {
+        "Sid": "ReadReleaseRecord",
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+        "Resource": ["arn:aws:dynamodb:eu-west-1:123456789012:table/todobackend-prod-releases"],
+        "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["production"]}},
+    }
 
 
 # -- the inline buildspec, run here -------------------------------------------------
+EXECUTION = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
+TEMPLATE = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
 
 
 def run_review(
@@ -171,65 +196,57 @@ def run_review(
     return result.exported, calls, uploaded
 
 
-def run_review_project(tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None):
+def run_review_project(tmp_path: Path, pages: list[dict], extra: dict[str, str] | None = None, world=None):
     """The same run, whatever its outcome: (BuildResult, aws calls, the upload folder)."""
-    mocks = run_stack("prod").mocks
-    project = review_project(mocks).inputs
-    buildspec = yaml.safe_load(project["source"]["buildspec"])
-    bin_dir, pages_dir, s3, work = (tmp_path / d for d in ("bin", "pages", "s3", "work"))
-    for folder in (bin_dir, pages_dir, s3, work):
-        folder.mkdir()
-    (bin_dir / "aws").write_text(STUB_AWS)
-    (bin_dir / "aws").chmod(0o755)
-    for number, page in enumerate(pages, start=1):
-        (pages_dir / f"page-{number}.json").write_text(json.dumps(page))
-    # The image's review script; its renderer (at its image path in CodeBuild) is the
-    # project's copy, run by this interpreter, the one the tests import the renderer with.
-    shutil.copy(ROOT / "build-image" / "review-change-set", bin_dir / "review-change-set")
+    project = review_project(run_stack("prod").mocks).inputs
+    world = world or GateWorld(tmp_path)
+    world.serve_pages(pages)
+    world.serve_template(TEMPLATE)
+    if not world.images():
+        world.push("release-8c1d2aa", "8c1d2aa")
     variables = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
-    environment = {
-        "AWS_REGION": "eu-west-1",
-        "CODEBUILD_BUILD_NUMBER": "17",
-        "PIPELINE_EXECUTION_ID": "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
-        "APP_COMMIT": "8c1d2aa4f0e",
-        "STUB_LOG": str(tmp_path / "aws.log"),
-        "STUB_STACK": str(FIXTURES / "stack.json"),
-        "STUB_PAGES": str(pages_dir),
-        "STUB_S3": str(s3),
-        "CHANGESET_RENDERER": str(ROOT / "build-image" / "changeset_report.py"),
-        "PYTHON": sys.executable,
-        **variables,
-        **(extra or {}),
-    }
-    result = run_buildspec(
-        buildspec,
-        source_dir=work,
-        environment=stub_environment(bin_dir, environment),
-        state_dir=tmp_path / "runner",
+    result = world.run(
+        project,
+        {
+            "CODEBUILD_BUILD_NUMBER": "17",
+            "PIPELINE_EXECUTION_ID": EXECUTION,
+            "APP_COMMIT": "8c1d2aa4f0e",
+            **(extra or {}),
+        },
     )
-    log = tmp_path / "aws.log"
-    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return (
         result,
-        calls,
-        s3 / variables["REPORT_BUCKET"] / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"],
+        world.calls(),
+        tmp_path / "s3" / variables["REPORT_BUCKET"] / "reviews" / "production" / EXECUTION,
     )
 
 
 def test_buildspec_describes_renders_uploads_and_exports(tmp_path):
     release = json.loads((FIXTURES / "release.json").read_text())
-    exports, calls, uploaded = run_review(tmp_path, [release])
-    # Every page of the change set first (a confirm stops there), then the stack's parameters.
+    world = GateWorld(tmp_path)
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    result, calls, uploaded = run_review_project(tmp_path, [release], world=world)
+    assert result.succeeded, result.output
+    exports = result.exported
+    # Every page of the change set with its property values, the template it deploys, what the
+    # tag names in the registry, then the stack's parameters.
     assert calls[0] == [
         "cloudformation", "describe-change-set", "--stack-name", "todobackend-prod",
-        "--change-set-name", "todobackend-prod-plan", "--output", "json",
+        "--change-set-name", "todobackend-prod-plan", "--include-property-values", "--output", "json",
     ]  # fmt: skip
-    assert calls[1][:2] == ["cloudformation", "describe-stacks"]
+    assert calls[1] == [
+        "cloudformation", "get-template", "--stack-name", "todobackend-prod",
+        "--change-set-name", "todobackend-prod-plan", "--template-stage", "Original", "--output", "json",
+    ]  # fmt: skip
+    assert calls[2][:2] == ["ecr", "describe-images"]
+    assert calls[2][calls[2].index("--image-ids") + 1] == "imageTag=8c1d2aa"
+    assert calls[3][:2] == ["cloudformation", "describe-stacks"]
     assert exports["REVIEW_SUMMARY"] == (
         "production: 3 changes — 1 replacement (ApplicationTaskDefinition), 0 removals; image tag 5fdbe62 → 8c1d2aa"
     )
     assert exports["CHANGE_COUNT"] == "3"
     assert exports["IMAGE_TAG"] == "8c1d2aa"
+    assert exports["IMAGE_DIGEST"] == digest
     bucket = uploaded.parts[-4]
     assert exports["REPORT_URL"] == (
         f"https://eu-west-1.console.aws.amazon.com/s3/object/{bucket}?region=eu-west-1"
@@ -239,86 +256,38 @@ def test_buildspec_describes_renders_uploads_and_exports(tmp_path):
     assert sorted(p.name for p in uploaded.iterdir()) == [
         "changes-1.json", "exports.sh", "report.html", "report.md", "summary.txt",
     ]  # fmt: skip
-    assert "- application commit: `8c1d2aa4f0e`" in (uploaded / "report.md").read_text()
+    report_md = (uploaded / "report.md").read_text()
+    assert "- application commit: `8c1d2aa4f0e`" in report_md
+    assert (
+        f"- image digest: `{digest}` (what the tag names in the registry now; the template pins no digest)"
+        in report_md
+    )
     # What the release's confirm compares with, and the execution that reviewed it.
-    assert exports["FINGERPRINT"] == changeset_report.fingerprint([release])
-    assert exports["PLAN_EXECUTION_ID"] == "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
+    template = {"TemplateBody": TEMPLATE, "StagesAvailable": ["Original"]}
+    assert exports["FINGERPRINT"] == changeset_report.fingerprint([release], template)
+    assert exports["PLAN_EXECUTION_ID"] == EXECUTION
 
 
-# -- the same project confirming a release's change set ----------------------------------
-PLAN_EXECUTION = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"  # the run_review execution
+def test_a_review_shows_the_digest_the_template_pins(tmp_path):
+    release = json.loads((FIXTURES / "release.json").read_text())
+    pinned = "sha256:" + "a" * 64
+    release["Parameters"].append({"ParameterKey": "ApplicationImageDigest", "ParameterValue": pinned})
+    exports, _, uploaded = run_review(tmp_path, [release])
+    assert exports["IMAGE_DIGEST"] == pinned
+    assert f"- image digest: `{pinned}` (pinned by the template)" in (uploaded / "report.md").read_text()
 
 
-def confirm(tmp_path, pages, **variables):
-    """The ConfirmChangeSet action: the review project with the action's variables."""
-    action = action_of(run_stack("prod").mocks, "production", "ConfirmChangeSet")
-    declared = {v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])}
-    assert set(declared) == {
-        "REVIEW_MODE", "CHANGE_SET_NAME", "EXPECTED_FINGERPRINT", "PLAN_EXECUTION_ID", "PIPELINE_EXECUTION_ID",
-    }  # fmt: skip
-    resolved = {
-        "REVIEW_MODE": declared["REVIEW_MODE"],
-        "CHANGE_SET_NAME": declared["CHANGE_SET_NAME"],
-        "PLAN_EXECUTION_ID": PLAN_EXECUTION,
-        "PIPELINE_EXECUTION_ID": PLAN_EXECUTION,
-        **variables,
-    }
-    return run_review_project(tmp_path, pages, resolved)
-
-
-def test_a_confirm_passes_the_change_set_that_makes_the_reviewed_changes(tmp_path):
-    reviewed = json.loads((FIXTURES / "release.json").read_text())
-    # Created again: another name, id and time, the same changes in another order.
-    again = reviewed | {
-        "ChangeSetName": "todobackend-prod-pipeline",
-        "ChangeSetId": reviewed["ChangeSetId"].replace("plan", "pipeline") + "-2",
-        "CreationTime": "2026-12-01T10:00:00Z",
-        "Changes": list(reversed(reviewed["Changes"])),
-    }
-    result, calls, _ = confirm(
-        tmp_path, [again], EXPECTED_FINGERPRINT=changeset_report.fingerprint([reviewed])
-    )
+def test_a_review_whose_tag_is_not_in_the_registry_says_so(tmp_path):
+    world = GateWorld(tmp_path)
+    world.push("another", "0000000")
+    release = json.loads((FIXTURES / "release.json").read_text())
+    result, _, uploaded = run_review_project(tmp_path, [release], world=world)
     assert result.succeeded, result.output
-    assert "todobackend-prod-pipeline is the change set reviewed and approved" in result.output
-    # It describes the release's change set and nothing else: no report, no upload.
-    assert [c[:2] for c in calls] == [["cloudformation", "describe-change-set"]]
-    assert calls[0][calls[0].index("--change-set-name") + 1] == "todobackend-prod-pipeline"
-    # A confirm reports nothing (its action has no namespace).
-    assert [result.exported[n] for n in ("REVIEW_SUMMARY", "CHANGE_COUNT", "FINGERPRINT")] == ["", "", ""]
-
-
-def test_a_confirm_stops_a_change_set_that_differs_from_the_reviewed_one(tmp_path):
-    reviewed = json.loads((FIXTURES / "release.json").read_text())
-    # Created again after someone pushed another image under the reviewed parameters' names.
-    drifted = copy.deepcopy(reviewed)
-    (tag,) = [p for p in drifted["Parameters"] if p["ParameterKey"] == "ApplicationImageTag"]
-    tag["ParameterValue"] = "0badc0ffee00"
-    result, _, _ = confirm(tmp_path, [drifted], EXPECTED_FINGERPRINT=changeset_report.fingerprint([reviewed]))
-    assert not result.succeeded
-    assert "is not the change set reviewed and approved" in result.output
-    assert "nothing is executed" in result.output
-
-
-def test_a_confirm_with_no_reviewed_fingerprint_stops(tmp_path):
-    reviewed = json.loads((FIXTURES / "release.json").read_text())
-    result, _, _ = confirm(tmp_path, [reviewed], EXPECTED_FINGERPRINT="")
-    assert not result.succeeded
-    assert "(fingerprint none)" in result.output
-
-
-def test_a_confirm_in_a_rollback_restores_the_release_approved_when_it_shipped(tmp_path):
-    """A rollback runs with the variables of the execution it rolls back to (AWS, "Configuring
-    stage rollback"): its plan's id is not the running execution's."""
-    reviewed = json.loads((FIXTURES / "release.json").read_text())
-    result, calls, _ = confirm(
-        tmp_path,
-        [reviewed],
-        EXPECTED_FINGERPRINT="fingerprint-of-the-plan-that-shipped-then",
-        PIPELINE_EXECUTION_ID="9e8d7c6b-1111-2222-3333-444455556666",
+    assert result.exported["IMAGE_DIGEST"] == ""
+    assert (
+        "image digest: **unknown**: the image tag is not in the registry"
+        in (uploaded / "report.md").read_text()
     )
-    assert result.succeeded, result.output
-    assert calls == []
-    assert f"runs with the plan of execution {PLAN_EXECUTION}" in result.output
 
 
 def test_an_unknown_review_mode_is_refused(tmp_path):
@@ -331,11 +300,9 @@ def test_an_unknown_review_mode_is_refused(tmp_path):
 
 def test_buildspec_follows_every_page(tmp_path):
     pages = hundreds_of_changes()
-    for number, page in enumerate(pages[:-1], start=2):
-        page["NextToken"] = f"page-{number}"
     exports, calls, uploaded = run_review(tmp_path, pages)
     tokens = [c[c.index("--next-token") + 1] for c in calls if "--next-token" in c]
-    assert tokens == ["page-2", "page-3"]
+    assert tokens == ["token-2", "token-3"]
     assert exports["CHANGE_COUNT"] == "250"
     assert "## All 250 changes (from 3 pages)" in (uploaded / "report.md").read_text()
 
@@ -353,7 +320,8 @@ def test_a_review_in_another_account_describes_through_the_reader_role_only(tmp_
     ]
     describes = [c for c in calls if c[0] == "cloudformation"]
     assert describes and all(c[-2:] == ["--profile", "reader"] for c in describes)
-    # The report still goes to the pipeline account's bucket with the review's own role.
-    (upload,) = [c for c in calls if c[:2] == ["s3", "cp"]]
-    assert "--profile" not in upload
+    # The registry and the report upload stay in the pipeline account, with the review's own role.
+    for call in calls:
+        if call[0] in ("s3", "ecr"):
+            assert "--profile" not in call
     assert exports["CHANGE_COUNT"] == "3"

@@ -33,6 +33,7 @@ def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
         "review-change-set",
         "recover-stack",
         "verify-environment",
+        "record-release",
         "/usr/local/bin/",
     ]
 

@@ -120,6 +120,7 @@ def test_pipeline_role_statements_name_their_resources(book):
     project = only(book, "aws:codebuild/project:Project", "build-project").state["arn"]
     review = only(book, "aws:codebuild/project:Project", "review-production-project").state["arn"]
     recovery = only(book, "aws:codebuild/project:Project", "recover-production-project").state["arn"]
+    record = only(book, "aws:codebuild/project:Project", "record-production-project").state["arn"]
     dev_role = only(book, "aws:iam/role:Role", "deploy-dev-role").state["arn"]
     prod_role = only(book, "aws:iam/role:Role", "deploy-production-role").state["arn"]
     # The console says which stack and environment each deploy role is for.
@@ -128,7 +129,7 @@ def test_pipeline_role_statements_name_their_resources(book):
     )
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
-    assert statements["RunBuilds"]["Resource"] == [project, review, recovery]
+    assert statements["RunBuilds"]["Resource"] == [project, review, recovery, record]
     # The CodeBuild action's documented calls, spelled as IAM names them.
     assert statements["RunBuilds"]["Action"] == ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
     assert statements["DeployStacks"]["Resource"] == [
@@ -269,8 +270,19 @@ def test_one_deploy_role_per_environment_with_power_user_and_its_own_stack_roles
 
 
 def test_the_boundary_excludes_iam_and_the_delivery_services(book):
-    boundaries = all_of(book, "aws:iam/policy:Policy")
+    boundaries = [p for p in all_of(book, "aws:iam/policy:Policy") if p.name.endswith("-boundary")]
     assert len(boundaries) == 2
+    bucket = only(book, "aws:s3/bucket:Bucket").state["arn"]
+    stores = sorted(
+        [
+            bucket,
+            f"{bucket}/*",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/codebuild",
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/build-cache",
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/todobackend-book-releases",
+        ]
+    )
     for boundary in boundaries:
         assert boundary.inputs["path"] == "/ecs-delivery/"
         assert boundary.inputs["tags"] == {"ecs-delivery:use": "permissions-boundary"}
@@ -301,6 +313,21 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 "Resource": [f"arn:aws:iam::{ACCOUNT}:role/{stack}/*"],
                 "Condition": {"StringEquals": {"iam:PassedToService": STACK_ROLE_SERVICES}},
             },
+            # Whatever a template gives its roles, none writes what a release is read from.
+            {
+                "Sid": "KeepOffTheDeliveryStores",
+                "Effect": "Deny",
+                "NotAction": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "s3:GetObject",
+                    "s3:GetObjectVersion",
+                ],
+                "Resource": stores,
+            },
         ]
 
 
@@ -329,9 +356,13 @@ def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
     environments, gated, verified = {"dev": (1, 0, 0), "prod": (2, 1, 2)}[stack]
-    # pipeline, build, one deploy role per environment, one review and one recovery per gated
-    # environment, one smoke-test role per verified environment
-    assert len(documents) == 2 + environments + 2 * gated + verified
+    # pipeline, build, one deploy role per environment, one review, one recovery and one
+    # recorder per gated environment, one smoke-test role per verified environment
+    assert len(documents) == 2 + environments + 3 * gated + verified
+    # and the managed ones: a boundary per environment, an approver policy per gated one
+    managed = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/policy:Policy")]
+    assert len(managed) == environments + gated
+    documents += [d for d in managed if "ApproveThisEnvironment" in d]
     for document in documents:
         findings = [(f.issue, f.location) for f in parliament_findings(document)]
         assert findings == [], findings

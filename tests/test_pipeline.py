@@ -151,6 +151,8 @@ def test_book_dev_stage_deploys_directly(book):
         "ParameterOverrides": json.dumps(
             {
                 "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
+                # The digest the build published under that tag: the template pins the image by it.
+                "ApplicationImageDigest": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Digest"]},
                 # The repository the build pushed the image to (the stack creates it, named
                 # after the application), and the dev environment's boundary.
                 "ApplicationImageRepository": "todobackend",
@@ -169,12 +171,12 @@ def test_book_dev_stage_deploys_directly(book):
 def test_book_production_plans_then_is_approved_then_releases(book):
     recover, plan, review = actions_of(book, "production-plan")
     (approve,) = actions_of(book, "production-approval")
-    create, confirm, execute = actions_of(book, "production")
+    create, confirm, execute, record = actions_of(book, "production")
     assert [(a["name"], a["runOrder"]) for a in (recover, plan, review)] == [
         ("RecoverStack", 1), ("CreateChangeSet", 2), ("ReviewChangeSet", 3),
     ]  # fmt: skip
-    assert [(a["name"], a["runOrder"]) for a in (create, confirm, execute)] == [
-        ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3),
+    assert [(a["name"], a["runOrder"]) for a in (create, confirm, execute, record)] == [
+        ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3), ("RecordRelease", 4),
     ]  # fmt: skip
     # The plan's change set is reviewed and approved; the release creates its own from the
     # same artifacts, confirms it against the plan's, and executes that one.
@@ -190,6 +192,7 @@ def test_book_production_plans_then_is_approved_then_releases(book):
         assert configuration["Capabilities"] == "CAPABILITY_NAMED_IAM"
         assert json.loads(configuration["ParameterOverrides"]) == {
             "ApplicationImageTag": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]},
+            "ApplicationImageDigest": {"Fn::GetParam": ["ApplicationVersion", "version.json", "Digest"]},
             "ApplicationImageRepository": "todobackend",
             "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
             "PermissionsBoundaryArn": boundary_arn(book, "production"),
@@ -227,9 +230,11 @@ def test_the_recovery_and_the_confirm_run_their_own_projects(book):
         {"name": "CHANGE_SET_NAME", "value": "todobackend-prod-pipeline"},
         {"name": "EXPECTED_FINGERPRINT", "value": "#{Plan-production.FINGERPRINT}"},
         {"name": "PLAN_EXECUTION_ID", "value": "#{Plan-production.PLAN_EXECUTION_ID}"},
+        {"name": "PLAN_IMAGE_DIGEST", "value": "#{Plan-production.IMAGE_DIGEST}"},
         {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
     ]
-    assert "namespace" not in confirm
+    # What it established, for the record.
+    assert confirm["namespace"] == "Release-production"
 
 
 def test_pushes_to_either_branch_start_the_pipeline(book):
@@ -261,7 +266,7 @@ def test_three_environments_follow_config_order_and_gating(three):
         assert [a["name"] for a in actions_of(three, f"{stage}-approval")] == ["Approve"]
         actions = actions_of(three, stage)
         assert [(a["name"], a["runOrder"]) for a in actions] == [
-            ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3),
+            ("CreateChangeSet", 1), ("ConfirmChangeSet", 2), ("ExecuteChangeSet", 3), ("RecordRelease", 4),
         ]  # fmt: skip
         assert actions[0]["configuration"]["StackName"] == stack
 
@@ -272,6 +277,7 @@ def test_three_environments_carry_their_own_settings(three):
     assert "TemplateConfiguration" not in dev
     assert json.loads(dev["ParameterOverrides"]) == {
         "ImageTag": {"Fn::GetParam": ["ApplicationVersion", "build/version.json", "Tag"]},
+        "ApplicationImageDigest": {"Fn::GetParam": ["ApplicationVersion", "build/version.json", "Digest"]},
         "ApplicationImageRepository": "shop",
         "ApplicationImageRegistry": "123456789012.dkr.ecr.us-east-1.amazonaws.com",
         "PermissionsBoundaryArn": boundary_arn(three, "dev"),
@@ -298,6 +304,7 @@ def test_prod_stack_is_the_full_delivery_pipeline():
         "CreateChangeSet",
         "ConfirmChangeSet",
         "ExecuteChangeSet",
+        "RecordRelease",
         "Verify",
     ]
 

@@ -118,6 +118,10 @@ COMPONENT_OUTPUTS = {
         "pipeline_url",
     },
     "ecs-delivery:stack_recovery:StackRecovery": {"project_arn", "project_name", "role_arn"},
+    # With approverGroup also group_name and group_arn (no stack here has one).
+    "ecs-delivery:approvers:Approvers": {"policy_arn"},
+    "ecs-delivery:release_record:ReleaseRecord": {"table_arn", "table_name"},
+    "ecs-delivery:release_recorder:ReleaseRecorder": {"project_arn", "project_name", "role_arn"},
     "ecs-delivery:verify_project:VerifyProject": {"project_arn", "project_name"},
 }
 
@@ -134,6 +138,7 @@ OUTPUT_NOUN_TYPES = {
     "project": "aws:codebuild/project:Project",
     "repository": "aws:ecr/repository:Repository",
     "role": "aws:iam/role:Role",
+    "table": "aws:dynamodb/table:Table",
     "topic": "aws:sns/topic:Topic",
 }
 

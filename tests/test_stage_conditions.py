@@ -86,14 +86,16 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
     assert [a["name"] for a in approval["actions"]] == ["Approve"]
     assert set(approval) == {"name", "actions", "beforeEntry"}
     # Everything a rollback or retry runs again is in the release stage, and no approval: a
-    # fresh change set, its confirmation against the reviewed one, the execute, the smoke test.
+    # fresh change set, its confirmation against the reviewed one (or the recorded release a
+    # rollback returns to), the execute, its record, the smoke test.
     release = stage(four, "production")
     assert release["beforeEntry"] == skip_when_nothing_changes
     assert [(a["name"], a["runOrder"]) for a in release["actions"]] == [
         ("CreateChangeSet", 1),
         ("ConfirmChangeSet", 2),
         ("ExecuteChangeSet", 3),
-        ("Verify", 4),
+        ("RecordRelease", 4),
+        ("Verify", 5),
     ]
     create_in_plan = action_of(four, "production-plan", "CreateChangeSet")["configuration"]
     create_in_release = action_of(four, "production", "CreateChangeSet")["configuration"]

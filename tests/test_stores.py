@@ -80,7 +80,9 @@ def test_artifact_bucket_is_versioned_private_owner_enforced_and_tls_only(prod):
     # progress"; pulumi/pulumi-aws#1570, hashicorp/terraform-provider-aws#7628): one after the other.
     block_urn = only(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn
     assert block_urn in only(prod, "aws:s3/bucketPolicy:BucketPolicy").dependencies
-    (deny,) = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    deny, writers = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    # Who may write is tests/test_store_protection.py's; here, that the policy says so.
+    assert (writers["Sid"], writers["Effect"]) == ("OnlyThePipelineWritesArtifacts", "Deny")
     arn = only(prod, "aws:s3/bucket:Bucket").state["arn"]
     assert deny == {
         "Sid": "DenyInsecureTransport",
@@ -124,7 +126,9 @@ def test_ecr_repositories_scan_expire_and_keep_a_bounded_count(prod):
     for lifecycle in all_of(prod, "aws:ecr/lifecyclePolicy:LifecyclePolicy"):
         rules = json.loads(lifecycle.inputs["policy"])["rules"]
         assert rules[0]["selection"]["countNumber"] == 7
-        assert rules[1]["selection"]["countNumber"] == 100  # prod's ecr.maxImageCount
+        assert rules[-1]["selection"]["countNumber"] == 100  # prod's ecr.maxImageCount
+        # ECR requires unique priorities; the rule that matches every tag comes last.
+        assert [r["rulePriority"] for r in rules] == list(range(1, len(rules) + 1))
 
 
 def test_prod_stateful_resources_are_protected_and_retained():

@@ -31,7 +31,7 @@ from typing import Any, Optional
 
 from components.iam_policies import account_root, named_roles_trust_policy
 from offline.mocks import RecordedResource, RecordingMocks
-from offline.program import PROJECT_DIR, StackConfig, load_stack_config, run_program
+from offline.program import PROJECT_DIR, StackConfig, StackFileError, load_stack_config, run_program
 from offline.provider_calls import account_resources, target_accounts
 
 ROLE = "aws:iam/role:Role"
@@ -272,7 +272,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         found = for_stack(args.stack, args.stacks_dir, args.trusted)
-    except BootstrapError as error:
+    except (BootstrapError, StackFileError) as error:
         print(f"bootstrap policy: {error}", file=sys.stderr)
         return 2
     if args.account:

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= prod
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit provider scenarios adoption container synth check-template preflight mutate mutation-score bench bench-container clean
+.PHONY: test venv lint unit provider scenarios adoption container synth check-template preflight bootstrap-policy mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -36,10 +36,10 @@ lint: venv
 # and recovery against stubs (half a minute). container: the build image built and run for
 # real (minutes; skipped with a reason where Docker cannot run, never under CI=true).
 unit: venv
-	$(PYTEST) -n auto --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/scenarios --ignore=tests/adoption
+	$(PYTEST) -n auto --ignore=tests/container --ignore=tests/test_preflight.py --ignore=tests/test_bootstrap_policy_provider.py --ignore=tests/scenarios --ignore=tests/adoption
 
 provider: venv
-	$(PYTEST) tests/test_preflight.py
+	$(PYTEST) tests/test_preflight.py tests/test_bootstrap_policy_provider.py
 
 scenarios: venv
 	$(PYTEST) tests/scenarios
@@ -63,6 +63,14 @@ synth: venv
 TEMPLATE ?= examples/infra-repo/stack.yml
 check-template: venv
 	$(BIN)/python -m offline.check_template $(TEMPLATE) $(if $(filter command line,$(origin STACK)),--stack $(STACK))
+
+# The role Pulumi assumes in each target account of a stack: its trust and its exact permissions
+# (docs/cross-account.md), written to build/bootstrap/$(STACK)/<account>/:
+# make bootstrap-policy STACK=prod [ACCOUNT=<id>] [TRUSTED=<ARN of the role that runs pulumi up>]
+ACCOUNT ?=
+TRUSTED ?=
+bootstrap-policy: venv
+	$(BIN)/python -m offline.bootstrap_policy $(STACK) --out build/bootstrap/$(STACK) $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(TRUSTED),--trusted $(TRUSTED))
 
 # The real AWS provider's input validation, offline (Terraform + a hashicorp/aws mirror):
 # every committed stack and the four-environment test stack.

@@ -186,6 +186,12 @@ def pipeline_inputs(mocks: RecordingMocks) -> dict[str, Any]:
     return only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
 
 
+def pipeline_account(mocks: RecordingMocks) -> str:
+    """The account the pipeline lives in, as the program declared it (its ARN): what a check
+    that runs on any stack, an adopter's too, compares with, never a fixture's literal."""
+    return only(mocks, "aws:codepipeline/pipeline:Pipeline").state["arn"].split(":")[4]
+
+
 def stage_names(mocks: RecordingMocks) -> list[str]:
     return [stage["name"] for stage in pipeline_inputs(mocks)["stages"]]
 

@@ -17,6 +17,7 @@ from tests.conftest import (
     FOUR_ENVIRONMENTS,
     any_stack,
     config_with,
+    pipeline_account,
     run_config,
     run_stack,
     shared_scope,
@@ -153,6 +154,7 @@ def test_star_resources_only_for_actions_without_a_resource_form(declared):
 def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(declared):
     trusts = trust_documents(declared)
     assert len(trusts) == expected_roles(declared)
+    account = pipeline_account(declared)
     services = set()
     role_arns = {r.state["arn"] for r in declared.resources if r.type == "aws:iam/role:Role"}
     for name, document in trusts:
@@ -160,11 +162,11 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
             if "AWS" in statement["Principal"]:
                 # A role in another account: trusted by the pipeline account's root,
                 # narrowed to the pipeline's own role (by its path) or one declared role.
-                assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}, name
+                assert statement["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}, name
                 assert statement["Action"] == "sts:AssumeRole"
                 (pattern,) = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]
                 assert pattern in role_arns or pattern.startswith(
-                    "arn:aws:iam::123456789012:role/ecs-delivery/pipeline/"
+                    f"arn:aws:iam::{account}:role/ecs-delivery/pipeline/"
                 ), (name, pattern)
                 continue
             assert set(statement["Principal"]) == {"Service"}, name
@@ -177,7 +179,7 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
             if service != "codebuild.amazonaws.com":
                 assert "Condition" not in statement, name
                 continue
-            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012", name
+            assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == account, name
             # The project of this role, in the pipeline's region and account.
             region = next(
                 r.state["arn"].split(":")[3]
@@ -185,7 +187,7 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
                 if r.type == "aws:codepipeline/pipeline:Pipeline"
             )
             assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
-                f"arn:aws:codebuild:{region}:123456789012:project/"
+                f"arn:aws:codebuild:{region}:{account}:project/"
             ), name
     assert services == {
         "codebuild.amazonaws.com",
@@ -208,20 +210,26 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
     deploy_roles = [r for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"]
     boundaries = boundary_documents(declared)
     assert len(boundaries) == len(deploy_roles)
+    # The account each boundary lives in: its deploy role's, the pipeline's or a target's.
+    accounts = {
+        r.name: r.state["arn"].split(":")[4] for r in declared.resources if r.type == "aws:iam/policy:Policy"
+    }
     for name, document in boundaries:
         ceiling, passing = document["Statement"]
         assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
         (own_roles,) = passing["Resource"]
-        # The roles under its own stack's path, in the pipeline's or the target account.
-        found = re.fullmatch(r"arn:aws:iam::(123456789012|222222222222):role/([^/]+)/\*", own_roles)
-        assert found and found.group(2) in stack_names(declared), (name, own_roles)
+        # The roles under its own stack's path, in its own account.
+        found = re.fullmatch(r"arn:aws:iam::(\d{12}):role/([^/]+)/\*", own_roles)
+        assert found and found.group(1) == accounts[name], (name, own_roles)
+        assert found.group(2) in stack_names(declared), (name, own_roles)
         assert "iam:PassedToService" in passing["Condition"]["StringEquals"], name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):
     role_arns = {r.state["arn"] for r in declared.resources if r.type == "aws:iam/role:Role"}
+    own_account = pipeline_account(declared)
     # Accounts other than the pipeline's that this stack deploys to (from its providers).
     targets = {
         json.loads(r.inputs["allowedAccountIds"])[0]
@@ -238,7 +246,7 @@ def test_resource_policies_grant_no_one_at_large(declared):
                 continue  # denying everyone (e.g. plain HTTP) is the point
             assert principal != "*", name
             if "Service" in principal:
-                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+                assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == own_account
             elif principal["AWS"] in role_arns:
                 continue
             else:

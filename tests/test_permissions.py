@@ -23,12 +23,16 @@ from tests.conftest import (
     FOUR_ENVIRONMENTS,
     any_stack,
     only,
+    pipeline_account,
     run_stack,
     shared_scope,
     with_user_stacks,
 )
 from tests.support.permissions import DeclaredRole, declared_roles
 
+# The mocks' account: for the evaluator's own tests and those on the product's stacks. A test
+# parametrized with `declared` may run on an adopter's stack, so it takes its accounts, region
+# and names from what the program declared (`pipeline_account`, `account_of`, `region_of`).
 ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
@@ -230,6 +234,7 @@ def test_each_deploy_role_can_create_update_and_delete_its_stack(declared):
 
 
 def test_the_pipeline_role_can_run_every_action_it_drives(declared):
+    account = pipeline_account(declared)
     role = declared_roles(declared)["delivery-role"]
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
     region = region_of(declared)
@@ -237,7 +242,7 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
     connection = pipeline_source["configuration"]["ConnectionArn"]
     projects = [r.state["arn"] for r in declared.resources if r.type == "aws:codebuild/project:Project"]
     topic = only(declared, "aws:sns/topic:Topic").state["arn"]
-    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    own_bucket = {"aws:ResourceAccount": account}
     # "CodePipeline service role policy" (how-to-custom-role) and the action references
     # (CodeStarSourceConnection, CodeBuild, CloudFormation, Manual approval).
     requests = [
@@ -255,13 +260,13 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
         Request("sns:Publish", topic),
     ]
     for environment, stack, _ in environments(declared):
-        if account_of(declared, environment) != ACCOUNT:
+        if account_of(declared, environment) != account:
             # In another account the pipeline acts only through the environment's action role.
             action_role = only(declared, "aws:iam/role:Role", f"{environment}-action-role").state["arn"]
             requests.append(Request("sts:AssumeRole", action_role))
             continue
         stack_arn = (
-            f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/{stack}/0f1e2d3c-aaaa-bbbb-cccc-444455556666"
+            f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/0f1e2d3c-aaaa-bbbb-cccc-444455556666"
         )
         requests += [
             Request(f"cloudformation:{a}", stack_arn)
@@ -286,7 +291,7 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
         for rule in (stage.get("onSuccess") or {}).get("condition", {}).get("rules", []):
             # Rules with a role of their own read another account's alarms through it.
             if rule["ruleTypeId"]["provider"] == "CloudWatchAlarm" and "roleArn" not in rule:
-                alarm = f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{rule['configuration']['AlarmName']}"
+                alarm = f"arn:aws:cloudwatch:{region}:{account}:alarm:{rule['configuration']['AlarmName']}"
                 requests.append(Request("cloudwatch:DescribeAlarms", alarm))
     key = only_key(declared)
     if key:
@@ -317,10 +322,11 @@ def codebuild_runner_requests(mocks, runner: str) -> list[Request]:
 
 
 def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_version(declared):
+    account = pipeline_account(declared)
     role = declared_roles(declared)["build-role"]
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
     app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
-    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    own_bucket = {"aws:ResourceAccount": account}
     # CodeBuild service role policy (setting-up-service-role) for CodePipeline artifacts,
     # and ECR's push permissions (docker push).
     requests = [
@@ -364,7 +370,7 @@ def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_versi
     }
     if "DOCKER_HUB_MIRROR" in variables:
         # First pull of docker-hub/library/python through the cache rule (ECR user guide).
-        python = f"arn:aws:ecr:{region_of(declared)}:{ACCOUNT}:repository/docker-hub/library/python"
+        python = f"arn:aws:ecr:{region_of(declared)}:{account}:repository/docker-hub/library/python"
         requests += [
             Request(a, python)
             for a in (
@@ -400,9 +406,10 @@ def test_the_four_environment_stack_exercises_every_build_option():
 
 
 def test_each_review_role_can_describe_its_change_set_and_write_its_report(declared):
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
-    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    own_bucket = {"aws:ResourceAccount": account}
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
         acct = account_of(declared, environment)
@@ -418,7 +425,7 @@ def test_each_review_role_can_describe_its_change_set_and_write_its_report(decla
             Request("cloudformation:DescribeChangeSet", stack_arn),
             Request("cloudformation:DescribeStacks", stack_arn),
         ]
-        if acct == ACCOUNT:
+        if acct == account:
             requests += reads
         else:
             # In another account the review reads through that account's reader role.
@@ -434,9 +441,10 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
     """What recover-stack asks: DescribeStacks, DeleteStack and the waiter's DescribeStacks
     (AWS CLI `wait stack-delete-complete`); CloudFormation deletes with the stack's own role,
     so no iam:PassRole (DeleteStack, RoleARN)."""
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
-    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    own_bucket = {"aws:ResourceAccount": account}
     key = only_key(declared)
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
@@ -453,7 +461,7 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
             Request("cloudformation:DescribeStacks", stack_arn),
             Request("cloudformation:DeleteStack", stack_arn),
         ]
-        if acct == ACCOUNT:
+        if acct == account:
             requests += recovery
         else:
             remote = roles[f"{environment}-recover-role"]
@@ -465,6 +473,7 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
 
 
 def test_a_recovery_role_can_delete_nothing_but_its_stack_and_change_nothing(declared):
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
     region = region_of(declared)
@@ -475,7 +484,7 @@ def test_a_recovery_role_can_delete_nothing_but_its_stack_and_change_nothing(dec
         acct = account_of(declared, environment)
         own = f"arn:aws:cloudformation:{region}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         acting = [roles[f"recover-{environment}-role"]]
-        if acct != ACCOUNT:
+        if acct != account:
             acting.append(roles[f"{environment}-recover-role"])
         for role in acting:
             for request in (
@@ -495,20 +504,42 @@ def test_a_recovery_role_can_delete_nothing_but_its_stack_and_change_nothing(dec
                     )
                     for other_env, other, _ in envs
                     if other_env != environment
-                    for a in {ACCOUNT, account_of(declared, other_env)}
+                    for a in {account, account_of(declared, other_env)}
                 ),
                 Request("iam:PassRole", f"arn:aws:iam::{acct}:role/any"),
                 Request(
                     "s3:PutObject",
                     f"{bucket}/pipeline/ApplicationVersion/x.zip",
-                    {"aws:ResourceAccount": ACCOUNT},
+                    {"aws:ResourceAccount": account},
                 ),
-                Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{ACCOUNT}:project/any"),
+                Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{account}:project/any"),
             ):
                 assert not role.allows(request), (role.name, request)
 
 
 # -- isolation -----------------------------------------------------------------------------
+def assert_untouchable(declared, role, environment: str, other: str, target: str) -> None:
+    # Even with the other environment's own boundary, or with this one's.
+    for used_boundary in (boundary(declared, other), boundary(declared, environment)):
+        with_boundary = {"iam:PermissionsBoundary": used_boundary}
+        for action in (
+            "iam:CreateRole",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DeleteRolePolicy",
+            "iam:PutRolePermissionsBoundary",
+        ):
+            assert not role.allows(Request(action, target, with_boundary)), (
+                environment,
+                other,
+                action,
+            )
+    for action in ("iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"):
+        assert not role.allows(Request(action, target)), (environment, other, action)
+    for service in ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com"):
+        assert not role.allows(Request("iam:PassRole", target, {"iam:PassedToService": service}))
+
+
 def test_no_deploy_role_can_touch_another_environments_roles(declared):
     roles = declared_roles(declared)
     envs = environments(declared)
@@ -517,26 +548,10 @@ def test_no_deploy_role_can_touch_another_environments_roles(declared):
         for other, other_stack, _ in envs:
             if other == environment:
                 continue
-            target = f"arn:aws:iam::{ACCOUNT}:role/{other_stack}/{other_stack}-TaskRole-1A2B3C4D5E6F"
-            # Even with the other environment's own boundary, or with this one's.
-            for used_boundary in (boundary(declared, other), boundary(declared, environment)):
-                with_boundary = {"iam:PermissionsBoundary": used_boundary}
-                for action in (
-                    "iam:CreateRole",
-                    "iam:PutRolePolicy",
-                    "iam:AttachRolePolicy",
-                    "iam:DeleteRolePolicy",
-                    "iam:PutRolePermissionsBoundary",
-                ):
-                    assert not role.allows(Request(action, target, with_boundary)), (
-                        environment,
-                        other,
-                        action,
-                    )
-            for action in ("iam:UpdateAssumeRolePolicy", "iam:DeleteRole", "iam:TagRole", "iam:UpdateRole"):
-                assert not role.allows(Request(action, target)), (environment, other, action)
-            for service in ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com"):
-                assert not role.allows(Request("iam:PassRole", target, {"iam:PassedToService": service}))
+            # In the other environment's account, and in this one's.
+            for where in {account_of(declared, other), account_of(declared, environment)}:
+                target = f"arn:aws:iam::{where}:role/{other_stack}/{other_stack}-TaskRole-1A2B3C4D5E6F"
+                assert_untouchable(declared, role, environment, other, target)
 
 
 def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(declared):
@@ -587,6 +602,8 @@ def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(
 def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(declared):
     """What the boundary leaves a role created by an application stack, even one the
     template gives AdministratorAccess."""
+    region = region_of(declared)
+    pipeline_arn = only(declared, "aws:codepipeline/pipeline:Pipeline").state["arn"]
     for environment, stack, _ in environments(declared):
         acct = account_of(declared, environment)
         boundary_arn = boundary(declared, environment)
@@ -600,7 +617,7 @@ def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(dec
             [],
             (boundary_arn, boundary_document),
         )
-        assert minted.allows(Request("s3:GetObject", "arn:aws:s3:::todobackend-data/key"))
+        assert minted.allows(Request("s3:GetObject", f"arn:aws:s3:::{stack}-data/key"))
         own_task_role = f"arn:aws:iam::{acct}:role/{stack}/{stack}-TaskRole-1A2B3C4D5E6F"
         assert minted.allows(
             Request("iam:PassRole", own_task_role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
@@ -609,13 +626,14 @@ def test_a_role_a_stack_creates_can_neither_write_iam_nor_drive_the_pipeline(dec
             Request("iam:CreateRole", f"arn:aws:iam::{acct}:role/escape"),
             Request("iam:AttachRolePolicy", own_task_role),
             Request("iam:PassRole", own_task_role, {"iam:PassedToService": "cloudformation.amazonaws.com"}),
-            Request(
-                "cloudformation:UpdateStack",
-                f"arn:aws:cloudformation:us-east-1:{acct}:stack/todobackend-prod/x",
+            *(
+                Request(
+                    "cloudformation:UpdateStack",
+                    f"arn:aws:cloudformation:{region}:{acct}:stack/{some_stack}/x",
+                )
+                for _, some_stack, _ in environments(declared)
             ),
-            Request(
-                "codepipeline:PutApprovalResult", f"arn:aws:codepipeline:us-east-1:{acct}:todobackend-prod"
-            ),
+            Request("codepipeline:PutApprovalResult", f"{pipeline_arn}/{environment}/Approve"),
             Request("organizations:LeaveOrganization", "*"),
             # A role that trusts the account root would take the minted role out of its boundary.
             Request("sts:AssumeRole", f"arn:aws:iam::{acct}:role/OrganizationAccountAccessRole"),
@@ -637,6 +655,7 @@ def test_the_pipeline_hands_deploy_roles_to_cloudformation_only(declared):
 
 
 def test_review_and_build_roles_stay_in_their_lanes(declared):
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
     build_image = only(declared, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
@@ -645,12 +664,12 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
     # Creating repositories only under the pull-through cache prefix, never elsewhere.
     region = region_of(declared)
     assert not roles["build-role"].allows(
-        Request("ecr:CreateRepository", f"arn:aws:ecr:{region}:{ACCOUNT}:repository/todobackend-evil")
+        Request("ecr:CreateRepository", f"arn:aws:ecr:{region}:{account}:repository/another-team/app")
     )
     assert not roles["build-role"].allows(
         Request(
             "secretsmanager:GetSecretValue",
-            f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:prod/db-AbCdEf",
+            f"arn:aws:secretsmanager:{region}:{account}:secret:prod/db-AbCdEf",
         )
     )
     envs = environments(declared)
@@ -662,12 +681,12 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
             Request(
                 "s3:PutObject",
                 f"{bucket}/pipeline/ApplicationVersion/x.zip",
-                {"aws:ResourceAccount": ACCOUNT},
+                {"aws:ResourceAccount": account},
             )
         )
         for other, other_stack, _ in envs:
             if other != environment:
-                arn = f"arn:aws:cloudformation:{region_of(declared)}:{ACCOUNT}:stack/{other_stack}/x"
+                arn = f"arn:aws:cloudformation:{region_of(declared)}:{account}:stack/{other_stack}/x"
                 assert not review.allows(Request("cloudformation:DescribeChangeSet", arn))
         assert not review.allows(Request("cloudformation:ExecuteChangeSet", "*"))
 
@@ -681,16 +700,17 @@ def verified_environments(mocks) -> list[str]:
 
 
 def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared):
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
-    own_bucket = {"aws:ResourceAccount": ACCOUNT}
+    own_bucket = {"aws:ResourceAccount": account}
     key = only_key(declared)
     for environment in verified_environments(declared):
         # CodeBuild with a CodePipeline input (setting-up-service-role, S3BucketIdentity).
         requests = [
             *codebuild_runner_requests(declared, f"verify-{environment}"),
             *(
-                Request(a, f"{bucket}/todobackend/ApplicationSource/abc.zip", own_bucket)
+                Request(a, f"{bucket}/pipeline/ApplicationSource/abc.zip", own_bucket)
                 for a in ("s3:GetObject", "s3:GetObjectVersion")
             ),
             *(Request(a, bucket, own_bucket) for a in ("s3:GetBucketAcl", "s3:GetBucketLocation")),
@@ -701,6 +721,7 @@ def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared)
 
 
 def test_a_verify_role_can_do_nothing_but_log_and_read(declared):
+    account = pipeline_account(declared)
     roles = declared_roles(declared)
     bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
     app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
@@ -711,24 +732,25 @@ def test_a_verify_role_can_do_nothing_but_log_and_read(declared):
         for request in (
             Request(
                 "s3:PutObject",
-                f"{bucket}/todobackend/ApplicationVersion/x.zip",
-                {"aws:ResourceAccount": ACCOUNT},
+                f"{bucket}/pipeline/ApplicationVersion/x.zip",
+                {"aws:ResourceAccount": account},
             ),
             Request("ecr:PutImage", app_repository),
-            Request("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{region}:{ACCOUNT}:stack/x/y"),
-            Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:any"),
-            Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{ACCOUNT}:project/any"),
-            Request("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/any"),
+            Request("cloudformation:DescribeStacks", f"arn:aws:cloudformation:{region}:{account}:stack/x/y"),
+            Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:any"),
+            Request("codebuild:StartBuild", f"arn:aws:codebuild:{region}:{account}:project/any"),
+            Request("iam:PassRole", f"arn:aws:iam::{account}:role/any"),
             *([Request("kms:GenerateDataKey", key)] if key else []),
         ):
             assert not role.allows(request), (environment, request)
 
 
 def test_the_pipeline_reads_only_the_alarms_its_rules_watch(declared):
+    account = pipeline_account(declared)
     role = declared_roles(declared)["delivery-role"]
     region = region_of(declared)
     assert not role.allows(
-        Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:someone-elses")
+        Request("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{region}:{account}:alarm:someone-elses")
     )
 
 

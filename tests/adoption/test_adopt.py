@@ -1,6 +1,7 @@
 """Adopting ecs-delivery for another application: a copy of this repository whose root stack
 files are rewritten (another application, other repositories and branches, other
-environments, a stack removed and one added) passes every tier that reads stack files.
+environments, a stack removed and one added, a gated environment in a second AWS account, a
+region no fixture uses) passes every tier that reads stack files.
 
 Slow (the copy runs lint, unit, provider and scenarios: a few minutes), so a tier of its own:
 `make adoption`. The container tier reads no stack file and does not run in the copy.
@@ -16,10 +17,15 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
-ANOTHER_APPLICATION = """\
-# Another team's application: three environments, two gated.
+# Neither is used by any fixture (tests/fixtures/stacks, offline/mocks.py): a check that
+# compared with a fixture's account or region instead of the stack's own would fail here.
+LIVE_ACCOUNT = "730335218394"
+REGION = "ap-southeast-2"
+
+ANOTHER_APPLICATION = f"""\
+# Another team's application: three environments, two gated, live in an account of its own.
 config:
-  aws:region: us-west-2
+  aws:region: {REGION}
   ecs-delivery:application:
     name: shop
     repository: acme/shop
@@ -31,7 +37,7 @@ config:
   ecs-delivery:environments:
     - name: integration
       stackName: shop-integration
-      verify: {}
+      verify: {{}}
     - name: staging
       stackName: shop-staging
       approval: true
@@ -41,13 +47,18 @@ config:
       stackName: shop-live
       templateConfiguration: live.json
       approval: true
+      account: "{LIVE_ACCOUNT}"
       deploymentWindow:
         cron: "* * 8-17 ? * MON-FRI"
-        timeZone: America/Los_Angeles
+        timeZone: Australia/Sydney
       alarms: [shop-live-5xx]
       bakeMinutes: 15
+      verify: {{}}
       onFailure:
         result: ROLLBACK
+  ecs-delivery:targetAccounts:
+    "{LIVE_ACCOUNT}":
+      roleArn: arn:aws:iam::{LIVE_ACCOUNT}:role/platform/shop-delivery-bootstrap
   ecs-delivery:notifications:
     emails:
       - releases@acme.example
@@ -119,3 +130,30 @@ def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path):
     for stack in ("prod", "qa"):
         assert f"test_your_stack_loads_and_its_config_validates[{stack}]" in collected
     assert "[dev]" not in collected
+    # The proofs that hold for any stack ran on the adopted one, and the live account's
+    # bootstrap role was generated and proven with the real provider's calls.
+    collected = subprocess.run(
+        [
+            "venv/bin/python",
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "tests/test_permissions.py",
+            "tests/test_least_privilege.py",
+            "tests/test_bootstrap_policy.py",
+            "tests/test_bootstrap_policy_provider.py",
+        ],
+        cwd=copy,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for expected in (
+        "test_permissions.py::test_no_deploy_role_can_touch_another_environments_roles[yours:prod]",
+        "test_least_privilege.py::test_boundaries_allow_no_iam_but_passing_their_own_stack_roles[yours:prod]",
+        f"test_your_target_accounts_role_covers_what_is_declared_there_and_nothing_elsewhere[prod-{LIVE_ACCOUNT}]",
+        f"test_every_call_is_allowed_by_the_generated_policy[yours:prod-{LIVE_ACCOUNT}]",
+    ):
+        assert expected in collected, expected

@@ -20,6 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 # Neither is used by any fixture (tests/fixtures/stacks, offline/mocks.py): a check that
 # compared with a fixture's account or region instead of the stack's own would fail here.
 LIVE_ACCOUNT = "730335218394"
+PIPELINE_ACCOUNT = "418295720346"
 REGION = "ap-southeast-2"
 
 ANOTHER_APPLICATION = f"""\
@@ -41,12 +42,14 @@ config:
     - name: staging
       stackName: shop-staging
       approval: true
+      approvers: [arn:aws:iam::{PIPELINE_ACCOUNT}:role/shop-release-managers]
       onFailure:
         result: ROLLBACK
     - name: live
       stackName: shop-live
       templateConfiguration: live.json
       approval: true
+      approverGroup: true
       account: "{LIVE_ACCOUNT}"
       deploymentWindow:
         cron: "* * 8-17 ? * MON-FRI"

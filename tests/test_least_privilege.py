@@ -47,10 +47,18 @@ MULTI_ENVIRONMENT = config_with(
     notifications={"emails": ["a@example.com", "b@example.com"]},
 )
 
+# What the delivery system reads a release from: every role an environment controls keeps off.
+STORE_TYPES = (
+    "aws:s3/bucket:Bucket",
+    "aws:ecr/repository:Repository",
+    "aws:dynamodb/table:Table",
+    "aws:kms/key:Key",
+)
 RESOURCE_POLICY_INPUTS = {
     "aws:s3/bucketPolicy:BucketPolicy": "policy",
     "aws:sns/topicPolicy:TopicPolicy": "policy",
     "aws:ecr/repositoryPolicy:RepositoryPolicy": "policy",
+    "aws:dynamodb/resourcePolicy:ResourcePolicy": "policy",
 }
 
 
@@ -74,8 +82,9 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
 
 
 def expected_roles(mocks) -> int:
-    """Pipeline and build roles, one deploy role per environment, one review role and one
-    recovery role per gated environment, one smoke-test role per verified environment, and
+    """Pipeline and build roles, one deploy role per environment, one review role, one
+    recovery role and one recorder role per gated environment, one smoke-test role per
+    verified environment, and
     in other accounts one action role per environment and one review reader and one
     recovery role per gated one."""
     components = [r.type for r in mocks.resources]
@@ -90,6 +99,7 @@ def expected_roles(mocks) -> int:
         + components.count("ecs-delivery:deploy_role:DeployRole")
         + components.count("ecs-delivery:change_set_review:ChangeSetReview")
         + components.count("ecs-delivery:stack_recovery:StackRecovery")
+        + components.count("ecs-delivery:release_recorder:ReleaseRecorder")
         + components.count("ecs-delivery:verify_project:VerifyProject")
         + len(remote)
         + len(remote_gated)
@@ -101,8 +111,25 @@ def identity_documents(mocks):
     return documents(mocks, {"aws:iam/rolePolicy:RolePolicy": "policy"})
 
 
+def _is_boundary(resource) -> bool:
+    return (resource.inputs.get("tags") or {}).get("ecs-delivery:use") == "permissions-boundary"
+
+
 def boundary_documents(mocks):
-    return documents(mocks, {"aws:iam/policy:Policy": "policy"})
+    return [
+        (r.name, json.loads(r.inputs["policy"]))
+        for r in mocks.resources
+        if r.type == "aws:iam/policy:Policy" and _is_boundary(r)
+    ]
+
+
+def approver_documents(mocks):
+    """What approvers are granted (a managed policy per gated environment)."""
+    return [
+        (r.name, json.loads(r.inputs["policy"]))
+        for r in mocks.resources
+        if r.type == "aws:iam/policy:Policy" and not _is_boundary(r)
+    ]
 
 
 def trust_documents(mocks):
@@ -112,7 +139,9 @@ def trust_documents(mocks):
 def test_every_identity_policy_passes_parliament(declared):
     docs = identity_documents(declared)
     assert len(docs) == expected_roles(declared)
-    for name, document in docs:
+    approvers = approver_documents(declared)
+    assert len(approvers) == [r.type for r in declared.resources].count("ecs-delivery:approvers:Approvers")
+    for name, document in docs + approvers:
         findings = parliament_findings(json.dumps(document))
         assert [(f.issue, f.detail) for f in findings] == [], name
     # A boundary is "everything but": RESOURCE_STAR is its nature, anything else is a defect.
@@ -125,7 +154,11 @@ def test_every_identity_policy_passes_parliament(declared):
 
 
 def test_no_wildcard_actions_anywhere(declared):
-    for name, document in identity_documents(declared) + documents(declared, RESOURCE_POLICY_INPUTS):
+    for name, document in (
+        identity_documents(declared)
+        + approver_documents(declared)
+        + documents(declared, RESOURCE_POLICY_INPUTS)
+    ):
         for statement in document["Statement"]:
             if statement["Effect"] != "Allow":
                 continue
@@ -215,7 +248,7 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         r.name: r.state["arn"].split(":")[4] for r in declared.resources if r.type == "aws:iam/policy:Policy"
     }
     for name, document in boundaries:
-        ceiling, passing = document["Statement"]
+        ceiling, passing, guard = document["Statement"]
         assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
@@ -225,6 +258,21 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         assert found and found.group(1) == accounts[name], (name, own_roles)
         assert found.group(2) in stack_names(declared), (name, own_roles)
         assert "iam:PassedToService" in passing["Condition"]["StringEquals"], name
+        # And nothing but reading on the delivery system's stores: the artifact bucket and its
+        # objects, the image repositories, and with a gated environment the release record.
+        assert (guard["Effect"], guard["Sid"]) == ("Deny", "KeepOffTheDeliveryStores"), name
+        assert set(guard["NotAction"]) <= {
+            "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt", "kms:DescribeKey",
+            "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability",
+        }, name  # fmt: skip
+        (pipeline,) = [r for r in declared.resources if r.type == "aws:codepipeline/pipeline:Pipeline"]
+        stores = {
+            *(r.state["arn"] for r in declared.resources if r.type in STORE_TYPES),
+            *(f"{r.state['arn']}/*" for r in declared.resources if r.type == "aws:s3/bucket:Bucket"),
+            # A key the config names (artifacts.kmsKeyArn) is no resource here, but a store all the same.
+            *(s["encryptionKey"]["id"] for s in pipeline.inputs["artifactStores"] if "encryptionKey" in s),
+        }
+        assert set(guard["Resource"]) == stores, name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):
@@ -237,8 +285,11 @@ def test_resource_policies_grant_no_one_at_large(declared):
         if r.type == "pulumi:providers:aws"
     }
     docs = documents(declared, RESOURCE_POLICY_INPUTS)
-    # The bucket and topic policies, and with other accounts the image repository's.
-    assert len(docs) == (3 if targets else 2)
+    # The bucket and topic policies, each image repository's (who may write it) and with a
+    # gated environment the release record's.
+    repositories = [r for r in declared.resources if r.type == "aws:ecr/repository:Repository"]
+    tables = [r for r in declared.resources if r.type == "aws:dynamodb/table:Table"]
+    assert len(docs) == 2 + len(repositories) + len(tables)
     for name, document in docs:
         for statement in document["Statement"]:
             principal = statement["Principal"]
@@ -267,12 +318,12 @@ def test_kms_is_granted_only_when_configured_and_only_on_that_key():
         assert statement["Resource"] == [kms]
         # Decrypt to read artifacts, GenerateDataKey to write them (SSE-KMS), as KMS names them;
         # the recovery and the smoke test write none.
-        if name.startswith(("recover-", "verify-")):
+        if name.startswith(("recover-", "verify-", "record-")):
             assert statement["Action"] == ["kms:Decrypt"], name
         else:
             assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"], name
     for name, document in identity_documents(run_stack("prod").mocks):
-        assert all(not a.startswith("kms:") for s in document["Statement"] for a in s["Action"]), name
+        assert all(not a.startswith("kms:") for s in document["Statement"] for a in s.get("Action", [])), name
 
 
 # IAM JSON policy reference, Version: "2012-10-17" is the current version of the policy

@@ -154,9 +154,30 @@ def declared_roles(mocks: RecordingMocks) -> dict[str, DeclaredRole]:
     for resource in mocks.resources:
         if resource.type == ROLE_POLICY_TYPE:
             by_physical_name[resource.inputs["role"]].inline.append(json.loads(resource.inputs["policy"]))
-        elif resource.type == ATTACHMENT_TYPE:
+        elif resource.type == ATTACHMENT_TYPE and resource.inputs["role"] in by_physical_name:
             arn = resource.inputs["policyArn"]
             by_physical_name[resource.inputs["role"]].managed.append((arn, document(arn)))
+        # An attachment to a role the program did not declare (an approver's) gives that role
+        # a policy of the program's; `approver_roles` evaluates those.
+    return roles
+
+
+def approver_roles(mocks: RecordingMocks) -> dict[str, DeclaredRole]:
+    """The roles config names as approvers, each with the approval policy attached to it (and
+    nothing else: what else they may do is the account's, not this program's)."""
+    declared_policies = {
+        r.state["arn"]: json.loads(r.inputs["policy"]) for r in mocks.resources if r.type == MANAGED_POLICY_TYPE
+    }
+    declared_names = {r.state["name"] for r in mocks.resources if r.type == ROLE_TYPE}
+    roles: dict[str, DeclaredRole] = {}
+    account = next(r.state["arn"].split(":")[4] for r in mocks.resources if r.type == ROLE_TYPE)
+    for resource in mocks.resources:
+        if resource.type != ATTACHMENT_TYPE or resource.inputs["role"] in declared_names:
+            continue
+        name = resource.inputs["role"]
+        role = roles.setdefault(name, DeclaredRole(name, f"arn:aws:iam::{account}:role/{name}", [], [], None))
+        arn = resource.inputs["policyArn"]
+        role.managed.append((arn, declared_policies[arn]))
     return roles
 
 

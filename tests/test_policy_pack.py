@@ -99,7 +99,7 @@ def test_boundaries_compliant(prod_resources):
 
 def test_a_boundary_that_admits_iam_is_a_violation(prod_resources):
     def admit_iam(typ, props):
-        if typ == "aws:iam/policy:Policy":
+        if typ == "aws:iam/policy:Policy" and _is_boundary(props):
             document = json.loads(props["policy"])
             document["Statement"][0]["NotAction"].remove("iam:*")
             props["policy"] = json.dumps(document)
@@ -116,10 +116,12 @@ def test_a_boundary_that_admits_iam_is_a_violation(prod_resources):
 
 
 def test_a_boundary_attached_as_a_grant_is_a_violation(prod_resources):
-    boundary = next(r for r in prod_resources if r.type == "aws:iam/policy:Policy").state["arn"]
+    boundary = next(
+        r for r in prod_resources if r.type == "aws:iam/policy:Policy" and _is_boundary(r.inputs)
+    ).state["arn"]
 
     def attach_boundary(typ, props):
-        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and props["role"].startswith("deploy-"):
             props["policyArn"] = boundary
 
     violations = check_stack("permission-boundaries-stay-ceilings", prod_resources, attach_boundary)
@@ -476,9 +478,14 @@ def test_the_pack_starts_its_analyzer_as_the_cli_would(tmp_path):
         process.wait()
 
 
+def _is_boundary(props) -> bool:
+    # The approvers' policies are managed policies too, but grants, not ceilings.
+    return (props.get("tags") or {}).get("ecs-delivery:use") == "permissions-boundary"
+
+
 def _edit_boundaries(edit):
     def change(typ, props):
-        if typ == "aws:iam/policy:Policy":
+        if typ == "aws:iam/policy:Policy" and _is_boundary(props):
             document = json.loads(props["policy"])
             edit(document["Statement"])
             props["policy"] = json.dumps(document)
@@ -529,7 +536,9 @@ def test_a_boundary_violation_names_the_boundary_resource(prod_resources):
     found = check_stack_with_urns(
         "permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit)
     )
-    boundaries = sorted(r.urn for r in prod_resources if r.type == "aws:iam/policy:Policy")
+    boundaries = sorted(
+        r.urn for r in prod_resources if r.type == "aws:iam/policy:Policy" and _is_boundary(r.inputs)
+    )
     assert sorted(urn for _, urn in found) == boundaries
 
 
@@ -694,15 +703,20 @@ def test_boundary_violations_name_unnamed_statements_and_the_attachment(prod_res
         check_stack("permission-boundaries-stay-ceilings", prod_resources, _edit_boundaries(edit))
         == [f"permissions boundary statement '?' admits IAM actions: {ADMITS}"] * 2
     )
-    boundary = next(r for r in prod_resources if r.type == "aws:iam/policy:Policy").state["arn"]
+    boundary = next(
+        r for r in prod_resources if r.type == "aws:iam/policy:Policy" and _is_boundary(r.inputs)
+    ).state["arn"]
 
     def attach(typ, props):
-        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment":
+        if typ == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" and props["role"].startswith("deploy-"):
             props["policyArn"] = boundary
 
     found = check_stack_with_urns("permission-boundaries-stay-ceilings", prod_resources, attach)
     attachments = sorted(
-        r.urn for r in prod_resources if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+        r.urn
+        for r in prod_resources
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+        and r.inputs["role"].startswith("deploy-")
     )
     assert sorted(urn for _, urn in found) == attachments
 

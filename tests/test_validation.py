@@ -170,9 +170,13 @@ def test_configuration_value_over_1000_characters(blueprint):
 def test_get_param_artifact_must_be_an_input(blueprint):
     broken = replace_action(blueprint, 2, 0, input_artifacts=("InfrastructureSource",))
     # Both the tag and the digest are read from the build's version artifact.
-    assert problems(broken) == [
-        "stage 'dev' (environment 'dev'), action 'Deploy': Fn::GetParam reads artifact 'ApplicationVersion', which is not an input of the action"
-    ] * 2
+    assert (
+        problems(broken)
+        == [
+            "stage 'dev' (environment 'dev'), action 'Deploy': Fn::GetParam reads artifact 'ApplicationVersion', which is not an input of the action"
+        ]
+        * 2
+    )
 
 
 def test_too_many_parameters_in_config_fail_before_anything_is_declared():

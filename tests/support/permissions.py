@@ -166,7 +166,9 @@ def approver_roles(mocks: RecordingMocks) -> dict[str, DeclaredRole]:
     """The roles config names as approvers, each with the approval policy attached to it (and
     nothing else: what else they may do is the account's, not this program's)."""
     declared_policies = {
-        r.state["arn"]: json.loads(r.inputs["policy"]) for r in mocks.resources if r.type == MANAGED_POLICY_TYPE
+        r.state["arn"]: json.loads(r.inputs["policy"])
+        for r in mocks.resources
+        if r.type == MANAGED_POLICY_TYPE
     }
     declared_names = {r.state["name"] for r in mocks.resources if r.type == ROLE_TYPE}
     roles: dict[str, DeclaredRole] = {}

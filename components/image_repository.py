@@ -127,6 +127,8 @@ class ImageRepository(pulumi.ComponentResource):
         if args.pullers or args.writers is not None:
             partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
             policy = aws.ecr.RepositoryPolicy(
+                # Named when it held only the pulls of other accounts; kept, since a new name
+                # would replace the policy of a deployed stack.
                 f"{name}-pull-policy",
                 repository=repository.name,
                 policy=pulumi.Output.all(partition=partition, writers=args.writers).apply(

@@ -67,6 +67,7 @@ LONGEST_NAMES = config_with(
             "stackName": "s" * 119,
             "approval": True,
             "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            "approverGroup": True,
             "verify": {"command": "make smoke"},
         },
     ],
@@ -146,8 +147,15 @@ def test_the_longest_names_the_config_allows_are_names_aws_accepts(reports):
     projects = [
         r.inputs["name"] for r in longest.mocks.resources if r.type == "aws:codebuild/project:Project"
     ]
-    # The review's, the recovery's and the smoke test's projects carry the environment's name.
-    assert sum("e" * 43 in name for name in projects) == 3
+    # The review's, the recovery's, the recorder's and the smoke test's projects carry the
+    # environment's name, and so do the approvers' policy and group.
+    assert sum("e" * 43 in name for name in projects) == 4
+    named = [
+        r.inputs["name"]
+        for r in longest.mocks.resources
+        if r.type in ("aws:iam/policy:Policy", "aws:iam/group:Group") and "e" * 43 in r.inputs.get("name", "")
+    ]
+    assert len(named) == 2, named
     assert (
         report.resources
         == report.planned

@@ -5,10 +5,9 @@ deliberate, reviewed diff of tests/snapshots/<stack>.urns, with an alias in the 
 move is meant to keep the resource; each alias is written under its resource. After a
 deliberate change: `UPDATE_URN_SNAPSHOTS=1 make unit`, then review the diff.
 
-tests/snapshots/deployed/<stack>.urns are the URNs the same stacks had when deployed from the
-release before `EnvironmentDelivery` moved each environment's resources under one component:
-an upgrade must claim every one of them (by URN or alias) and create only what this release
-adds (each gated environment's stack recovery).
+tests/snapshots/deployed/<release>/<stack>.urns are the URNs the same stacks had when deployed
+from an earlier release: an upgrade from any of them must claim every one of them (by URN or
+alias) and create only what the releases since then add.
 """
 
 from __future__ import annotations
@@ -22,28 +21,71 @@ from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
-# Components this release adds; a component is a grouping in the state, nothing in AWS.
-NEW_COMPONENTS = {"ecs-delivery:environment:EnvironmentDelivery"}
-# What this release adds in AWS: per gated environment, the stack recovery (its project's
-# log group, role, policy and project) and, in another account, its role and policy there.
-STACK_RECOVERY = (
-    "ecs-delivery:stack_recovery:StackRecovery",
-    "ecs-delivery:codebuild_runner:CodeBuildRunner",
-    "aws:cloudwatch/logGroup:LogGroup",
-    "aws:iam/role:Role",
-    "aws:iam/rolePolicy:RolePolicy",
-    "aws:codebuild/project:Project",
-)
+
+
+def _runner(prefix: str) -> tuple[str, ...]:
+    """A small CodeBuild project (components/codebuild_runner.py): its components, log group,
+    role, policy and project."""
+    return (
+        f"ecs-delivery:{prefix}",
+        "ecs-delivery:codebuild_runner:CodeBuildRunner",
+        "aws:cloudwatch/logGroup:LogGroup",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:codebuild/project:Project",
+    )
+
+
+# 0.9.0 added, per gated environment, the stack recovery and, in another account, its role and
+# policy there; the prod example's config then built through the Docker Hub pull-through cache.
+STACK_RECOVERY = _runner("stack_recovery:StackRecovery")
 REMOTE_RECOVERY = ("aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy")
-# The prod example now builds through the Docker Hub pull-through cache (a change of its
-# config in this release): the cache rule.
 DOCKER_HUB_CACHE = ("aws:ecr/pullThroughCacheRule:PullThroughCacheRule",)
-NEW_RESOURCES = {
-    "dev": [],
-    "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE],
-    FOUR_ENVIRONMENTS: [*STACK_RECOVERY, *STACK_RECOVERY],  # qa, production
-    CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY],
+# 0.10.0 (release integrity): per gated environment who may approve (a policy attached to each
+# approver) and the release recorder; per stack with a gated environment the release record
+# (a table and its policy); and a repository policy on every repository this stack creates
+# (who may write it), except where one existed already (the application repository of a stack
+# with environments in other accounts).
+APPROVERS = (
+    "ecs-delivery:approvers:Approvers",
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+)
+RECORDER = _runner("release_recorder:ReleaseRecorder")
+RELEASE_RECORD = (
+    "ecs-delivery:release_record:ReleaseRecord",
+    "aws:dynamodb/table:Table",
+    "aws:dynamodb/resourcePolicy:ResourcePolicy",
+)
+REPOSITORY_POLICY = ("aws:ecr/repositoryPolicy:RepositoryPolicy",)
+RELEASE_INTEGRITY = {
+    "dev": [*REPOSITORY_POLICY * 3],
+    "prod": [*APPROVERS, *RECORDER, *RELEASE_RECORD, *REPOSITORY_POLICY * 3],
+    FOUR_ENVIRONMENTS: [*APPROVERS * 2, *RECORDER * 2, *RELEASE_RECORD, *REPOSITORY_POLICY * 3],
+    CROSS_ACCOUNT: [*APPROVERS, *RECORDER, *RELEASE_RECORD, *REPOSITORY_POLICY * 2],
 }
+NEW_SINCE = {
+    "0.9.0": RELEASE_INTEGRITY,
+    "before-0.9.0": {
+        "dev": RELEASE_INTEGRITY["dev"],
+        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"]],
+        FOUR_ENVIRONMENTS: [*STACK_RECOVERY * 2, *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS]],  # qa, production
+        CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY, *RELEASE_INTEGRITY[CROSS_ACCOUNT]],
+    },
+}
+# Groupings in the state, nothing in AWS, that a release added without a resource of its own:
+# EnvironmentDelivery (before-0.9.0 had each environment's resources at the stack's root).
+NEW_COMPONENTS = {"before-0.9.0": {"ecs-delivery:environment:EnvironmentDelivery"}, "0.9.0": set()}
+# The logical names of what a release adds, so a new resource is never mistaken for a moved one.
+NEW_NAMES = (
+    "recover-",
+    "-recover-",
+    "build-docker-hub-cache",
+    "approvers-",
+    "record-",
+    "releases",
+    "-pull-policy",
+)
 
 
 def snapshot_lines(stack: str) -> list[str]:
@@ -69,9 +111,10 @@ def test_urns_match_the_committed_snapshot(stack):
     )
 
 
+@pytest.mark.parametrize("release", sorted(NEW_SINCE))
 @pytest.mark.parametrize("stack", STACKS)
-def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_none(stack):
-    deployed = set((SNAPSHOTS / "deployed" / f"{stack}.urns").read_text().split())
+def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_only_what_is_new(stack, release):
+    deployed = set((SNAPSHOTS / "deployed" / release / f"{stack}.urns").read_text().split())
     resources = run_stack(stack).mocks.resources
     claimed: dict[str, str] = {}
     for resource in resources:
@@ -82,15 +125,12 @@ def test_upgrading_a_deployed_stack_keeps_every_resource_and_creates_none(stack)
     # Nothing deployed is left without a resource (it would be deleted).
     assert sorted(deployed - set(claimed)) == []
     created = [r for r in resources if not ({r.urn, *r.aliases} & deployed)]
-    # Only the new components appear in the state, and only the stack recovery in AWS.
-    added = [r for r in created if r.type not in NEW_COMPONENTS]
-    assert sorted(r.type for r in added) == sorted(NEW_RESOURCES[stack]), [r.urn for r in added]
-    assert all(
-        r.name.startswith("recover-") or "-recover-" in r.name or r.name == "build-docker-hub-cache"
-        for r in added
-    ), [r.name for r in added]
-    moved = [r for r in resources if r.urn not in deployed and set(r.aliases) & deployed]
-    assert moved, "nothing moved: this test would pass without the aliases it exists for"
+    added = [r for r in created if r.type not in NEW_COMPONENTS[release]]
+    assert sorted(r.type for r in added) == sorted(NEW_SINCE[release][stack]), [r.urn for r in added]
+    assert all(any(part in r.name for part in NEW_NAMES) for r in added), [r.name for r in added]
+    if NEW_COMPONENTS[release]:
+        moved = [r for r in resources if r.urn not in deployed and set(r.aliases) & deployed]
+        assert moved, "nothing moved: this test would pass without the aliases it exists for"
 
 
 def test_urns_carry_the_parent_type():

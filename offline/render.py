@@ -413,9 +413,7 @@ def _writers(policy: Optional[dict[str, Any]]) -> list[str]:
         return ["anyone IAM allows"]
     for statement in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", []):
         if statement.get("Effect") == "Deny" and "ArnNotLike" in (statement.get("Condition") or {}):
-            return [
-                f"only `{arn}`" for arn in _as_list(statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
-            ]
+            return _as_list(statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
     return ["anyone IAM allows"]
 
 

@@ -232,7 +232,10 @@ def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):
     (image,) = [r for r in records if r["type"] == "docker:index/image:Image"]
     assert image["inputs"]["registry"] == "[secret]"
     assert "⟨ecr-token⟩" not in raw
-    assert "123456789012" not in raw  # the tests' fake account never leaks into a review
+    # The tests' fake account never leaks into a review; an account the stack file names
+    # (the approvers') is config, not a value faked for deployment.
+    configured = "arn:aws:iam::123456789012:role/release-managers"
+    assert "123456789012" not in raw.replace(configured, "")
     assert "⟨account-id⟩" in raw and "⟨image digest after build⟩" in raw
 
 
@@ -384,12 +387,23 @@ def test_the_stores_table_says_what_guards_each_store(prod_synth):
     stores = pipeline_md.split("## Stores", 1)[1].split("## Stack outputs", 1)[0]
     assert (
         "| ECR `todobackend` | scan on push | IMMUTABLE | `Expire untagged images after 7 days`<br>"
-        "`Keep only the newest 100 tagged images` | protected |"
+        "`Keep released images (at most 10 marks exist)`<br>`Keep only the newest 100 tagged images` | "
+        "`arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
+    ) in stores
+    assert (
+        "| DynamoDB `todobackend-prod-releases` | — | — | `point-in-time recovery` | "
+        "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
     ) in stores
     assert (
         "| S3 `artifacts-bucket-⟨suffix⟩` | — | — | `TLS-only policy`<br>`encryption AES256`<br>"
         "`objects expire after 90 days`<br>`ownership BucketOwnerEnforced`<br>`public access blocked`<br>"
-        "`versioning Enabled` | protected |"
+        "`versioning Enabled` | `arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:role/ecs-delivery/pipeline/todobackend-prod/delivery-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:role/review-production-role-⟨suffix⟩`<br>"
+        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
     ) in stores
 
 

@@ -98,8 +98,9 @@ class Review:
     image_digest: str = ""
     """The image digest the change deploys: the template's digest parameter, or what the tag
     named in the registry when the review ran; empty when neither is known."""
-    digest_source: str = ""
-    """Where `image_digest` comes from: "parameter", "registry", or "" (unknown)."""
+    digest_source: Optional[str] = None
+    """Where `image_digest` comes from: "parameter", "registry", "" (the registry was asked
+    and knows no such tag) or None (nobody asked the registry)."""
 
     @property
     def no_changes(self) -> bool:
@@ -227,6 +228,8 @@ def load_review(
         review.image_digest, review.digest_source = review.new_parameters[digest_parameter], "parameter"
     elif registry_digest:
         review.image_digest, review.digest_source = registry_digest, "registry"
+    elif registry_digest is not None:
+        review.digest_source = ""
     review.counts = Counter(c.action for c in changes)
     return review
 
@@ -360,7 +363,7 @@ def blocks(review: Review) -> list[Block]:
             else "what the tag names in the registry now; the template pins no digest"
         )
         facts.append(f"image digest: `{review.image_digest}` ({how})")
-    elif not review.no_changes:
+    elif review.digest_source == "" and not review.no_changes:
         facts.append(
             "image digest: **unknown**: the image tag is not in the registry (the release would be refused)"
         )

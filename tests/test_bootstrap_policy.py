@@ -131,7 +131,13 @@ def test_a_role_with_a_boundary_is_created_only_with_it():
     config = config_with(
         environments=[
             {"name": "dev", "stackName": "app-dev"},
-            {"name": "production", "stackName": "app-prod", "approval": True, "account": TARGET},
+            {
+                "name": "production",
+                "stackName": "app-prod",
+                "approval": True,
+                "account": TARGET,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            },
         ],
         targetAccounts={TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/bootstrap"}},
         deployRole={"permissionsBoundaryArn": boundary},

@@ -154,9 +154,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": self.account_id,
-                # Whoever runs `pulumi up`: a placeholder name when rendering.
-                "arn": f"arn:{self.partition}:iam::{self.account_id}:user/"
-                + ("⟨deployer⟩" if self.symbolic else "deployer"),
+                # Whoever runs `pulumi up`, a session of a role (a CI role, or a person's through
+                # IAM Identity Center); a placeholder name when rendering.
+                "arn": f"arn:{self.partition}:sts::{self.account_id}:assumed-role/"
+                + ("⟨deployer⟩" if self.symbolic else "deployer")
+                + "/pulumi",
                 "userId": "AIDAEXAMPLEDEPLOYER",
                 "id": self.account_id,
             }

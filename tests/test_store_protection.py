@@ -1,0 +1,367 @@
+"""Nothing an environment controls can write, replace or delete what a gated environment will
+run: the artifact bucket and its key, the image repositories and the release record accept
+writes only from the delivery system's own roles (and the deployer), by resource policy and by
+the environments' own policies and boundaries. Proven both ways, same account and across
+accounts, with the permission evaluator (tests/support/permissions.py).
+
+The requests are written out from AWS's documentation: the S3, ECR, KMS and DynamoDB actions a
+write, an overwrite, a deletion or a re-encryption takes (Service Authorization Reference).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.iam_policies import Request
+from tests.conftest import (
+    CROSS_ACCOUNT,
+    FOUR_ENVIRONMENTS,
+    all_of,
+    any_stack,
+    config_with,
+    only,
+    pipeline_account,
+    run_config,
+    shared_scope,
+)
+from tests.support.permissions import DeclaredRole, aws_managed_policies, declared_roles
+
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+@pytest.fixture(scope=shared_scope, params=["prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, "configured-key"])
+def declared(request):
+    if request.param == "configured-key":
+        # A key the config names: its policy is not the program's to write, so only the
+        # environments' own policies keep them off it.
+        return run_config(config_with(artifacts={"kmsKeyArn": KMS_KEY}), stack="keyed").mocks
+    return any_stack(request.param).mocks
+
+
+def arn(mocks, typ: str, name: str) -> str:
+    return only(mocks, typ, name).state["arn"]
+
+
+def resource_policy(mocks, typ: str, name: str) -> dict:
+    return json.loads(only(mocks, typ, name).inputs["policy"])
+
+
+class Stores:
+    """The stores of one declared stack, their resource policies, and requests against them."""
+
+    def __init__(self, mocks):
+        self.mocks = mocks
+        self.account = pipeline_account(mocks)
+        self.bucket = arn(mocks, "aws:s3/bucket:Bucket", "artifacts-bucket")
+        self.artifact = f"{self.bucket}/todobackend-prod/Artifacts/AbCdEf1.zip"
+        self.owned = {"aws:ResourceAccount": self.account}
+        self.bucket_policy = resource_policy(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
+        self.repositories = {
+            name: (
+                arn(mocks, "aws:ecr/repository:Repository", f"{name}-repository"),
+                resource_policy(mocks, "aws:ecr/repositoryPolicy:RepositoryPolicy", f"{name}-pull-policy"),
+            )
+            for name in ("app-image", "build-image-ecr", "build-cache")
+        }
+        keys = all_of(mocks, "aws:kms/key:Key")
+        (pipeline,) = all_of(mocks, "aws:codepipeline/pipeline:Pipeline")
+        configured = [
+            s["encryptionKey"]["id"] for s in pipeline.inputs["artifactStores"] if "encryptionKey" in s
+        ]
+        # The key the program creates (environments in other accounts), a key the config
+        # names, or none (SSE-S3).
+        self.key = keys[0].state["arn"] if keys else (configured[0] if configured else None)
+        self.key_policy = json.loads(keys[0].inputs["policy"]) if keys else None
+        tables = all_of(mocks, "aws:dynamodb/table:Table")
+        self.table = tables[0].state["arn"] if tables else None
+        self.table_policy = (
+            resource_policy(mocks, "aws:dynamodb/resourcePolicy:ResourcePolicy", "releases-policy")
+            if tables
+            else None
+        )
+
+    def writes(self) -> list[tuple[Request, dict | None]]:
+        """Every kind of write to every store, each with the resource policy it meets."""
+        found: list[tuple[Request, dict | None]] = [
+            (Request(action, self.artifact), self.bucket_policy)
+            for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl")
+        ]
+        for repository, policy in self.repositories.values():
+            found += [
+                (Request(action, repository), policy)
+                for action in (
+                    "ecr:PutImage",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:BatchDeleteImage",
+                    "ecr:DeleteRepository",
+                    "ecr:PutLifecyclePolicy",
+                )
+            ]
+        found += [
+            (Request(action, self.key), self.key_policy)
+            for action in ("kms:Encrypt", "kms:GenerateDataKey")
+            if self.key
+        ]
+        if self.table:
+            found += [
+                (Request(action, self.table, {"dynamodb:LeadingKeys": ["production"]}), self.table_policy)
+                for action in ("dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:DeleteTable")
+            ]
+        return found
+
+    def refused(self, role: DeclaredRole, *, resource_policies: bool = True) -> list[str]:
+        """The writes `role` is NOT refused (empty: it can write nowhere); without
+        `resource_policies`, by its own policies and boundary alone."""
+        let_through = []
+        for plain, policy in self.writes():
+            # As S3 and the other services set it: the account that owns the resource.
+            request = Request(plain.action, plain.resource, {**self.owned, **plain.context})
+            owner = request.resource.split(":")[4] or self.account
+            if policy and resource_policies:
+                allowed = role.allows_through(request, policy, owner)
+            else:
+                allowed = role.allows(request)
+            if allowed:
+                let_through.append(str(request))
+        return let_through
+
+
+def minted_admin(mocks, environment: str, stack: str) -> DeclaredRole:
+    """A role the environment's stack creates and gives AdministratorAccess: what its boundary
+    leaves it."""
+    boundary = only(mocks, "aws:iam/policy:Policy", f"deploy-{environment}-boundary")
+    account = boundary.state["arn"].split(":")[4]
+    return DeclaredRole(
+        "minted",
+        f"arn:aws:iam::{account}:role/{stack}/{stack}-Admin-1A2B3C4D5E6F",
+        [],
+        [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])],
+        (boundary.state["arn"], json.loads(boundary.inputs["policy"])),
+    )
+
+
+def deployed_environments(mocks) -> list[tuple[str, str]]:
+    (pipeline,) = all_of(mocks, "aws:codepipeline/pipeline:Pipeline")
+    found = {}
+    for stage in pipeline.inputs["stages"][2:]:
+        for action in stage["actions"]:
+            if "StackName" in action["configuration"]:
+                found.setdefault(stage["name"].removesuffix("-plan"), action["configuration"]["StackName"])
+    return sorted(found.items())
+
+
+# -- the evaluator, on the one form relied on here ---------------------------------------------
+def test_evaluator_refuses_a_write_denied_to_all_but_named_writers():
+    role_arn = "arn:aws:iam::123456789012:role/writer"
+    admin = DeclaredRole(
+        "a",
+        "arn:aws:iam::123456789012:role/other",
+        [],
+        [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])],
+        None,
+    )
+    writer = DeclaredRole("w", role_arn, [], [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])], None)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:PutObject*"],
+                "Resource": "arn:aws:s3:::b/*",
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": [role_arn]}},
+            }
+        ],
+    }
+    put = Request("s3:PutObject", "arn:aws:s3:::b/k")
+    assert writer.allows_through(put, policy, "123456789012")
+    assert not admin.allows_through(put, policy, "123456789012")
+    assert admin.allows_through(Request("s3:GetObject", "arn:aws:s3:::b/k"), policy, "123456789012")
+
+
+# -- refused: everything an environment controls -----------------------------------------------
+def test_no_deploy_role_can_write_any_store(declared):
+    stores, roles = Stores(declared), declared_roles(declared)
+    for environment, _ in deployed_environments(declared):
+        deploy = roles[f"deploy-{environment}-role"]
+        # By its own policy alone (the denies beside PowerUserAccess), and with the stores' own.
+        assert stores.refused(deploy, resource_policies=False) == [], environment
+        assert stores.refused(deploy) == [], environment
+
+
+def test_no_role_a_stack_creates_can_write_any_store_even_as_administrator(declared):
+    stores = Stores(declared)
+    for environment, stack in deployed_environments(declared):
+        minted = minted_admin(declared, environment, stack)
+        # By its boundary alone, and with the stores' own policies.
+        assert stores.refused(minted, resource_policies=False) == [], environment
+        assert stores.refused(minted) == [], environment
+
+
+def test_the_resource_policies_alone_refuse_an_administrator_of_the_account(declared):
+    """Without the boundary and the deploy role's denies: any principal of the account but the
+    writers (an administrator, a developer's role) is refused by the stores themselves. A key
+    the config names is not the program's to guard, so it is left out here."""
+    stores = Stores(declared)
+    admin = DeclaredRole(
+        "admin",
+        f"arn:aws:iam::{stores.account}:role/Admin",
+        [],
+        [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])],
+        None,
+    )
+    let_through = [w for w in stores.refused(admin) if KMS_KEY not in w]
+    assert let_through == []
+
+
+def test_a_deploy_role_cannot_approve_or_rewrite_the_delivery_projects(declared):
+    roles = declared_roles(declared)
+    pipeline = only(declared, "aws:codepipeline/pipeline:Pipeline").state["arn"]
+    projects = [p.state["arn"] for p in all_of(declared, "aws:codebuild/project:Project")]
+    for environment, _ in deployed_environments(declared):
+        deploy = roles[f"deploy-{environment}-role"]
+        for request in (
+            Request("codepipeline:PutApprovalResult", f"{pipeline}/production-approval/Approve"),
+            Request("codepipeline:UpdatePipeline", pipeline),
+            Request("codepipeline:StartPipelineExecution", pipeline),
+            *(Request("codebuild:UpdateProject", project) for project in projects),
+        ):
+            assert not deploy.allows(request), (environment, request)
+
+
+def test_environment_roles_still_read_what_they_need(declared):
+    """The guard leaves reading: an ECS task execution role of a stack pulls the image; a deploy
+    role in another account reads its template configuration (through the bucket policy)."""
+    stores = Stores(declared)
+    app_repository, repository_policy = stores.repositories["app-image"]
+    for environment, stack in deployed_environments(declared):
+        minted = minted_admin(declared, environment, stack)
+        owner = app_repository.split(":")[4]
+        assert minted.allows_through(Request("ecr:BatchGetImage", app_repository), repository_policy, owner)
+        assert minted.allows_through(
+            Request("ecr:GetDownloadUrlForLayer", app_repository), repository_policy, owner
+        )
+
+
+# -- allowed: the writers, and only where they write -------------------------------------------
+def test_the_build_and_the_pipeline_write_the_artifacts_and_the_build_the_image(declared):
+    stores, roles = Stores(declared), declared_roles(declared)
+    build, pipeline = roles["build-role"], roles["delivery-role"]
+    for role in (build, pipeline):
+        assert role.allows_through(
+            Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy, stores.account
+        ), role.name
+    app_repository, policy = stores.repositories["app-image"]
+    for action in (
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+    ):
+        assert build.allows_through(Request(action, app_repository), policy, stores.account), action
+    cache, cache_policy = stores.repositories["build-cache"]
+    assert build.allows_through(Request("ecr:PutImage", cache), cache_policy, stores.account)
+    # ... and the pipeline does not push images.
+    assert not pipeline.allows_through(Request("ecr:PutImage", app_repository), policy, stores.account)
+
+
+def test_the_deployer_may_push_the_build_image_and_nobody_else(declared):
+    stores = Stores(declared)
+    repository, policy = stores.repositories["build-image-ecr"]
+    (session,) = [
+        call for call in declared.invokes if call[0] == "aws:iam/getSessionContext:getSessionContext"
+    ][:1]
+    deployer_arn = f"arn:aws:iam::{stores.account}:role/deployer"
+    deployer = DeclaredRole(
+        "deployer", deployer_arn, [], [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])], None
+    )
+    assert session[1]["arn"] == f"arn:aws:sts::{stores.account}:assumed-role/deployer/pulumi"
+    assert deployer.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
+    build = declared_roles(declared)["build-role"]
+    assert not build.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
+
+
+def test_each_recorder_writes_its_own_environments_records_and_marks_images(declared):
+    stores, roles = Stores(declared), declared_roles(declared)
+    recorders = {
+        name.removeprefix("record-").removesuffix("-role"): role
+        for name, role in roles.items()
+        if name.startswith("record-")
+    }
+    assert bool(recorders) == bool(stores.table)
+    app_repository, policy = stores.repositories["app-image"]
+    for environment, recorder in recorders.items():
+        own = Request("dynamodb:PutItem", stores.table, {"dynamodb:LeadingKeys": [environment]})
+        other = Request("dynamodb:PutItem", stores.table, {"dynamodb:LeadingKeys": ["someone-else"]})
+        assert recorder.allows_through(own, stores.table_policy, stores.account), environment
+        assert not recorder.allows_through(other, stores.table_policy, stores.account), environment
+        assert not recorder.allows_through(
+            Request("dynamodb:DeleteTable", stores.table), stores.table_policy, stores.account
+        )
+        for action in ("ecr:PutImage", "ecr:BatchDeleteImage", "ecr:ListImages"):
+            assert recorder.allows_through(Request(action, app_repository), policy, stores.account), action
+        assert not recorder.allows_through(
+            Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy, stores.account
+        )
+        assert not recorder.allows_through(
+            Request("ecr:DeleteRepository", app_repository), policy, stores.account
+        )
+
+
+def test_each_review_reads_its_own_environments_records_and_writes_only_its_reports(declared):
+    stores, roles = Stores(declared), declared_roles(declared)
+    reviews = {
+        name.removeprefix("review-").removesuffix("-role"): role
+        for name, role in roles.items()
+        if name.startswith("review-")
+    }
+    for environment, review in reviews.items():
+        own = Request("dynamodb:GetItem", stores.table, {"dynamodb:LeadingKeys": [environment]})
+        other = Request("dynamodb:GetItem", stores.table, {"dynamodb:LeadingKeys": ["someone-else"]})
+        assert review.allows_through(own, stores.table_policy, stores.account)
+        assert not review.allows_through(other, stores.table_policy, stores.account)
+        assert not review.allows_through(
+            Request("dynamodb:PutItem", stores.table, {"dynamodb:LeadingKeys": [environment]}),
+            stores.table_policy,
+            stores.account,
+        )
+        report = f"{stores.bucket}/reviews/{environment}/exec/report.html"
+        assert review.allows_through(
+            Request("s3:PutObject", report, stores.owned), stores.bucket_policy, stores.account
+        )
+        assert not review.allows_through(
+            Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy, stores.account
+        )
+
+
+def test_approvers_may_answer_their_environments_approval_and_no_other(declared):
+    from tests.support.permissions import approver_roles
+
+    pipeline = only(declared, "aws:codepipeline/pipeline:Pipeline").state["arn"]
+    approvers = approver_roles(declared)
+    gated = [
+        env
+        for env, _ in deployed_environments(declared)
+        if any(
+            s["name"] == f"{env}-approval"
+            for s in only(declared, "aws:codepipeline/pipeline:Pipeline").inputs["stages"]
+        )
+    ]
+    assert bool(approvers) == bool(gated)
+    for approver in approvers.values():
+        answerable = [
+            env
+            for env in gated
+            if approver.allows(
+                Request("codepipeline:PutApprovalResult", f"{pipeline}/{env}-approval/Approve")
+            )
+        ]
+        assert answerable, approver.name
+        assert not approver.allows(Request("codepipeline:PutApprovalResult", f"{pipeline}/Build/Approve"))
+        assert not approver.allows(Request("codepipeline:UpdatePipeline", pipeline))
+        assert not approver.allows(
+            Request("codepipeline:PutApprovalResult", f"{pipeline}-other/{gated[0]}-approval/Approve")
+        )

@@ -390,12 +390,12 @@ def test_the_stores_table_says_what_guards_each_store(prod_synth):
         "`Keep released images (at most 10 marks exist)`<br>`Keep only the newest 100 tagged images` | "
         "`arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
         "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
+        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
     ) in stores
     assert (
         "| DynamoDB `todobackend-prod-releases` | — | — | `point-in-time recovery` | "
         "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
+        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
     ) in stores
     assert (
         "| S3 `artifacts-bucket-⟨suffix⟩` | — | — | `TLS-only policy`<br>`encryption AES256`<br>"
@@ -403,7 +403,7 @@ def test_the_stores_table_says_what_guards_each_store(prod_synth):
         "`versioning Enabled` | `arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
         "`arn:aws:iam::⟨account-id⟩:role/ecs-delivery/pipeline/todobackend-prod/delivery-role-⟨suffix⟩`<br>"
         "`arn:aws:iam::⟨account-id⟩:role/review-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:user/⟨deployer⟩` | protected |"
+        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
     ) in stores
 
 

@@ -686,9 +686,9 @@ class DeliveryConfig(_Section):
     image_digest_parameter: Optional[ParameterName] = "ApplicationImageDigest"
     """Template parameter that receives the digest (`sha256:...`) of the image the build
     published, so the template pins the image by digest (`<registry>/<repository>@<digest>`):
-    what runs is exactly what was reviewed, whatever later happens to the tag. `null` for a
-    template that does not declare it yet (it then gets the tag only; docs/template-contract.md
-    says how to move)."""
+    what runs is exactly what was reviewed, whatever later happens to the tag. `""` (empty)
+    for a template that does not declare it yet: it then gets the tag only, and releases are
+    checked by the tag (docs/template-contract.md says how to move)."""
     image_repository_parameter: ParameterName = "ApplicationImageRepository"
     """Template parameter that receives the name of the ECR repository the build pushes to."""
     image_registry_parameter: ParameterName = "ApplicationImageRegistry"
@@ -718,6 +718,13 @@ class DeliveryConfig(_Section):
     protect_stateful_resources: bool = True
     """Protect repositories and the artifact store from deletion (prod); false lets
     `pulumi destroy` remove them with their contents (dev)."""
+
+    @field_validator("image_digest_parameter", mode="before")
+    @classmethod
+    def _no_digest_parameter(cls, value: Any) -> Any:
+        # Every config value reaches the program as a string (the CLI's `config set` takes no
+        # null): an empty one means none.
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _environments_are_consistent(self, info: ValidationInfo) -> DeliveryConfig:
@@ -1164,7 +1171,7 @@ def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
         namespace, _, key = full_key.partition(":")
         if namespace != NAMESPACE:
             continue
-        if isinstance(value, str) and value[:1] in "{[" and value != SECRET_PLACEHOLDER:
+        if isinstance(value, str) and value[:1] in ("{", "[") and value != SECRET_PLACEHOLDER:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
@@ -1198,7 +1205,8 @@ def config_from_stack(
             if namespace != NAMESPACE:
                 continue
             try:
-                raw[key] = json.loads(value) if value[:1] in "{[" and value != SECRET_PLACEHOLDER else value
+                structured = value[:1] in ("{", "[") and value != SECRET_PLACEHOLDER
+                raw[key] = json.loads(value) if structured else value
             except json.JSONDecodeError:
                 continue
             if key in _TOP_LEVEL_BOOLEANS and raw[key] in ("true", "false"):

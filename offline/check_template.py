@@ -30,6 +30,7 @@ def contract_parameters(stack: str | None, stacks_dir: Path) -> dict[str, str]:
 
     keys = (
         "image_tag_parameter",
+        "image_digest_parameter",
         "image_repository_parameter",
         "image_registry_parameter",
         "permissions_boundary_parameter",
@@ -37,12 +38,22 @@ def contract_parameters(stack: str | None, stacks_dir: Path) -> dict[str, str]:
     if stack is None:
         return {key: DeliveryConfig.model_fields[key].default for key in keys}
     config = config_from_stack(load_stack_config(stack, stacks_dir).values, stack=stack)
-    return {key: getattr(config, key) for key in keys}
+    # imageDigestParameter: '' sets no digest; the rules then ask for none.
+    return {key: getattr(config, key) or "" for key in keys}
 
 
 def command(template: Path, parameters: dict[str, str]) -> list[str]:
     configured = [f"E9101:{key}={name}" for key, name in parameters.items()]
     configured.append(f"E9103:boundary_parameter={parameters['permissions_boundary_parameter']}")
+    configured += [
+        f"W9107:{key}={parameters[key]}"
+        for key in (
+            "image_tag_parameter",
+            "image_digest_parameter",
+            "image_registry_parameter",
+            "image_repository_parameter",
+        )
+    ]
     return [
         # cfn-lint's own entry point, in this interpreter (its package has no __main__).
         sys.executable, "-c", "import sys; from cfnlint.runner import main; sys.exit(main())",

@@ -42,9 +42,10 @@ def test_infra_example_matches_the_default_contract():
     template = yaml.safe_load(
         (EXAMPLES / "infra-repo" / "stack.yml").read_text().replace("!", "")  # tags are irrelevant here
     )
-    # The four parameters the pipeline sets, under their default names.
+    # The five parameters the pipeline sets, under their default names.
     pipeline_set = {
         "ApplicationImageTag",
+        "ApplicationImageDigest",
         "ApplicationImageRepository",
         "ApplicationImageRegistry",
         "PermissionsBoundaryArn",

@@ -376,3 +376,17 @@ def test_parameters_with_dollar_signs_and_hyphenated_environments_reach_cloudfor
     )
     review = action_of(run.mocks, "prod-eu-plan", "ReviewChangeSet")["configuration"]
     assert review["ProjectName"] == "todobackend-test-review-prod-eu"
+
+
+def test_a_template_by_tag_gets_no_digest_when_the_stack_sets_none():
+    """imageDigestParameter: '' (a template not moved to the digest yet): the pipeline passes the
+    tag as before, and no digest the template would refuse to receive."""
+    mocks = run_config(config_with(imageDigestParameter="")).mocks
+    for stage, action in (("dev", "Deploy"), ("production", "CreateChangeSet")):
+        overrides = json.loads(action_of(mocks, stage, action)["configuration"]["ParameterOverrides"])
+        assert "ApplicationImageDigest" not in overrides
+        assert overrides["ApplicationImageTag"] == {
+            "Fn::GetParam": ["ApplicationVersion", "version.json", "Version"]
+        }
+    review = only(mocks, "aws:codebuild/project:Project", "review-production-project").inputs
+    assert "DIGEST_PARAMETER" not in {v["name"] for v in review["environment"]["environmentVariables"]}

@@ -54,6 +54,10 @@ def test_a_book_shaped_template_fails_with_a_line_per_problem_saying_how_to_fix_
         "template does not declare"
     )
     assert contract == [
+        f"6:E9101:declare the parameter ApplicationImageDigest (Type: String): {pipeline_sets}; then pin the "
+        "image by it (Image: !Sub '${ApplicationImageRegistry}/${ApplicationImageRepository}@${ApplicationImageDigest}'), "
+        "or, until the template is moved, set imageDigestParameter: '' in the stack file (releases are then "
+        "checked by the tag alone)",
         f"6:E9101:declare the parameter ApplicationImageRepository (Type: String): {pipeline_sets}",
         f"6:E9101:declare the parameter ApplicationImageRegistry (Type: String): {pipeline_sets}",
         f"6:E9101:declare the parameter PermissionsBoundaryArn (Type: String): {pipeline_sets}",
@@ -114,3 +118,66 @@ def test_the_rules_assume_what_the_deploy_role_and_the_boundary_are():
 def test_a_missing_template_is_named(capsys):
     assert check_template.main([str(ROOT / "nothing-here.yml")]) == 2
     assert "no template at" in capsys.readouterr().err
+
+
+TAGGED_TASK = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ApplicationImageTag: {Type: String}
+  ApplicationImageDigest: {Type: String}
+  ApplicationImageRepository: {Type: String}
+  ApplicationImageRegistry: {Type: String}
+  PermissionsBoundaryArn: {Type: String}
+Resources:
+  Task:
+    Type: AWS::ECS::TaskDefinition
+    Properties:
+      ContainerDefinitions:
+        - Name: app
+          Image: !Sub ${ApplicationImageRegistry}/${ApplicationImageRepository}:${ApplicationImageTag}
+          Environment:
+            - {Name: DIGEST, Value: !Ref ApplicationImageDigest}
+            - {Name: BOUNDARY, Value: !Ref PermissionsBoundaryArn}
+"""
+
+
+def test_a_container_run_by_its_tag_is_told_to_pin_the_digest(tmp_path):
+    template = tmp_path / "tagged.yml"
+    template.write_text(TAGGED_TASK)
+    status, findings = check(template)
+    assert [f for f in findings if ":W9107:" in f] == [
+        "14:W9107:Task: pin the image by its digest: Image: !Sub "
+        "'${ApplicationImageRegistry}/${ApplicationImageRepository}@${ApplicationImageDigest}' (by the tag, a "
+        "task started later runs whatever the tag names then)"
+    ]
+    assert status != 0
+    pinned = tmp_path / "pinned.yml"
+    pinned.write_text(
+        TAGGED_TASK.replace(":${ApplicationImageTag}", "@${ApplicationImageDigest}").replace(
+            "{Name: DIGEST, Value: !Ref ApplicationImageDigest}",
+            "{Name: TAG, Value: !Ref ApplicationImageTag}",
+        )
+    )
+    assert check(pinned) == (0, [])
+
+
+def test_a_stack_that_sets_no_digest_asks_for_none(tmp_path):
+    """imageDigestParameter: '' keeps an existing template by tag working: the pipeline sets no
+    digest, so the template need not declare one and nothing asks to pin it."""
+    stack = (
+        (FIXTURE_STACKS / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("config:\n", "config:\n  ecs-delivery:imageDigestParameter: ''\n", 1)
+    )
+    (tmp_path / "Pulumi.bytag.yaml").write_text(stack)
+    parameters = check_template.contract_parameters("bytag", tmp_path)
+    assert parameters["image_digest_parameter"] == ""
+    template = tmp_path / "tagged.yml"
+    template.write_text(
+        TAGGED_TASK.replace("  ApplicationImageDigest: {Type: String}\n", "").replace(
+            "            - {Name: DIGEST, Value: !Ref ApplicationImageDigest}\n", ""
+        )
+    )
+    linter = check_template.command(template, parameters)
+    done = subprocess.run(linter, capture_output=True, text=True, check=False)  # noqa: S603
+    assert "E9101" not in done.stdout and "W9107" not in done.stdout, done.stdout

@@ -22,6 +22,8 @@ from cfnlint.rules import CloudFormationLintRule, RuleMatch
 # does not declare. cfn-lint's --configure-rule takes each by its key.
 PIPELINE_PARAMETERS = {
     "image_tag_parameter": "ApplicationImageTag",
+    # Empty (`imageDigestParameter: ''` in the stack file): the pipeline sets no digest.
+    "image_digest_parameter": "ApplicationImageDigest",
     "image_repository_parameter": "ApplicationImageRepository",
     "image_registry_parameter": "ApplicationImageRegistry",
     "permissions_boundary_parameter": "PermissionsBoundaryArn",
@@ -74,8 +76,8 @@ class PipelineParameters(CloudFormationLintRule):
     id = "E9101"
     shortdesc = "The template declares every parameter the pipeline sets"
     description = (
-        "ecs-delivery sets the image tag, repository and registry and the permissions boundary on every "
-        "deploy; CloudFormation refuses values for undeclared parameters."
+        "ecs-delivery sets the image tag and digest, repository and registry and the permissions boundary "
+        "on every deploy; CloudFormation refuses values for undeclared parameters."
     )
     source_url = "https://github.com/ecs-delivery/ecs-delivery/blob/main/docs/template-contract.md"
     tags = ("ecs-delivery", "parameters")
@@ -89,15 +91,93 @@ class PipelineParameters(CloudFormationLintRule):
 
     def match(self, cfn: Any) -> list[RuleMatch]:
         declared = set((cfn.template.get("Parameters") or {}).keys())
-        return [
-            RuleMatch(
-                ["Parameters"],
+        found = []
+        for key in PIPELINE_PARAMETERS:
+            name = self.config[key]
+            if not name or name in declared:
+                continue
+            message = (
                 f"declare the parameter {name} (Type: String): the pipeline sets it on every deploy, and "
-                "CloudFormation refuses a value for a parameter the template does not declare",
+                "CloudFormation refuses a value for a parameter the template does not declare"
             )
-            for name in (self.config[key] for key in PIPELINE_PARAMETERS)
-            if name not in declared
-        ]
+            if key == "image_digest_parameter":
+                pinned = _pinned_image(
+                    self.config["image_registry_parameter"], self.config["image_repository_parameter"], name
+                )
+                message += (
+                    f"; then pin the image by it (Image: !Sub '{pinned}'), or, until the template is moved, "
+                    "set imageDigestParameter: '' in the stack file (releases are then checked by the tag "
+                    "alone)"
+                )
+            found.append(RuleMatch(["Parameters"], message))
+        return found
+
+
+def _pinned_image(registry: str, repository: str, digest: str) -> str:
+    return f"${{{registry}}}/${{{repository}}}@${{{digest}}}"
+
+
+def _references(value: Any, parameter: str) -> bool:
+    """Whether a property value names a parameter (`Ref`, or `${Parameter}` in `Fn::Sub`)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == parameter:
+            return True
+        sub = value.get("Fn::Sub")
+        text = sub if isinstance(sub, str) else (sub[0] if isinstance(sub, list) and sub else None)
+        if isinstance(text, str) and f"${{{parameter}}}" in text:
+            return True
+        return any(_references(inner, parameter) for inner in value.values())
+    if isinstance(value, list):
+        return any(_references(inner, parameter) for inner in value)
+    return False
+
+
+class ImagesPinnedByDigest(CloudFormationLintRule):
+    id = "W9107"
+    shortdesc = "Containers run the image by its digest"
+    description = (
+        "A task definition that names the image by its tag runs whatever the tag names when a task "
+        "starts; pinned by the digest the pipeline passes, it runs exactly the image that was reviewed."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "images")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_definition = {
+            key: {"default": PIPELINE_PARAMETERS[key], "type": "string"}
+            for key in (
+                "image_tag_parameter",
+                "image_digest_parameter",
+                "image_registry_parameter",
+                "image_repository_parameter",
+            )
+        }
+        self.configure()
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        tag, digest = self.config["image_tag_parameter"], self.config["image_digest_parameter"]
+        if not digest:
+            return []
+        pinned = _pinned_image(
+            self.config["image_registry_parameter"], self.config["image_repository_parameter"], digest
+        )
+        found = []
+        for name, resource in (cfn.template.get("Resources") or {}).items():
+            if not isinstance(resource, dict) or resource.get("Type") != "AWS::ECS::TaskDefinition":
+                continue
+            containers = (resource.get("Properties") or {}).get("ContainerDefinitions") or []
+            for index, container in enumerate(containers if isinstance(containers, list) else []):
+                image = (container or {}).get("Image")
+                if _references(image, tag) and not _references(image, digest):
+                    found.append(
+                        RuleMatch(
+                            ["Resources", name, "Properties", "ContainerDefinitions", index, "Image"],
+                            f"{name}: pin the image by its digest: Image: !Sub '{pinned}' (by the tag, a "
+                            "task started later runs whatever the tag names then)",
+                        )
+                    )
+        return found
 
 
 def _roles(cfn: Any) -> dict[str, dict[str, Any]]:

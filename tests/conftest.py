@@ -46,6 +46,8 @@ BOOK_CONFIG: dict[str, Any] = {
             "approval": True,
         },
     ],
+    # A gated environment's approval requests need someone to go to.
+    "ecs-delivery:notifications": {"emails": ["platform-team@example.com"]},
 }
 
 

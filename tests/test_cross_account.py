@@ -62,6 +62,7 @@ def problems(**changes) -> list[str]:
             {"name": "production", "stackName": "app-prod", "approval": True, "account": TARGET},
         ],
         "targetAccounts": {TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/ecs-delivery-bootstrap"}},
+        "notifications": {"emails": ["platform-team@example.com"]},
         **changes,
     }
     try:

@@ -29,8 +29,8 @@ MULTI_ENVIRONMENT = config_with(
     artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     environments=[
         {"name": "dev", "stackName": "todobackend-dev"},
-        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
         {"name": "staging", "stackName": "todobackend-staging"},
+        {"name": "qa", "stackName": "todobackend-qa", "approval": True},
         {"name": "production", "stackName": "todobackend-prod", "approval": True},
     ],
     notifications={"emails": ["a@example.com", "b@example.com"]},

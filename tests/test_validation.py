@@ -23,6 +23,7 @@ def blueprint():
             {"name": "dev", "stackName": "app-dev"},
             {"name": "production", "stackName": "app-prod", "approval": True},
         ],
+        "notifications": {"emails": ["platform-team@example.com"]},
     }
     config = load_config(raw)
     return delivery_blueprint(config, worst_case_refs(config))

@@ -159,7 +159,7 @@ def _no_pipeline_variable(value: str) -> str:
     return value
 
 
-_no_pipeline_variable.allowed = "no CodePipeline variable syntax ('#{...}')"
+_no_pipeline_variable.allowed = "a string without CodePipeline variable syntax ('#{...}')"
 
 
 ResourceName = Annotated[
@@ -178,7 +178,8 @@ BranchName = Annotated[
     AfterValidator(_visible_branch),
     _matches(
         r"(?!/)(?!.*\.\.)(?!.*//)[^\s~^:?*\[\\]{1,255}(?<![/.])",
-        "a Git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\')",
+        "a Git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\', no control or "
+        "bidirectional-override characters)",
     ),
 ]
 EcrRepositoryName = Annotated[
@@ -196,7 +197,7 @@ StackName = Annotated[
         "a CloudFormation stack name: a letter, then letters, digits and '-', at most 128",
     ),
 ]
-_relative_path.allowed = "a relative path inside the repository"
+_relative_path.allowed = "a relative path inside the repository (no line breaks or other control characters)"
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 ParameterName = Annotated[
     str,
@@ -597,7 +598,10 @@ class VerifyConfig(_Section):
 
 AlarmName = Annotated[
     str,
-    _matches(r"[^\x00-\x1f\x7f]{1,255}", "a CloudWatch alarm name (1-255 characters, no control characters)"),
+    _matches(
+        r"[^\x00-\x1f\x7f]{1,255}",
+        "a CloudWatch alarm name (1-255 characters, no control characters, no '#{...}')",
+    ),
     AfterValidator(_no_pipeline_variable),
 ]
 ParameterValue = Annotated[str, AfterValidator(_no_pipeline_variable)]

@@ -149,7 +149,7 @@ def _keys_before(node: Node, path: list[PathPart]) -> Iterator[tuple[list[PathPa
 def enclosing_key(text: str, line: int) -> Optional[str]:
     """The key whose value the 1-based `line` is written in, as far as the lines before it
     tell: the last key above it when that key's value is still open (`verify:` with nothing
-    after it), else the mapping that last key belongs to."""
+    after it, or a block list), else the mapping that last key belongs to."""
     prefix = "".join(text.splitlines(keepends=True)[: line - 1])
     try:
         document = _yaml().compose(prefix)
@@ -161,7 +161,10 @@ def enclosing_key(text: str, line: int) -> Optional[str]:
     if last is None:
         return None
     parts, _, value_node = last
-    opened = isinstance(value_node, ScalarNode) and value_node.value == "" and not value_node.style
+    # `verify:` with nothing after it yet, or a block list the line may continue.
+    opened = (isinstance(value_node, ScalarNode) and value_node.value == "" and not value_node.style) or (
+        isinstance(value_node, SequenceNode) and not value_node.flow_style
+    )
     return key_path(parts if opened else parts[:-1]) or None
 
 
@@ -175,10 +178,17 @@ def _tab_problem(name: str, text: str, error: MarkedYAMLError) -> Optional[str]:
         return None
     inside = enclosing_key(text, mark.line + 1)
     where = f" (inside {inside})" if inside else ""
+    if written[: mark.column].strip():
+        # After a key or a dash: the parser reads no tab where a value may start.
+        what, fix = f"a tab follows {written[: mark.column].strip()!r}", "replace the tab with a space"
+    else:
+        what, fix = (
+            f"a tab indents {written.strip()!r}",
+            "replace the tab with spaces, lined up with the keys next to it",
+        )
     return (
-        f"{name} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: a tab indents "
-        f"{written.strip()!r}{where}; YAML indents with spaces only: replace the tab with spaces, "
-        "lined up with the keys next to it"
+        f"{name} is not valid YAML: line {mark.line + 1}, column {mark.column + 1}: {what}{where}; "
+        f"YAML indents and separates with spaces: {fix}"
     )
 
 

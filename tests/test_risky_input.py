@@ -41,9 +41,14 @@ def env(name: str, **keys) -> dict:
     return {"name": name, "stackName": f"app-{name}", **keys}
 
 
+def gated(name: str, **keys) -> dict:
+    """An environment released through an approval, with everything else a gated one needs."""
+    return env(name, approval=True, **keys)
+
+
 # -- a gated environment no one hears about --------------------------------------------------
 def test_a_gated_environment_with_no_one_to_notify_is_refused():
-    assert problems(environments=[env("dev"), env("production", approval=True)]) == [
+    assert problems(environments=[env("dev"), gated("production")]) == [
         "ecs-delivery:notifications.emails: required with a gated environment (environments[1] 'production'): "
         "approval requests are sent only to these addresses, so without one a release waits at its approval "
         "and no one is told; add at least one address"
@@ -51,7 +56,7 @@ def test_a_gated_environment_with_no_one_to_notify_is_refused():
     load_config(
         {
             **MINIMAL_RAW,
-            "environments": [env("dev"), env("production", approval=True)],
+            "environments": [env("dev"), gated("production")],
             "notifications": NOTIFIED,
         }
     )
@@ -62,14 +67,14 @@ def test_a_gated_environment_with_no_one_to_notify_is_refused():
 def test_a_secret_address_is_someone_to_notify():
     raw = {
         **MINIMAL_RAW,
-        "environments": [env("production", approval=True)],
+        "environments": [gated("production")],
         "notifications": {"emails": ["[secret]"]},
     }
     load_config(raw, secret_keys=frozenset({"ecs-delivery:notifications"}))
 
 
 def test_a_wrong_address_is_reported_once_not_also_as_no_one_to_notify():
-    found = problems(environments=[env("production", approval=True)], notifications={"emails": ["ops"]})
+    found = problems(environments=[gated("production")], notifications={"emails": ["ops"]})
     assert found == [
         "ecs-delivery:notifications.emails[0]: 'ops' is not allowed: an email address (local-part@domain.tld)"
     ]
@@ -77,16 +82,14 @@ def test_a_wrong_address_is_reported_once_not_also_as_no_one_to_notify():
 
 # -- an ungated environment after a gated one ------------------------------------------------
 def test_an_ungated_environment_after_a_gated_one_is_refused_with_the_fix():
-    assert problems(
-        environments=[env("dev"), env("production", approval=True), env("dr")], notifications=NOTIFIED
-    ) == [
+    assert problems(environments=[env("dev"), gated("production"), env("dr")], notifications=NOTIFIED) == [
         "ecs-delivery:environments[2].approval: 'dr' is ungated but deploys after the gated environments[1] "
         "'production': environments deploy in order, so 'dr' would receive changes without a review of its own, "
         "after 'production' has them; move it before 'production', or gate it (approval: true)"
     ]
     for fixed in (
-        [env("dev"), env("dr"), env("production", approval=True)],
-        [env("dev"), env("production", approval=True), env("dr", approval=True)],
+        [env("dev"), env("dr"), gated("production")],
+        [env("dev"), gated("production"), gated("dr")],
     ):
         load_config({**MINIMAL_RAW, "environments": fixed, "notifications": NOTIFIED})
 

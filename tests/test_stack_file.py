@@ -162,14 +162,25 @@ def test_a_merge_key_fills_in_what_the_mapping_does_not_set():
         (
             HEAD + ENVIRONMENTS + "\t  onFailure: {result: ROLLBACK}\n",
             "Pulumi.shop.yaml is not valid YAML: line 20, column 1: a tab indents 'onFailure: {result: ROLLBACK}' "
-            "(inside ecs-delivery:environments[1]); YAML indents with spaces only: replace the tab with spaces, "
-            "lined up with the keys next to it",
+            "(inside ecs-delivery:environments[1]); YAML indents and separates with spaces: replace the tab with "
+            "spaces, lined up with the keys next to it",
         ),
         (
             HEAD + "  ecs-delivery:build:\n\ttimeoutMinutes: 30\n",
             "Pulumi.shop.yaml is not valid YAML: line 11, column 1: a tab indents 'timeoutMinutes: 30' "
-            "(inside ecs-delivery:build); YAML indents with spaces only: replace the tab with spaces, lined up "
-            "with the keys next to it",
+            "(inside ecs-delivery:build); YAML indents and separates with spaces: replace the tab with spaces, "
+            "lined up with the keys next to it",
+        ),
+        (
+            HEAD + "  ecs-delivery:build:\n    timeoutMinutes:\t30\n",
+            "Pulumi.shop.yaml is not valid YAML: line 11, column 20: a tab follows 'timeoutMinutes:' "
+            "(inside ecs-delivery:build); YAML indents and separates with spaces: replace the tab with a space",
+        ),
+        (
+            HEAD + "  ecs-delivery:environments:\n    - name: dev\n      alarms:\n        -\tdev-5xx\n",
+            "Pulumi.shop.yaml is not valid YAML: line 13, column 10: a tab follows '-' "
+            "(inside ecs-delivery:environments[0].alarms); YAML indents and separates with spaces: replace the tab "
+            "with a space",
         ),
     ],
 )

@@ -39,6 +39,11 @@ ENVIRONMENTS = """\
 """
 
 
+def at(text: str, written: str, nth: int = 1) -> int:
+    """The line the nth line holding `written` is on (1-based), as an editor shows it."""
+    return [i for i, line in enumerate(text.splitlines(), start=1) if written in line][nth - 1]
+
+
 def loaded(tmp_path, text: str):
     (tmp_path / "Pulumi.shop.yaml").write_text(text)
     return load_stack_config("shop", tmp_path)
@@ -60,13 +65,15 @@ def test_an_approval_false_appended_under_a_gated_environment_is_refused(tmp_pat
     # Read as YAML 1.1 with the last key winning (PyYAML, as before), production is ungated.
     assert yaml.safe_load(text)["config"]["ecs-delivery:environments"][1]["approval"] is False
     error = refused(tmp_path, text)
-    assert error.problems == [
-        "line 20: ecs-delivery:environments[1].approval is set again (first at line 15)"
-    ]
+    repeated = (
+        f"line {at(text, 'approval: false')}: ecs-delivery:environments[1].approval is set again "
+        f"(first at line {at(text, 'approval: true')})"
+    )
+    assert error.problems == [repeated]
     assert str(error).startswith(
         "Pulumi.shop.yaml repeats keys, which the Pulumi CLI refuses (YAML 1.2: the keys of a mapping are unique"
     )
-    assert "  - line 20: ecs-delivery:environments[1].approval is set again (first at line 15)" in str(error)
+    assert f"  - {repeated}" in str(error)
 
 
 def test_a_second_environments_list_is_refused(tmp_path):
@@ -76,7 +83,8 @@ def test_a_second_environments_list_is_refused(tmp_path):
         + "  ecs-delivery:environments:\n    - name: production\n      stackName: shop-prod\n"
     )
     assert refused(tmp_path, text).problems == [
-        "line 20: ecs-delivery:environments is set again (first at line 10)"
+        f"line {at(text, 'ecs-delivery:environments:', 2)}: ecs-delivery:environments is set again (first at "
+        f"line {at(text, 'ecs-delivery:environments:')})"
     ]
 
 
@@ -95,14 +103,17 @@ def test_every_repeated_key_of_the_file_is_reported_at_once_at_every_depth(tmp_p
     )
     assert refused(tmp_path, text).problems == [
         # Inside a flow mapping: two keys on one line.
-        "line 20: ecs-delivery:environments[1].deploymentWindow.timeZone is set again (first at column 56)",
-        "line 21: ecs-delivery:environments[1].verify is set again (first at line 16)",
+        f"line {at(text, 'deploymentWindow')}: ecs-delivery:environments[1].deploymentWindow.timeZone is set "
+        "again (first at column 56)",
+        f"line {at(text, 'verify:', 2)}: ecs-delivery:environments[1].verify is set again (first at line "
+        f"{at(text, 'verify:')})",
         # Quoted or not, the program gets the same key (the CLI hands config over as JSON).
-        "line 25: ecs-delivery:targetAccounts.222222222222 is set again (first at line 24)",
+        f"line {at(text, '    222222222222:')}: ecs-delivery:targetAccounts.222222222222 is set again (first at "
+        f"line {at(text, 'role/a')})",
         # The CLI namespaces a key written without one: Go's map order would pick the winner.
-        "line 26: 'application' is ecs-delivery:application, already set as 'ecs-delivery:application' at "
-        "line 3; Pulumi would keep either one",
-        "line 27: config is set again (first at line 1)",
+        f"line {at(text, '  application:')}: 'application' is ecs-delivery:application, already set as "
+        "'ecs-delivery:application' at line 3; Pulumi would keep either one",
+        f"line {at(text, 'config: {}')}: config is set again (first at line 1)",
     ]
 
 
@@ -161,7 +172,8 @@ def test_a_merge_key_fills_in_what_the_mapping_does_not_set():
     [
         (
             HEAD + ENVIRONMENTS + "\t  onFailure: {result: ROLLBACK}\n",
-            "Pulumi.shop.yaml is not valid YAML: line 20, column 1: a tab indents 'onFailure: {result: ROLLBACK}' "
+            f"Pulumi.shop.yaml is not valid YAML: line {at(HEAD + ENVIRONMENTS, 'bakeMinutes') + 1}, column 1: a tab "
+            "indents 'onFailure: {result: ROLLBACK}' "
             "(inside ecs-delivery:environments[1]); YAML indents and separates with spaces: replace the tab with "
             "spaces, lined up with the keys next to it",
         ),

@@ -13,6 +13,7 @@ import functools
 import importlib
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
@@ -61,6 +62,10 @@ NOTIFICATION_RULE_SUFFIX = "-events"
 STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
+# Set in the validation context of the second pass over a broken config (_cross_field_problems).
+_REPAIRING = "repairing"
+
+
 class ConfigError(ValueError):
     """Every problem found in the stack config, one readable line each."""
 
@@ -81,6 +86,29 @@ def _matches(pattern: str, allowed: str):
     return AfterValidator(check)
 
 
+# Characters that are not what they show: control characters (a line break, a tab, NUL, DEL),
+# format characters (the bidirectional overrides U+202A-U+202E and isolates U+2066-U+2069, zero-
+# width characters) and the Unicode line and paragraph separators (Unicode general categories
+# Cc, Cf, Zl, Zp).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+_CONTROL_NAMES = {"\n": "a line break (\\n)", "\r": "a carriage return (\\r)", "\t": "a tab (\\t)"}
+
+
+def _invisible_characters(value: str) -> list[str]:
+    """The characters of `value` that are not what they show, each described once."""
+    found: list[str] = []
+    for char in dict.fromkeys(value):
+        category = unicodedata.category(char)
+        if category not in _INVISIBLE_CATEGORIES:
+            continue
+        name = unicodedata.name(char, "")
+        found.append(
+            _CONTROL_NAMES.get(char)
+            or (f"U+{ord(char):04X} {name}" if name else f"the control character U+{ord(char):04X}")
+        )
+    return found
+
+
 def _relative_path(value: str) -> str:
     # CodePipeline resolves `Artifact::path` inside the artifact zip; an absolute path or
     # `..` can never resolve there and only fails at run time.
@@ -89,7 +117,49 @@ def _relative_path(value: str) -> str:
             f"{value!r} is not allowed: a relative path inside the repository "
             "(no leading '/', no '..', no '::')"
         )
+    invisible = _invisible_characters(value)
+    if invisible:
+        # A line break in a path splits the action's configuration line and names no file the
+        # repository holds; found only when the release runs.
+        raise ValueError(
+            f"{value!r} is not allowed: it holds {', '.join(invisible)}; a relative path inside the "
+            "repository holds no line breaks or other control characters"
+        )
     return value
+
+
+def _visible_branch(value: str) -> str:
+    invisible = _invisible_characters(value)
+    if invisible:
+        # Git refuses control characters in a ref (git check-ref-format); a bidirectional
+        # override is accepted by Git but shows the name differently from what it is, so a
+        # reviewer reads one branch and the pipeline follows another (Trojan Source,
+        # CVE-2021-42574).
+        raise ValueError(
+            f"{value!r} is not allowed: it holds {', '.join(invisible)}; a Git branch name of visible "
+            "characters only (no control characters, no bidirectional overrides)"
+        )
+    return value
+
+
+# CodePipeline resolves `#{namespace.variable}` in an action's configuration when the action runs
+# (CodePipeline user guide, "Variables reference"). In a value the stack file passes through
+# (a template parameter, an alarm name), it is a reference to a variable the stack file never
+# meant, and a namespace the pipeline does not have fails the release at run time.
+_PIPELINE_VARIABLE = re.compile(r"#\{[^}]*\}")
+
+
+def _no_pipeline_variable(value: str) -> str:
+    found = _PIPELINE_VARIABLE.search(value)
+    if found:
+        raise ValueError(
+            f"{value!r} is not allowed: {found.group()!r} is CodePipeline's variable syntax, which the "
+            "pipeline would try to resolve when the release runs (and fail); write the value without '#{'"
+        )
+    return value
+
+
+_no_pipeline_variable.allowed = "a string without CodePipeline variable syntax ('#{...}')"
 
 
 ResourceName = Annotated[
@@ -105,9 +175,11 @@ RepositoryId = Annotated[
 ]
 BranchName = Annotated[
     str,
+    AfterValidator(_visible_branch),
     _matches(
         r"(?!/)(?!.*\.\.)(?!.*//)[^\s~^:?*\[\\]{1,255}(?<![/.])",
-        "a Git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\')",
+        "a Git branch name (no spaces, '..', '~', '^', ':', '?', '*', '[' or '\\', no control or "
+        "bidirectional-override characters)",
     ),
 ]
 EcrRepositoryName = Annotated[
@@ -125,7 +197,7 @@ StackName = Annotated[
         "a CloudFormation stack name: a letter, then letters, digits and '-', at most 128",
     ),
 ]
-_relative_path.allowed = "a relative path inside the repository"
+_relative_path.allowed = "a relative path inside the repository (no line breaks or other control characters)"
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 ParameterName = Annotated[
     str,
@@ -445,10 +517,83 @@ class DeploymentWindowConfig(_Section):
     """The IANA time zone the cron is read in (e.g. `Europe/London`)."""
 
 
-OutputName = Annotated[
-    str,
-    _matches(r"[A-Za-z0-9]{1,255}", "a CloudFormation output name (letters and digits)"),
-]
+# The smoke test gets each of `verify.stackOutputs` as an environment variable of the same name
+# (components/blueprint.py `_verify_action`), in a CodeBuild build whose commands run in bash
+# (build-image/verify-environment). An output named after a variable that bash, CodeBuild or the
+# verify project itself uses would replace that variable, and the smoke test, hence the release,
+# would fail (or run something else) every time; the gated release would be rolled back.
+#
+# Bash's own variables: Bash Reference Manual, 5 "Shell Variables" (5.1 Bourne Shell Variables,
+# 5.2 Bash Variables); the same list as bash(1), "Shell Variables". From the environment, some
+# steer the shell itself (IFS splits words, PATH finds commands, BASH_ENV and ENV name a file
+# bash runs first, SHELLOPTS and BASHOPTS turn options on).
+BASH_VARIABLES = frozenset({
+    "CDPATH", "HOME", "IFS", "MAIL", "MAILPATH", "OPTARG", "OPTIND", "PATH", "PS1", "PS2",
+    "_", "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
+    "BASH_CMDS", "BASH_COMMAND", "BASH_COMPAT", "BASH_ENV", "BASH_EXECUTION_STRING", "BASH_LINENO",
+    "BASH_LOADABLES_PATH", "BASH_MONOSECONDS", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL",
+    "BASH_TRAPSIG", "BASH_VERSINFO", "BASH_VERSION", "BASH_XTRACEFD", "CHILD_MAX", "COLUMNS",
+    "COMP_CWORD", "COMP_KEY", "COMP_LINE", "COMP_POINT", "COMP_TYPE", "COMP_WORDBREAKS", "COMP_WORDS",
+    "COMPREPLY", "COPROC", "DIRSTACK", "EMACS", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID",
+    "EXECIGNORE", "FCEDIT", "FIGNORE", "FUNCNAME", "FUNCNEST", "GLOBIGNORE", "GLOBSORT", "GROUPS",
+    "histchars", "HISTCMD", "HISTCONTROL", "HISTFILE", "HISTFILESIZE", "HISTIGNORE", "HISTSIZE",
+    "HISTTIMEFORMAT", "HOSTFILE", "HOSTNAME", "HOSTTYPE", "IGNOREEOF", "INPUTRC", "INSIDE_EMACS",
+    "LANG", "LC_ALL", "LC_COLLATE", "LC_CTYPE", "LC_MESSAGES", "LC_NUMERIC", "LC_TIME", "LINENO",
+    "LINES", "MACHTYPE", "MAILCHECK", "MAPFILE", "OLDPWD", "OPTERR", "OSTYPE", "PIPESTATUS",
+    "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND", "PROMPT_DIRTRIM", "PS0", "PS3", "PS4", "PWD",
+    "RANDOM", "READLINE_ARGUMENT", "READLINE_LINE", "READLINE_MARK", "READLINE_POINT", "REPLY",
+    "SECONDS", "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM", "TIMEFORMAT", "TMOUT", "TMPDIR", "UID",
+    "auto_resume",
+})  # fmt: skip
+# CodeBuild user guide, "Environment variables in build environments": the variables CodeBuild
+# sets in every build, AWS_REGION, AWS_DEFAULT_REGION and the CODEBUILD_ ones; the prefix is
+# CodeBuild's own (CreateProject refuses a user variable named CODEBUILD_...). AWS_ variables are
+# also what the AWS CLI and SDKs read for the build's identity and region.
+CODEBUILD_VARIABLES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
+# What the verify project sets (components/verify_project.py `verify_environment`) and the
+# variables build-image/verify-environment assigns while it checks the outputs.
+VERIFY_PROJECT_VARIABLES = frozenset(
+    {"ENVIRONMENT", "VERIFY_COMMAND", "STACK_OUTPUTS", "name", "value", "missing"}
+)
+
+
+def _reserved_variable(name: str) -> Optional[str]:
+    """Why an environment variable of this name cannot carry a stack output, if it cannot."""
+    codebuild_guide = '(CodeBuild user guide, "Environment variables in build environments")'
+    if name in VERIFY_PROJECT_VARIABLES:
+        return f"the verify project uses {name} itself (build-image/verify-environment)"
+    if name in CODEBUILD_VARIABLES:
+        return f"CodeBuild sets {name} in every build {codebuild_guide}"
+    if name.startswith("CODEBUILD_"):
+        return f"CodeBuild keeps the CODEBUILD_ variables for itself {codebuild_guide}"
+    if name.startswith("AWS_"):
+        return "AWS_ variables set the build's AWS credentials, profile and region for the AWS CLI and SDKs"
+    if name in BASH_VARIABLES:
+        return f'{name} is a variable of bash itself (Bash Reference Manual, "Shell Variables")'
+    return None
+
+
+_OUTPUT_NAME = re.compile(r"[A-Za-z0-9]{1,255}")
+
+
+def _stack_output_name(value: str) -> str:
+    reserved = _reserved_variable(value)
+    if reserved:
+        raise ValueError(
+            f"{value!r} is not allowed: the smoke test gets each stack output as an environment "
+            f"variable of that name, and {reserved}, so the smoke test would fail on every release; "
+            "rename the output in the template (and here)"
+        )
+    if not _OUTPUT_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not allowed: a CloudFormation output name (letters and digits)")
+    return value
+
+
+_stack_output_name.allowed = (
+    "a CloudFormation output name (letters and digits), not a variable bash, CodeBuild or the "
+    "smoke test itself uses (PATH, IFS, HOME, ...)"
+)
+OutputName = Annotated[str, AfterValidator(_stack_output_name)]
 
 
 class VerifyConfig(_Section):
@@ -456,15 +601,22 @@ class VerifyConfig(_Section):
     """What the verify action runs in the application repository's checkout."""
     stack_outputs: list[OutputName] = Field(default_factory=lambda: ["ApplicationUrl"], max_length=20)
     """Outputs of the environment's stack handed to the command as environment variables
-    of the same name (through the deploy action's variables namespace)."""
+    of the same name (through the deploy action's variables namespace); not a name bash,
+    CodeBuild or the smoke test itself uses (`PATH`, `IFS`, `HOME`, `ENVIRONMENT`, `CODEBUILD_*`,
+    `AWS_*`, ...)."""
     timeout_minutes: int = Field(default=15, ge=5, le=2160)
     """CodeBuild timeout of one verify run (CodeBuild allows 5-2160 minutes)."""
 
 
 AlarmName = Annotated[
     str,
-    _matches(r"[^\x00-\x1f\x7f]{1,255}", "a CloudWatch alarm name (1-255 characters, no control characters)"),
+    _matches(
+        r"[^\x00-\x1f\x7f]{1,255}",
+        "a CloudWatch alarm name (1-255 characters, no control characters, no '#{...}')",
+    ),
+    AfterValidator(_no_pipeline_variable),
 ]
+ParameterValue = Annotated[str, AfterValidator(_no_pipeline_variable)]
 
 
 class OnFailureConfig(_Section):
@@ -540,7 +692,10 @@ class EnvironmentGates(_Section):
     Pulumi reaches it through `targetAccounts.<account>.roleArn`."""
 
     @model_validator(mode="after")
-    def _gates_are_consistent(self) -> EnvironmentGates:
+    def _gates_are_consistent(self, info: ValidationInfo) -> EnvironmentGates:
+        if (info.context or {}).get(_REPAIRING):
+            # Reported already; the second pass checks only what spans environments.
+            return self
         problems: list[str] = []
         if self.alarms and self.bake_minutes is None:
             problems.append(".bakeMinutes: required with alarms (how long to watch them after a deploy)")
@@ -585,7 +740,7 @@ class CloudFormationEnvironment(EnvironmentGates):
     within CloudFormation's 128)."""
     template_configuration: Optional[RelativePath] = None
     """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
-    parameters: dict[ParameterName, str] = Field(default_factory=dict)
+    parameters: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
     """Extra template parameters (strings), merged into `ParameterOverrides`; not the four the
     pipeline sets."""
 
@@ -660,7 +815,8 @@ EmailAddress = Annotated[str, AfterValidator(_email)]
 class NotificationsConfig(_Section):
     emails: list[EmailAddress] = Field(default_factory=list, max_length=20)
     """Email addresses subscribed to pipeline failures, successes and approval requests
-    (each confirms its subscription by email)."""
+    (each confirms its subscription by email); at least one with a gated environment, whose
+    approval requests go only here."""
     create_service_linked_role: bool = False
     """Create CodeStar Notifications' service-linked role (AWSServiceRoleForCodeStarNotifications)
     before the notification rule. Only for an account that never had a notification rule: there
@@ -700,7 +856,8 @@ class DeliveryConfig(_Section):
     environment's stack creates must carry."""
     environments: list[EnvironmentConfig] = Field(min_length=1, max_length=47)
     """Deployment stages in order (CodePipeline allows 50 stages: Source and Build use 2, an
-    ungated environment 1, a gated one 3; checked below)."""
+    ungated environment 1, a gated one 3; checked below). Ungated environments come first: one
+    after a gated environment would receive changes unreviewed, after the gated one has them."""
     deploy_role: DeployRoleConfig = DeployRoleConfig()
     """The CloudFormation deploy role of every environment."""
     ecr: EcrConfig = EcrConfig()
@@ -810,6 +967,7 @@ class DeliveryConfig(_Section):
                     f"{where}.stackName: the change set {change_set!r} would be {len(change_set)} "
                     f"characters; CloudFormation allows {CHANGE_SET_NAME_MAX}"
                 )
+        problems.extend(self._gate_problems())
         stack = (info.context or {}).get("stack")
         if stack:
             problems.extend(self._physical_name_problems(stack))
@@ -817,6 +975,33 @@ class DeliveryConfig(_Section):
             # One ValueError carrying several lines; load_config splits them again.
             raise ValueError("\n".join(problems))
         return self
+
+    def _gate_problems(self) -> list[str]:
+        """A gated environment must reach someone, and nothing ungated may come after one."""
+        problems: list[str] = []
+        gated = [(index, env) for index, env in enumerate(self.environments) if env.approval]
+        if gated and not self.notifications.emails:
+            named = ", ".join(f"environments[{index}] {env.name!r}" for index, env in gated[:3])
+            named += f" and {len(gated) - 3} more" if len(gated) > 3 else ""
+            problems.append(
+                f"notifications.emails: required with a gated environment ({named}): approval requests "
+                "are sent only to these addresses, so without one a release waits at its approval and "
+                "no one is told; add at least one address"
+            )
+        if gated:
+            first, first_gated = gated[0]
+            for index, env in enumerate(self.environments[first + 1 :], start=first + 1):
+                if not env.approval:
+                    # Stages run in list order: whatever was approved for the gated environment
+                    # then reaches this one unreviewed, after the gated one already runs it.
+                    problems.append(
+                        f"environments[{index}].approval: {env.name!r} is ungated but deploys after the "
+                        f"gated environments[{first}] {first_gated.name!r}: environments deploy in order, "
+                        f"so {env.name!r} would receive changes without a review of its own, after "
+                        f"{first_gated.name!r} has them; move it before {first_gated.name!r}, or gate it "
+                        "(approval: true)"
+                    )
+        return problems
 
     def _account_problems(self) -> list[str]:
         """Environments in other accounts: each reachable, each target used, and the
@@ -972,6 +1157,89 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# YAML 1.1's booleans that YAML 1.2 reads as strings (yaml.org/type/bool.html). Pulumi reads
+# stack files with go-yaml v3, which takes them for booleans only when decoding into a Go bool,
+# never into the untyped values Pulumi's config holds: the program receives the text.
+YAML11_BOOLEANS = {
+    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), True),
+    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), False),
+}
+
+
+def _field_at(loc: tuple[Any, ...]) -> Optional[Any]:
+    """The model field a location ends at (`build.timeoutMinutes`, `environments[0].alarms`), to
+    read the bounds it declares; None inside a mapping of values (`parameters.<name>`)."""
+    model: Optional[type[BaseModel]] = DeliveryConfig
+    field = None
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's own field still says what it holds
+        if model is None:
+            return None
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return None
+        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+    return field
+
+
+def _constraints(loc: tuple[Any, ...]) -> dict[str, Any]:
+    """The bounds the field at `loc` declares (`ge`, `le`, `min_length`, ...)."""
+    field = _field_at(loc)
+    found: dict[str, Any] = {}
+    for constraint in field.metadata if field is not None else ():
+        for name in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+            if hasattr(constraint, name):
+                found[name] = getattr(constraint, name)
+    return found
+
+
+def _number_range(bounds: dict[str, Any]) -> str:
+    low = bounds.get("ge", bounds["gt"] + 1 if "gt" in bounds else None)
+    high = bounds.get("le", bounds["lt"] - 1 if "lt" in bounds else None)
+    if low is not None and high is not None:
+        return f"a whole number from {low} to {high}"
+    return f"a whole number of at least {low}" if low is not None else f"a whole number of at most {high}"
+
+
+def _size_range(bounds: dict[str, Any], unit: str) -> str:
+    low, high = bounds.get("min_length"), bounds.get("max_length")
+    if low is not None and high is not None:
+        return f"{low} to {high} {unit}"
+    return f"at least {low} {unit}" if low is not None else f"at most {high} {unit}"
+
+
+def _choices(expected: str) -> list[str]:
+    """pydantic's "'a', 'b' or 'c'" (or "1, 3 or 5") as the values themselves."""
+    return [quoted or number for quoted, number in re.findall(r"'((?:[^'\\]|\\.)*)'|(-?\d+)", expected)]
+
+
+def _range_problem(error: Any, loc: tuple[Any, ...]) -> Optional[str]:
+    """A bound, a length or a choice broken, in the stack file's words (pydantic says "Input
+    should be greater than or equal to 5")."""
+    kind, value, context = error["type"], error.get("input"), error.get("ctx") or {}
+    bounds = {**_constraints(loc), **{k: v for k, v in context.items() if k in ("ge", "gt", "le", "lt")}}
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return f"{_shown(value)} is not allowed: {_number_range(bounds)}"
+    if kind in ("too_short", "too_long"):
+        bounds.update({k: context[k] for k in ("min_length", "max_length") if k in context})
+        unit = "entries" if context.get("field_type") == "Dictionary" else "items"
+        size = context.get("actual_length", len(value) if hasattr(value, "__len__") else "?")
+        given = "an empty list" if size == 0 else f"a list of {size} {unit}"
+        return f"{given} is not allowed: {_size_range(bounds, unit)}"
+    if kind in ("string_too_short", "string_too_long"):
+        bounds.update({k: context[k] for k in ("min_length", "max_length") if k in context})
+        given = "an empty text" if value == "" else f"a text of {len(value)} characters"
+        return f"{given} is not allowed: {_size_range(bounds, 'characters')}"
+    if kind == "literal_error":
+        choices = _choices(context.get("expected", ""))
+        close = difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{_shown(value)} is not allowed: one of {', '.join(choices)}{hint}"
+    return None
+
+
 def _problem(error: Any) -> list[str]:
     # "[key]" marks a problem with a mapping's key rather than its value.
     loc = tuple(p for p in error["loc"] if p != "[key]")
@@ -985,8 +1253,17 @@ def _problem(error: Any) -> list[str]:
     if kind == "missing":
         return [f"{_key(loc)}: required"]
     value = error.get("input")
+    if kind == "bool_type" and isinstance(value, str) and value in YAML11_BOOLEANS:
+        meaning = "true" if YAML11_BOOLEANS[value] else "false"
+        return [
+            f"{_key(loc)}: {value!r} is not allowed: in YAML 1.2 (as Pulumi reads it) {value} is a string; "
+            f"write {meaning}"
+        ]
     if kind in _TYPE_MESSAGES:
         return [f"{_key(loc)}: {_shown(value)} is not allowed: {_TYPE_MESSAGES[kind]}"]
+    in_range = _range_problem(error, loc)
+    if in_range:
+        return [f"{_key(loc)}: {in_range}"]
     if kind == "string_type":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return [
@@ -1006,6 +1283,8 @@ def _problem(error: Any) -> list[str]:
 
 
 _PLACEHOLDER = "placeholder-for-a-wrong-value"
+# What stands in for a wrong required value of application and infrastructure in the second pass.
+_SECTION_PLACEHOLDERS = {"name": _PLACEHOLDER, "repository": "placeholder/placeholder"}
 
 
 def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: dict[str, Any]) -> list[str]:
@@ -1013,13 +1292,16 @@ def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: di
     model; so that they are not left to a second round, run them once more with every wrong
     value taken out: a wrong environment key is dropped (a wrong name or stack name stands in
     as a placeholder), a wrong section falls back to its default. Problems about the
-    placeholders themselves are not reported."""
+    placeholders themselves are not reported, nor a problem about a key whose own value is
+    already reported wrong."""
     repaired: dict[str, Any] = json.loads(json.dumps(raw, default=str))
     environments = repaired.get("environments")
     for error in errors:
         loc = tuple(p for p in error["loc"] if p != "[key]")
         if not loc:
             continue
+        if loc[0] == "environments" and len(loc) == 2:
+            continue  # an environment's own cross-key problem: not checked in this pass
         if loc[0] == "environments" and len(loc) >= 3 and isinstance(environments, list):
             index, key = loc[1], loc[2]
             if isinstance(index, int) and index < len(environments) and isinstance(environments[index], dict):
@@ -1027,12 +1309,23 @@ def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: di
                 if error["type"] == "string_type" and len(loc) == 3 and isinstance(value, int):
                     # An unquoted number: take it as the text it was meant to be.
                     environments[index][key] = str(value)
+                elif error["type"] == "bool_type" and len(loc) == 3 and value in YAML11_BOOLEANS:
+                    # `approval: yes`: what it was meant to say, so that what depends on the
+                    # environment being gated is checked in this round too.
+                    environments[index][key] = YAML11_BOOLEANS[value]
                 else:
                     environments[index].pop(key, None)
             continue
         field = next((f for n, f in DeliveryConfig.model_fields.items() if (f.alias or n) == loc[0]), None)
+        section = repaired.get(loc[0])
         if field is None:
             repaired.pop(loc[0], None)  # an unknown key
+        elif field.is_required() and len(loc) >= 2 and isinstance(section, dict) and isinstance(loc[1], str):
+            # A wrong key inside application or infrastructure: its default, or a stand-in.
+            if loc[1] in _SECTION_PLACEHOLDERS:
+                section[loc[1]] = _SECTION_PLACEHOLDERS[loc[1]]
+            else:
+                section.pop(loc[1], None)
         elif field.is_required():
             return []  # application, infrastructure, environments themselves: nothing to check against
         else:
@@ -1043,15 +1336,25 @@ def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: di
                 return []
             environment.setdefault("name", f"{_PLACEHOLDER}-{index}"[:MAX_ENVIRONMENT_NAME])
             environment.setdefault("stackName", f"Placeholder{index}")
+    wrong = {_key(tuple(p for p in error["loc"] if p != "[key]")) for error in errors}
+
+    def already_wrong(line: str) -> bool:
+        key = line.partition(": ")[0]
+        # The key itself, or one of its items (`notifications.emails` and `...emails[0]`).
+        return key in wrong or any(re.fullmatch(re.escape(key) + r"\[\d+\]", w) for w in wrong)
+
     try:
-        DeliveryConfig.model_validate(repaired, context=context)
+        DeliveryConfig.model_validate(repaired, context={**context, _REPAIRING: True})
     except ValidationError as exc:
         return [
             line
             for error in exc.errors()
             if not error["loc"]
             for line in _problem(error)
-            if _PLACEHOLDER[:20] not in line and "Placeholder" not in line
+            if _PLACEHOLDER[:20] not in line
+            and "Placeholder" not in line
+            and "placeholder/placeholder" not in line
+            and not already_wrong(line)
         ]
     return []
 

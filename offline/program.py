@@ -1,8 +1,9 @@
 """Run the whole Pulumi program offline, under `RecordingMocks`, with a stack's config.
 
 Used by the smoke tests and by `make synth`: no Pulumi CLI, no backend, no credentials,
-no network. The stack file is read the way the CLI would hand it to the program:
-structured values as JSON strings, `secure:` values as secrets.
+no network. The stack file is read as the CLI reads it (YAML 1.2, a repeated key refused:
+offline/stack_file.py) and handed to the program as the CLI would: structured values as JSON
+strings, `secure:` values as secrets.
 """
 
 from __future__ import annotations
@@ -17,21 +18,17 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pulumi
-import yaml
 from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import SECRET_PLACEHOLDER
 from offline.mocks import TEST_REGION, RecordingMocks, RecordingMonitor
+from offline.stack_file import StackFileError, read_stack_file
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "ecs-delivery"
 PROGRAM_DEADLINE_SECONDS = 15
-
-
-class StackFileError(ValueError):
-    """The stack file cannot be read as Pulumi would read it."""
 
 
 @dataclass
@@ -84,10 +81,7 @@ def load_stack_config(stack: str, project_dir: Path = PROJECT_DIR) -> StackConfi
     if not path.is_file():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"no stack file {path.name} (stacks here: {', '.join(known)})")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name} is not valid YAML: {exc}") from None
+    document = read_stack_file(path.name, path.read_text(), PROJECT_NAME)
     if not isinstance(document, dict) or not isinstance(document.get("config", {}), dict):
         raise StackFileError(f"{path.name}: expected a mapping with a 'config:' mapping")
     return stack_config_from_mapping(document.get("config") or {})

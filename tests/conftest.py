@@ -47,6 +47,8 @@ BOOK_CONFIG: dict[str, Any] = {
             "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
         },
     ],
+    # A gated environment's approval requests need someone to go to.
+    "ecs-delivery:notifications": {"emails": ["platform-team@example.com"]},
 }
 
 

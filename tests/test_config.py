@@ -82,19 +82,26 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["build"],
             {"timeoutMinutes": 4},
-            "ecs-delivery:build.timeoutMinutes: Input should be greater than or equal to 5",
+            "ecs-delivery:build.timeoutMinutes: 4 is not allowed: a whole number from 5 to 2160",
         ),
         (
             ["build"],
             {"timeoutMinutes": 2161},
-            "ecs-delivery:build.timeoutMinutes: Input should be less than or equal to 2160",
+            "ecs-delivery:build.timeoutMinutes: 2161 is not allowed: a whole number from 5 to 2160",
         ),
         (
             ["build"],
             {"computeType": "BUILD_GENERAL1_HUGE"},
-            "ecs-delivery:build.computeType: Input should be 'BUILD_GENERAL1_SMALL'",
+            "ecs-delivery:build.computeType: 'BUILD_GENERAL1_HUGE' is not allowed: one of BUILD_GENERAL1_SMALL, "
+            "BUILD_GENERAL1_MEDIUM, BUILD_GENERAL1_LARGE, BUILD_GENERAL1_XLARGE, BUILD_GENERAL1_2XLARGE "
+            "(did you mean 'BUILD_GENERAL1_LARGE'?)",
         ),
-        (["build"], {"logRetentionDays": 10}, "ecs-delivery:build.logRetentionDays: Input should be 1, 3, 5"),
+        (
+            ["build"],
+            {"logRetentionDays": 10},
+            "ecs-delivery:build.logRetentionDays: 10 is not allowed: one of 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, "
+            "180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653",
+        ),
         (
             ["build"],
             {"buildspec": "../buildspec.yml"},
@@ -146,7 +153,7 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
             {"Bad-Name": "x"},
             "ecs-delivery:environments[0].parameters.Bad-Name: 'Bad-Name' is not allowed",
         ),
-        (["environments"], [], "ecs-delivery:environments: List should have at least 1 item"),
+        (["environments"], [], "ecs-delivery:environments: an empty list is not allowed: 1 to 47 items"),
         (
             ["executionMode"],
             "PARALLEL",
@@ -174,7 +181,7 @@ def test_pulumi_json_strings_are_decoded_and_other_namespaces_ignored():
         (
             ["ecr"],
             {"maxImageCount": 0},
-            "ecs-delivery:ecr.maxImageCount: Input should be greater than or equal to 1",
+            "ecs-delivery:ecr.maxImageCount: 0 is not allowed: a whole number from 1 to 10000",
         ),
     ],
 )
@@ -305,6 +312,7 @@ def test_an_environment_name_that_would_overflow_its_role_names_is_refused():
 
 def test_a_change_set_name_over_128_characters_is_refused():
     raw = copy.deepcopy(MINIMAL)
+    raw["notifications"] = {"emails": ["platform-team@example.com"]}
     raw["environments"][0].update(
         stackName="s" * 119, approval=True, approvers=["arn:aws:iam::123456789012:role/release-managers"]
     )
@@ -349,10 +357,14 @@ def problems_for_stack(raw: dict, stack: str) -> list[str]:
 @pytest.mark.parametrize(
     ("build", "expected"),
     [
-        ({"architecture": "aarch64"}, "ecs-delivery:build.architecture: Input should be 'x86_64' or 'arm64'"),
+        (
+            {"architecture": "aarch64"},
+            "ecs-delivery:build.architecture: 'aarch64' is not allowed: one of x86_64, arm64 (did you mean 'arm64'?)",
+        ),
         (
             {"cacheModes": ["LOCAL_LAYER_CACHE"]},
-            "ecs-delivery:build.cacheModes[0]: Input should be 'LOCAL_DOCKER_LAYER_CACHE'",
+            "ecs-delivery:build.cacheModes[0]: 'LOCAL_LAYER_CACHE' is not allowed: one of LOCAL_DOCKER_LAYER_CACHE, "
+            "LOCAL_SOURCE_CACHE, LOCAL_CUSTOM_CACHE (did you mean 'LOCAL_DOCKER_LAYER_CACHE'?)",
         ),
         (
             {"cacheModes": ["LOCAL_SOURCE_CACHE", "LOCAL_SOURCE_CACHE"]},

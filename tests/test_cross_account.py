@@ -68,6 +68,7 @@ def problems(**changes) -> list[str]:
             },
         ],
         "targetAccounts": {TARGET: {"roleArn": f"arn:aws:iam::{TARGET}:role/ecs-delivery-bootstrap"}},
+        "notifications": {"emails": ["platform-team@example.com"]},
         **changes,
     }
     try:

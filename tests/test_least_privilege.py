@@ -30,13 +30,13 @@ MULTI_ENVIRONMENT = config_with(
     artifacts={"kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
     environments=[
         {"name": "dev", "stackName": "todobackend-dev"},
+        {"name": "staging", "stackName": "todobackend-staging"},
         {
             "name": "qa",
             "stackName": "todobackend-qa",
             "approval": True,
             "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
         },
-        {"name": "staging", "stackName": "todobackend-staging"},
         {
             "name": "production",
             "stackName": "todobackend-prod",

@@ -123,7 +123,9 @@ def test_pipeline_and_projects_wait_for_the_permissions_they_run_with(prod):
 def test_a_fresh_account_can_have_the_service_linked_role_created_before_the_rule():
     from tests.conftest import config_with, run_config
 
-    mocks = run_config(config_with(notifications={"createServiceLinkedRole": True})).mocks
+    mocks = run_config(
+        config_with(notifications={"createServiceLinkedRole": True, "emails": ["platform-team@example.com"]})
+    ).mocks
     role = only(mocks, "aws:iam/serviceLinkedRole:ServiceLinkedRole")
     assert role.inputs["awsServiceName"] == "codestar-notifications.amazonaws.com"
     # Other rules of the account rely on it: `pulumi destroy` leaves it.

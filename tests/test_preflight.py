@@ -57,6 +57,8 @@ def _refused_values(inputs):
 # 43 (its role names within 64), a gated stack name at 119 (`<stack>-pipeline` within 128),
 # with a review, a recovery and a smoke test, so each CodeBuild project and log group
 # named after the environment is declared at its longest.
+# The book's config, in an account that never had a notification rule.
+FRESH_ACCOUNT_NOTIFICATIONS = {"createServiceLinkedRole": True, "emails": ["platform-team@example.com"]}
 LONGEST_STACK = "longest"
 LONGEST_NAMES = config_with(
     application={"name": "a" * (57 - len("-" + LONGEST_STACK)), "repository": "docker-in-aws/todobackend"},
@@ -87,7 +89,7 @@ def reports(tmp_path_factory):
         region(dev),
     )
     # The option for an account without CodeStar Notifications' service-linked role.
-    fresh = run_config(config_with(notifications={"createServiceLinkedRole": True}), stack="fresh")
+    fresh = run_config(config_with(notifications=FRESH_ACCOUNT_NOTIFICATIONS), stack="fresh")
     jobs["fresh-account"] = (fresh.mocks.resources, region(fresh))
     longest = run_config(LONGEST_NAMES, stack=LONGEST_STACK)
     jobs["longest-names"] = (longest.mocks.resources, region(longest))
@@ -125,7 +127,7 @@ def test_the_provider_accepts_every_stack(stack, reports):
 def test_the_provider_accepts_the_service_linked_role_of_a_fresh_account(reports):
     report = reports["fresh-account"]
     assert report.ok, report.render()
-    fresh = run_config(config_with(notifications={"createServiceLinkedRole": True}), stack="fresh")
+    fresh = run_config(config_with(notifications=FRESH_ACCOUNT_NOTIFICATIONS), stack="fresh")
     aws_resources = [r for r in fresh.mocks.resources if r.custom and r.type.startswith("aws:")]
     assert "aws:iam/serviceLinkedRole:ServiceLinkedRole" in {r.type for r in aws_resources}
     assert report.resources == report.planned == len(aws_resources)

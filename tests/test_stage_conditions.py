@@ -58,8 +58,8 @@ def stage(mocks, name: str) -> dict:
 def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_changes(four):
     assert stage_names(four) == [
         "Source", "Build", "dev",
-        "qa-plan", "qa-approval", "qa",
         "staging",
+        "qa-plan", "qa-approval", "qa",
         "production-plan", "production-approval", "production",
     ]  # fmt: skip
     plan = stage(four, "production-plan")
@@ -276,11 +276,11 @@ def config_error(**environment) -> list[str]:
         ({"alarms": ["a"] * 2, "bakeMinutes": 5}, "ecs-delivery:environments[0].alarms: each alarm once"),
         (
             {"alarms": [f"a{i}" for i in range(6)], "bakeMinutes": 5},
-            "ecs-delivery:environments[0].alarms: List should have at most 5 items",
+            "ecs-delivery:environments[0].alarms: a list of 6 items is not allowed: at most 5 items",
         ),
         (
             {"alarms": ["a"], "bakeMinutes": 0},
-            "ecs-delivery:environments[0].bakeMinutes: Input should be greater",
+            "ecs-delivery:environments[0].bakeMinutes: 0 is not allowed: a whole number of at least 1",
         ),
         (
             {"onFailure": {"result": "ROLLBACK", "retryMode": "ALL_ACTIONS"}},
@@ -288,7 +288,7 @@ def config_error(**environment) -> list[str]:
         ),
         (
             {"onFailure": {"result": "FAIL"}},
-            "ecs-delivery:environments[0].onFailure.result: Input should be 'ROLLBACK' or 'RETRY'",
+            "ecs-delivery:environments[0].onFailure.result: 'FAIL' is not allowed: one of ROLLBACK, RETRY",
         ),
         (
             {
@@ -308,7 +308,7 @@ def config_error(**environment) -> list[str]:
         ),
         (
             {"verify": {"timeoutMinutes": 4}},
-            "ecs-delivery:environments[0].verify.timeoutMinutes: Input should be",
+            "ecs-delivery:environments[0].verify.timeoutMinutes: 4 is not allowed: a whole number from 5 to 2160",
         ),
         (
             {"verify": {"stackOutputs": ["Application-Url"]}},
@@ -347,7 +347,8 @@ def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
         }
         for i in range(16)
     ]
-    load_config({**MINIMAL_RAW, "environments": environments})  # 2 + 16 * 3 = 50 stages: fine
+    notified = {"emails": ["platform-team@example.com"]}
+    load_config({**MINIMAL_RAW, "environments": environments, "notifications": notified})  # 2 + 16 * 3 = 50
     seventeen = [
         *environments,
         {
@@ -358,7 +359,7 @@ def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
         },
     ]
     with pytest.raises(ConfigError) as caught:
-        load_config({**MINIMAL_RAW, "environments": seventeen})
+        load_config({**MINIMAL_RAW, "environments": seventeen, "notifications": notified})
     assert caught.value.problems == [
         "ecs-delivery:environments: 17 environments make 53 pipeline stages (Source and Build, 1 per ungated "
         "and 3 per gated environment: plan, approval and release); CodePipeline allows 50"

@@ -24,10 +24,22 @@ def environment(**keys) -> list[dict]:
     return [{"name": "prod", "stackName": "app-prod", **keys}]
 
 
-@pytest.mark.parametrize("text", ["no", "yes", "false", "True"])
+@pytest.mark.parametrize("text", ["false", "True"])
 def test_a_quoted_boolean_is_refused_not_read_as_one(text):
     assert problems(environments=environment(approval=text)) == [
         f"ecs-delivery:environments[0].approval: {text!r} is not allowed: true or false, unquoted (a YAML boolean)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"), [("yes", "true"), ("no", "false"), ("On", "true"), ("n", "false")]
+)
+def test_a_yaml_1_1_boolean_is_a_string_and_is_told_what_to_write(text, meant):
+    # YAML 1.2, as Pulumi reads a stack file, has only true and false: `yes` arrives as text.
+    notified = {"emails": ["platform-team@example.com"]}
+    assert problems(environments=environment(approval=text), notifications=notified) == [
+        f"ecs-delivery:environments[0].approval: {text!r} is not allowed: in YAML 1.2 (as Pulumi reads it) "
+        f"{text} is a string; write {meant}"
     ]
 
 
@@ -152,7 +164,8 @@ def test_every_problem_of_a_file_in_one_round():
     )
     assert found[:1] + found[2:] == [
         "aws:regoin: not a configuration key of the aws provider (did you mean aws:region?)",
-        "ecs-delivery:environments[0].approval: 'no' is not allowed: true or false, unquoted (a YAML boolean)",
+        "ecs-delivery:environments[0].approval: 'no' is not allowed: in YAML 1.2 (as Pulumi reads it) no is a "
+        "string; write false",
         "ecs-delivery:environments[1].deploymentWindow.cron: '* * 9-25 ? * MON' is not allowed: its hours "
         "field '9-25': 25 is outside 0-23",
         "ecs-delivery:enviroment: unknown key (did you mean 'environments'?) (allowed: application, artifacts, "
@@ -173,7 +186,13 @@ def test_a_top_level_boolean_arrives_as_text_and_only_true_or_false_is_one():
     with pytest.raises(ConfigError) as caught:
         config_from_stack({**values(), "ecs-delivery:protectStatefulResources": "no"})
     assert caught.value.problems == [
-        "ecs-delivery:protectStatefulResources: 'no' is not allowed: true or false, unquoted (a YAML boolean)"
+        "ecs-delivery:protectStatefulResources: 'no' is not allowed: in YAML 1.2 (as Pulumi reads it) no is a "
+        "string; write false"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        config_from_stack({**values(), "ecs-delivery:protectStatefulResources": "False"})
+    assert caught.value.problems == [
+        "ecs-delivery:protectStatefulResources: 'False' is not allowed: true or false, unquoted (a YAML boolean)"
     ]
 
 

@@ -28,6 +28,7 @@ def blueprint():
                 "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
             },
         ],
+        "notifications": {"emails": ["platform-team@example.com"]},
     }
     config = load_config(raw)
     return delivery_blueprint(config, worst_case_refs(config))

@@ -114,7 +114,7 @@ EXPECTED: dict[str, dict[str, Result]] = {
         "re-run with nothing new": Result(
             0, 2, 2, 0, (OK,), {e: created(f"{A1} v1") for e in ("dev", "qa", "staging", "production")}
         ),
-        # qa's approver rejects: staging and production are not reached.
+        # qa's approver rejects: staging, before qa, has the change; production is not reached.
         "rejected approval": Result(
             1,
             1,
@@ -123,8 +123,8 @@ EXPECTED: dict[str, dict[str, Result]] = {
             (FAILED,),
             {
                 "dev": at(f"{A2} v1"),
+                "staging": at(f"{A2} v1"),
                 "qa": created(f"{A1} v1"),
-                "staging": created(f"{A1} v1"),
                 "production": created(f"{A1} v1"),
             },
         ),
@@ -154,21 +154,22 @@ EXPECTED: dict[str, dict[str, Result]] = {
                 "production": at(f"{A1} v1"),
             },
         ),
-        # staging's alarms go off in its bake: it rolls back, and the run stops there.
+        # staging's alarms go off in its bake: it rolls back, and the run stops there, before
+        # qa is planned.
         "alarm during bake": Result(
             1,
-            2,
-            1,
-            1,
+            0,
+            0,
+            0,
             (FAILED, ROLLED_BACK),
             {
                 "dev": at(f"{A2} v1"),
-                "qa": at(f"{A2} v1"),
                 "staging": at(f"{A1} v1"),
+                "qa": created(f"{A1} v1"),
                 "production": created(f"{A1} v1"),
             },
         ),
-        # qa has a window too: the run stops at qa-plan.
+        # qa has a window too: the run stops at qa-plan, after staging.
         "push outside the window": Result(
             1,
             0,
@@ -177,8 +178,8 @@ EXPECTED: dict[str, dict[str, Result]] = {
             (FAILED,),
             {
                 "dev": at(f"{A2} v1"),
+                "staging": at(f"{A2} v1"),
                 "qa": created(f"{A1} v1"),
-                "staging": created(f"{A1} v1"),
                 "production": created(f"{A1} v1"),
             },
         ),

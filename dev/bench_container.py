@@ -124,10 +124,18 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 rows.append((f"application build, {run}: whole buildspec", f"{seconds:.1f} s"))
                 measured(f"app-build-{run}", f"the example application's buildspec, {run}", seconds)
-                for command in ("make test", "make release"):
-                    rows.append(
-                        (f"application build, {run}: {command}", f"{result.run_of(command).seconds:.1f} s")
+                # `make test && make release && make publish`, one command of the build phase.
+                build_phase = next(
+                    c.seconds
+                    for c in result.commands
+                    if c.phase == "build" and c.command.startswith(containers.BUILD_COMMAND_START)
+                )
+                rows.append(
+                    (
+                        f"application build, {run}: build phase (test, release, publish)",
+                        f"{build_phase:.1f} s",
                     )
+                )
         finally:
             registry.stop()
             host.stop()

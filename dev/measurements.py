@@ -24,8 +24,8 @@ class Measurement:
     """The day of the run (ISO date)."""
     cores: int
     load: list[float]
-    """The machine's 1-, 5- and 15-minute load averages when the run ended: a number taken on
-    a busy machine says so."""
+    """The machine's 1-, 5- and 15-minute load averages when it was recorded: a number taken
+    on a busy machine says so."""
 
     @classmethod
     def now(cls, command: str, samples: list[float], unit: str) -> Measurement:

@@ -55,8 +55,10 @@ SDK_MODULES_USED = (
     "    getattr(getattr(aws, module), member)\n"
     "pulumi_docker.Image\n"
 )
-# The tiers, and how often each runs by default: the slow ones fewer times.
-TIER_RUNS = {"lint": 2, "unit": 3, "provider": 2, "scenarios": 2, "adoption": 1}
+# The tiers, and how often each runs: the slow ones fewer times. The container tier needs root
+# and a Docker daemon (tests/container/prepare-host), so it runs only when named.
+TIER_RUNS = {"lint": 2, "unit": 3, "provider": 2, "scenarios": 2, "adoption": 1, "container": 1}
+DEFAULT_TIERS = ["lint", "unit", "provider", "scenarios", "adoption"]
 # A daemon that neither answers nor exits is given this long in the measured run.
 HANGING_DAEMON_TIMEOUT = "1"
 
@@ -114,74 +116,38 @@ def start_dockerd_seconds(daemon: str, settings: dict[str, str], runs: int, labe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.bench")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each quick measurement")
-    parser.add_argument("--tiers", nargs="*", choices=list(TIER_RUNS), default=list(TIER_RUNS))
+    parser.add_argument("--tiers", nargs="*", choices=list(TIER_RUNS), default=DEFAULT_TIERS)
+    parser.add_argument(
+        "--tiers-only",
+        action="store_true",
+        help="measure the tiers named, not the imports, synth and start-dockerd",
+    )
     parser.add_argument("--no-record", action="store_true", help=f"do not update {measurements.FILE.name}")
     args = parser.parse_args(argv)
-    python = sys.executable
     measured: dict[str, tuple[str, list[float]]] = {}
 
     def record(key: str, command: str, samples: list[float]) -> list[float]:
         measured[key] = (command, samples)
         return samples
 
-    floor = statistics.median(
-        record(
-            "import-floor",
-            "python -c <import of the SDK modules used>",
-            sample(
-                "floor: import of the SDK modules used",
-                in_a_fresh_process([python, "-c", SDK_MODULES_USED]),
-                args.repeat,
-            ),
-        )
-    )
-    record(
-        "import-bare",
-        "python -c 'import pulumi_aws'",
-        sample(
-            "bare import pulumi_aws (for reference)",
-            in_a_fresh_process([python, "-c", "import pulumi_aws"]),
-            args.repeat,
-        ),
-    )
-    out = PROJECT_DIR / "build" / "bench"
-    for stack in ("dev", "prod"):
-        command = [python, "-m", "offline.synth", stack, "--out", str(out)]
-        record(
-            f"synth-{stack}",
-            f"make synth STACK={stack}",
-            sample(f"synth {stack}", in_a_fresh_process(command), args.repeat),
-        )
-    record(
-        "start-dockerd-daemon-exits",
-        "start-dockerd, its daemon exiting at once (stub)",
-        start_dockerd_seconds(
-            "broken", {"DOCKERD_TIMEOUT": "60"}, args.repeat, "start-dockerd, a daemon that exits"
-        ),
-    )
-    record(
-        "start-dockerd-daemon-hangs",
-        f"start-dockerd, DOCKERD_TIMEOUT={HANGING_DAEMON_TIMEOUT}, its daemon never answering (stub)",
-        start_dockerd_seconds(
-            "hangs",
-            {"DOCKERD_TIMEOUT": HANGING_DAEMON_TIMEOUT},
-            args.repeat,
-            "start-dockerd, a daemon that hangs",
-        ),
-    )
+    if not args.tiers_only:
+        quick(args.repeat, record)
     for tier in args.tiers:
         command = ["make", "-o", "venv/bin/.installed", tier]
         record(tier, f"make {tier}", sample(f"make {tier}", in_a_fresh_process(command), TIER_RUNS[tier]))
 
+    floor = statistics.median(measured["import-floor"][1]) if "import-floor" in measured else None
     width = max(len(key) for key in measured)
     print(f"\n{'measurement'.ljust(width)}   median      min      max  × floor")
     for key, (_, samples) in measured.items():
         median = statistics.median(samples)
         spread = f"{min(samples):7.2f}  {max(samples):7.2f}"
-        print(f"{key.ljust(width)}  {median:7.2f}  {spread}  {median / floor:7.2f}")
-    prod = statistics.median(measured["synth-prod"][1])
-    goal = "met" if prod <= GOAL * floor else "NOT met"
-    print(f"goal: synth prod within {GOAL}× the floor ({prod / floor:.2f}×): {goal}")
+        ratio = f"{median / floor:7.2f}" if floor else ""
+        print(f"{key.ljust(width)}  {median:7.2f}  {spread}  {ratio}")
+    if floor:
+        prod = statistics.median(measured["synth-prod"][1])
+        goal = "met" if prod <= GOAL * floor else "NOT met"
+        print(f"goal: synth prod within {GOAL}× the floor ({prod / floor:.2f}×): {goal}")
     if "unit" in measured:
         unit = statistics.median(measured["unit"][1])
         verdict = "met" if unit < UNIT_GOAL_SECONDS else "NOT met"
@@ -195,6 +161,54 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"recorded in {measurements.FILE.relative_to(PROJECT_DIR)}")
     return 0
+
+
+def quick(repeat: int, record: Callable[[str, str, list[float]], list[float]]) -> None:
+    """The imports (the floor), synth per stack, and start-dockerd giving up, against stubs."""
+    python = sys.executable
+    record(
+        "import-floor",
+        "python -c <import of the SDK modules used>",
+        sample(
+            "floor: import of the SDK modules used",
+            in_a_fresh_process([python, "-c", SDK_MODULES_USED]),
+            repeat,
+        ),
+    )
+    record(
+        "import-bare",
+        "python -c 'import pulumi_aws'",
+        sample(
+            "bare import pulumi_aws (for reference)",
+            in_a_fresh_process([python, "-c", "import pulumi_aws"]),
+            repeat,
+        ),
+    )
+    out = PROJECT_DIR / "build" / "bench"
+    for stack in ("dev", "prod"):
+        command = [python, "-m", "offline.synth", stack, "--out", str(out)]
+        record(
+            f"synth-{stack}",
+            f"make synth STACK={stack}",
+            sample(f"synth {stack}", in_a_fresh_process(command), repeat),
+        )
+    record(
+        "start-dockerd-daemon-exits",
+        "start-dockerd, its daemon exiting at once (stub)",
+        start_dockerd_seconds(
+            "broken", {"DOCKERD_TIMEOUT": "60"}, repeat, "start-dockerd, a daemon that exits"
+        ),
+    )
+    record(
+        "start-dockerd-daemon-hangs",
+        f"start-dockerd, DOCKERD_TIMEOUT={HANGING_DAEMON_TIMEOUT}, its daemon never answering (stub)",
+        start_dockerd_seconds(
+            "hangs",
+            {"DOCKERD_TIMEOUT": HANGING_DAEMON_TIMEOUT},
+            repeat,
+            "start-dockerd, a daemon that hangs",
+        ),
+    )
 
 
 if __name__ == "__main__":

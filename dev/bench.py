@@ -1,20 +1,35 @@
-"""`make bench`: how long the offline tooling takes, next to a floor measured in the same
-run — a fresh interpreter importing the SDK modules the program really uses (a bare
-`import pulumi_aws` loads almost nothing: its service modules load lazily), which every
-synth and test run pays too. Medians of repeated runs; prints numbers and ratios and the
-goal (synth within 1.3 times the floor); asserts nothing.
+"""`make bench`: how long the offline tooling takes, measured here, and recorded.
 
-    python -m dev.bench [--repeat 3]
+- The test tiers exactly as the Makefile runs them (`make lint`, `make unit`, ...), each a
+  fresh top-level `make`;
+- `make synth` per stack, next to a floor measured in the same run: a fresh interpreter
+  importing the SDK modules the program really uses (a bare `import pulumi_aws` loads almost
+  nothing: its service modules load lazily), which every synth and test run pays too;
+- how soon `start-dockerd` gives up on a daemon that exits, and on one that never answers
+  (the example application's build against stubs, tests/support/app_build.py): the tests
+  check which of the two it reported, this says how long it took.
+
+Prints numbers, the goals (synth within 1.3 times the floor, `make unit` under 30 s), and
+asserts nothing. Every sample is recorded in `dev/measurements.json` (with the date, the
+machine's cores and its load), which the docs quote and `dev.docs_check` compares them with:
+after a run, quote the new numbers, or `make unit` says which no longer hold.
+
+    python -m dev.bench [--repeat 3] [--tiers lint unit provider scenarios adoption] [--no-record]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+from dev import measurements
 from offline.program import PROJECT_DIR
 
 # Importing `pulumi_aws` loads its submodules lazily; the program needs these, and each
@@ -40,59 +55,160 @@ SDK_MODULES_USED = (
     "    getattr(getattr(aws, module), member)\n"
     "pulumi_docker.Image\n"
 )
+# The tiers, and how often each runs: the slow ones fewer times. The container tier needs root
+# and a Docker daemon (tests/container/prepare-host), so it runs only when named.
+TIER_RUNS = {"lint": 2, "unit": 3, "provider": 2, "scenarios": 2, "adoption": 1, "container": 1}
+DEFAULT_TIERS = ["lint", "unit", "provider", "scenarios", "adoption"]
+# A daemon that neither answers nor exits is given this long in the measured run.
+HANGING_DAEMON_TIMEOUT = "1"
 
 
-def timed(label: str, command: list[str], repeat: int) -> float:
-    """Median wall time of `command` in a fresh process, in seconds; says what it measures first."""
-    print(f"… {label} ({repeat} runs)", flush=True)
+def sample(label: str, action: Callable[[], object], runs: int) -> list[float]:
+    """Wall times of `runs` calls of `action`, in seconds; says what it measures first."""
+    print(f"… {label} ({runs} runs)", flush=True)
     samples = []
-    for _ in range(repeat):
+    for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(command, cwd=PROJECT_DIR, check=True, capture_output=True)  # noqa: S603
+        action()
         samples.append(time.perf_counter() - start)
-    median = statistics.median(samples)
-    print(f"  {label}: {median:.2f} s", flush=True)
-    return median
+    print(f"  {label}: {', '.join(f'{s:.1f}' for s in samples)} s", flush=True)
+    return samples
 
 
-# The tiers as the Makefile runs them (make unit, make provider).
-UNIT_TIER = ["--ignore=tests/container", "--ignore=tests/test_preflight.py"]
-PROVIDER_TIER = ["tests/test_preflight.py"]
+def in_a_fresh_process(command: list[str]) -> Callable[[], object]:
+    # A fresh top-level make, as a developer's would be: not a sub-make of `make bench`.
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
+    }
+
+    def run() -> object:
+        done = subprocess.run(command, cwd=PROJECT_DIR, env=environment, capture_output=True, text=True)  # noqa: S603
+        if done.returncode != 0:
+            # A failed run measures nothing worth quoting.
+            sys.exit(f"{' '.join(command)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+        return done
+
+    return run
+
+
+def start_dockerd_giving_up(daemon: str, settings: dict[str, str]) -> Callable[[], object]:
+    """The example build against stubs, with a stub daemon that misbehaves; the seconds
+    `start-dockerd` itself ran."""
+    from tests.support.app_build import run_app_build
+
+    def run() -> object:
+        with tempfile.TemporaryDirectory(prefix="ecs-delivery-bench-") as folder:
+            built = run_app_build(Path(folder), {"STUB_DOCKERD": daemon, **settings})
+        return built.result.run_of("start-dockerd")
+
+    return run
+
+
+def start_dockerd_seconds(daemon: str, settings: dict[str, str], runs: int, label: str) -> list[float]:
+    print(f"… {label} ({runs} runs)", flush=True)
+    samples = [start_dockerd_giving_up(daemon, settings)().seconds for _ in range(runs)]
+    print(f"  {label}: {', '.join(f'{s:.1f}' for s in samples)} s", flush=True)
+    return samples
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dev.bench")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each quick measurement")
+    parser.add_argument("--tiers", nargs="*", choices=list(TIER_RUNS), default=DEFAULT_TIERS)
+    parser.add_argument(
+        "--tiers-only",
+        action="store_true",
+        help="measure the tiers named, not the imports, synth and start-dockerd",
+    )
+    parser.add_argument("--no-record", action="store_true", help=f"do not update {measurements.FILE.name}")
     args = parser.parse_args(argv)
+    measured: dict[str, tuple[str, list[float]]] = {}
+
+    def record(key: str, command: str, samples: list[float]) -> list[float]:
+        measured[key] = (command, samples)
+        return samples
+
+    if not args.tiers_only:
+        quick(args.repeat, record)
+    for tier in args.tiers:
+        command = ["make", "-o", "venv/bin/.installed", tier]
+        record(tier, f"make {tier}", sample(f"make {tier}", in_a_fresh_process(command), TIER_RUNS[tier]))
+
+    floor = statistics.median(measured["import-floor"][1]) if "import-floor" in measured else None
+    width = max(len(key) for key in measured)
+    print(f"\n{'measurement'.ljust(width)}   median      min      max  × floor")
+    for key, (_, samples) in measured.items():
+        median = statistics.median(samples)
+        spread = f"{min(samples):7.2f}  {max(samples):7.2f}"
+        ratio = f"{median / floor:7.2f}" if floor else ""
+        print(f"{key.ljust(width)}  {median:7.2f}  {spread}  {ratio}")
+    if floor:
+        prod = statistics.median(measured["synth-prod"][1])
+        goal = "met" if prod <= GOAL * floor else "NOT met"
+        print(f"goal: synth prod within {GOAL}× the floor ({prod / floor:.2f}×): {goal}")
+    if "unit" in measured:
+        unit = statistics.median(measured["unit"][1])
+        verdict = "met" if unit < UNIT_GOAL_SECONDS else "NOT met"
+        print(f"goal: make unit under {UNIT_GOAL_SECONDS} s ({unit:.1f} s): {verdict}")
+    if not args.no_record:
+        measurements.record(
+            {
+                key: measurements.Measurement.now(command, samples, "s")
+                for key, (command, samples) in measured.items()
+            }
+        )
+        print(f"recorded in {measurements.FILE.relative_to(PROJECT_DIR)}")
+    return 0
+
+
+def quick(repeat: int, record: Callable[[str, str, list[float]], list[float]]) -> None:
+    """The imports (the floor), synth per stack, and start-dockerd giving up, against stubs."""
     python = sys.executable
-    floor = timed("floor: import of the SDK modules used", [python, "-c", SDK_MODULES_USED], args.repeat)
-    rows = [
-        (
-            "bare import pulumi_aws (for reference)",
-            timed("bare import pulumi_aws", [python, "-c", "import pulumi_aws"], args.repeat),
+    record(
+        "import-floor",
+        "python -c <import of the SDK modules used>",
+        sample(
+            "floor: import of the SDK modules used",
+            in_a_fresh_process([python, "-c", SDK_MODULES_USED]),
+            repeat,
         ),
-        ("floor: import of the SDK modules used", floor),
-    ]
+    )
+    record(
+        "import-bare",
+        "python -c 'import pulumi_aws'",
+        sample(
+            "bare import pulumi_aws (for reference)",
+            in_a_fresh_process([python, "-c", "import pulumi_aws"]),
+            repeat,
+        ),
+    )
     out = PROJECT_DIR / "build" / "bench"
     for stack in ("dev", "prod"):
         command = [python, "-m", "offline.synth", stack, "--out", str(out)]
-        rows.append((f"synth {stack}", timed(f"synth {stack}", command, args.repeat)))
-    tests = [python, "-m", "pytest", "-q", "-p", "no:randomly"]
-    rows.append(("make unit (the fast tier)", timed("make unit", [*tests, *UNIT_TIER], args.repeat)))
-    rows.append(("make provider (Terraform)", timed("make provider", [*tests, *PROVIDER_TIER], 1)))
-    width = max(len(name) for name, _ in rows)
-    print(f"\nmedians of {args.repeat} runs (make provider: 1 run)")
-    print(f"{'measurement'.ljust(width)}  seconds  × floor")
-    for name, seconds in rows:
-        print(f"{name.ljust(width)}  {seconds:7.2f}  {seconds / floor:7.2f}")
-    measured = dict(rows)
-    prod = measured["synth prod"]
-    goal = "met" if prod <= GOAL * floor else "NOT met"
-    print(f"goal: synth prod within {GOAL}× the floor ({prod / floor:.2f}×): {goal}")
-    unit = measured["make unit (the fast tier)"]
-    verdict = "met" if unit < UNIT_GOAL_SECONDS else "NOT met"
-    print(f"goal: make unit under {UNIT_GOAL_SECONDS} s ({unit:.1f} s): {verdict}")
-    return 0
+        record(
+            f"synth-{stack}",
+            f"make synth STACK={stack}",
+            sample(f"synth {stack}", in_a_fresh_process(command), repeat),
+        )
+    record(
+        "start-dockerd-daemon-exits",
+        "start-dockerd, its daemon exiting at once (stub)",
+        start_dockerd_seconds(
+            "broken", {"DOCKERD_TIMEOUT": "60"}, repeat, "start-dockerd, a daemon that exits"
+        ),
+    )
+    record(
+        "start-dockerd-daemon-hangs",
+        f"start-dockerd, DOCKERD_TIMEOUT={HANGING_DAEMON_TIMEOUT}, its daemon never answering (stub)",
+        start_dockerd_seconds(
+            "hangs",
+            {"DOCKERD_TIMEOUT": HANGING_DAEMON_TIMEOUT},
+            repeat,
+            "start-dockerd, a daemon that hangs",
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -97,8 +97,9 @@ def test_a_daemon_that_exits_at_start_fails_the_build_at_once_with_its_log(build
     assert "dockerd exited with status 1 before answering" in start.output
     assert "privileged mode" in start.output
     assert "iptables: Permission denied" in start.output  # its log, printed
-    # Noticed when it exits, not after the 60 s the wait would allow.
-    assert start.seconds < 5
+    # Noticed because it exited: after the wait it would say "did not answer within 60s".
+    # How soon is a number of `make bench`, not an assertion here.
+    assert "did not answer" not in start.output
     assert not any(line.startswith("docker login") for line in lines(calls))
 
 
@@ -106,8 +107,10 @@ def test_a_daemon_that_never_answers_is_given_up_after_the_timeout_with_its_log(
     result, _ = build(STUB_DOCKERD="hangs", DOCKERD_TIMEOUT="1")
     assert result.phases["pre_build"] == "FAILED"
     start = result.run_of("start-dockerd")
+    # Given up on at the timeout, not when the stub daemon exits by itself 4 s later (which
+    # would read "exited with status 0"); how long it took is `make bench`'s number.
     assert "dockerd did not answer within 1s" in start.output
-    assert start.seconds < 3
+    assert "exited" not in start.output
 
 
 def test_a_data_root_on_the_container_filesystem_is_refused_before_dockerd_starts(build):

@@ -57,6 +57,8 @@ def test_pull_requests_test_synth_and_preview_when_possible():
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     pulumi_step = next(s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions"))
     assert pulumi_step["with"]["command"] == "preview"
+    # What a reviewer reads is the diff (`pulumi preview --diff`), not a count of changes.
+    assert pulumi_step["with"]["diff"] is True
     assert pulumi_step["with"]["comment-on-pr"] is True
     assert pulumi_step["with"]["policyPacks"] == "policy"
     assert preview["permissions"]["id-token"] == "write"

@@ -112,18 +112,19 @@ def test_start_dockerd_brings_up_the_containerd_image_store(host):
     assert ["driver-type", "io.containerd.snapshotter.v1"] in json.loads(status)
 
 
-def test_a_dockerd_that_cannot_start_fails_within_5_seconds_and_prints_its_log(docker, build_image, shared):
+def test_a_dockerd_that_cannot_start_fails_when_it_exits_and_prints_its_log(docker, build_image, shared):
     """Without privileges (a CodeBuild project whose privileged mode is off) dockerd exits at
-    once; start-dockerd must say so then, not after its 60 s timeout."""
+    once; start-dockerd must say so then, not after its 60 s timeout (which would print "did
+    not answer within 60s"). How soon: the session's timings below, not an assertion."""
     unprivileged = containers.BuildHost.start(docker, build_image, shared / "unprivileged", privileged=False)
     try:
         started = time.monotonic()
         result = unprivileged.sh("DOCKERD_TIMEOUT=60 start-dockerd", check=False, timeout=90)
-        elapsed = time.monotonic() - started
+        TIMINGS["an unprivileged dockerd noticed (start-dockerd)"] = time.monotonic() - started
     finally:
         unprivileged.stop()
     assert result.returncode == 1
-    assert elapsed < 5, f"start-dockerd took {elapsed:.1f}s to notice"
+    assert "did not answer" not in result.stderr
     assert "start-dockerd: dockerd exited with status 1 before answering" in result.stderr
     assert "failed to start daemon" in result.stderr  # the daemon's own last words, from its log
 

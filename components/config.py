@@ -671,7 +671,7 @@ class EnvironmentGates(_Section):
     """Gated: the IAM roles and users (of the pipeline's account) who may approve its releases.
     The program grants each of them `codepipeline:PutApprovalResult` on this environment's
     approval alone, and the release's confirm refuses a release approved by anyone else
-    (docs/security.md, "Who may approve")."""
+    (docs/security.md, "Who can change what reaches production")."""
     approver_group: bool = False
     """Gated: also create the IAM group `<application>-<stack>-<name>-approvers`; its members
     (IAM users, added outside this program) may approve, as `approvers` may."""
@@ -1266,9 +1266,13 @@ def _problem(error: Any) -> list[str]:
         return [f"{_key(loc)}: {in_range}"]
     if kind == "string_type":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # The stack file's fix and the command line's (docs/configuration-cli.md): the CLI
+            # stores an unquoted id as a number too, unless told it is a string.
+            path = _key(loc).removeprefix(NAMESPACE + ":")
             return [
-                f'{_key(loc)}: {value} is a number here: quote it ("{value}"), YAML reads unquoted digits '
-                "as a number"
+                f'{_key(loc)}: {value} is a number here: quote it in the stack file ("{value}"), or from the '
+                f"command line add --type string (pulumi config set --path '{path}' {value} --type string); "
+                "YAML reads unquoted digits as a number"
             ]
         return [f"{_key(loc)}: {_shown(value)} is not allowed: a string"]
     message = error["msg"].removeprefix("Value error, ")

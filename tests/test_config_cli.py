@@ -108,6 +108,7 @@ def test_the_page_s_edits_give_the_config_it_describes(stack_file):
     assert production.deployment_window is None  # removed
     assert (added.name, added.stack_name, added.approval) == ("production-us", "todobackend-prod-us", True)
     assert added.account == "222233334444"
+    assert added.approvers == ["arn:aws:iam::123456789012:role/release-managers"]
     assert (
         config.target_accounts["222233334444"].role_arn
         == "arn:aws:iam::222233334444:role/ecs-delivery-bootstrap"

@@ -56,8 +56,9 @@ def test_an_unquoted_account_id_is_told_to_quote_it():
         "targetAccounts": {"111122223333": {"roleArn": "arn:aws:iam::111122223333:role/deployer"}},
     }
     assert problems(**raw) == [
-        'ecs-delivery:environments[0].account: 111122223333 is a number here: quote it ("111122223333"), YAML '
-        "reads unquoted digits as a number"
+        "ecs-delivery:environments[0].account: 111122223333 is a number here: quote it in the stack file "
+        '("111122223333"), or from the command line add --type string (pulumi config set --path '
+        "'environments[0].account' 111122223333 --type string); YAML reads unquoted digits as a number"
     ]
 
 

@@ -192,8 +192,17 @@ def approval_between_change_set_and_execute(args: ResourceValidationArgs, report
                     "that no action creates"
                 )
                 continue
-            created_at = min(a.get("runOrder", 1) for a in creates)
             executed_at = execute.get("runOrder", 1)
+            # What runs is the change set of the last create before the execute: a create
+            # after the approval replaces the approved change set. Actions of one run order
+            # run in parallel (CodePipeline user guide, "Action declaration": runOrder, 1-999,
+            # the same value for actions that run in parallel), so only an approval or a
+            # confirm strictly between the create and the execute counts. With no create
+            # before the execute, nothing can be between.
+            created_at = max(
+                (a.get("runOrder", 1) for a in creates if a.get("runOrder", 1) <= executed_at),
+                default=executed_at,
+            )
             approved = any(
                 a.get("category") == "Approval"
                 and a.get("provider") == "Manual"

@@ -424,6 +424,105 @@ def test_an_approval_in_the_executing_stage_is_compliant_as_before(prod_resource
     assert check_resources("approval-before-change-set-execution", prod_resources, change) == []
 
 
+def _release_with_approval(approve_at: int, *, more=()):
+    """The older shape, one stage: the prod stack's release (create 1, confirm 2, execute 3)
+    with its confirm replaced by the manual approval at `approve_at`, and no approval stage;
+    `more` are (name, mode, run order) of further change-set actions of the same change set."""
+
+    def edit(stages, order):
+        approval = stages["production-approval"]
+        order.remove(approval)
+        release = stages["production"]
+        create = next(a for a in release["actions"] if a["name"] == "CreateChangeSet")
+        release["actions"] = [
+            {**approval["actions"][0], "runOrder": approve_at} if a["name"] == "ConfirmChangeSet" else a
+            for a in release["actions"]
+        ]
+        for name, mode, run_order in more:
+            configuration = {**create["configuration"], "ActionMode": mode}
+            release["actions"].append(
+                {**create, "name": name, "runOrder": run_order, "configuration": configuration}
+            )
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("approve_at", "approved"),
+    [
+        pytest.param(2, True, id="strictly between"),
+        # Equal run orders run in parallel (CodePipeline user guide, "Action declaration"):
+        # an approval beside the create approves a change set that does not exist yet, one
+        # beside the execute approves nothing the execute waits for.
+        pytest.param(1, False, id="beside the create"),
+        pytest.param(3, False, id="beside the execute"),
+    ],
+)
+def test_an_approval_in_the_executing_stage_counts_only_strictly_between(
+    prod_resources, approve_at, approved
+):
+    found = _approval_check(prod_resources, _release_with_approval(approve_at))
+    assert found == ([] if approved else [UNAPPROVED])
+
+
+def test_a_confirm_beside_the_execute_does_not_count(prod_resources):
+    def edit(actions, stage):
+        actions["ConfirmChangeSet"]["runOrder"] = actions["ExecuteChangeSet"]["runOrder"]
+
+    assert _production_actions(prod_resources, edit) == [UNAPPROVED]
+
+
+@pytest.mark.parametrize(
+    "create_again_at",
+    [
+        pytest.param(4, id="after the approval"),
+        pytest.param(5, id="beside the execute"),
+    ],
+)
+def test_a_change_set_created_again_after_its_approval_is_not_the_approved_one(
+    prod_resources, create_again_at
+):
+    """Create (1), approve (2), create again, execute (5): CHANGE_SET_REPLACE replaced the
+    change set the person approved."""
+
+    def edit(stages, order):
+        _release_with_approval(2, more=[("CreateAgain", "CHANGE_SET_REPLACE", create_again_at)])(
+            stages, order
+        )
+        for action in stages["production"]["actions"]:
+            if action["name"] in ("ExecuteChangeSet", "Verify"):
+                action["runOrder"] += 2
+
+    assert _approval_check(prod_resources, edit) == [UNAPPROVED]
+
+
+def test_a_confirmed_change_set_created_again_before_its_execute_is_not_the_confirmed_one(prod_resources):
+    def edit(actions, stage):
+        again = copy.deepcopy(actions["CreateChangeSet"]) | {"name": "CreateAgain", "runOrder": 3}
+        actions["ExecuteChangeSet"]["runOrder"] = 4
+        actions["Verify"]["runOrder"] = 5
+        stage["actions"].append(again)
+
+    assert _production_actions(prod_resources, edit) == [UNAPPROVED]
+    # A create after the execute (for a later run) is not what this execute runs.
+    assert (
+        _production_actions(
+            prod_resources,
+            lambda actions, stage: stage["actions"].append(
+                copy.deepcopy(actions["CreateChangeSet"]) | {"name": "CreateLater", "runOrder": 9}
+            ),
+        )
+        == []
+    )
+
+
+def test_an_execute_with_every_create_after_it_is_unapproved(prod_resources):
+    def edit(actions, stage):
+        actions["CreateChangeSet"]["runOrder"] = 9
+
+    assert _production_actions(prod_resources, edit) == [UNAPPROVED]
+
+
 def test_no_wildcard_actions_compliant(prod_resources):
     assert check_resources("no-wildcard-iam-actions", prod_resources) == []
 

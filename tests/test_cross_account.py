@@ -1,5 +1,6 @@
 """Production in its own AWS account: dev in the pipeline's account (123456789012),
-production in 222222222222 (tests/fixtures/stacks/Pulumi.cross-account.yaml).
+production in 222222222222 (tests/fixtures/stacks/Pulumi.cross-account.yaml); and two
+environments in that one other account (Pulumi.two-in-one-account.yaml).
 
 What is proven here: config refuses what cannot work; everything of the target account
 is declared through that account's provider (and nothing else is); and every
@@ -288,6 +289,19 @@ def bucket_object(mocks, path: str) -> str:
     return f"{arn_of(mocks, 'aws:s3/bucket:Bucket', 'artifacts-bucket')}/{path}"
 
 
+def admitted_as_iam_matches(document: dict, principal_arn: str) -> bool:
+    """Whether an Allow of `document` admits `principal_arn` by its `aws:PrincipalArn`
+    condition. ArnLike compares case-sensitively (IAM JSON policy elements: condition
+    operators, "ArnLike: case-sensitive matching of the ARN"); principalmapper compares
+    without case, so this checks what IAM would."""
+    return any(
+        fnmatch.fnmatchcase(principal_arn, pattern)
+        for statement in document["Statement"]
+        if statement["Effect"] == "Allow"
+        for pattern in statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn", [])
+    )
+
+
 def test_pipeline_role_to_action_role(declared, roles):
     action = only(declared, "aws:iam/role:Role", "production-action-role")
     trust = json.loads(action.inputs["assumeRolePolicy"])
@@ -321,16 +335,8 @@ def test_action_role_to_artifacts_and_key(declared, roles):
                 Request(verb, bucket_object(declared, path), own_bucket), bucket_policy, PIPELINE_ACCOUNT
             )
     assert action.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
-    # ArnLike compares case-sensitively (IAM JSON policy elements: condition operators, "ArnLike:
-    # case-sensitive matching of the ARN"); principalmapper compares without case.
-    for document in (bucket_policy, key_policy):
-        admitted = [
-            pattern
-            for statement in document["Statement"]
-            if statement["Effect"] == "Allow"
-            for pattern in statement.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn", [])
-        ]
-        assert any(fnmatch.fnmatchcase(action.arn, pattern) for pattern in admitted)
+    assert admitted_as_iam_matches(bucket_policy, action.arn)
+    assert admitted_as_iam_matches(key_policy, action.arn)
     # It reads; it never writes artifacts.
     assert not action.allows_through(
         Request("s3:PutObject", bucket_object(declared, "x/y.zip"), own_bucket),
@@ -399,6 +405,64 @@ def test_cloudformation_role_to_its_stack_and_the_artifacts(declared, roles):
     admin = DeclaredRole(
         "admin",
         f"arn:aws:iam::{TARGET}:role/todobackend-prod/todobackend-prod-Admin-1A2B",
+        [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
+        [],
+        None,
+    )
+    assert not admin.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
+    assert not admin.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+
+
+# -- two environments in one other account -----------------------------------------------------
+# tests/fixtures/stacks/Pulumi.two-in-one-account.yaml: staging and production both in TARGET.
+# They share that account's entry in the artifact bucket's and key's policies; the second
+# must not take the first's place there.
+TWO_IN_ONE = "two-in-one-account"
+
+
+@pytest.fixture(scope=shared_scope)
+def two_in_one():
+    mocks = run_stack(TWO_IN_ONE).mocks
+    return mocks, declared_roles(mocks)
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+@pytest.mark.parametrize("kind", ["deploy-{}-role", "{}-action-role"])
+def test_two_environments_in_one_account_both_read_the_artifacts(two_in_one, environment, kind):
+    """The CloudFormation action reads the template as the action role, and CloudFormation
+    as the deploy role (both admitted: docs/development.md, cross-account release): each of
+    both environments, through the bucket policy and the key policy."""
+    mocks, roles = two_in_one
+    reader = roles[kind.format(environment)]
+    assert f":{TARGET}:" in reader.arn
+    bucket_policy = policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
+    key_policy = policy_of(mocks, "aws:kms/key:Key", "artifact-key-key")
+    key = arn_of(mocks, "aws:kms/key:Key", "artifact-key-key")
+    template = Request(
+        "s3:GetObject",
+        bucket_object(mocks, "todobackend-two/InfrastructureSource/abc.zip"),
+        {"aws:ResourceAccount": PIPELINE_ACCOUNT},
+    )
+    assert reader.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
+    assert reader.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+    assert admitted_as_iam_matches(bucket_policy, reader.arn)
+    assert admitted_as_iam_matches(key_policy, reader.arn)
+
+
+def test_two_environments_in_one_account_admit_no_other_role_of_it(two_in_one):
+    """The test above could pass on a policy that admits the whole account: it does not."""
+    mocks, _ = two_in_one
+    bucket_policy = policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
+    key_policy = policy_of(mocks, "aws:kms/key:Key", "artifact-key-key")
+    key = arn_of(mocks, "aws:kms/key:Key", "artifact-key-key")
+    template = Request(
+        "s3:GetObject",
+        bucket_object(mocks, "todobackend-two/InfrastructureSource/abc.zip"),
+        {"aws:ResourceAccount": PIPELINE_ACCOUNT},
+    )
+    admin = DeclaredRole(
+        "admin",
+        f"arn:aws:iam::{TARGET}:role/todobackend-staging/todobackend-staging-Admin-1A2B",
         [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
         [],
         None,

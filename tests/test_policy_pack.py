@@ -868,7 +868,9 @@ def test_alarm_rollback_and_failed_action_retry_are_checked_too(four_resources):
     assert violation.startswith("stage 'qa' runs again (RETRY FAILED_ACTIONS)")
 
 
-@pytest.mark.parametrize("stack", with_user_stacks("dev", "prod", "four-environments", "cross-account"))
+@pytest.mark.parametrize(
+    "stack", with_user_stacks("dev", "prod", "four-environments", "cross-account", "two-in-one-account")
+)
 def test_every_stack_complies_with_every_rule(stack):
     resources = any_stack(stack).mocks.resources
     for policy in POLICIES:

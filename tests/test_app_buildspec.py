@@ -10,7 +10,9 @@ import json
 
 import pytest
 
-from tests.support.app_build import REGISTRY, run_app_build
+from tests.support.app_build import APP, REGISTRY, registry_digest, run_app_build
+
+IMAGE = f"{REGISTRY}/todobackend:8c1d2aa4f0e5"
 
 
 @pytest.fixture
@@ -72,9 +74,17 @@ def test_a_good_build_starts_the_daemon_logs_in_builds_with_the_cache_and_writes
     assert first(calls, "docker buildx imagetools") < first(calls, "docker buildx build")
     assert f"--tag {REGISTRY}/todobackend:8c1d2aa4f0e5" in release_build
     assert done[first(calls, "docker push")] == f"docker push {REGISTRY}/todobackend:8c1d2aa4f0e5"
-    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
+    # The digest is the registry's, asked after the push (the stub registry serves each image
+    # under a digest derived from its name: tests/support/app_build.py).
+    inspects = [i for i, line in enumerate(done) if line == f"docker buildx imagetools inspect {IMAGE}"]
+    assert len(inspects) == 2 and inspects[0] < first(calls, "docker push") < inspects[1]
+    digest = registry_digest(IMAGE)
+    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5", "APP_DIGEST": digest}
     assert list(result.artifacts) == ["version.json"]
-    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
+    assert json.loads(result.artifacts["version.json"].read_text()) == {
+        "Version": "8c1d2aa4f0e5",
+        "Digest": digest,
+    }
     # Cleanup and logout always run, last.
     assert done[-2:] == ["docker-compose down --volumes --remove-orphans", f"docker logout {REGISTRY}"]
 
@@ -153,7 +163,7 @@ def test_on_cgroup_v1_nothing_is_moved(build, tmp_path):
 
 def test_the_commit_falls_back_to_codebuild_and_an_empty_one_fails(build):
     result, _ = build(APP_COMMIT=None)
-    assert result.exported == {"APP_VERSION": "0000000aaaaa"}
+    assert result.exported["APP_VERSION"] == "0000000aaaaa"
     result, calls = build(APP_COMMIT=None, CODEBUILD_RESOLVED_SOURCE_VERSION="")
     assert result.phases["pre_build"] == "FAILED"
     assert "no commit: neither APP_COMMIT nor CODEBUILD_RESOLVED_SOURCE_VERSION is set" in result.output
@@ -172,9 +182,75 @@ def test_a_commit_already_in_the_registry_is_not_tested_built_or_pushed_again(bu
     )
     assert f"{image} was built and tested before: not building it again" in result.output
     assert f"image-published: {image} is in the registry" in result.output
-    # The version is emitted all the same: the deploy stages read it.
-    assert json.loads(result.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
-    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
+    # The version is emitted all the same, with the digest the registry serves for the tag:
+    # the deploy stages read it.
+    digest = registry_digest(image)
+    assert json.loads(result.artifacts["version.json"].read_text()) == {
+        "Version": "8c1d2aa4f0e5",
+        "Digest": digest,
+    }
+    assert result.exported == {"APP_VERSION": "8c1d2aa4f0e5", "APP_DIGEST": digest}
+
+
+def test_the_digest_is_the_one_the_registry_serves_not_one_made_up(build):
+    """Another digest behind the same tag (the registry says so): that one is written, under
+    `Digest` when the project sets no DIGEST_KEY (a project declared before it existed)."""
+    served = "sha256:" + "ab" * 32
+    result, _ = build(STUB_PUBLISHED=IMAGE, STUB_DIGESTS=json.dumps({IMAGE: served}), DIGEST_KEY=None)
+    assert result.succeeded, result.output
+    assert json.loads(result.artifacts["version.json"].read_text()) == {
+        "Version": "8c1d2aa4f0e5",
+        "Digest": served,
+    }
+    assert f"image-published: {IMAGE} is in the registry ({served})" in result.output
+
+
+def test_the_digest_goes_under_the_projects_digest_key(build):
+    result, _ = build(STUB_PUBLISHED=IMAGE, DIGEST_KEY="ImageDigest")
+    assert result.succeeded, result.output
+    assert json.loads(result.artifacts["version.json"].read_text()) == {
+        "Version": "8c1d2aa4f0e5",
+        "ImageDigest": registry_digest(IMAGE),
+    }
+
+
+def test_a_registry_that_cannot_answer_for_the_pushed_image_fails_the_build_without_a_version(build):
+    result, calls = build(STUB_REGISTRY="down-after-push")
+    assert result.phases == {"pre_build": "SUCCEEDED", "build": "SUCCEEDED", "post_build": "FAILED"}
+    assert not result.succeeded
+    assert [line for line in lines(calls) if line.startswith("docker push")] == [f"docker push {IMAGE}"]
+    assert f"image-digest: cannot ask the registry about {IMAGE}" in result.output
+    assert "i/o timeout" in result.output
+    assert "version.json" not in result.artifacts
+    assert not result.exported.get("APP_DIGEST")
+
+
+def test_a_published_tag_answered_without_a_digest_fails_the_build_before_anything_is_built(build):
+    result, calls = build(STUB_PUBLISHED=IMAGE, STUB_DIGESTS=json.dumps({IMAGE: ""}))
+    assert result.phases == {"pre_build": "FAILED", "build": "SKIPPED", "post_build": "SKIPPED"}
+    assert f"image-digest: the registry's answer about {IMAGE} carries no sha256 digest" in result.output
+    assert f"image-published: cannot ask the registry about {IMAGE}" in result.output
+    # Neither built and pushed as if it were new, nor versioned.
+    assert not any(line.startswith(("docker buildx build", "docker push")) for line in lines(calls))
+    assert "version.json" not in result.artifacts
+
+
+def test_a_makefile_that_writes_no_digest_fails_the_version_check(tmp_path):
+    """An application Makefile from before the digest (its `version` prints the tag alone):
+    the buildspec's check of the version file fails the build, not the release later."""
+    makefile = (APP / "Makefile").read_text()
+    recipe_start = makefile.index("version:\n") + len("version:\n")
+    recipe_end = makefile.index("\n\n", recipe_start)
+    older = (
+        makefile[:recipe_start]
+        + """\t@printf '{"%s": "%s"}\\n' "$(VERSION_KEY)" "$(APP_VERSION)"\n"""
+        + makefile[recipe_end + 1 :]
+    )
+    built = run_app_build(tmp_path, {"STUB_PUBLISHED": IMAGE}, makefile=older)
+    assert built.result.phases["post_build"] == "FAILED"
+    assert json.loads((tmp_path / "src" / "version.json").read_text()) == {"Version": "8c1d2aa4f0e5"}
+    (check,) = [c for c in built.result.commands if c.command.startswith("jq -e")]
+    assert check.returncode != 0
 
 
 def test_a_registry_that_cannot_be_asked_fails_the_build_instead_of_guessing(build):

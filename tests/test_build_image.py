@@ -167,8 +167,9 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
     # (Docker always sends the Dockerfile and the .dockerignore itself).
     sent = {p.name for p in context_files(runner / "build-image")}
     assert sent == {
-        ".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "image-published", "recover-stack",
-        "record-release", "release_gate.py", "review-change-set", "start-dockerd", "verify-environment",
+        ".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "image-digest", "image-published",
+        "recover-stack", "record-release", "release_gate.py", "review-change-set", "start-dockerd",
+        "verify-environment",
     }  # fmt: skip
 
 

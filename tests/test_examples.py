@@ -29,6 +29,7 @@ def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
     # Executable, on the PATH (tests/container/ runs each in the built image).
     assert scripts == [
         "start-dockerd",
+        "image-digest",
         "image-published",
         "review-change-set",
         "recover-stack",
@@ -60,31 +61,44 @@ def test_infra_example_matches_the_default_contract():
         assert not pipeline_set & set(parameters), name
 
 
-def test_example_makefile_has_the_targets_and_prints_the_version_file():
+MAKEFILE = EXAMPLES / "app-repo" / "Makefile"
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def make_version(*settings: str):
     import subprocess
 
-    makefile = EXAMPLES / "app-repo" / "Makefile"
-    targets = {
-        line.split(":")[0] for line in makefile.read_text().splitlines() if re.match(r"^[a-z]+:", line)
-    }
-    assert {"test", "release", "publish", "clean", "logout", "version"} <= targets
-    printed = subprocess.run(  # noqa: S603
+    return subprocess.run(  # noqa: S603
         # --no-print-directory: under another make (MAKELEVEL > 0), make would announce its directory.
-        [
-            "make",
-            "-s",
-            "--no-print-directory",
-            "-f",
-            str(makefile),
-            "version",
-            "APP_VERSION=5fdbe62.17",
-            "VERSION_KEY=Version",
-        ],
+        ["make", "-s", "--no-print-directory", "-f", str(MAKEFILE), "version", *settings],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    assert json.loads(printed) == {"Version": "5fdbe62.17"}
+        check=False,
+    )
+
+
+def test_example_makefile_has_the_targets_and_prints_the_version_file():
+    targets = {
+        line.split(":")[0] for line in MAKEFILE.read_text().splitlines() if re.match(r"^[a-z]+:", line)
+    }
+    assert {"test", "release", "publish", "clean", "logout", "version"} <= targets
+    printed = make_version("APP_VERSION=5fdbe62.17", "VERSION_KEY=Version", f"APP_DIGEST={DIGEST}")
+    assert printed.returncode == 0, printed.stderr
+    # DIGEST_KEY not given: Digest, as the program's default.
+    assert json.loads(printed.stdout) == {"Version": "5fdbe62.17", "Digest": DIGEST}
+    printed = make_version("APP_VERSION=5fdbe62.17", "DIGEST_KEY=ImageDigest", f"APP_DIGEST={DIGEST}")
+    assert json.loads(printed.stdout) == {"Version": "5fdbe62.17", "ImageDigest": DIGEST}
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["", "sha256:" + "0" * 63, "sha256:" + "A" * 64, "sha512:" + "0" * 64, DIGEST + "0", "5fdbe62.17"],
+)
+def test_example_makefile_writes_no_version_without_a_digest(digest):
+    printed = make_version("APP_VERSION=5fdbe62.17", f"APP_DIGEST={digest}")
+    assert printed.returncode != 0
+    assert printed.stdout == ""
+    assert "no version without its image digest" in printed.stderr
 
 
 EXAMPLE_STACKS = EXAMPLES / "stacks"

@@ -1,7 +1,13 @@
 """The example application's build as CodeBuild runs it (tests/support/buildspec.py): its
-buildspec, Makefile and the build image's `start-dockerd` and `image-published`, against stub
-`dockerd`, `docker`, `docker-compose`, `stat` and `aws` that record every call in order and
-answer as the real commands would for this build (the registry holds STUB_PUBLISHED).
+buildspec, Makefile and the build image's `start-dockerd`, `image-digest` and
+`image-published`, against stub `dockerd`, `docker`, `docker-compose`, `stat` and `aws` that
+record every call in order and answer as the real commands would for this build.
+
+The stub registry holds STUB_PUBLISHED (images, comma-separated) and what this build pushes;
+it serves each image under the digest `registry_digest` derives from its name, or the one
+STUB_DIGESTS (a JSON object, image -> digest; "" for an answer without one) gives it.
+STUB_REGISTRY=down: it cannot be reached; =down-after-push: it cannot be reached once this
+build has pushed.
 
 tests/test_app_buildspec.py checks the order and arguments of every call; the pipeline-run
 simulator (tests/support/pipeline_run.py) runs the same build for each Build action, with the
@@ -10,6 +16,7 @@ registry it keeps.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -26,7 +33,7 @@ REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 # One stub for every command: record argv (and whether a password came on stdin), then
 # behave as the real command would for this build, failing where STUB_FAIL says.
 STUB = r"""#!/usr/bin/env python3
-import json, os, sys
+import hashlib, json, os, sys
 name = os.path.basename(sys.argv[0])
 args = sys.argv[1:]
 call = {"cmd": name, "args": args}
@@ -61,13 +68,30 @@ elif name == "docker" and args[:1] == ["info"]:
         print(os.environ.get("STUB_DRIVER", "overlayfs"))
     elif any("DriverStatus" in a for a in args):
         print(os.environ.get("STUB_DRIVER_TYPE", "io.containerd.snapshotter.v1"))
+elif name == "docker" and args[:1] == ["push"]:
+    with open(os.path.join(state, "pushed"), "a") as pushed:
+        pushed.write(args[1] + "\n")
 elif name == "docker" and args[:3] == ["buildx", "imagetools", "inspect"]:
     image = args[3]
-    if os.environ.get("STUB_REGISTRY") == "down":
+    pushed_file = os.path.join(state, "pushed")
+    pushed = open(pushed_file).read().split() if os.path.exists(pushed_file) else []
+    registry = os.environ.get("STUB_REGISTRY")
+    if registry == "down" or (registry == "down-after-push" and pushed):
         sys.exit(f"ERROR: failed to do request: Head https://{image.split('/')[0]}/v2/: dial tcp: i/o timeout")
-    if image not in os.environ.get("STUB_PUBLISHED", "").split(","):
+    if image not in os.environ.get("STUB_PUBLISHED", "").split(",") + pushed:
         sys.exit(f"ERROR: {image}: not found")
+    digests = json.loads(os.environ.get("STUB_DIGESTS") or "{}")
+    digest = digests.get(image, "sha256:" + hashlib.sha256(image.encode()).hexdigest())
+    # As buildx prints an index: its name, media type and digest, then its manifests.
     print(f"Name:      {image}")
+    print("MediaType: application/vnd.oci.image.index.v1+json")
+    if digest:
+        print(f"Digest:    {digest}")
+    print("")
+    print("Manifests:")
+    print(f"  Name:      {image.rsplit(':', 1)[0]}@sha256:{hashlib.sha256(b'amd64' + image.encode()).hexdigest()}")
+    print("  MediaType: application/vnd.oci.image.manifest.v1+json")
+    print("  Platform:  linux/amd64")
 elif name == "stat":
     print(os.environ.get("STUB_FILESYSTEM", "ext2/ext3"))
 elif name == "aws" and args[:2] == ["ecr", "get-login-password"]:
@@ -80,6 +104,12 @@ class AppBuild:
     result: BuildResult
     calls: list[dict]
     """Every stubbed command as it ran: {"cmd", "args", ...}."""
+
+    @property
+    def version(self) -> Optional[dict]:
+        """The version file the build uploaded, if any."""
+        written = self.result.artifacts.get("version.json")
+        return json.loads(written.read_text()) if written else None
 
     @property
     def pushed(self) -> list[str]:
@@ -109,7 +139,14 @@ def project_environment() -> dict[str, str]:
         "IMAGE_REPOSITORY_URI": f"{REGISTRY}/todobackend",
         "BUILD_CACHE_REPOSITORY_URI": f"{REGISTRY}/todobackend/build-cache",
         "VERSION_KEY": "Version",
+        "DIGEST_KEY": "Digest",
     }
+
+
+def registry_digest(image: str) -> str:
+    """The digest the stub registry serves for `image` unless STUB_DIGESTS says otherwise:
+    derived from its name, so that one image has one digest across builds and runs."""
+    return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
 
 def run_app_build(
@@ -117,10 +154,12 @@ def run_app_build(
     settings: Mapping[str, Optional[str]],
     *,
     buildspec: Optional[str] = None,
+    makefile: Optional[str] = None,
     project: Optional[Mapping[str, str]] = None,
 ) -> AppBuild:
     """One fresh build in `tmp_path`: `project` (default: `project_environment()`) with
-    `settings` applied (None removes a variable)."""
+    `settings` applied (None removes a variable); the example's buildspec and Makefile unless
+    others are given."""
     bin_dir, source, state = tmp_path / "bin", tmp_path / "src", tmp_path / "state"
     for folder in (bin_dir, source, state):
         shutil.rmtree(folder, ignore_errors=True)  # a fresh build each time
@@ -129,9 +168,9 @@ def run_app_build(
     for name in ("dockerd", "docker", "docker-compose", "stat", "aws"):
         (bin_dir / name).write_text(STUB)
         (bin_dir / name).chmod(0o755)
-    for script in ("start-dockerd", "image-published"):
+    for script in ("start-dockerd", "image-digest", "image-published"):
         shutil.copy(ROOT / "build-image" / script, bin_dir / script)
-    shutil.copy(APP / "Makefile", source / "Makefile")
+    (source / "Makefile").write_text(makefile if makefile is not None else (APP / "Makefile").read_text())
     environment = {
         "STUB_LOG": str(tmp_path / "calls.log"),
         "STUB_STATE": str(state),

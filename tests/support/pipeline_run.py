@@ -9,8 +9,9 @@ break templates, fire alarms, and then read what happened: how many images were 
 change sets created, reviews and approvals asked for, and where each environment ended.
 
 What runs for real, against stubs that answer from the world:
-- the Build action: the example application's buildspec, Makefile, `start-dockerd` and
-  `image-published` (tests/support/app_build.py); the registry is the world's;
+- the Build action: the example application's buildspec, Makefile, `start-dockerd`,
+  `image-published` and `image-digest` (tests/support/app_build.py); the registry is the
+  world's, each image in it served under a digest derived from its name;
 - the review project: the build image's `review-change-set` and its renderer, in review and
   in confirm mode (DescribeChangeSet and DescribeStacks answered from the world);
 - the recovery project: the build image's `recover-stack` (DescribeStacks from the world; a
@@ -575,7 +576,11 @@ class PipelineRun:
             [
                 settings,
                 buildspec,
-                _sources(app_build.APP / "Makefile", ROOT / "build-image" / "image-published"),
+                _sources(
+                    app_build.APP / "Makefile",
+                    ROOT / "build-image" / "image-published",
+                    ROOT / "build-image" / "image-digest",
+                ),
             ],
             build,
         )

@@ -10,6 +10,7 @@ Slow (minutes): `make container`; .ci/run runs it. Numbers: `make bench-containe
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -195,7 +196,7 @@ def builds(host, shared, registry):
     return first, second, again
 
 
-def test_the_buildspec_tests_builds_publishes_and_emits_the_version(builds):
+def test_the_buildspec_tests_builds_publishes_and_emits_the_version(builds, host, registry):
     first = builds[0]
     assert first.succeeded, first.output
     assert first.phases == {"pre_build": "SUCCEEDED", "build": "SUCCEEDED", "post_build": "SUCCEEDED"}
@@ -207,8 +208,14 @@ def test_the_buildspec_tests_builds_publishes_and_emits_the_version(builds):
     assert "Ran 3 tests" in tests and "\nOK" in tests
     assert "test_a_created_todo_is_listed_from_the_database" in tests
     assert '"POST /todos HTTP/1.1" 201' in tests
-    assert json.loads(first.artifacts["version.json"].read_text()) == {"Version": "8c1d2aa4f0e5"}
-    assert first.exported == {"APP_VERSION": "8c1d2aa4f0e5"}
+    # The digest is what the registry itself serves for the tag (its HTTP API, no Docker client).
+    served = registry.served_digest(host, "todobackend", "8c1d2aa4f0e5")
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", served)
+    assert json.loads(first.artifacts["version.json"].read_text()) == {
+        "Version": "8c1d2aa4f0e5",
+        "Digest": served,
+    }
+    assert first.exported == {"APP_VERSION": "8c1d2aa4f0e5", "APP_DIGEST": served}
     assert (
         "image-published: 127.0.0.1:5000/todobackend:8c1d2aa4f0e5 is not in the registry yet" in first.output
     )
@@ -222,7 +229,9 @@ def test_a_build_on_a_wiped_daemon_starts_cold(builds):
     assert "failed to configure registry cache importer" in output  # nothing exported yet
 
 
-def test_the_next_build_on_a_fresh_host_reuses_the_registry_cache_for_test_and_release(builds):
+def test_the_next_build_on_a_fresh_host_reuses_the_registry_cache_for_test_and_release(
+    builds, host, registry
+):
     second = builds[1]
     assert second.succeeded, second.output
     for target in ("test", "release"):
@@ -231,10 +240,16 @@ def test_the_next_build_on_a_fresh_host_reuses_the_registry_cache_for_test_and_r
     # The application changed: its own layer is built again, not taken from the cache.
     tests = containers.make_target_output(second, "test")
     assert not any("COPY todobackend.py" in step for step in containers.cached_steps(tests))
-    assert json.loads(second.artifacts["version.json"].read_text()) == {"Version": "5fdbe62e1d2c"}
+    served = registry.served_digest(host, "todobackend", "5fdbe62e1d2c")
+    assert json.loads(second.artifacts["version.json"].read_text()) == {
+        "Version": "5fdbe62e1d2c",
+        "Digest": served,
+    }
+    # Another commit, another image: another digest.
+    assert served != json.loads(builds[0].artifacts["version.json"].read_text())["Digest"]
 
 
-def test_the_same_commit_again_is_not_built_but_still_versioned(builds):
+def test_the_same_commit_again_is_not_built_but_still_versioned(builds, host, registry):
     """Build once per application commit, against the real registry: the image is there, so
     nothing is tested, built or pushed (the immutable tag would refuse a second push)."""
     again = builds[2]
@@ -244,14 +259,23 @@ def test_the_same_commit_again_is_not_built_but_still_versioned(builds):
     assert not any(
         marker in again.output for marker in ("docker buildx build", "docker push", "docker-compose run")
     )
-    assert json.loads(again.artifacts["version.json"].read_text()) == {"Version": "5fdbe62e1d2c"}
+    # With the digest the registry serves for the tag, though this build pushed nothing and its
+    # daemon holds no image.
+    served = registry.served_digest(host, "todobackend", "5fdbe62e1d2c")
+    assert json.loads(again.artifacts["version.json"].read_text()) == {
+        "Version": "5fdbe62e1d2c",
+        "Digest": served,
+    }
+    assert served == json.loads(builds[1].artifacts["version.json"].read_text())["Digest"]
 
 
 def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(host, shared, registry, builds):
-    """What ECS would run: the image from the registry (nothing left in the daemon), with its
-    database, answering the smoke test the Verify action runs (components/verify_project.py)."""
+    """What ECS would run: the image from the registry by the digest the build wrote (nothing
+    left in the daemon), with its database, answering the smoke test the Verify action runs
+    (components/verify_project.py)."""
     assert builds[1].succeeded
-    image = f"{REGISTRY}/todobackend:5fdbe62e1d2c"
+    digest = json.loads(builds[1].artifacts["version.json"].read_text())["Digest"]
+    image = f"{REGISTRY}/todobackend@{digest}"
     # The buildspec logged out at its end; ECS pulls with its own credentials.
     host.sh(f"docker login --username AWS --password-stdin {REGISTRY}", input=registry.password)
     host.sh(f"docker image rm --force {image} >/dev/null 2>&1 || :; docker pull --quiet {image}")

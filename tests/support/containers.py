@@ -312,6 +312,18 @@ class BuildHost:
             self.docker("volume", "rm", "--force", self.volume, check=False)
 
 
+# Every manifest media type a client accepts, so that the registry answers a tag with what it
+# names (the index a push from the containerd store sends, or a single manifest) and that
+# object's digest in Docker-Content-Digest (OCI distribution spec, "Pulling manifests"; the
+# registry refuses an OCI index to a client that does not accept one).
+MANIFEST_MEDIA_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+
+
 @dataclass
 class LoopbackRegistry:
     """Debian's docker-registry with htpasswd authentication (user `AWS`, as ECR's token is),
@@ -363,6 +375,23 @@ class LoopbackRegistry:
         raise RuntimeError(
             f"the loopback registry did not answer: {(self.folder / 'registry.log').read_text()}"
         )
+
+    def served_digest(self, host: BuildHost, repository: str, tag: str) -> str:
+        """The digest the registry itself serves for `repository:tag`, from its HTTP API
+        (`HEAD /v2/<name>/manifests/<reference>`, header Docker-Content-Digest), not from any
+        Docker client."""
+        accept = " ".join(f"--header 'Accept: {media_type}'" for media_type in MANIFEST_MEDIA_TYPES)
+        answer = host.sh(
+            f'curl --silent --show-error --fail --head --user "AWS:$REGISTRY_PASSWORD" {accept} '
+            f"http://{REGISTRY}/v2/{repository}/manifests/{tag}",
+            env={"REGISTRY_PASSWORD": self.password},
+        ).stdout
+        headers = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (line.partition(":") for line in answer.splitlines())
+            if value
+        )
+        return headers["docker-content-digest"]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -81,6 +81,7 @@ elif name == "docker" and args[:3] == ["buildx", "imagetools", "inspect"]:
     if image not in os.environ.get("STUB_PUBLISHED", "").split(",") + pushed:
         sys.exit(f"ERROR: {image}: not found")
     digests = json.loads(os.environ.get("STUB_DIGESTS") or "{}")
+    # registry_digest(image), below.
     digest = digests.get(image, "sha256:" + hashlib.sha256(image.encode()).hexdigest())
     # As buildx prints an index: its name, media type and digest, then its manifests.
     print(f"Name:      {image}")
@@ -104,12 +105,6 @@ class AppBuild:
     result: BuildResult
     calls: list[dict]
     """Every stubbed command as it ran: {"cmd", "args", ...}."""
-
-    @property
-    def version(self) -> Optional[dict]:
-        """The version file the build uploaded, if any."""
-        written = self.result.artifacts.get("version.json")
-        return json.loads(written.read_text()) if written else None
 
     @property
     def pushed(self) -> list[str]:

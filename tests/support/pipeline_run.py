@@ -749,6 +749,17 @@ class PipelineRun:
             raise ActionFailed(f"the smoke test of {name} failed")
         return {}
 
+    @property
+    def _version_key(self) -> str:
+        """The version file's key for the tag, as the build project sets it (VERSION_KEY)."""
+        (key,) = {
+            v["value"]
+            for project in self.projects.values()
+            for v in project["environment"].get("environmentVariables") or []
+            if v["name"] == "VERSION_KEY"
+        }
+        return key
+
     # -- CloudFormation (C1-C5) --
     def _parameters(
         self, execution, configuration: Mapping[str, str]
@@ -766,7 +777,9 @@ class PipelineRun:
             if isinstance(value, dict) and "Fn::GetParam" in value:
                 artifact, path, field_name = value["Fn::GetParam"]
                 parameters[key] = json.loads(execution.artifacts[artifact][path])[field_name]
-                image_parameter = key
+                # The tag's parameter names the image (the version file also feeds the digest's).
+                if field_name == self._version_key:
+                    image_parameter = key
             else:
                 parameters[key] = value
         return infra, parameters, image_parameter

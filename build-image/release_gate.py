@@ -26,7 +26,7 @@ confirm lets the release's change set through in one of two cases, and refuses i
 A plan variable that did not resolve (empty), a change set that failed, a tag that names
 another image, an approver nobody named, a record that is missing or deploys something else:
 each is refused, with what to do. What was established is exported as RELEASE (JSON) for the
-record, and IMAGE_DIGEST.
+record (base64 JSON), and IMAGE_DIGEST.
 
 record writes the release into the release record (partition key the environment, sort key
 this execution) and marks the released image `<RELEASE_MARK_PREFIX><time>-<execution>`, then
@@ -41,6 +41,8 @@ GetTemplate.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import json
 import os
@@ -359,6 +361,26 @@ def write_exports(path: Path, values: dict[str, str]) -> None:
     path.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in values.items()), encoding="utf-8")
 
 
+# -- what the confirm hands the record --------------------------------------------------------------
+# CodePipeline resolves `#{Release-<env>.RELEASE}` inside the record action's EnvironmentVariables,
+# itself a JSON text: a value with quotes would break it (assumed: the variable's value is put
+# in as text, unescaped; the "Variables reference" page describes no escaping). Base64 holds
+# no quote, backslash or newline.
+def encode_release(release: dict[str, str]) -> str:
+    return base64.b64encode(json.dumps(release, sort_keys=True, separators=(",", ":")).encode()).decode()
+
+
+def decode_release(text: str) -> dict[str, Any]:
+    """The release `encode_release` wrote (ValueError for anything else)."""
+    try:
+        release = json.loads(base64.b64decode(text, validate=True))
+    except (binascii.Error, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(str(error)) from None
+    if not isinstance(release, dict):
+        raise ValueError("not an object")
+    return release
+
+
 # -- record ------------------------------------------------------------------------------------------
 def mark_time(env: dict[str, str]) -> str:
     """When the release was recorded, sortable (UTC): the build's start (CodeBuild's
@@ -375,8 +397,8 @@ def mark_time(env: dict[str, str]) -> str:
 def record(env: dict[str, str], aws: Aws = aws_cli) -> dict[str, str]:
     text = env.get("RELEASE", "")
     try:
-        release = json.loads(text)
-    except json.JSONDecodeError:
+        release = decode_release(text)
+    except ValueError:
         release = None
     if not isinstance(release, dict) or not release.get("releaseId") or not release.get("imageDigest"):
         raise Refused(
@@ -470,7 +492,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             write_exports(
                 Path(env.get("EXPORTS_FILE", "report/exports.sh")),
                 {
-                    "RELEASE": json.dumps(release, sort_keys=True, separators=(",", ":")),
+                    "RELEASE": encode_release(release),
                     "IMAGE_DIGEST": release["imageDigest"],
                 },
             )

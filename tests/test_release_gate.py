@@ -10,14 +10,22 @@ build image's own scripts (`review-change-set`, `record-release`, `release_gate.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import sys
 
 import pytest
 
 from tests.conftest import action_of, only, run_stack, shared_scope
-from tests.support.release_world import GateWorld
+from tests.support.release_world import GATE, GateWorld
 from tests.test_changeset_report import FIXTURES, hundreds_of_changes
 from tests.test_changeset_report import report as changeset_report
+
+_spec = importlib.util.spec_from_file_location("release_gate", GATE)
+release_gate = importlib.util.module_from_spec(_spec)
+sys.modules["release_gate"] = release_gate  # its dataclasses look their module up there
+_spec.loader.exec_module(release_gate)
+encode_release, decode_release = release_gate.encode_release, release_gate.decode_release
 
 PLAN = "0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
 ROLLBACK = "9e8d7c6b-1111-2222-3333-444455556666"
@@ -127,7 +135,7 @@ def test_the_change_set_reviewed_and_approved_is_let_through(world, prod):
     expected = planned(world, plan)
     result = confirm(world, prod, recreated(plan), **expected)
     assert result.succeeded, result.output
-    release = json.loads(result.exported["RELEASE"])
+    release = decode_release(result.exported["RELEASE"])
     assert release["kind"] == "approved"
     assert release["approvedBy"] == APPROVER_SESSION
     assert release["imageTag"] == "8c1d2aa"
@@ -329,7 +337,7 @@ def test_a_rollback_to_a_recorded_release_is_let_through(world, prod):
     record_of_plan(world, back, digest=digest)
     result = confirm(world, prod, back, **rollback_variables())
     assert result.succeeded, result.output
-    release = json.loads(result.exported["RELEASE"])
+    release = decode_release(result.exported["RELEASE"])
     assert (release["kind"], release["approvedBy"], release["imageDigest"]) == (
         "rollback",
         APPROVER_SESSION,
@@ -385,7 +393,7 @@ def test_a_retry_after_the_release_executed_is_the_recorded_release(world, prod)
          "EXPECTED_FINGERPRINT": "the-plan-fingerprint", "PLAN_IMAGE_DIGEST": digest},
     )  # fmt: skip
     assert result.succeeded, result.output
-    assert json.loads(result.exported["RELEASE"])["kind"] == "retry"
+    assert decode_release(result.exported["RELEASE"])["kind"] == "retry"
 
 
 def test_a_change_set_that_failed_is_refused(world, prod):
@@ -399,7 +407,7 @@ def test_a_change_set_that_failed_is_refused(world, prod):
 
 # -- record ---------------------------------------------------------------------------------------
 def recorded_release(digest: str) -> str:
-    return json.dumps(
+    return encode_release(
         {
             "environment": "production",
             "releaseId": "r" * 64,
@@ -493,7 +501,10 @@ def test_only_the_newest_marks_of_the_environment_stay(world, prod):
     assert "release-staging-20251201T000000Z-aaaaaaaa" in world.images()[digests[0]]
 
 
-@pytest.mark.parametrize("release", ["", "not json", '{"releaseId": "x"}'])
+@pytest.mark.parametrize(
+    "release",
+    ["", "not base64!", '{"releaseId": "x", "imageDigest": "sha256:0"}', "eyJyZWxlYXNlSWQiOiAieCJ9"],
+)
 def test_a_release_that_was_not_confirmed_is_not_recorded(world, prod, release):
     world.push("release-8c1d2aa", "8c1d2aa")
     result = record(world, prod, release)
@@ -506,3 +517,17 @@ def test_an_image_missing_from_the_registry_fails_the_record(world, prod):
     result = record(world, prod, recorded_release("sha256:" + "0" * 64))
     assert not result.succeeded
     assert "it cannot be kept" in result.output
+
+
+def test_the_release_survives_codepipeline_putting_it_into_the_record_actions_json(prod):
+    """CodePipeline puts a variable's value into the action's configuration as text; the
+    record's EnvironmentVariables is JSON, so the value must hold nothing JSON would read."""
+    release = recorded_release("sha256:" + "a" * 64)
+    declared = action_of(prod, "production", "RecordRelease")["configuration"]["EnvironmentVariables"]
+    resolved = declared.replace("#{Release-production.RELEASE}", release)
+    (variable,) = [v for v in json.loads(resolved) if v["name"] == "RELEASE"]
+    assert decode_release(variable["value"])["imageDigest"] == "sha256:" + "a" * 64
+    # A JSON release would not have survived.
+    raw = json.dumps(decode_release(release))
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(declared.replace("#{Release-production.RELEASE}", raw))

@@ -8,6 +8,13 @@ smoke test's outcome. Scenario tests (tests/scenarios/) push commits, decide app
 break templates, fire alarms, and then read what happened: how many images were built,
 change sets created, reviews and approvals asked for, and where each environment ended.
 
+ECR (the application repository, "Lifecycle policy properties")
+  E1  The registry serves each tag's digest; a tag can be moved to another image (World.swap).
+  E2  Lifecycle (expire_images): each image is governed by the highest-priority rule whose tag
+      selection matches it; a count rule expires the oldest pushed images it governs beyond its
+      count. Assumed: the count is over the images the rule governs, not every image its
+      selection matches.
+
 What runs for real, against stubs that answer from the world:
 - the Build action: the example application's buildspec, Makefile, `start-dockerd`,
   `image-published` and `image-digest` (tests/support/app_build.py); the registry is the
@@ -15,7 +22,10 @@ What runs for real, against stubs that answer from the world:
 - the review project: the build image's `review-change-set` and its renderer, in review and
   in confirm mode (DescribeChangeSet and DescribeStacks answered from the world);
 - the recovery project: the build image's `recover-stack` (DescribeStacks from the world; a
-  DeleteStack it makes deletes the world's stack).
+  DeleteStack it makes deletes the world's stack);
+- the release gate: the confirm (`review-change-set` in confirm mode → `release_gate.py`) and
+  the recorder (`record-release`), against the world's change sets, templates, registry,
+  approvals and release records (tests/support/aws_stubs.py REVIEW_AWS).
 
 What is modelled, each rule with the AWS documentation it follows:
 
@@ -45,7 +55,14 @@ CodePipeline ("CodePipeline concepts", "How pipeline executions are processed"; 
       its actions (ALL_ACTIONS) or the failed ones and those after them (FAILED_ACTIONS),
       with the same artifacts and variables.
   P10 Manual approval ("Manage approval actions"): a rejection fails the action, and with
-      it the stage.
+      it the stage. Assumed (not documented): ListActionExecutions' `updatedBy` of the
+      approval is who answered it, an STS assumed-role ARN (World.approved_by).
+  P11 Pipeline structure ("Configuring stage rollback"; "View rollback status details"): a
+      rollback returns only to an execution started in the current pipeline structure version;
+      a `pulumi up` that changes the declaration (update_pipeline) starts a new version, and
+      the next failure has nothing to roll back to.
+  P12 Source revision overrides ("StartPipelineExecution", sourceRevisions; V2 pipelines): a
+      started execution reads the given commits instead of the branches' heads.
 
 CloudFormation (CodePipeline "CloudFormation deploy action reference"; CloudFormation API)
   C1  CREATE_UPDATE creates a missing stack and updates an existing one; a stack in a failed
@@ -82,9 +99,16 @@ from typing import Any, Optional
 from tests.support import app_build
 from tests.support.aws_stubs import REVIEW_AWS, STACK_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
+from tests.support.release_world import INDEX_MEDIA_TYPE, manifest_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RENDERER = ROOT / "build-image" / "changeset_report.py"
+GATE = ROOT / "build-image" / "release_gate.py"
+# Who answers an approval, as ListActionExecutions' updatedBy names them (P10): a session of
+# the fixtures' approver role.
+APPROVER_SESSION = "arn:aws:sts::123456789012:assumed-role/release-managers/alice"
+# The simulated clock's minute 0, as CodeBuild's CODEBUILD_START_TIME (epoch milliseconds).
+EPOCH_MS = 1_765_015_200_000
 
 # How long things take, in simulated minutes (only their order matters to the scenarios).
 ACTION_MINUTES = 1
@@ -180,6 +204,16 @@ class World:
     window_open: Callable[[Mapping[str, str]], bool] = lambda rule: True
     alarm_fires: Callable[[str, Stack], bool] = lambda alarm, stack: False
     smoke_passes: Callable[[str, Stack], bool] = lambda environment, stack: True
+    approved_by: Callable[[ApprovalRequest], str] = lambda request: APPROVER_SESSION
+    """Who answers an approval the approver approves (P10)."""
+    pushed_at: dict[str, int] = field(default_factory=dict)
+    """When each tag was pushed (simulated minutes): ECR's lifecycle counts by it (E2)."""
+    swapped: dict[str, str] = field(default_factory=dict)
+    """Tags moved to another image since the build pushed them: tag → that image's name (E1)."""
+    marks: dict[str, list[str]] = field(default_factory=dict)
+    """Release marks on each image (by the tag the build gave it), as the recorders leave them."""
+    infra_commits: dict[str, InfraCommit] = field(default_factory=dict)
+    """Every infrastructure commit pushed, by sha (P12)."""
 
 
 # -- what happened -----------------------------------------------------------------------------
@@ -193,6 +227,7 @@ class Counts:
     confirms: int = 0
     recoveries: int = 0
     approvals: int = 0
+    records: int = 0
 
 
 @dataclass
@@ -205,6 +240,10 @@ class Execution:
     variables: dict[str, dict[str, str]] = field(default_factory=dict)
     rollback_of: Optional[str] = None
     """The stage a rollback execution runs."""
+    structure: int = 1
+    """The pipeline structure version it started in (P11)."""
+    source_revisions: Mapping[str, str] = field(default_factory=dict)
+    """Source action → commit it reads instead of its branch's head (P12)."""
     target: Optional[str] = None
     """The execution a rollback returns to."""
     log: list[str] = field(default_factory=list)
@@ -252,6 +291,16 @@ class PipelineRun:
         self.projects = {
             r.inputs["name"]: r.inputs for r in mocks.resources if r.type == "aws:codebuild/project:Project"
         }
+        self.lifecycle_policies = [
+            r.inputs for r in mocks.resources if r.type == "aws:ecr/lifecyclePolicy:LifecyclePolicy"
+        ]
+        (self.application_repository,) = {
+            v["value"]
+            for project in self.projects.values()
+            for v in project["environment"].get("environmentVariables") or []
+            if v["name"] == "IMAGE_REPOSITORY_NAME"
+            and "RECORD_TABLE" not in {w["name"] for w in project["environment"]["environmentVariables"]}
+        }
         self.world = world
         self.counts = Counts()
         self.executions: list[Execution] = []
@@ -264,14 +313,28 @@ class PipelineRun:
         self._holder: dict[str, Execution] = {}
         self._waiting: dict[str, list[tuple[Execution, Generator]]] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="pipeline-run-"))
+        self.structure = 1
+        self.records: dict[tuple[str, str], dict[str, Any]] = {}
+        """Release records as the table holds them (DynamoDB JSON items), by (environment, execution)."""
+        self.answered: dict[tuple[str, str], str] = {}
+        """(execution, approval stage) → who approved it (P10)."""
+        self.world.infra_commits.setdefault(self.world.infra_head.sha, self.world.infra_head)
 
     # -- the clock and the stage locks (P1, P2) --
     def _schedule(self, at: int, process: Generator, value: Any = None) -> None:
         heapq.heappush(self._queue, (at, next(self._seq), process, value))
 
-    def start(self, at: Optional[int] = None) -> Execution:
-        """A push (or "Release change"): a new standard execution starting at `at` (default: now)."""
-        execution = Execution(id=self._new_id(), type="STANDARD")
+    def start(
+        self, at: Optional[int] = None, source_revisions: Optional[Mapping[str, str]] = None
+    ) -> Execution:
+        """A push (or "Release change", or StartPipelineExecution with `source_revisions`, P12):
+        a new standard execution starting at `at` (default: now)."""
+        execution = Execution(
+            id=self._new_id(),
+            type="STANDARD",
+            structure=self.structure,
+            source_revisions=dict(source_revisions or {}),
+        )
         self.executions.append(execution)
         process = self._standard(execution)
         self._schedule(self.now if at is None else at, process)
@@ -288,10 +351,15 @@ class PipelineRun:
                 self.world.app_head = app
             if infra is not None:
                 self.world.infra_head = infra
+                self.world.infra_commits[infra.sha] = infra
             self.start(self.now)
             yield from ()
 
         self._schedule(self.now if at is None else at, land())
+
+    def update_pipeline(self) -> None:
+        """A `pulumi up` that changes the pipeline's declaration: a new structure version (P11)."""
+        self.structure += 1
 
     def run(self, until: Optional[int] = None) -> None:
         """Advance the clock until nothing is left to do (or until `until`)."""
@@ -419,14 +487,22 @@ class PipelineRun:
     def _start_rollback(self, failed: Execution, stage: dict[str, Any]) -> str:
         """P8: the last standard execution that succeeded in the stage, if any."""
         name = stage["name"]
-        targets = [e for e in self.executions if e.type == "STANDARD" and e.stages.get(name) == "Succeeded"]
+        succeeded = [e for e in self.executions if e.type == "STANDARD" and e.stages.get(name) == "Succeeded"]
+        targets = [e for e in succeeded if e.structure == self.structure]  # P11
         if not targets:
-            failed.log.append(f"{self.now}: {name}: no earlier successful execution to roll back to")
+            why = (
+                "every earlier successful execution started in an older pipeline structure; "
+                "CodePipeline refuses the rollback"
+                if succeeded
+                else "no earlier successful execution to roll back to"
+            )
+            failed.log.append(f"{self.now}: {name}: {why}")
             return "Failed"
         target = targets[-1]
         rollback = Execution(
             id=self._new_id(),
             type="ROLLBACK",
+            structure=self.structure,
             artifacts=dict(target.artifacts),
             variables={k: dict(v) for k, v in target.variables.items() if k != "codepipeline"},
             rollback_of=name,
@@ -500,6 +576,7 @@ class PipelineRun:
             yield ("wait", minutes)
             if decision != "Approved":
                 raise ActionFailed(f"rejected ({stage['name']})")  # P10
+            self.answered[(execution.id, stage["name"])] = self.world.approved_by(request)
         else:
             raise NotImplementedError(provider)
         namespace = action.get("namespace")
@@ -509,12 +586,14 @@ class PipelineRun:
     def _source(self, execution: Execution, action: dict[str, Any]) -> None:
         """P3: the head of the action's branch, now."""
         (artifact,) = action["outputArtifacts"]
+        override = execution.source_revisions.get(action["name"])  # P12
         if action["name"] == "Application":
-            commit = self.world.app_head
+            commit = override or self.world.app_head
             execution.artifacts[artifact] = {"commit": commit}
         else:
-            commit = self.world.infra_head.sha
-            execution.artifacts[artifact] = {"commit": commit, "infra": self.world.infra_head}
+            infra = self.world.infra_commits[override] if override else self.world.infra_head
+            commit = infra.sha
+            execution.artifacts[artifact] = {"commit": commit, "infra": infra}
         if action.get("namespace"):
             execution.variables[action["namespace"]] = {
                 "CommitId": commit,
@@ -543,6 +622,8 @@ class PipelineRun:
             exported = self._recover(environment, buildspec)
         elif commands[0] == "verify-environment":
             exported = self._verify(environment)
+        elif commands[0] == "record-release":
+            exported = self._record(environment, buildspec)
         else:
             raise NotImplementedError(commands)
         if action.get("namespace"):
@@ -595,6 +676,8 @@ class PipelineRun:
         if run.calls:
             self.counts.image_builds += 1
             self.world.registry.update(run.calls)
+            for image in run.calls:
+                self.world.pushed_at[image] = self.now
         (output,) = action["outputArtifacts"]
         execution.artifacts[output] = dict(run.files)
         return run.exported
@@ -635,8 +718,102 @@ class PipelineRun:
             ]
         }
 
+    # -- the release gate's world: templates, registry, approvals, records --
+    def _image_tag(self, image: str) -> str:
+        return image.rsplit(":", 1)[1]
+
+    def _digest_of(self, image: str) -> str:
+        """E1: what the registry serves for an image the build pushed (its tag maybe moved)."""
+        moved = self.world.swapped.get(self._image_tag(image))
+        return app_build.registry_digest(moved or image)
+
+    def _registry_document(self) -> dict[str, Any]:
+        """The application repository as the stub `aws` reads and writes it (STUB_REGISTRY)."""
+        images: dict[str, dict[str, Any]] = {}
+        for image in sorted(self.world.registry):
+            digest = self._digest_of(image)
+            entry = images.setdefault(
+                digest,
+                {
+                    "digest": digest,
+                    "tags": [],
+                    "manifest": manifest_for(digest),
+                    "mediaType": INDEX_MEDIA_TYPE,
+                },
+            )
+            entry["tags"] += [self._image_tag(image), *self.world.marks.get(self._image_tag(image), [])]
+        return {"images": list(images.values())}
+
+    def _take_registry(self, document: Mapping[str, Any]) -> None:
+        """What the recorder left in the registry: the release marks on each image."""
+        marks: dict[str, list[str]] = {}
+        for image in document["images"]:
+            built = [t for t in image["tags"] if not t.startswith("release-")]
+            for tag in built:
+                marks[tag] = [t for t in image["tags"] if t.startswith("release-")]
+        self.world.marks = {tag: found for tag, found in marks.items() if found}
+
+    def _template_body(self, template: Template) -> str:
+        return f"# the infrastructure repository's template {template.name}\nResources: {list(template.resources)}\n"
+
+    def _gate_files(
+        self, work: Path, *, stack: Optional[Stack], change_set_name: str, execution: str
+    ) -> dict[str, str]:
+        """Write what the stub `aws` answers the release gate from; the variables naming them."""
+        change_set = stack.change_sets.get(change_set_name) if stack else None
+        template = work / "template.json"
+        if change_set is not None:
+            template.write_text(json.dumps({"TemplateBody": self._template_body(change_set.template)}))
+        stack_template = work / "stack-template.json"
+        if stack is not None and stack.template is not None:
+            stack_template.write_text(json.dumps({"TemplateBody": self._template_body(stack.template)}))
+        (work / "registry.json").write_text(json.dumps(self._registry_document()))
+        (work / "actions.json").write_text(
+            json.dumps(
+                {
+                    "actionExecutionDetails": [
+                        {
+                            "pipelineExecutionId": answered_in,
+                            "stageName": stage,
+                            "actionName": "Approve",
+                            "status": "Succeeded",
+                            "updatedBy": who,
+                        }
+                        for (answered_in, stage), who in self.answered.items()
+                        if answered_in == execution
+                    ]
+                }
+            )
+        )
+        (work / "group.json").write_text(json.dumps({"Users": [], "IsTruncated": False}))
+        records = work / "records"
+        records.mkdir(exist_ok=True)
+        for (environment, executed), item in self.records.items():
+            (records / f"{environment}__{executed}.json").write_text(json.dumps(item))
+        return {
+            "STUB_TEMPLATE": str(template),
+            "STUB_STACK_TEMPLATE": str(stack_template),
+            "STUB_REGISTRY": str(work / "registry.json"),
+            "STUB_ACTIONS": str(work / "actions.json"),
+            "STUB_GROUP": str(work / "group.json"),
+            "STUB_RECORDS": str(records),
+            "RELEASE_GATE": str(GATE),
+        }
+
+    def _gate_state(self, stack: Optional[Stack], change_set_name: str, execution: str) -> list[Any]:
+        """Everything the gate's answers depend on (the memo's key)."""
+        change_set = stack.change_sets.get(change_set_name) if stack else None
+        return [
+            change_set.template.name if change_set else None,
+            stack.template.name if stack and stack.template else None,
+            self._registry_document(),
+            sorted((k, who) for k, who in self.answered.items() if k[0] == execution),
+            sorted((f"{e}__{x}", json.dumps(i, sort_keys=True)) for (e, x), i in self.records.items()),
+        ]
+
     def _review(self, execution, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
-        """The review project's buildspec (review-change-set), in the mode the action asks for."""
+        """The review project's buildspec (review-change-set), in the mode the action asks for:
+        the review of the plan, or the release gate's confirm."""
         confirming = environment.get("REVIEW_MODE") == "confirm"
         if confirming:
             self.counts.confirms += 1
@@ -650,6 +827,7 @@ class PipelineRun:
             "AWS_REGION": "eu-west-1",
             "PIPELINE_EXECUTION_ID": environment.get("PIPELINE_EXECUTION_ID", ""),
         }
+        gate = self._gate_state(stack, environment["CHANGE_SET_NAME"], environment["PIPELINE_EXECUTION_ID"])
 
         def review() -> ScriptRun:
             work = self._tmp / f"review-{len(_SCRIPT_RUNS)}"
@@ -662,6 +840,12 @@ class PipelineRun:
             if page is not None:
                 (pages / "page-1.json").write_text(json.dumps(page))
             (work / "stack.json").write_text(json.dumps(stack_json))
+            files = self._gate_files(
+                work,
+                stack=stack,
+                change_set_name=environment["CHANGE_SET_NAME"],
+                execution=environment["PIPELINE_EXECUTION_ID"],
+            )
             result = run_buildspec(
                 buildspec,
                 source_dir=source,
@@ -669,6 +853,7 @@ class PipelineRun:
                     bin_dir,
                     {
                         **environment,
+                        **files,
                         "STUB_LOG": str(work / "aws.log"),
                         "STUB_STACK": str(work / "stack.json"),
                         "STUB_PAGES": str(pages),
@@ -687,14 +872,104 @@ class PipelineRun:
                 environment,
                 page,
                 stack_json,
+                gate,
                 buildspec,
-                _sources(ROOT / "build-image" / "review-change-set", RENDERER),
+                _sources(ROOT / "build-image" / "review-change-set", RENDERER, GATE),
             ],
             review,
         )
         if not run.succeeded:
             raise ActionFailed(("confirm" if confirming else "review") + " failed:\n" + run.output[-1500:])
         return run.exported
+
+    def _record(self, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
+        """The recorder project's buildspec (record-release): the release record written and the
+        image marked, in the world's table and registry."""
+        self.counts.records += 1
+        environment = {**environment, "CODEBUILD_START_TIME": str(EPOCH_MS + self.now * 60_000)}
+        gate = self._gate_state(None, "", environment.get("PIPELINE_EXECUTION_ID", ""))
+
+        def record() -> ScriptRun:
+            work = self._tmp / f"record-{len(_SCRIPT_RUNS)}"
+            bin_dir, source = work / "bin", work / "src"
+            for folder in (bin_dir, source):
+                folder.mkdir(parents=True)
+            (bin_dir / "aws").write_text(REVIEW_AWS)
+            (bin_dir / "aws").chmod(0o755)
+            shutil.copy(ROOT / "build-image" / "record-release", bin_dir / "record-release")
+            files = self._gate_files(work, stack=None, change_set_name="", execution="")
+            result = run_buildspec(
+                buildspec,
+                source_dir=source,
+                environment=stub_environment(
+                    bin_dir,
+                    {**environment, **files, "STUB_LOG": str(work / "aws.log"), "PYTHON": sys.executable},
+                ),
+                state_dir=work / "runner",
+            )
+            left = {
+                "registry": (work / "registry.json").read_text(),
+                **{f"record:{p.stem}": p.read_text() for p in (work / "records").glob("*.json")},
+            }
+            return ScriptRun(result.succeeded, result.output, result.exported, left)
+
+        run = _memo(
+            "record",
+            [environment, gate, buildspec, _sources(ROOT / "build-image" / "record-release", GATE)],
+            record,
+        )
+        if not run.succeeded:
+            raise ActionFailed("the record failed:\n" + run.output[-1500:])
+        self._take_registry(json.loads(run.files["registry"]))
+        for name, text in run.files.items():
+            if name.startswith("record:"):
+                environment_name, _, executed = name.removeprefix("record:").partition("__")
+                self.records[(environment_name, executed)] = json.loads(text)
+        return run.exported
+
+    def swap(self, tag: str, name: str) -> None:
+        """Someone moves `tag` to another image (E1): a push the repository's policy would refuse."""
+        self.world.swapped[tag] = name
+
+    def expire_images(self) -> list[str]:
+        """E2: ECR's lifecycle run over the application repository, as declared; the images it
+        expires leave the registry (with their marks). Returns their tags."""
+        (policy,) = [
+            json.loads(r["policy"])
+            for r in self.lifecycle_policies
+            if r["repository"] == self.application_repository
+        ]
+        rules = sorted(policy["rules"], key=lambda rule: rule["rulePriority"])
+        governed: dict[int, list[str]] = {rule["rulePriority"]: [] for rule in rules}
+        for image in self.world.registry:
+            tags = [self._image_tag(image), *self.world.marks.get(self._image_tag(image), [])]
+            for rule in rules:
+                selection = rule["selection"]
+                if selection["tagStatus"] == "untagged":
+                    continue  # every image here carries its build's tag
+                prefixes = selection.get("tagPrefixList")
+                patterns = selection.get("tagPatternList")
+                if prefixes and not any(t.startswith(x) for t in tags for x in prefixes):
+                    continue
+                if patterns and not any(
+                    re.fullmatch(x.replace("*", ".*"), t) for t in tags for x in patterns
+                ):
+                    continue
+                governed[rule["rulePriority"]].append(image)
+                break
+        expired: list[str] = []
+        for rule in rules:
+            selection = rule["selection"]
+            if selection.get("countType") != "imageCountMoreThan":
+                continue
+            newest_first = sorted(
+                governed[rule["rulePriority"]], key=lambda i: (-self.world.pushed_at.get(i, 0), i)
+            )
+            expired += newest_first[selection["countNumber"] :]
+        for image in expired:
+            self.world.registry.discard(image)
+            self.world.marks.pop(self._image_tag(image), None)
+        return sorted(self._image_tag(image) for image in expired)
 
     def _recover(self, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
         """The recovery project's buildspec (recover-stack) against the world's stack."""

@@ -10,7 +10,9 @@ simulator (tests/support/pipeline_run.py), which sets them from the state it kee
 # set from STUB_TEMPLATE (absent: the change set answers with an error, as an empty one may) and
 # of the stack from STUB_STACK_TEMPLATE; the registry (images, their tags and manifests) in the
 # JSON file STUB_REGISTRY, read and written; ListActionExecutions from STUB_ACTIONS; GetGroup
-# from STUB_GROUP; release records, one JSON file per item, in the folder STUB_RECORDS.
+# from STUB_GROUP; release records, one JSON file per item, in the folder STUB_RECORDS (Query
+# reads them too); GetPipelineExecution's status from the JSON object STUB_EXECUTIONS (execution
+# id → status); StartPipelineExecution is only recorded.
 REVIEW_AWS = r'''#!/usr/bin/env python3
 """Stands in for the AWS CLI: serves fixture files, records every call."""
 import json, os, shutil, sys
@@ -112,6 +114,22 @@ elif args[:2] == ["dynamodb", "get-item"]:
 elif args[:2] == ["dynamodb", "put-item"]:
     item = json.loads(value("--item"))
     json.dump(item, open(record_path(item), "w"))
+elif args[:2] == ["dynamodb", "query"]:
+    wanted = json.loads(value("--expression-attribute-values"))[":environment"]["S"]
+    items = [
+        json.load(open(os.path.join(os.environ["STUB_RECORDS"], name)))
+        for name in sorted(os.listdir(os.environ["STUB_RECORDS"]))
+        if name.startswith(wanted + "__")
+    ]
+    print(json.dumps({"Items": items, "Count": len(items)}))
+elif args[:2] == ["codepipeline", "get-pipeline-execution"]:
+    statuses = json.load(open(os.environ["STUB_EXECUTIONS"]))
+    execution = value("--pipeline-execution-id")
+    if execution not in statuses:
+        fail("PipelineExecutionNotFoundException", f"execution {execution} not found")
+    print(json.dumps({"pipelineExecution": {"pipelineExecutionId": execution, "status": statuses[execution]}}))
+elif args[:2] == ["codepipeline", "start-pipeline-execution"]:
+    print(json.dumps({"pipelineExecutionId": "0000000f-0000-4000-8000-00000000000f"}))
 elif args[:2] == ["configure", "set"]:
     pass
 elif args[:2] == ["s3", "cp"]:

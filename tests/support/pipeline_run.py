@@ -931,14 +931,15 @@ class PipelineRun:
         """Someone moves `tag` to another image (E1): a push the repository's policy would refuse."""
         self.world.swapped[tag] = name
 
-    def expire_images(self) -> list[str]:
-        """E2: ECR's lifecycle run over the application repository, as declared; the images it
-        expires leave the registry (with their marks). Returns their tags."""
-        (policy,) = [
-            json.loads(r["policy"])
-            for r in self.lifecycle_policies
-            if r["repository"] == self.application_repository
-        ]
+    def expire_images(self, policy: Optional[Mapping[str, Any]] = None) -> list[str]:
+        """E2: ECR's lifecycle run over the application repository, as declared (or `policy`);
+        the images it expires leave the registry (with their marks). Returns their tags."""
+        if policy is None:
+            (policy,) = [
+                json.loads(r["policy"])
+                for r in self.lifecycle_policies
+                if r["repository"] == self.application_repository
+            ]
         rules = sorted(policy["rules"], key=lambda rule: rule["rulePriority"])
         governed: dict[int, list[str]] = {rule["rulePriority"]: [] for rule in rules}
         for image in self.world.registry:

@@ -1,0 +1,173 @@
+"""`make redeploy STACK=<stack> ENVIRONMENT=<env>`: start a run that releases an environment's
+last good release again, from its release record, when CodePipeline cannot roll back to it.
+
+CodePipeline rolls a stage back only to an execution started in the current pipeline structure
+version (AWS, "Configuring stage rollback"): after a `pulumi up` that changed the pipeline, the
+first failed release has nothing to roll back to. The release record (components/release_record.py)
+still says what each release was: its application and infrastructure commits. CodePipeline V2
+starts a run with given source revisions (StartPipelineExecution, `sourceRevisions`), so this
+command finds the newest release of the environment whose run succeeded, and starts a run with
+its two commits. The run builds nothing new (the image of that commit is in the registry), and
+the gated environment plans, asks its approvers and releases as for any run: the change back is
+reviewed like any other.
+
+Unlike the other commands here it needs AWS: credentials of the pipeline's account, the AWS CLI,
+and the stack's outputs (`pulumi stack output pipeline_name`, `release_table`):
+
+    python -m offline.redeploy --pipeline <name> --table <name> --environment production   # what it would do
+    python -m offline.redeploy ... --execute                                               # and do it
+    python -m offline.redeploy ... --execution <id>                                        # that release instead
+
+Standard library only; the AWS CLI answers (`aws`, or $AWS_CLI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional
+
+# The release stage's source actions (components/blueprint.py names them).
+APPLICATION_ACTION = "Application"
+INFRASTRUCTURE_ACTION = "Infrastructure"
+
+
+class RedeployError(Exception):
+    pass
+
+
+def aws(*args: str) -> Any:
+    command = [os.environ.get("AWS_CLI", "aws"), *args, "--output", "json"]
+    # The AWS CLI with arguments composed here; no shell.
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise RedeployError(f"aws {' '.join(args[:2])}: {done.stderr.strip() or done.stdout.strip()}")
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+@dataclass(frozen=True)
+class Release:
+    execution: str
+    recorded_at: str
+    kind: str
+    image_tag: str
+    image_digest: str
+    app_commit: str
+    infra_commit: str
+    approved_by: str
+
+
+def releases(table: str, environment: str) -> list[Release]:
+    """The environment's recorded releases, newest first (every page of the Query)."""
+    items: list[dict[str, Any]] = []
+    token: Optional[str] = None
+    while True:
+        page = aws(
+            "dynamodb",
+            "query",
+            "--table-name",
+            table,
+            "--key-condition-expression",
+            "environment = :environment",
+            "--expression-attribute-values",
+            json.dumps({":environment": {"S": environment}}),
+            *(["--starting-token", token] if token else []),
+        ) or {}
+        items += page.get("Items") or []
+        token = page.get("NextToken")
+        if not token:
+            break
+    found = []
+    for item in items:
+        value = {k: v.get("S", "") for k, v in item.items()}
+        found.append(
+            Release(
+                execution=value.get("executionId", ""),
+                recorded_at=value.get("recordedAt", ""),
+                kind=value.get("kind", ""),
+                image_tag=value.get("imageTag", ""),
+                image_digest=value.get("imageDigest", ""),
+                app_commit=value.get("appCommit", ""),
+                infra_commit=value.get("infraCommit", ""),
+                approved_by=value.get("approvedBy", ""),
+            )
+        )
+    return sorted(found, key=lambda r: (r.recorded_at, r.execution), reverse=True)
+
+
+def run_status(pipeline: str, execution: str) -> str:
+    answer = aws(
+        "codepipeline", "get-pipeline-execution", "--pipeline-name", pipeline, "--pipeline-execution-id", execution
+    )
+    return str(((answer or {}).get("pipelineExecution") or {}).get("status", ""))
+
+
+def choose(pipeline: str, candidates: list[Release], execution: Optional[str]) -> Release:
+    """The release named, or the newest whose run succeeded: its release was verified and
+    watched through its bake, where it has them (a release recorded in a run that then failed is
+    the one being undone). With several gated environments, a run can fail after this
+    environment's stage; name the execution then."""
+    if execution:
+        named = [r for r in candidates if r.execution == execution]
+        if not named:
+            raise RedeployError(f"no release of execution {execution} is recorded")
+        return named[0]
+    for release in candidates:
+        if run_status(pipeline, release.execution) == "Succeeded":
+            return release
+    raise RedeployError("no recorded release of this environment belongs to a run that succeeded")
+
+
+def start_command(pipeline: str, release: Release) -> list[str]:
+    if not (release.app_commit and release.infra_commit):
+        raise RedeployError(f"the release of execution {release.execution} records no commits")
+    return [
+        "codepipeline",
+        "start-pipeline-execution",
+        "--name",
+        pipeline,
+        "--source-revisions",
+        f"actionName={APPLICATION_ACTION},revisionType=COMMIT_ID,revisionValue={release.app_commit}",
+        f"actionName={INFRASTRUCTURE_ACTION},revisionType=COMMIT_ID,revisionValue={release.infra_commit}",
+    ]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Release an environment's last good release again, from its release record."
+    )
+    parser.add_argument("--pipeline", required=True, help="the pipeline's name (stack output pipeline_name)")
+    parser.add_argument("--table", required=True, help="the release record (stack output release_table)")
+    parser.add_argument("--environment", required=True)
+    parser.add_argument("--execution", help="redeploy the release of this execution instead")
+    parser.add_argument("--execute", action="store_true", help="start the run (default: say what it would do)")
+    args = parser.parse_args(argv)
+    try:
+        recorded = releases(args.table, args.environment)
+        if not recorded:
+            raise RedeployError(f"no release of {args.environment} is recorded in {args.table}")
+        release = choose(args.pipeline, recorded, args.execution)
+        command = start_command(args.pipeline, release)
+        print(
+            f"redeploy: {args.environment}'s release of execution {release.execution} ({release.recorded_at}, "
+            f"image {release.image_tag} {release.image_digest}, approved by {release.approved_by or '?'}): "
+            f"application {release.app_commit}, infrastructure {release.infra_commit}"
+        )
+        if not args.execute:
+            print("redeploy: would run: aws " + " ".join(command))
+            print("redeploy: run again with --execute to start it; the environment's approvers are asked as usual")
+            return 0
+        started = aws(*command) or {}
+        print(f"redeploy: started execution {started.get('pipelineExecutionId', '?')} of {args.pipeline}")
+    except RedeployError as error:
+        print(f"redeploy: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STACK ?= prod
 PYTEST := $(BIN)/python -m pytest -q
 
-.PHONY: test venv lint unit provider scenarios adoption container synth check-template preflight bootstrap-policy mutate mutation-score bench bench-container clean
+.PHONY: redeploy test venv lint unit provider scenarios adoption container synth check-template preflight bootstrap-policy mutate mutation-score bench bench-container clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
@@ -88,6 +88,12 @@ mutate: venv
 
 mutation-score: venv
 	$(BIN)/python -m dev.mutation_score
+
+# Release an environment's last good release again, from its release record, when CodePipeline
+# cannot roll back (docs/operations.md). Needs AWS credentials; says what it would do unless
+# ARGS=--execute. make redeploy PIPELINE=<name> TABLE=<name> ENVIRONMENT=<env> [ARGS=...]
+redeploy: venv
+	$(BIN)/python -m offline.redeploy --pipeline $(PIPELINE) --table $(TABLE) --environment $(ENVIRONMENT) $(ARGS)
 
 # Numbers, not a test: synth and unit-test medians against the import of the SDK modules used.
 bench: venv

@@ -770,7 +770,7 @@ class EcrConfig(_Section):
     """Refuse to overwrite an existing tag."""
     keep_releases: int = Field(default=10, ge=2, le=100)
     """Releases kept pullable per gated environment, whatever the other rules expire: each
-    release a gated environment executes marks its image `release-<environment>-<time>`, and the
+    release a gated environment executes marks its image `release-<environment>.<time>`, and the
     newest marks of each environment are kept (at least 2: what runs and its rollback target;
     docs/operations.md)."""
 

@@ -5,7 +5,7 @@ Its pipeline action runs in the release stage right after the change set is exec
 `build-image/record-release` (baked into the build image: `release_gate.py record`) writes the
 release into the `ReleaseRecord` table (what the confirm established: identity, fingerprint, image, approver)
 and marks the released image in the application repository with a tag of its own,
-`release-<environment>-<time>-<execution>`, taking the mark off this environment's images past
+`release-<environment>.<time>-<execution>`, taking the mark off this environment's images past
 `ecr.keepReleases`: the repository's lifecycle never expires a marked image
 (`image_repository.lifecycle_policy`), so what the environment runs and its last releases stay
 pullable. Its role can write this environment's records only, and read and tag images of the
@@ -24,12 +24,14 @@ import pulumi_aws as aws
 from components import iam_policies
 from components.codebuild_runner import CodeBuildRunner, SmallProject
 
-# The tag prefix of an environment's release marks: `release-<environment>-`.
+# The tag prefix of every release mark; an environment's are `release-<environment>.`.
 RELEASE_MARK_PREFIX = "release-"
 
 
 def release_mark_prefix(environment: str) -> str:
-    return f"{RELEASE_MARK_PREFIX}{environment}-"
+    # A dot ends the environment's name: no environment name holds one (config's ResourceName),
+    # so `release-prod.` never matches the marks of an environment `prod-eu`.
+    return f"{RELEASE_MARK_PREFIX}{environment}."
 
 
 def recorder_buildspec() -> str:

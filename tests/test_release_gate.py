@@ -443,7 +443,7 @@ def test_the_recorder_project_writes_its_own_environments_record_and_keeps_relea
         "ENVIRONMENT": "production",
         "RECORD_TABLE": "todobackend-prod-releases",
         "IMAGE_REPOSITORY_NAME": "todobackend",
-        "RELEASE_MARK_PREFIX": "release-production-",
+        "RELEASE_MARK_PREFIX": "release-production.",
         "KEEP_RELEASES": "10",
     }
     assert project["environment"]["privilegedMode"] is False
@@ -455,7 +455,7 @@ def test_a_release_is_recorded_and_its_image_marked(world, prod):
     assert result.succeeded, result.output
     item = world.records()[("production", PLAN)]
     # 1765015200000 ms is 2025-12-06T10:00:00Z.
-    assert item["mark"] == "release-production-20251206T100000Z-0f1e2d3c"
+    assert item["mark"] == "release-production.20251206T100000Z-0f1e2d3c"
     assert {
         k: item[k] for k in ("kind", "imageDigest", "approvedBy", "appCommit", "infraCommit", "recordedAt")
     } == {
@@ -466,7 +466,7 @@ def test_a_release_is_recorded_and_its_image_marked(world, prod):
         "infraCommit": "77aa88bb99cc",
         "recordedAt": "20251206T100000Z",
     }
-    assert sorted(world.images()[digest]) == ["8c1d2aa", "release-production-20251206T100000Z-0f1e2d3c"]
+    assert sorted(world.images()[digest]) == ["8c1d2aa", "release-production.20251206T100000Z-0f1e2d3c"]
     # Run again (a retried action): the mark is there, the record written once more.
     assert record(world, prod, recorded_release(digest)).succeeded
 
@@ -481,9 +481,10 @@ def test_only_the_newest_marks_of_the_environment_stay(world, prod):
         assert record(
             world, prod, recorded_release(digest), execution, str(1765015200000 + day * 86_400_000)
         ).succeeded
-    # Another environment's mark on the oldest image is not this recorder's to take off.
+    # Another environment's mark on the oldest image (an environment whose name begins with this
+    # one's) is not this recorder's to take off.
     document = json.loads(world.registry_file.read_text())
-    document["images"][0]["tags"].append("release-staging-20251201T000000Z-aaaaaaaa")
+    document["images"][0]["tags"].append("release-production-eu.20251201T000000Z-aaaaaaaa")
     world.registry_file.write_text(json.dumps(document))
     digest = world.push("release-11", "commit11")
     assert record(
@@ -494,11 +495,11 @@ def test_only_the_newest_marks_of_the_environment_stay(world, prod):
         str(1765015200000 + 11 * 86_400_000),
     ).succeeded
     marked = {
-        d: [t for t in tags if t.startswith("release-production-")] for d, tags in world.images().items()
+        d: [t for t in tags if t.startswith("release-production.")] for d, tags in world.images().items()
     }
     assert marked[digests[0]] == [] and marked[digests[1]] == []
     assert all(len(marked[d]) == 1 for d in [*digests[2:], digest])
-    assert "release-staging-20251201T000000Z-aaaaaaaa" in world.images()[digests[0]]
+    assert "release-production-eu.20251201T000000Z-aaaaaaaa" in world.images()[digests[0]]
 
 
 @pytest.mark.parametrize(

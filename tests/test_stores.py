@@ -137,3 +137,31 @@ def test_prod_stateful_resources_are_protected_and_retained():
             assert (resource.protect, resource.retain_on_delete) == (True, True), resource.name
         for resource in all_of(run_stack("dev").mocks, typ):
             assert (resource.protect, resource.retain_on_delete) == (False, False), resource.name
+
+
+def test_released_images_are_kept_before_any_count_expires_them(prod):
+    """ECR applies to an image only the highest-priority rule whose selection it matches (ECR
+    user guide, "Lifecycle policy properties"): the release marks' rule comes before the rule
+    that counts every tagged image, and keeps as many as the recorders ever leave."""
+    (app,) = [
+        r
+        for r in all_of(prod, "aws:ecr/lifecyclePolicy:LifecyclePolicy")
+        if r.inputs["repository"] == "todobackend"
+    ]
+    rules = json.loads(app.inputs["policy"])["rules"]
+    assert [r["rulePriority"] for r in rules] == [1, 2, 3]
+    kept = rules[1]
+    assert kept["selection"] == {
+        "tagStatus": "tagged",
+        "tagPrefixList": ["release-"],
+        "countType": "imageCountMoreThan",
+        # ecr.keepReleases (10) for each of the prod stack's one gated environment.
+        "countNumber": 10,
+    }
+    assert rules[2]["selection"]["tagPatternList"] == ["*"]
+    # The build image's and the cache's repositories hold no releases.
+    for other in all_of(prod, "aws:ecr/lifecyclePolicy:LifecyclePolicy"):
+        if other is not app:
+            assert not any(
+                "tagPrefixList" in r["selection"] for r in json.loads(other.inputs["policy"])["rules"]
+            )

@@ -14,9 +14,9 @@ reviewed like any other.
 Unlike the other commands here it needs AWS: credentials of the pipeline's account, the AWS CLI,
 and the stack's outputs (`pulumi stack output pipeline_name`, `release_table`):
 
-    python -m offline.redeploy --pipeline <name> --table <name> --environment production   # what it would do
-    python -m offline.redeploy ... --execute                                               # and do it
-    python -m offline.redeploy ... --execution <id>                                        # that release instead
+    python -m offline.redeploy --pipeline <name> --table <name> --environment production  # says what
+    python -m offline.redeploy ... --execute                                # and does it
+    python -m offline.redeploy ... --execution <id>                         # that release instead
 
 Standard library only; the AWS CLI answers (`aws`, or $AWS_CLI).
 """
@@ -66,17 +66,20 @@ def releases(table: str, environment: str) -> list[Release]:
     items: list[dict[str, Any]] = []
     token: Optional[str] = None
     while True:
-        page = aws(
-            "dynamodb",
-            "query",
-            "--table-name",
-            table,
-            "--key-condition-expression",
-            "environment = :environment",
-            "--expression-attribute-values",
-            json.dumps({":environment": {"S": environment}}),
-            *(["--starting-token", token] if token else []),
-        ) or {}
+        page = (
+            aws(
+                "dynamodb",
+                "query",
+                "--table-name",
+                table,
+                "--key-condition-expression",
+                "environment = :environment",
+                "--expression-attribute-values",
+                json.dumps({":environment": {"S": environment}}),
+                *(["--starting-token", token] if token else []),
+            )
+            or {}
+        )
         items += page.get("Items") or []
         token = page.get("NextToken")
         if not token:
@@ -100,9 +103,8 @@ def releases(table: str, environment: str) -> list[Release]:
 
 
 def run_status(pipeline: str, execution: str) -> str:
-    answer = aws(
-        "codepipeline", "get-pipeline-execution", "--pipeline-name", pipeline, "--pipeline-execution-id", execution
-    )
+    where = ["--pipeline-name", pipeline, "--pipeline-execution-id", execution]
+    answer = aws("codepipeline", "get-pipeline-execution", *where)
     return str(((answer or {}).get("pipelineExecution") or {}).get("status", ""))
 
 
@@ -140,11 +142,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         description="Release an environment's last good release again, from its release record."
     )
-    parser.add_argument("--pipeline", required=True, help="the pipeline's name (stack output pipeline_name)")
+    parser.add_argument("--pipeline", required=True, help="the pipeline (stack output pipeline_name)")
     parser.add_argument("--table", required=True, help="the release record (stack output release_table)")
     parser.add_argument("--environment", required=True)
     parser.add_argument("--execution", help="redeploy the release of this execution instead")
-    parser.add_argument("--execute", action="store_true", help="start the run (default: say what it would do)")
+    parser.add_argument("--execute", action="store_true", help="start the run (default: say what it would)")
     args = parser.parse_args(argv)
     try:
         recorded = releases(args.table, args.environment)
@@ -153,13 +155,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         release = choose(args.pipeline, recorded, args.execution)
         command = start_command(args.pipeline, release)
         print(
-            f"redeploy: {args.environment}'s release of execution {release.execution} ({release.recorded_at}, "
-            f"image {release.image_tag} {release.image_digest}, approved by {release.approved_by or '?'}): "
+            f"redeploy: {args.environment}'s release of execution {release.execution} "
+            f"({release.recorded_at}, image {release.image_tag} {release.image_digest}, approved by "
+            f"{release.approved_by or '?'}): "
             f"application {release.app_commit}, infrastructure {release.infra_commit}"
         )
         if not args.execute:
             print("redeploy: would run: aws " + " ".join(command))
-            print("redeploy: run again with --execute to start it; the environment's approvers are asked as usual")
+            print("redeploy: run again with --execute to start it; its approvers are asked as for any run")
             return 0
         started = aws(*command) or {}
         print(f"redeploy: started execution {started.get('pipelineExecutionId', '?')} of {args.pipeline}")

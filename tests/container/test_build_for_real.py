@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -23,10 +22,8 @@ from components.verify_project import verify_buildspec, verify_environment
 from tests.conftest import MINIMAL_RAW
 from tests.container.conftest import TIMINGS
 from tests.support import containers
-from tests.support.aws_stubs import REVIEW_AWS as STUB_AWS
 from tests.support.aws_stubs import STACK_AWS as STUB_AWS_STACK
 from tests.support.buildspec import run_buildspec
-from tests.test_changeset_report import FIXTURES as CHANGE_SETS
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = containers.REGISTRY
@@ -317,69 +314,6 @@ def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(ho
         assert "smoke: GET http://127.0.0.1:8000/no-such-path -> 404" in missing.output
     finally:
         host.sh("docker rm --force app db >/dev/null; docker network rm smoke >/dev/null", check=False)
-
-
-def test_the_change_set_review_renders_with_the_images_own_renderer(host, shared):
-    """The review action runs in this image too: its inline buildspec (the program's own) with
-    /opt/ecs-delivery/changeset_report.py under the image's python3, against a stub aws."""
-    from components.change_set_review import review_buildspec, review_environment
-
-    work, stubs, pages, s3 = (shared / "review" / d for d in ("work", "bin", "pages", "s3"))
-    for folder in (work, stubs, pages, s3):
-        folder.mkdir(parents=True, exist_ok=True)
-    (stubs / "aws").write_text(STUB_AWS)
-    (stubs / "aws").chmod(0o755)
-    shutil.copy(CHANGE_SETS / "release.json", pages / "page-1.json")
-    shutil.copy(CHANGE_SETS / "stack.json", shared / "review" / "stack.json")
-    environment = {
-        **review_environment(
-            environment="production",
-            stack_name="todobackend-prod",
-            change_set_name="todobackend-prod-plan",
-            image_parameter="ApplicationImageTag",
-            report_bucket="artifacts-bucket",
-        ),
-        "PATH": f"{stubs}:{containers.SYSTEM_PATH}",
-        "HOME": "/root",
-        "AWS_REGION": "eu-west-1",
-        "CODEBUILD_BUILD_NUMBER": "3",
-        "PIPELINE_EXECUTION_ID": "0f1e2d3c-aaaa-bbbb-cccc-123456789abc",
-        "APP_COMMIT": "8c1d2aa4f0e",
-        "STUB_LOG": str(shared / "review" / "aws.log"),
-        "STUB_STACK": str(shared / "review" / "stack.json"),
-        "STUB_PAGES": str(pages),
-        "STUB_S3": str(s3),
-    }
-    result = run_buildspec(
-        review_buildspec(), source_dir=work, environment=environment, state_dir=shared / "review" / "runner",
-        shell=host.shell,
-    )  # fmt: skip
-    assert result.succeeded, result.output
-    expected = json.loads((CHANGE_SETS / "expected" / "release.exports.json").read_text())
-    for name in ("REVIEW_SUMMARY", "CHANGE_COUNT", "REPLACEMENT_COUNT", "REMOVAL_COUNT", "IMAGE_TAG"):
-        assert result.exported[name] == expected[name]
-    uploaded = s3 / "artifacts-bucket" / "reviews" / "production" / environment["PIPELINE_EXECUTION_ID"]
-    assert (uploaded / "report.html").is_file()
-    assert len(result.exported["FINGERPRINT"]) == 64
-
-    # The release's confirm, same project, same image: the change set created again (another
-    # name and id, the same changes) matches the reviewed fingerprint.
-    again = json.loads((CHANGE_SETS / "release.json").read_text())
-    again.update(ChangeSetName="todobackend-prod-pipeline", ChangeSetId=again["ChangeSetId"] + "-again")
-    (pages / "page-1.json").write_text(json.dumps(again))
-    confirmed = run_buildspec(
-        review_buildspec(), source_dir=work, state_dir=shared / "review" / "confirm",
-        environment={
-            **environment,
-            "REVIEW_MODE": "confirm",
-            "CHANGE_SET_NAME": "todobackend-prod-pipeline",
-            "EXPECTED_FINGERPRINT": result.exported["FINGERPRINT"],
-            "PLAN_EXECUTION_ID": result.exported["PLAN_EXECUTION_ID"],
-        },
-        shell=host.shell,
-    )  # fmt: skip
-    assert confirmed.succeeded, confirmed.output
-    assert "todobackend-prod-pipeline is the change set reviewed and approved" in confirmed.output
 
 
 def test_the_stack_recovery_runs_in_the_image(host, shared):

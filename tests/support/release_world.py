@@ -1,9 +1,11 @@
-"""A small world for running the review, confirm and record projects' real buildspecs here: the
-files the stub `aws` (tests/support/aws_stubs.py, REVIEW_AWS) answers from, and helpers to set
-them up and read what happened.
+"""A small world for running the review, confirm and record projects' real buildspecs here
+(or inside the build image): the files the stub `aws` (tests/support/aws_stubs.py, REVIEW_AWS)
+answers from, and helpers to set them up and read what happened.
 
-Used by tests/test_change_set_review.py and tests/test_release_gate.py; the pipeline-run
-simulator keeps a world of its own (tests/support/pipeline_run.py) and writes the same files.
+Used by tests/test_change_set_review.py and tests/test_release_gate.py (here, against this
+checkout's scripts) and tests/container/test_release_gate_in_image.py (in the build image);
+the pipeline-run simulator keeps a world of its own (tests/support/pipeline_run.py) and writes
+the same files.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any, Optional
 import yaml
 
 from tests.support.aws_stubs import REVIEW_AWS
-from tests.support.buildspec import BuildResult, run_buildspec, stub_environment
+from tests.support.buildspec import BuildResult, ContainerShell, run_buildspec, stub_environment
+from tests.support.containers import SYSTEM_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 RENDERER = ROOT / "build-image" / "changeset_report.py"
 GATE = ROOT / "build-image" / "release_gate.py"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+STACK_FIXTURE = ROOT / "tests" / "fixtures" / "changesets" / "stack.json"
 
 
 def digest_of(manifest: str) -> str:
@@ -138,7 +142,7 @@ class GateWorld:
             {
                 "AWS_REGION": "eu-west-1",
                 "STUB_LOG": str(self.log),
-                "STUB_STACK": str(ROOT / "tests" / "fixtures" / "changesets" / "stack.json"),
+                "STUB_STACK": str(STACK_FIXTURE),
                 "STUB_PAGES": str(self.root / "pages"),
                 "STUB_S3": str(self.root / "s3"),
                 "STUB_TEMPLATE": str(self.template_file),
@@ -154,14 +158,45 @@ class GateWorld:
             },
         )
 
+    def image_environment(self, variables: dict[str, str]) -> dict[str, str]:
+        """The same world seen from inside the build image, by a container that mounts `root`
+        at the same path: the image's own review-change-set, record-release, renderer, gate and
+        python3 (the variables that point the scripts at this checkout's copies are left out),
+        and only `aws` stubbed. The stub gets a folder of its own: bin/ also holds this
+        checkout's scripts, which would shadow the image's. Every file the stub reads is under
+        `root` (this checkout is not in the container)."""
+        stub_only = self.root / "image-bin"
+        stub_only.mkdir(exist_ok=True)
+        shutil.copy(self.root / "bin" / "aws", stub_only / "aws")
+        shutil.copy(STACK_FIXTURE, self.root / "stack.json")
+        environment = self.environment(variables)
+        for name in ("CHANGESET_RENDERER", "RELEASE_GATE", "PYTHON"):
+            del environment[name]
+        return {
+            **environment,
+            # The image's PATH (Debian's default; the Dockerfile sets none) finds its scripts
+            # in /usr/local/bin and python3 in /usr/bin.
+            "PATH": f"{stub_only}:{SYSTEM_PATH}",
+            "STUB_STACK": str(self.root / "stack.json"),
+        }
+
     def run(
-        self, project: dict[str, Any], variables: dict[str, str], state: Optional[str] = None
+        self,
+        project: dict[str, Any],
+        variables: dict[str, str],
+        state: Optional[str] = None,
+        *,
+        image: Optional[ContainerShell] = None,
     ) -> BuildResult:
-        """A declared CodeBuild project's inline buildspec, with its variables and `variables`."""
+        """A declared CodeBuild project's inline buildspec, with its variables and `variables`:
+        here, or in `image`, a running build-image container that mounts `root` at the same path
+        (`image_environment`)."""
         declared = {v["name"]: v["value"] for v in project["environment"]["environmentVariables"]}
+        variables = {**declared, **variables}
         return run_buildspec(
             yaml.safe_load(project["source"]["buildspec"]),
             source_dir=self.root / "work",
-            environment=self.environment({**declared, **variables}),
+            environment=self.image_environment(variables) if image else self.environment(variables),
             state_dir=self.root / (state or "runner"),
+            shell=image,
         )

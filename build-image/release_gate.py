@@ -318,6 +318,11 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
         )
     recorded = record_of(aws, table=env["RECORD_TABLE"], environment=environment, execution=plan)
     if recorded is None:
+        if plan != execution:
+            raise Refused(
+                f"this release runs with the plan of execution {plan} (a rollback returns to it), and no "
+                f"release of {environment} was recorded for that execution; nothing is executed"
+            )
         raise Refused(
             f"{change_set} (fingerprint {actual}) is not the change set reviewed and approved (fingerprint "
             f"{expected}) in execution {plan}, and no release of {environment} was recorded for that "

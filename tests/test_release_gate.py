@@ -349,6 +349,7 @@ def test_a_rollback_without_a_record_is_refused(world, prod):
     world.push("release-8c1d2aa", "8c1d2aa")
     result = confirm(world, prod, recreated(release_pages()), **rollback_variables())
     assert not result.succeeded
+    assert "this release runs with the plan of execution" in result.output
     assert "no release of production was recorded for that execution" in result.output
 
 

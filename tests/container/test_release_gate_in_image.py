@@ -41,7 +41,7 @@ APP_COMMIT = "8c1d2aa4f0e1"
 INFRA_COMMIT = "77aa88bb99cc"
 # CODEBUILD_START_TIME of the recorder's build: 1765015200000 ms is 2025-12-06T10:00:00Z.
 RECORDED_AT_MS = "1765015200000"
-MARK = "release-production-20251206T100000Z-0f1e2d3c"
+MARK = "release-production.20251206T100000Z-0f1e2d3c"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import ENVIRONMENT_TYPES, CodeBuildRunner, CodeBuildRunnerArgs, log_group_arn
+from components.codebuild_runner import (
+    ENVIRONMENT_TYPES,
+    CodeBuildRunner,
+    CodeBuildRunnerArgs,
+    log_group_arn,
+    plaintext,
+)
 
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 
@@ -105,7 +111,7 @@ def build_environment_variables(
     if docker_hub and docker_hub.pull_through_cache:
         # Docker Hub's `library/python:3.12` is pulled as `$DOCKER_HUB_MIRROR/library/python:3.12`.
         values["DOCKER_HUB_MIRROR"] = f"{registry}/{docker_hub.cache_prefix}"
-    variables = [{"name": k, "value": v, "type": "PLAINTEXT"} for k, v in values.items()]
+    variables = plaintext(values)
     if docker_hub and docker_hub.login:
         # Resolved by CodeBuild from the secret's JSON keys; never in the project definition.
         variables += [

@@ -27,7 +27,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject
+from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 
 EXPORTED_VARIABLES = (
     "REVIEW_SUMMARY",
@@ -202,9 +202,8 @@ class ChangeSetReview(pulumi.ComponentResource):
             table=checks.record_table_name,
             group=checks.approver_group_name,
         ).apply(
-            lambda v: [
-                {"name": name, "value": value, "type": "PLAINTEXT"}
-                for name, value in review_environment(
+            lambda v: plaintext(
+                review_environment(
                     environment=args.environment,
                     stack_name=args.stack_name,
                     change_set_name=args.change_set_name,
@@ -213,8 +212,8 @@ class ChangeSetReview(pulumi.ComponentResource):
                     checks=release_check_variables(
                         checks, repository=v["repository"], table=v["table"], group=v["group"]
                     ),
-                ).items()
-            ]
+                )
+            )
         )
         runner = CodeBuildRunner(
             name,

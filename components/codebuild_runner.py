@@ -11,7 +11,7 @@ projects (`ChangeSetReview`, `StackRecovery`, `VerifyProject`) share theirs (`Sm
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -22,6 +22,12 @@ from components import iam_policies
 
 # CodeBuild's environment type for each host the build image can be built for.
 ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
+
+
+def plaintext(values: Mapping[str, str]) -> list[dict[str, str]]:
+    """A project's environment variables, none of them a secret (names, locations, settings):
+    plain text, which the console shows."""
+    return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in values.items()]
 
 
 def log_group_name(project_name: str) -> str:

@@ -22,7 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject
+from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 
 # The tag prefix of every release mark; an environment's are `release-<environment>.`.
 RELEASE_MARK_PREFIX = "release-"
@@ -99,15 +99,14 @@ class ReleaseRecorder(pulumi.ComponentResource):
         environment_variables = pulumi.Output.all(
             table=args.table_name, repository=args.application_repository_name
         ).apply(
-            lambda v: [
-                {"name": key, "value": value, "type": "PLAINTEXT"}
-                for key, value in recorder_environment(
+            lambda v: plaintext(
+                recorder_environment(
                     environment=args.environment,
                     table_name=v["table"],
                     repository_name=v["repository"],
                     keep_releases=args.keep_releases,
-                ).items()
-            ]
+                )
+            )
         )
         runner = CodeBuildRunner(
             name,

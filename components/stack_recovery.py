@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject
+from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 
 
 def recovery_buildspec() -> str:
@@ -78,7 +78,7 @@ class StackRecovery(pulumi.ComponentResource):
                 role_description=f"CodeBuild: clear a failed first create of {args.stack_name}",
                 buildspec=recovery_buildspec(),
                 role_policy=role_policy,
-                environment_variables=[{"name": "STACK_NAME", "value": args.stack_name, "type": "PLAINTEXT"}],
+                environment_variables=plaintext({"STACK_NAME": args.stack_name}),
                 # Deleting a stack that holds nothing takes seconds; waiting for it is bounded too.
                 timeout_minutes=15,
             ),

@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject
+from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 
 
 def verify_buildspec() -> str:
@@ -80,12 +80,11 @@ class VerifyProject(pulumi.ComponentResource):
                 buildspec=verify_buildspec(),
                 role_policy=role_policy,
                 # The stack outputs arrive per run, from the pipeline action.
-                environment_variables=[
-                    {"name": name, "value": value, "type": "PLAINTEXT"}
-                    for name, value in verify_environment(
+                environment_variables=plaintext(
+                    verify_environment(
                         environment=args.environment, command=args.command, stack_outputs=args.stack_outputs
-                    ).items()
-                ],
+                    )
+                ),
                 timeout_minutes=args.timeout_minutes,
             ),
             opts=pulumi.ResourceOptions(parent=self),

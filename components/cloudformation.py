@@ -364,10 +364,11 @@ def action_role_policy(
 
 
 def change_set_read_statement(stack_arn: str) -> dict[str, Any]:
-    """Describing one stack and its change sets: what a review reads, nothing else."""
+    """Describing one stack and its change sets, and reading the template a change set (or
+    the stack) deploys: what a review and a confirm read, nothing else."""
     return statement(
         "DescribeChangeSet",
-        ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
+        ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
         [stack_arn],
     )
 

@@ -148,7 +148,7 @@ def test_review_role_reads_only_its_stack_and_writes_only_its_prefix(prod):
     assert statements["DescribeChangeSet"] == {
         "Sid": "DescribeChangeSet",
         "Effect": "Allow",
-        "Action": ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks"],
+        "Action": ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
         "Resource": ["arn:aws:cloudformation:eu-west-1:123456789012:stack/todobackend-prod/*"],
     }
     assert statements["WriteReport"]["Action"] == ["s3:PutObject"]
@@ -325,3 +325,16 @@ def test_a_review_in_another_account_describes_through_the_reader_role_only(tmp_
         if call[0] in ("s3", "ecr"):
             assert "--profile" not in call
     assert exports["CHANGE_COUNT"] == "3"
+
+
+def test_a_review_that_cannot_read_the_template_of_a_change_set_with_changes_fails(tmp_path):
+    """Were the template left out, the plan's fingerprint would never match the release's."""
+    world = GateWorld(tmp_path)
+    world.push("release-8c1d2aa", "8c1d2aa")
+    release = json.loads((FIXTURES / "release.json").read_text())
+    world.serve_pages([release])
+    project = review_project(run_stack("prod").mocks).inputs
+    # No template served: GetTemplate answers with an error, as a refused call would.
+    result = world.run(project, {"PIPELINE_EXECUTION_ID": EXECUTION})
+    assert not result.succeeded
+    assert "cannot read the template of todobackend-prod-plan (status CREATE_COMPLETE)" in result.output

@@ -117,8 +117,8 @@ else:
                 account: [env.stack_name for env in remote_environments if env.account == account]
                 for account in config.target_accounts
             },
-            # Each gated environment's recorder keeps at most keepReleases marks.
-            release_marks=config.ecr.keep_releases * len(gated_environments),
+            # Each gated environment's recorder marks the images it releases.
+            release_marks=bool(gated_environments),
         ),
     )
     app_repository_arn, app_repository_url = app_repository.repository_arn, app_repository.repository_url

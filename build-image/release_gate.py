@@ -30,8 +30,9 @@ record (base64 JSON), and IMAGE_DIGEST.
 
 record writes the release into the release record (partition key the environment, sort key
 this execution) and marks the released image `<RELEASE_MARK_PREFIX><time>-<execution>`, then
-takes this environment's mark off its images past the newest KEEP_RELEASES: the repository's
-lifecycle keeps every marked image (components/image_repository.py).
+takes off every mark of this environment but those of its newest KEEP_RELEASES recorded
+releases (the record says which: a tag name says nothing, any build can push one): the
+repository's lifecycle keeps every marked image (components/image_repository.py).
 
 Assumptions (not documented by AWS; docs/security.md lists them): ListActionExecutions'
 `updatedBy` of a manual approval is the ARN of whoever answered it, an STS assumed-role ARN
@@ -387,6 +388,37 @@ def decode_release(text: str) -> dict[str, Any]:
 
 
 # -- record ------------------------------------------------------------------------------------------
+def newest_marks(aws: Aws, *, table: str, environment: str, count: int) -> set[str]:
+    """The marks of the environment's newest `count` recorded releases (every page of the Query)."""
+    items: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = (
+            aws(
+                "dynamodb",
+                "query",
+                "--table-name",
+                table,
+                "--key-condition-expression",
+                "environment = :environment",
+                "--expression-attribute-values",
+                json.dumps({":environment": {"S": environment}}),
+                "--consistent-read",
+                *(["--starting-token", token] if token else []),
+            )
+            or {}
+        )
+        items += page.get("Items") or []
+        token = page.get("NextToken")
+        if not token:
+            break
+    recorded = sorted(
+        ((item.get("recordedAt", {}).get("S", ""), item.get("mark", {}).get("S", "")) for item in items),
+        reverse=True,
+    )
+    return {mark for _, mark in recorded[:count] if mark}
+
+
 def mark_time(env: dict[str, str]) -> str:
     """When the release was recorded, sortable (UTC): the build's start (CodeBuild's
     CODEBUILD_START_TIME, milliseconds since the epoch), or now."""
@@ -462,15 +494,17 @@ def record(env: dict[str, str], aws: Aws = aws_cli) -> dict[str, str]:
         if "ImageAlreadyExistsException" not in str(error):
             raise
     listed = aws("ecr", "list-images", "--repository-name", repository, "--filter", "tagStatus=TAGGED") or {}
-    marks = sorted(
-        {
-            i["imageTag"]
-            for i in listed.get("imageIds") or []
-            if str(i.get("imageTag", "")).startswith(env["RELEASE_MARK_PREFIX"])
-        },
-        reverse=True,
+    marks = {
+        i["imageTag"]
+        for i in listed.get("imageIds") or []
+        if str(i.get("imageTag", "")).startswith(env["RELEASE_MARK_PREFIX"])
+    }
+    # The marks to keep are the record's, not the newest-looking tag names: a build may push any
+    # tag, a `release-...` one too, and must not push a real mark out by naming its own newer.
+    kept = newest_marks(
+        aws, table=env["RECORD_TABLE"], environment=env["ENVIRONMENT"], count=int(env["KEEP_RELEASES"])
     )
-    stale = marks[int(env["KEEP_RELEASES"]) :]
+    stale = sorted(marks - kept)
     if stale:
         # Taking a mark off leaves the image its other tags; the lifecycle may then expire it.
         aws(

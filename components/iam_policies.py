@@ -723,9 +723,10 @@ def release_recorder_policy(
             "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
         ),
         _codebuild_bucket_statement(bucket_arn, account_id),
+        # Write this environment's record, and read it back to know which releases to keep.
         statement(
             "WriteReleaseRecord",
-            ["dynamodb:PutItem"],
+            ["dynamodb:PutItem", "dynamodb:Query"],
             [table_arn],
             {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [environment]}},
         ),

@@ -15,17 +15,22 @@ import pulumi_aws as aws
 from components import iam_policies
 from components.release_recorder import RELEASE_MARK_PREFIX
 
+# How long a marked image is kept after its push: as long as an untagged one may be at most
+# (ecr.untaggedExpiryDays's bound), a span no release outlives in practice.
+RELEASE_MARK_DAYS = 3650
 
-def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_marks: int = 0) -> dict:
+
+def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_marks: bool = False) -> dict:
     """Untagged images (superseded layers of re-pushed tags) go after N days; of the
     tagged ones, only the newest M are kept so the repository cannot grow without bound.
 
-    With `release_marks` (the most release marks the recorders ever leave: `ecr.keepReleases`
-    per gated environment), images marked `release-*` are kept first: ECR applies to an image
-    only the highest-priority rule whose selection it matches, so a marked image is never
-    counted by the rule that expires the rest (ECR user guide, "Lifecycle policy
-    properties": rulePriority; the recorders keep at most that many marks, so this rule never
-    expires one either)."""
+    With `release_marks`, images marked `release-*` are kept: ECR applies to an image only the
+    highest-priority rule whose selection it matches (ECR user guide, "Lifecycle policy
+    properties": rulePriority), so a marked image is never counted by the rule that expires the
+    rest, and the marks' own rule expires an image only ten years after its push. Not a count:
+    any build can push a `release-` tag, and junk marks counted with the real ones could push
+    them out. The recorders take their marks off releases past `ecr.keepReleases`, by the
+    release record."""
     rules: list[dict] = [
         {
             "rulePriority": 1,
@@ -43,12 +48,13 @@ def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_ma
         rules.append(
             {
                 "rulePriority": 2,
-                "description": f"Keep released images (at most {release_marks} marks exist)",
+                "description": f"Keep released images ({RELEASE_MARK_DAYS} days)",
                 "selection": {
                     "tagStatus": "tagged",
                     "tagPrefixList": [RELEASE_MARK_PREFIX],
-                    "countType": "imageCountMoreThan",
-                    "countNumber": release_marks,
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": RELEASE_MARK_DAYS,
                 },
                 "action": {"type": "expire"},
             }
@@ -99,8 +105,9 @@ class ImageRepositoryArgs:
     writers: Optional[pulumi.Input[list[str]]] = None
     """The role (or user) ARNs that may push, tag, delete or expire images here, and no one
     else (the repository policy refuses the rest); None: no such refusal."""
-    release_marks: int = 0
-    """The most `release-*` marks the release recorders keep in this repository (0: none)."""
+    release_marks: bool = False
+    """Keep the images the release recorders mark `release-*` (the application repository of a
+    stack with a gated environment)."""
 
 
 class ImageRepository(pulumi.ComponentResource):

@@ -148,7 +148,11 @@ def test_review_role_reads_only_its_stack_and_writes_only_its_prefix(prod):
     assert statements["DescribeChangeSet"] == {
         "Sid": "DescribeChangeSet",
         "Effect": "Allow",
-        "Action": ["cloudformation:DescribeChangeSet", "cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
+        "Action": [
+            "cloudformation:DescribeChangeSet",
+            "cloudformation:DescribeStacks",
+            "cloudformation:GetTemplate",
+        ],
         "Resource": ["arn:aws:cloudformation:eu-west-1:123456789012:stack/todobackend-prod/*"],
     }
     assert statements["WriteReport"]["Action"] == ["s3:PutObject"]

@@ -77,10 +77,12 @@ def requests_of(calls: list[list[str]], mocks, stack_account: str | None = None)
         elif service == "codepipeline":
             found.append((Request(action, pipeline), account))
         elif service == "dynamodb":
-            key = json.loads(_arg(call, "--key") if "--key" in call else _arg(call, "--item"))
-            found.append(
-                (Request(action, table, {"dynamodb:LeadingKeys": [key["environment"]["S"]]}), account)
-            )
+            if "--expression-attribute-values" in call:  # a Query, by the environment
+                environment = json.loads(_arg(call, "--expression-attribute-values"))[":environment"]["S"]
+            else:
+                item = json.loads(_arg(call, "--key") if "--key" in call else _arg(call, "--item"))
+                environment = item["environment"]["S"]
+            found.append((Request(action, table, {"dynamodb:LeadingKeys": [environment]}), account))
         elif service == "iam":
             found.append(
                 (

@@ -533,3 +533,25 @@ def test_the_release_survives_codepipeline_putting_it_into_the_record_actions_js
     raw = json.dumps(decode_release(release))
     with pytest.raises(json.JSONDecodeError):
         json.loads(declared.replace("#{Release-production.RELEASE}", raw))
+
+
+def test_a_mark_no_record_names_is_taken_off_and_the_recorded_ones_stay(world, prod):
+    """Any build can push a `release-` tag; the recorder keeps the marks of the releases the
+    record holds, whatever other tags claim to be newer."""
+    first = world.push("release-1", "commit01")
+    assert record(world, prod, recorded_release(first), "00000001-0000-4000-8000-000000000000").succeeded
+    # An application build pushes an image tagged like a newer mark of production.
+    forged = world.push("planted", "release-production.99991231T235959Z-ffffffff")
+    second = world.push("release-2", "commit02")
+    later = str(1765015200000 + 86_400_000)
+    assert record(
+        world, prod, recorded_release(second), "00000002-0000-4000-8000-000000000000", later
+    ).succeeded
+    images = world.images()
+    assert forged not in images  # its only tag was the forged mark: taken off, the image goes
+    assert [t for t in images[first] if t.startswith("release-")] == [
+        "release-production.20251206T100000Z-00000001"
+    ]
+    assert [t for t in images[second] if t.startswith("release-")] == [
+        "release-production.20251207T100000Z-00000002"
+    ]

@@ -151,12 +151,14 @@ def test_released_images_are_kept_before_any_count_expires_them(prod):
     rules = json.loads(app.inputs["policy"])["rules"]
     assert [r["rulePriority"] for r in rules] == [1, 2, 3]
     kept = rules[1]
+    # By age, not by count: a build can push any `release-` tag, and a count would let junk
+    # marks push the real ones out. Ten years is the longest ecr.untaggedExpiryDays allows.
     assert kept["selection"] == {
         "tagStatus": "tagged",
         "tagPrefixList": ["release-"],
-        "countType": "imageCountMoreThan",
-        # ecr.keepReleases (10) for each of the prod stack's one gated environment.
-        "countNumber": 10,
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 3650,
     }
     assert rules[2]["selection"]["tagPatternList"] == ["*"]
     # The build image's and the cache's repositories hold no releases.

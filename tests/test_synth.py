@@ -387,7 +387,7 @@ def test_the_stores_table_says_what_guards_each_store(prod_synth):
     stores = pipeline_md.split("## Stores", 1)[1].split("## Stack outputs", 1)[0]
     assert (
         "| ECR `todobackend` | scan on push | IMMUTABLE | `Expire untagged images after 7 days`<br>"
-        "`Keep released images (at most 10 marks exist)`<br>`Keep only the newest 100 tagged images` | "
+        "`Keep released images (3650 days)`<br>`Keep only the newest 100 tagged images` | "
         "`arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
         "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
         "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"

@@ -294,3 +294,26 @@ def test_without_the_release_rule_the_lifecycle_would_expire_what_production_run
         )
     finally:
         s.run.close()
+
+
+def test_release_tags_a_build_pushes_cannot_push_production_images_out(small_registry):
+    """Any build may push any tag, `release-...` too: the marked images' rule keeps by age, not
+    by count, so junk marks keep themselves and push nothing out."""
+    s = Scenario(small_registry)
+    try:
+        s.release()
+        s.release(app=app(2))
+        repository = next(iter(s.world.registry)).rsplit(":", 1)[0]
+        for junk in (
+            "release-x1",
+            "release-x2",
+            "release-x3",
+            "release-production.99991231T235959Z-ffffffff",
+        ):
+            s.world.registry.add(f"{repository}:{junk}")
+            s.world.pushed_at[f"{repository}:{junk}"] = s.run.now
+        s.run.expire_images()
+        kept = {image.rsplit(":", 1)[1] for image in s.world.registry}
+        assert {A1, A2} <= kept
+    finally:
+        s.run.close()

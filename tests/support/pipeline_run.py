@@ -12,7 +12,7 @@ ECR (the application repository, "Lifecycle policy properties")
   E1  The registry serves each tag's digest; a tag can be moved to another image (World.swap).
   E2  Lifecycle (expire_images): each image is governed by the highest-priority rule whose tag
       selection matches it; a count rule expires the oldest pushed images it governs beyond its
-      count. Assumed: the count is over the images the rule governs, not every image its
+      count, an age rule those pushed longer ago than its days. Assumed: the count is over the images the rule governs, not every image its
       selection matches.
 
 What runs for real, against stubs that answer from the world:
@@ -961,12 +961,14 @@ class PipelineRun:
         expired: list[str] = []
         for rule in rules:
             selection = rule["selection"]
-            if selection.get("countType") != "imageCountMoreThan":
-                continue
-            newest_first = sorted(
-                governed[rule["rulePriority"]], key=lambda i: (-self.world.pushed_at.get(i, 0), i)
-            )
-            expired += newest_first[selection["countNumber"] :]
+            images = governed[rule["rulePriority"]]
+            if selection.get("countType") == "imageCountMoreThan":
+                newest_first = sorted(images, key=lambda i: (-self.world.pushed_at.get(i, 0), i))
+                expired += newest_first[selection["countNumber"] :]
+            elif selection.get("countType") == "sinceImagePushed":
+                assert selection["countUnit"] == "days", selection
+                minutes = selection["countNumber"] * 24 * 60
+                expired += [i for i in images if self.now - self.world.pushed_at.get(i, 0) > minutes]
         for image in expired:
             self.world.registry.discard(image)
             self.world.marks.pop(self._image_tag(image), None)

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+# An image digest as registries name a manifest (OCI image spec, "Digests": sha256, 64 hex).
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 NO_CHANGES_REASONS = (
     "didn't contain changes",
     "No updates are to be performed",
@@ -98,9 +100,11 @@ class Review:
     image_digest: str = ""
     """The image digest the change deploys: the template's digest parameter, or what the tag
     named in the registry when the review ran; empty when neither is known."""
+    digest_parameter: Optional[str] = None
+    """The template parameter that receives the digest, if the pipeline sets one."""
     digest_source: Optional[str] = None
     """Where `image_digest` comes from: "parameter", "registry", "" (the registry was asked
-    and knows no such tag) or None (nobody asked the registry)."""
+    and knows no such tag), "invalid" (the parameter holds no digest) or None (nobody asked)."""
 
     @property
     def no_changes(self) -> bool:
@@ -224,8 +228,14 @@ def load_review(
         fingerprint=fingerprint(pages, template),
         execution_id=execution_id,
     )
-    if digest_parameter and review.new_parameters.get(digest_parameter):
-        review.image_digest, review.digest_source = review.new_parameters[digest_parameter], "parameter"
+    review.digest_parameter = digest_parameter
+    pinned = review.new_parameters.get(digest_parameter or "", "")
+    if pinned and not IMAGE_DIGEST.fullmatch(pinned):
+        # Exported, it would be put into the confirm's action configuration (JSON) as text: only
+        # a digest's own characters may reach it.
+        review.digest_source = "invalid"
+    elif pinned:
+        review.image_digest, review.digest_source = pinned, "parameter"
     elif registry_digest:
         review.image_digest, review.digest_source = registry_digest, "registry"
     elif registry_digest is not None:
@@ -363,6 +373,11 @@ def blocks(review: Review) -> list[Block]:
             else "what the tag names in the registry now; the template pins no digest"
         )
         facts.append(f"image digest: `{review.image_digest}` ({how})")
+    elif review.digest_source == "invalid":
+        facts.append(
+            f"image digest: **not an image digest** in `{review.digest_parameter}` "
+            "(the build's version file; the release would be refused)"
+        )
     elif review.digest_source == "" and not review.no_changes:
         facts.append(
             "image digest: **unknown**: the image tag is not in the registry (the release would be refused)"

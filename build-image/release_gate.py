@@ -266,6 +266,11 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
     tag = changeset_report.parameter_value(pages, env["IMAGE_PARAMETER"])
     digest_parameter = env.get("DIGEST_PARAMETER", "")
     pinned = changeset_report.parameter_value(pages, digest_parameter) if digest_parameter else ""
+    if pinned and not changeset_report.IMAGE_DIGEST.fullmatch(pinned):
+        raise Refused(
+            f"{digest_parameter} is {pinned[:80]!r}, not an image digest (sha256:<64 hex>); nothing is "
+            "executed"
+        )
     current = registry_digest(aws, repository=env["IMAGE_REPOSITORY_NAME"], tag=tag) if tag else ""
 
     def image_is(expected_digest: str, what: str) -> str:

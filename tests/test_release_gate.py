@@ -555,3 +555,22 @@ def test_a_mark_no_record_names_is_taken_off_and_the_recorded_ones_stay(world, p
     assert [t for t in images[second] if t.startswith("release-")] == [
         "release-production.20251207T100000Z-00000002"
     ]
+
+
+def test_a_digest_parameter_that_is_not_a_digest_is_neither_exported_nor_released(world, prod):
+    """The digest comes from the build's version file, which the application repository
+    writes; a value with JSON in it, put into the confirm's configuration as text, could set
+    the confirm's own variables. The review exports none, the confirm refuses it."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    injected = 'sha256:0"},{"name":"REVIEW_MODE","value":"review'
+    plan = release_pages(ApplicationImageDigest=injected)
+    world.serve_pages(plan)
+    world.serve_template(TEMPLATE)
+    reviewed = world.run(review_project(prod), {"PIPELINE_EXECUTION_ID": PLAN}, state="review")
+    assert reviewed.succeeded, reviewed.output
+    assert reviewed.exported["IMAGE_DIGEST"] == ""
+    result = confirm(world, prod, recreated(plan), **planned(world, plan))
+    assert not result.succeeded
+    assert (
+        "ApplicationImageDigest is 'sha256:0\"},{" in result.output and "not an image digest" in result.output
+    )

@@ -49,6 +49,7 @@ name_prefix = config.name_prefix(pulumi.get_stack())
 caller = aws.get_caller_identity_output()
 account_id = caller.account_id
 region = aws.get_region_output().region
+partition = aws.get_partition_output().partition
 # Environments whose stacks live in another AWS account.
 remote_environments = [env for env in config.environments if env.account]
 gated_environments = [env for env in config.environments if env.approval]
@@ -63,6 +64,7 @@ def repository_args(
     repository_name: str,
     *,
     writers: pulumi.Input[list[str]],
+    administrators: pulumi.Input[list[str]] = writers.administrators,
     immutable_tags: bool = config.ecr.immutable_tags,
 ) -> ImageRepositoryArgs:
     return ImageRepositoryArgs(
@@ -72,6 +74,7 @@ def repository_args(
         immutable_tags=immutable_tags,
         protect=protect,
         writers=writers,
+        administrators=administrators,
     )
 
 
@@ -82,7 +85,8 @@ build_image = BuildImage(
         # CodeBuild runs it pinned by digest (see components/build_image.py).
         repository=repository_args(
             config.build_image_repository_name,
-            writers=pulumi.Output.all(deployer),
+            # The deployer pushes it (pulumi-docker, with the deployer's registry token).
+            writers=writers.administrators,
             immutable_tags=False,
         ),
         project_dir=PROJECT_DIR,
@@ -141,7 +145,12 @@ account_providers = {
 release_record = (
     ReleaseRecord(
         "releases",
-        ReleaseRecordArgs(name_prefix=name_prefix, writers=writers.release_records, protect=protect),
+        ReleaseRecordArgs(
+            name_prefix=name_prefix,
+            writers=writers.release_records,
+            administrators=writers.administrators,
+            protect=protect,
+        ),
     )
     if gated_environments
     else None
@@ -165,6 +174,21 @@ release_stores = ReleaseStores(
         build_image.repository_arn,
         *([build_cache.repository_arn] if build_cache else []),
         *([release_record.table_arn] if release_record else []),
+        # What the build pulls its base images through, and the credentials it pulls with:
+        # a planted base image would end up in the next reviewed commit's image.
+        *(
+            [
+                pulumi.Output.all(partition=partition, region=region, account_id=account_id).apply(
+                    lambda v: (
+                        f"arn:{v['partition']}:ecr:{v['region']}:{v['account_id']}:repository/"
+                        f"{docker_hub.cache_prefix}/*"
+                    )
+                )
+            ]
+            if docker_hub and docker_hub.pull_through_cache
+            else []
+        ),
+        *([docker_hub.credentials_secret_arn] if docker_hub else []),
     ).apply(lambda arns: [arn for arn in arns if arn]),
 )
 environments = {
@@ -219,6 +243,8 @@ artifacts = ArtifactStore(
         protect=protect,
         cross_account_readers=readers,
         writers=writers.artifacts,
+        reporters=writers.reports,
+        administrators=writers.administrators,
     ),
 )
 publish_artifacts(

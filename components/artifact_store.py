@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -35,15 +35,16 @@ def tls_only_bucket_policy(bucket_arn: str) -> dict:
 
 
 def bucket_policy(
-    bucket_arn: str, readers: Mapping[str, Sequence[str]], writers: Optional[Sequence[str]] = None
+    bucket_arn: str, readers: Mapping[str, Sequence[str]], guard: Optional[Mapping[str, Any]] = None
 ) -> dict:
     """TLS only; for environments in other accounts, reads by their named roles (a
-    cross-account read needs both this and the reader's own IAM policy); with `writers`, no
-    one else writes, overwrites or deletes an artifact."""
+    cross-account read needs both this and the reader's own IAM policy); with `guard`
+    (writers, administrators, reporters), no one else writes, overwrites or deletes an
+    artifact or a report."""
     policy = tls_only_bucket_policy(bucket_arn)
     policy["Statement"] += iam_policies.cross_account_artifact_statements(bucket_arn, readers)
-    if writers is not None:
-        policy["Statement"].append(iam_policies.artifact_writes_statement(bucket_arn, writers))
+    if guard is not None:
+        policy["Statement"] += iam_policies.artifact_store_statements(bucket_arn, **guard)
     return policy
 
 
@@ -58,9 +59,12 @@ class ArtifactStoreArgs:
     cross_account_readers: Mapping[str, Sequence[pulumi.Input[str]]] = field(default_factory=dict)
     """Per other account id: the role ARNs or ARN patterns there that read artifacts."""
     writers: Optional[pulumi.Input[list[str]]] = None
-    """The role (or user) ARNs that may write, overwrite or delete artifacts, and no one else:
-    the pipeline's, the build's, the reviews' (their reports) and the deployer's; None: no such
-    refusal."""
+    """The roles that may write artifacts, and no one else: the pipeline's, the build's, the
+    reviews'; None: no such refusal."""
+    reporters: pulumi.Input[list[str]] = ()
+    """The roles that may write under `reviews/`: the reviews'."""
+    administrators: pulumi.Input[list[str]] = ()
+    """Who may delete artifacts besides the writers: the deployer."""
 
 
 class ArtifactStore(pulumi.ComponentResource):
@@ -138,6 +142,8 @@ class ArtifactStore(pulumi.ComponentResource):
                 partition=partition,
                 readers=by_name({a: pulumi.Output.all(*args.cross_account_readers[a]) for a in accounts}),
                 writers=args.writers,
+                reporters=args.reporters,
+                administrators=args.administrators,
             ).apply(
                 lambda v: json.dumps(
                     bucket_policy(
@@ -146,7 +152,13 @@ class ArtifactStore(pulumi.ComponentResource):
                             iam_policies.account_root(v["partition"], a): arns
                             for a, arns in v["readers"].items()
                         },
-                        v["writers"],
+                        {
+                            "writers": v["writers"],
+                            "administrators": v["administrators"],
+                            "reporters": v["reporters"],
+                        }
+                        if v["writers"] is not None
+                        else None,
                     )
                 )
             ),

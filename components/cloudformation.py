@@ -482,7 +482,7 @@ def stack_role_boundary_policy(
     The one IAM action left is passing the stack's own (equally bounded) roles to the
     services an application runs on, e.g. a migrations function starting an ECS task.
     `guard_statements`: denies that keep the roles off the delivery system's own stores
-    (`iam_policies.protected_stores_statement`)."""
+    (`iam_policies.protected_stores_statements`)."""
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -1052,6 +1052,12 @@ class DeliveryConfig(_Section):
                 "application.imageRepository: with environments in other accounts the stack must own "
                 "the image repository, to let those accounts' ECS tasks pull from it; remove this key"
             )
+        elif self.application.image_repository and any(env.approval for env in self.environments):
+            problems.append(
+                "application.imageRepository: with a gated environment the stack must own the image "
+                "repository, to refuse every push but the build's and keep the images it releases "
+                "(docs/security.md); remove this key"
+            )
         return problems
 
     def _physical_name_problems(self, stack: str) -> list[str]:

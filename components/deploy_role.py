@@ -33,7 +33,7 @@ def boundary_policy_arn_pattern(partition: str, account_id: str) -> str:
 
 
 def _store_guard(store_arns: list[str]) -> list[dict]:
-    return [iam_policies.protected_stores_statement(store_arns)] if store_arns else []
+    return iam_policies.protected_stores_statements(store_arns) if store_arns else []
 
 
 @dataclass(frozen=True)

@@ -519,42 +519,60 @@ def image_pull_policy(pullers: Mapping[str, Sequence[str]]) -> PolicyDocument:
 # guide); the environments' deploy roles and the boundary of every role their stacks create
 # refuse the same writes from the identity side (`protected_stores_statement`).
 
-ARTIFACT_OBJECT_WRITES = (
-    "s3:DeleteObject*",
-    "s3:PutObject*",
-    "s3:ReplicateDelete",
-    "s3:ReplicateObject",
-    "s3:RestoreObject",
-)
-# Every ECR action that adds, moves or removes an image or a tag, or deletes the repository
-# or changes what its lifecycle expires (Service Authorization Reference, Amazon ECR: the
-# "Write" actions on the repository resource type, policy management aside).
+# Writing: what only the delivery system's own roles do (the deployer does not: it writes no
+# artifact, pushes no application image, writes no record).
+ARTIFACT_WRITES = ("s3:PutObject*", "s3:ReplicateObject", "s3:RestoreObject")
+# Deleting: what the deployer may do besides (an unprotected stack's `pulumi destroy` empties
+# the bucket and the repositories before it deletes them).
+ARTIFACT_DELETES = ("s3:DeleteObject*", "s3:ReplicateDelete")
+# Every ECR action that adds, moves or removes an image or a tag, or deletes the repository or
+# changes what its lifecycle expires (Service Authorization Reference, Amazon ECR: the "Write"
+# actions on the repository resource type, policy management aside), in the same two kinds.
 IMAGE_WRITES = (
-    "ecr:BatchDeleteImage",
     "ecr:BatchImportUpstreamImage",
     "ecr:CompleteLayerUpload",
-    "ecr:DeleteLifecyclePolicy",
-    "ecr:DeleteRepository",
     "ecr:InitiateLayerUpload",
     "ecr:PutImage",
-    "ecr:PutImageTagMutability",
-    "ecr:PutLifecyclePolicy",
     "ecr:ReplicateImage",
     "ecr:UploadLayerPart",
+)
+IMAGE_DELETES = (
+    "ecr:BatchDeleteImage",
+    "ecr:DeleteLifecyclePolicy",
+    "ecr:DeleteRepository",
+    "ecr:PutImageTagMutability",
+    "ecr:PutLifecyclePolicy",
 )
 # Encrypting with the artifact key is writing an artifact (SSE-KMS asks for a data key).
 KEY_WRITES = ("kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
 RECORD_WRITES = (
     "dynamodb:BatchWriteItem",
     "dynamodb:DeleteItem",
-    "dynamodb:DeleteTable",
     "dynamodb:PartiQLDelete",
     "dynamodb:PartiQLInsert",
     "dynamodb:PartiQLUpdate",
     "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
+RECORD_DELETES = (
+    "dynamodb:DeleteTable",
     "dynamodb:RestoreTableFromBackup",
     "dynamodb:RestoreTableToPointInTime",
-    "dynamodb:UpdateItem",
+)
+# The registry's own settings, which reach every repository: a registry policy, replication
+# into the repositories, pull-through cache rules (what a `<prefix>/...` pull fetches),
+# repository creation templates, scanning (Service Authorization Reference, Amazon ECR).
+REGISTRY_SETTINGS = (
+    "ecr:CreatePullThroughCacheRule",
+    "ecr:CreateRepositoryCreationTemplate",
+    "ecr:DeletePullThroughCacheRule",
+    "ecr:DeleteRegistryPolicy",
+    "ecr:DeleteRepositoryCreationTemplate",
+    "ecr:PutRegistryPolicy",
+    "ecr:PutRegistryScanningConfiguration",
+    "ecr:PutReplicationConfiguration",
+    "ecr:UpdatePullThroughCacheRule",
+    "ecr:UpdateRepositoryCreationTemplate",
 )
 # What an environment's roles may still do with the stores: read an artifact (a deploy role
 # in another account reads its template configuration), pull an image (an ECS task execution
@@ -588,19 +606,39 @@ def _deny_all_but_writers(sid: str, actions: Sequence[str], writer_arns: Sequenc
     }
 
 
-def artifact_writes_statement(bucket_arn: str, writer_arns: Sequence[str]) -> dict[str, Any]:
-    """The artifact bucket's policy statement: no one but its writers writes, overwrites or
-    deletes an artifact (or one of its versions)."""
-    return _deny_all_but_writers(
-        "OnlyThePipelineWritesArtifacts", ARTIFACT_OBJECT_WRITES, writer_arns, Resource=f"{bucket_arn}/*"
-    )
+def artifact_store_statements(
+    bucket_arn: str, *, writers: Sequence[str], administrators: Sequence[str], reporters: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The artifact bucket's policy statements: no one but its writers writes or overwrites an
+    artifact, no one but they and the administrators deletes one (or one of its versions), and
+    under `reviews/` only the reviews write (the reports an approver reads)."""
+    return [
+        _deny_all_but_writers(
+            "OnlyThePipelineWritesArtifacts", ARTIFACT_WRITES, writers, Resource=f"{bucket_arn}/*"
+        ),
+        _deny_all_but_writers(
+            "OnlyThePipelineDeletesArtifacts",
+            ARTIFACT_DELETES,
+            [*writers, *administrators],
+            Resource=f"{bucket_arn}/*",
+        ),
+        _deny_all_but_writers(
+            "OnlyTheReviewsWriteReports", ARTIFACT_WRITES, reporters, Resource=f"{bucket_arn}/reviews/*"
+        ),
+    ]
 
 
-def image_writes_statement(writer_arns: Sequence[str]) -> dict[str, Any]:
-    """An image repository's policy statement (a repository policy names no resource: it is
-    the repository's own): no one but its writers pushes, tags, deletes images or the
-    repository, or changes what its lifecycle expires."""
-    return _deny_all_but_writers("OnlyTheDeliverySystemWritesImages", IMAGE_WRITES, writer_arns)
+def image_store_statements(*, writers: Sequence[str], administrators: Sequence[str]) -> list[dict[str, Any]]:
+    """An image repository's policy statements (a repository policy names no resource: it is
+    the repository's own): no one but its writers pushes or imports an image; no one but they
+    and the administrators deletes an image, a tag or the repository, or changes what its
+    lifecycle expires or whether its tags move."""
+    return [
+        _deny_all_but_writers("OnlyTheDeliverySystemWritesImages", IMAGE_WRITES, writers),
+        _deny_all_but_writers(
+            "OnlyTheDeliverySystemDeletesImages", IMAGE_DELETES, [*writers, *administrators]
+        ),
+    ]
 
 
 def artifact_key_writes_statement(writer_arns: Sequence[str]) -> dict[str, Any]:
@@ -608,30 +646,45 @@ def artifact_key_writes_statement(writer_arns: Sequence[str]) -> dict[str, Any]:
     return _deny_all_but_writers("OnlyThePipelineEncryptsArtifacts", KEY_WRITES, writer_arns, Resource="*")
 
 
-def release_record_policy(*, table_arn: str, writer_arns: Sequence[str]) -> PolicyDocument:
-    """The release record table's resource policy: no one but the release recorders (and the
-    stack's deployer, who declared it) writes, deletes or restores a record or the table."""
+def release_record_policy(
+    *, table_arn: str, writers: Sequence[str], administrators: Sequence[str]
+) -> PolicyDocument:
+    """The release record table's resource policy: no one but the release recorders writes or
+    deletes a record; no one but the administrators (the stack's deployer, who declared it)
+    deletes or restores the table."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             _deny_all_but_writers(
-                "OnlyTheRecordersWriteReleases", RECORD_WRITES, writer_arns, Resource=table_arn
-            )
+                "OnlyTheRecordersWriteReleases", RECORD_WRITES, writers, Resource=table_arn
+            ),
+            _deny_all_but_writers(
+                "OnlyTheDeployerDeletesTheRecord", RECORD_DELETES, administrators, Resource=table_arn
+            ),
         ],
     }
 
 
-def protected_stores_statement(store_arns: Sequence[str]) -> dict[str, Any]:
+def protected_stores_statements(store_arns: Sequence[str]) -> list[dict[str, Any]]:
     """For a role an environment controls (its deploy role, and the boundary of every role its
     stack creates): on the delivery system's stores, nothing but reading an artifact, pulling an
-    image and decrypting. A Deny, so no managed policy (PowerUserAccess) and no template can
-    widen it."""
-    return {
-        "Sid": "KeepOffTheDeliveryStores",
-        "Effect": "Deny",
-        "NotAction": list(STORE_READS),
-        "Resource": sorted(set(store_arns)),
-    }
+    image and decrypting; and no change to the registry's own settings, which reach every
+    repository. Denies, so no managed policy (PowerUserAccess) and no template can widen them."""
+    return [
+        {
+            "Sid": "KeepOffTheDeliveryStores",
+            "Effect": "Deny",
+            "NotAction": list(STORE_READS),
+            "Resource": sorted(set(store_arns)),
+        },
+        {
+            # The registry settings have no resource form but the registry itself ("*").
+            "Sid": "KeepOffTheRegistrySettings",
+            "Effect": "Deny",
+            "Action": list(REGISTRY_SETTINGS),
+            "Resource": "*",
+        },
+    ]
 
 
 def delivery_system_statement(*, pipeline_arn: str, project_arn_pattern: str) -> dict[str, Any]:

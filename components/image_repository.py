@@ -78,12 +78,20 @@ def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_ma
     }
 
 
-def repository_policy(*, pullers: Mapping[str, Sequence[str]], writers: Optional[Sequence[str]]) -> dict:
+def repository_policy(
+    *,
+    pullers: Mapping[str, Sequence[str]],
+    writers: Optional[Sequence[str]],
+    administrators: Sequence[str] = (),
+) -> dict:
     """The pulls other accounts may make (`iam_policies.image_pull_policy`) and, with
-    `writers`, the refusal of every write but theirs."""
+    `writers`, the refusal of every write but theirs (and of every delete but theirs and the
+    administrators')."""
     policy = iam_policies.image_pull_policy(pullers)
     if writers is not None:
-        policy["Statement"].append(iam_policies.image_writes_statement(writers))
+        policy["Statement"] += iam_policies.image_store_statements(
+            writers=writers, administrators=administrators
+        )
     return policy
 
 
@@ -103,8 +111,11 @@ class ImageRepositoryArgs:
     """Per other account id: the stack names there whose roles (`role/<stack>/*`, the ECS
     task execution role among them) may pull."""
     writers: Optional[pulumi.Input[list[str]]] = None
-    """The role (or user) ARNs that may push, tag, delete or expire images here, and no one
-    else (the repository policy refuses the rest); None: no such refusal."""
+    """The roles (or users) that may push images here, and no one else (the repository policy
+    refuses the rest); None: no such refusal."""
+    administrators: pulumi.Input[list[str]] = ()
+    """Who may delete images, tags or the repository, or change its lifecycle, besides the
+    writers: the deployer."""
     release_marks: bool = False
     """Keep the images the release recorders mark `release-*` (the application repository of a
     stack with a gated environment)."""
@@ -138,7 +149,9 @@ class ImageRepository(pulumi.ComponentResource):
                 # would replace the policy of a deployed stack.
                 f"{name}-pull-policy",
                 repository=repository.name,
-                policy=pulumi.Output.all(partition=partition, writers=args.writers).apply(
+                policy=pulumi.Output.all(
+                    partition=partition, writers=args.writers, administrators=args.administrators
+                ).apply(
                     lambda v: json.dumps(
                         repository_policy(
                             pullers={
@@ -149,6 +162,7 @@ class ImageRepository(pulumi.ComponentResource):
                                 for account, stacks in args.pullers.items()
                             },
                             writers=v["writers"],
+                            administrators=v["administrators"],
                         )
                     )
                 ),

@@ -9,7 +9,7 @@ rollback through only to a release that was approved and executed before; an ope
 the last good release from them when CodePipeline cannot roll back (docs/operations.md).
 
 The artifact store expires, so the record lives apart from it. Its resource policy refuses
-every write but the recorders' (and the stack deployer's, who declares it); point-in-time
+every write but the recorders' (and deleting or restoring the table to all but the deployer); point-in-time
 recovery is on, and a protected stack also turns on deletion protection.
 """
 
@@ -33,7 +33,9 @@ class ReleaseRecordArgs:
     name_prefix: str
     """`<app>-<stack>`: the table is `<prefix>-releases`."""
     writers: pulumi.Input[list[str]]
-    """The role ARNs that may write records: every environment's recorder, and the deployer."""
+    """The role ARNs that may write records: every environment's recorder."""
+    administrators: pulumi.Input[list[str]] = ()
+    """Who may delete or restore the table: the deployer."""
     protect: bool = True
     """Protect from `pulumi destroy` and turn on DynamoDB's deletion protection."""
 
@@ -58,9 +60,13 @@ class ReleaseRecord(pulumi.ComponentResource):
         aws.dynamodb.ResourcePolicy(
             f"{name}-policy",
             resource_arn=table.arn,
-            policy=pulumi.Output.all(table_arn=table.arn, writers=args.writers).apply(
+            policy=pulumi.Output.all(
+                table_arn=table.arn, writers=args.writers, administrators=args.administrators
+            ).apply(
                 lambda v: json.dumps(
-                    iam_policies.release_record_policy(table_arn=v["table_arn"], writer_arns=v["writers"])
+                    iam_policies.release_record_policy(
+                        table_arn=v["table_arn"], writers=v["writers"], administrators=v["administrators"]
+                    )
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self),

@@ -20,19 +20,25 @@ class StoreWriters:
     artifacts: pulumi.Output[list[str]]
     """The artifact bucket and its key: the pipeline, the build (its version artifact) and the
     reviews (their reports)."""
+    reports: pulumi.Output[list[str]]
+    """The reviews' reports (`reviews/` in the artifact bucket): the reviews alone."""
     application_images: pulumi.Output[list[str]]
     """The application repository: the build (the image) and the release recorders (marks)."""
     build_cache: pulumi.Output[list[str]]
     """The BuildKit registry cache: the build."""
     release_records: pulumi.Output[list[str]]
     """The release record: the release recorders."""
+    administrators: pulumi.Output[list[str]]
+    """Who may delete (not write) in every store, and push the build image: the deployer, who
+    runs `pulumi up` (it declares the stores and, for an unprotected stack, empties them on
+    `pulumi destroy`)."""
 
     @classmethod
     def deferred(cls, deployer: pulumi.Input[str]) -> tuple[StoreWriters, Callable[..., None]]:
-        """Writer lists to be published later; each also admits `deployer` (who runs `pulumi
-        up`: it pushes the build image, declares the stores and, for an unprotected stack,
-        empties them on `pulumi destroy`)."""
-        outputs = {name: pulumi.deferred_output() for name in ("artifacts", "images", "cache", "records")}
+        """Writer lists to be published later; the administrators (the `deployer`) now."""
+        outputs = {
+            name: pulumi.deferred_output() for name in ("artifacts", "reports", "images", "cache", "records")
+        }
 
         def publish(
             *,
@@ -43,19 +49,22 @@ class StoreWriters:
         ) -> None:
             lists = {
                 "artifacts": [pipeline_role, build_role, *reviewers],
+                "reports": list(reviewers),
                 "images": [build_role, *recorders],
                 "cache": [build_role],
                 "records": list(recorders),
             }
             for name, writers in lists.items():
-                outputs[name][1](pulumi.Output.all(*writers, deployer).apply(lambda arns: sorted(set(arns))))
+                outputs[name][1](pulumi.Output.all(*writers).apply(lambda arns: sorted(set(arns))))
 
         return (
             cls(
                 artifacts=outputs["artifacts"][0],
+                reports=outputs["reports"][0],
                 application_images=outputs["images"][0],
                 build_cache=outputs["cache"][0],
                 release_records=outputs["records"][0],
+                administrators=pulumi.Output.all(deployer).apply(list),
             ),
             publish,
         )

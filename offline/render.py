@@ -407,12 +407,18 @@ def _approvers_section(resources: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _writers(policy: Optional[dict[str, Any]]) -> list[str]:
-    """Who a store's resource policy lets write (its Deny's exempted principals), if it refuses others."""
+def _writers(policy: Optional[dict[str, Any]], *, deleting: bool = False) -> list[str]:
+    """Who a store's resource policy lets write (or, `deleting`, delete): the principals its
+    first such Deny exempts, if it refuses others. The statements say which they guard in their
+    Sid ("...Deletes..." for deleting; components/iam_policies.py names them)."""
     if policy is None:
         return ["anyone IAM allows"]
     for statement in json.loads(policy["inputs"].get("policy") or "{}").get("Statement", []):
-        if statement.get("Effect") == "Deny" and "ArnNotLike" in (statement.get("Condition") or {}):
+        if (
+            statement.get("Effect") == "Deny"
+            and "ArnNotLike" in (statement.get("Condition") or {})
+            and ("Delete" in statement.get("Sid", "")) == deleting
+        ):
             return _as_list(statement["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
     return ["anyone IAM allows"]
 
@@ -587,6 +593,7 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
                 inputs.get("imageTagMutability"),
                 [r.get("description") for r in rules],
                 _writers(repository_policies.get(repo["parent"])),
+                _writers(repository_policies.get(repo["parent"]), deleting=True),
                 "protected"
                 if repo.get("protect")
                 else ("force-delete" if inputs.get("forceDelete") else "—"),
@@ -600,6 +607,7 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
                 "",
                 _bucket_hardening(resources, bucket),
                 _writers(bucket_policies.get(bucket["parent"])),
+                _writers(bucket_policies.get(bucket["parent"]), deleting=True),
                 "protected"
                 if bucket.get("protect")
                 else ("force-destroy" if bucket["inputs"].get("forceDestroy") else "—"),
@@ -616,10 +624,13 @@ def _stores_section(resources: list[dict[str, Any]]) -> list[str]:
                 if (table["inputs"].get("pointInTimeRecovery") or {}).get("enabled")
                 else [],
                 _writers(table_policies.get(table["parent"])),
+                _writers(table_policies.get(table["parent"]), deleting=True),
                 "protected" if table.get("protect") else "—",
             ]
         )
-    out += _table(["store", "scanning", "tags", "lifecycle / hardening", "writers", "deletion"], rows)
+    out += _table(
+        ["store", "scanning", "tags", "lifecycle / hardening", "writers", "may delete", "deletion"], rows
+    )
     return [*out, ""]
 
 

@@ -291,6 +291,24 @@ def test_every_parameter_the_pipeline_sets_is_reserved():
     ]
 
 
+def test_a_repository_the_stack_does_not_own_is_refused_with_a_gated_environment():
+    # The stack puts a policy on its own repository that refuses every push but the build's,
+    # and a lifecycle that keeps the released images; a looked-up repository has neither.
+    raw = copy.deepcopy(MINIMAL)
+    raw["application"]["imageRepository"] = "team/todo"
+    assert load_config(raw).application.image_repository == "team/todo"
+    raw["environments"].append(
+        {"name": "production", "stackName": "todobackend-prod", "approval": True,
+         "approvers": ["arn:aws:iam::123456789012:role/release-managers"]}
+    )  # fmt: skip
+    raw["notifications"] = {"emails": ["platform-team@example.com"]}
+    problems = problems_for(raw)
+    assert len(problems) == 1 and problems[0].startswith(
+        "ecs-delivery:application.imageRepository: with a gated environment the stack must own"
+    ), problems
+    assert problems[0].endswith("remove this key")
+
+
 # AWS limits, written out: IAM role names 64 characters, Pulumi's auto-name suffix 8
 # ("-" and 7 random characters), change-set names 128, CodeConnections names 32,
 # pipeline names 100, notification rule names 64.

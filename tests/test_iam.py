@@ -328,6 +328,25 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 ],
                 "Resource": stores,
             },
+            # Nor changes the registry's settings: a replication rule, a registry policy or a
+            # pull-through cache rule reaches every repository without naming one.
+            {
+                "Sid": "KeepOffTheRegistrySettings",
+                "Effect": "Deny",
+                "Action": [
+                    "ecr:CreatePullThroughCacheRule",
+                    "ecr:CreateRepositoryCreationTemplate",
+                    "ecr:DeletePullThroughCacheRule",
+                    "ecr:DeleteRegistryPolicy",
+                    "ecr:DeleteRepositoryCreationTemplate",
+                    "ecr:PutRegistryPolicy",
+                    "ecr:PutRegistryScanningConfiguration",
+                    "ecr:PutReplicationConfiguration",
+                    "ecr:UpdatePullThroughCacheRule",
+                    "ecr:UpdateRepositoryCreationTemplate",
+                ],
+                "Resource": "*",
+            },
         ]
 
 

@@ -239,6 +239,21 @@ def stack_names(mocks) -> set[str]:
     }
 
 
+def build_base_image_sources(mocks) -> set[str]:
+    (build_policy,) = [
+        json.loads(r.inputs["policy"])
+        for r in mocks.resources
+        if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name.startswith("build-")
+    ]
+    rules = [r for r in mocks.resources if r.type == "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"]
+    return {
+        resource
+        for s in build_policy["Statement"]
+        if s.get("Sid") in ("PullThroughDockerHub", "ReadDockerHubCredentials")
+        for resource in s["Resource"]
+    } | {rule.inputs["credentialArn"] for rule in rules}
+
+
 def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
     deploy_roles = [r for r in declared.resources if r.type == "ecs-delivery:deploy_role:DeployRole"]
     boundaries = boundary_documents(declared)
@@ -248,7 +263,7 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         r.name: r.state["arn"].split(":")[4] for r in declared.resources if r.type == "aws:iam/policy:Policy"
     }
     for name, document in boundaries:
-        ceiling, passing, guard = document["Statement"]
+        ceiling, passing, guard, registry = document["Statement"]
         assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
@@ -271,8 +286,19 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             *(f"{r.state['arn']}/*" for r in declared.resources if r.type == "aws:s3/bucket:Bucket"),
             # A key the config names (artifacts.kmsKeyArn) is no resource here, but a store all the same.
             *(s["encryptionKey"]["id"] for s in pipeline.inputs["artifactStores"] if "encryptionKey" in s),
+            # What the build pulls its base images through and the credentials it pulls with:
+            # whatever the build role may read of them, an environment may not write.
+            *build_base_image_sources(declared),
         }
         assert set(guard["Resource"]) == stores, name
+        # Nor the registry's settings, which reach every repository without naming one: a
+        # replication rule or a registry policy (ECR user guide, "Private registry settings").
+        assert (registry["Effect"], registry["Resource"]) == ("Deny", "*"), name
+        assert {
+            "ecr:PutRegistryPolicy",
+            "ecr:PutReplicationConfiguration",
+            "ecr:CreatePullThroughCacheRule",
+        } <= set(registry["Action"]), name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):

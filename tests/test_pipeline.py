@@ -330,13 +330,19 @@ def test_a_given_connection_is_used_and_none_is_created():
 
 
 def test_an_existing_application_repository_is_looked_up_not_created():
+    # Only without a gated environment: a repository the stack does not own has no policy of
+    # its own to keep anyone else's push out (tests/test_config.py has the refusal).
     run = run_config(
         config_with(
             application={
                 "name": "todobackend",
                 "repository": "docker-in-aws/todobackend",
                 "imageRepository": "team/todo",
-            }
+            },
+            environments=[
+                {"name": "dev", "stackName": "todobackend-dev", "templateConfiguration": "dev.json"}
+            ],
+            notifications={},
         )
     )
     repositories = [r.inputs["name"] for r in all_of(run.mocks, "aws:ecr/repository:Repository")]

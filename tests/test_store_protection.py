@@ -1,6 +1,6 @@
 """Nothing an environment controls can write, replace or delete what a gated environment will
 run: the artifact bucket and its key, the image repositories and the release record accept
-writes only from the delivery system's own roles (and the deployer), by resource policy and by
+writes only from the delivery system's own roles (the deployer may delete, not write), by resource policy and by
 the environments' own policies and boundaries. Proven both ways, same account and across
 accounts, with the permission evaluator (tests/support/permissions.py).
 
@@ -282,6 +282,53 @@ def test_the_deployer_may_push_the_build_image_and_nobody_else(declared):
     assert deployer.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
     build = declared_roles(declared)["build-role"]
     assert not build.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
+
+
+def test_the_deployer_deletes_but_writes_nothing_a_release_is_read_from(declared):
+    # The deployer (here with AdministratorAccess) declared the stores and may empty them on
+    # `pulumi destroy`; it may not put an artifact, an application image or a record in place
+    # of the pipeline's: a compromised deployer credential then cannot release on its own.
+    stores = Stores(declared)
+    deployer = DeclaredRole(
+        "deployer",
+        f"arn:aws:iam::{stores.account}:role/deployer",
+        [],
+        [(ADMINISTRATOR, aws_managed_policies()[ADMINISTRATOR])],
+        None,
+    )
+    app_repository, policy = stores.repositories["app-image"]
+    refused = [
+        (Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy),
+        (Request("ecr:PutImage", app_repository), policy),
+        (Request("ecr:CompleteLayerUpload", app_repository), policy),
+    ]
+    allowed = [
+        (Request("s3:DeleteObject", stores.artifact, stores.owned), stores.bucket_policy),
+        (Request("s3:DeleteObjectVersion", stores.artifact, stores.owned), stores.bucket_policy),
+        (Request("ecr:BatchDeleteImage", app_repository), policy),
+        (Request("ecr:DeleteRepository", app_repository), policy),
+    ]
+    if stores.table:
+        own = {"dynamodb:LeadingKeys": ["production"]}
+        refused.append((Request("dynamodb:PutItem", stores.table, own), stores.table_policy))
+        allowed.append((Request("dynamodb:DeleteTable", stores.table), stores.table_policy))
+    for request, resource_policy_document in refused:
+        assert not deployer.allows_through(request, resource_policy_document, stores.account), request
+    for request, resource_policy_document in allowed:
+        assert deployer.allows_through(request, resource_policy_document, stores.account), request
+
+
+def test_only_the_reviews_write_under_reviews(declared):
+    # An approver reads the review's report from `reviews/`: the build and the pipeline, which
+    # write artifacts elsewhere in the bucket, may not write one there.
+    stores, roles = Stores(declared), declared_roles(declared)
+    report = Request("s3:PutObject", f"{stores.bucket}/reviews/production/exec/report.html", stores.owned)
+    for name in ("build-role", "delivery-role"):
+        role = roles[name]
+        assert role.allows_through(
+            Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy, stores.account
+        ), name
+        assert not role.allows_through(report, stores.bucket_policy, stores.account), name
 
 
 def test_each_recorder_writes_its_own_environments_records_and_marks_images(declared):

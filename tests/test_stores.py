@@ -80,9 +80,13 @@ def test_artifact_bucket_is_versioned_private_owner_enforced_and_tls_only(prod):
     # progress"; pulumi/pulumi-aws#1570, hashicorp/terraform-provider-aws#7628): one after the other.
     block_urn = only(prod, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").urn
     assert block_urn in only(prod, "aws:s3/bucketPolicy:BucketPolicy").dependencies
-    deny, writers = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
+    deny, *guards = policy(only(prod, "aws:s3/bucketPolicy:BucketPolicy"))["Statement"]
     # Who may write is tests/test_store_protection.py's; here, that the policy says so.
-    assert (writers["Sid"], writers["Effect"]) == ("OnlyThePipelineWritesArtifacts", "Deny")
+    assert [(g["Sid"], g["Effect"]) for g in guards] == [
+        ("OnlyThePipelineWritesArtifacts", "Deny"),
+        ("OnlyThePipelineDeletesArtifacts", "Deny"),
+        ("OnlyTheReviewsWriteReports", "Deny"),
+    ]
     arn = only(prod, "aws:s3/bucket:Bucket").state["arn"]
     assert deny == {
         "Sid": "DenyInsecureTransport",

@@ -385,25 +385,35 @@ def test_the_stores_table_says_what_guards_each_store(prod_synth):
     target, _, _ = prod_synth
     pipeline_md = (target / "pipeline.md").read_text()
     stores = pipeline_md.split("## Stores", 1)[1].split("## Stack outputs", 1)[0]
+    build = "`arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`"
+    recorder = "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`"
+    deployer = "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩`"
+    pipeline = (
+        "`arn:aws:iam::⟨account-id⟩:role/ecs-delivery/pipeline/todobackend-prod/delivery-role-⟨suffix⟩`"
+    )
+    review = "`arn:aws:iam::⟨account-id⟩:role/review-production-role-⟨suffix⟩`"
+    # The build and the recorder write the released images; the stack's deployer only deletes
+    # (it declared the repository), and writes no image a release could be read from.
     assert (
         "| ECR `todobackend` | scan on push | IMMUTABLE | `Expire untagged images after 7 days`<br>"
         "`Keep released images (3650 days)`<br>`Keep only the newest 100 tagged images` | "
-        "`arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
+        f"{build}<br>{recorder} | {build}<br>{recorder}<br>{deployer} | protected |"
     ) in stores
+    # The deployer pushes the build image, and nothing else does.
+    assert "| ECR `todobackend/codebuild` | scan on push | MUTABLE | " in stores
+    assert (
+        f"| {deployer} | {deployer} | protected |"
+        in stores.split("ECR `todobackend/codebuild`")[1].split("\n")[0]
+    )
     assert (
         "| DynamoDB `todobackend-prod-releases` | — | — | `point-in-time recovery` | "
-        "`arn:aws:iam::⟨account-id⟩:role/record-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
+        f"{recorder} | {deployer} | protected |"
     ) in stores
     assert (
         "| S3 `artifacts-bucket-⟨suffix⟩` | — | — | `TLS-only policy`<br>`encryption AES256`<br>"
         "`objects expire after 90 days`<br>`ownership BucketOwnerEnforced`<br>`public access blocked`<br>"
-        "`versioning Enabled` | `arn:aws:iam::⟨account-id⟩:role/build-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/ecs-delivery/pipeline/todobackend-prod/delivery-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/review-production-role-⟨suffix⟩`<br>"
-        "`arn:aws:iam::⟨account-id⟩:role/⟨deployer⟩` | protected |"
+        f"`versioning Enabled` | {build}<br>{pipeline}<br>{review} | {build}<br>{pipeline}<br>{review}<br>{deployer} "
+        "| protected |"
     ) in stores
 
 

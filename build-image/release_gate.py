@@ -19,7 +19,8 @@ confirm lets the release's change set through in one of two cases, and refuses i
              environment's approvers (APPROVERS, APPROVER_GROUP's members).
   recorded   It deploys exactly a release this environment approved and executed before: the
              release record of the plan's execution exists and has the change set's identity
-             (template, parameters, capabilities), and the tag still names the recorded digest.
+             (template, parameters, capabilities), the tag still names the recorded digest, and
+             the release is still kept: its mark still names that digest.
              This is a rollback (CodePipeline runs it with the variables of the execution it
              returns to) or a retry after the release had executed.
 
@@ -341,6 +342,17 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
             f"{recorded.get('releaseId')}, this change set {identity}); nothing is executed"
         )
     digest = image_is(recorded.get("imageDigest", ""), f"recorded for execution {plan}")
+    # Only a release still kept goes back out unreviewed: its mark (the recorder keeps those of
+    # the newest KEEP_RELEASES records, the lifecycle keeps their images) still names its image.
+    # An older one is not refused for age alone: its image may be expiring and it was approved
+    # against a world long gone, so it takes a review again (`make redeploy`).
+    mark = recorded.get("mark", "")
+    if not mark or registry_digest(aws, repository=env["IMAGE_REPOSITORY_NAME"], tag=mark) != digest:
+        raise Refused(
+            f"the release recorded for execution {plan} is no longer one of the releases {environment} "
+            f"keeps (its mark {mark or '(none)'} no longer names {digest}); nothing is executed. Deploy "
+            "it again through a review: make redeploy (docs/operations.md)"
+        )
     return Confirmed(
         "recorded",
         {

@@ -300,7 +300,12 @@ def test_a_member_of_the_approver_group_may_approve(world):
 
 
 # -- recorded: a rollback (or a retry) to a release approved and executed before --------------------
-def record_of_plan(world, pages, *, digest, template=TEMPLATE, **changes) -> dict[str, str]:
+MARK = "release-production.20261205T090000Z-0f1e2d3c"
+
+
+def record_of_plan(world, pages, *, digest, template=TEMPLATE, marked=True, **changes) -> dict[str, str]:
+    """The record of the plan's release; its image carries the record's mark (it is one of the
+    releases the environment keeps) unless `marked` is false."""
     template_response = {"TemplateBody": template, "StagesAvailable": ["Original"]}
     item = {
         "environment": "production",
@@ -312,9 +317,12 @@ def record_of_plan(world, pages, *, digest, template=TEMPLATE, **changes) -> dic
         "imageDigest": digest,
         "approvedBy": APPROVER_SESSION,
         "approvedAt": "2026-12-05T09:00:00+00:00",
+        "mark": MARK,
         **changes,
     }
     world.put_record(item)
+    if marked:
+        world.tag(digest, MARK)
     return item
 
 
@@ -343,6 +351,30 @@ def test_a_rollback_to_a_recorded_release_is_let_through(world, prod):
         APPROVER_SESSION,
         digest,
     )
+
+
+def test_a_rollback_to_a_release_no_longer_kept_is_refused(world, prod):
+    # The recorder took its mark off (it is older than the newest ecr.keepReleases): the
+    # registry may expire its image, and it goes out again only through a review.
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    pages = recreated(release_pages())
+    record_of_plan(world, pages, digest=digest, marked=False)
+    result = confirm(world, prod, pages, **rollback_variables())
+    assert not result.succeeded
+    assert f"its mark {MARK} no longer names {digest}" in result.output
+    assert "make redeploy" in result.output
+
+
+def test_a_rollback_whose_mark_names_another_image_is_refused(world, prod):
+    # A build pushed the mark's name onto its own image first (tags are immutable, so the
+    # recorder could not mark the release): the release is not one the environment keeps.
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    pages = recreated(release_pages())
+    record_of_plan(world, pages, digest=digest, marked=False)
+    world.push("planted", MARK)
+    result = confirm(world, prod, pages, **rollback_variables())
+    assert not result.succeeded
+    assert "no longer one of the releases production keeps" in result.output
 
 
 def test_a_rollback_without_a_record_is_refused(world, prod):

@@ -94,6 +94,15 @@ class GateWorld:
         self.registry_file.write_text(json.dumps(document))
         return digest
 
+    def tag(self, digest: str, *tags: str) -> None:
+        """Put `tags` on the image `digest` (taken from any image that had them), as put-image does."""
+        document = json.loads(self.registry_file.read_text())
+        for image in document["images"]:
+            image["tags"] = [t for t in image["tags"] if t not in tags]
+        (image,) = [i for i in document["images"] if i["digest"] == digest]
+        image["tags"] += list(tags)
+        self.registry_file.write_text(json.dumps(document))
+
     def images(self) -> dict[str, list[str]]:
         """Digest → its tags, as the registry holds them now."""
         return {i["digest"]: i["tags"] for i in json.loads(self.registry_file.read_text())["images"]}

@@ -211,6 +211,11 @@ environments = {
             architecture=config.build.architecture,
             managed_policy_arns=config.deploy_role.managed_policy_arns,
             permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
+            neighbour_stacks=[
+                other.stack_name
+                for other in config.environments
+                if other.account == env.account and other is not env
+            ],
             account_provider=account_providers[env.account] if env.account else None,
         ),
     ).delivered

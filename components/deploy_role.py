@@ -55,6 +55,9 @@ class DeployRoleArgs:
     """The stack's pipeline: this role may not act on it (approve, update, run) ..."""
     project_arn_pattern: Optional[pulumi.Input[str]] = None
     """... nor on the stack's CodeBuild projects (`project/<app>-<stack>-*`)."""
+    neighbour_stacks: Sequence[str] = ()
+    """The stacks of the other environments deployed into this role's account: it may not act
+    on them."""
 
 
 class DeployRole(pulumi.ComponentResource):
@@ -144,6 +147,17 @@ class DeployRole(pulumi.ComponentResource):
                                     )
                                 ]
                                 if v["pipeline"] and v["projects"]
+                                else []
+                            ),
+                            *(
+                                [
+                                    iam_policies.other_stacks_statement(
+                                        partition=v["partition"],
+                                        account_id=v["account_id"],
+                                        stack_names=args.neighbour_stacks,
+                                    )
+                                ]
+                                if args.neighbour_stacks
                                 else []
                             ),
                         ],

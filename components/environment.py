@@ -137,6 +137,9 @@ class EnvironmentDeliveryArgs:
     """The deploy role's managed policies (None: PowerUserAccess)."""
     permissions_boundary_arn: Optional[str] = None
     """A boundary for the deploy role itself."""
+    neighbour_stacks: Sequence[str] = ()
+    """The stacks of the other environments in this environment's account (its deploy role
+    keeps off them)."""
     account_provider: Optional[aws.Provider] = None
     """For an environment in another account: the provider that declares there."""
 
@@ -174,6 +177,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 account_id=account_id if account_id is not None else args.pipeline_account_id,
                 managed_policy_arns=args.managed_policy_arns,
                 permissions_boundary_arn=args.permissions_boundary_arn,
+                neighbour_stacks=args.neighbour_stacks,
                 protected_stores=args.stores.protected,
                 pipeline_arn=pipeline_arn,
                 project_arn_pattern=here_values.apply(

@@ -698,6 +698,21 @@ def delivery_system_statement(*, pipeline_arn: str, project_arn_pattern: str) ->
     }
 
 
+def other_stacks_statement(*, partition: str, account_id: str, stack_names: Sequence[str]) -> dict[str, Any]:
+    """For a deploy role: nothing on the stacks of the other environments in its account, in
+    any region. CloudFormation is the only one to use the role, but PowerUserAccess allows
+    `cloudformation:*` everywhere, and dev's template must not reach production's stack."""
+    return {
+        "Sid": "KeepOffOtherEnvironmentsStacks",
+        "Effect": "Deny",
+        "Action": ["cloudformation:*"],
+        "Resource": [
+            f"arn:{partition}:cloudformation:*:{account_id}:stack/{name}/*"
+            for name in sorted(set(stack_names))
+        ],
+    }
+
+
 def pipeline_arn(partition: str, region: str, account_id: str, pipeline_name: str) -> str:
     return f"arn:{partition}:codepipeline:{region}:{account_id}:{pipeline_name}"
 

@@ -554,6 +554,31 @@ def test_no_deploy_role_can_touch_another_environments_roles(declared):
                 assert_untouchable(declared, role, environment, other, target)
 
 
+def test_no_deploy_role_can_act_on_another_environments_stack(declared):
+    # PowerUserAccess allows cloudformation:* everywhere; a deploy role keeps to its own stack
+    # among the environments of its account, in any region.
+    roles = declared_roles(declared)
+    envs = environments(declared)
+    for environment, stack, _ in envs:
+        role = roles[f"deploy-{environment}-role"]
+        acct = account_of(declared, environment)
+        own = f"arn:aws:cloudformation:eu-west-1:{acct}:stack/{stack}/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+        assert role.allows(Request("cloudformation:UpdateStack", own)), environment
+        for other, other_stack, _ in envs:
+            if other == environment or account_of(declared, other) != acct:
+                continue
+            for region in ("eu-west-1", "ap-southeast-2"):
+                target = f"arn:aws:cloudformation:{region}:{acct}:stack/{other_stack}/0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"
+                for action in (
+                    "cloudformation:UpdateStack",
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:ExecuteChangeSet",
+                    "cloudformation:DeleteStack",
+                    "cloudformation:SetStackPolicy",
+                ):
+                    assert not role.allows(Request(action, target)), (environment, other, region, action)
+
+
 def test_an_ungated_deploy_cannot_create_an_unbounded_role_or_remove_a_boundary(declared):
     roles = declared_roles(declared)
     for environment, stack, _ in environments(declared):

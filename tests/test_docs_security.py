@@ -48,5 +48,42 @@ def test_the_guard_covers_the_approvals_and_every_policy_the_stores_carry():
     } <= changes
     # ... and the pipeline and projects the confirm and the record run in.
     assert {"codepipeline:UpdatePipeline", "codebuild:UpdateProject"} <= changes
+    # ... what decides which images and artifacts are kept, and the registry's own settings,
+    # which the stores' policies cannot refuse (an administrator's call, not a write).
+    assert {
+        "s3:PutLifecycleConfiguration",
+        "ecr:PutLifecyclePolicy",
+        "ecr:PutImageTagMutability",
+        "ecr:PutReplicationConfiguration",
+        "dynamodb:UpdateContinuousBackups",
+        "kms:ScheduleKeyDeletion",
+    } <= changes
     # The writes the stores refuse are not the guard's business: the stores refuse them.
     assert not changes & {"s3:PutObject", "ecr:PutImage", *iam_policies.RECORD_WRITES}
+
+
+def test_the_guard_keeps_the_gated_stack_to_the_pipeline_and_rollbacks_to_the_release_managers():
+    statements = {s["Sid"]: s for s in guard()["Statement"]}
+    stack = statements["OnlyThePipelineChangesTheGatedStacks"]
+    # Every call that changes a stack's resources or what protects them (CloudFormation API
+    # reference), by anyone but the pipeline (and the recovery, which deletes a failed create).
+    assert {
+        "cloudformation:UpdateStack",
+        "cloudformation:DeleteStack",
+        "cloudformation:CreateChangeSet",
+        "cloudformation:ExecuteChangeSet",
+        "cloudformation:SetStackPolicy",
+    } <= set(stack["Action"])
+    assert stack["Resource"] == "arn:aws:cloudformation:*:111122223333:stack/todobackend-prod/*"
+    admitted = stack["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    # The pipeline role lives under /ecs-delivery/pipeline/<application>-<stack>/ (the
+    # program's role path; tests/test_least_privilege.py holds the declared role to it).
+    assert "arn:aws:iam::111122223333:role/ecs-delivery/pipeline/todobackend-prod/*" in admitted
+    rollback = statements["OnlyTheReleaseManagersRollBack"]
+    assert rollback["Action"] == "codepipeline:RollbackStage"
+    assert (
+        rollback["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+        == statements["OnlyTheApproversApprove"]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+    )
+    group = statements["OnlyIdentityAdministratorsChangeTheApproverGroup"]
+    assert set(group["Action"]) == {"iam:AddUserToGroup", "iam:RemoveUserFromGroup"}

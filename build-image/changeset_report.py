@@ -48,6 +48,41 @@ FLAGGED_TYPES = (
     ("security group", lambda t: t.startswith("AWS::EC2::SecurityGroup")),
     ("KMS", lambda t: t.startswith("AWS::KMS::")),
 )
+# Resources that deploy more than the change set shows: what they make is another template,
+# in another stack, which neither the approver nor the release's fingerprint sees. A gated
+# environment's release refuses them (release_gate.py confirm); the template contract's E9108
+# says so where the template is written.
+UNSHOWN_TYPES = {
+    # "Change sets for nested stacks": a change set holds its nested stacks' changes only when
+    # created with IncludeNestedStacks, and CodePipeline's CloudFormation action has no such
+    # property ("AWS CloudFormation configuration properties reference"); even with it, each
+    # nested stack's changes are a change set of their own, which the fingerprint leaves out.
+    # Without it the parent shows one Modify of the nested stack, and the nested template
+    # (TemplateURL, an S3 object outside the pipeline's artifacts) is read when it executes
+    # (assumed: AWS does not say when; either way the change set does not show it).
+    "AWS::CloudFormation::Stack": (
+        "a nested stack: its template (TemplateURL) and its changes are not in this change set"
+    ),
+    # "AWS::CloudFormation::StackSet": it provisions stacks across accounts and Regions from its
+    # template; the change set shows the stack set's properties, not what its stacks change.
+    "AWS::CloudFormation::StackSet": (
+        "a stack set: the stacks it deploys to accounts and Regions, and their changes, are not in "
+        "this change set"
+    ),
+    # "AWS::ServiceCatalog::CloudFormationProvisionedProduct": provisioning a product launches
+    # a CloudFormation stack from the product's template, kept in Service Catalog.
+    "AWS::ServiceCatalog::CloudFormationProvisionedProduct": (
+        "a Service Catalog product: the stack it launches (the product's template) is not in this change set"
+    ),
+    # "AWS::Serverless::Application": SAM deploys it as a nested AWS::CloudFormation::Stack.
+    "AWS::Serverless::Application": (
+        "a SAM nested application: deployed as a nested stack, its template is not in this change set"
+    ),
+}
+# Not among them: a module (`…::MODULE`). CloudFormation resolves it into its resources when it
+# processes the template, and each shows in the change set with its ModuleInfo ("Create reusable
+# resource configurations that can be included across templates with CloudFormation modules";
+# "ModuleInfo"): what it deploys is what the change set shows, and the fingerprint covers it.
 
 
 @dataclass
@@ -60,6 +95,8 @@ class Change:
     details: list[dict[str, Any]]
     nested_change_set: Optional[str]
     policy_action: Optional[str]
+    module: Optional[str] = None
+    """The module the resource comes from (ModuleInfo: logical ids and types, innermost first)."""
 
     @property
     def replaces(self) -> bool:
@@ -105,6 +142,8 @@ class Review:
     digest_source: Optional[str] = None
     """Where `image_digest` comes from: "parameter", "registry", "" (the registry was asked
     and knows no such tag), "invalid" (the parameter holds no digest) or None (nobody asked)."""
+    unshown: list[Unshown] = field(default_factory=list)
+    """Resources whose content the change set does not show: the release refuses it."""
 
     @property
     def no_changes(self) -> bool:
@@ -182,7 +221,98 @@ def _change(entry: dict[str, Any]) -> Optional[Change]:
         details=list(resource.get("Details") or []),
         nested_change_set=resource.get("ChangeSetId"),
         policy_action=resource.get("PolicyAction"),
+        module=_module(resource.get("ModuleInfo")),
     )
+
+
+def _module(info: Any) -> Optional[str]:
+    if not isinstance(info, dict) or not info.get("LogicalIdHierarchy"):
+        return None
+    return f"{info['LogicalIdHierarchy']} ({info.get('TypeHierarchy') or '?'})"
+
+
+@dataclass(frozen=True)
+class Unshown:
+    """A resource whose content the change set does not show (UNSHOWN_TYPES)."""
+
+    logical_id: str
+    resource_type: str
+
+    @property
+    def why(self) -> str:
+        return UNSHOWN_TYPES[self.resource_type]
+
+
+# A resource's type in a YAML template's text (`Type: AWS::…`, plain, quoted or in a flow
+# mapping), and a mapping key alone on its line (a logical id above its `Type`).
+_TYPE_IN_YAML = re.compile(r"""["']?\bType["']?\s*:\s*["']?([A-Za-z0-9]+(?:::[A-Za-z0-9]+){2,3})""")
+_KEY_LINE = re.compile(r"""^(\s*)["']?([A-Za-z0-9]+)["']?\s*:\s*(?:#.*)?$""")
+_FLOW_OWNER = re.compile(r"""^\s*["']?([A-Za-z0-9]+)["']?\s*:\s*\{""")
+
+
+def _template_resources(template: Optional[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(logical id, type) of the template's resources of UNSHOWN_TYPES. A JSON template is read
+    as such; a YAML one (its text) is searched for `Type:` values, without a YAML parser (the
+    build image's Python has the standard library only): any such type named anywhere counts,
+    with the key above it as its logical id ("?" when there is none)."""
+    body = (template or {}).get("TemplateBody")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return _yaml_template_resources(body)
+    resources = body.get("Resources") if isinstance(body, dict) else None
+    if not isinstance(resources, dict):
+        return []
+    return [
+        (str(name), resource["Type"])
+        for name, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") in UNSHOWN_TYPES
+    ]
+
+
+def _yaml_template_resources(text: str) -> list[tuple[str, str]]:
+    lines = text.splitlines()
+    found = []
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith("#"):
+            continue
+        for match in _TYPE_IN_YAML.finditer(line):
+            if match.group(1) in UNSHOWN_TYPES:
+                found.append((_yaml_owner(lines, number), match.group(1)))
+    return found
+
+
+def _yaml_owner(lines: list[str], number: int) -> str:
+    """The logical id a `Type` on line `number` belongs to: the key of the flow mapping it is in
+    (`Nested: {Type: …}`), or the nearest key above it, alone on its line and indented less."""
+    line = lines[number]
+    inline = _FLOW_OWNER.match(line)
+    if inline:
+        return inline.group(1)
+    indent = len(line) - len(line.lstrip())
+    for above in reversed(lines[:number]):
+        key = _KEY_LINE.match(above)
+        if key and len(key.group(1)) < indent:
+            return key.group(2)
+    return "?"
+
+
+def unshown_resources(
+    pages: list[dict[str, Any]], template: Optional[dict[str, Any]] = None
+) -> list[Unshown]:
+    """The resources whose content the change set does not show: those of UNSHOWN_TYPES among
+    its changes (on every page) or declared in the template it deploys (its GetTemplate
+    response), sorted, each once. Both are asked: a resource the change set lists as unchanged
+    is not in it, and a transform (SAM) turns the template's types into others."""
+    found = {
+        (change.logical_id, change.resource_type)
+        for page in pages
+        for change in (_change(entry) for entry in page.get("Changes") or [])
+        if change and change.resource_type in UNSHOWN_TYPES
+    }
+    found.update(_template_resources(template))
+    return [Unshown(logical_id, kind) for logical_id, kind in sorted(found)]
 
 
 def load_review(
@@ -227,6 +357,7 @@ def load_review(
         pages=len(pages),
         fingerprint=fingerprint(pages, template),
         execution_id=execution_id,
+        unshown=unshown_resources(pages, template),
     )
     review.digest_parameter = digest_parameter
     pinned = review.new_parameters.get(digest_parameter or "", "")
@@ -255,6 +386,13 @@ def _names(changes: list[Change], limit: int = NAMES_IN_SUMMARY) -> str:
     return ", ".join(names)
 
 
+def _unshown_names(review: Review, limit: int = NAMES_IN_SUMMARY) -> str:
+    names = [u.logical_id for u in review.unshown[:limit]]
+    if len(review.unshown) > limit:
+        names.append(f"+{len(review.unshown) - limit} more")
+    return ", ".join(names)
+
+
 def _shorten(value: Optional[str]) -> str:
     if value is None:
         return "(none)"
@@ -269,7 +407,13 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     if review.failed:
         line = f"{env}: change set FAILED on stack {review.stack_name} — {review.status_reason}"
         return line if len(line) <= limit else line[: limit - 1] + "…"
-    parts = [f"{env}: {_plural(len(review.changes), 'change')} — "]
+    parts = [f"{env}: "]
+    if review.unshown:
+        # First, so that no cut to the limit takes it off.
+        parts.append(
+            f"⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show ({_unshown_names(review)}); "
+        )
+    parts.append(f"{_plural(len(review.changes), 'change')} — ")
     replacements, removals = review.replacements, review.removals
     parts.append(_plural(len(replacements), "replacement"))
     if replacements:
@@ -315,6 +459,10 @@ def _change_row(change: Change) -> list[str]:
     if change.nested_change_set:
         nested = change.nested_change_set.split(":changeSet/")[-1].split("/")[0]
         marks.append(f"nested stack: its changes are in change set `{nested}`")
+    if change.resource_type in UNSHOWN_TYPES:
+        marks.append("**⛔ CONTENT NOT SHOWN**")
+    if change.module:
+        marks.append(f"from module {change.module}")
     if change.dynamic:
         marks.append("dynamic")
     marks += [f"⚠ {flag}" for flag in change.flags]
@@ -390,6 +538,20 @@ def blocks(review: Review) -> list[Block]:
     if review.failed:
         return [*out, ("h2", "The change set FAILED"), ("p", review.status_reason)]
 
+    if review.unshown:
+        out += [
+            ("h2", "⛔ The release will refuse this change set"),
+            (
+                "p",
+                "These resources deploy more than this change set shows: what they make is another "
+                "template, which neither you nor the release's check of this change set can see. The "
+                f"release stage of {review.environment} refuses any change set that has them; nothing will "
+                "be executed. Reject this approval, then put their resources into the template itself "
+                "(inline the nested stack), or deploy them with a stack of their own outside this "
+                "gated environment.",
+            ),
+            ("ul", [f"`{u.logical_id}` ({u.resource_type}): {u.why}" for u in review.unshown]),
+        ]
     counts = review.counts
     replaced = review.replacements
     out += [

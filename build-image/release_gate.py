@@ -25,8 +25,10 @@ confirm lets the release's change set through in one of two cases, and refuses i
              returns to) or a retry after the release had executed.
 
 A plan variable that did not resolve (empty), a change set that failed, a tag that names
-another image, an approver nobody named, a record that is missing or deploys something else:
-each is refused, with what to do. What was established is exported as RELEASE (JSON) for the
+another image, an approver nobody named, a record that is missing or deploys something else,
+and in either case a change set that deploys what it does not show (a nested stack, a stack
+set: changeset_report.UNSHOWN_TYPES) or whose template cannot be read: each is refused, with
+what to do. What was established is exported as RELEASE (JSON) for the
 record (base64 JSON), and IMAGE_DIGEST.
 
 record writes the release into the release record (partition key the environment, sort key
@@ -262,6 +264,7 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
         profile=profile,
         empty=first.get("Status") == "FAILED",
     )
+    refuse_what_it_does_not_show(change_set, pages, template)
     actual = changeset_report.fingerprint(pages, template)
     identity = changeset_report.release_identity(pages, template)
     tag = changeset_report.parameter_value(pages, env["IMAGE_PARAMETER"])
@@ -363,6 +366,29 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
             "approvedAt": recorded.get("approvedAt", ""),
         },
     )
+
+
+def refuse_what_it_does_not_show(
+    change_set: str, pages: list[dict[str, Any]], template: dict[str, Any]
+) -> None:
+    """Refused when the change set deploys what it does not show (a nested stack, a stack set,
+    a provisioned product: changeset_report.UNSHOWN_TYPES), whether approved, a rollback or a
+    retry: neither an approver nor the fingerprint saw what those deploy. Without the template
+    nothing can be told, so that is refused too."""
+    if "TemplateBody" not in template:
+        raise Refused(
+            f"the template {change_set} deploys could not be read (GetTemplate gave no TemplateBody); "
+            "nothing is executed"
+        )
+    unshown = changeset_report.unshown_resources(pages, template)
+    if unshown:
+        names = "; ".join(f"{u.logical_id} ({u.resource_type}): {u.why}" for u in unshown)
+        raise Refused(
+            f"{change_set} deploys what it does not show: {names}. Nothing is executed: no approver, and "
+            "no check of this change set, saw what those deploy. Put their resources into the template "
+            "itself (inline the nested stack), or deploy them with a stack of their own outside this "
+            "gated environment; make check-template names them (E9108)"
+        )
 
 
 def group_members(aws: Aws, group: str) -> list[str]:

@@ -45,7 +45,8 @@ def test_risky_changes_are_marked_loudly():
         "risky.json", environment="staging", stack="risky-stack.json", image_parameter="ImageTag"
     )
     assert report.summary_line(review) == (
-        "staging: 7 changes — 2 replacements (LoadBalancerSecurityGroup, Database), 1 removal (LegacyQueue); "
+        "staging: ⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show (NetworkStack); "
+        "7 changes — 2 replacements (LoadBalancerSecurityGroup, Database), 1 removal (LegacyQueue); "
         "image tag a93e771.87 → b41f0c9.88; changes security group, IAM, KMS resources"
     )
     markdown = report.markdown(review)
@@ -565,3 +566,119 @@ def test_the_fingerprint_is_exported_and_printed_alone_on_request(tmp_path, caps
     exports = (out / "exports.sh").read_text()
     assert f"export FINGERPRINT={printed}\n" in exports
     assert "export PLAN_EXECUTION_ID=0f1e\n" in exports
+
+
+# -- what the change set does not show -------------------------------------------------------------
+def test_a_nested_stack_in_the_change_set_is_named_and_the_report_says_the_release_refuses_it():
+    review = review_of("risky.json", environment="staging", stack="risky-stack.json")
+    assert [(u.logical_id, u.resource_type) for u in review.unshown] == [
+        ("NetworkStack", "AWS::CloudFormation::Stack")
+    ]
+    markdown = report.markdown(review)
+    assert "## ⛔ The release will refuse this change set" in markdown
+    assert (
+        "- `NetworkStack` (AWS::CloudFormation::Stack): a nested stack: its template (TemplateURL) and its "
+        "changes are not in this change set"
+    ) in markdown
+    assert "The release stage of staging refuses any change set that has them" in markdown
+    assert "(inline the nested stack)" in markdown
+    assert "**⛔ CONTENT NOT SHOWN**" in markdown
+    # An ordinary release says nothing of it.
+    ordinary = review_of("release.json")
+    assert ordinary.unshown == []
+    assert "refuse" not in report.markdown(ordinary)
+
+
+def test_the_refusal_leads_the_summary_and_survives_its_cut():
+    page = hundreds_of_changes()[0]
+    stack_set = _one_change("AWS::CloudFormation::StackSet")["Changes"][0]
+    stack_set["ResourceChange"]["LogicalResourceId"] = (
+        "RegionalReplicasOfTheApplicationInEveryAccountAndRegion"
+    )
+    page["Changes"].append(stack_set)
+    summary = report.summary_line(report.load_review([page], environment="production"))
+    assert summary.startswith(
+        "production: ⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show "
+        "(RegionalReplicasOfTheApplicationInEveryAccountAndRegion); 101 changes"
+    )
+    assert len(summary) == report.SUMMARY_LIMIT and summary.endswith("…")
+
+
+# The same template in a YAML text (as GetTemplate returns a YAML template) and as JSON (the CLI
+# hands a JSON template over parsed). Expected: literals, the types AWS documents as deploying
+# another template (see UNSHOWN_TYPES' sources).
+UNSHOWN_YAML = """AWSTemplateFormatVersion: '2010-09-09'
+Description: mentions AWS::CloudFormation::Stack in passing, which is no resource
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Network:
+    Properties:
+      TemplateURL: https://bucket.s3.amazonaws.com/network.yml
+    Type: AWS::CloudFormation::Stack # nested
+  "Regions":
+    "Type": "AWS::CloudFormation::StackSet"
+  Product: {Type: 'AWS::ServiceCatalog::CloudFormationProvisionedProduct', Properties: {}}
+  Sam:
+    Type: AWS::Serverless::Application
+  # Old:
+  #   Type: AWS::CloudFormation::Stack
+  Migrations:
+    Type: AWS::CloudFormation::CustomResource
+  Bucket:
+    Type: My::S3::SampleBucket::MODULE
+"""
+UNSHOWN_EXPECTED = [
+    ("Network", "AWS::CloudFormation::Stack"),
+    ("Product", "AWS::ServiceCatalog::CloudFormationProvisionedProduct"),
+    ("Regions", "AWS::CloudFormation::StackSet"),
+    ("Sam", "AWS::Serverless::Application"),
+]
+
+
+def test_the_template_names_what_the_change_set_does_not_show_whether_yaml_or_json():
+    from_yaml = report.unshown_resources([], {"TemplateBody": UNSHOWN_YAML})
+    assert [(u.logical_id, u.resource_type) for u in from_yaml] == UNSHOWN_EXPECTED
+    resources = {
+        "Queue": {"Type": "AWS::SQS::Queue"},
+        "Network": {"Type": "AWS::CloudFormation::Stack", "Properties": {"TemplateURL": "https://x"}},
+        "Regions": {"Type": "AWS::CloudFormation::StackSet"},
+        "Product": {"Type": "AWS::ServiceCatalog::CloudFormationProvisionedProduct"},
+        "Sam": {"Type": "AWS::Serverless::Application"},
+        "Migrations": {"Type": "AWS::CloudFormation::CustomResource"},
+        "Bucket": {"Type": "My::S3::SampleBucket::MODULE"},
+    }
+    for body in ({"Resources": resources}, json.dumps({"Resources": resources})):
+        found = report.unshown_resources([], {"TemplateBody": body})
+        assert [(u.logical_id, u.resource_type) for u in found] == UNSHOWN_EXPECTED
+
+
+def test_a_resource_in_both_the_change_set_and_the_template_is_named_once():
+    page = _one_change("AWS::CloudFormation::Stack")
+    template = {"TemplateBody": "Resources:\n  Thing:\n    Type: AWS::CloudFormation::Stack\n"}
+    assert [(u.logical_id, u.resource_type) for u in report.unshown_resources([page], template)] == [
+        ("Thing", "AWS::CloudFormation::Stack")
+    ]
+
+
+def test_a_type_the_yaml_names_outside_a_mapping_key_still_counts():
+    # Fail closed: a `Type:` whose owner the text does not tell is named "?", not skipped.
+    found = report.unshown_resources([], {"TemplateBody": "Type: AWS::CloudFormation::Stack\n"})
+    assert [(u.logical_id, u.resource_type) for u in found] == [("?", "AWS::CloudFormation::Stack")]
+
+
+def test_a_module_s_resources_are_shown_with_the_module_they_come_from():
+    """A module is resolved into its resources, which the change set lists (with ModuleInfo):
+    they are shown, not refused."""
+    page = _one_change("AWS::S3::Bucket", action="Add")
+    page["Changes"][0]["ResourceChange"]["ModuleInfo"] = {
+        "LogicalIdHierarchy": "MyBucket",
+        "TypeHierarchy": "My::S3::SampleBucket::MODULE",
+    }
+    template = {"TemplateBody": "Resources:\n  MyBucket:\n    Type: My::S3::SampleBucket::MODULE\n"}
+    review = report.load_review([page], environment="production", template=template)
+    assert review.unshown == []
+    assert (
+        "| Add | `Thing` | AWS::S3::Bucket | from module MyBucket (My::S3::SampleBucket::MODULE) | — |"
+        in report.markdown(review)
+    )

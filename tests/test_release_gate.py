@@ -77,11 +77,14 @@ def recreated(pages: list[dict]) -> list[dict]:
     return again
 
 
-def confirm(world: GateWorld, prod, pages, template=TEMPLATE, **variables):
+def confirm(world: GateWorld, prod, pages, template=TEMPLATE, template_response=None, **variables):
     """The release stage's ConfirmChangeSet: the review project, with the action's variables
-    resolved as CodePipeline would (the plan's, unless given)."""
+    resolved as CodePipeline would (the plan's, unless given). GetTemplate answers `template`
+    as the body, or `template_response` whole."""
     world.serve_pages(pages)
     world.serve_template(template)
+    if template_response is not None:
+        world.template_file.write_text(json.dumps(template_response))
     action = action_of(prod, "production", "ConfirmChangeSet")
     declared = {v["name"]: v["value"] for v in json.loads(action["configuration"]["EnvironmentVariables"])}
     resolved = {
@@ -606,3 +609,158 @@ def test_a_digest_parameter_that_is_not_a_digest_is_neither_exported_nor_release
     assert (
         "ApplicationImageDigest is 'sha256:0\"},{" in result.output and "not an image digest" in result.output
     )
+
+
+# -- what the change set does not show ------------------------------------------------------------
+# A nested stack as DescribeChangeSet shows it in a change set made without IncludeNestedStacks
+# (as CodePipeline's CloudFormation action makes them): one Modify, its TemplateURL evaluated
+# dynamically (the shape of tests/fixtures/changesets/risky.json, without a nested change set).
+NESTED_CHANGE = {
+    "Type": "Resource",
+    "ResourceChange": {
+        "Action": "Modify",
+        "LogicalResourceId": "NetworkStack",
+        "PhysicalResourceId": "arn:aws:cloudformation:eu-west-1:123456789012:stack/todobackend-prod-NetworkStack-1ABC/0d1e2f3a",
+        "ResourceType": "AWS::CloudFormation::Stack",
+        "Replacement": "False",
+        "Scope": ["Properties"],
+        "Details": [
+            {
+                "Target": {"Attribute": "Properties", "Name": "TemplateURL", "RequiresRecreation": "Never"},
+                "Evaluation": "Dynamic",
+                "ChangeSource": "Automatic",
+            }
+        ],
+    },
+}
+NESTED_TEMPLATE = TEMPLATE + (
+    "  NetworkStack:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n"
+    "      TemplateURL: https://infra-bucket.s3.amazonaws.com/network.yml\n"
+)
+REFUSED_NESTED = "deploys what it does not show: NetworkStack (AWS::CloudFormation::Stack)"
+
+
+def with_nested_stack(pages: list[dict]) -> list[dict]:
+    pages = copy.deepcopy(pages)
+    pages[-1]["Changes"].append(copy.deepcopy(NESTED_CHANGE))
+    return pages
+
+
+def test_a_nested_stack_is_refused_though_reviewed_and_approved(world, prod):
+    """Its fingerprint is the one approved, by an approver: what the nested stack deploys is
+    still what nobody saw."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = with_nested_stack(release_pages())
+    expected = planned(world, plan, template=NESTED_TEMPLATE)
+    result = confirm(world, prod, recreated(plan), template=NESTED_TEMPLATE, **expected)
+    assert not result.succeeded
+    assert REFUSED_NESTED in result.output
+    assert "its template (TemplateURL) and its changes are not in this change set" in result.output
+    assert "Nothing is executed" in result.output
+    assert "inline the nested stack" in result.output and "E9108" in result.output
+    assert not result.exported.get("RELEASE")
+
+
+def test_the_plan_review_of_a_nested_stack_says_the_release_will_refuse_it(world, prod):
+    world.push("release-8c1d2aa", "8c1d2aa")
+    world.serve_pages(with_nested_stack(release_pages()))
+    world.serve_template(NESTED_TEMPLATE)
+    reviewed = world.run(review_project(prod), {"PIPELINE_EXECUTION_ID": PLAN}, state="review")
+    assert reviewed.succeeded, reviewed.output  # the approver reads the report, and rejects
+    assert reviewed.exported["REVIEW_SUMMARY"].startswith(
+        "production: ⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show (NetworkStack); "
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        (NESTED_TEMPLATE, "NetworkStack (AWS::CloudFormation::Stack)"),
+        # A JSON template, as the CLI hands it over (parsed).
+        (
+            {
+                "Resources": {
+                    "Queue": {"Type": "AWS::SQS::Queue"},
+                    "Spread": {"Type": "AWS::CloudFormation::StackSet"},
+                }
+            },
+            "Spread (AWS::CloudFormation::StackSet)",
+        ),
+        (
+            TEMPLATE + "  Product:\n    Type: AWS::ServiceCatalog::CloudFormationProvisionedProduct\n",
+            "Product (AWS::ServiceCatalog::CloudFormationProvisionedProduct)",
+        ),
+    ],
+)
+def test_what_only_the_template_declares_is_refused_too(world, prod, body, named):
+    """The change set need not list it (nothing of its own changed): the template it deploys
+    declares it, and the confirm reads that template."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan, template=body)
+    result = confirm(world, prod, recreated(plan), template=body, **expected)
+    assert not result.succeeded
+    assert f"deploys what it does not show: {named}" in result.output
+
+
+def test_what_only_the_change_set_lists_is_refused_too(world, prod):
+    """The template names a module; the change set lists what CloudFormation resolved it into,
+    a nested stack among them: the confirm reads both."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    from_module = copy.deepcopy(NESTED_CHANGE)
+    from_module["ResourceChange"].update(
+        LogicalResourceId="NetworkNetworkStack",
+        ModuleInfo={"LogicalIdHierarchy": "Network", "TypeHierarchy": "Example::Network::Vpc::MODULE"},
+    )
+    plan[0]["Changes"].append(from_module)
+    template = TEMPLATE + "  Network:\n    Type: Example::Network::Vpc::MODULE\n"
+    expected = planned(world, plan, template=template)
+    result = confirm(world, prod, recreated(plan), template=template, **expected)
+    assert not result.succeeded
+    assert "deploys what it does not show: NetworkNetworkStack (AWS::CloudFormation::Stack)" in result.output
+
+
+def test_a_rollback_to_a_release_with_a_nested_stack_is_refused(world, prod):
+    """A release recorded with a nested stack (before this check, say) is not rolled back to
+    unreviewed either: what its nested template holds now, nobody approved."""
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    back = with_nested_stack(recreated(release_pages()))
+    record_of_plan(world, back, digest=digest, template=NESTED_TEMPLATE)
+    result = confirm(world, prod, back, template=NESTED_TEMPLATE, **rollback_variables())
+    assert not result.succeeded
+    assert REFUSED_NESTED in result.output
+
+
+def test_a_retry_of_a_stack_with_a_nested_stack_is_refused(world, prod):
+    """An empty change set (the stack already holds the release) whose stack's template has a
+    nested stack: what executing it would do to the nested stack is not shown either."""
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    empty = recreated(release_pages())
+    empty[0].update(
+        Status="FAILED", StatusReason="The submitted information didn't contain changes.", Changes=[]
+    )
+    record_of_plan(world, empty, digest=digest, template=NESTED_TEMPLATE)
+    world.template_file.unlink(missing_ok=True)
+    world.stack_template_file.write_text(json.dumps({"TemplateBody": NESTED_TEMPLATE}))
+    world.serve_pages(empty)
+    result = world.run(
+        review_project(prod),
+        {"REVIEW_MODE": "confirm", "CHANGE_SET_NAME": "todobackend-prod-pipeline",
+         "PLAN_EXECUTION_ID": PLAN, "PIPELINE_EXECUTION_ID": PLAN,
+         "EXPECTED_FINGERPRINT": "the-plan-fingerprint", "PLAN_IMAGE_DIGEST": digest},
+    )  # fmt: skip
+    assert not result.succeeded
+    assert REFUSED_NESTED in result.output
+
+
+def test_a_template_without_a_body_is_refused(world, prod):
+    """Fail closed: without the template the confirm cannot tell what the change set deploys."""
+    world.push("release-8c1d2aa", "8c1d2aa")
+    plan = release_pages()
+    expected = planned(world, plan)
+    result = confirm(
+        world, prod, recreated(plan), template_response={"StagesAvailable": ["Original"]}, **expected
+    )
+    assert not result.succeeded
+    assert "could not be read (GetTemplate gave no TemplateBody)" in result.output

@@ -115,6 +115,69 @@ def test_the_rules_assume_what_the_deploy_role_and_the_boundary_are():
     assert rules.ROLE_PATH.replace("${AWS::StackName}", "app") == cloudformation.stack_role_path("app")
 
 
+# Every kind of resource that deploys another template, which the change set an approver
+# reviews does not show (AWS pages cited in build-image/changeset_report.py), and a module,
+# which the change set does show (resolved into its resources).
+NOT_SHOWN = """AWSTemplateFormatVersion: "2010-09-09"
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  NetworkStack:
+    Type: AWS::CloudFormation::Stack
+    Properties:
+      TemplateURL: https://infra-bucket.s3.amazonaws.com/network.yml
+  Regions:
+    Type: AWS::CloudFormation::StackSet
+    Properties:
+      PermissionModel: SELF_MANAGED
+      StackSetName: regions
+      TemplateURL: https://infra-bucket.s3.amazonaws.com/regional.yml
+  Product:
+    Type: AWS::ServiceCatalog::CloudFormationProvisionedProduct
+    Properties:
+      ProductName: network
+      ProvisioningArtifactName: v1
+  Bucket:
+    Type: My::S3::SampleBucket::MODULE
+"""
+
+
+def test_what_a_change_set_cannot_show_is_an_error_saying_the_release_refuses_it(tmp_path):
+    template = tmp_path / "nested.yml"
+    template.write_text(NOT_SHOWN)
+    status, findings = check(template)
+    assert status != 0
+    refuses = "a gated environment's release refuses a change set with an"
+    assert [f for f in findings if ":E9108:" in f] == [
+        f"6:E9108:NetworkStack: {refuses} AWS::CloudFormation::Stack, since no approver can see what it "
+        "deploys: a nested stack's template (TemplateURL) and its changes are not in the change set; put its "
+        "resources into this template",
+        f"10:E9108:Regions: {refuses} AWS::CloudFormation::StackSet, since no approver can see what it "
+        "deploys: the stacks a stack set deploys, and their changes, are not in the change set; deploy the "
+        "stack set with a stack of its own, outside the gated environment",
+        f"16:E9108:Product: {refuses} AWS::ServiceCatalog::CloudFormationProvisionedProduct, since no approver "
+        "can see what it deploys: the stack a Service Catalog product launches is not in the change set; put "
+        "its resources into this template, or provision it outside the gated environment",
+    ]
+
+
+def test_a_sam_nested_application_is_an_error_too(tmp_path):
+    template = tmp_path / "sam.yml"
+    template.write_text(
+        'AWSTemplateFormatVersion: "2010-09-09"\nTransform: AWS::Serverless-2016-10-31\nResources:\n'
+        "  Sam:\n    Type: AWS::Serverless::Application\n    Properties:\n"
+        "      Location: https://infra-bucket.s3.amazonaws.com/app.yml\n"
+    )
+    _, findings = check(template)
+    assert [f.split(":", 3)[:3] for f in findings if ":E9108:" in f] == [["5", "E9108", "Sam"]]
+
+
+def test_the_contract_refuses_what_the_release_gate_refuses():
+    from tests.test_changeset_report import report
+
+    assert set(rules.NOT_SHOWN_BY_A_CHANGE_SET) == set(report.UNSHOWN_TYPES)
+
+
 def test_a_missing_template_is_named(capsys):
     assert check_template.main([str(ROOT / "nothing-here.yml")]) == 2
     assert "no template at" in capsys.readouterr().err

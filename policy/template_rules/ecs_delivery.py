@@ -71,6 +71,31 @@ NOT_CREATABLE = {
     "AWS::IAM::VirtualMFADevice": "create it outside the pipeline",
 }
 
+# Resources that deploy another template, which the change set an approver reviews does not
+# show (a nested stack's, a stack set's, a Service Catalog product's): a gated environment's
+# release refuses a change set that has one (build-image/changeset_report.py, UNSHOWN_TYPES,
+# where the AWS pages are cited; tests/test_template_contract.py keeps the two lists equal),
+# and what to do instead. Not a module (`…::MODULE`): the change set lists the resources it
+# resolves into.
+NOT_SHOWN_BY_A_CHANGE_SET = {
+    "AWS::CloudFormation::Stack": (
+        "a nested stack's template (TemplateURL) and its changes are not in the change set; put its "
+        "resources into this template"
+    ),
+    "AWS::CloudFormation::StackSet": (
+        "the stacks a stack set deploys, and their changes, are not in the change set; deploy the stack "
+        "set with a stack of its own, outside the gated environment"
+    ),
+    "AWS::ServiceCatalog::CloudFormationProvisionedProduct": (
+        "the stack a Service Catalog product launches is not in the change set; put its resources into "
+        "this template, or provision it outside the gated environment"
+    ),
+    "AWS::Serverless::Application": (
+        "a SAM nested application is deployed as a nested stack, whose template is not in the change "
+        "set; put its resources into this template"
+    ),
+}
+
 
 class PipelineParameters(CloudFormationLintRule):
     id = "E9101"
@@ -336,4 +361,29 @@ class RolesForServicesTheDeployRoleCanPassTo(CloudFormationLintRule):
                                 "to it (ask for the service to be added to the deploy role's policy)",
                             )
                         )
+        return found
+
+
+class NothingTheChangeSetCannotShow(CloudFormationLintRule):
+    id = "E9108"
+    shortdesc = "No resource that deploys what the change set does not show"
+    description = (
+        "Nested stacks, stack sets and Service Catalog products deploy another template, which the change "
+        "set an approver reviews does not show; a gated environment's release refuses them."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "review")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, resource in (cfn.template.get("Resources") or {}).items():
+            kind = resource.get("Type") if isinstance(resource, dict) else None
+            if kind in NOT_SHOWN_BY_A_CHANGE_SET:
+                found.append(
+                    RuleMatch(
+                        ["Resources", name, "Type"],
+                        f"{name}: a gated environment's release refuses a change set with an {kind}, "
+                        f"since no approver can see what it deploys: {NOT_SHOWN_BY_A_CHANGE_SET[kind]}",
+                    )
+                )
         return found

@@ -28,7 +28,11 @@ _spec.loader.exec_module(rules)
 def check(template: Path, stack: str | None = None) -> tuple[int, list[str]]:
     """(exit status, findings as `line:rule:message`) of the checker, as `make check-template` runs it."""
     done = subprocess.run(  # noqa: S603 - this interpreter running cfn-lint
-        check_template.command(template, check_template.contract_parameters(stack, FIXTURE_STACKS)),
+        check_template.command(
+            template,
+            check_template.contract_parameters(stack, FIXTURE_STACKS),
+            gated=check_template.has_gated_environment(stack, FIXTURE_STACKS),
+        ),
         capture_output=True,
         text=True,
         check=False,
@@ -159,6 +163,15 @@ def test_what_a_change_set_cannot_show_is_an_error_saying_the_release_refuses_it
         "can see what it deploys: the stack a Service Catalog product launches is not in the change set; put "
         "its resources into this template, or provision it outside the gated environment",
     ]
+
+
+def test_a_stack_without_a_gated_environment_may_nest_stacks(tmp_path):
+    # Only a gated release refuses what its change set does not show; an ungated deploy is
+    # unreviewed anyway. (Each fixture's environments, written out: dev has none gated.)
+    template = tmp_path / "nested.yml"
+    template.write_text(NOT_SHOWN)
+    assert not [f for f in check(template, "dev")[1] if ":E9108:" in f]
+    assert len([f for f in check(template, "prod")[1] if ":E9108:" in f]) == 3
 
 
 def test_a_sam_nested_application_is_an_error_too(tmp_path):

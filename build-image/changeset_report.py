@@ -516,7 +516,9 @@ def blocks(review: Review) -> list[Block]:
         facts.append(f"application commit: `{review.commit}`")
     if review.image_digest:
         how = (
-            "pinned by the template"
+            # The parameter, not proof that the containers run by it: the template contract's
+            # W9107 checks that where the template is written.
+            f"the template's {review.digest_parameter} parameter"
             if review.digest_source == "parameter"
             else "what the tag names in the registry now; the template pins no digest"
         )

@@ -223,8 +223,8 @@ def test_a_container_run_by_its_tag_is_told_to_pin_the_digest(tmp_path):
     status, findings = check(template)
     assert [f for f in findings if ":W9107:" in f] == [
         "14:W9107:Task: pin the image by its digest: Image: !Sub "
-        "'${ApplicationImageRegistry}/${ApplicationImageRepository}@${ApplicationImageDigest}' (by the tag, a "
-        "task started later runs whatever the tag names then)"
+        "'${ApplicationImageRegistry}/${ApplicationImageRepository}@${ApplicationImageDigest}' (by the tag, each "
+        "new deployment runs whatever the tag names then)"
     ]
     assert status != 0
     pinned = tmp_path / "pinned.yml"

@@ -160,9 +160,14 @@ def _references(value: Any, parameter: str) -> bool:
 class ImagesPinnedByDigest(CloudFormationLintRule):
     id = "W9107"
     shortdesc = "Containers run the image by its digest"
+    # ECS resolves a tag to a digest when a service deployment starts and keeps that digest for
+    # its tasks (ECS developer guide, "Container image resolution"; ECS API reference,
+    # ContainerImage): after the review, each deployment anew, and not at all for a task run
+    # outside a service or with versionConsistency disabled.
     description = (
-        "A task definition that names the image by its tag runs whatever the tag names when a task "
-        "starts; pinned by the digest the pipeline passes, it runs exactly the image that was reviewed."
+        "A task definition that names the image by its tag runs whatever the tag names when ECS "
+        "resolves it (each new deployment, each task run outside a service), after the review; pinned "
+        "by the digest the pipeline passes, it runs exactly the image that was reviewed."
     )
     source_url = PipelineParameters.source_url
     tags = ("ecs-delivery", "images")
@@ -198,8 +203,8 @@ class ImagesPinnedByDigest(CloudFormationLintRule):
                     found.append(
                         RuleMatch(
                             ["Resources", name, "Properties", "ContainerDefinitions", index, "Image"],
-                            f"{name}: pin the image by its digest: Image: !Sub '{pinned}' (by the tag, a "
-                            "task started later runs whatever the tag names then)",
+                            f"{name}: pin the image by its digest: Image: !Sub '{pinned}' (by the tag, each "
+                            "new deployment runs whatever the tag names then)",
                         )
                     )
         return found

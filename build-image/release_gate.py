@@ -431,8 +431,9 @@ def decode_release(text: str) -> dict[str, Any]:
 
 
 # -- record ------------------------------------------------------------------------------------------
-def newest_marks(aws: Aws, *, table: str, environment: str, count: int) -> set[str]:
-    """The marks of the environment's newest `count` recorded releases (every page of the Query)."""
+def environment_records(aws: Aws, *, table: str, environment: str) -> list[dict[str, str]]:
+    """Every release record of `environment` (every page of the Query, read consistently), as
+    plain strings. `make redeploy` (offline/redeploy.py) reads them with this too."""
     items: list[dict[str, Any]] = []
     token = None
     while True:
@@ -455,8 +456,14 @@ def newest_marks(aws: Aws, *, table: str, environment: str, count: int) -> set[s
         token = page.get("NextToken")
         if not token:
             break
+    return [{name: value.get("S", "") for name, value in item.items()} for item in items]
+
+
+def newest_marks(aws: Aws, *, table: str, environment: str, count: int) -> set[str]:
+    """The marks of the environment's newest `count` recorded releases."""
+    items = environment_records(aws, table=table, environment=environment)
     recorded = sorted(
-        ((item.get("recordedAt", {}).get("S", ""), item.get("mark", {}).get("S", "")) for item in items),
+        ((item.get("recordedAt", ""), item.get("mark", "")) for item in items),
         reverse=True,
     )
     return {mark for _, mark in recorded[:count] if mark}

@@ -29,7 +29,12 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
+
+# The release gate's own reading of the record (standard library too; baked into the build image).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build-image"))
+import release_gate
 
 # The release stage's source actions (components/blueprint.py names them).
 APPLICATION_ACTION = "Application"
@@ -62,31 +67,10 @@ class Release:
 
 
 def releases(table: str, environment: str) -> list[Release]:
-    """The environment's recorded releases, newest first (every page of the Query)."""
-    items: list[dict[str, Any]] = []
-    token: Optional[str] = None
-    while True:
-        page = (
-            aws(
-                "dynamodb",
-                "query",
-                "--table-name",
-                table,
-                "--key-condition-expression",
-                "environment = :environment",
-                "--expression-attribute-values",
-                json.dumps({":environment": {"S": environment}}),
-                *(["--starting-token", token] if token else []),
-            )
-            or {}
-        )
-        items += page.get("Items") or []
-        token = page.get("NextToken")
-        if not token:
-            break
+    """The environment's recorded releases, newest first."""
+    items = release_gate.environment_records(aws, table=table, environment=environment)
     found = []
-    for item in items:
-        value = {k: v.get("S", "") for k, v in item.items()}
+    for value in items:
         found.append(
             Release(
                 execution=value.get("executionId", ""),

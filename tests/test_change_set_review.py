@@ -278,7 +278,10 @@ def test_a_review_shows_the_digest_the_template_pins(tmp_path):
     release["Parameters"].append({"ParameterKey": "ApplicationImageDigest", "ParameterValue": pinned})
     exports, _, uploaded = run_review(tmp_path, [release])
     assert exports["IMAGE_DIGEST"] == pinned
-    assert f"- image digest: `{pinned}` (the template's ApplicationImageDigest parameter)" in (uploaded / "report.md").read_text()
+    assert (
+        f"- image digest: `{pinned}` (the template's ApplicationImageDigest parameter)"
+        in (uploaded / "report.md").read_text()
+    )
 
 
 def test_a_review_whose_tag_is_not_in_the_registry_says_so(tmp_path):

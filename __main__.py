@@ -65,7 +65,7 @@ def repository_args(
     *,
     writers: pulumi.Input[list[str]],
     administrators: pulumi.Input[list[str]] = writers.administrators,
-    immutable_tags: bool = config.ecr.immutable_tags,
+    immutable_tags: bool = config.application_tags_immutable,
 ) -> ImageRepositoryArgs:
     return ImageRepositoryArgs(
         repository_name=repository_name,

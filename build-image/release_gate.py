@@ -19,8 +19,9 @@ confirm lets the release's change set through in one of two cases, and refuses i
              environment's approvers (APPROVERS, APPROVER_GROUP's members).
   recorded   It deploys exactly a release this environment approved and executed before: the
              release record of the plan's execution exists and has the change set's identity
-             (template, parameters, capabilities), the tag still names the recorded digest, and
-             the release is still kept: its mark still names that digest.
+             (template, parameters, capabilities), the image is the recorded one (the pinned
+             digest; without a pin, what the tag names), and the release is still kept: its mark
+             still names that digest.
              This is a rollback (CodePipeline runs it with the variables of the execution it
              returns to) or a retry after the release had executed.
 
@@ -344,7 +345,19 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
             f"{change_set} would not deploy the release recorded for execution {plan} (release "
             f"{recorded.get('releaseId')}, this change set {identity}); nothing is executed"
         )
-    digest = image_is(recorded.get("imageDigest", ""), f"recorded for execution {plan}")
+    recorded_digest = recorded.get("imageDigest", "")
+    if pinned:
+        # The template runs the image by the digest it pins (the release's identity holds it), so
+        # the tag plays no part: the build, which may push any tag, must not be able to block a
+        # rollback by moving an old commit's tag. The mark below proves the image is still there.
+        if pinned != recorded_digest:
+            raise Refused(
+                f"this release pins {pinned}, not the {recorded_digest or '(none)'} recorded for execution "
+                f"{plan}; nothing is executed"
+            )
+        digest = pinned
+    else:
+        digest = image_is(recorded_digest, f"recorded for execution {plan}")
     # Only a release still kept goes back out unreviewed: its mark (the recorder keeps those of
     # the newest KEEP_RELEASES records, the lifecycle keeps their images) still names its image.
     # An older one is not refused for age alone: its image may be expiring and it was approved
@@ -504,14 +517,7 @@ def record(env: dict[str, str], aws: Aws = aws_cli) -> dict[str, str]:
         "infraCommit": env.get("INFRA_COMMIT", ""),
         "mark": mark,
     }
-    aws(
-        "dynamodb",
-        "put-item",
-        "--table-name",
-        env["RECORD_TABLE"],
-        "--item",
-        json.dumps({k: {"S": v} for k, v in item.items() if v}),
-    )
+    # The mark first, then the record: a record whose mark is missing would refuse its retry.
     repository = env["IMAGE_REPOSITORY_NAME"]
     digest = release["imageDigest"]
     found = (
@@ -540,9 +546,28 @@ def record(env: dict[str, str], aws: Aws = aws_cli) -> dict[str, str]:
             ),
         )
     except AwsError as error:
-        # A retry of this action: the mark is there already.
-        if "ImageAlreadyExistsException" not in str(error):
+        # ECR API reference, PutImage: ImageAlreadyExistsException, this image has the tag
+        # already (a retry of this action); ImageTagAlreadyExistsException, an immutable
+        # repository has the tag on another image: someone pushed the mark's name first (a build
+        # may push any tag). Then the release is not kept and a rollback to it would be refused:
+        # say so now. (A mutable repository moves the tag to this image.)
+        if not any(
+            name in str(error) for name in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException")
+        ):
             raise
+        if registry_digest(aws, repository=repository, tag=mark) != digest:
+            raise Refused(
+                f"the mark {mark} names another image than the released {digest} (pushed by someone "
+                "else first); the release is not recorded. Look at who pushed it."
+            ) from None
+    aws(
+        "dynamodb",
+        "put-item",
+        "--table-name",
+        env["RECORD_TABLE"],
+        "--item",
+        json.dumps({k: {"S": v} for k, v in item.items() if v}),
+    )
     listed = aws("ecr", "list-images", "--repository-name", repository, "--filter", "tagStatus=TAGGED") or {}
     marks = {
         i["imageTag"]

@@ -766,8 +766,10 @@ class EcrConfig(_Section):
     """Days after which untagged images expire (repositories this stack creates)."""
     max_image_count: int = Field(default=50, ge=1, le=10000)
     """Newest images kept per repository; older ones expire."""
-    immutable_tags: bool = False
-    """Refuse to overwrite an existing tag."""
+    immutable_tags: Optional[bool] = None
+    """Refuse to move an existing tag in the application repository. Unset: true with a gated
+    environment (a build, which runs unreviewed code, must not move a released commit's tag or
+    a release mark), false without; false with a gated environment is refused."""
     keep_releases: int = Field(default=10, ge=2, le=100)
     """Releases kept pullable per gated environment, whatever the other rules expire: each
     release a gated environment executes marks its image `release-<environment>.<time>`, and the
@@ -1047,18 +1049,32 @@ class DeliveryConfig(_Section):
                 "artifacts.kmsKeyArn: with environments in other accounts the stack creates the "
                 "artifact key itself, so that its key policy admits their roles; remove this key"
             )
+        gated = any(env.approval for env in self.environments)
         if used and self.application.image_repository:
             problems.append(
                 "application.imageRepository: with environments in other accounts the stack must own "
                 "the image repository, to let those accounts' ECS tasks pull from it; remove this key"
             )
-        elif self.application.image_repository and any(env.approval for env in self.environments):
+        elif self.application.image_repository and gated:
             problems.append(
                 "application.imageRepository: with a gated environment the stack must own the image "
                 "repository, to refuse every push but the build's and keep the images it releases "
                 "(docs/security.md); remove this key"
             )
+        if self.ecr.immutable_tags is False and gated:
+            problems.append(
+                "ecr.immutableTags: false with a gated environment would let a build (unreviewed "
+                "code) move a released commit's tag or a release mark onto another image "
+                "(docs/security.md); remove this key or set it to true"
+            )
         return problems
+
+    @property
+    def application_tags_immutable(self) -> bool:
+        """`ecr.immutableTags`, or when unset, whether an environment is gated."""
+        if self.ecr.immutable_tags is not None:
+            return self.ecr.immutable_tags
+        return any(env.approval for env in self.environments)
 
     def _physical_name_problems(self, stack: str) -> list[str]:
         """Names built from `<application.name>-<stack>` that AWS would refuse (they are

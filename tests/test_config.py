@@ -309,6 +309,21 @@ def test_a_repository_the_stack_does_not_own_is_refused_with_a_gated_environment
     assert problems[0].endswith("remove this key")
 
 
+def test_application_tags_are_immutable_with_a_gated_environment():
+    raw = copy.deepcopy(MINIMAL)
+    assert load_config(raw).application_tags_immutable is False
+    raw["environments"].append(
+        {"name": "production", "stackName": "todobackend-prod", "approval": True,
+         "approvers": ["arn:aws:iam::123456789012:role/release-managers"]}
+    )  # fmt: skip
+    raw["notifications"] = {"emails": ["platform-team@example.com"]}
+    assert load_config(raw).application_tags_immutable is True
+    raw["ecr"] = {"immutableTags": False}
+    (problem,) = problems_for(raw)
+    assert problem.startswith("ecs-delivery:ecr.immutableTags: false with a gated environment")
+    assert problem.endswith("remove this key or set it to true")
+
+
 # AWS limits, written out: IAM role names 64 characters, Pulumi's auto-name suffix 8
 # ("-" and 7 random characters), change-set names 128, CodeConnections names 32,
 # pipeline names 100, notification rule names 64.

@@ -408,6 +408,29 @@ def test_a_rollback_whose_image_was_replaced_is_refused(world, prod):
     assert "the image behind the tag was replaced" in result.output
 
 
+def test_a_rollback_pinned_by_digest_does_not_depend_on_the_tag(world, prod):
+    # The build may push any tag: moving an old commit's tag must not block going back to a
+    # release the template runs by its digest.
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    pages = recreated(release_pages(ApplicationImageDigest=digest))
+    record_of_plan(world, pages, digest=digest)
+    world.push("pushed-by-a-build", "8c1d2aa")
+    result = confirm(world, prod, pages, **rollback_variables())
+    assert result.succeeded, result.output
+    assert decode_release(result.exported["RELEASE"])["imageDigest"] == digest
+
+
+def test_a_rollback_pinning_another_digest_than_the_record_is_refused(world, prod):
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    other = world.push("another", "0badc0ffee00")
+    pages = recreated(release_pages(ApplicationImageDigest=other))
+    # A record whose identity matches (written by hand: a recorder writes its own digest).
+    record_of_plan(world, pages, digest=digest)
+    result = confirm(world, prod, pages, **rollback_variables())
+    assert not result.succeeded
+    assert f"this release pins {other}, not the {digest} recorded" in result.output
+
+
 def test_a_retry_after_the_release_executed_is_the_recorded_release(world, prod):
     """RETRY (ALL_ACTIONS) after a failed smoke test: the stack already holds the release, so
     the new change set is empty (its fingerprint is not the plan's); it is recorded."""
@@ -505,6 +528,27 @@ def test_a_release_is_recorded_and_its_image_marked(world, prod):
     assert sorted(world.images()[digest]) == ["8c1d2aa", "release-production.20251206T100000Z-0f1e2d3c"]
     # Run again (a retried action): the mark is there, the record written once more.
     assert record(world, prod, recorded_release(digest)).succeeded
+
+
+@pytest.mark.parametrize("immutable", [True, False], ids=["immutable", "mutable"])
+def test_a_mark_someone_pushed_first_is_not_taken_for_the_release(world, prod, immutable):
+    # A build may push any tag, the mark's name too, if it guesses it. An immutable repository
+    # refuses to move it: the release is then not recorded, loudly. A mutable one moves the
+    # tag to the released image, and the release is recorded as usual.
+    if immutable:
+        world.immutable_tags()
+    digest = world.push("release-8c1d2aa", "8c1d2aa")
+    mark = "release-production.20251206T100000Z-0f1e2d3c"
+    planted = world.push("planted", mark)
+    result = record(world, prod, recorded_release(digest))
+    if immutable:
+        assert not result.succeeded
+        assert f"the mark {mark} names another image than the released {digest}" in result.output
+        assert ("production", PLAN) not in world.records()
+        assert mark in world.images()[planted]
+    else:
+        assert result.succeeded, result.output
+        assert mark in world.images()[digest]
 
 
 def test_only_the_newest_marks_of_the_environment_stay(world, prod):

@@ -85,8 +85,15 @@ elif args[:2] == ["ecr", "put-image"]:
     tag, digest = value("--image-tag"), value("--image-digest")
     (image,) = [i for i in document["images"] if i["digest"] == digest]
     assert value("--image-manifest") == image["manifest"], "put-image with another manifest"
-    if any(tag in i["tags"] for i in document["images"]):
+    # ECR API reference, PutImage: the tag on this image already, ImageAlreadyExistsException;
+    # on another, ImageTagAlreadyExistsException in an immutable repository, else it moves.
+    if tag in image["tags"]:
         fail("ImageAlreadyExistsException", f"Image with digest '{digest}' and tag '{tag}' already exists")
+    if any(tag in i["tags"] for i in document["images"]):
+        if document.get("immutable"):
+            fail("ImageTagAlreadyExistsException", f"The image tag '{tag}' already exists and cannot be overwritten")
+        for other in document["images"]:
+            other["tags"] = [t for t in other["tags"] if t != tag]
     image["tags"].append(tag)
     save(document)
     print(json.dumps({"image": {"imageId": {"imageDigest": digest, "imageTag": tag}}}))

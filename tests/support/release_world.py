@@ -94,6 +94,12 @@ class GateWorld:
         self.registry_file.write_text(json.dumps(document))
         return digest
 
+    def immutable_tags(self) -> None:
+        """The repository refuses to move a tag (ECR tag immutability)."""
+        document = json.loads(self.registry_file.read_text())
+        document["immutable"] = True
+        self.registry_file.write_text(json.dumps(document))
+
     def tag(self, digest: str, *tags: str) -> None:
         """Put `tags` on the image `digest` (taken from any image that had them), as put-image does."""
         document = json.loads(self.registry_file.read_text())

@@ -564,6 +564,7 @@ RECORD_DELETES = (
 # repository creation templates, scanning (Service Authorization Reference, Amazon ECR).
 REGISTRY_SETTINGS = (
     "ecr:CreatePullThroughCacheRule",
+    "ecr:PutAccountSetting",
     "ecr:CreateRepositoryCreationTemplate",
     "ecr:DeletePullThroughCacheRule",
     "ecr:DeleteRegistryPolicy",
@@ -596,13 +597,15 @@ def _only_writers(writer_arns: Sequence[str]) -> dict[str, Any]:
 
 
 def _deny_all_but_writers(sid: str, actions: Sequence[str], writer_arns: Sequence[str], **resource: Any):
+    """Deny `actions` to everyone but the writers; with no writers, to everyone (a condition with
+    no values is one no service documents accepting)."""
     return {
         "Sid": sid,
         "Effect": "Deny",
         "Principal": "*",
         "Action": sorted(set(actions)),
         **resource,
-        "Condition": _only_writers(writer_arns),
+        **({"Condition": _only_writers(writer_arns)} if writer_arns else {}),
     }
 
 
@@ -681,7 +684,7 @@ def protected_stores_statements(store_arns: Sequence[str]) -> list[dict[str, Any
             # The registry settings have no resource form but the registry itself ("*").
             "Sid": "KeepOffTheRegistrySettings",
             "Effect": "Deny",
-            "Action": list(REGISTRY_SETTINGS),
+            "Action": sorted(REGISTRY_SETTINGS),
             "Resource": "*",
         },
     ]

@@ -339,6 +339,7 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                     "ecr:DeletePullThroughCacheRule",
                     "ecr:DeleteRegistryPolicy",
                     "ecr:DeleteRepositoryCreationTemplate",
+                    "ecr:PutAccountSetting",
                     "ecr:PutRegistryPolicy",
                     "ecr:PutRegistryScanningConfiguration",
                     "ecr:PutReplicationConfiguration",

@@ -171,3 +171,25 @@ def test_released_images_are_kept_before_any_count_expires_them(prod):
             assert not any(
                 "tagPrefixList" in r["selection"] for r in json.loads(other.inputs["policy"])["rules"]
             )
+
+
+def test_a_store_statement_without_writers_denies_everyone():
+    # No gated environment: no review writes reports, so nobody writes under reviews/. The deny
+    # then carries no condition at all, rather than a condition with no values.
+    from components.iam_policies import artifact_store_statements
+
+    bucket = "arn:aws:s3:::artifacts-bucket-34823e7"
+    statements = artifact_store_statements(
+        bucket, writers=["arn:aws:iam::123456789012:role/build"], administrators=[], reporters=[]
+    )
+    reports = [s for s in statements if s["Sid"] == "OnlyTheReviewsWriteReports"]
+    assert reports == [
+        {
+            "Sid": "OnlyTheReviewsWriteReports",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": reports[0]["Action"],
+            "Resource": f"{bucket}/reviews/*",
+        }
+    ]
+    assert "s3:PutObject*" in reports[0]["Action"]

@@ -54,12 +54,45 @@ def test_the_guard_covers_the_approvals_and_every_policy_the_stores_carry():
         "s3:PutLifecycleConfiguration",
         "ecr:PutLifecyclePolicy",
         "ecr:PutImageTagMutability",
-        "ecr:PutReplicationConfiguration",
         "dynamodb:UpdateContinuousBackups",
         "kms:ScheduleKeyDeletion",
     } <= changes
     # The writes the stores refuse are not the guard's business: the stores refuse them.
     assert not changes & {"s3:PutObject", "ecr:PutImage", *iam_policies.RECORD_WRITES}
+    # Named stores, not "*": the same actions on the application's own bucket, key or table are
+    # its stack's business (a deploy role's, within its boundary).
+    resources = statements["OnlyTheDeployerChangesTheDeliverySystem"]["Resource"]
+    assert "*" not in resources
+    assert {r.split(":")[2] for r in resources} == {
+        "codepipeline",
+        "codebuild",
+        "s3",
+        "ecr",
+        "dynamodb",
+        "kms",
+    }
+    # The registry's settings have no resource of their own: every one the deploy roles deny
+    # themselves, the guard denies everyone but the deployer.
+    registry = statements["OnlyTheDeployerChangesTheRegistry"]
+    assert registry["Resource"] == "*"
+    assert set(iam_policies.REGISTRY_SETTINGS) <= set(registry["Action"])
+
+
+def test_the_guard_lets_only_the_pipeline_run_the_projects_and_keeps_the_delivery_roles():
+    statements = {s["Sid"]: s for s in guard()["Statement"]}
+    builds = statements["OnlyThePipelineRunsTheProjects"]
+    # Every way to run a project (CodeBuild API reference): a start or a retry, single or batch.
+    assert set(builds["Action"]) == {
+        "codebuild:StartBuild",
+        "codebuild:StartBuildBatch",
+        "codebuild:RetryBuild",
+        "codebuild:RetryBuildBatch",
+    }
+    assert builds["Resource"] == "arn:aws:codebuild:*:111122223333:project/todobackend-prod-*"
+    roles = statements["OnlyTheDeployerChangesTheDeliveryRoles"]
+    # Who may act as a delivery role passes every store's policy: its trust and its policies.
+    assert {"iam:UpdateAssumeRolePolicy", "iam:PutRolePolicy", "iam:AttachRolePolicy"} <= set(roles["Action"])
+    assert "arn:aws:iam::111122223333:role/ecs-delivery/*" in roles["Resource"]
 
 
 def test_the_guard_keeps_the_gated_stack_to_the_pipeline_and_rollbacks_to_the_release_managers():
@@ -73,6 +106,7 @@ def test_the_guard_keeps_the_gated_stack_to_the_pipeline_and_rollbacks_to_the_re
         "cloudformation:CreateChangeSet",
         "cloudformation:ExecuteChangeSet",
         "cloudformation:SetStackPolicy",
+        "cloudformation:ExecuteStackRefactor",
     } <= set(stack["Action"])
     assert stack["Resource"] == "arn:aws:cloudformation:*:111122223333:stack/todobackend-prod/*"
     admitted = stack["Condition"]["ArnNotLike"]["aws:PrincipalArn"]

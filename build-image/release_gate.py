@@ -363,11 +363,15 @@ def confirm(env: dict[str, str], aws: Aws = aws_cli) -> Confirmed:
     # An older one is not refused for age alone: its image may be expiring and it was approved
     # against a world long gone, so it takes a review again (`make redeploy`).
     mark = recorded.get("mark", "")
-    if not mark or registry_digest(aws, repository=env["IMAGE_REPOSITORY_NAME"], tag=mark) != digest:
+    marked = registry_digest(aws, repository=env["IMAGE_REPOSITORY_NAME"], tag=mark) if mark else ""
+    if marked != digest:
+        why = f"its mark {mark} no longer names {digest}" if mark else "it has no mark"
+        if mark and not marked:
+            why += ": the registry has no image by that mark"
         raise Refused(
             f"the release recorded for execution {plan} is no longer one of the releases {environment} "
-            f"keeps (its mark {mark or '(none)'} no longer names {digest}); nothing is executed. Deploy "
-            "it again through a review: make redeploy (docs/operations.md)"
+            f"keeps ({why}); nothing is executed. Deploy it again through a review: make redeploy "
+            "(docs/operations.md)"
         )
     return Confirmed(
         "recorded",

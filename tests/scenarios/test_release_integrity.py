@@ -287,11 +287,12 @@ def test_without_the_release_rule_the_lifecycle_would_expire_what_production_run
         s.mark()
         s.release(app=app(9))
         assert s.result().runs == (FAILED, ("ROLLBACK", "Failed"))
-        # The rollback's confirm finds no image behind A2's tag and executes nothing: production
-        # stays on the release that failed.
-        assert f"the image tag '{A2}' names no image in the registry; nothing is executed" in production_log(
-            s
-        )
+        # The rollback's confirm finds no image behind A2's mark (the template pins the digest,
+        # so the mark, not the tag, says whether it is still there) and executes nothing:
+        # production stays on the release that failed.
+        log = production_log(s)
+        assert "no longer one of the releases production keeps" in log
+        assert "the registry has no image by that mark); nothing is executed" in log
     finally:
         s.run.close()
 

@@ -14,6 +14,7 @@ module is what catches a script the image lacks, or one its python3 cannot run.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -187,12 +188,18 @@ def approved(gate, prod, plan, tmp_path_factory) -> tuple[GateWorld, BuildResult
     return world, confirm(gate, prod, world, plan[2], execution=PLAN, timing="confirm, approved")
 
 
+def exported_release(result) -> dict[str, Any]:
+    """The RELEASE the confirm exports: base64 JSON (CodePipeline puts it into the record
+    action's JSON configuration as text; build-image/release_gate.py, encode_release)."""
+    return json.loads(base64.b64decode(result.exported["RELEASE"], validate=True))
+
+
 def test_the_confirm_lets_the_reviewed_and_approved_change_set_through(approved, plan):
     _, digest, _ = plan
     _, result = approved
     assert result.succeeded, result.output
     assert "release_gate: todobackend-prod-pipeline confirmed (approved)" in result.output
-    release = json.loads(result.exported["RELEASE"])
+    release = exported_release(result)
     assert {
         k: release[k]
         for k in ("kind", "environment", "imageTag", "imageDigest", "approvedBy", "planExecutionId")
@@ -276,7 +283,7 @@ def test_a_rollback_to_the_recorded_release_is_let_through(gate, prod, plan, rec
     world, _ = recorded
     result = confirm(gate, prod, world, plan[2], execution=ROLLBACK, timing="confirm, rollback")
     assert result.succeeded, result.output
-    release = json.loads(result.exported["RELEASE"])
+    release = exported_release(result)
     assert (release["kind"], release["approvedBy"], release["imageDigest"]) == (
         "rollback",
         APPROVER_SESSION,

@@ -24,13 +24,10 @@ Standard library only; the AWS CLI answers (`aws`, or $AWS_CLI).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 # The release gate's own reading of the record (standard library too; baked into the build image).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build-image"))
@@ -45,13 +42,8 @@ class RedeployError(Exception):
     pass
 
 
-def aws(*args: str) -> Any:
-    command = [os.environ.get("AWS_CLI", "aws"), *args, "--output", "json"]
-    # The AWS CLI with arguments composed here; no shell.
-    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
-    if done.returncode != 0:
-        raise RedeployError(f"aws {' '.join(args[:2])}: {done.stderr.strip() or done.stdout.strip()}")
-    return json.loads(done.stdout) if done.stdout.strip() else None
+# The gate's own AWS CLI call (AWS_CLI, JSON out); its AwsError is this command's failure too.
+aws = release_gate.aws_cli
 
 
 @dataclass(frozen=True)
@@ -150,7 +142,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         started = aws(*command) or {}
         print(f"redeploy: started execution {started.get('pipelineExecutionId', '?')} of {args.pipeline}")
-    except RedeployError as error:
+    except (RedeployError, release_gate.AwsError) as error:
         print(f"redeploy: {error}", file=sys.stderr)
         return 1
     return 0

@@ -289,6 +289,31 @@ def bucket_object(mocks, path: str) -> str:
     return f"{arn_of(mocks, 'aws:s3/bucket:Bucket', 'artifacts-bucket')}/{path}"
 
 
+def reads_artifacts(mocks, role: DeclaredRole, path: str) -> tuple[bool, bool]:
+    """Whether `role` may read the artifact at `path` of the pipeline's bucket, and decrypt it
+    with the artifact key, through the bucket's and the key's policies."""
+    key = arn_of(mocks, "aws:kms/key:Key", "artifact-key-key")
+    template = Request("s3:GetObject", bucket_object(mocks, path), {"aws:ResourceAccount": PIPELINE_ACCOUNT})
+    return (
+        role.allows_through(
+            template,
+            policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy"),
+            PIPELINE_ACCOUNT,
+        ),
+        role.allows_through(
+            Request("kms:Decrypt", key),
+            policy_of(mocks, "aws:kms/key:Key", "artifact-key-key"),
+            PIPELINE_ACCOUNT,
+        ),
+    )
+
+
+def administrator(arn: str) -> DeclaredRole:
+    """A role of `arn` allowed everything by its own policy."""
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    return DeclaredRole("admin", arn, [document], [], None)
+
+
 def admitted_as_iam_matches(document: dict, principal_arn: str) -> bool:
     """Whether an Allow of `document` admits `principal_arn` by its `aws:PrincipalArn`
     condition. ArnLike compares case-sensitively (IAM JSON policy elements: condition
@@ -391,26 +416,11 @@ def test_cloudformation_role_to_its_stack_and_the_artifacts(declared, roles):
     own_role = f"arn:aws:iam::{TARGET}:role/todobackend-prod/todobackend-prod-TaskRole-1A2B"
     assert deploy.allows(Request("iam:CreateRole", own_role, {"iam:PermissionsBoundary": boundary}))
     assert not deploy.allows(Request("iam:CreateRole", own_role))
-    bucket_policy = policy_of(declared, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
-    key_policy = policy_of(declared, "aws:kms/key:Key", "artifact-key-key")
-    key = arn_of(declared, "aws:kms/key:Key", "artifact-key-key")
-    template = Request(
-        "s3:GetObject",
-        bucket_object(declared, "x/InfrastructureSource/abc.zip"),
-        {"aws:ResourceAccount": PIPELINE_ACCOUNT},
-    )
-    assert deploy.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
-    assert deploy.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+    path = "x/InfrastructureSource/abc.zip"
+    assert reads_artifacts(declared, deploy, path) == (True, True)
     # Any other role of the target account, even an administrator, is not admitted.
-    admin = DeclaredRole(
-        "admin",
-        f"arn:aws:iam::{TARGET}:role/todobackend-prod/todobackend-prod-Admin-1A2B",
-        [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
-        [],
-        None,
-    )
-    assert not admin.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
-    assert not admin.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+    admin = administrator(f"arn:aws:iam::{TARGET}:role/todobackend-prod/todobackend-prod-Admin-1A2B")
+    assert reads_artifacts(declared, admin, path) == (False, False)
 
 
 # -- two environments in one other account -----------------------------------------------------
@@ -435,40 +445,18 @@ def test_two_environments_in_one_account_both_read_the_artifacts(two_in_one, env
     mocks, roles = two_in_one
     reader = roles[kind.format(environment)]
     assert f":{TARGET}:" in reader.arn
-    bucket_policy = policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
-    key_policy = policy_of(mocks, "aws:kms/key:Key", "artifact-key-key")
-    key = arn_of(mocks, "aws:kms/key:Key", "artifact-key-key")
-    template = Request(
-        "s3:GetObject",
-        bucket_object(mocks, "todobackend-two/InfrastructureSource/abc.zip"),
-        {"aws:ResourceAccount": PIPELINE_ACCOUNT},
+    assert reads_artifacts(mocks, reader, "todobackend-two/InfrastructureSource/abc.zip") == (True, True)
+    assert admitted_as_iam_matches(
+        policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy"), reader.arn
     )
-    assert reader.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
-    assert reader.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
-    assert admitted_as_iam_matches(bucket_policy, reader.arn)
-    assert admitted_as_iam_matches(key_policy, reader.arn)
+    assert admitted_as_iam_matches(policy_of(mocks, "aws:kms/key:Key", "artifact-key-key"), reader.arn)
 
 
 def test_two_environments_in_one_account_admit_no_other_role_of_it(two_in_one):
     """The test above could pass on a policy that admits the whole account: it does not."""
     mocks, _ = two_in_one
-    bucket_policy = policy_of(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
-    key_policy = policy_of(mocks, "aws:kms/key:Key", "artifact-key-key")
-    key = arn_of(mocks, "aws:kms/key:Key", "artifact-key-key")
-    template = Request(
-        "s3:GetObject",
-        bucket_object(mocks, "todobackend-two/InfrastructureSource/abc.zip"),
-        {"aws:ResourceAccount": PIPELINE_ACCOUNT},
-    )
-    admin = DeclaredRole(
-        "admin",
-        f"arn:aws:iam::{TARGET}:role/todobackend-staging/todobackend-staging-Admin-1A2B",
-        [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}],
-        [],
-        None,
-    )
-    assert not admin.allows_through(template, bucket_policy, PIPELINE_ACCOUNT)
-    assert not admin.allows_through(Request("kms:Decrypt", key), key_policy, PIPELINE_ACCOUNT)
+    admin = administrator(f"arn:aws:iam::{TARGET}:role/todobackend-staging/todobackend-staging-Admin-1A2B")
+    assert reads_artifacts(mocks, admin, "todobackend-two/InfrastructureSource/abc.zip") == (False, False)
 
 
 def assumable_as_iam_matches(declared, policy_name: str, role_arn: str) -> bool:

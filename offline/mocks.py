@@ -124,6 +124,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         where = self.region if region else ""
         return f"arn:{self.partition}:{service}:{where}:{self.account_id}:{resource}"
 
+    def _iam_entity(self, kind: str, logical: str, inputs: dict[str, Any]) -> tuple[str, str]:
+        """The name and ARN of an IAM role, policy or group: global (no region), under its path."""
+        entity = inputs.get("name") or self._auto_name(logical)
+        path = inputs.get("path") or "/"
+        return entity, self._arn("iam", f"{kind}{path}{entity}", region=False)
+
     @property
     def registry(self) -> str:
         return f"{self.account_id}.dkr.ecr.{self.region}.amazonaws.com"
@@ -278,18 +284,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             )
             return bucket
         if typ == "aws:iam/role:Role":
-            role = inputs.get("name") or self._auto_name(name)
-            path = inputs.get("path") or "/"
-            state.update(
-                name=role,
-                arn=f"arn:{self.partition}:iam::{self.account_id}:role{path}{role}",
-                uniqueId="AROA" + self._unique(role, "role id", 17).upper(),
-            )
+            role, arn = self._iam_entity("role", name, inputs)
+            state.update(name=role, arn=arn, uniqueId="AROA" + self._unique(role, "role id", 17).upper())
             return role
         if typ == "aws:iam/policy:Policy":
-            policy = inputs.get("name") or self._auto_name(name)
-            path = inputs.get("path") or "/"
-            arn = f"arn:{self.partition}:iam::{self.account_id}:policy{path}{policy}"
+            policy, arn = self._iam_entity("policy", name, inputs)
             state.update(
                 name=policy,
                 arn=arn,
@@ -341,13 +340,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.update(name=table, arn=self._arn("dynamodb", f"table/{table}"))
             return table
         if typ == "aws:iam/group:Group":
-            group = inputs.get("name") or self._auto_name(name)
-            path = inputs.get("path") or "/"
-            state.update(
-                name=group,
-                arn=f"arn:{self.partition}:iam::{self.account_id}:group{path}{group}",
-                uniqueId="AGPA" + self._unique(group, "group id", 17).upper(),
-            )
+            group, arn = self._iam_entity("group", name, inputs)
+            state.update(name=group, arn=arn, uniqueId="AGPA" + self._unique(group, "group id", 17).upper())
             return group
         if typ == "aws:iam/rolePolicy:RolePolicy":
             return f"{inputs.get('role')}:{inputs.get('name') or name}"

@@ -26,6 +26,7 @@ from components.spec import (
     RuleSpec,
     StageSpec,
     TriggerSpec,
+    codebuild_variables,
     worst_case_value,
 )
 
@@ -135,7 +136,7 @@ def _record_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -
         provider="CodeBuild",
         configuration={
             "ProjectName": refs.environments[env.name].record_project or "",
-            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+            "EnvironmentVariables": codebuild_variables(variables),
         },
         # CodeBuild actions take at least one input; the recorder reads the variables, not it.
         input_artifacts=(APPLICATION_SOURCE,),
@@ -160,7 +161,7 @@ def _verify_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -
         provider="CodeBuild",
         configuration={
             "ProjectName": refs.environments[env.name].verify_project or "",
-            "EnvironmentVariables": json.dumps(variables, separators=(",", ":")),
+            "EnvironmentVariables": codebuild_variables(variables),
         },
         input_artifacts=(APPLICATION_SOURCE,),
         run_order=run_order,
@@ -369,9 +370,8 @@ def delivery_blueprint(config: DeliveryConfig, refs: PipelineRefs) -> Blueprint:
                     "ProjectName": refs.build_project,
                     # The commit the image is tagged with, from the source action itself:
                     # CODEBUILD_RESOLVED_SOURCE_VERSION can be empty for a CODE_ZIP input.
-                    "EnvironmentVariables": json.dumps(
-                        [{"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"}],
-                        separators=(",", ":"),
+                    "EnvironmentVariables": codebuild_variables(
+                        [{"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"}]
                     ),
                 },
                 input_artifacts=(APPLICATION_SOURCE,),

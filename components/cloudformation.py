@@ -36,7 +36,7 @@ from components.config import (
     EnvironmentConfig,
 )
 from components.iam_policies import PolicyDocument, Request, document, statement
-from components.spec import ActionSpec, PipelineRefs
+from components.spec import ActionSpec, PipelineRefs, codebuild_variables
 
 PROVIDER = "CloudFormation"
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
@@ -137,10 +137,6 @@ def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -
     )
 
 
-def _variables(variables: list[dict[str, str]]) -> str:
-    return json.dumps(variables, separators=(",", ":"))
-
-
 def recover_action(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int) -> ActionSpec:
     """Clear the stack when its first create failed (ROLLBACK_COMPLETE: it never held a
     release, and CloudFormation refuses every change set on it); any other state is left
@@ -149,7 +145,7 @@ def recover_action(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int
     configuration = {"ProjectName": environment_refs.recovery_project or ""}
     if env.account:
         # The role the recovery assumes in the environment's account.
-        configuration["EnvironmentVariables"] = _variables(
+        configuration["EnvironmentVariables"] = codebuild_variables(
             [{"name": "RECOVERY_ROLE_ARN", "value": environment_refs.recovery_role_arn or ""}]
         )
     return ActionSpec(
@@ -202,7 +198,7 @@ def plan(
         provider="CodeBuild",
         configuration={
             "ProjectName": refs.environments[env.name].review_project or "",
-            "EnvironmentVariables": _variables(
+            "EnvironmentVariables": codebuild_variables(
                 [
                     {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
                     {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
@@ -245,7 +241,7 @@ def release(
         provider="CodeBuild",
         configuration={
             "ProjectName": refs.environments[env.name].review_project or "",
-            "EnvironmentVariables": _variables(
+            "EnvironmentVariables": codebuild_variables(
                 [
                     {"name": "REVIEW_MODE", "value": "confirm"},
                     {"name": "CHANGE_SET_NAME", "value": release_change_set_name(env)},

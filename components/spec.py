@@ -10,6 +10,7 @@ declared. Every configuration value is a plain string.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Optional
@@ -59,6 +60,12 @@ class PipelineRefs:
 def worst_case_value(what: str) -> str:
     """A stand-in as long as any value of `what` can be (for length checks)."""
     return (what + "-").ljust(WORST_CASE_LENGTH, "x")[:WORST_CASE_LENGTH]
+
+
+def codebuild_variables(variables: list[dict[str, str]]) -> str:
+    """A CodeBuild action's `EnvironmentVariables` configuration: the variables as compact JSON
+    text (CodePipeline takes the configuration value as a string)."""
+    return json.dumps(variables, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -830,13 +830,9 @@ class PipelineRun:
         gate = self._gate_state(stack, environment["CHANGE_SET_NAME"], environment["PIPELINE_EXECUTION_ID"])
 
         def review() -> ScriptRun:
-            work = self._tmp / f"review-{len(_SCRIPT_RUNS)}"
-            bin_dir, pages, s3, source = (work / d for d in ("bin", "pages", "s3", "src"))
-            for folder in (bin_dir, pages, s3, source):
-                folder.mkdir(parents=True)
-            (bin_dir / "aws").write_text(REVIEW_AWS)
-            (bin_dir / "aws").chmod(0o755)
-            shutil.copy(ROOT / "build-image" / "review-change-set", bin_dir / "review-change-set")
+            work, (bin_dir, pages, s3, source) = self._script_work(
+                "review", "review-change-set", REVIEW_AWS, "bin", "pages", "s3", "src"
+            )
             if page is not None:
                 (pages / "page-1.json").write_text(json.dumps(page))
             (work / "stack.json").write_text(json.dumps(stack_json))
@@ -882,6 +878,18 @@ class PipelineRun:
             raise ActionFailed(("confirm" if confirming else "review") + " failed:\n" + run.output[-1500:])
         return run.exported
 
+    def _script_work(self, kind: str, script: str, aws_stub: str, *folders: str) -> tuple[Path, list[Path]]:
+        """A fresh folder for one run of a build-image script: `folders` made in it, the first
+        (`bin`) holding the script itself and the AWS CLI stub it will call."""
+        work = self._tmp / f"{kind}-{len(_SCRIPT_RUNS)}"
+        made = [work / folder for folder in folders]
+        for folder in made:
+            folder.mkdir(parents=True)
+        (made[0] / "aws").write_text(aws_stub)
+        (made[0] / "aws").chmod(0o755)
+        shutil.copy(ROOT / "build-image" / script, made[0] / script)
+        return work, made
+
     def _record(self, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
         """The recorder project's buildspec (record-release): the release record written and the
         image marked, in the world's table and registry."""
@@ -890,13 +898,7 @@ class PipelineRun:
         gate = self._gate_state(None, "", environment.get("PIPELINE_EXECUTION_ID", ""))
 
         def record() -> ScriptRun:
-            work = self._tmp / f"record-{len(_SCRIPT_RUNS)}"
-            bin_dir, source = work / "bin", work / "src"
-            for folder in (bin_dir, source):
-                folder.mkdir(parents=True)
-            (bin_dir / "aws").write_text(REVIEW_AWS)
-            (bin_dir / "aws").chmod(0o755)
-            shutil.copy(ROOT / "build-image" / "record-release", bin_dir / "record-release")
+            work, (bin_dir, source) = self._script_work("record", "record-release", REVIEW_AWS, "bin", "src")
             files = self._gate_files(work, stack=None, change_set_name="", execution="")
             result = run_buildspec(
                 buildspec,
@@ -981,13 +983,7 @@ class PipelineRun:
         status = stack.status if stack else "missing"
 
         def recover() -> ScriptRun:
-            work = self._tmp / f"recover-{len(_SCRIPT_RUNS)}"
-            bin_dir, source = work / "bin", work / "src"
-            for folder in (bin_dir, source):
-                folder.mkdir(parents=True)
-            (bin_dir / "aws").write_text(STACK_AWS)
-            (bin_dir / "aws").chmod(0o755)
-            shutil.copy(ROOT / "build-image" / "recover-stack", bin_dir / "recover-stack")
+            work, (bin_dir, source) = self._script_work("recover", "recover-stack", STACK_AWS, "bin", "src")
             log = work / "aws.log"
             result = run_buildspec(
                 buildspec,

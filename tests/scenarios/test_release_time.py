@@ -176,3 +176,23 @@ def test_the_documented_release_time_is_what_the_model_says():
     assert release_time.current() == release_time.render(
         runs, release_time.every_scenario(run_stack("prod").mocks)
     ), "docs/operations.md is out of date: run `venv/bin/python -m tests.scenarios.release_time --write`"
+
+
+def test_the_bench_report_gives_before_after_and_the_goal_per_gated_environment(prod):
+    small = {
+        "todobackend-prod-recover-production",
+        "todobackend-prod-review-production",
+        "todobackend-prod-record-production",
+        "todobackend-prod-verify-production",
+        "todobackend-prod-verify-dev",
+    }
+    priced = release_time.play(prod, "app change", model(before=True), model(), adjust=on_lambda(small))
+    lines = release_time.report({"prod": priced}).splitlines()
+    assert "  commit: before 54.5 s, after 54.5 s" in lines
+    assert "  dev: before 64.5 s, after 32.5 s" in lines  # 16 + 16.5
+    assert "  production (gated): before 326.5 s, after 166.5 s" in lines
+    assert "  commit to production: before 445.5 s, after 253.5 s" in lines
+    assert (
+        lines[-1]
+        == "  goal: pipeline overhead per gated environment under one minute: production 166.5 s: NOT met"
+    )

@@ -66,27 +66,40 @@ def environments(priced: release_time.Priced, when: str = "after"):
 
 
 def on_lambda(projects: set[str]) -> Callable:
-    """Declare `projects` on Lambda compute with the tools image, as the program would."""
+    """Declare `projects` on Lambda compute with the tools image, and every other project that
+    is not privileged on the build image on EC2: the test says what each project runs, whatever
+    the program declares today."""
 
     def adjust(run) -> None:
-        for name in projects:
-            project = run.projects[name]
-            # A copy: the mocks' recorded inputs are shared by every test of the module.
-            run.projects[name] = {
-                **project,
-                "environment": {
-                    **project["environment"],
+        (build,) = [p["environment"] for p in run.projects.values() if p["environment"].get("privilegedMode")]
+        for name, project in list(run.projects.items()):
+            if project["environment"].get("privilegedMode"):
+                continue
+            if name in projects:
+                environment = {
                     "type": "LINUX_LAMBDA_CONTAINER",
                     "computeType": "BUILD_LAMBDA_1GB",
                     "image": TOOLS_IMAGE,
-                },
-            }
+                }
+            else:
+                environment = {
+                    "type": build["type"],
+                    "computeType": "BUILD_GENERAL1_SMALL",
+                    "image": build["image"],
+                }
+            # A copy: the mocks' recorded inputs are shared by every test of the module.
+            run.projects[name] = {**project, "environment": {**project["environment"], **environment}}
 
     return adjust
 
 
+ON_EC2 = on_lambda(set())
+"""Every small project on the build image on EC2, as before the tools image."""
+
+
 def test_a_simple_release_on_prod_has_the_expected_critical_path_and_overhead(prod):
-    found = environments(release_time.play(prod, "app change", model(before=True), model()))
+    priced = release_time.play(prod, "app change", model(before=True), model(), adjust=ON_EC2)
+    found = environments(priced)
     assert {name: [s.name for s in e.steps] for name, e in found.items()} == PROD_PATH
     assert [e.name for e in found.values() if e.gated] == ["production"]
     # Today every project runs the build image on EC2.
@@ -107,6 +120,8 @@ def test_a_simple_release_on_prod_has_the_expected_critical_path_and_overhead(pr
     assert found["production"].bake == 0
     excluded = [part for step in found["production"].steps for part in step.excluded]
     assert excluded == ["the approver's answer", "the stack's update", "the smoke test's command"]
+    # T3: "before" prices them the same way.
+    assert environments(priced, "before") == found
 
 
 def test_the_path_follows_the_compute_a_project_declares(prod):
@@ -139,7 +154,9 @@ def test_the_path_follows_the_compute_a_project_declares(prod):
 
 def test_the_image_size_is_an_input_of_the_model(prod):
     found = environments(
-        release_time.play(prod, "app change", Model(2.15, 0.35, before=True), Model(2.15, 0.35))
+        release_time.play(
+            prod, "app change", Model(2.15, 0.35, before=True), Model(2.15, 0.35), adjust=ON_EC2
+        )
     )
     # Each CodeBuild run pulls one more GB, 30 s: production has five, dev and the build one each.
     assert found["production"].overhead == pytest.approx(326.5 + 5 * 30)
@@ -162,7 +179,11 @@ def test_an_impossible_compute_pair_is_named(prod):
         project = run.projects[name]
         run.projects[name] = {
             **project,
-            "environment": {**project["environment"], "type": "LINUX_LAMBDA_CONTAINER"},
+            "environment": {
+                **project["environment"],
+                "type": "LINUX_LAMBDA_CONTAINER",
+                "computeType": "BUILD_GENERAL1_SMALL",
+            },
         }
 
     with pytest.raises(

@@ -19,7 +19,9 @@ import pytest
 
 from tests.conftest import FOUR_ENVIRONMENTS, run_stack, shared_scope
 from tests.scenarios import release_time
-from tests.support.durations import Model
+from tests.scenarios.scenarios import Scenario
+from tests.support.durations import Model, Part
+from tests.support.pipeline_run import ActionRun, Execution
 
 BUILD_IMAGE_GB = 1.15  # docs/build-image.md
 TOOLS_IMAGE_GB = 0.35
@@ -217,3 +219,25 @@ def test_the_bench_report_gives_before_after_and_the_goal_per_gated_environment(
         lines[-1]
         == "  goal: pipeline overhead per gated environment under one minute: production 166.5 s: NOT met"
     )
+
+
+def test_aws_configure_is_not_an_api_call(prod):
+    """A cross-account step's script sets its profile with `aws configure` first: local, no
+    round trip to AWS, so not priced as a call."""
+    played = Scenario(prod)
+    try:
+        ON_EC2(played.run)
+        (plan,) = [s for s in played.run.stages if s["name"] == "production-plan"]
+        (recover,) = [a for a in plan["actions"] if a["name"] == "RecoverStack"]
+        calls = (
+            ("configure", "set", "profile.recovery.role_arn", "arn:aws:iam::210987654321:role/recovery"),
+            ("configure", "set", "profile.recovery.credential_source", "EcsContainer"),
+            ("cloudformation", "describe-stacks", "--stack-name", "todobackend-prod"),
+        )
+        step = model().price(
+            played.run, ActionRun(Execution("1", "STANDARD"), "production-plan", recover, True, calls)
+        )
+        assert step.parts[-1] == Part("1 AWS CLI calls", 1)
+        assert step.overhead == pytest.approx(EC2_WITH_BUILD_IMAGE + 1)
+    finally:
+        played.run.close()

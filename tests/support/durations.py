@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from dev import measurements
+from tests.support.pipeline_run import ActionRun, Bake, Execution, PipelineRun
 
 
 @dataclass(frozen=True)
@@ -178,9 +179,9 @@ class Model:
     """T3: price every project that is not privileged as it was: the build image on EC2."""
 
     # -- T2, T3: one action run --
-    def price(self, run, record) -> Step:
-        """What one recorded action run (pipeline_run.ActionRun) or bake (Bake) costs."""
-        if not hasattr(record, "action"):
+    def price(self, run: PipelineRun, record: ActionRun | Bake) -> Step:
+        """What one recorded action run or bake costs."""
+        if isinstance(record, Bake):
             return Step(record.stage, "bake", (Part("alarm watch (WaitTime)", record.minutes * 60, BAKE),))
         action = record.action
         parts = [Part("CodePipeline action", ACTION_TRANSITION.seconds)]
@@ -241,7 +242,7 @@ class Model:
         return self.build_image_gb if image == _build_environment(run)["image"] else self.tools_image_gb
 
     # -- T5, T6: the critical path --
-    def path(self, run, execution) -> list[Step]:
+    def path(self, run: PipelineRun, execution: Execution) -> list[Step]:
         """The execution's critical path: each group of actions of one run order (the longest of
         them), stage by stage, and each bake."""
         steps: list[Step] = []
@@ -252,7 +253,7 @@ class Model:
                 continue
             step = self.price(run, record)
             here = (
-                (record.stage, float(record.action.get("runOrder", 1))) if hasattr(record, "action") else None
+                None if isinstance(record, Bake) else (record.stage, float(record.action.get("runOrder", 1)))
             )
             # A retry (P9) runs the same action again after it failed: a new group, not a parallel one.
             if here is None or here != key or any(s.action == step.action for s in group):

@@ -14,7 +14,12 @@ asserts nothing. Every sample is recorded in `dev/measurements.json` (with the d
 machine's cores and its load), which the docs quote and `dev.docs_check` compares them with:
 after a run, quote the new numbers, or `make unit` says which no longer hold.
 
+- the release-time model's critical path from commit to production, per environment, before
+  and after the tools image (modelled, not measured: tests/scenarios/release_time.py; not
+  recorded in `dev/measurements.json`, which holds what was measured here).
+
     python -m dev.bench [--repeat 3] [--tiers lint unit provider scenarios adoption] [--no-record]
+    python -m dev.bench --release-time    # the model alone, in seconds
 """
 
 from __future__ import annotations
@@ -123,7 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measure the tiers named, not the imports, synth and start-dockerd",
     )
     parser.add_argument("--no-record", action="store_true", help=f"do not update {measurements.FILE.name}")
+    parser.add_argument(
+        "--release-time", action="store_true", help="print the release-time model's report only (modelled)"
+    )
     args = parser.parse_args(argv)
+    if args.release_time:
+        release_time()
+        return 0
     measured: dict[str, tuple[str, list[float]]] = {}
 
     def record(key: str, command: str, samples: list[float]) -> list[float]:
@@ -160,7 +171,20 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(f"recorded in {measurements.FILE.relative_to(PROJECT_DIR)}")
+    if not args.tiers_only:
+        release_time()
     return 0
+
+
+def release_time() -> None:
+    """The release-time model's report (issue 28): modelled from cited figures, not measured,
+    so it is printed, not recorded (the docs carry it as a generated block that
+    tests/scenarios/test_release_time.py holds to the model)."""
+    from tests.conftest import run_stack
+    from tests.scenarios import release_time as model
+
+    print("\n… release time (the pipeline-run simulator, priced by tests/support/durations.py)", flush=True)
+    print(model.report(model.releases(run_stack)), end="", flush=True)
 
 
 def quick(repeat: int, record: Callable[[str, str, list[float]], list[float]]) -> None:

@@ -79,6 +79,31 @@ CloudFormation (CodePipeline "CloudFormation deploy action reference"; CloudForm
       other change set of the stack (ExecuteChangeSet). Assumed: a change set without changes
       executes as a no-op (what CDK Pipelines' unconditional prepare/execute pair relies on).
   C5  Updating a stack invalidates its earlier change sets.
+
+Release time (the model: tests/support/durations.py holds every figure with its source; the
+simulator's own clock above, in whole minutes, only orders events and is not this model)
+  T1  Every action that runs is recorded in `PipelineRun.timeline` (its execution, stage,
+      declared action, outcome, the AWS CLI calls its script made, whether it changed its
+      stack); every bake (P7) with its WaitTime. The model prices the record afterwards.
+  T2  An action costs CodePipeline's transition overhead, plus what its provider adds: a
+      source fetch; a CodeBuild start (EC2: provisioning, or Lambda compute: its start), the
+      pull of the project's image (its size per GB; none for CodeBuild's curated images, kept
+      on the fleet), the build's own phases and its script's AWS CLI calls; a change set's
+      creation; for a CloudFormation wait, half of the status polling interval on average.
+  T3  The compute and the image are the declared project's `environment` (`type`,
+      `computeType`, `image`), so the model follows the program; "before" prices every project
+      that is not privileged with the shared build image on EC2 (BUILD_GENERAL1_SMALL), as
+      they were before the tools image.
+  T4  Excluded from the overhead and shown apart: the application's own work (the
+      application build's commands, the stack update itself, the smoke test's command) and the
+      approver's answer (human). A bake (the CloudWatchAlarm rule's WaitTime) is configuration:
+      counted, but shown as "bake", not as overhead.
+  T5  Actions of one run order run in parallel (the simulator runs them in turn, P4): the
+      longest is on the critical path. Stages run one after another (P1).
+  T6  The critical path of an execution is its actions, stage by stage, in run order; waits
+      for a stage held by another execution (P1, P2) are not modelled. Stages skipped (P6)
+      cost nothing. Per environment: the stages named after it (`<env>`, `<env>-plan`,
+      `<env>-approval`).
 """
 
 from __future__ import annotations
@@ -253,6 +278,30 @@ class ActionFailed(Exception):
     pass
 
 
+@dataclass
+class ActionRun:
+    """T1: one run of one action, as the release-time model prices it."""
+
+    execution: Execution
+    stage: str
+    action: dict[str, Any]
+    """The declared action (provider, runOrder, configuration)."""
+    succeeded: bool = False
+    aws_calls: tuple = ()
+    """The AWS CLI calls its script made (each an argument list), for CodeBuild actions."""
+    stack_changed: bool = False
+    """A CloudFormation action that created, updated or rolled back its stack."""
+
+
+@dataclass(frozen=True)
+class Bake:
+    """T1: an on-success condition's wait (P7)."""
+
+    execution: Execution
+    stage: str
+    minutes: int
+
+
 # -- running the real scripts, once per distinct input ------------------------------------------
 _SCRIPT_RUNS: dict[str, Any] = {}
 
@@ -273,6 +322,13 @@ class ScriptRun:
     exported: Mapping[str, str]
     files: Mapping[str, str] = field(default_factory=dict)
     calls: tuple = ()
+    aws_calls: tuple = ()
+    """The AWS CLI calls the script made (T1)."""
+
+
+def _logged_calls(log: Path) -> tuple:
+    """The calls a stub `aws` recorded (one JSON list per line), for the release-time model."""
+    return tuple(tuple(json.loads(line)) for line in log.read_text().splitlines()) if log.exists() else ()
 
 
 def _sources(*paths: Path) -> list[str]:
@@ -319,6 +375,9 @@ class PipelineRun:
         self.answered: dict[tuple[str, str], str] = {}
         """(execution, approval stage) → who approved it (P10)."""
         self.world.infra_commits.setdefault(self.world.infra_head.sha, self.world.infra_head)
+        self.timeline: list[ActionRun | Bake] = []
+        """T1: every action run and bake, in the order they happened."""
+        self._script_calls: tuple = ()
 
     # -- the clock and the stage locks (P1, P2) --
     def _schedule(self, at: int, process: Generator, value: Any = None) -> None:
@@ -449,7 +508,7 @@ class PipelineRun:
             failed_at = None
             for index in range(start_at, len(actions)):
                 try:
-                    yield from self._run_action(execution, stage, actions[index])
+                    yield from self._timed(execution, stage, actions[index])
                 except ActionFailed as failure:
                     execution.log.append(f"{self.now}: {name}/{actions[index]['name']} failed: {failure}")
                     failed_at = index
@@ -470,6 +529,7 @@ class PipelineRun:
         success = (stage.get("onSuccess") or {}).get("condition")
         if success and not rolling_back:  # P7
             wait = max(int(r["configuration"].get("WaitTime", "0")) for r in success["rules"])
+            self.timeline.append(Bake(execution, name, wait))  # T1
             yield ("wait", wait)
             fired = [
                 r["configuration"]["AlarmName"]
@@ -551,6 +611,27 @@ class PipelineRun:
         return {k: self._resolve(execution, v) for k, v in (action.get("configuration") or {}).items()}
 
     # -- actions --
+    def _timed(self, execution: Execution, stage: dict[str, Any], action: dict[str, Any]) -> Generator:
+        """T1: the action run, recorded with what the release-time model prices."""
+        stack_name = (action.get("configuration") or {}).get("StackName")
+        before = self._stack_state(stack_name)
+        self._script_calls = ()
+        record = ActionRun(execution, stage["name"], action)
+        self.timeline.append(record)
+        try:
+            yield from self._run_action(execution, stage, action)
+            record.succeeded = True
+        finally:
+            record.aws_calls = self._script_calls
+            record.stack_changed = stack_name is not None and self._stack_state(stack_name) != before
+
+    def _stack_state(self, name: Optional[str]) -> Optional[tuple]:
+        stack = self.world.stacks.get(name or "")
+        if stack is None:
+            return None
+        template = stack.template.name if stack.template else None
+        return (stack.status, template, tuple(sorted(stack.parameters.items())))
+
     def _run_action(self, execution: Execution, stage: dict[str, Any], action: dict[str, Any]) -> Generator:
         provider = action["provider"]
         configuration = self._configuration(execution, action)
@@ -860,7 +941,9 @@ class PipelineRun:
                 ),
                 state_dir=work / "runner",
             )
-            return ScriptRun(result.succeeded, result.output, result.exported)
+            return ScriptRun(
+                result.succeeded, result.output, result.exported, aws_calls=_logged_calls(work / "aws.log")
+            )
 
         run = _memo(
             "review",
@@ -874,6 +957,7 @@ class PipelineRun:
             ],
             review,
         )
+        self._script_calls = run.aws_calls
         if not run.succeeded:
             raise ActionFailed(("confirm" if confirming else "review") + " failed:\n" + run.output[-1500:])
         return run.exported
@@ -913,13 +997,20 @@ class PipelineRun:
                 "registry": (work / "registry.json").read_text(),
                 **{f"record:{p.stem}": p.read_text() for p in (work / "records").glob("*.json")},
             }
-            return ScriptRun(result.succeeded, result.output, result.exported, left)
+            return ScriptRun(
+                result.succeeded,
+                result.output,
+                result.exported,
+                left,
+                aws_calls=_logged_calls(work / "aws.log"),
+            )
 
         run = _memo(
             "record",
             [environment, gate, buildspec, _sources(ROOT / "build-image" / "record-release", GATE)],
             record,
         )
+        self._script_calls = run.aws_calls
         if not run.succeeded:
             raise ActionFailed("the record failed:\n" + run.output[-1500:])
         self._take_registry(json.loads(run.files["registry"]))
@@ -998,13 +1089,14 @@ class PipelineRun:
                 if log.exists()
                 else ()
             )
-            return ScriptRun(result.succeeded, result.output, result.exported, calls=calls)
+            return ScriptRun(result.succeeded, result.output, result.exported, calls=calls, aws_calls=calls)
 
         run = _memo(
             "recover",
             [environment, status, buildspec, _sources(ROOT / "build-image" / "recover-stack")],
             recover,
         )
+        self._script_calls = run.aws_calls
         if any(call[:2] == ("cloudformation", "delete-stack") for call in run.calls):
             del self.world.stacks[environment["STACK_NAME"]]
         if not run.succeeded:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from components.config import (
+    DEPLOYMENT_PARAMETER_NAMES,
     PLAN_CHANGE_SET_SUFFIX,
     RELEASE_CHANGE_SET_SUFFIX,
     DeliveryConfig,
@@ -87,8 +88,57 @@ def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: Pi
         config.image_registry_parameter: refs.image_registry,
         config.permissions_boundary_parameter: refs.environments[env.name].boundary_arn,
     }
+    overrides.update(deployment_parameters(env, refs))
     overrides.update(env.parameters)
     return json.dumps(overrides, separators=(",", ":"))
+
+
+(
+    STRATEGY_PARAMETER,
+    BAKE_PARAMETER,
+    ALARMS_PARAMETER,
+    CANARY_PERCENT_PARAMETER,
+    CANARY_BAKE_PARAMETER,
+    STEP_PERCENT_PARAMETER,
+    STEP_BAKE_PARAMETER,
+    HOOK_FUNCTION_PARAMETER,
+    HOOK_ROLE_PARAMETER,
+) = DEPLOYMENT_PARAMETER_NAMES
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def deployment_parameters(env: EnvironmentConfig, refs: PipelineRefs) -> dict[str, str]:
+    """An environment's `deployment` as the template parameters of the contract
+    (docs/template-contract.md, "Deployment strategies"): the strategy as ECS names it, its
+    bake time, the alarms that roll it back (one comma-separated list, a CommaDelimitedList
+    parameter; empty: none), the canary's or the linear steps' shares and waits, and, with a
+    lifecycle-hook test, the function and the role ECS invokes it with. Only what the strategy
+    uses is passed, within CloudFormation's 1 KB of ParameterOverrides; the template's defaults
+    hold for the rest. No `deployment`: nothing, so a template without these parameters still
+    deploys."""
+    deployment = env.deployment
+    if deployment is None:
+        return {}
+    parameters = {
+        STRATEGY_PARAMETER: deployment.ecs_strategy,
+        ALARMS_PARAMETER: ",".join(deployment.alarms),
+    }
+    if deployment.strategy != "rolling":
+        parameters[BAKE_PARAMETER] = str(deployment.bake_minutes)
+    if deployment.strategy == "canary":
+        parameters[CANARY_PERCENT_PARAMETER] = _percent(deployment.canary)
+        parameters[CANARY_BAKE_PARAMETER] = str(deployment.canary_bake)
+    if deployment.strategy == "linear":
+        parameters[STEP_PERCENT_PARAMETER] = _percent(deployment.step)
+        parameters[STEP_BAKE_PARAMETER] = str(deployment.step_bake)
+    env_refs = refs.environments[env.name]
+    if deployment.has_test_hook and env_refs.test_hook_function_arn and env_refs.test_hook_role_arn:
+        parameters[HOOK_FUNCTION_PARAMETER] = env_refs.test_hook_function_arn
+        parameters[HOOK_ROLE_PARAMETER] = env_refs.test_hook_role_arn
+    return parameters
 
 
 def _template_settings(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> dict[str, str]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from components.config import (
+    DEPLOYMENT_PARAMETER_NAMES,
     PLAN_CHANGE_SET_SUFFIX,
     RELEASE_CHANGE_SET_SUFFIX,
     DeliveryConfig,
@@ -87,8 +88,62 @@ def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: Pi
         config.image_registry_parameter: refs.image_registry,
         config.permissions_boundary_parameter: refs.environments[env.name].boundary_arn,
     }
+    overrides.update(deployment_parameters(env, refs))
     overrides.update(env.parameters)
     return json.dumps(overrides, separators=(",", ":"))
+
+
+(
+    STRATEGY_PARAMETER,
+    BAKE_PARAMETER,
+    ALARMS_PARAMETER,
+    CANARY_PERCENT_PARAMETER,
+    CANARY_BAKE_PARAMETER,
+    STEP_PERCENT_PARAMETER,
+    STEP_BAKE_PARAMETER,
+    HOOK_FUNCTION_PARAMETER,
+    HOOK_ROLE_PARAMETER,
+) = DEPLOYMENT_PARAMETER_NAMES
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def deployment_parameters(env: EnvironmentConfig, refs: PipelineRefs) -> dict[str, str]:
+    """An environment's `deployment` as the template parameters of the contract
+    (docs/template-contract.md, "Deployment strategies"): the strategy as ECS names it, its
+    bake time, the alarms that roll it back (one comma-separated list, a CommaDelimitedList
+    parameter; empty: none), the canary's or the linear steps' shares and waits, and, with a
+    lifecycle-hook test, the function and the role ECS invokes it with. Only what the strategy
+    uses is passed, within CloudFormation's 1 KB of ParameterOverrides; the template's defaults
+    hold for the rest. No `deployment`: nothing, so a template without these parameters still
+    deploys."""
+    deployment = env.deployment
+    if deployment is None:
+        return {}
+    parameters = {
+        STRATEGY_PARAMETER: deployment.ecs_strategy,
+        ALARMS_PARAMETER: ",".join(deployment.alarms),
+    }
+    if deployment.strategy != "rolling":
+        parameters[BAKE_PARAMETER] = str(deployment.bake_minutes)
+    if deployment.strategy == "canary":
+        parameters[CANARY_PERCENT_PARAMETER] = _percent(deployment.canary)
+        parameters[CANARY_BAKE_PARAMETER] = str(deployment.canary_bake)
+    if deployment.strategy == "linear":
+        parameters[STEP_PERCENT_PARAMETER] = _percent(deployment.step)
+        parameters[STEP_BAKE_PARAMETER] = str(deployment.step_bake)
+    env_refs = refs.environments[env.name]
+    if deployment.has_test_hook:
+        if not (env_refs.test_hook_function_arn and env_refs.test_hook_role_arn):
+            # A test the config asks for must never be dropped silently.
+            raise ValueError(
+                f"environment {env.name!r}: deployment.testPaths without its lifecycle-hook function"
+            )
+        parameters[HOOK_FUNCTION_PARAMETER] = env_refs.test_hook_function_arn
+        parameters[HOOK_ROLE_PARAMETER] = env_refs.test_hook_role_arn
+    return parameters
 
 
 def _template_settings(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -> dict[str, str]:
@@ -507,13 +562,15 @@ def deploy_role_policy(
     boundary_policy_arn: str,
     protected_policy_arns: Sequence[str] = (),
     guard_statements: Sequence[dict[str, Any]] = (),
+    ecs_passed_role_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """The IAM one environment's CloudFormation deploy role needs beyond its managed
     policies: manage and pass the roles of its own stack only (under the stack's path),
     write them only while they carry the environment's boundary, and never remove a
     boundary or rewrite a boundary policy. `guard_statements`: denies that keep it off the
     delivery system (its stores, its pipeline and projects), whatever its managed policies
-    allow."""
+    allow. `ecs_passed_role_arns`: roles the program declares for the template to hand to ECS
+    (the lifecycle-hook invoke role, `TestHookRoleArn`), passable to ECS alone."""
     own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
     # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
     boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
@@ -526,6 +583,14 @@ def deploy_role_policy(
             own_roles,
             {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
         ),
+        statement(
+            "PassHookRolesToEcs",
+            ["iam:PassRole"],
+            list(ecs_passed_role_arns),
+            {"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}},
+        )
+        if ecs_passed_role_arns
+        else None,
         {
             "Sid": "KeepBoundaries",
             "Effect": "Deny",
@@ -639,6 +704,9 @@ def _referenced_resources(value: Any) -> set[str]:
     return found
 
 
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/.+")
+
+
 @dataclass(frozen=True)
 class StackRole:
     logical_id: str
@@ -710,8 +778,14 @@ def deploy_requests(
                 arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
                 requests.append(Request("lambda:InvokeFunction", arn, {}, why))
             continue
-        passed_roles = [
-            roles[r] for r in sorted(_referenced_resources(resource.get("Properties", {}))) if r in roles
+        referenced = sorted(_referenced_resources(resource.get("Properties", {})))
+        passed_roles = [roles[r] for r in referenced if r in roles]
+        # A role the pipeline hands the template as a parameter (the lifecycle-hook invoke role,
+        # `TestHookRoleArn`) is passed by the resource that names it, too.
+        passed_roles += [
+            StackRole(r, parameters[r], None)
+            for r in referenced
+            if r not in roles and _ROLE_ARN.fullmatch(str(parameters.get(r, "")))
         ]
         for permission in handler_permissions(type_name):
             if (type_name, permission) in REFUSED_BY_DESIGN:

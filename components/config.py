@@ -730,6 +730,176 @@ class EnvironmentGates(_Section):
         return self
 
 
+# -- progressive delivery: the ECS service's own deployment strategy ---------------------------
+# Bounds from the AWS::ECS::Service registry schema (cfn-lint's copy): DeploymentConfiguration
+# BakeTimeInMinutes 0-1440, CanaryConfiguration CanaryPercent 0.1-100 in steps of 0.1 and
+# CanaryBakeTimeInMinutes 0-1440, LinearConfiguration StepPercent 3-100 in steps of 0.1 and
+# StepBakeTimeInMinutes 0-1440; defaults there: bake 15, canary 5% for 10 minutes, linear 10%
+# steps of 6 minutes.
+DEPLOYMENT_STRATEGIES = {
+    "rolling": "ROLLING",
+    "blue-green": "BLUE_GREEN",
+    "canary": "CANARY",
+    "linear": "LINEAR",
+}
+# CloudFormation refuses a canary or linear deployment whose configured time exceeds 33 hours
+# (the schema's CanaryConfiguration and LinearConfiguration descriptions: its operations time
+# out after 36).
+CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX = 33 * 60
+MAX_DEPLOYMENT_ALARMS = 5
+# The template parameters an environment's `deployment` sets (components/cloudformation.py,
+# deployment_parameters; docs/template-contract.md): fixed names, so that one template serves
+# every environment, each with its own strategy.
+DEPLOYMENT_PARAMETER_NAMES = (
+    "DeploymentStrategy",
+    "DeploymentBakeMinutes",
+    "DeploymentAlarmNames",
+    "CanaryPercent",
+    "CanaryBakeMinutes",
+    "LinearStepPercent",
+    "LinearStepBakeMinutes",
+    "TestHookFunctionArn",
+    "TestHookRoleArn",
+)
+MAX_TEST_PATHS = 5
+
+
+def linear_steps(step_percent: float) -> int:
+    """The deployment steps CloudFormation counts for a linear deployment's time (registry
+    schema, LinearConfiguration): (100 / step) - 1 when the step divides 100, else floor(100 / step)."""
+    tenths = round(step_percent * 10)
+    return (1000 // tenths) - 1 if 1000 % tenths == 0 else 1000 // tenths
+
+
+def _tenths(value: float) -> float:
+    if abs(value * 10 - round(value * 10)) > 1e-9:
+        raise ValueError(
+            f"{value} is not allowed: a multiple of 0.1 (ECS shifts traffic in tenths of a percent)"
+        )
+    return round(value, 1)
+
+
+_tenths.allowed = "a percentage, a multiple of 0.1 (bounds in the description)"
+Percent = Annotated[float, AfterValidator(_tenths)]
+DeploymentAlarmName = Annotated[
+    str,
+    _matches(
+        r"[^\x00-\x1f\x7f,]{1,255}",
+        "a CloudWatch alarm name (1-255 characters, no control characters, no ',': the template "
+        "receives the names as one comma-separated list)",
+    ),
+    AfterValidator(_no_pipeline_variable),
+]
+TestPath = Annotated[
+    str,
+    _matches(
+        r"/[A-Za-z0-9._~!$&'()*+;=:@%/?-]{0,199}",
+        "a URL path starting with '/' (at most 200 characters, no spaces, no ',')",
+    ),
+]
+
+
+class DeploymentConfig(_Section):
+    """How the ECS service of the environment's template takes a new release (ECS's own
+    deployment strategies; docs/deployment-strategies.md). Reaches the template as the
+    parameters of `components/cloudformation.py`, `DEPLOYMENT_PARAMETERS`."""
+
+    strategy: Literal["rolling", "blue-green", "canary", "linear"] = "rolling"
+    """rolling: tasks replaced in place (ECS's default); blue-green: the new revision gets the
+    test listener, then all production traffic at once; canary: `canaryPercent` of production
+    traffic for `canaryBakeMinutes`, then the rest; linear: `stepPercent` more every
+    `stepBakeMinutes`."""
+    bake_minutes: int = Field(default=15, ge=0, le=1440)
+    """blue-green, canary, linear: how long the old revision is kept, and the alarms watched,
+    after all traffic has moved (ECS's BakeTimeInMinutes, 0-1440; default 15)."""
+    canary_percent: Optional[Percent] = Field(default=None, ge=0.1, le=100.0)
+    """canary: the share of production traffic the new revision gets first (0.1-100 in steps
+    of 0.1; default 5)."""
+    canary_bake_minutes: Optional[int] = Field(default=None, ge=0, le=1440)
+    """canary: how long the canary share runs before the rest moves (0-1440; default 10)."""
+    step_percent: Optional[Percent] = Field(default=None, ge=3.0, le=100.0)
+    """linear: the share of production traffic moved at each step (3-100 in steps of 0.1;
+    default 10)."""
+    step_bake_minutes: Optional[int] = Field(default=None, ge=0, le=1440)
+    """linear: the wait between steps (0-1440; default 6)."""
+    alarms: list[DeploymentAlarmName] = Field(default_factory=list, max_length=MAX_DEPLOYMENT_ALARMS)
+    """CloudWatch alarms (names, in the environment's account and Region) that fail the ECS
+    deployment and roll the service back while it runs and bakes; at most 5."""
+    test_paths: list[TestPath] = Field(default_factory=list, max_length=MAX_TEST_PATHS)
+    """blue-green, canary, linear: paths the lifecycle-hook function requests on the test
+    listener before production traffic moves (each must answer 2xx, or ECS rolls back);
+    empty: no hook."""
+
+    @model_validator(mode="after")
+    def _strategy_is_consistent(self) -> DeploymentConfig:
+        problems: list[str] = []
+        progressive = self.strategy != "rolling"
+        if not progressive:
+            for key, field, why in (
+                ("bakeMinutes", "bake_minutes", "the template sets a bake time for those only"),
+                ("testPaths", "test_paths", "a rolling deployment has no test listener"),
+            ):
+                if field in self.model_fields_set:
+                    problems.append(f".{key}: only with strategy blue-green, canary or linear ({why})")
+        for key, field, strategy in (
+            ("canaryPercent", "canary_percent", "canary"),
+            ("canaryBakeMinutes", "canary_bake_minutes", "canary"),
+            ("stepPercent", "step_percent", "linear"),
+            ("stepBakeMinutes", "step_bake_minutes", "linear"),
+        ):
+            if getattr(self, field) is not None and self.strategy != strategy:
+                problems.append(f".{key}: only with strategy {strategy} (the strategy is {self.strategy})")
+        if len(set(self.alarms)) != len(self.alarms):
+            problems.append(".alarms: each alarm once")
+        if len(set(self.test_paths)) != len(self.test_paths):
+            problems.append(".testPaths: each path once")
+        if self.strategy == "canary":
+            total = self.bake_minutes + self.canary_bake
+            if total > CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX:
+                problems.append(
+                    f".canaryBakeMinutes: bakeMinutes + canaryBakeMinutes is {total} minutes; CloudFormation "
+                    f"refuses a canary deployment over {CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX} (33 hours)"
+                )
+        if self.strategy == "linear":
+            steps = linear_steps(self.step)
+            total = self.bake_minutes + self.step_bake * steps
+            if total > CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX:
+                problems.append(
+                    f".stepBakeMinutes: bakeMinutes + stepBakeMinutes x {steps} steps is {total} minutes; "
+                    "CloudFormation refuses a linear deployment over "
+                    f"{CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX} (33 hours)"
+                )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def ecs_strategy(self) -> str:
+        """The strategy as AWS::ECS::Service DeploymentConfiguration Strategy names it."""
+        return DEPLOYMENT_STRATEGIES[self.strategy]
+
+    @property
+    def canary(self) -> float:
+        return self.canary_percent if self.canary_percent is not None else 5.0
+
+    @property
+    def canary_bake(self) -> int:
+        return self.canary_bake_minutes if self.canary_bake_minutes is not None else 10
+
+    @property
+    def step(self) -> float:
+        return self.step_percent if self.step_percent is not None else 10.0
+
+    @property
+    def step_bake(self) -> int:
+        return self.step_bake_minutes if self.step_bake_minutes is not None else 6
+
+    @property
+    def has_test_hook(self) -> bool:
+        """Whether the program declares the lifecycle-hook function for this environment."""
+        return self.strategy != "rolling" and bool(self.test_paths)
+
+
 class CloudFormationEnvironment(EnvironmentGates):
     """An environment that is a CloudFormation stack: the keys its deploy target reads
     (components/cloudformation.py)."""
@@ -743,6 +913,11 @@ class CloudFormationEnvironment(EnvironmentGates):
     parameters: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
     """Extra template parameters (strings), merged into `ParameterOverrides`; not the four the
     pipeline sets."""
+    deployment: Optional[DeploymentConfig] = None
+    """How the template's ECS service takes each release: rolling, blue-green, canary or linear,
+    with its bake times, the alarms that roll it back and the test run before production traffic
+    moves (docs/deployment-strategies.md). Absent: the pipeline passes none of the deployment
+    parameters and the template's own defaults hold."""
 
 
 # Every environment is a CloudFormation stack today. A second deploy target adds its own
@@ -951,6 +1126,22 @@ class DeliveryConfig(_Section):
             for key, parameter in pipeline_parameters.items():
                 if parameter in env.parameters:
                     problems.append(f"{where}.parameters.{parameter}: set by the pipeline ({key}); remove it")
+            if env.deployment is not None and env.deployment.test_paths and env.account:
+                # The hook is declared in the environment's account, by the role Pulumi assumes
+                # there, whose permissions are generated from recorded provider calls
+                # (offline/bootstrap_policy.py): none are recorded for Lambda and its log group yet.
+                problems.append(
+                    f"{where}.deployment.testPaths: not yet for an environment in another account "
+                    f"({env.account}): the role Pulumi assumes there has no recorded permissions for the "
+                    "test's Lambda function; roll back with deployment.alarms, and keep verify"
+                )
+            if env.deployment is not None:
+                for parameter in DEPLOYMENT_PARAMETER_NAMES:
+                    if parameter in env.parameters:
+                        problems.append(
+                            f"{where}.parameters.{parameter}: set by the pipeline from {where}.deployment; "
+                            "remove it"
+                        )
             if env.stack_name == RESERVED_ROLE_PATH:
                 problems.append(
                     f"{where}.stackName: {env.stack_name!r} is reserved: the stack's roles would live under "
@@ -1220,9 +1411,11 @@ def _constraints(loc: tuple[Any, ...]) -> dict[str, Any]:
 def _number_range(bounds: dict[str, Any]) -> str:
     low = bounds.get("ge", bounds["gt"] + 1 if "gt" in bounds else None)
     high = bounds.get("le", bounds["lt"] - 1 if "lt" in bounds else None)
+    # A percentage's bounds are decimals (0.1); a count's whole numbers.
+    kind = "a number" if isinstance(low, float) or isinstance(high, float) else "a whole number"
     if low is not None and high is not None:
-        return f"a whole number from {low} to {high}"
-    return f"a whole number of at least {low}" if low is not None else f"a whole number of at most {high}"
+        return f"{kind} from {low} to {high}"
+    return f"{kind} of at least {low}" if low is not None else f"{kind} of at most {high}"
 
 
 def _size_range(bounds: dict[str, Any], unit: str) -> str:
@@ -1308,6 +1501,11 @@ def _problem(error: Any) -> list[str]:
     return [f"{_key(loc)}: {message}"]
 
 
+def _is_deployment(loc: tuple[Any, ...]) -> bool:
+    """An environment's `deployment` itself: its own rules across its keys."""
+    return len(loc) == 3 and loc[0] == "environments" and loc[2] == "deployment"
+
+
 _PLACEHOLDER = "placeholder-for-a-wrong-value"
 # What stands in for a wrong required value of application and infrastructure in the second pass.
 _SECTION_PLACEHOLDERS = {"name": _PLACEHOLDER, "repository": "placeholder/placeholder"}
@@ -1335,6 +1533,10 @@ def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: di
                 if error["type"] == "string_type" and len(loc) == 3 and isinstance(value, int):
                     # An unquoted number: take it as the text it was meant to be.
                     environments[index][key] = str(value)
+                elif key == "deployment" and len(loc) >= 4 and isinstance(environments[index].get(key), dict):
+                    # A wrong key of the deployment: only it is dropped, so that the deployment's
+                    # own rules (which keys go with which strategy) are checked in this round too.
+                    environments[index][key].pop(loc[3], None)
                 elif error["type"] == "bool_type" and len(loc) == 3 and value in YAML11_BOOLEANS:
                     # `approval: yes`: what it was meant to say, so that what depends on the
                     # environment being gated is checked in this round too.
@@ -1375,7 +1577,7 @@ def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: di
         return [
             line
             for error in exc.errors()
-            if not error["loc"]
+            if not error["loc"] or _is_deployment(error["loc"])
             for line in _problem(error)
             if _PLACEHOLDER[:20] not in line
             and "Placeholder" not in line

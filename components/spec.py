@@ -43,6 +43,10 @@ class EnvironmentRefs:
     """Gated, in another account: the role there the recovery assumes to do it."""
     record_project: Optional[str] = None
     """Gated: the CodeBuild project that records each release and keeps its image."""
+    test_hook_function_arn: Optional[str] = None
+    """With `deployment.testPaths`: the lifecycle-hook function ECS runs against the test listener."""
+    test_hook_role_arn: Optional[str] = None
+    """With `deployment.testPaths`: the role ECS assumes to invoke that function."""
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,18 @@ simulator's own clock above, in whole minutes, only orders events and is not thi
       for a stage held by another execution (P1, P2) are not modelled. Stages skipped (P6)
       cost nothing. Per environment: the stages named after it (`<env>`, `<env>-plan`,
       `<env>-approval`).
+
+ECS deployments inside a stack update (issue 27; docs/deployment-strategies.md)
+  E27 A stack update whose parameters carry a DeploymentStrategy updates the ECS service, and
+      CloudFormation waits for ECS's deployment, bake included (AWS::ECS::Service registry
+      schema: the handlers' 36-hour timeout; BakeTimeInMinutes, CanaryConfiguration,
+      LinearConfiguration): BLUE_GREEN waits the bake, CANARY the canary's bake and the bake,
+      LINEAR each step's bake but the last's and the bake, ROLLING nothing more. A failing
+      lifecycle-hook test fails it before production traffic moves (AWS, "Lifecycle hooks for
+      Amazon ECS service deployments"), an alarm in ALARM during the bake at its end, at the
+      latest (AWS, "How CloudWatch alarms detect Amazon ECS deployment failures"): ECS rolls the
+      service back, the stack update fails and rolls back (UPDATE_ROLLBACK_COMPLETE, the stack as
+      it was), and the action fails. A first create has no revision to go back to: not modelled.
 """
 
 from __future__ import annotations
@@ -121,6 +133,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from components.config import linear_steps
 from tests.support import app_build
 from tests.support.aws_stubs import REVIEW_AWS, STACK_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
@@ -239,6 +252,11 @@ class World:
     """Release marks on each image (by the tag the build gave it), as the recorders leave them."""
     infra_commits: dict[str, InfraCommit] = field(default_factory=dict)
     """Every infrastructure commit pushed, by sha (P12)."""
+    ecs_deployment_fails: Callable[[str, Mapping[str, str]], Optional[tuple[str, str]]] = (
+        lambda stack, parameters: None
+    )
+    """Why the ECS deployment of a stack update with these parameters fails, as (`hook` or
+    `alarm`, what happened), or None (E27)."""
 
 
 # -- what happened -----------------------------------------------------------------------------
@@ -253,6 +271,8 @@ class Counts:
     recoveries: int = 0
     approvals: int = 0
     records: int = 0
+    ecs_rollbacks: int = 0
+    """Service deployments ECS rolled back (E27)."""
 
 
 @dataclass
@@ -374,6 +394,10 @@ class PipelineRun:
         """Release records as the table holds them (DynamoDB JSON items), by (environment, execution)."""
         self.answered: dict[tuple[str, str], str] = {}
         """(execution, approval stage) → who approved it (P10)."""
+        self.ecs_deployments: list[tuple[str, str, int, Optional[str]]] = []
+        """(stack, strategy, minutes CloudFormation waited for it, why it failed or None) of each
+        ECS deployment a stack update ran (E27)."""
+        self._ecs_wait = 0
         self.world.infra_commits.setdefault(self.world.infra_head.sha, self.world.infra_head)
         self.timeline: list[ActionRun | Bake] = []
         """T1: every action run and bake, in the order they happened."""
@@ -648,7 +672,17 @@ class PipelineRun:
             self._codebuild(execution, stage, action, configuration)
         elif provider == "CloudFormation":
             yield ("wait", ACTION_MINUTES)
-            self._cloudformation(execution, action, configuration)
+            self._ecs_wait = 0
+            try:
+                self._cloudformation(execution, action, configuration)
+            except ActionFailed:
+                waited, self._ecs_wait = self._ecs_wait, 0
+                if waited:
+                    yield ("wait", waited)  # E27: the update fails when ECS's deployment does
+                raise
+            waited, self._ecs_wait = self._ecs_wait, 0
+            if waited:
+                yield ("wait", waited)  # E27
         elif provider == "Manual":
             self.counts.approvals += 1
             request = ApprovalRequest(stage["name"], execution.id, configuration.get("CustomData", ""))
@@ -1204,8 +1238,41 @@ class PipelineRun:
             raise ActionFailed(
                 f"{stack.name}: the {'create' if creating else 'update'} failed and rolled back"
             )
+        if not creating:
+            self._ecs_deployment(stack, parameters)
         stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
         stack.template, stack.parameters, stack.image_parameter = template, dict(parameters), image_parameter
+
+    def _ecs_deployment(self, stack: Stack, parameters: Mapping[str, str]) -> None:
+        """E27: the service's deployment inside the update, how long CloudFormation waits for
+        it, and ECS's rollback when its test or an alarm fails it."""
+        strategy = parameters.get("DeploymentStrategy")
+        if not strategy:
+            return
+        bake = int(parameters.get("DeploymentBakeMinutes", "15"))
+        minutes = {
+            "ROLLING": 0,
+            "BLUE_GREEN": bake,
+            "CANARY": int(parameters.get("CanaryBakeMinutes", "10")) + bake,
+            "LINEAR": int(parameters.get("LinearStepBakeMinutes", "6"))
+            * linear_steps(float(parameters.get("LinearStepPercent", "10")))
+            + bake,
+        }[strategy]
+        failure = self.world.ecs_deployment_fails(stack.name, parameters)
+        if failure is None:
+            self._ecs_wait = minutes
+            self.ecs_deployments.append((stack.name, strategy, minutes, None))
+            return
+        kind, what = failure
+        # A failing test stops the deployment before production traffic; an alarm fires by
+        # the end of the bake at the latest.
+        self._ecs_wait = 0 if kind == "hook" else minutes
+        self.ecs_deployments.append((stack.name, strategy, self._ecs_wait, f"{kind}: {what}"))
+        self.counts.ecs_rollbacks += 1
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+        raise ActionFailed(
+            f"{stack.name}: ECS rolled the service back ({kind}: {what}); the update failed and rolled back"
+        )
 
     def _cloudformation(self, execution, action, configuration: Mapping[str, str]) -> None:
         mode = configuration["ActionMode"]

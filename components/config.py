@@ -553,7 +553,16 @@ CODEBUILD_VARIABLES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
 # What the verify project sets (components/verify_project.py `verify_environment`) and the
 # variables build-image/verify-environment assigns while it checks the outputs.
 VERIFY_PROJECT_VARIABLES = frozenset(
-    {"ENVIRONMENT", "VERIFY_COMMAND", "STACK_OUTPUTS", "name", "value", "missing"}
+    {
+        "ENVIRONMENT",
+        "VERIFY_COMMAND",
+        "STACK_OUTPUTS",
+        "VERIFY_TIMEOUT_MINUTES",
+        "name",
+        "value",
+        "missing",
+        "status",
+    }
 )
 
 
@@ -1124,6 +1133,11 @@ class DeliveryConfig(_Section):
     @property
     def build_image_repository_name(self) -> str:
         return self.build_image.repository_name or f"{self.application.name}/codebuild"
+
+    @property
+    def tools_image_repository_name(self) -> str:
+        """The small projects' tools image, beside the build image's repository."""
+        return f"{self.build_image_repository_name}-tools"
 
 
 # DeliveryConfig's own boolean keys (the CLI passes top-level values as strings).

@@ -48,6 +48,10 @@ def test_stack_exports_what_an_engineer_needs_next(stack):
     assert outputs["pipeline_url"].endswith(f"/pipelines/{outputs['pipeline_name']}/view?region=eu-west-1")
     build_repo = only(run.mocks, "aws:ecr/repository:Repository", "build-image-ecr-repository")
     assert outputs["build_image"].startswith(build_repo.state["repositoryUrl"] + "@sha256:")
+    tools_repo = only(run.mocks, "aws:ecr/repository:Repository", "tools-image-ecr-repository")
+    # Beside the build image's repository, whatever that is called.
+    assert tools_repo.inputs["name"] == build_repo.inputs["name"] + "-tools"
+    assert outputs["tools_image"].startswith(tools_repo.state["repositoryUrl"] + "@sha256:")
     assert outputs["artifact_bucket"] == only(run.mocks, "aws:s3/bucket:Bucket").state["bucket"]
     app_repo = only(run.mocks, "aws:ecr/repository:Repository", "app-image-repository")
     assert outputs["app_repository_url"] == app_repo.state["repositoryUrl"]

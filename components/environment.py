@@ -120,9 +120,10 @@ class EnvironmentDeliveryArgs:
     pipeline_account_id: pulumi.Input[str]
     region: pulumi.Input[str]
     artifacts: ArtifactAccess
-    tools_image_ref: pulumi.Input[str]
-    """The tools image the small projects run, pinned by digest (build-image/tools.Dockerfile)."""
-    tools_image_repository_arn: pulumi.Input[str]
+    tools_image_ref: Optional[pulumi.Input[str]]
+    """The tools image the small projects run, pinned by digest (build-image/tools.Dockerfile);
+    None only where the environment has no small project (ungated, no `verify`)."""
+    tools_image_repository_arn: Optional[pulumi.Input[str]]
     image_tag_parameter: str
     """The template parameter the review shows first (old tag → new)."""
     pipeline_name: str

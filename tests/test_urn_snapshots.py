@@ -64,13 +64,26 @@ RELEASE_INTEGRITY = {
     FOUR_ENVIRONMENTS: [*APPROVERS * 2, *RECORDER * 2, *RELEASE_RECORD, *REPOSITORY_POLICY * 3],
     CROSS_ACCOUNT: [*APPROVERS, *RECORDER, *RELEASE_RECORD, *REPOSITORY_POLICY * 2],
 }
+# Release speed (issue 28): the small projects' tools image, built and pushed like the build
+# image, in its own repository (with its lifecycle and who-may-write policy). Every stack with
+# a small project (dev has neither a gated environment nor a verify: none there).
+TOOLS_IMAGE = (
+    "ecs-delivery:build_image:BuildImage",
+    "docker:index/image:Image",
+    "ecs-delivery:image_repository:ImageRepository",
+    "aws:ecr/repository:Repository",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    *REPOSITORY_POLICY,
+)
 NEW_SINCE = {
-    "0.9.0": RELEASE_INTEGRITY,
+    "0.9.0": {
+        stack: [*new, *(TOOLS_IMAGE if stack != "dev" else ())] for stack, new in RELEASE_INTEGRITY.items()
+    },
     "before-0.9.0": {
         "dev": RELEASE_INTEGRITY["dev"],
-        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"]],
-        FOUR_ENVIRONMENTS: [*STACK_RECOVERY * 2, *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS]],  # qa, production
-        CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY, *RELEASE_INTEGRITY[CROSS_ACCOUNT]],
+        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"], *TOOLS_IMAGE],
+        FOUR_ENVIRONMENTS: [*STACK_RECOVERY * 2, *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS], *TOOLS_IMAGE],
+        CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY, *RELEASE_INTEGRITY[CROSS_ACCOUNT], *TOOLS_IMAGE],
     },
 }
 # Groupings in the state, nothing in AWS, that a release added without a resource of its own:
@@ -85,6 +98,7 @@ NEW_NAMES = (
     "record-",
     "releases",
     "-pull-policy",
+    "tools-image",
 )
 
 

@@ -100,7 +100,8 @@ bench: venv
 	$(BIN)/python -m dev.bench
 
 # Numbers of the container tier: the build image cold and warm, the application build cold
-# and with the registry cache, the image's size. Needs what `make container` needs.
+# and with the registry cache, the image's size next to the tools image's. Needs what
+# `make container` needs.
 bench-container: venv
 	$(BIN)/python -m dev.bench_container
 

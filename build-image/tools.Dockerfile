@@ -27,6 +27,8 @@ FROM ${BASE_IMAGE}
 # - bash, coreutils (`timeout`): the buildspecs' `env.shell: bash`, verify-environment's bound;
 # - ca-certificates: TLS to the AWS APIs and to the application.
 # Versions are not pinned (.hadolint.yaml): the digest above fixes the Debian release.
+# `apt-get clean`: the downloaded packages stay out of the layer on any base (debian:*-slim
+# drops them by its own apt settings; a debootstrapped base does not).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         awscli \
@@ -37,6 +39,7 @@ RUN apt-get update \
         jq \
         make \
         python3 \
+    && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && aws --version \
     && curl --version

@@ -339,8 +339,9 @@ class BuildConfig(_Section):
     """CodeBuild compute size of the application build (SMALL: 3 GB of memory and 2 vCPUs; the
     others as CodeBuild's "Build environment compute types" lists them)."""
     architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
-    built for the same platform."""
+    """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image and
+    the tools image are built for the same platform (the small projects run on
+    LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER)."""
     cache_modes: list[CacheMode] = Field(default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3)
     """CodeBuild local cache modes of the build project; empty: no local cache. The source
     cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""

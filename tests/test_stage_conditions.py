@@ -87,7 +87,7 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
     assert set(approval) == {"name", "actions", "beforeEntry"}
     # Everything a rollback or retry runs again is in the release stage, and no approval: a
     # fresh change set, its confirmation against the reviewed one (or the recorded release a
-    # rollback returns to), the execute, its record, the smoke test.
+    # rollback returns to), the execute, its record and the smoke test side by side.
     release = stage(four, "production")
     assert release["beforeEntry"] == skip_when_nothing_changes
     assert [(a["name"], a["runOrder"]) for a in release["actions"]] == [
@@ -95,7 +95,7 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
         ("ConfirmChangeSet", 2),
         ("ExecuteChangeSet", 3),
         ("RecordRelease", 4),
-        ("Verify", 5),
+        ("Verify", 4),
     ]
     create_in_plan = action_of(four, "production-plan", "CreateChangeSet")["configuration"]
     create_in_release = action_of(four, "production", "CreateChangeSet")["configuration"]

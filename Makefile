@@ -23,7 +23,7 @@ venv: $(BIN)/.installed
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/hadolint build-image/Dockerfile examples/app-repo/Dockerfile
+	$(BIN)/hadolint build-image/Dockerfile build-image/tools.Dockerfile examples/app-repo/Dockerfile
 	$(BIN)/shellcheck .ci/run build-image/start-dockerd build-image/image-digest build-image/image-published build-image/review-change-set build-image/recover-stack build-image/verify-environment build-image/record-release tests/container/prepare-host
 	$(BIN)/cfn-lint --append-rules policy/template_rules --template examples/infra-repo/stack.yml
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
@@ -100,7 +100,8 @@ bench: venv
 	$(BIN)/python -m dev.bench
 
 # Numbers of the container tier: the build image cold and warm, the application build cold
-# and with the registry cache, the image's size. Needs what `make container` needs.
+# and with the registry cache, the image's size next to the tools image's. Needs what
+# `make container` needs.
 bench-container: venv
 	$(BIN)/python -m dev.bench_container
 

@@ -95,6 +95,28 @@ build_image = BuildImage(
     ),
 )
 
+# What the small projects (recovery, review and confirm, record, verify) run on Lambda compute:
+# no Docker, the AWS CLI and the project's scripts. Built, pushed and pinned like the build
+# image, in a repository of its own; only for a stack that has such projects.
+tools_image = (
+    BuildImage(
+        "tools-image",
+        BuildImageArgs(
+            repository=repository_args(
+                config.tools_image_repository_name,
+                writers=writers.administrators,
+                immutable_tags=False,
+            ),
+            project_dir=PROJECT_DIR,
+            context="build-image",
+            dockerfile="tools.Dockerfile",
+            architecture=config.build.architecture,
+        ),
+    )
+    if any(env.approval or env.verify is not None for env in config.environments)
+    else None
+)
+
 # The BuildKit registry cache is one tag overwritten by every build: never immutable.
 build_cache = (
     ImageRepository(
@@ -172,6 +194,7 @@ release_stores = ReleaseStores(
         artifacts_for_environments.key_arn,
         app_repository_arn,
         build_image.repository_arn,
+        *([tools_image.repository_arn] if tools_image else []),
         *([build_cache.repository_arn] if build_cache else []),
         *([release_record.table_arn] if release_record else []),
         # What the build pulls its base images through, and the credentials it pulls with:
@@ -200,8 +223,8 @@ environments = {
             pipeline_account_id=account_id,
             region=region,
             artifacts=artifacts_for_environments,
-            build_image_ref=build_image.image_ref,
-            build_image_repository_arn=build_image.repository_arn,
+            tools_image_ref=tools_image.image_ref if tools_image else None,
+            tools_image_repository_arn=tools_image.repository_arn if tools_image else None,
             image_tag_parameter=config.image_tag_parameter,
             pipeline_name=name_prefix,
             stores=release_stores,
@@ -324,6 +347,8 @@ publish_writers(
 pulumi.export("pipeline_name", delivery.pipeline_name)
 pulumi.export("pipeline_url", delivery.pipeline_url)
 pulumi.export("build_image", build_image.image_ref)
+if tools_image:
+    pulumi.export("tools_image", tools_image.image_ref)
 pulumi.export("build_project", build.project_name)
 pulumi.export("artifact_bucket", artifacts.bucket_name)
 pulumi.export("app_repository_url", app_repository_url)

@@ -275,7 +275,8 @@ def _environment_stages(
       rejection (or the approval's 7-day timeout) ends the run, and nothing rolls back or
       asks again.
     - `<env>`: entered on the same condition; the reviewed change applied (the target proves
-      it is the one approved, or stops), recorded with its image kept, then verify. Alarms
+      it is the one approved, or stops), then recorded with its image kept and verified, side
+      by side. Alarms
       and onFailure act here only: a rollback or retry runs these actions again, and a
       rollback, which runs with the last successful execution's artifacts and variables,
       restores that release without a new approval (it was approved and recorded when it
@@ -301,7 +302,9 @@ def _environment_stages(
         config, env, refs, plan_namespace=namespace, release_namespace=release_namespace(env.name)
     )
     record = _record_action(env, refs, run_order=max(a.run_order for a in release) + 1)
-    verify = _verify_action(env, refs, run_order=record.run_order + 1)
+    # Beside the record, not after it: neither reads what the other does, and each fails the
+    # stage on its own (docs/operations.md, "Why each step is there").
+    verify = _verify_action(env, refs, run_order=record.run_order)
     return (
         StageSpec(
             plan_stage_name(env.name),

@@ -1,5 +1,7 @@
-"""`BuildImage`: the custom CodeBuild image (Docker-in-Docker plus the build tools), built
-from `build-image/` and pushed to its own ECR repository.
+"""`BuildImage`: a custom CodeBuild image built from `build-image/` and pushed to its own ECR
+repository. The program declares two: the build image (`Dockerfile`: Docker-in-Docker plus
+the build tools, for the application build) and the tools image (`tools.Dockerfile`: AWS CLI,
+Python and the project's scripts, no Docker, for the small projects on Lambda compute).
 
 Pull access: the CodeBuild project uses SERVICE_ROLE pull credentials, so the build role
 names this repository in its own policy and the repository carries no resource policy. A
@@ -32,28 +34,31 @@ from components.image_repository import ImageRepository, ImageRepositoryArgs
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 
 
-def _ignore_patterns(context: Path) -> list[str]:
-    """`.dockerignore` read as the Docker SDK for Python reads it (docker/api/build.py):
-    stripped lines, blanks and comments dropped."""
-    ignore_file = context / ".dockerignore"
+def _ignore_patterns(context: Path, dockerfile: str) -> list[str]:
+    """The ignore file read as the Docker SDK for Python reads it (docker/api/build.py):
+    stripped lines, blanks and comments dropped. The Dockerfile's own `<Dockerfile>.dockerignore`
+    beside it comes first, the context's `.dockerignore` otherwise (Docker's documentation,
+    "Build context", Dockerfile-specific ignore files)."""
+    own = context / f"{dockerfile}.dockerignore"
+    ignore_file = own if own.is_file() else context / ".dockerignore"
     if not ignore_file.is_file():
         return []
     lines = (line.strip() for line in ignore_file.read_text().splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def context_files(context: Path) -> list[Path]:
+def context_files(context: Path, dockerfile: str = "Dockerfile") -> list[Path]:
     """The files of the build context that Docker sends to the daemon, by Docker's own
     `.dockerignore` semantics (the Docker SDK's port of moby's pattern matcher: `*` stops at
     `/`, `**` crosses it, `!` re-includes, the last match wins, the Dockerfile always goes)."""
-    sent = exclude_paths(str(context), _ignore_patterns(context))
+    sent = exclude_paths(str(context), _ignore_patterns(context, dockerfile), dockerfile=dockerfile)
     return sorted(path for path in (context / p for p in sent) if path.is_file())
 
 
-def context_digest(context: Path) -> str:
+def context_digest(context: Path, dockerfile: str = "Dockerfile") -> str:
     """A stable hash of the files Docker would send (relative paths, modes, contents)."""
     digest = hashlib.sha256()
-    for path in context_files(context):
+    for path in context_files(context, dockerfile):
         digest.update(path.relative_to(context).as_posix().encode() + b"\0")
         digest.update(oct(path.stat().st_mode & 0o777).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -84,16 +89,14 @@ class BuildImage(pulumi.ComponentResource):
     def __init__(self, name: str, args: BuildImageArgs, opts: Optional[pulumi.ResourceOptions] = None):
         context = args.project_dir / args.context
         if not (context / args.dockerfile).is_file():
-            raise ValueError(f"build image: no Dockerfile at {context / args.dockerfile}")
+            raise ValueError(f"{name}: no Dockerfile at {context / args.dockerfile}")
         if args.repository.immutable_tags:
             raise ValueError(
-                "build image: its repository must be MUTABLE: a rebuild of unchanged content "
+                f"{name}: its repository must be MUTABLE: a rebuild of unchanged content "
                 "pushes the same content-hash tag again, which an IMMUTABLE repository rejects"
             )
         if args.architecture not in PLATFORMS:
-            raise ValueError(
-                f"build image: architecture {args.architecture!r} is not one of {sorted(PLATFORMS)}"
-            )
+            raise ValueError(f"{name}: architecture {args.architecture!r} is not one of {sorted(PLATFORMS)}")
         super().__init__("ecs-delivery:build_image:BuildImage", name, None, opts)
         repository = ImageRepository(f"{name}-ecr", args.repository, opts=pulumi.ResourceOptions(parent=self))
         auth = aws.ecr.get_authorization_token_output(
@@ -101,7 +104,9 @@ class BuildImage(pulumi.ComponentResource):
         )
         platform = PLATFORMS[args.architecture]
         # The platform is part of the content: the same files built for arm64 are another image.
-        tag = hashlib.sha256(f"{context_digest(context)}:{platform}".encode()).hexdigest()[:16]
+        tag = hashlib.sha256(f"{context_digest(context, args.dockerfile)}:{platform}".encode()).hexdigest()[
+            :16
+        ]
         image = docker.Image(
             f"{name}-image",
             image_name=repository.repository_url.apply(lambda url: f"{url}:{tag}"),

@@ -1,7 +1,7 @@
 """`ChangeSetReview`: the small CodeBuild project that shows an approver what a gated
 environment's change set will do, before the manual approval.
 
-It runs the build image unprivileged with an inline buildspec that calls
+It runs the tools image (Lambda compute) with an inline buildspec that calls
 `build-image/review-change-set` (baked into the image): describe the change set (every page)
 and the stack's current parameters, render the report with
 `/opt/ecs-delivery/changeset_report.py`, upload it under `reviews/<environment>/<execution>/`
@@ -145,7 +145,7 @@ class ChangeSetReviewArgs:
     """Template parameter holding the image tag (shown first, old → new)."""
     artifact_bucket_name: pulumi.Input[str]
     project: SmallProject
-    """The build image, artifact store, log retention and host the environment's projects share."""
+    """The tools image, artifact store, log retention and host the environment's projects share."""
     checks: ReleaseChecks
     """What the confirm checks a release against (image, approver, release record)."""
     reader_role_pattern: Optional[pulumi.Input[str]] = None
@@ -171,7 +171,7 @@ class ChangeSetReview(pulumi.ComponentResource):
                 log_group_arn=v["log_group_arn"],
                 bucket_arn=v["bucket_arn"],
                 account_id=v["account_id"],
-                build_image_repository_arn=v["build_image_repository_arn"],
+                tools_image_repository_arn=v["image_repository_arn"],
                 read_statement=cloudformation.change_set_read_statement(
                     cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
                 ),

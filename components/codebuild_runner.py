@@ -1,11 +1,13 @@
 """`CodeBuildRunner`: what every CodeBuild project run by the pipeline is made of — its
 log group with a retention, its own role (trusted by CodeBuild for this account and this
-project only) with the policy its owner writes, and the project itself: the build image
-pinned by digest, pulled with the role (SERVICE_ROLE), sources and artifacts from
-CodePipeline.
+project only) with the policy its owner writes, and the project itself: its image pinned by
+digest, pulled with the role (SERVICE_ROLE), sources and artifacts from CodePipeline.
 
-`BuildProject` (the application build) passes its own settings here; an environment's small
-projects (`ChangeSetReview`, `StackRecovery`, `VerifyProject`) share theirs (`SmallProject`).
+`BuildProject` (the application build) passes its own settings here: the privileged build
+image on EC2 compute. An environment's small projects (`ChangeSetReview`, `StackRecovery`,
+`ReleaseRecorder`, `VerifyProject`) share theirs (`SmallProject`): the tools image on Lambda
+compute, which starts a build faster than EC2 and does not queue ("Run builds on AWS Lambda
+compute"), within the limits that page lists (`lambda_compute_problems`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,20 @@ from components import iam_policies
 
 # CodeBuild's environment type for each host the build image can be built for.
 ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
+# The same hosts on Lambda compute (botocore's CodeBuild model, EnvironmentType).
+LAMBDA_ENVIRONMENT_TYPES = {"x86_64": "LINUX_LAMBDA_CONTAINER", "arm64": "ARM_LAMBDA_CONTAINER"}
+# Lambda compute types are BUILD_LAMBDA_<memory> (botocore's CodeBuild model, ComputeType:
+# "Only available for environment type LINUX_LAMBDA_CONTAINER and ARM_LAMBDA_CONTAINER").
+LAMBDA_COMPUTE_PREFIX = "BUILD_LAMBDA_"
+# 2 GB rather than 1: the AWS CLI's start is CPU-bound, and Lambda gives a function CPU in
+# proportion to its memory (AWS Lambda Developer Guide, "Configure Lambda function memory":
+# 1,769 MB is one vCPU). ASSUMPTION: CodeBuild's Lambda compute shares CPU the same way; no
+# CodeBuild page says how much CPU BUILD_LAMBDA_<n>GB has.
+LAMBDA_COMPUTE_TYPE = "BUILD_LAMBDA_2GB"
+# "Run builds on AWS Lambda compute", Limitations: a build on Lambda compute runs at most 15
+# minutes, and the project takes no timeout of its own (pulumi-aws: "The `build_timeout`
+# property is not available on the `Lambda` compute type").
+LAMBDA_MAX_MINUTES = 15
 
 
 def plaintext(values: Mapping[str, str]) -> list[dict[str, str]]:
@@ -57,31 +73,69 @@ class CodeBuildRunnerArgs:
     privileged_mode: bool = False
     compute_type: str = "BUILD_GENERAL1_SMALL"
     environment_type: str = "LINUX_CONTAINER"
-    """LINUX_CONTAINER (x86_64) or ARM_CONTAINER (arm64): the host the image was built for."""
+    """LINUX_CONTAINER (x86_64) or ARM_CONTAINER (arm64): the host the image was built for;
+    LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER on Lambda compute."""
     cache_modes: tuple[str, ...] = ()
     """CodeBuild LOCAL cache modes; empty: NO_CACHE. LOCAL_DOCKER_LAYER_CACHE needs
     privileged mode."""
-    timeout_minutes: int = 60
+    timeout_minutes: Optional[int] = 60
+    """None on Lambda compute, which takes no build timeout (its builds stop at 15 minutes)."""
     log_retention_days: int = 30
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
 
 
+def on_lambda_compute(environment_type: str) -> bool:
+    return environment_type in LAMBDA_ENVIRONMENT_TYPES.values()
+
+
+def lambda_compute_problems(args: CodeBuildRunnerArgs) -> list[str]:
+    """What CodeBuild refuses of a project on Lambda compute ("Run builds on AWS Lambda
+    compute", Limitations), each as AWS-CDK's `Project` checks it before deploying
+    (aws-codebuild/lib/project.ts `validateLambdaBuildImage`, linux-lambda-build-image.ts
+    `validate`): no privileged mode (no Docker), no cache, no build timeout, a Lambda compute
+    type; and the other way round, no Lambda compute type on EC2."""
+    if not on_lambda_compute(args.environment_type):
+        if args.compute_type.startswith(LAMBDA_COMPUTE_PREFIX):
+            return [
+                f"compute type {args.compute_type} needs a Lambda environment type, "
+                f"not {args.environment_type}"
+            ]
+        return []
+    problems = []
+    if args.privileged_mode:
+        problems.append("Lambda compute has no privileged mode")
+    if args.cache_modes:
+        problems.append("Lambda compute has no cache")
+    if args.timeout_minutes is not None:
+        problems.append(
+            f"Lambda compute takes no build timeout (its builds stop at {LAMBDA_MAX_MINUTES} minutes), "
+            f"not {args.timeout_minutes}"
+        )
+    if not args.compute_type.startswith(LAMBDA_COMPUTE_PREFIX):
+        problems.append(
+            f"Lambda compute needs a {LAMBDA_COMPUTE_PREFIX}<size> compute type, not {args.compute_type}"
+        )
+    return problems
+
+
 @dataclass(frozen=True)
 class SmallProject:
-    """What an environment's small, unprivileged projects (review, recovery, smoke test) share:
-    the build image they run, the artifact store they read, where they log, the host. Each
-    component adds its own policy, buildspec and variables (`role_policy`, `runner_args`)."""
+    """What an environment's small, unprivileged projects (review, recovery, record, smoke test)
+    share: the tools image they run, the artifact store they read, where they log, the host.
+    Each component adds its own policy, buildspec and variables (`role_policy`,
+    `runner_args`)."""
 
-    build_image_ref: pulumi.Input[str]
-    build_image_repository_arn: pulumi.Input[str]
+    image_ref: pulumi.Input[str]
+    """The tools image, pinned by digest."""
+    image_repository_arn: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     region: pulumi.Input[str]
     log_retention_days: int = 30
     kms_key_arn: Optional[pulumi.Input[str]] = None
     architecture: str = "x86_64"
-    """The host the build image was built for (x86_64 or arm64)."""
+    """The host the tools image was built for (x86_64 or arm64)."""
 
     def role_policy(
         self,
@@ -91,7 +145,7 @@ class SmallProject:
         **extra: pulumi.Input[Any],
     ) -> pulumi.Output[str]:
         """The role's policy, `document(v)` of the resolved values: `log_group_arn`,
-        `bucket_arn`, `account_id`, `build_image_repository_arn`, `kms_key_arn`, `partition`,
+        `bucket_arn`, `account_id`, `image_repository_arn`, `kms_key_arn`, `partition`,
         `region` and the `extra` ones."""
 
         def written(v: dict[str, Any]) -> str:
@@ -103,7 +157,7 @@ class SmallProject:
             region=self.region,
             account_id=self.account_id,
             bucket_arn=self.artifact_bucket_arn,
-            build_image_repository_arn=self.build_image_repository_arn,
+            image_repository_arn=self.image_repository_arn,
             kms_key_arn=self.kms_key_arn,
             **extra,
         ).apply(written)
@@ -119,22 +173,28 @@ class SmallProject:
         environment_variables: pulumi.Input[list[dict[str, Any]]],
         timeout_minutes: int,
     ) -> CodeBuildRunnerArgs:
-        """A small unprivileged project on the build image: reading a stack or running a smoke
-        test needs no Docker daemon."""
+        """A small unprivileged project on the tools image: reading a stack or running a smoke
+        test needs no Docker daemon. Lambda compute when `timeout_minutes` fits its 15 minutes
+        (the build then stops at 15, not at `timeout_minutes`: Lambda compute takes no timeout
+        of its own; verify-environment bounds the smoke test itself); EC2 otherwise, with the
+        timeout."""
+        on_lambda = timeout_minutes <= LAMBDA_MAX_MINUTES
         return CodeBuildRunnerArgs(
             project_name=project_name,
             description=description,
             role_description=role_description,
             buildspec=buildspec,
-            image=self.build_image_ref,
+            image=self.image_ref,
             role_policy=role_policy,
             account_id=self.account_id,
             region=self.region,
             environment_variables=environment_variables,
             privileged_mode=False,
-            compute_type="BUILD_GENERAL1_SMALL",
-            environment_type=ENVIRONMENT_TYPES[self.architecture],
-            timeout_minutes=timeout_minutes,
+            compute_type=LAMBDA_COMPUTE_TYPE if on_lambda else "BUILD_GENERAL1_SMALL",
+            environment_type=(LAMBDA_ENVIRONMENT_TYPES if on_lambda else ENVIRONMENT_TYPES)[
+                self.architecture
+            ],
+            timeout_minutes=None if on_lambda else timeout_minutes,
             log_retention_days=self.log_retention_days,
             kms_key_arn=self.kms_key_arn,
         )
@@ -151,6 +211,9 @@ class CodeBuildRunner(pulumi.ComponentResource):
             raise ValueError(
                 f"{name}: the Docker layer cache needs privileged mode (CodeBuild refuses it otherwise)"
             )
+        problems = lambda_compute_problems(args)
+        if problems:
+            raise ValueError(f"{name}: " + "; ".join(problems))
         super().__init__("ecs-delivery:codebuild_runner:CodeBuildRunner", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
@@ -188,6 +251,9 @@ class CodeBuildRunner(pulumi.ComponentResource):
                 "compute_type": args.compute_type,
                 "image": args.image,
                 "privileged_mode": args.privileged_mode,
+                # On Lambda compute too: "Run builds on AWS Lambda compute" lists the ECR actions
+                # a custom image needs for the project's role. ASSUMPTION: that page does not
+                # name the pull credentials type; SERVICE_ROLE is the one that uses the role.
                 "image_pull_credentials_type": "SERVICE_ROLE",
                 "environment_variables": args.environment_variables,
             },
@@ -196,8 +262,11 @@ class CodeBuildRunner(pulumi.ComponentResource):
                 "s3_logs": {"status": "DISABLED"},
             },
             encryption_key=args.kms_key_arn,
+            # Lambda compute takes no cache setting at all (AWS-CDK refuses one, see above).
             cache={"type": "LOCAL", "modes": list(args.cache_modes)}
             if args.cache_modes
+            else None
+            if on_lambda_compute(args.environment_type)
             else {"type": "NO_CACHE"},
             # The role must be able to pull the image before the first build starts.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),

@@ -339,8 +339,9 @@ class BuildConfig(_Section):
     """CodeBuild compute size of the application build (SMALL: 3 GB of memory and 2 vCPUs; the
     others as CodeBuild's "Build environment compute types" lists them)."""
     architecture: Literal["x86_64", "arm64"] = "x86_64"
-    """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image is
-    built for the same platform."""
+    """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image and
+    the tools image are built for the same platform (the small projects run on
+    LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER)."""
     cache_modes: list[CacheMode] = Field(default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3)
     """CodeBuild local cache modes of the build project; empty: no local cache. The source
     cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""
@@ -553,7 +554,16 @@ CODEBUILD_VARIABLES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
 # What the verify project sets (components/verify_project.py `verify_environment`) and the
 # variables build-image/verify-environment assigns while it checks the outputs.
 VERIFY_PROJECT_VARIABLES = frozenset(
-    {"ENVIRONMENT", "VERIFY_COMMAND", "STACK_OUTPUTS", "name", "value", "missing"}
+    {
+        "ENVIRONMENT",
+        "VERIFY_COMMAND",
+        "STACK_OUTPUTS",
+        "VERIFY_TIMEOUT_MINUTES",
+        "name",
+        "value",
+        "missing",
+        "status",
+    }
 )
 
 
@@ -1315,6 +1325,11 @@ class DeliveryConfig(_Section):
     @property
     def build_image_repository_name(self) -> str:
         return self.build_image.repository_name or f"{self.application.name}/codebuild"
+
+    @property
+    def tools_image_repository_name(self) -> str:
+        """The small projects' tools image, beside the build image's repository."""
+        return f"{self.build_image_repository_name}-tools"
 
 
 # DeliveryConfig's own boolean keys (the CLI passes top-level values as strings).

@@ -121,8 +121,10 @@ class EnvironmentDeliveryArgs:
     pipeline_account_id: pulumi.Input[str]
     region: pulumi.Input[str]
     artifacts: ArtifactAccess
-    build_image_ref: pulumi.Input[str]
-    build_image_repository_arn: pulumi.Input[str]
+    tools_image_ref: Optional[pulumi.Input[str]]
+    """The tools image the small projects run, pinned by digest (build-image/tools.Dockerfile);
+    None only where the environment has no small project (ungated, no `verify`)."""
+    tools_image_repository_arn: Optional[pulumi.Input[str]]
     image_tag_parameter: str
     """The template parameter the review shows first (old tag → new)."""
     pipeline_name: str
@@ -208,8 +210,8 @@ class EnvironmentDelivery(pulumi.ComponentResource):
         )
         # What the environment's small projects share; they run in the pipeline's account.
         small = SmallProject(
-            build_image_ref=args.build_image_ref,
-            build_image_repository_arn=args.build_image_repository_arn,
+            image_ref=args.tools_image_ref,
+            image_repository_arn=args.tools_image_repository_arn,
             artifact_bucket_arn=args.artifacts.bucket_arn,
             account_id=args.pipeline_account_id,
             region=args.region,

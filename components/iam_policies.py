@@ -170,9 +170,12 @@ def _codebuild_bucket_statement(bucket_arn: str, account_id: str) -> dict[str, A
     )
 
 
-def _codebuild_runner_statements(log_group_arn: str, build_image_repository_arn: str) -> list[dict[str, Any]]:
-    """What every CodeBuildRunner role needs: write its own log streams and pull the build
-    image (SERVICE_ROLE pull credentials)."""
+def _codebuild_runner_statements(
+    log_group_arn: str, image_repository_arn: str, image_sid: str = "PullBuildImage"
+) -> list[dict[str, Any]]:
+    """What every CodeBuildRunner role needs: write its own log streams and pull its image
+    (SERVICE_ROLE pull credentials): the build image, or the small projects' tools image.
+    Lambda compute asks the same of a custom image ("Run builds on AWS Lambda compute")."""
     return [
         statement(
             "WriteBuildLogs",
@@ -182,7 +185,7 @@ def _codebuild_runner_statements(log_group_arn: str, build_image_repository_arn:
         # GetAuthorizationToken has no resource form; what the token allows is still
         # limited by the repository statements.
         statement("EcrLogin", ["ecr:GetAuthorizationToken"], ["*"]),
-        statement("PullBuildImage", ECR_PULL_ACTIONS, [build_image_repository_arn]),
+        statement(image_sid, ECR_PULL_ACTIONS, [image_repository_arn]),
     ]
 
 
@@ -305,14 +308,14 @@ def review_role_policy(
     log_group_arn: str,
     bucket_arn: str,
     account_id: str,
-    build_image_repository_arn: str,
+    tools_image_repository_arn: str,
     read_statement: dict[str, Any],
     report_prefix: str,
     kms_key_arn: Optional[str] = None,
     reader_role_arn: Optional[str] = None,
     release_statements: Sequence[dict[str, Any]] = (),
 ) -> PolicyDocument:
-    """What a review does: log, read its input artifact, pull the build image, read what it
+    """What a review does: log, read its input artifact, pull the tools image, read what it
     reviews (the target's `read_statement`: for CloudFormation, its environment's stack and
     change sets) — nothing else — and write under its own report prefix only. For an
     environment in another account it reads nothing itself: it assumes that account's
@@ -320,7 +323,7 @@ def review_role_policy(
     the pipeline's account (the image behind the tag, who approved, the release record)."""
     condition = _bucket_account_condition(account_id)
     return document(
-        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        *_codebuild_runner_statements(log_group_arn, tools_image_repository_arn, "PullToolsImage"),
         statement(
             "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
         ),
@@ -339,14 +342,14 @@ def verify_role_policy(
     log_group_arn: str,
     bucket_arn: str,
     account_id: str,
-    build_image_repository_arn: str,
+    tools_image_repository_arn: str,
     kms_key_arn: Optional[str] = None,
 ) -> PolicyDocument:
-    """What a smoke test does in AWS: log, pull the build image, read its input (the
+    """What a smoke test does in AWS: log, pull the tools image, read its input (the
     application's checkout). It writes no artifact, so it may only decrypt with the key."""
     condition = _bucket_account_condition(account_id)
     return document(
-        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        *_codebuild_runner_statements(log_group_arn, tools_image_repository_arn, "PullToolsImage"),
         statement(
             "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
         ),
@@ -360,18 +363,18 @@ def recovery_role_policy(
     log_group_arn: str,
     bucket_arn: str,
     account_id: str,
-    build_image_repository_arn: str,
+    tools_image_repository_arn: str,
     recovery_statement: dict[str, Any],
     kms_key_arn: Optional[str] = None,
     recovery_role_arn: Optional[str] = None,
 ) -> PolicyDocument:
-    """What a stack recovery does: log, pull the build image, read its input (CodeBuild
+    """What a stack recovery does: log, pull the tools image, read its input (CodeBuild
     downloads it, unused), and what the target needs to clear a failed first create
     (`recovery_statement`: for CloudFormation, read and delete its environment's stack) —
     or, for an environment in another account, assume the recovery role there instead."""
     condition = _bucket_account_condition(account_id)
     return document(
-        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        *_codebuild_runner_statements(log_group_arn, tools_image_repository_arn, "PullToolsImage"),
         statement(
             "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
         ),
@@ -777,19 +780,19 @@ def release_recorder_policy(
     log_group_arn: str,
     bucket_arn: str,
     account_id: str,
-    build_image_repository_arn: str,
+    tools_image_repository_arn: str,
     table_arn: str,
     environment: str,
     application_repository_arn: str,
     kms_key_arn: Optional[str] = None,
 ) -> PolicyDocument:
-    """What recording a release does: log, pull the build image, read its input (CodeBuild
+    """What recording a release does: log, pull the tools image, read its input (CodeBuild
     downloads it, unused); write this environment's release record, and no other's; mark the
     released image with a tag of its own and take that mark off images past the kept number
     (read a manifest, put it under the new tag, list the tags, delete a tag)."""
     condition = _bucket_account_condition(account_id)
     return document(
-        *_codebuild_runner_statements(log_group_arn, build_image_repository_arn),
+        *_codebuild_runner_statements(log_group_arn, tools_image_repository_arn, "PullToolsImage"),
         statement(
             "ReadInputArtifact", ["s3:GetObject", "s3:GetObjectVersion"], [f"{bucket_arn}/*"], condition
         ),

@@ -2,7 +2,7 @@
 once it has executed.
 
 Its pipeline action runs in the release stage right after the change set is executed.
-`build-image/record-release` (baked into the build image: `release_gate.py record`) writes the
+`build-image/record-release` (baked into the tools image: `release_gate.py record`) writes the
 release into the `ReleaseRecord` table (what the confirm established: identity, fingerprint, image, approver)
 and marks the released image in the application repository with a tag of its own,
 `release-<environment>.<time>-<execution>`, taking the mark off this environment's images past
@@ -68,7 +68,7 @@ class ReleaseRecorderArgs:
     keep_releases: int
     """How many of this environment's release marks stay (`ecr.keepReleases`)."""
     project: SmallProject
-    """The build image, artifact store, log retention and host the environment's projects share."""
+    """The tools image, artifact store, log retention and host the environment's projects share."""
 
 
 class ReleaseRecorder(pulumi.ComponentResource):
@@ -87,7 +87,7 @@ class ReleaseRecorder(pulumi.ComponentResource):
                 log_group_arn=v["log_group_arn"],
                 bucket_arn=v["bucket_arn"],
                 account_id=v["account_id"],
-                build_image_repository_arn=v["build_image_repository_arn"],
+                tools_image_repository_arn=v["image_repository_arn"],
                 table_arn=v["table_arn"],
                 environment=args.environment,
                 application_repository_arn=v["repository_arn"],

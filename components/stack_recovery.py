@@ -2,7 +2,7 @@
 gated environment.
 
 Its pipeline action runs first in the environment's plan stage, before the change set is
-created. `build-image/recover-stack` (baked into the build image) deletes the stack only when
+created. `build-image/recover-stack` (baked into the tools image) deletes the stack only when
 it is in ROLLBACK_COMPLETE (a first create that failed and was rolled back: it never held a
 release, and CloudFormation refuses every change set on it); any other state is left alone, and
 the failed states a person must look at fail the stage with the command that usually resolves
@@ -38,7 +38,7 @@ class StackRecoveryArgs:
     environment: str
     stack_name: str
     project: SmallProject
-    """The build image, artifact store, log retention and host the environment's projects share."""
+    """The tools image, artifact store, log retention and host the environment's projects share."""
     recovery_role_pattern: Optional[pulumi.Input[str]] = None
     """For an environment in another account: the ARN pattern of the role there that the
     recovery assumes (a `CrossAccountAccess` recovery role, whose ARN the pipeline action
@@ -61,7 +61,7 @@ class StackRecovery(pulumi.ComponentResource):
                 log_group_arn=v["log_group_arn"],
                 bucket_arn=v["bucket_arn"],
                 account_id=v["account_id"],
-                build_image_repository_arn=v["build_image_repository_arn"],
+                tools_image_repository_arn=v["image_repository_arn"],
                 recovery_statement=cloudformation.stack_recovery_statement(
                     cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
                 ),

@@ -1,6 +1,6 @@
 """`VerifyProject`: the smoke test an environment runs after each deploy.
 
-A small unprivileged CodeBuild project on the build image. The pipeline's `Verify`
+A small unprivileged CodeBuild project on the tools image. The pipeline's `Verify`
 action hands it the application's checkout and the deployed stack's outputs (through the
 deploy action's variables namespace) as environment variables; `build-image/verify-environment`
 checks that each arrived and runs `verify.command` (default `make smoke`), which fails the
@@ -32,10 +32,18 @@ def verify_buildspec() -> str:
     )
 
 
-def verify_environment(*, environment: str, command: str, stack_outputs: Sequence[str]) -> dict[str, str]:
+def verify_environment(
+    *, environment: str, command: str, stack_outputs: Sequence[str], timeout_minutes: int
+) -> dict[str, str]:
     """The project's environment variables: what verify-environment reads besides the stack
-    outputs the pipeline action passes per run."""
-    return {"ENVIRONMENT": environment, "VERIFY_COMMAND": command, "STACK_OUTPUTS": " ".join(stack_outputs)}
+    outputs the pipeline action passes per run. VERIFY_TIMEOUT_MINUTES bounds the command in
+    the script: on Lambda compute the project itself takes no timeout (codebuild_runner)."""
+    return {
+        "ENVIRONMENT": environment,
+        "VERIFY_COMMAND": command,
+        "STACK_OUTPUTS": " ".join(stack_outputs),
+        "VERIFY_TIMEOUT_MINUTES": str(timeout_minutes),
+    }
 
 
 @dataclass(frozen=True)
@@ -48,8 +56,10 @@ class VerifyProjectArgs:
     stack_outputs: Sequence[str]
     """The stack outputs it gets as environment variables (`verify.stackOutputs`)."""
     timeout_minutes: int
+    """`verify.timeoutMinutes`: up to 15, the project runs on Lambda compute and the script
+    bounds the command; above, on EC2 compute with this build timeout (codebuild_runner)."""
     project: SmallProject
-    """The build image, artifact store, log retention and host the environment's projects share."""
+    """The tools image, artifact store, log retention and host the environment's projects share."""
 
 
 class VerifyProject(pulumi.ComponentResource):
@@ -67,7 +77,7 @@ class VerifyProject(pulumi.ComponentResource):
                 log_group_arn=v["log_group_arn"],
                 bucket_arn=v["bucket_arn"],
                 account_id=v["account_id"],
-                build_image_repository_arn=v["build_image_repository_arn"],
+                tools_image_repository_arn=v["image_repository_arn"],
                 kms_key_arn=v["kms_key_arn"],
             ),
         )
@@ -82,7 +92,10 @@ class VerifyProject(pulumi.ComponentResource):
                 # The stack outputs arrive per run, from the pipeline action.
                 environment_variables=plaintext(
                     verify_environment(
-                        environment=args.environment, command=args.command, stack_outputs=args.stack_outputs
+                        environment=args.environment,
+                        command=args.command,
+                        stack_outputs=args.stack_outputs,
+                        timeout_minutes=args.timeout_minutes,
                     )
                 ),
                 timeout_minutes=args.timeout_minutes,

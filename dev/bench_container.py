@@ -5,7 +5,8 @@
   the scripts it copies (what a maintainer editing start-dockerd waits for);
 - the example application's buildspec in that image, on a nested daemon with nothing in it:
   cold (an empty registry cache), then the next commit on another empty daemon (the cache);
-- the build image's size;
+- the build image's size, and next to it the tools image's (build-image/tools.Dockerfile, what
+  the small projects run on Lambda compute) and how long it takes to build cold;
 - how soon `start-dockerd` gives up on a daemon without privileges (the container tier
   checks that it reports the exit, this says how long it took).
 
@@ -32,6 +33,7 @@ from tests.support import containers
 
 T = TypeVar("T")
 TAG = f"{containers.LABEL}/build-image:bench"
+TOOLS_TAG = f"{containers.LABEL}/tools-image:bench"
 
 
 def step(label: str, action: Callable[[], T]) -> tuple[T, float]:
@@ -84,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("build image size (uncompressed, as `docker images`)", f"{size / 1e6:.0f} MB"))
         measured("build-image-size", "the build image, uncompressed (docker images)", size / 1e6, "MB")
         print(f"  build image size: {size / 1e6:.0f} MB", flush=True)
+        _, tools_cold = step(
+            "tools image, cold", lambda: containers.tools_image(docker, base, TOOLS_TAG, no_cache=True)
+        )
+        rows.append(("tools image, cold (no BuildKit cache)", f"{tools_cold:.1f} s"))
+        measured("tools-image-cold", "build build-image/tools.Dockerfile with no BuildKit cache", tools_cold)
+        tools_size = docker.image_size(TOOLS_TAG)
+        rows.append(("tools image size (uncompressed, as `docker images`)", f"{tools_size / 1e6:.0f} MB"))
+        measured("tools-image-size", "the tools image, uncompressed (docker images)", tools_size / 1e6, "MB")
+        print(f"  tools image size: {tools_size / 1e6:.0f} MB (build image: {size / 1e6:.0f} MB)", flush=True)
 
         unprivileged = containers.BuildHost.start(docker, TAG, shared / "unprivileged", privileged=False)
         try:

@@ -493,7 +493,13 @@ def _codebuild_section(resources: list[dict[str, Any]]) -> list[str]:
                     ", ".join((inputs.get("cache") or {}).get("modes") or [])
                     or (inputs.get("cache") or {}).get("type", "NO_CACHE"),
                 ],
-                ["timeout (minutes)", inputs.get("buildTimeout")],
+                [
+                    "timeout (minutes)",
+                    inputs.get("buildTimeout")
+                    # Lambda compute takes no timeout; its builds stop at 15 minutes (AWS,
+                    # "Run builds on AWS Lambda compute", Limitations).
+                    or ("15 at most (Lambda compute)" if "LAMBDA" in str(environment.get("type")) else None),
+                ],
                 [
                     "source / buildspec",
                     f"{source.get('type')} / "

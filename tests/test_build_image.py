@@ -167,10 +167,55 @@ def test_same_content_from_two_checkouts_and_with_stray_files_gives_identical_do
     # (Docker always sends the Dockerfile and the .dockerignore itself).
     sent = {p.name for p in context_files(runner / "build-image")}
     assert sent == {
-        ".dockerignore", "Dockerfile", "changeset_report.py", "daemon.json", "image-digest", "image-published",
-        "recover-stack", "record-release", "release_gate.py", "review-change-set", "start-dockerd",
-        "verify-environment",
+        ".dockerignore", "Dockerfile", "daemon.json", "image-digest", "image-published", "start-dockerd",
     }  # fmt: skip
+
+
+def test_each_image_hashes_only_the_files_its_own_ignore_file_lets_through(tmp_path):
+    """Dockerfile.dockerignore and tools.Dockerfile.dockerignore (Docker reads the file named
+    after the Dockerfile first): the tools image's scripts are not the build image's content,
+    and the build image's daemon script is not the tools image's."""
+    context = _checkout(tmp_path) / "build-image"
+    assert {p.name for p in context_files(context, "tools.Dockerfile")} == {
+        ".dockerignore", "tools.Dockerfile", "changeset_report.py", "record-release", "recover-stack",
+        "release_gate.py", "review-change-set", "verify-environment",
+    }  # fmt: skip
+    build, tools = context_digest(context), context_digest(context, "tools.Dockerfile")
+    (context / "start-dockerd").write_text((context / "start-dockerd").read_text() + "\n# changed\n")
+    assert context_digest(context, "tools.Dockerfile") == tools
+    assert context_digest(context) != build
+    build = context_digest(context)
+    (context / "review-change-set").write_text((context / "review-change-set").read_text() + "\n# changed\n")
+    assert context_digest(context) == build
+    assert context_digest(context, "tools.Dockerfile") != tools
+
+
+def test_the_tools_image_is_built_from_its_own_dockerfile_in_the_same_context(mocks):
+    holder = {}
+
+    def program():
+        holder["image"] = BuildImage(
+            "tools-image",
+            BuildImageArgs(
+                repository=ImageRepositoryArgs(
+                    repository_name="todobackend/codebuild-tools", untagged_expiry_days=7, max_image_count=25
+                ),
+                project_dir=PROJECT_DIR,
+                dockerfile="tools.Dockerfile",
+                architecture="arm64",
+            ),
+        )
+
+    declare(program)
+    docker_image = only(mocks, "docker:index/image:Image")
+    assert docker_image.inputs["build"]["context"] == "build-image"
+    assert docker_image.inputs["build"]["dockerfile"] == "build-image/tools.Dockerfile"
+    # One platform: Lambda compute refuses a multi-architecture image.
+    assert docker_image.inputs["build"]["platform"] == "linux/arm64"
+    tag = hashlib.sha256(
+        f"{context_digest(BUILD_CONTEXT, 'tools.Dockerfile')}:linux/arm64".encode()
+    ).hexdigest()[:16]
+    assert docker_image.inputs["imageName"].endswith(f"/todobackend/codebuild-tools:{tag}")
 
 
 def test_context_matching_follows_docker_where_fnmatch_did_not(tmp_path):

@@ -20,7 +20,7 @@ def test_project_runs_the_pinned_build_image_privileged(book):
     assert environment["privilegedMode"] is True
     assert environment["type"] == "LINUX_CONTAINER"
     assert environment["imagePullCredentialsType"] == "SERVICE_ROLE"
-    image = only(book.mocks, "docker:index/image:Image").state["repoDigest"]
+    image = only(book.mocks, "docker:index/image:Image", "build-image-image").state["repoDigest"]
     assert environment["image"] == image
     assert "@sha256:" in image and ":" not in image.split("/")[-1].split("@")[0]
 
@@ -126,8 +126,9 @@ def test_builds_start_warm_with_codebuilds_local_caches(book):
     project = only(book.mocks, "aws:codebuild/project:Project", "build-project").inputs
     # The Docker layer cache (it needs privileged mode), by default.
     assert project["cache"] == {"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE"]}
+    # Lambda compute takes no cache setting (AWS-CDK refuses one there): none declared.
     review = only(book.mocks, "aws:codebuild/project:Project", "review-production-project").inputs
-    assert review["cache"] == {"type": "NO_CACHE"}
+    assert "cache" not in review
     none = run_config(config_with(build={"cacheModes": []}))
     assert only(none.mocks, "aws:codebuild/project:Project", "build-project").inputs["cache"] == {
         "type": "NO_CACHE"
@@ -152,14 +153,18 @@ def test_the_build_gets_a_registry_cache_repository_it_may_read_and_write(book):
     assert "BuildCache" not in build_statements(off.mocks)
 
 
-def test_arm64_runs_both_projects_on_arm_hosts_with_an_arm_image():
+def test_arm64_runs_every_project_on_arm_hosts_with_arm_images():
     run = run_config(config_with(build={"architecture": "arm64", "computeType": "BUILD_GENERAL1_LARGE"}))
-    for project in ("build-project", "review-production-project"):
-        assert (
-            only(run.mocks, "aws:codebuild/project:Project", project).inputs["environment"]["type"]
-            == "ARM_CONTAINER"
-        )
-    assert only(run.mocks, "docker:index/image:Image").inputs["build"]["platform"] == "linux/arm64"
+    environment_types = {
+        project: only(run.mocks, "aws:codebuild/project:Project", project).inputs["environment"]["type"]
+        for project in ("build-project", "review-production-project")
+    }
+    assert environment_types == {
+        "build-project": "ARM_CONTAINER",
+        "review-production-project": "ARM_LAMBDA_CONTAINER",
+    }
+    for image in ("build-image-image", "tools-image-image"):
+        assert only(run.mocks, "docker:index/image:Image", image).inputs["build"]["platform"] == "linux/arm64"
 
 
 def test_docker_hub_through_an_ecr_pull_through_cache():

@@ -109,13 +109,18 @@ def test_review_project_is_small_unprivileged_and_pinned(prod):
     project = review_project(prod).inputs
     environment = project["environment"]
     assert environment["privilegedMode"] is False
-    assert environment["computeType"] == "BUILD_GENERAL1_SMALL"
-    assert environment["image"] == only(prod, "docker:index/image:Image").state["repoDigest"]
+    assert (environment["type"], environment["computeType"]) == ("LINUX_LAMBDA_CONTAINER", "BUILD_LAMBDA_2GB")
+    assert (
+        environment["image"]
+        == only(prod, "docker:index/image:Image", "tools-image-image").state["repoDigest"]
+    )
     assert environment["imagePullCredentialsType"] == "SERVICE_ROLE"
     # Names and locations, none of them a secret: plain text, which the console shows.
     assert {v["type"] for v in environment["environmentVariables"]} == {"PLAINTEXT"}
-    # A review that hangs (an unreachable endpoint) gives up in 10 minutes, not CodeBuild's 60.
-    assert project["buildTimeout"] == 10
+    # A review that hangs (an unreachable endpoint) stops with Lambda compute's 15 minutes, not
+    # CodeBuild's 60: Lambda compute takes no timeout of its own, and no cache setting.
+    assert "buildTimeout" not in project
+    assert "cache" not in project
     # The console names what the project and its role are for.
     assert project["description"] == "Describe and render the production change set for its approver"
     role = only(prod, "aws:iam/role:Role", "review-production-role").inputs
@@ -319,7 +324,11 @@ def test_a_review_in_another_account_describes_through_the_reader_role_only(tmp_
     reader = (
         "arn:aws:iam::222222222222:role/ecs-delivery/app/review/production/production-reader-role-1a2b3c4"
     )
-    exports, calls, _ = run_review(tmp_path, [release], {"READER_ROLE_ARN": reader})
+    exports, calls, _ = run_review(
+        tmp_path,
+        [release],
+        {"READER_ROLE_ARN": reader, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/creds"},
+    )
     # A profile that assumes the reader with CodeBuild's own (container) credentials.
     assert calls[:2] == [
         ["configure", "set", "profile.reader.role_arn", reader],

@@ -607,7 +607,7 @@ def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
     )
     lines = synth.summary(CROSS_ACCOUNT, target, records).splitlines()
     assert (
-        f"  production (account {TARGET}): CreateChangeSet → ConfirmChangeSet → ExecuteChangeSet → RecordRelease → Verify"
+        f"  production (account {TARGET}): CreateChangeSet → ConfirmChangeSet → ExecuteChangeSet → RecordRelease + Verify"
         in lines
     )
     assert "  dev: Deploy → Verify" in lines

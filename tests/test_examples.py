@@ -22,21 +22,27 @@ def test_the_buildspec_artifact_is_the_default_version_file_literally():
 def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
     buildspec = yaml.safe_load((EXAMPLES / "app-repo" / "buildspec.yml").read_text())
     assert buildspec["phases"]["pre_build"]["commands"][0] == "start-dockerd"
-    dockerfile = (EXAMPLES.parent / "build-image" / "Dockerfile").read_text()
-    (scripts,) = [
-        line.split()[2:] for line in dockerfile.splitlines() if line.startswith("COPY --chmod=0755 ")
-    ]
-    # Executable, on the PATH (tests/container/ runs each in the built image).
-    assert scripts == [
+    # Executable, on the PATH (tests/container/ runs each in the built image): the build's own
+    # scripts in the build image, the small projects' in the tools image.
+    assert copied_scripts("Dockerfile") == [
         "start-dockerd",
         "image-digest",
         "image-published",
+        "/usr/local/bin/",
+    ]
+    assert copied_scripts("tools.Dockerfile") == [
         "review-change-set",
         "recover-stack",
         "verify-environment",
         "record-release",
         "/usr/local/bin/",
     ]
+
+
+def copied_scripts(dockerfile: str) -> list[str]:
+    text = (EXAMPLES.parent / "build-image" / dockerfile).read_text()
+    (scripts,) = [line.split()[2:] for line in text.splitlines() if line.startswith("COPY --chmod=0755 ")]
+    return scripts
 
 
 def test_infra_example_matches_the_default_contract():

@@ -279,6 +279,8 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
             f"{bucket}/*",
             f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend",
             f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/codebuild",
+            # The small projects' tools image: as protected as the build image.
+            f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/codebuild-tools",
             f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/build-cache",
             f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/todobackend-book-releases",
         ]

@@ -21,6 +21,7 @@ from components.iam_policies import Request
 from tests.conftest import (
     CROSS_ACCOUNT,
     FOUR_ENVIRONMENTS,
+    all_of,
     any_stack,
     only,
     pipeline_account,
@@ -321,20 +322,55 @@ def only_key(mocks):
     return (stores[0].get("encryptionKey") or {}).get("id")
 
 
-def codebuild_runner_requests(mocks, runner: str) -> list[Request]:
+# What pulling an image from ECR takes, as "Run builds on AWS Lambda compute" lists it for a
+# custom image (and CodeBuild on EC2 with SERVICE_ROLE pull credentials likewise).
+ECR_PULL = ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
+
+
+def image_repository(mocks, image: str) -> str:
+    return only(mocks, "aws:ecr/repository:Repository", f"{image}-ecr-repository").state["arn"]
+
+
+def codebuild_runner_requests(mocks, runner: str, image: str = "build-image") -> list[Request]:
     """What CodeBuild does with any project role before the buildspec runs: write the
-    build log, log in to ECR and pull the build image (SERVICE_ROLE pull credentials)."""
+    build log, log in to ECR and pull the project's image (SERVICE_ROLE pull credentials):
+    the build image for the application build, the tools image for the small projects."""
     group = only(mocks, "aws:cloudwatch/logGroup:LogGroup", f"{runner}-logs").state["arn"]
-    build_image = only(mocks, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
+    repository = image_repository(mocks, image)
     return [
         Request("logs:CreateLogStream", f"{group}:log-stream:4f1c-build"),
         Request("logs:PutLogEvents", f"{group}:log-stream:4f1c-build"),
         Request("ecr:GetAuthorizationToken", "*"),
-        *(
-            Request(a, build_image)
-            for a in ("ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage")
-        ),
+        *(Request(a, repository) for a in ECR_PULL),
     ]
+
+
+def small_project_roles(mocks) -> list[str]:
+    """The roles of every environment's small projects (review, recovery, record, verify)."""
+    kinds = ("review", "recover", "record", "verify")
+    return [r.name for r in all_of(mocks, "aws:iam/role:Role") if r.name.split("-", 1)[0] in kinds]
+
+
+def test_only_the_application_build_pulls_the_build_image_and_the_small_projects_the_tools_image(declared):
+    roles = declared_roles(declared)
+    build_image = image_repository(declared, "build-image")
+    small = small_project_roles(declared)
+    # Every gated environment has a review, a recovery and a recorder; every one with `verify` a
+    # smoke test (dev: neither).
+    expected = sum(3 for *_, gated in environments(declared) if gated) + len(verified_environments(declared))
+    assert len(small) == expected
+    if not small:
+        # A stack without small projects builds no tools image.
+        assert [r.name for r in all_of(declared, "docker:index/image:Image")] == ["build-image-image"]
+        return
+    tools_image = image_repository(declared, "tools-image")
+    for name in small:
+        for action in ECR_PULL:
+            assert roles[name].allows(Request(action, tools_image)), (name, action)
+            assert not roles[name].allows(Request(action, build_image)), (name, action)
+    for action in ECR_PULL:
+        assert roles["build-role"].allows(Request(action, build_image))
+        assert not roles["build-role"].allows(Request(action, tools_image))
 
 
 def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_version(declared):
@@ -431,7 +467,7 @@ def test_each_review_role_can_describe_its_change_set_and_write_its_report(decla
         acct = account_of(declared, environment)
         stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         requests = [
-            *codebuild_runner_requests(declared, f"review-{environment}"),
+            *codebuild_runner_requests(declared, f"review-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
             Request("s3:GetBucketAcl", bucket, own_bucket),
             Request("s3:GetBucketLocation", bucket, own_bucket),
@@ -467,7 +503,7 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
         acct = account_of(declared, environment)
         stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         requests = [
-            *codebuild_runner_requests(declared, f"recover-{environment}"),
+            *codebuild_runner_requests(declared, f"recover-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
             Request("s3:GetBucketAcl", bucket, own_bucket),
             Request("s3:GetBucketLocation", bucket, own_bucket),
@@ -749,7 +785,7 @@ def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared)
     for environment in verified_environments(declared):
         # CodeBuild with a CodePipeline input (setting-up-service-role, S3BucketIdentity).
         requests = [
-            *codebuild_runner_requests(declared, f"verify-{environment}"),
+            *codebuild_runner_requests(declared, f"verify-{environment}", "tools-image"),
             *(
                 Request(a, f"{bucket}/pipeline/ApplicationSource/abc.zip", own_bucket)
                 for a in ("s3:GetObject", "s3:GetObjectVersion")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from offline.program import load_stack_config
-from tests.conftest import CROSS_ACCOUNT, FIXTURE_STACKS, only, run_stack, stage_names
+from tests.conftest import CROSS_ACCOUNT, FIXTURE_STACKS, all_of, only, run_stack, stage_names
 
 STACKS = ["dev", "prod"]
 
@@ -48,6 +48,19 @@ def test_stack_exports_what_an_engineer_needs_next(stack):
     assert outputs["pipeline_url"].endswith(f"/pipelines/{outputs['pipeline_name']}/view?region=eu-west-1")
     build_repo = only(run.mocks, "aws:ecr/repository:Repository", "build-image-ecr-repository")
     assert outputs["build_image"].startswith(build_repo.state["repositoryUrl"] + "@sha256:")
+    # The small projects' image, beside the build image's repository, whatever that is called;
+    # none where no small project runs it (dev: no gated environment, no verify).
+    tools_repos = [
+        r
+        for r in all_of(run.mocks, "aws:ecr/repository:Repository")
+        if r.name == "tools-image-ecr-repository"
+    ]
+    if stack == "dev":
+        assert (tools_repos, "tools_image" in outputs) == ([], False)
+    else:
+        (tools_repo,) = tools_repos
+        assert tools_repo.inputs["name"] == build_repo.inputs["name"] + "-tools"
+        assert outputs["tools_image"].startswith(tools_repo.state["repositoryUrl"] + "@sha256:")
     assert outputs["artifact_bucket"] == only(run.mocks, "aws:s3/bucket:Bucket").state["bucket"]
     app_repo = only(run.mocks, "aws:ecr/repository:Repository", "app-image-repository")
     assert outputs["app_repository_url"] == app_repo.state["repositoryUrl"]

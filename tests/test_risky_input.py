@@ -140,12 +140,12 @@ def test_outputs_that_only_resemble_them_are_fine():
 
 
 def test_every_variable_the_verify_project_sets_or_assigns_is_reserved():
-    assert set(verify_environment(environment="dev", command="make smoke", stack_outputs=["A"])) <= (
-        VERIFY_PROJECT_VARIABLES
-    )
+    assert set(
+        verify_environment(environment="dev", command="make smoke", stack_outputs=["A"], timeout_minutes=15)
+    ) <= (VERIFY_PROJECT_VARIABLES)
     script = (PROJECT_DIR / "build-image" / "verify-environment").read_text()
     assigned = set(re.findall(r"^\s*(?:for\s+)?([A-Za-z_]\w*)(?:=|\s+in\s)", script, flags=re.MULTILINE))
-    assert assigned == {"missing", "name", "value"}
+    assert assigned == {"missing", "name", "value", "status"}
     assert assigned <= VERIFY_PROJECT_VARIABLES
 
 

@@ -41,12 +41,17 @@ def test_each_gated_environment_recovers_first_in_its_plan_stage_with_its_own_pr
     assert recover["configuration"] == {"ProjectName": "todobackend-shop-recover-production"}
     environment = project.inputs["environment"]
     assert environment["privilegedMode"] is False
-    assert environment["computeType"] == "BUILD_GENERAL1_SMALL"
-    assert environment["image"] == only(gated, "docker:index/image:Image").state["repoDigest"]
+    # Lambda compute, the tools image ("Run builds on AWS Lambda compute"): no build timeout of
+    # its own, its builds stop at 15 minutes.
+    assert (environment["type"], environment["computeType"]) == ("LINUX_LAMBDA_CONTAINER", "BUILD_LAMBDA_2GB")
+    assert (
+        environment["image"]
+        == only(gated, "docker:index/image:Image", "tools-image-image").state["repoDigest"]
+    )
     assert environment["environmentVariables"] == [
         {"name": "STACK_NAME", "value": "shop-prod", "type": "PLAINTEXT"}
     ]
-    assert project.inputs["buildTimeout"] == 15
+    assert "buildTimeout" not in project.inputs
     assert json.loads(project.inputs["source"]["buildspec"])["phases"]["build"]["commands"] == [
         "recover-stack"
     ]
@@ -162,11 +167,20 @@ def test_a_stack_that_cannot_be_described_fails_with_the_reason(tmp_path):
     assert "not authorized to perform: cloudformation:DescribeStacks" in result.output
 
 
+RECOVERY_ROLE = (
+    "arn:aws:iam::222222222222:role/ecs-delivery/app/recovery/production/production-recover-role-1a2b3c4"
+)
+
+
 def test_in_another_account_every_call_goes_through_the_recovery_role(tmp_path):
-    role = (
-        "arn:aws:iam::222222222222:role/ecs-delivery/app/recovery/production/production-recover-role-1a2b3c4"
+    role = RECOVERY_ROLE
+    # CodeBuild on EC2 compute: the container credentials endpoint.
+    result, calls = recover(
+        tmp_path,
+        "ROLLBACK_COMPLETE",
+        RECOVERY_ROLE_ARN=role,
+        AWS_CONTAINER_CREDENTIALS_RELATIVE_URI="/v2/creds",
     )
-    result, calls = recover(tmp_path, "ROLLBACK_COMPLETE", RECOVERY_ROLE_ARN=role)
     assert result.succeeded, result.output
     assert calls[:2] == [
         ["configure", "set", "profile.recovery.role_arn", role],
@@ -179,3 +193,14 @@ def test_in_another_account_every_call_goes_through_the_recovery_role(tmp_path):
         ["cloudformation", "wait"],
     ]
     assert all(c[-2:] == ["--profile", "recovery"] for c in stack_calls)
+
+
+def test_on_lambda_compute_the_recovery_role_is_assumed_with_the_environments_credentials(tmp_path):
+    # No container credentials endpoint: the build's own credentials are its environment's
+    # (an assumption about Lambda compute, build-image/recover-stack).
+    result, calls = recover(tmp_path, "CREATE_COMPLETE", RECOVERY_ROLE_ARN=RECOVERY_ROLE)
+    assert result.succeeded, result.output
+    assert calls[:2] == [
+        ["configure", "set", "profile.recovery.role_arn", RECOVERY_ROLE],
+        ["configure", "set", "profile.recovery.credential_source", "Environment"],
+    ]

@@ -87,7 +87,7 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
     assert set(approval) == {"name", "actions", "beforeEntry"}
     # Everything a rollback or retry runs again is in the release stage, and no approval: a
     # fresh change set, its confirmation against the reviewed one (or the recorded release a
-    # rollback returns to), the execute, its record, the smoke test.
+    # rollback returns to), the execute, its record and the smoke test side by side.
     release = stage(four, "production")
     assert release["beforeEntry"] == skip_when_nothing_changes
     assert [(a["name"], a["runOrder"]) for a in release["actions"]] == [
@@ -95,7 +95,7 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
         ("ConfirmChangeSet", 2),
         ("ExecuteChangeSet", 3),
         ("RecordRelease", 4),
-        ("Verify", 5),
+        ("Verify", 4),
     ]
     create_in_plan = action_of(four, "production-plan", "CreateChangeSet")["configuration"]
     create_in_release = action_of(four, "production", "CreateChangeSet")["configuration"]
@@ -193,7 +193,10 @@ def test_verify_runs_after_the_deploy_with_the_stack_outputs(four):
         == "todobackend-four-environments-verify-dev"
     )
     assert project.inputs["environment"]["privilegedMode"] is False
-    assert project.inputs["buildTimeout"] == 10
+    # 10 minutes fit Lambda compute: no project timeout there, verify-environment bounds the
+    # command with VERIFY_TIMEOUT_MINUTES (below).
+    assert project.inputs["environment"]["type"] == "ARM_LAMBDA_CONTAINER"  # the fixture builds for arm64
+    assert "buildTimeout" not in project.inputs
     assert json.loads(project.inputs["source"]["buildspec"])["phases"]["build"]["commands"] == [
         "verify-environment"
     ]
@@ -202,6 +205,7 @@ def test_verify_runs_after_the_deploy_with_the_stack_outputs(four):
         "ENVIRONMENT": "dev",
         "VERIFY_COMMAND": "make smoke SMOKE_PATH=/health",
         "STACK_OUTPUTS": "ApplicationUrl TaskDefinition",
+        "VERIFY_TIMEOUT_MINUTES": "10",
     }
     # Gated: the smoke test reads the outputs the execute action publishes.
     assert action_of(four, "production", "ExecuteChangeSet")["namespace"] == "Stack-production"
@@ -461,7 +465,9 @@ def smoke(tmp_path, url: str, extra: dict[str, str] | None = None):
         # verify-environment from the image's folder, as it is on the image's PATH.
         "PATH": f"{APP.parents[1] / 'build-image'}{os.pathsep}{os.environ['PATH']}",
         "SMOKE_RETRIES": "0",
-        **verify_environment(environment="dev", command="make smoke", stack_outputs=["ApplicationUrl"]),
+        **verify_environment(
+            environment="dev", command="make smoke", stack_outputs=["ApplicationUrl"], timeout_minutes=15
+        ),
         **({"ApplicationUrl": url} if url else {}),
     }
     return run_buildspec(
@@ -498,3 +504,16 @@ def test_the_smoke_test_fails_without_a_url_or_an_answer(tmp_path):
     refused = smoke(tmp_path, "http://127.0.0.1:9")
     assert not refused.succeeded
     assert "-> 000" in refused.output
+
+
+@needs_tools
+def test_a_smoke_test_that_outlasts_verify_timeout_minutes_is_stopped_and_fails(tmp_path):
+    # On Lambda compute the project has no timeout of its own: verify-environment stops the
+    # command itself (timeout(1) takes fractions of a minute, so the test waits about a second).
+    result = smoke(
+        tmp_path,
+        "http://127.0.0.1:9",
+        {"VERIFY_COMMAND": "sleep 10", "VERIFY_TIMEOUT_MINUTES": "0.02"},
+    )
+    assert not result.succeeded
+    assert "'sleep 10' ran longer than 0.02 minutes (verify.timeoutMinutes)" in result.output

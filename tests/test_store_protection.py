@@ -64,7 +64,7 @@ class Stores:
                 arn(mocks, "aws:ecr/repository:Repository", f"{name}-repository"),
                 resource_policy(mocks, "aws:ecr/repositoryPolicy:RepositoryPolicy", f"{name}-pull-policy"),
             )
-            for name in ("app-image", "build-image-ecr", "build-cache")
+            for name in ("app-image", "build-image-ecr", "tools-image-ecr", "build-cache")
         }
         keys = all_of(mocks, "aws:kms/key:Key")
         (pipeline,) = all_of(mocks, "aws:codepipeline/pipeline:Pipeline")
@@ -268,9 +268,10 @@ def test_the_build_and_the_pipeline_write_the_artifacts_and_the_build_the_image(
     assert not pipeline.allows_through(Request("ecr:PutImage", app_repository), policy, stores.account)
 
 
-def test_the_deployer_may_push_the_build_image_and_nobody_else(declared):
+@pytest.mark.parametrize("image", ["build-image-ecr", "tools-image-ecr"])
+def test_the_deployer_may_push_the_build_and_tools_images_and_nobody_else(declared, image):
     stores = Stores(declared)
-    repository, policy = stores.repositories["build-image-ecr"]
+    repository, policy = stores.repositories[image]
     (session,) = [
         call for call in declared.invokes if call[0] == "aws:iam/getSessionContext:getSessionContext"
     ][:1]
@@ -280,8 +281,9 @@ def test_the_deployer_may_push_the_build_image_and_nobody_else(declared):
     )
     assert session[1]["arn"] == f"arn:aws:sts::{stores.account}:assumed-role/deployer/pulumi"
     assert deployer.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
-    build = declared_roles(declared)["build-role"]
-    assert not build.allows_through(Request("ecr:PutImage", repository), policy, stores.account)
+    # No role the program declares pushes there: not the build, not the small projects that run it.
+    for name, role in declared_roles(declared).items():
+        assert not role.allows_through(Request("ecr:PutImage", repository), policy, stores.account), name
 
 
 def test_the_deployer_deletes_but_writes_nothing_a_release_is_read_from(declared):

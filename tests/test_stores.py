@@ -123,6 +123,7 @@ def test_ecr_repositories_scan_expire_and_keep_a_bounded_count(prod):
         # overwrites the BuildKit cache tag; both would be rejected by an immutable
         # repository. What runs is pinned by digest, so no tag can change what runs.
         "todobackend/codebuild": "MUTABLE",
+        "todobackend/codebuild-tools": "MUTABLE",
         "todobackend/build-cache": "MUTABLE",
     }
     for repository in repositories:

@@ -229,8 +229,10 @@ def test_prod_synth_writes_both_files(prod_synth):
 def test_synth_masks_secrets_and_never_fakes_deploy_time_values(prod_synth):
     target, records, _ = prod_synth
     raw = (target / "resources.json").read_text() + (target / "pipeline.md").read_text()
-    (image,) = [r for r in records if r["type"] == "docker:index/image:Image"]
-    assert image["inputs"]["registry"] == "[secret]"
+    images = [r for r in records if r["type"] == "docker:index/image:Image"]
+    assert len(images) == 2  # the build image and the tools image
+    for image in images:
+        assert image["inputs"]["registry"] == "[secret]"
     assert "⟨ecr-token⟩" not in raw
     # The tests' fake account never leaks into a review; an account the stack file names
     # (the approvers') is config, not a value faked for deployment.

@@ -64,9 +64,20 @@ RELEASE_INTEGRITY = {
     FOUR_ENVIRONMENTS: [*APPROVERS * 2, *RECORDER * 2, *RELEASE_RECORD, *REPOSITORY_POLICY * 3],
     CROSS_ACCOUNT: [*APPROVERS, *RECORDER, *RELEASE_RECORD, *REPOSITORY_POLICY * 2],
 }
-# Progressive delivery (issue 27): the prod example's production tests each release on the test
-# listener with a lifecycle-hook function (deployment.testPaths): the function, its log group,
-# its role and the role ECS invokes it with, each role with its policy.
+# 0.11.0: the small projects' tools image (issue 28), built and pushed like the build image, in
+# its own repository (with its lifecycle and who-may-write policy), in every stack with a small
+# project (dev has neither a gated environment nor a verify: none there); and progressive
+# delivery (issue 27): where an environment tests each release on the test listener
+# (deployment.testPaths: the prod example's production), the lifecycle-hook function, its log
+# group, its role and the role ECS invokes it with, each role with its policy.
+TOOLS_IMAGE = (
+    "ecs-delivery:build_image:BuildImage",
+    "docker:index/image:Image",
+    "ecs-delivery:image_repository:ImageRepository",
+    "aws:ecr/repository:Repository",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+    *REPOSITORY_POLICY,
+)
 LIFECYCLE_HOOK = (
     "ecs-delivery:lifecycle_hook:LifecycleHook",
     "aws:cloudwatch/logGroup:LogGroup",
@@ -76,19 +87,38 @@ LIFECYCLE_HOOK = (
     "aws:iam/role:Role",
     "aws:iam/rolePolicy:RolePolicy",
 )
-RELEASE_INTEGRITY["prod"] = [*RELEASE_INTEGRITY["prod"], *LIFECYCLE_HOOK]
+SPEED_AND_PROGRESSIVE = {
+    "dev": [],
+    "prod": [*TOOLS_IMAGE, *LIFECYCLE_HOOK],
+    FOUR_ENVIRONMENTS: [*TOOLS_IMAGE],
+    CROSS_ACCOUNT: [*TOOLS_IMAGE],
+}
 NEW_SINCE = {
-    "0.9.0": RELEASE_INTEGRITY,
+    "0.10.0": SPEED_AND_PROGRESSIVE,
+    "0.9.0": {stack: [*RELEASE_INTEGRITY[stack], *SPEED_AND_PROGRESSIVE[stack]] for stack in STACKS},
     "before-0.9.0": {
         "dev": RELEASE_INTEGRITY["dev"],
-        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"]],
-        FOUR_ENVIRONMENTS: [*STACK_RECOVERY * 2, *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS]],  # qa, production
-        CROSS_ACCOUNT: [*STACK_RECOVERY, *REMOTE_RECOVERY, *RELEASE_INTEGRITY[CROSS_ACCOUNT]],
+        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"], *SPEED_AND_PROGRESSIVE["prod"]],
+        FOUR_ENVIRONMENTS: [
+            *STACK_RECOVERY * 2,  # qa, production
+            *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS],
+            *SPEED_AND_PROGRESSIVE[FOUR_ENVIRONMENTS],
+        ],
+        CROSS_ACCOUNT: [
+            *STACK_RECOVERY,
+            *REMOTE_RECOVERY,
+            *RELEASE_INTEGRITY[CROSS_ACCOUNT],
+            *SPEED_AND_PROGRESSIVE[CROSS_ACCOUNT],
+        ],
     },
 }
 # Groupings in the state, nothing in AWS, that a release added without a resource of its own:
 # EnvironmentDelivery (before-0.9.0 had each environment's resources at the stack's root).
-NEW_COMPONENTS = {"before-0.9.0": {"ecs-delivery:environment:EnvironmentDelivery"}, "0.9.0": set()}
+NEW_COMPONENTS = {
+    "before-0.9.0": {"ecs-delivery:environment:EnvironmentDelivery"},
+    "0.9.0": set(),
+    "0.10.0": set(),
+}
 # The logical names of what a release adds, so a new resource is never mistaken for a moved one.
 NEW_NAMES = (
     "recover-",
@@ -99,6 +129,7 @@ NEW_NAMES = (
     "releases",
     "-pull-policy",
     "hook-",
+    "tools-image",
 )
 
 

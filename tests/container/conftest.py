@@ -1,5 +1,6 @@
 """The container tier's shared set-up: Docker, the debootstrapped base, the build image built
-from build-image/Dockerfile, and the images standing in for Docker Hub's.
+from build-image/Dockerfile, the tools image from build-image/tools.Dockerfile, and the images
+standing in for Docker Hub's.
 
 Where Docker cannot run these tests skip with a reason saying how to run them; under CI
 (`CI=true`, set by .ci/run) they fail instead: CI must never pass by skipping them.
@@ -59,6 +60,16 @@ def build_image(docker, debian) -> str:
     tag = f"{containers.LABEL}/build-image:under-test"
     _, seconds = containers.build_image(docker, debian, tag)
     TIMINGS["build build-image/Dockerfile"] = seconds
+    return tag
+
+
+@pytest.fixture(scope="session")
+def tools_image(docker, debian) -> str:
+    """The image the small projects run (recovery, review, confirm, record, verify), built from
+    the project's own build-image/tools.Dockerfile (base replaced)."""
+    tag = f"{containers.LABEL}/tools-image:under-test"
+    _, seconds = containers.tools_image(docker, debian, tag)
+    TIMINGS["build build-image/tools.Dockerfile"] = seconds
     return tag
 
 

@@ -1,7 +1,8 @@
-"""The release gate, run for real in the build image: a gated environment's review project
+"""The release gate, run for real in the tools image: a gated environment's review project
 (plan review, then the release's confirm) and its recorder project, each the program's own
 declared project and inline buildspec, executed in a container of the image built from
-build-image/Dockerfile, as CodeBuild runs them (unprivileged, no Docker daemon). Everything
+build-image/tools.Dockerfile, as CodeBuild runs them (unprivileged, no Docker at all: Lambda
+compute has none). Everything
 they run is the image's: /usr/local/bin/review-change-set and record-release, the renderer
 and release_gate.py under /opt/ecs-delivery, Debian trixie's python3 and bash. The AWS CLI is
 removed from the container; the only `aws` is the stub (tests/support/aws_stubs.py
@@ -51,13 +52,14 @@ def prod() -> Any:
 
 
 @pytest.fixture(scope="module")
-def gate(docker, build_image, tmp_path_factory):
-    """The build image as the review and recorder projects run it: not privileged (their
-    privilegedMode is off), no daemon, every test's folder mounted at the same path, and the
-    image's own AWS CLI removed: a call that missed the stub fails instead of reaching it."""
+def gate(docker, tools_image, tmp_path_factory):
+    """The tools image as the review and recorder projects run it: not privileged (their
+    privilegedMode is off; Lambda compute has none), every test's folder mounted at the same
+    path, and the image's own AWS CLI removed: a call that missed the stub fails instead of
+    reaching it."""
     started = time.monotonic()
     host = containers.BuildHost.start(
-        docker, build_image, tmp_path_factory.getbasetemp(), privileged=False, volume=False
+        docker, tools_image, tmp_path_factory.getbasetemp(), privileged=False, volume=False
     )
     TIMINGS["gate in the image: start an unprivileged container"] = time.monotonic() - started
     try:

@@ -98,11 +98,19 @@ class Docker:
         return result
 
     def build(
-        self, context: Path, tag: str, *, build_args: Mapping[str, str] = (), no_cache: bool = False
+        self,
+        context: Path,
+        tag: str,
+        *,
+        build_args: Mapping[str, str] = (),
+        no_cache: bool = False,
+        dockerfile: Optional[str] = None,
     ) -> str:
         """`docker build` with BuildKit; the plain progress output (which steps ran, which were
-        CACHED)."""
+        CACHED). `dockerfile`: another Dockerfile in the context than `Dockerfile`."""
         args = ["build", "--progress=plain", f"--tag={tag}"]
+        if dockerfile:
+            args.append(f"--file={context / dockerfile}")
         args += [f"--build-arg={name}={value}" for name, value in dict(build_args).items()]
         if no_cache:
             args.append("--no-cache")
@@ -207,6 +215,23 @@ def build_image(docker: Docker, base: str, tag: str, *, no_cache: bool = False) 
     return output, time.monotonic() - started
 
 
+TOOLS_DOCKERFILE = "tools.Dockerfile"
+
+
+def tools_image(docker: Docker, base: str, tag: str, *, no_cache: bool = False) -> tuple[str, float]:
+    """The project's build-image/tools.Dockerfile (the small projects' image), with only its
+    base replaced."""
+    started = time.monotonic()
+    output = docker.build(
+        BUILD_IMAGE_CONTEXT,
+        tag,
+        build_args={"BASE_IMAGE": base},
+        no_cache=no_cache,
+        dockerfile=TOOLS_DOCKERFILE,
+    )
+    return output, time.monotonic() - started
+
+
 def seed_image(docker: Docker, base: str, tag: str, dockerfile: str) -> None:
     """An image standing in for one of Docker Hub's, built here on the debootstrapped base."""
     with tempfile.TemporaryDirectory() as folder:
@@ -238,11 +263,22 @@ class BuildHost:
 
     @classmethod
     def start(
-        cls, docker: Docker, image: str, shared: Path, *, privileged: bool = True, volume: bool = True
+        cls,
+        docker: Docker,
+        image: str,
+        shared: Path,
+        *,
+        privileged: bool = True,
+        volume: bool = True,
+        network_of: Optional[str] = None,
     ) -> BuildHost:
+        """`network_of`: another container whose network this one shares (what it publishes on
+        its loopback, this one reaches on its own)."""
         name = f"{LABEL}-{uuid.uuid4().hex[:8]}"
         volume_name = f"{name}-docker" if volume else None
         args = ["run", "--detach", "--init", f"--name={name}", f"--label={LABEL}=1"]
+        if network_of:
+            args.append(f"--network=container:{network_of}")
         if privileged:
             args += list(PRIVILEGED)
         if volume_name:

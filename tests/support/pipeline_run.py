@@ -167,6 +167,12 @@ RESOURCE_TYPES = {
 }
 
 
+def run_order(action: dict[str, Any]) -> float:
+    """Actions of one run order run in parallel, the next order after them all ("CodePipeline
+    pipeline structure reference", runOrder)."""
+    return float(action.get("runOrder", 1))
+
+
 # -- the world -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Template:
@@ -525,18 +531,20 @@ class PipelineRun:
                 execution.stages[name] = result
                 execution.log.append(f"{self.now}: {name}: entry rules {failed_rules} failed: {result}")
                 return result
-        actions = sorted(stage["actions"], key=lambda a: float(a.get("runOrder", 1)))
+        actions = sorted(stage["actions"], key=run_order)
         retried = False
         start_at = 0
         while True:
             failed_at = None
             for index in range(start_at, len(actions)):
+                if failed_at is not None and run_order(actions[index]) != run_order(actions[failed_at]):
+                    break  # the actions beside the failed one ran (CodePipeline starts them together)
                 try:
                     yield from self._timed(execution, stage, actions[index])
                 except ActionFailed as failure:
                     execution.log.append(f"{self.now}: {name}/{actions[index]['name']} failed: {failure}")
-                    failed_at = index
-                    break
+                    if failed_at is None:
+                        failed_at = index
             if failed_at is None:
                 break
             failure = stage.get("onFailure") or {}

@@ -25,6 +25,8 @@ configuration file, when the update runs, never from the stack file)
       (the image parameter, or a template that modifies ApplicationTaskDefinition; "UpdateService").
       Assumed: the update deploys with the strategy it sets itself (DeploymentStrategy of the new
       parameters); a stack create serves the new image at once (no previous revision to shift from).
+      Not modelled: CloudFormation's answer to a change set or a recovery asked for while the
+      update runs (a later execution's plan stage, during this one's bake).
   S2  Strategies ("Amazon ECS blue/green deployments", "Amazon ECS canary deployments", "Amazon
       ECS linear deployments", "LinearConfiguration"): ROLLING (or no DeploymentStrategy) replaces
       the tasks at once, as before this rule; BLUE_GREEN moves all production traffic, then bakes
@@ -32,6 +34,8 @@ configuration file, when the update runs, never from the stack file)
       then bakes; LINEAR moves LinearStepPercent more every LinearStepBakeMinutes until 100 (no
       step wait after 100), then bakes. Assumed: scaling up, the test traffic shift and the hook's
       own run take no simulated minute (inside the action's ACTION_MINUTES).
+      Not modelled: alarms on a ROLLING deployment (ECS watches them for a bake it computes from
+      the alarms' own configuration, "How CloudWatch alarms detect Amazon ECS deployment failures").
   S3  A lifecycle hook ("Lifecycle hooks for Amazon ECS service deployments"; "Lambda hooks for
       Amazon ECS service deployments"): with TestHookFunctionArn set, the hook runs at
       POST_TEST_TRAFFIC_SHIFT, before any production traffic moves; FAILED (World.test_hook_fails)

@@ -500,6 +500,107 @@ def _what(change: Change) -> str:
     return change.resource_type
 
 
+# The template parameters an environment's `deployment` sets (docs/template-contract.md,
+# "Deployment strategies"; tests/test_changeset_report.py keeps them equal to the program's).
+STRATEGY_PARAMETER = "DeploymentStrategy"
+BAKE_PARAMETER = "DeploymentBakeMinutes"
+ALARMS_PARAMETER = "DeploymentAlarmNames"
+CANARY_PERCENT_PARAMETER, CANARY_BAKE_PARAMETER = "CanaryPercent", "CanaryBakeMinutes"
+STEP_PERCENT_PARAMETER, STEP_BAKE_PARAMETER = "LinearStepPercent", "LinearStepBakeMinutes"
+HOOK_FUNCTION_PARAMETER = "TestHookFunctionArn"
+
+
+def _number(value: Optional[str]) -> Optional[float]:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _minutes(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:g} minute" + ("" if value == 1 else "s")
+
+
+def linear_steps(step_percent: float) -> int:
+    """The steps CloudFormation counts for a linear deployment (AWS::ECS::Service registry
+    schema, LinearConfiguration): 100 / step - 1 when the step divides 100, else its floor."""
+    tenths = round(step_percent * 10)
+    return (1000 // tenths) - 1 if 1000 % tenths == 0 else 1000 // tenths
+
+
+def deployment_facts(parameters: dict[str, str]) -> list[str]:
+    """How the ECS service takes this release, read from the change set's parameters: the
+    strategy, its steps and bake times, the alarms and the test that roll it back, and what
+    happens on failure (AWS, "Amazon ECS blue/green deployments", "Amazon ECS canary
+    deployments", "Amazon ECS linear deployments", "Lifecycle hooks for Amazon ECS service
+    deployments", "How CloudWatch alarms detect Amazon ECS deployment failures"). Empty when
+    the template takes no DeploymentStrategy."""
+    strategy = parameters.get(STRATEGY_PARAMETER)
+    if not strategy:
+        return []
+    bake = _number(parameters.get(BAKE_PARAMETER))
+    facts = []
+    least: Optional[float] = None
+    if strategy == "ROLLING":
+        facts.append(
+            "strategy: **rolling update**: ECS replaces the tasks in place; there is no test listener"
+        )
+    elif strategy == "BLUE_GREEN":
+        facts.append(
+            "strategy: **blue/green**: the new revision starts beside the current one and gets the test "
+            f"listener, then all production traffic at once; the current revision is kept for "
+            f"{_minutes(bake)} (bake time), then stopped"
+        )
+        least = bake
+    elif strategy == "CANARY":
+        percent = _number(parameters.get(CANARY_PERCENT_PARAMETER))
+        canary_bake = _number(parameters.get(CANARY_BAKE_PARAMETER))
+        facts.append(
+            f"strategy: **canary**: {percent if percent is not None else '?'}% of production traffic for "
+            f"{_minutes(canary_bake)}, then the rest at once; the current revision is kept for "
+            f"{_minutes(bake)} more (bake time)"
+        )
+        least = None if bake is None or canary_bake is None else bake + canary_bake
+    elif strategy == "LINEAR":
+        percent = _number(parameters.get(STEP_PERCENT_PARAMETER))
+        step_bake = _number(parameters.get(STEP_BAKE_PARAMETER))
+        steps = linear_steps(percent) if percent and percent >= 3 else None
+        facts.append(
+            f"strategy: **linear**: {percent if percent is not None else '?'}% more production traffic every "
+            f"{_minutes(step_bake)} ({steps if steps is not None else '?'} waits), then the current revision "
+            f"is kept for {_minutes(bake)} (bake time)"
+        )
+        least = None if None in (bake, step_bake, steps) else bake + step_bake * steps
+    else:
+        facts.append(f"strategy: `{strategy}` (not one ECS knows: ROLLING, BLUE_GREEN, CANARY, LINEAR)")
+    alarms = [a for a in (parameters.get(ALARMS_PARAMETER) or "").split(",") if a.strip()]
+    if alarms:
+        facts.append(
+            "rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: "
+            + ", ".join(f"`{a}`" for a in alarms)
+        )
+    else:
+        facts.append("**no deployment alarms**: nothing watches the new revision once traffic has moved")
+    hook = parameters.get(HOOK_FUNCTION_PARAMETER) or ""
+    if hook and strategy != "ROLLING":
+        facts.append(
+            f"tested before production traffic: ECS runs `{hook}` against the test listener; a failing test "
+            "rolls back before any user is sent to the new revision"
+        )
+    elif strategy != "ROLLING":
+        facts.append("**no test before production traffic** (no lifecycle hook)")
+    facts.append(
+        "on failure: ECS rolls the service back to the current revision; the stack update then fails and "
+        "CloudFormation rolls the stack back, and this release stage fails"
+    )
+    if least is not None:
+        facts.append(
+            "duration: CloudFormation waits for the whole deployment, bake included: at least "
+            + _minutes(least)
+        )
+    return facts
+
+
 def blocks(review: Review) -> list[Block]:
     out: list[Block] = [
         ("h1", f"Change set review — {review.environment}"),
@@ -554,6 +655,9 @@ def blocks(review: Review) -> list[Block]:
             ),
             ("ul", [f"`{u.logical_id}` ({u.resource_type}): {u.why}" for u in review.unshown]),
         ]
+    deployment = deployment_facts(review.new_parameters)
+    if deployment:
+        out += [("h2", "How the release reaches users"), ("ul", deployment)]
     counts = review.counts
     replaced = review.replacements
     out += [

@@ -135,7 +135,12 @@ def deployment_parameters(env: EnvironmentConfig, refs: PipelineRefs) -> dict[st
         parameters[STEP_PERCENT_PARAMETER] = _percent(deployment.step)
         parameters[STEP_BAKE_PARAMETER] = str(deployment.step_bake)
     env_refs = refs.environments[env.name]
-    if deployment.has_test_hook and env_refs.test_hook_function_arn and env_refs.test_hook_role_arn:
+    if deployment.has_test_hook:
+        if not (env_refs.test_hook_function_arn and env_refs.test_hook_role_arn):
+            # A test the config asks for must never be dropped silently.
+            raise ValueError(
+                f"environment {env.name!r}: deployment.testPaths without its lifecycle-hook function"
+            )
         parameters[HOOK_FUNCTION_PARAMETER] = env_refs.test_hook_function_arn
         parameters[HOOK_ROLE_PARAMETER] = env_refs.test_hook_role_arn
     return parameters
@@ -557,13 +562,15 @@ def deploy_role_policy(
     boundary_policy_arn: str,
     protected_policy_arns: Sequence[str] = (),
     guard_statements: Sequence[dict[str, Any]] = (),
+    ecs_passed_role_arns: Sequence[str] = (),
 ) -> PolicyDocument:
     """The IAM one environment's CloudFormation deploy role needs beyond its managed
     policies: manage and pass the roles of its own stack only (under the stack's path),
     write them only while they carry the environment's boundary, and never remove a
     boundary or rewrite a boundary policy. `guard_statements`: denies that keep it off the
     delivery system (its stores, its pipeline and projects), whatever its managed policies
-    allow."""
+    allow. `ecs_passed_role_arns`: roles the program declares for the template to hand to ECS
+    (the lifecycle-hook invoke role, `TestHookRoleArn`), passable to ECS alone."""
     own_roles = [stack_role_arn_pattern(partition, account_id, stack_name)]
     # iam:PermissionsBoundary is an ARN-typed key (Service Authorization Reference).
     boundary_condition = {"ArnEquals": {"iam:PermissionsBoundary": boundary_policy_arn}}
@@ -576,6 +583,14 @@ def deploy_role_policy(
             own_roles,
             {"StringEquals": {"iam:PassedToService": list(STACK_ROLE_SERVICES)}},
         ),
+        statement(
+            "PassHookRolesToEcs",
+            ["iam:PassRole"],
+            list(ecs_passed_role_arns),
+            {"StringEquals": {"iam:PassedToService": "ecs.amazonaws.com"}},
+        )
+        if ecs_passed_role_arns
+        else None,
         {
             "Sid": "KeepBoundaries",
             "Effect": "Deny",
@@ -689,6 +704,9 @@ def _referenced_resources(value: Any) -> set[str]:
     return found
 
 
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/.+")
+
+
 @dataclass(frozen=True)
 class StackRole:
     logical_id: str
@@ -760,8 +778,14 @@ def deploy_requests(
                 arn = f"arn:{partition}:lambda:{region}:{account_id}:function:{name}"
                 requests.append(Request("lambda:InvokeFunction", arn, {}, why))
             continue
-        passed_roles = [
-            roles[r] for r in sorted(_referenced_resources(resource.get("Properties", {}))) if r in roles
+        referenced = sorted(_referenced_resources(resource.get("Properties", {})))
+        passed_roles = [roles[r] for r in referenced if r in roles]
+        # A role the pipeline hands the template as a parameter (the lifecycle-hook invoke role,
+        # `TestHookRoleArn`) is passed by the resource that names it, too.
+        passed_roles += [
+            StackRole(r, parameters[r], None)
+            for r in referenced
+            if r not in roles and _ROLE_ARN.fullmatch(str(parameters.get(r, "")))
         ]
         for permission in handler_permissions(type_name):
             if (type_name, permission) in REFUSED_BY_DESIGN:

@@ -58,6 +58,9 @@ class DeployRoleArgs:
     neighbour_stacks: Sequence[str] = ()
     """The stacks of the other environments deployed into this role's account: it may not act
     on them."""
+    ecs_passed_role_arns: pulumi.Input[list[str]] = ()
+    """Roles outside the stack's path its template hands to ECS (the lifecycle-hook invoke
+    role): this role may pass them to ecs.amazonaws.com and to nothing else."""
 
 
 class DeployRole(pulumi.ComponentResource):
@@ -130,6 +133,7 @@ class DeployRole(pulumi.ComponentResource):
                 stores=args.protected_stores,
                 pipeline=args.pipeline_arn,
                 projects=args.project_arn_pattern,
+                ecs_roles=args.ecs_passed_role_arns,
             ).apply(
                 lambda v: json.dumps(
                     cloudformation.deploy_role_policy(
@@ -138,6 +142,7 @@ class DeployRole(pulumi.ComponentResource):
                         stack_name=args.stack_name,
                         boundary_policy_arn=v["boundary"],
                         protected_policy_arns=[boundary_policy_arn_pattern(v["partition"], v["account_id"])],
+                        ecs_passed_role_arns=v["ecs_roles"] or (),
                         guard_statements=[
                             *_store_guard(v["stores"]),
                             *(

@@ -32,6 +32,7 @@ from components.codebuild_runner import SmallProject
 from components.config import EnvironmentConfig
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
+from components.lifecycle_hook import LifecycleHook, LifecycleHookArgs
 from components.release_recorder import ReleaseRecorder, ReleaseRecorderArgs
 from components.spec import EnvironmentRefs
 from components.stack_recovery import StackRecovery, StackRecoveryArgs
@@ -169,6 +170,21 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 v["partition"], v["region"], v["account_id"], args.pipeline_name
             )
         )
+        # The test ECS runs on the test listener before production traffic (new with it).
+        hook = (
+            LifecycleHook(
+                f"hook-{env.name}",
+                LifecycleHookArgs(
+                    name_prefix=args.name_prefix,
+                    environment=env.name,
+                    test_paths=tuple(env.deployment.test_paths),
+                    log_retention_days=args.log_retention_days,
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.account_provider),
+            )
+            if env.deployment is not None and env.deployment.has_test_hook
+            else None
+        )
         deploy_role = DeployRole(
             f"deploy-{env.name}",
             DeployRoleArgs(
@@ -178,6 +194,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 managed_policy_arns=args.managed_policy_arns,
                 permissions_boundary_arn=args.permissions_boundary_arn,
                 neighbour_stacks=args.neighbour_stacks,
+                ecs_passed_role_arns=[hook.invoke_role_arn] if hook else [],
                 protected_stores=args.stores.protected,
                 pipeline_arn=pipeline_arn,
                 project_arn_pattern=here_values.apply(
@@ -338,6 +355,8 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             recovery_project=recovery.project_name if recovery else None,
             recovery_role_arn=access.recovery_role_arn if access else None,
             record_project=recorder.project_name if recorder else None,
+            test_hook_function_arn=hook.function_arn if hook else None,
+            test_hook_role_arn=hook.invoke_role_arn if hook else None,
         ).apply(lambda values: EnvironmentRefs(**values))
         readers: tuple[pulumi.Input[str], ...] = ()
         if env.account:

@@ -54,10 +54,37 @@ def has_gated_environment(stack: str | None, stacks_dir: Path) -> bool:
     return any(env.approval for env in config.environments)
 
 
-def command(template: Path, parameters: dict[str, str], *, gated: bool = True) -> list[str]:
-    """cfn-lint with the contract's rules; E9108 (what a change set does not show) only for a
-    stack with a gated environment, the only release that refuses it."""
+def deployment_contract(stack: str | None, stacks_dir: Path) -> tuple[list[str], bool]:
+    """The ECS strategies a stack's environments deploy with (`deployment.strategy`), and
+    whether one runs the lifecycle-hook test; without a stack, none (E9109 then asks a template
+    that declares DeploymentStrategy for every strategy's parameters)."""
+    from components.config import config_from_stack
+    from offline.program import load_stack_config
+
+    if stack is None:
+        return [], False
+    config = config_from_stack(load_stack_config(stack, stacks_dir).values, stack=stack)
+    deployments = [env.deployment for env in config.environments if env.deployment is not None]
+    strategies = list(dict.fromkeys(deployment.ecs_strategy for deployment in deployments))
+    return strategies, any(deployment.has_test_hook for deployment in deployments)
+
+
+def command(
+    template: Path,
+    parameters: dict[str, str],
+    *,
+    gated: bool = True,
+    strategies: list[str] | None = None,
+    test_hook: bool = False,
+) -> list[str]:
+    """cfn-lint with the contract's rules; E9108 (what a change set does not show) and W9111
+    (services that do not roll back by themselves) only for a stack with a gated environment,
+    the only release that refuses the one and the one that matters most for the other."""
     configured = [f"E9101:{key}={name}" for key, name in parameters.items()]
+    if strategies:
+        configured.append(f"E9109:strategies={'/'.join(strategies)}")
+    if test_hook:
+        configured.append("E9109:test_hook=true")
     configured.append(f"E9103:boundary_parameter={parameters['permissions_boundary_parameter']}")
     configured += [
         f"W9107:{key}={parameters[key]}"
@@ -74,7 +101,7 @@ def command(template: Path, parameters: dict[str, str], *, gated: bool = True) -
         "--format", "parseable",
         "--append-rules", str(RULES),
         "--configure-rule", *configured,
-        *([] if gated else ["--ignore-checks", "E9108"]),
+        *([] if gated else ["--ignore-checks", "E9108", "W9111"]),
         "--template", str(template),
     ]  # fmt: skip
 
@@ -90,10 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.template.is_file():
         print(f"check-template: no template at {args.template}", file=sys.stderr)
         return 2
+    strategies, test_hook = deployment_contract(args.stack, args.stacks_dir)
     linter = command(
         args.template,
         contract_parameters(args.stack, args.stacks_dir),
         gated=has_gated_environment(args.stack, args.stacks_dir),
+        strategies=strategies,
+        test_hook=test_hook,
     )
     done = subprocess.run(linter, check=False)  # noqa: S603 - this interpreter running cfn-lint
     if done.returncode == 0:

@@ -335,6 +335,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             key_id = "⟨key-id⟩" if self.symbolic else str(uuid.uuid5(uuid.NAMESPACE_URL, f"kms/{name}"))
             state.update(keyId=key_id, arn=self._arn("kms", f"key/{key_id}"))
             return key_id
+        if typ == "aws:lambda/function:Function":
+            function = inputs.get("name") or self._auto_name(name)
+            arn = self._arn("lambda", f"function:{function}")
+            state.update(name=function, arn=arn, qualifiedArn=f"{arn}:$LATEST", invokeArn=arn)
+            return function
         if typ == "aws:dynamodb/table:Table":
             table = inputs.get("name") or self._auto_name(name)
             state.update(name=table, arn=self._arn("dynamodb", f"table/{table}"))

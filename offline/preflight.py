@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ TYPE_OVERRIDES = {
 # Inputs Pulumi names differently from Terraform, beyond camelCase and list-block plurals.
 FIELD_OVERRIDES = {
     ("aws_sns_topic_subscription", "topic"): "topic_arn",
+    ("aws_lambda_function", "name"): "function_name",
 }
 
 
@@ -89,8 +91,29 @@ class Translation:
 class Translator:
     """Recorded Pulumi inputs → Terraform JSON, field by field against the schema."""
 
-    def __init__(self, schema: Mapping[str, Any]):
+    def __init__(self, schema: Mapping[str, Any], archives: Optional[Path] = None):
         self.schemas = schema["provider_schemas"][PROVIDER]["resource_schemas"]
+        self.archives = archives
+        """Where a Lambda function's code archive is written as the zip Terraform reads."""
+
+    def _lambda_inputs(self, resource, local: str) -> dict[str, Any]:
+        """A Lambda function as Terraform takes it: the code archive Pulumi zips itself becomes
+        a zip file (`filename`), and the name Pulumi generates is given (`function_name` is
+        required in Terraform)."""
+        import pulumi
+
+        inputs = dict(resource.inputs)
+        inputs.setdefault("name", resource.state.get("name"))
+        archive = resource.raw_inputs.get("code")
+        if isinstance(archive, pulumi.AssetArchive) and self.archives is not None:
+            self.archives.mkdir(parents=True, exist_ok=True)
+            target = self.archives / f"{local}.zip"
+            with zipfile.ZipFile(target, "w") as zipped:
+                for name, asset in archive.assets.items():
+                    zipped.write(asset.path, name)
+            inputs.pop("code")
+            inputs["filename"] = str(target)
+        return inputs
 
     def _field(self, block: Mapping[str, Any], tf_type: str, key: str) -> Optional[tuple[str, str]]:
         """(terraform name, 'attribute' | 'block') for a Pulumi input key, or None."""
@@ -164,7 +187,9 @@ class Translator:
                 )
                 continue
             local = re.sub(r"[^A-Za-z0-9_-]", "_", resource.name)
-            body = self._block(schema["block"], tf_type, resource.inputs, resource.name, result.gaps)
+            lambda_function = tf_type == "aws_lambda_function"
+            inputs = self._lambda_inputs(resource, local) if lambda_function else resource.inputs
+            body = self._block(schema["block"], tf_type, inputs, resource.name, result.gaps)
             result.resources.setdefault(tf_type, {})[local] = body
         return result
 
@@ -312,7 +337,8 @@ def check(stack: str, resources, folder: Path, region: str) -> StackReport:
     schema_file = folder.parent / f"schema-{version}.json"
     if not schema_file.is_file():
         schema_file.write_text(json.dumps(workspace.schema()))
-    translation = Translator(json.loads(schema_file.read_text())).translate(resources)
+    translator = Translator(json.loads(schema_file.read_text()), archives=folder / "archives")
+    translation = translator.translate(resources)
     (folder / "main.tf.json").write_text(json.dumps(workspace.document(translation.resources), indent=2))
     count = sum(len(v) for v in translation.resources.values())
     validate = workspace.run("validate", "-no-color")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,14 @@ from offline.render import PIPELINE, render_markdown, stage_account
 
 
 def plain_numbers(value: Any) -> Any:
-    """The engine hands numbers over as floats; write whole ones as integers."""
+    """The engine hands numbers over as floats; write whole ones as integers. A file the
+    program ships (a Lambda function's code) is written as the file's path in the project."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {name: plain_numbers(asset) for name, asset in value.assets.items()}}
+    if isinstance(value, pulumi.FileAsset):
+        return {"file": os.path.relpath(value.path, PROJECT_DIR)}
     if isinstance(value, dict):
         return {k: plain_numbers(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -682,3 +682,119 @@ def test_a_module_s_resources_are_shown_with_the_module_they_come_from():
         "| Add | `Thing` | AWS::S3::Bucket | from module MyBucket (My::S3::SampleBucket::MODULE) | — |"
         in report.markdown(review)
     )
+
+
+# -- how the release reaches users: the environment's deployment, from the change set's parameters
+
+
+def _with_parameters(**values: str) -> dict:
+    page = copy.deepcopy(fixture("release.json"))
+    page["Parameters"] = [
+        *page.get("Parameters", []),
+        *({"ParameterKey": k, "ParameterValue": v} for k, v in values.items()),
+    ]
+    return page
+
+
+def test_a_canary_states_its_steps_bake_times_alarms_hook_and_failure():
+    hook = "arn:aws:lambda:eu-west-1:123456789012:function:hook-production-function-a1b2c3d"
+    page = _with_parameters(
+        DeploymentStrategy="CANARY",
+        DeploymentBakeMinutes="15",
+        CanaryPercent="10.0",
+        CanaryBakeMinutes="20",
+        DeploymentAlarmNames="todobackend-prod-target-5xx,todobackend-prod-latency",
+        TestHookFunctionArn=hook,
+        TestHookRoleArn="arn:aws:iam::123456789012:role/ecs-delivery/hook-production-invoke-role-a1b2c3d",
+    )
+    review = report.load_review([page], environment="production", stack=fixture("stack.json"))
+    text = report.markdown(review)
+    assert (
+        "## How the release reaches users\n\n"
+        "- strategy: **canary**: 10.0% of production traffic for 20 minutes, then the rest at once; the current "
+        "revision is kept for 15 minutes more (bake time)\n"
+        "- rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: "
+        "`todobackend-prod-target-5xx`, `todobackend-prod-latency`\n"
+        f"- tested before production traffic: ECS runs `{hook}` against the test listener; a failing test rolls "
+        "back before any user is sent to the new revision\n"
+        "- on failure: ECS rolls the service back to the current revision; the stack update then fails and "
+        "CloudFormation rolls the stack back, and this release stage fails\n"
+        "- duration: CloudFormation waits for the whole deployment, bake included: at least 35 minutes\n"
+    ) in text
+    assert "<h2>How the release reaches users</h2>" in report.html_report(review)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        (
+            {
+                "DeploymentStrategy": "LINEAR",
+                "DeploymentBakeMinutes": "10",
+                "LinearStepPercent": "20.0",
+                "LinearStepBakeMinutes": "5",
+                "DeploymentAlarmNames": "",
+            },
+            [
+                "strategy: **linear**: 20.0% more production traffic every 5 minutes (4 waits), then the current "
+                "revision is kept for 10 minutes (bake time)",
+                "**no deployment alarms**: nothing watches the new revision once traffic has moved",
+                "**no test before production traffic** (no lifecycle hook)",
+                "on failure: ECS rolls the service back to the current revision; the stack update then fails and "
+                "CloudFormation rolls the stack back, and this release stage fails",
+                "duration: CloudFormation waits for the whole deployment, bake included: at least 30 minutes",
+            ],
+        ),
+        (
+            {"DeploymentStrategy": "ROLLING", "DeploymentAlarmNames": "a", "TestHookFunctionArn": ""},
+            [
+                "strategy: **rolling update**: ECS replaces the tasks in place; there is no test listener",
+                "rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: `a`",
+                "on failure: ECS rolls the service back to the current revision; the stack update then fails and "
+                "CloudFormation rolls the stack back, and this release stage fails",
+            ],
+        ),
+        (
+            {"DeploymentStrategy": "BLUE_GREEN", "DeploymentBakeMinutes": "1", "DeploymentAlarmNames": "a"},
+            [
+                "strategy: **blue/green**: the new revision starts beside the current one and gets the test "
+                "listener, then all production traffic at once; the current revision is kept for 1 minute (bake "
+                "time), then stopped",
+                "rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: `a`",
+                "**no test before production traffic** (no lifecycle hook)",
+                "on failure: ECS rolls the service back to the current revision; the stack update then fails and "
+                "CloudFormation rolls the stack back, and this release stage fails",
+                "duration: CloudFormation waits for the whole deployment, bake included: at least 1 minute",
+            ],
+        ),
+        ({}, []),
+    ],
+)
+def test_each_strategy_is_stated_from_the_parameters(parameters, expected):
+    assert report.deployment_facts(parameters) == expected
+
+
+def test_a_template_without_a_deployment_gets_no_such_section():
+    assert "How the release reaches users" not in report.markdown(review_of("release.json"))
+
+
+def test_the_report_reads_the_parameters_the_program_sets():
+    from components.config import DEPLOYMENT_PARAMETER_NAMES
+
+    names = {
+        report.STRATEGY_PARAMETER,
+        report.BAKE_PARAMETER,
+        report.ALARMS_PARAMETER,
+        report.CANARY_PERCENT_PARAMETER,
+        report.CANARY_BAKE_PARAMETER,
+        report.STEP_PERCENT_PARAMETER,
+        report.STEP_BAKE_PARAMETER,
+        report.HOOK_FUNCTION_PARAMETER,
+    }
+    assert names <= set(DEPLOYMENT_PARAMETER_NAMES)
+    # The report counts linear steps as the config does (the 33-hour check).
+    from components.config import linear_steps
+
+    assert [report.linear_steps(p) for p in (3, 10, 11, 20, 33.3, 100)] == [
+        linear_steps(p) for p in (3, 10, 11, 20, 33.3, 100)
+    ]

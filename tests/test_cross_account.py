@@ -16,10 +16,12 @@ import json
 
 import pytest
 
-from components.config import ConfigError, load_config
+from components.config import ConfigError, load_config, raw_config_from_pulumi
 from components.iam_policies import Request
+from offline.program import load_stack_config
 from tests.conftest import (
     CROSS_ACCOUNT,
+    FIXTURE_STACKS,
     MINIMAL_RAW,
     action_of,
     config_with,
@@ -609,3 +611,34 @@ def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
         in lines
     )
     assert "  dev: Deploy → Verify" in lines
+
+
+def test_a_lifecycle_hook_test_in_another_account_is_refused_naming_the_key():
+    raw = raw_config_from_pulumi(load_stack_config(CROSS_ACCOUNT, FIXTURE_STACKS).values)
+    raw["environments"][1]["deployment"]["testPaths"] = ["/todos"]
+    with pytest.raises(ConfigError) as caught:
+        load_config(raw)
+    assert caught.value.problems == [
+        "ecs-delivery:environments[1].deployment.testPaths: not yet for an environment in another account "
+        f"({TARGET}): the role Pulumi assumes there has no recorded permissions for the test's Lambda "
+        "function; roll back with deployment.alarms, and keep verify"
+    ]
+
+
+def test_a_blue_green_deployment_in_another_account_passes_its_parameters():
+    overrides = json.loads(
+        next(
+            a["configuration"]["ParameterOverrides"]
+            for s in pipeline_inputs(run_stack(CROSS_ACCOUNT).mocks)["stages"]
+            for a in s["actions"]
+            if a["configuration"].get("StackName") == "todobackend-prod"
+            and "ParameterOverrides" in a["configuration"]
+        )
+    )
+    assert {
+        k: overrides[k] for k in ("DeploymentStrategy", "DeploymentAlarmNames", "DeploymentBakeMinutes")
+    } == {
+        "DeploymentStrategy": "BLUE_GREEN",
+        "DeploymentAlarmNames": "todobackend-prod-target-5xx",
+        "DeploymentBakeMinutes": "15",
+    }

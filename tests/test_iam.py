@@ -375,10 +375,11 @@ def test_deploy_role_permissions_come_from_config():
 def test_identity_policies_pass_parliament(stack):
     mocks = run_stack(stack).mocks
     documents = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/rolePolicy:RolePolicy")]
-    environments, gated, verified = {"dev": (1, 0, 0), "prod": (2, 1, 2)}[stack]
+    environments, gated, verified, hooks = {"dev": (1, 0, 0, 0), "prod": (2, 1, 2, 1)}[stack]
     # pipeline, build, one deploy role per environment, one review, one recovery and one
-    # recorder per gated environment, one smoke-test role per verified environment
-    assert len(documents) == 2 + environments + 3 * gated + verified
+    # recorder per gated environment, one smoke-test role per verified environment, the
+    # function's and the invoke role per lifecycle-hook test
+    assert len(documents) == 2 + environments + 3 * gated + verified + 2 * hooks
     # and the managed ones: a boundary per environment, an approver policy per gated one
     managed = [r.inputs["policy"] for r in all_of(mocks, "aws:iam/policy:Policy")]
     assert len(managed) == environments + gated

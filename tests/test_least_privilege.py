@@ -86,7 +86,8 @@ def expected_roles(mocks) -> int:
     recovery role and one recorder role per gated environment, one smoke-test role per
     verified environment, and
     in other accounts one action role per environment and one review reader and one
-    recovery role per gated one."""
+    recovery role per gated one, and two per lifecycle-hook test (the function's, and the one ECS
+    invokes it with)."""
     components = [r.type for r in mocks.resources]
     remote = [r for r in mocks.resources if r.type == "ecs-delivery:cross_account:CrossAccountAccess"]
     remote_gated = [
@@ -101,6 +102,7 @@ def expected_roles(mocks) -> int:
         + components.count("ecs-delivery:stack_recovery:StackRecovery")
         + components.count("ecs-delivery:release_recorder:ReleaseRecorder")
         + components.count("ecs-delivery:verify_project:VerifyProject")
+        + 2 * components.count("ecs-delivery:lifecycle_hook:LifecycleHook")
         + len(remote)
         + len(remote_gated)
     )
@@ -208,7 +210,9 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
             services.add(service)
             # Only CodeBuild documents aws:SourceAccount/aws:SourceArn for its service
             # role (confused-deputy prevention); CodePipeline's documented trust policy
-            # has no condition and CloudFormation documents none.
+            # has no condition and CloudFormation documents none, nor does ECS for the role
+            # that invokes a lifecycle hook (AWS, "Permissions required for Lambda functions
+            # in Amazon ECS blue/green deployments") nor Lambda for a function's role.
             if service != "codebuild.amazonaws.com":
                 assert "Condition" not in statement, name
                 continue
@@ -222,10 +226,13 @@ def test_trust_only_service_principals_conditioned_where_aws_documents_the_keys(
             assert statement["Condition"]["ArnLike"]["aws:SourceArn"].startswith(
                 f"arn:aws:codebuild:{region}:{account}:project/"
             ), name
+    hooks = [r for r in declared.resources if r.type == "ecs-delivery:lifecycle_hook:LifecycleHook"]
     assert services == {
         "codebuild.amazonaws.com",
         "codepipeline.amazonaws.com",
         "cloudformation.amazonaws.com",
+        # The lifecycle-hook test's function role and the role ECS invokes it with.
+        *(("lambda.amazonaws.com", "ecs.amazonaws.com") if hooks else ()),
     }
 
 

@@ -24,6 +24,7 @@ from tests.conftest import (
     any_stack,
     only,
     pipeline_account,
+    pipeline_inputs,
     run_stack,
     shared_scope,
     with_user_stacks,
@@ -69,6 +70,18 @@ def account_of(mocks, environment: str) -> str:
     return only(mocks, "aws:iam/role:Role", f"deploy-{environment}-role").state["arn"].split(":")[4]
 
 
+def pipeline_parameters(mocks, stack: str) -> dict[str, str]:
+    """The text parameters the pipeline's deploy actions of a stack set (ParameterOverrides:
+    the deployment's strategy, alarms, the lifecycle-hook function and its invoke role ...)."""
+    for stage in pipeline_inputs(mocks)["stages"]:
+        for action in stage["actions"]:
+            configuration = action["configuration"]
+            if configuration.get("StackName") == stack and configuration.get("ParameterOverrides"):
+                overrides = json.loads(configuration["ParameterOverrides"])
+                return {k: v for k, v in overrides.items() if isinstance(v, str)}
+    return {}
+
+
 def requests_for_stack(mocks, environment: str, stack: str) -> list[Request]:
     return deploy_requests(
         TEMPLATE,
@@ -76,7 +89,10 @@ def requests_for_stack(mocks, environment: str, stack: str) -> list[Request]:
         partition="aws",
         region=region_of(mocks),
         account_id=account_of(mocks, environment),
-        parameters={"PermissionsBoundaryArn": boundary(mocks, environment)},
+        parameters={
+            **pipeline_parameters(mocks, stack),
+            "PermissionsBoundaryArn": boundary(mocks, environment),
+        },
     )
 
 
@@ -790,7 +806,12 @@ def test_dropping_one_needed_action_is_reported_with_role_action_and_resource():
     denied = role.denied(requests_for_stack(mocks, "dev", "todobackend-dev"))
     assert {(r.action, r.resource.rsplit("/", 1)[-1]) for r in denied} == {
         ("iam:ListAttachedRolePolicies", f"todobackend-dev-{logical}-1A2B3C4D5E6F")
-        for logical in ("ApplicationTaskExecutionRole", "ApplicationTaskRole", "MigrationsFunctionRole")
+        for logical in (
+            "ApplicationTaskExecutionRole",
+            "ApplicationTaskRole",
+            "LoadBalancerInfrastructureRole",
+            "MigrationsFunctionRole",
+        )
     }
 
 
@@ -802,3 +823,60 @@ def test_dropping_the_boundary_condition_is_caught_by_isolation():
             statement.pop("Condition", None) if statement.get("Sid") == "WriteBoundedStackRoles" else None
     own = f"arn:aws:iam::{ACCOUNT}:role/todobackend-dev/todobackend-dev-Admin-1A2B3C4D5E6F"
     assert role.allows(Request("iam:CreateRole", own))  # what the isolation test forbids
+
+
+def test_the_lifecycle_hook_roles_are_passed_to_ecs_by_their_own_deploy_role_alone(declared):
+    """The invoke role of an environment's lifecycle-hook test (`TestHookRoleArn`): its deploy
+    role may pass it to ECS, not to any other service; no other deploy role may pass it, and no
+    deploy role may pass the function's own role or change either (both live under the
+    program's /ecs-delivery/ path, outside every stack's)."""
+    roles = declared_roles(declared)
+    hooks = {
+        resource.name.removeprefix("hook-").removesuffix("-invoke-role"): resource.state["arn"]
+        for resource in declared.resources
+        if resource.type == "aws:iam/role:Role"
+        and resource.name.startswith("hook-")
+        and resource.name.endswith("-invoke-role")
+    }
+    functions = [
+        resource.state["arn"]
+        for resource in declared.resources
+        if resource.type == "aws:iam/role:Role"
+        and resource.name.startswith("hook-")
+        and not resource.name.endswith("-invoke-role")
+    ]
+    envs = environments(declared)
+    for environment, _, _ in envs:
+        role = roles[f"deploy-{environment}-role"]
+        for owner, invoke_role in hooks.items():
+            to_ecs = Request("iam:PassRole", invoke_role, {"iam:PassedToService": "ecs.amazonaws.com"})
+            assert role.allows(to_ecs) == (owner == environment), (environment, owner)
+            for service in ("ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "events.amazonaws.com"):
+                assert not role.allows(Request("iam:PassRole", invoke_role, {"iam:PassedToService": service}))
+            for action in (
+                "iam:PutRolePolicy",
+                "iam:UpdateAssumeRolePolicy",
+                "iam:AttachRolePolicy",
+                "iam:DeleteRole",
+            ):
+                assert not role.allows(Request(action, invoke_role)), (environment, owner, action)
+        for function_role in functions:
+            for service in ("lambda.amazonaws.com", "ecs.amazonaws.com"):
+                assert not role.allows(
+                    Request("iam:PassRole", function_role, {"iam:PassedToService": service})
+                ), (environment, function_role)
+
+
+def test_the_fixtures_with_a_progressive_deployment_are_proven():
+    # The proofs above are not vacuous: prod (same account) has a canary with its lifecycle-hook
+    # test; cross-account a blue/green deployment (its listener rules, alternate target group
+    # and infrastructure role are proven in the target account by the sufficiency test).
+    mocks = run_stack("prod").mocks
+    assert [r.name for r in mocks.resources if r.type == "ecs-delivery:lifecycle_hook:LifecycleHook"] == [
+        "hook-production"
+    ]
+    assert "TestHookRoleArn" in pipeline_parameters(mocks, "todobackend-prod")
+    remote = pipeline_parameters(run_stack(CROSS_ACCOUNT).mocks, "todobackend-prod")
+    assert remote["DeploymentStrategy"] == "BLUE_GREEN"
+    requests = requests_for_stack(run_stack(CROSS_ACCOUNT).mocks, "production", "todobackend-prod")
+    assert {r.action for r in requests} >= {"elasticloadbalancing:CreateRule", "iam:PassRole"}

@@ -124,6 +124,7 @@ COMPONENT_OUTPUTS = {
     "ecs-delivery:release_record:ReleaseRecord": {"table_arn", "table_name"},
     "ecs-delivery:release_recorder:ReleaseRecorder": {"project_arn", "project_name", "role_arn"},
     "ecs-delivery:verify_project:VerifyProject": {"project_arn", "project_name"},
+    "ecs-delivery:lifecycle_hook:LifecycleHook": {"function_arn", "invoke_role_arn"},
 }
 
 
@@ -131,6 +132,7 @@ COMPONENT_OUTPUTS = {
 OUTPUT_NOUN_TYPES = {
     "bucket": "aws:s3/bucket:Bucket",
     "connection": "aws:codeconnections/connection:Connection",
+    "function": "aws:lambda/function:Function",
     "group": "aws:cloudwatch/logGroup:LogGroup",
     "image": "docker:index/image:Image",
     "key": "aws:kms/key:Key",

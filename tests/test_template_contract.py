@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from components import cloudformation
-from components.config import DeliveryConfig
+from components.config import DEPLOYMENT_PARAMETER_NAMES, DeliveryConfig
 from offline import check_template
 from tests.conftest import FIXTURE_STACKS
 
@@ -27,11 +27,14 @@ _spec.loader.exec_module(rules)
 
 def check(template: Path, stack: str | None = None) -> tuple[int, list[str]]:
     """(exit status, findings as `line:rule:message`) of the checker, as `make check-template` runs it."""
+    strategies, test_hook = check_template.deployment_contract(stack, FIXTURE_STACKS)
     done = subprocess.run(  # noqa: S603 - this interpreter running cfn-lint
         check_template.command(
             template,
             check_template.contract_parameters(stack, FIXTURE_STACKS),
             gated=check_template.has_gated_environment(stack, FIXTURE_STACKS),
+            strategies=strategies,
+            test_hook=test_hook,
         ),
         capture_output=True,
         text=True,
@@ -257,3 +260,101 @@ def test_a_stack_that_sets_no_digest_asks_for_none(tmp_path):
     linter = check_template.command(template, parameters)
     done = subprocess.run(linter, capture_output=True, text=True, check=False)  # noqa: S603
     assert "E9101" not in done.stdout and "W9107" not in done.stdout, done.stdout
+
+
+# -- deployment strategies ------------------------------------------------------------------------
+
+ROLLING_SERVICE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  ApplicationImageTag: {Type: String}
+  ApplicationImageDigest: {Type: String}
+  ApplicationImageRepository: {Type: String}
+  ApplicationImageRegistry: {Type: String}
+  PermissionsBoundaryArn: {Type: String}
+Resources:
+  Service:
+    Type: AWS::ECS::Service
+    Properties:
+      Cluster: cluster
+      TaskDefinition: !Sub "${ApplicationImageTag}${ApplicationImageDigest}${ApplicationImageRepository}"
+      DesiredCount: 1
+      DeploymentConfiguration:
+        MinimumHealthyPercent: 100
+      Tags:
+        - {Key: registry, Value: !Ref ApplicationImageRegistry}
+        - {Key: boundary, Value: !Ref PermissionsBoundaryArn}
+"""
+
+
+def test_the_rules_pass_the_parameters_the_config_sets():
+    assert rules.DEPLOYMENT_PARAMETERS == DEPLOYMENT_PARAMETER_NAMES
+    assert set(rules.DEPLOYMENT_WIRING) == set(DEPLOYMENT_PARAMETER_NAMES)
+
+
+def test_a_stack_with_a_canary_asks_its_template_for_the_canary_s_parameters(tmp_path):
+    # The prod fixture: dev rolling, production canary with the lifecycle-hook test.
+    template = tmp_path / "rolling.yml"
+    template.write_text(ROLLING_SERVICE)
+    assert check_template.deployment_contract("prod", FIXTURE_STACKS) == (["ROLLING", "CANARY"], True)
+    status, findings = check(template, "prod")
+    assert status != 0
+    why = '(docs/template-contract.md, "Deployment strategies")'
+    assert [f for f in findings if ":E9109:" in f] == [
+        "2:E9109:declare the parameter DeploymentStrategy and use it in the ECS service's DeploymentConfiguration "
+        f"(Strategy): the pipeline sets it for ROLLING {why}",
+        "2:E9109:declare the parameter DeploymentAlarmNames and use it in the ECS service's DeploymentConfiguration "
+        f"(Alarms.AlarmNames): the pipeline sets it for ROLLING {why}",
+        "2:E9109:declare the parameter DeploymentBakeMinutes and use it in the ECS service's "
+        f"DeploymentConfiguration (BakeTimeInMinutes): the pipeline sets it for CANARY {why}",
+        "2:E9109:declare the parameter CanaryPercent and use it in the ECS service's DeploymentConfiguration "
+        f"(CanaryConfiguration.CanaryPercent): the pipeline sets it for CANARY {why}",
+        "2:E9109:declare the parameter CanaryBakeMinutes and use it in the ECS service's DeploymentConfiguration "
+        f"(CanaryConfiguration.CanaryBakeTimeInMinutes): the pipeline sets it for CANARY {why}",
+        "2:E9109:declare the parameter TestHookFunctionArn and use it in the ECS service's DeploymentConfiguration "
+        f"(LifecycleHooks.HookTargetArn): the pipeline sets it for the lifecycle-hook test (testPaths) {why}",
+        "2:E9109:declare the parameter TestHookRoleArn and use it in the ECS service's DeploymentConfiguration "
+        f"(LifecycleHooks.RoleArn): the pipeline sets it for the lifecycle-hook test (testPaths) {why}",
+    ]
+    # A stack without a deployment asks for none of them.
+    assert not [f for f in check(template, "dev")[1] if ":E9109:" in f]
+
+
+def test_a_gated_stack_s_service_that_does_not_roll_back_by_itself_is_warned(tmp_path):
+    template = tmp_path / "rolling.yml"
+    template.write_text(ROLLING_SERVICE)
+    warning = (
+        "11:W9111:Service: give DeploymentConfiguration Alarms (AlarmNames: !Ref DeploymentAlarmNames, "
+        "Rollback: true) or a DeploymentCircuitBreaker with Rollback: true, so that a release that goes wrong "
+        "is rolled back by ECS, before the pipeline's verify"
+    )
+    assert [f for f in check(template, "prod")[1] if ":W9111:" in f] == [warning]
+    # Ungated, a release is not reviewed either; the warning is for what a reviewer lets through.
+    assert not [f for f in check(template, "dev")[1] if ":W9111:" in f]
+    breaker = tmp_path / "breaker.yml"
+    breaker.write_text(
+        ROLLING_SERVICE.replace(
+            "MinimumHealthyPercent: 100\n",
+            "MinimumHealthyPercent: 100\n        DeploymentCircuitBreaker: {Enable: true, Rollback: true}\n",
+        )
+    )
+    assert not [f for f in check(breaker, "prod")[1] if ":W9111:" in f]
+
+
+def test_a_deployment_parameter_that_does_not_reach_the_service_is_an_error(tmp_path):
+    text = EXAMPLE.read_text()
+    unwired = text.replace("        Strategy: !Ref DeploymentStrategy\n", "", 1).replace(
+        "              TestListenerRule: !Ref TestListenerRule\n", "", 1
+    )
+    assert unwired.count("DeploymentStrategy") == text.count("DeploymentStrategy") - 1
+    template = tmp_path / "stack.yml"
+    template.write_text(unwired)
+    status, findings = check(template, "prod")
+    assert status != 0
+    assert [f.split(":", 2)[2] for f in findings if ":E9110:" in f] == [
+        "ApplicationService: set DeploymentConfiguration.Strategy from !Ref DeploymentStrategy, or the "
+        "environment's deployment is not applied",
+        "ApplicationService: give its load balancer an AdvancedConfiguration with TestListenerRule (for "
+        "BLUE_GREEN, CANARY and LINEAR: the alternate target group, the production and test listener rules, the "
+        "ECS infrastructure role for load balancers)",
+    ]

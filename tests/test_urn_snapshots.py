@@ -64,6 +64,19 @@ RELEASE_INTEGRITY = {
     FOUR_ENVIRONMENTS: [*APPROVERS * 2, *RECORDER * 2, *RELEASE_RECORD, *REPOSITORY_POLICY * 3],
     CROSS_ACCOUNT: [*APPROVERS, *RECORDER, *RELEASE_RECORD, *REPOSITORY_POLICY * 2],
 }
+# Progressive delivery (issue 27): the prod example's production tests each release on the test
+# listener with a lifecycle-hook function (deployment.testPaths): the function, its log group,
+# its role and the role ECS invokes it with, each role with its policy.
+LIFECYCLE_HOOK = (
+    "ecs-delivery:lifecycle_hook:LifecycleHook",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:lambda/function:Function",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+)
+RELEASE_INTEGRITY["prod"] = [*RELEASE_INTEGRITY["prod"], *LIFECYCLE_HOOK]
 NEW_SINCE = {
     "0.9.0": RELEASE_INTEGRITY,
     "before-0.9.0": {
@@ -85,6 +98,7 @@ NEW_NAMES = (
     "record-",
     "releases",
     "-pull-policy",
+    "hook-",
 )
 
 

@@ -392,3 +392,211 @@ class NothingTheChangeSetCannotShow(CloudFormationLintRule):
                     )
                 )
         return found
+
+
+# -- progressive delivery: the ECS service's deployment strategy ----------------------------------
+# The parameters an environment's `deployment` passes (components/config.py,
+# DEPLOYMENT_PARAMETER_NAMES; tests/test_template_contract.py keeps the two equal), by what each
+# strategy needs. Rolling passes the strategy and the alarms; blue/green adds the bake time;
+# canary and linear add their steps; `testPaths` adds the lifecycle hook.
+STRATEGY_PARAMETER = "DeploymentStrategy"
+ALARMS_PARAMETER = "DeploymentAlarmNames"
+BAKE_PARAMETER = "DeploymentBakeMinutes"
+CANARY_PARAMETERS = ("CanaryPercent", "CanaryBakeMinutes")
+LINEAR_PARAMETERS = ("LinearStepPercent", "LinearStepBakeMinutes")
+HOOK_PARAMETERS = ("TestHookFunctionArn", "TestHookRoleArn")
+STRATEGY_PARAMETERS = {
+    "ROLLING": (STRATEGY_PARAMETER, ALARMS_PARAMETER),
+    "BLUE_GREEN": (STRATEGY_PARAMETER, ALARMS_PARAMETER, BAKE_PARAMETER),
+    "CANARY": (STRATEGY_PARAMETER, ALARMS_PARAMETER, BAKE_PARAMETER, *CANARY_PARAMETERS),
+    "LINEAR": (STRATEGY_PARAMETER, ALARMS_PARAMETER, BAKE_PARAMETER, *LINEAR_PARAMETERS),
+}
+DEPLOYMENT_PARAMETERS = (
+    STRATEGY_PARAMETER,
+    BAKE_PARAMETER,
+    ALARMS_PARAMETER,
+    *CANARY_PARAMETERS,
+    *LINEAR_PARAMETERS,
+    *HOOK_PARAMETERS,
+)
+# Where each parameter must reach in the service's DeploymentConfiguration (AWS::ECS::Service
+# registry schema), for the strategy to take effect rather than be ignored.
+DEPLOYMENT_WIRING = {
+    STRATEGY_PARAMETER: ("Strategy",),
+    BAKE_PARAMETER: ("BakeTimeInMinutes",),
+    ALARMS_PARAMETER: ("Alarms", "AlarmNames"),
+    "CanaryPercent": ("CanaryConfiguration", "CanaryPercent"),
+    "CanaryBakeMinutes": ("CanaryConfiguration", "CanaryBakeTimeInMinutes"),
+    "LinearStepPercent": ("LinearConfiguration", "StepPercent"),
+    "LinearStepBakeMinutes": ("LinearConfiguration", "StepBakeTimeInMinutes"),
+    "TestHookFunctionArn": ("LifecycleHooks", "HookTargetArn"),
+    "TestHookRoleArn": ("LifecycleHooks", "RoleArn"),
+}
+# What ECS blue/green, canary and linear deployments need of the service's load balancer
+# (AWS, "Required resources for Amazon ECS blue/green deployments"; the registry schema's
+# LoadBalancer AdvancedConfiguration): the alternate target group, the production and test
+# listener rules, and the ECS infrastructure role for load balancers.
+ADVANCED_LOAD_BALANCER_KEYS = (
+    "AlternateTargetGroupArn",
+    "ProductionListenerRule",
+    "TestListenerRule",
+    "RoleArn",
+)
+
+
+def _unwrap_conditions(value: Any) -> list[Any]:
+    """The values a property can take: both branches of an `Fn::If`, recursively."""
+    if isinstance(value, dict) and list(value) == ["Fn::If"]:
+        branches = value["Fn::If"]
+        if isinstance(branches, list) and len(branches) == 3:
+            return [*_unwrap_conditions(branches[1]), *_unwrap_conditions(branches[2])]
+    return [value]
+
+
+def _values_at(value: Any, path: tuple[str, ...]) -> list[Any]:
+    """Every value at a key path, through `Fn::If` branches and list items."""
+    found: list[Any] = []
+    for candidate in _unwrap_conditions(value):
+        if isinstance(candidate, list):
+            for item in candidate:
+                found.extend(_values_at(item, path))
+        elif not path:
+            found.append(candidate)
+        elif isinstance(candidate, dict) and path[0] in candidate:
+            found.extend(_values_at(candidate[path[0]], path[1:]))
+    return found
+
+
+def _services(cfn: Any) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in (cfn.template.get("Resources") or {}).items()
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::ECS::Service"
+    }
+
+
+class DeploymentParameters(CloudFormationLintRule):
+    id = "E9109"
+    shortdesc = "The template declares the deployment parameters its environments pass"
+    description = (
+        "An environment's deployment (strategy, bake times, steps, alarms, lifecycle-hook test) reaches "
+        "the template as parameters; CloudFormation refuses values for undeclared ones."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "deployment")
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The ECS strategies the stack's environments use (`make check-template STACK=`), separated
+        # by "/" (cfn-lint splits a rule's settings at ","); empty: with DeploymentStrategy declared,
+        # every strategy.
+        self.config_definition = {
+            "strategies": {"default": "", "type": "string"},
+            "test_hook": {"default": False, "type": "boolean"},
+        }
+        self.configure()
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        declared = set((cfn.template.get("Parameters") or {}).keys())
+        strategies = [s for s in str(self.config["strategies"]).split("/") if s]
+        test_hook = bool(self.config["test_hook"])
+        if not strategies and STRATEGY_PARAMETER in declared:
+            strategies, test_hook = list(STRATEGY_PARAMETERS), True
+        needed: dict[str, str] = {}
+        for strategy in strategies:
+            for parameter in STRATEGY_PARAMETERS.get(strategy, ()):
+                needed.setdefault(parameter, strategy)
+        if test_hook:
+            for parameter in HOOK_PARAMETERS:
+                needed.setdefault(parameter, "the lifecycle-hook test (testPaths)")
+        return [
+            RuleMatch(
+                ["Parameters"],
+                f"declare the parameter {parameter} and use it in the ECS service's DeploymentConfiguration "
+                f"({'.'.join(DEPLOYMENT_WIRING[parameter])}): the pipeline sets it for {why} "
+                '(docs/template-contract.md, "Deployment strategies")',
+            )
+            for parameter, why in needed.items()
+            if parameter not in declared
+        ]
+
+
+class DeploymentParametersReachTheService(CloudFormationLintRule):
+    id = "E9110"
+    shortdesc = "Each deployment parameter the template declares reaches its ECS service"
+    description = (
+        "A declared but unused deployment parameter means the environment's strategy, alarms or test is "
+        "silently not applied; blue/green, canary and linear also need the load balancer's alternate "
+        "target group, listener rules and infrastructure role."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "deployment")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        declared = set((cfn.template.get("Parameters") or {}).keys()) & set(DEPLOYMENT_PARAMETERS)
+        if not declared:
+            return []
+        services = _services(cfn)
+        found = []
+        if not services:
+            return [
+                RuleMatch(["Parameters"], "declare the AWS::ECS::Service the deployment parameters configure")
+            ]
+        for name, service in services.items():
+            properties = service.get("Properties") or {}
+            configuration = properties.get("DeploymentConfiguration")
+            for parameter in sorted(declared):
+                path = DEPLOYMENT_WIRING[parameter]
+                if not any(_references(value, parameter) for value in _values_at(configuration, path)):
+                    found.append(
+                        RuleMatch(
+                            ["Resources", name, "Properties"],
+                            f"{name}: set DeploymentConfiguration.{'.'.join(path)} from !Ref {parameter}, "
+                            "or the environment's deployment is not applied",
+                        )
+                    )
+            if STRATEGY_PARAMETER in declared:
+                advanced = _values_at(properties.get("LoadBalancers"), ("AdvancedConfiguration",))
+                for key in ADVANCED_LOAD_BALANCER_KEYS:
+                    if not any(_values_at(value, (key,)) for value in advanced):
+                        found.append(
+                            RuleMatch(
+                                ["Resources", name, "Properties"],
+                                f"{name}: give its load balancer an AdvancedConfiguration with {key} "
+                                "(for BLUE_GREEN, CANARY and LINEAR: the alternate target group, the "
+                                "production and test listener rules, the ECS infrastructure role for load "
+                                "balancers)",
+                            )
+                        )
+        return found
+
+
+class GatedServicesRollBackByThemselves(CloudFormationLintRule):
+    id = "W9111"
+    shortdesc = "A gated environment's ECS services roll back by themselves"
+    description = (
+        "Without deployment alarms or the deployment circuit breaker, an ECS deployment that goes wrong is "
+        "left to the pipeline's verify, after all traffic has moved."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "deployment")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        found = []
+        for name, service in _services(cfn).items():
+            configuration = (service.get("Properties") or {}).get("DeploymentConfiguration")
+            alarms = [v for v in _values_at(configuration, ("Alarms",)) if isinstance(v, dict)]
+            breakers = [
+                v for v in _values_at(configuration, ("DeploymentCircuitBreaker",)) if isinstance(v, dict)
+            ]
+            rolls_back = any(v.get("Rollback") is not False for v in [*alarms, *breakers])
+            if not rolls_back:
+                found.append(
+                    RuleMatch(
+                        ["Resources", name, "Properties"],
+                        f"{name}: give DeploymentConfiguration Alarms (AlarmNames: !Ref {ALARMS_PARAMETER}, "
+                        "Rollback: true) or a DeploymentCircuitBreaker with Rollback: true, so that a "
+                        "release that goes wrong is rolled back by ECS, before the pipeline's verify",
+                    )
+                )
+        return found

@@ -1,6 +1,8 @@
 """Progressive delivery through the simulator (issue 27, rules S1-S6 of
-tests/support/pipeline_run.py), on the `progressive` fixture stack: A1 released everywhere,
-then A2 pushed. dev takes it linearly, production as a canary behind an approval.
+tests/support/pipeline_run.py). On the `progressive` fixture stack: A1 released everywhere,
+then A2 pushed; dev takes it linearly, production as a canary behind an approval, tested by the
+lifecycle-hook function the program declares. On the `prod` fixture (its production a canary of
+10% for 15 minutes, then 15 minutes of bake; dev rolling): the same, as the example ships it.
 
 Every expected minute is worked out here from the fixture's figures (written out below and
 checked against what the program declares) and the simulator's action times; every expected
@@ -16,8 +18,8 @@ import pytest
 from tests.conftest import run_config, run_stack
 from tests.scenarios import progressive
 from tests.scenarios.progressive import hook_fails_for_a2, play, production_alarm_after
-from tests.scenarios.scenarios import tag
-from tests.support.pipeline_run import ACTION_MINUTES, APPROVAL_MINUTES, BUILD_MINUTES
+from tests.scenarios.scenarios import Result, app, tag
+from tests.support.pipeline_run import ACTION_MINUTES, APPROVAL_MINUTES, BUILD_MINUTES, PipelineRun
 
 A1, A2 = tag(1), tag(2)
 OK = ("STANDARD", "Succeeded")
@@ -77,11 +79,6 @@ def test_the_pipeline_passes_the_fixtures_figures_the_scenarios_count_with(mocks
         }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lifecycle-hook function is declared by branch `progressive` (not merged here): when it "
-    "is, remove this mark, and the hook from progressive.ProgressiveScenario's template configuration",
-)
 def test_the_program_passes_its_hook_function_to_production(mocks):
     for stage in ("production-plan", "production"):
         assert _overrides(mocks, stage, "CreateChangeSet")["TestHookFunctionArn"].startswith(
@@ -134,6 +131,8 @@ def test_a_failing_test_hook_rolls_back_before_users_see_the_release_and_nobody_
         assert result.approvals == 1
         assert result.change_sets == 3  # plan, release, and the rollback's empty one
         assert result.environments["production"] == ("UPDATE_ROLLBACK_COMPLETE", f"{A1} v1")
+        # dev has no testPaths, so no TestHookFunctionArn: no hook runs there, A2 goes out (S3).
+        assert result.environments["dev"] == ("UPDATE_COMPLETE", f"{A2} v1")
         (failed,) = [e for e in s.run.executions if e.status == "Failed"]
         assert failed.stages["production"] == "Failed"
         production = s.deployment("production")
@@ -218,15 +217,6 @@ def test_an_alarm_at_a_given_minute_stops_dev_mid_way_and_production_is_not_reac
         s.run.close()
 
 
-def test_without_a_hook_function_in_the_parameters_no_hook_runs(mocks):
-    """The simulator follows the parameters the stack update gets, not the stack file's testPaths."""
-    s, _ = play(mocks, hook_fails_for_a2, hook=False)
-    try:
-        assert s.result().runs == (OK,)
-    finally:
-        s.run.close()
-
-
 def test_the_documented_strategy_table_is_what_the_simulator_says(mocks):
     variant = run_config(progressive.variant_config(), stack=progressive.STACK).mocks
     assert progressive.current() == progressive.render(mocks, variant), (
@@ -243,3 +233,100 @@ def test_each_strategys_formula_gives_the_minutes_the_simulator_waited():
         ("20", "20"),
         ("10", "10"),
     ]
+
+
+# -- the prod example: dev rolling, production a canary (tests/fixtures/stacks/Pulumi.prod.yaml) --
+# canaryBakeMinutes + bakeMinutes
+PROD_EXAMPLE_CANARY_MINUTES = 15 + 15
+
+
+def _play_prod_example(setup=None):
+    scenario = progressive.ProgressiveScenario(run_stack("prod").mocks)
+    scenario.release()
+    if setup is not None:
+        setup(scenario.world)
+    scenario.mark()
+    scenario.release(app=app(2))
+    return scenario.result(), scenario
+
+
+def _deployments(scenario) -> list[tuple]:
+    return [(d.stack, d.strategy, d.ended - d.started, d.failure) for d in scenario.run.deployments]
+
+
+def test_the_prod_example_waits_for_its_canary_and_bake_and_updates_dev_in_place():
+    result, scenario = _play_prod_example()
+    try:
+        assert result == Result(
+            1,
+            2,
+            1,
+            1,
+            (OK,),
+            {"dev": ("UPDATE_COMPLETE", f"{A2} v1"), "production": ("UPDATE_COMPLETE", f"{A2} v1")},
+        )
+        # dev is ROLLING: no deployment to wait for; its users move to A2 at once.
+        assert _deployments(scenario) == [("todobackend-prod", "CANARY", PROD_EXAMPLE_CANARY_MINUTES, None)]
+        assert list(scenario.run.traffic("dev")[-1][1]) == [A2]
+    finally:
+        scenario.run.close()
+
+
+def test_the_prod_examples_failing_test_is_rolled_back_by_ecs_once_and_not_asked_again():
+    result, scenario = _play_prod_example(hook_fails_for_a2)
+    try:
+        # ECS rolls the service back; the stack update fails and rolls back; the stage's
+        # onFailure ROLLBACK finds the stack already at the last release: its change set has no
+        # changes, nothing is deployed, no approval is asked.
+        assert result == Result(
+            1,
+            3,
+            1,
+            1,
+            (FAILED, ROLLED_BACK),
+            {"dev": ("UPDATE_COMPLETE", f"{A2} v1"), "production": ("UPDATE_ROLLBACK_COMPLETE", f"{A1} v1")},
+        )
+        # Before production traffic moved: no bake waited.
+        assert _deployments(scenario) == [
+            ("todobackend-prod", "CANARY", 0, "the lifecycle hook at POST_TEST_TRAFFIC_SHIFT answered FAILED")
+        ]
+    finally:
+        scenario.run.close()
+
+
+def test_the_prod_examples_alarm_during_the_bake_rolls_back_after_users_had_all_of_it():
+    def alarm(world) -> None:
+        world.deployment_alarm_after = lambda name, stack, image: (
+            15 + 5
+            if (name, stack, image) == ("todobackend-prod-target-5xx", "todobackend-prod", A2)
+            else None
+        )
+
+    result, scenario = _play_prod_example(alarm)
+    try:
+        assert result.runs == (FAILED, ROLLED_BACK)
+        assert result.environments["production"] == ("UPDATE_ROLLBACK_COMPLETE", f"{A1} v1")
+        assert result.approvals == 1
+        assert _deployments(scenario) == [
+            ("todobackend-prod", "CANARY", 15 + 5, "alarm todobackend-prod-target-5xx in ALARM")
+        ]
+        assert [shares for _, shares in scenario.run.traffic("production")][-3:] == [
+            {A2: 10.0, A1: 90.0},
+            {A2: 100.0},
+            {A1: 100.0},
+        ]
+    finally:
+        scenario.run.close()
+
+
+def test_cloudformation_waits_for_the_prod_examples_canary_and_its_bake(monkeypatch):
+    # The same run with every update completing at once (no S1) ends exactly the canary's
+    # minutes earlier on the simulated clock: production's update waited for them.
+    _, waiting = _play_prod_example()
+    monkeypatch.setattr(PipelineRun, "_start_deployment", lambda self, *args: False)
+    _, not_waiting = _play_prod_example()
+    try:
+        assert waiting.run.now - not_waiting.run.now == PROD_EXAMPLE_CANARY_MINUTES
+    finally:
+        waiting.run.close()
+        not_waiting.run.close()

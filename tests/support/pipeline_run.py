@@ -302,27 +302,6 @@ class ActionFailed(Exception):
     pass
 
 
-@dataclass
-class Deployment:
-    """S1-S6: one ECS deployment of a stack's service, as its stack update drives it."""
-
-    stack: str
-    execution: str
-    strategy: str
-    old: Optional[str]
-    """The image tag serving before."""
-    new: str
-    started: int
-    shifts: list[tuple[int, float]]
-    """(minute, percent of production traffic on the new image) as planned (S2)."""
-    bake_ends: int
-    """The minute the deployment completes if nothing fails."""
-    failed_at: Optional[int] = None
-    failure: Optional[str] = None
-    ended: Optional[int] = None
-    """The minute it completed or was rolled back."""
-
-
 # -- running the real scripts, once per distinct input ------------------------------------------
 _SCRIPT_RUNS: dict[str, Any] = {}
 
@@ -347,6 +326,27 @@ class ScriptRun:
 
 def _sources(*paths: Path) -> list[str]:
     return [p.read_text() for p in paths]
+
+
+@dataclass
+class Deployment:
+    """S1-S6: one ECS deployment of a stack's service, as its stack update drives it."""
+
+    stack: str
+    execution: str
+    strategy: str
+    old: Optional[str]
+    """The image tag serving before."""
+    new: str
+    started: int
+    shifts: list[tuple[int, float]]
+    """(minute, percent of production traffic on the new image) as planned (S2)."""
+    bake_ends: int
+    """The minute the deployment completes if nothing fails."""
+    failed_at: Optional[int] = None
+    failure: Optional[str] = None
+    ended: Optional[int] = None
+    """The minute it completed or was rolled back."""
 
 
 # -- the simulator -------------------------------------------------------------------------------
@@ -384,15 +384,15 @@ class PipelineRun:
         self._waiting: dict[str, list[tuple[Execution, Generator]]] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="pipeline-run-"))
         self.structure = 1
+        self.deployments: list[Deployment] = []
+        """S6: every ECS deployment a stack update started, in order."""
+        self._traffic: dict[str, list[tuple[int, dict[str, float]]]] = {}
+        self._deploying: dict[str, tuple[Deployment, Template, dict[str, str], Optional[str]]] = {}
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         """Release records as the table holds them (DynamoDB JSON items), by (environment, execution)."""
         self.answered: dict[tuple[str, str], str] = {}
         """(execution, approval stage) → who approved it (P10)."""
         self.world.infra_commits.setdefault(self.world.infra_head.sha, self.world.infra_head)
-        self.deployments: list[Deployment] = []
-        """S6: every ECS deployment a stack update started, in order."""
-        self._traffic: dict[str, list[tuple[int, dict[str, float]]]] = {}
-        self._deploying: dict[str, tuple[Deployment, Template, dict[str, str], Optional[str]]] = {}
 
     # -- the clock and the stage locks (P1, P2) --
     def _schedule(self, at: int, process: Generator, value: Any = None) -> None:

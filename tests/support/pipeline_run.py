@@ -15,6 +15,48 @@ ECR (the application repository, "Lifecycle policy properties")
       count, an age rule those pushed longer ago than its days. Assumed: the count is over the images the rule governs, not every image its
       selection matches.
 
+ECS deployments as a stack update drives them (issue 27; the strategy and its times are read
+from the parameters the declared action passes, ParameterOverrides and its template
+configuration file, when the update runs, never from the stack file)
+  S1  CloudFormation's update of AWS::ECS::Service returns only when the service's deployment
+      has finished, bake included ("AWS::ECS::Service DeploymentConfiguration", BakeTimeInMinutes;
+      "AWS::ECS::Service CanaryConfiguration": operations time out after 36 hours): the
+      CloudFormation action waits for it. A deployment starts when the task definition changes
+      (the image parameter, or a template that modifies ApplicationTaskDefinition; "UpdateService").
+      Assumed: the update deploys with the strategy it sets itself (DeploymentStrategy of the new
+      parameters); a stack create serves the new image at once (no previous revision to shift from).
+      Not modelled: CloudFormation's answer to a change set or a recovery asked for while the
+      update runs (a later execution's plan stage, during this one's bake).
+  S2  Strategies ("Amazon ECS blue/green deployments", "Amazon ECS canary deployments", "Amazon
+      ECS linear deployments", "LinearConfiguration"): ROLLING (or no DeploymentStrategy) replaces
+      the tasks at once, as before this rule; BLUE_GREEN moves all production traffic, then bakes
+      DeploymentBakeMinutes; CANARY moves CanaryPercent, waits CanaryBakeMinutes, moves the rest,
+      then bakes; LINEAR moves LinearStepPercent more every LinearStepBakeMinutes until 100 (no
+      step wait after 100), then bakes. Assumed: scaling up, the test traffic shift and the hook's
+      own run take no simulated minute (inside the action's ACTION_MINUTES).
+      Not modelled: alarms on a ROLLING deployment (ECS watches them for a bake it computes from
+      the alarms' own configuration, "How CloudWatch alarms detect Amazon ECS deployment failures").
+  S3  A lifecycle hook ("Lifecycle hooks for Amazon ECS service deployments"; "Lambda hooks for
+      Amazon ECS service deployments"): with TestHookFunctionArn set, the hook runs at
+      POST_TEST_TRAFFIC_SHIFT, before any production traffic moves; FAILED (World.test_hook_fails)
+      rolls the deployment back to the last successful service revision.
+  S4  Deployment alarms ("How CloudWatch alarms detect Amazon ECS deployment failures"): an alarm
+      of DeploymentAlarmNames in ALARM while the deployment runs or bakes fails it and ECS rolls
+      back (the template sets Rollback: true). An alarm the parameters do not name is not watched.
+      World.deployment_alarm_after: minutes after an image first takes production traffic;
+      World.alarm_from: a simulated minute from which an alarm is in ALARM whatever runs.
+      Assumed: an alarm in ALARM at the very minute the bake ends no longer fails it.
+  S5  A rolled-back deployment: production traffic is back on the old image at that minute, the
+      stack update fails and CloudFormation rolls the stack back (UPDATE_ROLLBACK_COMPLETE, the
+      stack as it was; C4), and the action fails. Assumed: both rollbacks take no simulated minute.
+      What the pipeline then does is P4/P8 as declared: a stage with onFailure ROLLBACK starts a
+      rollback execution, whose change set finds the stack already as the target left it (C3),
+      so the service is not deployed again; the rollback runs the failed stage only, so the
+      approval stage is not asked again (P8).
+  S6  Traffic: PipelineRun.traffic(environment) is which image serves production traffic, in
+      percent, from each minute it changed; PipelineRun.deployments holds each deployment with its
+      strategy, minutes and outcome.
+
 What runs for real, against stubs that answer from the world:
 - the Build action: the example application's buildspec, Makefile, `start-dockerd`,
   `image-published` and `image-digest` (tests/support/app_build.py); the registry is the
@@ -105,17 +147,6 @@ simulator's own clock above, in whole minutes, only orders events and is not thi
       cost nothing. Per environment: the stages named after it (`<env>`, `<env>-plan`,
       `<env>-approval`).
 
-ECS deployments inside a stack update (issue 27; docs/deployment-strategies.md)
-  E27 A stack update whose parameters carry a DeploymentStrategy updates the ECS service, and
-      CloudFormation waits for ECS's deployment, bake included (AWS::ECS::Service registry
-      schema: the handlers' 36-hour timeout; BakeTimeInMinutes, CanaryConfiguration,
-      LinearConfiguration): BLUE_GREEN waits the bake, CANARY the canary's bake and the bake,
-      LINEAR each step's bake but the last's and the bake, ROLLING nothing more. A failing
-      lifecycle-hook test fails it before production traffic moves (AWS, "Lifecycle hooks for
-      Amazon ECS service deployments"), an alarm in ALARM during the bake at its end, at the
-      latest (AWS, "How CloudWatch alarms detect Amazon ECS deployment failures"): ECS rolls the
-      service back, the stack update fails and rolls back (UPDATE_ROLLBACK_COMPLETE, the stack as
-      it was), and the action fails. A first create has no revision to go back to: not modelled.
 """
 
 from __future__ import annotations
@@ -133,7 +164,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from components.config import linear_steps
 from tests.support import app_build
 from tests.support.aws_stubs import REVIEW_AWS, STACK_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
@@ -258,11 +288,13 @@ class World:
     """Release marks on each image (by the tag the build gave it), as the recorders leave them."""
     infra_commits: dict[str, InfraCommit] = field(default_factory=dict)
     """Every infrastructure commit pushed, by sha (P12)."""
-    ecs_deployment_fails: Callable[[str, Mapping[str, str]], Optional[tuple[str, str]]] = (
-        lambda stack, parameters: None
-    )
-    """Why the ECS deployment of a stack update with these parameters fails, as (`hook` or
-    `alarm`, what happened), or None (E27)."""
+    test_hook_fails: Callable[[str, str], bool] = lambda stack, image: False
+    """S3: the lifecycle hook answers FAILED for (stack name, image tag)."""
+    deployment_alarm_after: Callable[[str, str, str], Optional[int]] = lambda alarm, stack, image: None
+    """S4: (alarm, stack name, image tag) → minutes after that image first takes production
+    traffic in that stack when the alarm goes into ALARM; None: it stays OK."""
+    alarm_from: dict[str, int] = field(default_factory=dict)
+    """S4: alarm → the simulated minute from which it is in ALARM, whatever runs."""
 
 
 # -- what happened -----------------------------------------------------------------------------
@@ -277,8 +309,6 @@ class Counts:
     recoveries: int = 0
     approvals: int = 0
     records: int = 0
-    ecs_rollbacks: int = 0
-    """Service deployments ECS rolled back (E27)."""
 
 
 @dataclass
@@ -361,6 +391,27 @@ def _sources(*paths: Path) -> list[str]:
     return [p.read_text() for p in paths]
 
 
+@dataclass
+class Deployment:
+    """S1-S6: one ECS deployment of a stack's service, as its stack update drives it."""
+
+    stack: str
+    execution: str
+    strategy: str
+    old: Optional[str]
+    """The image tag serving before."""
+    new: str
+    started: int
+    shifts: list[tuple[int, float]]
+    """(minute, percent of production traffic on the new image) as planned (S2)."""
+    bake_ends: int
+    """The minute the deployment completes if nothing fails."""
+    failed_at: Optional[int] = None
+    failure: Optional[str] = None
+    ended: Optional[int] = None
+    """The minute it completed or was rolled back."""
+
+
 # -- the simulator -------------------------------------------------------------------------------
 class PipelineRun:
     """Executions of one declared pipeline in one world."""
@@ -396,14 +447,14 @@ class PipelineRun:
         self._waiting: dict[str, list[tuple[Execution, Generator]]] = {}
         self._tmp = Path(tempfile.mkdtemp(prefix="pipeline-run-"))
         self.structure = 1
+        self.deployments: list[Deployment] = []
+        """S6: every ECS deployment a stack update started, in order."""
+        self._traffic: dict[str, list[tuple[int, dict[str, float]]]] = {}
+        self._deploying: dict[str, tuple[Deployment, Template, dict[str, str], Optional[str]]] = {}
         self.records: dict[tuple[str, str], dict[str, Any]] = {}
         """Release records as the table holds them (DynamoDB JSON items), by (environment, execution)."""
         self.answered: dict[tuple[str, str], str] = {}
         """(execution, approval stage) → who approved it (P10)."""
-        self.ecs_deployments: list[tuple[str, str, int, Optional[str]]] = []
-        """(stack, strategy, minutes CloudFormation waited for it, why it failed or None) of each
-        ECS deployment a stack update ran (E27)."""
-        self._ecs_wait = 0
         self.world.infra_commits.setdefault(self.world.infra_head.sha, self.world.infra_head)
         self.timeline: list[ActionRun | Bake] = []
         """T1: every action run and bake, in the order they happened."""
@@ -680,17 +731,8 @@ class PipelineRun:
             self._codebuild(execution, stage, action, configuration)
         elif provider == "CloudFormation":
             yield ("wait", ACTION_MINUTES)
-            self._ecs_wait = 0
-            try:
-                self._cloudformation(execution, action, configuration)
-            except ActionFailed:
-                waited, self._ecs_wait = self._ecs_wait, 0
-                if waited:
-                    yield ("wait", waited)  # E27: the update fails when ECS's deployment does
-                raise
-            waited, self._ecs_wait = self._ecs_wait, 0
-            if waited:
-                yield ("wait", waited)  # E27
+            self._cloudformation(execution, action, configuration)
+            yield from self._await_deployment(execution, configuration.get("StackName", ""))  # S1
         elif provider == "Manual":
             self.counts.approvals += 1
             request = ApprovalRequest(stage["name"], execution.id, configuration.get("CustomData", ""))
@@ -1246,41 +1288,10 @@ class PipelineRun:
             raise ActionFailed(
                 f"{stack.name}: the {'create' if creating else 'update'} failed and rolled back"
             )
-        if not creating:
-            self._ecs_deployment(stack, parameters)
+        if self._start_deployment(stack, template, parameters, image_parameter, creating):  # S1
+            return
         stack.status = "CREATE_COMPLETE" if creating else "UPDATE_COMPLETE"
         stack.template, stack.parameters, stack.image_parameter = template, dict(parameters), image_parameter
-
-    def _ecs_deployment(self, stack: Stack, parameters: Mapping[str, str]) -> None:
-        """E27: the service's deployment inside the update, how long CloudFormation waits for
-        it, and ECS's rollback when its test or an alarm fails it."""
-        strategy = parameters.get("DeploymentStrategy")
-        if not strategy:
-            return
-        bake = int(parameters.get("DeploymentBakeMinutes", "15"))
-        minutes = {
-            "ROLLING": 0,
-            "BLUE_GREEN": bake,
-            "CANARY": int(parameters.get("CanaryBakeMinutes", "10")) + bake,
-            "LINEAR": int(parameters.get("LinearStepBakeMinutes", "6"))
-            * linear_steps(float(parameters.get("LinearStepPercent", "10")))
-            + bake,
-        }[strategy]
-        failure = self.world.ecs_deployment_fails(stack.name, parameters)
-        if failure is None:
-            self._ecs_wait = minutes
-            self.ecs_deployments.append((stack.name, strategy, minutes, None))
-            return
-        kind, what = failure
-        # A failing test stops the deployment before production traffic; an alarm fires by
-        # the end of the bake at the latest.
-        self._ecs_wait = 0 if kind == "hook" else minutes
-        self.ecs_deployments.append((stack.name, strategy, self._ecs_wait, f"{kind}: {what}"))
-        self.counts.ecs_rollbacks += 1
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
-        raise ActionFailed(
-            f"{stack.name}: ECS rolled the service back ({kind}: {what}); the update failed and rolled back"
-        )
 
     def _cloudformation(self, execution, action, configuration: Mapping[str, str]) -> None:
         mode = configuration["ActionMode"]
@@ -1347,6 +1358,122 @@ class PipelineRun:
     def _publish_outputs(self, execution, action, stack: Stack) -> None:
         if action.get("namespace") and stack.template is not None:
             execution.variables[action["namespace"]] = dict(stack.template.outputs)
+
+    # -- ECS deployments (S1-S6) --
+    def _start_deployment(
+        self, stack: Stack, template: Template, parameters: dict[str, str], image_parameter, creating: bool
+    ) -> bool:
+        """S1: an update whose service takes a progressive deployment goes UPDATE_IN_PROGRESS
+        until the CloudFormation action has waited it out (_await_deployment); True then.
+        Everything else completes at once, as before, with its traffic recorded (S6)."""
+        new = parameters.get(image_parameter or "", "?")
+        old = None if creating else stack.parameters.get(image_parameter or "")
+        template_changes_tasks = (
+            stack.template is not None
+            and stack.template.name != template.name
+            and "ApplicationTaskDefinition" in template.modifies
+        )
+        if not creating and new == old and not template_changes_tasks:
+            return False  # no new task definition: the service is updated in place (S1)
+        strategy = parameters.get("DeploymentStrategy", "ROLLING") or "ROLLING"
+        if creating or strategy == "ROLLING":
+            self._serve(stack.name, {new: 100.0})
+            return False
+        started = self.now
+        shifts = self._traffic_shifts(strategy, parameters, started)
+        deployment = Deployment(
+            stack=stack.name,
+            execution="",
+            strategy=strategy,
+            old=old,
+            new=new,
+            started=started,
+            shifts=shifts,
+            bake_ends=shifts[-1][0] + int(parameters.get("DeploymentBakeMinutes", "15")),
+        )
+        if parameters.get("TestHookFunctionArn") and self.world.test_hook_fails(stack.name, new):  # S3
+            deployment.failed_at = started
+            deployment.failure = "the lifecycle hook at POST_TEST_TRAFFIC_SHIFT answered FAILED"
+        else:
+            self._watch_alarms(deployment, parameters)  # S4
+        self.deployments.append(deployment)
+        self._deploying[stack.name] = (deployment, template, dict(parameters), image_parameter)
+        stack.status = "UPDATE_IN_PROGRESS"
+        return True
+
+    @staticmethod
+    def _traffic_shifts(
+        strategy: str, parameters: Mapping[str, str], started: int
+    ) -> list[tuple[int, float]]:
+        """S2: when each share of production traffic moves to the new revision."""
+        if strategy == "BLUE_GREEN":
+            return [(started, 100.0)]
+        if strategy == "CANARY":
+            canary_bake = int(parameters.get("CanaryBakeMinutes", "10"))
+            return [(started, float(parameters.get("CanaryPercent", "5.0"))), (started + canary_bake, 100.0)]
+        if strategy == "LINEAR":
+            # In tenths of a percent, as ECS takes them, so that 100 is reached exactly.
+            step = round(float(parameters.get("LinearStepPercent", "10.0")) * 10)
+            step_bake = int(parameters.get("LinearStepBakeMinutes", "6"))
+            increments = -(-1000 // step)
+            return [(started + k * step_bake, min(1000, (k + 1) * step) / 10) for k in range(increments)]
+        raise NotImplementedError(f"DeploymentStrategy {strategy}")
+
+    def _watch_alarms(self, deployment: Deployment, parameters: Mapping[str, str]) -> None:
+        """S4: the first minute, from the start until the bake ends, that a named alarm is in ALARM."""
+        first_traffic = deployment.shifts[0][0]
+        for alarm in filter(None, parameters.get("DeploymentAlarmNames", "").split(",")):
+            minutes = []
+            if alarm in self.world.alarm_from:
+                minutes.append(max(self.world.alarm_from[alarm], deployment.started))
+            after = self.world.deployment_alarm_after(alarm, deployment.stack, deployment.new)
+            if after is not None:
+                minutes.append(first_traffic + after)
+            for minute in minutes:
+                if minute < deployment.bake_ends and (
+                    deployment.failed_at is None or minute < deployment.failed_at
+                ):
+                    deployment.failed_at = minute
+                    deployment.failure = f"alarm {alarm} in ALARM"
+
+    def _await_deployment(self, execution: Execution, stack_name: str) -> Generator:
+        """S1, S5: the CloudFormation action waits while ECS shifts traffic and bakes; a failed
+        deployment is rolled back by ECS, then the stack by CloudFormation, and the action fails."""
+        pending = self._deploying.pop(stack_name, None)
+        if pending is None:
+            return
+        deployment, template, parameters, image_parameter = pending
+        deployment.execution = execution.id
+        stack = self.world.stacks[stack_name]
+        ends = deployment.bake_ends if deployment.failed_at is None else deployment.failed_at
+        for minute, percent in deployment.shifts:
+            if minute > ends or (minute == ends and deployment.failed_at is not None):
+                break
+            yield ("wait", minute - self.now)
+            self._serve(stack_name, {deployment.new: percent, deployment.old or "?": 100.0 - percent})
+        yield ("wait", ends - self.now)
+        deployment.ended = self.now
+        if deployment.failed_at is not None:
+            self._serve(stack_name, {deployment.old or "?": 100.0})
+            stack.status = "UPDATE_ROLLBACK_COMPLETE"  # S5: the stack as it was
+            raise ActionFailed(
+                f"{stack_name}: ECS rolled the {deployment.strategy} deployment of {deployment.new} back "
+                f"({deployment.failure}); the update failed and rolled back"
+            )
+        stack.status = "UPDATE_COMPLETE"
+        stack.template, stack.parameters, stack.image_parameter = template, parameters, image_parameter
+
+    def _serve(self, stack_name: str, shares: Mapping[str, float]) -> None:
+        served = {image: share for image, share in shares.items() if share > 0}
+        history = self._traffic.setdefault(stack_name, [])
+        if history and history[-1][0] == self.now:
+            history.pop()
+        if not history or history[-1][1] != served:
+            history.append((self.now, served))
+
+    def traffic(self, environment: str) -> list[tuple[int, dict[str, float]]]:
+        """S6: (minute, image tag → percent of production traffic) from each minute it changed."""
+        return list(self._traffic.get(self.environment_stacks().get(environment, ""), []))
 
     # -- reading the declared pipeline --
     def environment_stacks(self) -> dict[str, str]:

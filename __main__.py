@@ -232,6 +232,7 @@ environments = {
             keep_releases=config.ecr.keep_releases,
             log_retention_days=config.build.log_retention_days,
             architecture=config.build.architecture,
+            small_steps_on_lambda=config.build.small_steps_compute == "lambda",
             managed_policy_arns=config.deploy_role.managed_policy_arns,
             permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
             neighbour_stacks=[

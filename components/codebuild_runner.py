@@ -136,6 +136,9 @@ class SmallProject:
     kms_key_arn: Optional[pulumi.Input[str]] = None
     architecture: str = "x86_64"
     """The host the tools image was built for (x86_64 or arm64)."""
+    lambda_compute: bool = True
+    """Lambda compute where a project's timeout fits it (`build.smallStepsCompute`); EC2 always
+    when false (a region without Lambda compute)."""
 
     def role_policy(
         self,
@@ -178,7 +181,7 @@ class SmallProject:
         (the build then stops at 15, not at `timeout_minutes`: Lambda compute takes no timeout
         of its own; verify-environment bounds the smoke test itself); EC2 otherwise, with the
         timeout."""
-        on_lambda = timeout_minutes <= LAMBDA_MAX_MINUTES
+        on_lambda = self.lambda_compute and timeout_minutes <= LAMBDA_MAX_MINUTES
         return CodeBuildRunnerArgs(
             project_name=project_name,
             description=description,

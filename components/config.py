@@ -342,6 +342,12 @@ class BuildConfig(_Section):
     """CodeBuild host: x86_64 (LINUX_CONTAINER) or arm64 (ARM_CONTAINER); the build image and
     the tools image are built for the same platform (the small projects run on
     LINUX_LAMBDA_CONTAINER or ARM_LAMBDA_CONTAINER)."""
+    small_steps_compute: Literal["lambda", "ec2"] = "lambda"
+    """Where the small steps (recovery, review and confirm, record, smoke test) run the tools
+    image: `lambda` (CodeBuild's Lambda compute: starts faster, never queues; a smoke test with
+    `verify.timeoutMinutes` above 15 still runs on EC2) or `ec2` (BUILD_GENERAL1_SMALL). Lambda
+    compute is offered in some regions only ("Run builds on AWS Lambda compute", "Which regions
+    support AWS Lambda compute in CodeBuild?"): where it is not, choose `ec2`."""
     cache_modes: list[CacheMode] = Field(default_factory=lambda: ["LOCAL_DOCKER_LAYER_CACHE"], max_length=3)
     """CodeBuild local cache modes of the build project; empty: no local cache. The source
     cache keeps Git metadata of Git sources, so it does nothing for a CodePipeline artifact."""

@@ -136,6 +136,8 @@ class EnvironmentDeliveryArgs:
     """Release marks kept per gated environment (`ecr.keepReleases`)."""
     log_retention_days: int = 30
     architecture: str = "x86_64"
+    small_steps_on_lambda: bool = True
+    """`build.smallStepsCompute` is `lambda`."""
     managed_policy_arns: Optional[Sequence[str]] = None
     """The deploy role's managed policies (None: PowerUserAccess)."""
     permissions_boundary_arn: Optional[str] = None
@@ -218,6 +220,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             log_retention_days=args.log_retention_days,
             kms_key_arn=args.artifacts.key_arn,
             architecture=args.architecture,
+            lambda_compute=args.small_steps_on_lambda,
         )
 
         def role_there(kind: str) -> Optional[pulumi.Output[str]]:

@@ -70,6 +70,35 @@ def test_a_verify_longer_than_lambdas_15_minutes_stays_on_ec2_with_its_timeout()
     assert variables["VERIFY_TIMEOUT_MINUTES"] == "16"
 
 
+def test_small_steps_compute_ec2_keeps_every_small_project_on_ec2_for_regions_without_lambda():
+    config = book_with_verify(15)
+    config["ecs-delivery:build"] = {**config.get("ecs-delivery:build", {}), "smallStepsCompute": "ec2"}
+    mocks = run_config(config).mocks
+    tools = only(mocks, "docker:index/image:Image", "tools-image-image").state["repoDigest"]
+    small = {
+        p.name: p.inputs
+        for p in all_of(mocks, "aws:codebuild/project:Project")
+        if p.name.split("-", 1)[0] in SMALL_KINDS
+    }
+    assert len(small) == 4
+    for name, project in small.items():
+        environment = project["environment"]
+        assert (environment["type"], environment["computeType"]) == (
+            "LINUX_CONTAINER",
+            "BUILD_GENERAL1_SMALL",
+        ), name
+        assert environment["image"] == tools, name
+        assert environment["privilegedMode"] is False, name
+        # On EC2 a project takes its own timeout again (Lambda's builds stop at 15 minutes).
+        assert project["buildTimeout"] > 0, name
+
+
+def test_small_steps_compute_names_what_it_allows():
+    config = config_with(build={"smallStepsCompute": "fargate"})
+    with pytest.raises(Exception, match=r"ecs-delivery:build.smallStepsCompute: 'fargate' is not allowed: one of lambda, ec2"):
+        run_config(config)
+
+
 LAMBDA = CodeBuildRunnerArgs(
     project_name="app-stack-review-production",
     description="d",

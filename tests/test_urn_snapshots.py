@@ -98,7 +98,12 @@ NEW_SINCE = {
     "0.9.0": {stack: [*RELEASE_INTEGRITY[stack], *SPEED_AND_PROGRESSIVE[stack]] for stack in STACKS},
     "before-0.9.0": {
         "dev": RELEASE_INTEGRITY["dev"],
-        "prod": [*STACK_RECOVERY, *DOCKER_HUB_CACHE, *RELEASE_INTEGRITY["prod"], *SPEED_AND_PROGRESSIVE["prod"]],
+        "prod": [
+            *STACK_RECOVERY,
+            *DOCKER_HUB_CACHE,
+            *RELEASE_INTEGRITY["prod"],
+            *SPEED_AND_PROGRESSIVE["prod"],
+        ],
         FOUR_ENVIRONMENTS: [
             *STACK_RECOVERY * 2,  # qa, production
             *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS],

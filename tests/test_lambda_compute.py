@@ -95,7 +95,9 @@ def test_small_steps_compute_ec2_keeps_every_small_project_on_ec2_for_regions_wi
 
 def test_small_steps_compute_names_what_it_allows():
     config = config_with(build={"smallStepsCompute": "fargate"})
-    with pytest.raises(Exception, match=r"ecs-delivery:build.smallStepsCompute: 'fargate' is not allowed: one of lambda, ec2"):
+    with pytest.raises(
+        Exception, match=r"ecs-delivery:build.smallStepsCompute: 'fargate' is not allowed: one of lambda, ec2"
+    ):
         run_config(config)
 
 

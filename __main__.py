@@ -12,6 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from components import lifecycle_hook
 from components.artifact_key import ArtifactKey, ArtifactKeyArgs
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
@@ -182,6 +183,13 @@ release_record = (
 # environments' roles read the store: the environments take the store's names first, and
 # get their values once it is declared (below).
 artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
+hook_patterns = (
+    pulumi.Output.all(partition=partition, account_id=account_id).apply(
+        lambda v: lifecycle_hook.protected_patterns(v["partition"], v["account_id"], name_prefix)
+    )
+    if any(env.deployment is not None and env.deployment.has_test_hook for env in config.environments)
+    else []
+)
 release_stores = ReleaseStores(
     application_repository_name=config.image_repository_name,
     application_repository_arn=app_repository_arn,
@@ -212,7 +220,12 @@ release_stores = ReleaseStores(
             else []
         ),
         *([docker_hub.credentials_secret_arn] if docker_hub else []),
-    ).apply(lambda arns: [arn for arn in arns if arn]),
+        # The lifecycle-hook functions ECS runs before production traffic, and their logs: a
+        # test rewritten from dev's template would pass every production release.
+        hook_patterns,
+    ).apply(
+        lambda arns: [arn for item in arns for arn in (item if isinstance(item, list) else [item]) if arn]
+    ),
 )
 environments = {
     env.name: EnvironmentDelivery(

@@ -12,6 +12,7 @@ import difflib
 import functools
 import importlib
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -788,6 +789,8 @@ def linear_steps(step_percent: float) -> int:
 
 
 def _tenths(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not allowed: a finite number")
     if abs(value * 10 - round(value * 10)) > 1e-9:
         raise ValueError(
             f"{value} is not allowed: a multiple of 0.1 (ECS shifts traffic in tenths of a percent)"
@@ -1151,13 +1154,14 @@ class DeliveryConfig(_Section):
                     f"({env.account}): the role Pulumi assumes there has no recorded permissions for the "
                     "test's Lambda function; roll back with deployment.alarms, and keep verify"
                 )
-            if env.deployment is not None:
-                for parameter in DEPLOYMENT_PARAMETER_NAMES:
-                    if parameter in env.parameters:
-                        problems.append(
-                            f"{where}.parameters.{parameter}: set by the pipeline from {where}.deployment; "
-                            "remove it"
-                        )
+            # With or without `deployment`: set here, they would skip its checks and the review
+            # would still present them as how the release reaches users.
+            for parameter in DEPLOYMENT_PARAMETER_NAMES:
+                if parameter in env.parameters:
+                    problems.append(
+                        f"{where}.parameters.{parameter}: set by the pipeline from {where}.deployment; "
+                        f"remove it (and set {where}.deployment instead)"
+                    )
             if env.stack_name == RESERVED_ROLE_PATH:
                 problems.append(
                     f"{where}.stackName: {env.stack_name!r} is reserved: the stack's roles would live under "
@@ -1302,6 +1306,18 @@ class DeliveryConfig(_Section):
         if not self.connection_arn:
             # Connection names are unique per account, so they carry the stack name too.
             limits.append(("GitHub connection", prefix, CONNECTION_NAME_MAX))
+        # Imported here: the config module loads no Pulumi SDK (the hook's module does).
+        from components.lifecycle_hook import FUNCTION_NAME_MAX, function_name
+
+        limits += [
+            (
+                f"environment {env.name}'s lifecycle-hook function",
+                function_name(prefix, env.name),
+                FUNCTION_NAME_MAX,
+            )
+            for env in self.environments
+            if env.deployment is not None and env.deployment.has_test_hook
+        ]
         for what, name, limit in limits:
             if len(name) > limit:
                 hint = (

@@ -29,8 +29,30 @@ RUNTIME = "python3.12"
 TIMEOUT_SECONDS = 60
 
 
+# "Lambda quotas": a function name is at most 64 characters (CreateFunction, FunctionName).
+FUNCTION_NAME_MAX = 64
+
+
+def function_name(name_prefix: str, environment: str) -> str:
+    """A name known before the function exists, under a prefix the environments' roles are
+    denied (`protected_patterns`): dev's template must not rewrite production's test."""
+    return f"{name_prefix}-hook-{environment}"
+
+
 def log_group_name(name_prefix: str, environment: str) -> str:
     return f"/ecs-delivery/{name_prefix}/{environment}/lifecycle-hook"
+
+
+def protected_patterns(partition: str, account_id: str, name_prefix: str) -> list[str]:
+    """Every hook function of this stack and its log group, in any region: what no role an
+    environment controls may change (its code, configuration, concurrency, deletion; its logs),
+    added to the stores every deploy role and boundary keeps off. ECS invokes the function
+    through the invoke role, which is the delivery system's, not an environment's."""
+    return [
+        f"arn:{partition}:lambda:*:{account_id}:function:{function_name(name_prefix, '*')}",
+        f"arn:{partition}:logs:*:{account_id}:log-group:{log_group_name(name_prefix, '*')}",
+        f"arn:{partition}:logs:*:{account_id}:log-group:{log_group_name(name_prefix, '*')}:*",
+    ]
 
 
 def function_policy(*, log_group_arn: str) -> PolicyDocument:
@@ -89,6 +111,7 @@ class LifecycleHook(pulumi.ComponentResource):
         )
         function = aws.lambda_.Function(
             f"{name}-function",
+            name=function_name(args.name_prefix, args.environment),
             description=f"ECS lifecycle hook: {args.environment}'s test on the test listener",
             runtime=RUNTIME,
             handler="index.handler",

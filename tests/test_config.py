@@ -476,7 +476,7 @@ def test_snake_case_keys_are_unknown_not_half_accepted():
     problems = problems_for({**MINIMAL, "build": {"timeout_minutes": 30}})
     assert problems == [
         "ecs-delivery:build.timeout_minutes: unknown key (did you mean 'timeoutMinutes'?) (allowed: architecture, buildspec, cacheModes, computeType, digestKey, "
-        "dockerHub, logRetentionDays, registryCache, timeoutMinutes, versionFile, versionKey)"
+        "dockerHub, logRetentionDays, registryCache, smallStepsCompute, timeoutMinutes, versionFile, versionKey)"
     ]
 
 

@@ -218,8 +218,30 @@ def test_a_parameter_the_deployment_sets_is_refused_in_parameters():
     raw = with_deployment({"strategy": "canary"}, parameters={"CanaryBakeMinutes": "3", "Other": "x"})
     assert problems_for(raw) == [
         "ecs-delivery:environments[0].parameters.CanaryBakeMinutes: set by the pipeline from "
-        "environments[0].deployment; remove it",
+        "environments[0].deployment; remove it (and set environments[0].deployment instead)",
     ]
+
+
+def test_a_deployment_parameter_is_refused_in_parameters_without_a_deployment_too():
+    # Otherwise it would skip every check of `deployment`, and the review would still show it as
+    # how the release reaches users.
+    raw = copy.deepcopy(MINIMAL_RAW)
+    raw["environments"][0]["parameters"] = {
+        "DeploymentStrategy": "CANARY",
+        "TestHookFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:always-ok",
+    }
+    assert problems_for(raw) == [
+        "ecs-delivery:environments[0].parameters.DeploymentStrategy: set by the pipeline from "
+        "environments[0].deployment; remove it (and set environments[0].deployment instead)",
+        "ecs-delivery:environments[0].parameters.TestHookFunctionArn: set by the pipeline from "
+        "environments[0].deployment; remove it (and set environments[0].deployment instead)",
+    ]
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_a_percentage_that_is_not_a_finite_number_is_named(value):
+    (problem,) = problems_for(with_deployment({"strategy": "canary", "canaryPercent": value}))
+    assert problem == f"{KEY}.canaryPercent: {value} is not allowed: a finite number"
 
 
 def test_the_parameter_overrides_of_a_large_deployment_stay_within_one_kilobyte():

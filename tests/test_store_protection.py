@@ -414,3 +414,53 @@ def test_approvers_may_answer_their_environments_approval_and_no_other(declared)
         assert not approver.allows(
             Request("codepipeline:PutApprovalResult", f"{pipeline}-other/{gated[0]}-approval/Approve")
         )
+
+
+# -- the lifecycle-hook test: the delivery system's, not an environment's ------------------------
+# What rewrites, disables or removes a function or its logs (Service Authorization Reference for
+# AWS Lambda and CloudWatch Logs): a test rewritten to answer SUCCEEDED would pass every release.
+HOOK_CHANGES = (
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunction",
+    "lambda:AddPermission",
+    "lambda:PublishVersion",
+    "lambda:TagResource",
+)
+HOOK_LOG_CHANGES = (
+    "logs:DeleteLogGroup",
+    "logs:PutLogEvents",
+    "logs:PutRetentionPolicy",
+    "logs:DeleteLogStream",
+)
+
+
+@pytest.mark.parametrize("stack", ["prod", "progressive"])
+def test_no_role_an_environment_controls_can_rewrite_or_remove_a_lifecycle_hook(stack):
+    mocks = any_stack(stack).mocks
+    roles = declared_roles(mocks)
+    hook = arn(mocks, "aws:lambda/function:Function", "hook-production-function")
+    log_group = arn(mocks, "aws:cloudwatch/logGroup:LogGroup", "hook-production-logs")
+    requests = [Request(action, hook) for action in HOOK_CHANGES] + [
+        Request(action, resource)
+        for action in HOOK_LOG_CHANGES
+        for resource in (log_group, f"{log_group}:log-stream:2026/12/07/[$LATEST]abc")
+    ]
+    for environment, stack_name in deployed_environments(mocks):
+        for role in (roles[f"deploy-{environment}-role"], minted_admin(mocks, environment, stack_name)):
+            let_through = [str(r) for r in requests if role.allows(r)]
+            assert let_through == [], (environment, role.name)
+    # Both ways: what the hook needs still works (ECS invokes it through its invoke role; the
+    # function writes its own logs).
+    assert roles["hook-production-invoke-role"].allows(Request("lambda:InvokeFunction", hook))
+    assert roles["hook-production-role"].allows(
+        Request("logs:PutLogEvents", f"{log_group}:log-stream:2026/12/07/[$LATEST]abc")
+    )
+
+
+def test_the_hook_function_has_the_name_the_environments_are_kept_off():
+    mocks = any_stack("prod").mocks
+    function = only(mocks, "aws:lambda/function:Function", "hook-production-function")
+    # `<application.name>-<stack>-hook-<environment>`, as tests/fixtures/stacks/Pulumi.prod.yaml names them.
+    assert function.inputs["name"] == "todobackend-prod-hook-production"

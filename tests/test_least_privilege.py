@@ -5,6 +5,7 @@ with confused-deputy conditions, resource policies granting no one at large."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
@@ -297,7 +298,20 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             # whatever the build role may read of them, an environment may not write.
             *build_base_image_sources(declared),
         }
-        assert set(guard["Resource"]) == stores, name
+        # And the lifecycle-hook functions and their logs, by name pattern (a function's ARN
+        # is its name: no path to keep off): each declared one matches, and nothing else is added.
+        patterns = set(guard["Resource"]) - stores
+        hooks = [r for r in declared.resources if r.type == "aws:lambda/function:Function"]
+        hook_logs = [
+            r
+            for r in declared.resources
+            if r.type == "aws:cloudwatch/logGroup:LogGroup" and r.inputs["name"].endswith("/lifecycle-hook")
+        ]
+        for resource in [*hooks, *hook_logs]:
+            arn = resource.state["arn"]
+            assert any(fnmatch.fnmatchcase(arn, p) for p in patterns), (name, arn)
+        assert len(patterns) == (3 if hooks else 0), (name, patterns)
+        assert set(guard["Resource"]) - patterns == stores, name
         # Nor the registry's settings, which reach every repository without naming one: a
         # replication rule or a registry policy (ECR user guide, "Private registry settings").
         assert (registry["Effect"], registry["Resource"]) == ("Deny", "*"), name

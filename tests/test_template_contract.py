@@ -9,6 +9,8 @@ import importlib.util
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from components import cloudformation
 from components.config import DEPLOYMENT_PARAMETER_NAMES, DeliveryConfig
 from offline import check_template
@@ -358,3 +360,99 @@ def test_a_deployment_parameter_that_does_not_reach_the_service_is_an_error(tmp_
         "BLUE_GREEN, CANARY and LINEAR: the alternate target group, the production and test listener rules, the "
         "ECS infrastructure role for load balancers)",
     ]
+
+
+# -- E9112: the review can only vouch for what the template plainly takes (finding F2) -------------
+
+PLAIN = "the change-set review can only vouch for what the template plainly takes from the parameters"
+STRATEGY_NOT_PLAIN = (
+    "ApplicationService: set DeploymentConfiguration.Strategy to exactly !Ref DeploymentStrategy, not a "
+    f"literal, an Fn::If or another function of it: {PLAIN}"
+)
+HOOK_NOT_PLAIN = (
+    "ApplicationService: give DeploymentConfiguration.LifecycleHooks an entry with HookTargetArn exactly "
+    "!Ref TestHookFunctionArn and LifecycleStages [POST_TEST_TRAFFIC_SHIFT], as a list or as !If [condition, "
+    "[hooks], !Ref AWS::NoValue] whose condition uses only DeploymentStrategy, TestHookFunctionArn and "
+    f"TestHookRoleArn and holds whenever the strategy is not ROLLING and both are set: {PLAIN}"
+)
+NEVER_TRUE = ("\nConditions:\n", "\nConditions:\n  NeverTrue: !Equals [!Ref AWS::Region, mars-1]\n")
+
+
+def _e9112(tmp_path: Path, *edits: tuple[str, str]) -> tuple[int, list[str]]:
+    text = EXAMPLE.read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    template = tmp_path / "stack.yml"
+    template.write_text(text)
+    status, findings = check(template, "prod")
+    return status, [f.split(":", 2)[2] for f in findings if ":E9112:" in f]
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        # The attacker's template (finding F2): both behind a condition that never holds.
+        (
+            [
+                NEVER_TRUE,
+                (
+                    "Strategy: !Ref DeploymentStrategy",
+                    "Strategy: !If [NeverTrue, !Ref DeploymentStrategy, ROLLING]",
+                ),
+                (
+                    "LifecycleHooks: !If\n          - HasTestHook",
+                    "LifecycleHooks: !If\n          - NeverTrue",
+                ),
+            ],
+            [STRATEGY_NOT_PLAIN, HOOK_NOT_PLAIN],
+        ),
+        ([("Strategy: !Ref DeploymentStrategy", "Strategy: ROLLING")], [STRATEGY_NOT_PLAIN]),
+        (
+            [("Strategy: !Ref DeploymentStrategy", 'Strategy: !Join ["", [!Ref DeploymentStrategy]]')],
+            [STRATEGY_NOT_PLAIN],
+        ),
+        # A condition on another parameter: production could differ from what the review evaluates here.
+        (
+            [("  HasTestHook: !And\n", "  HasTestHook: !And\n    - !Condition IsProduction\n")],
+            [HOOK_NOT_PLAIN],
+        ),
+        (
+            [
+                (
+                    "HookTargetArn: !Ref TestHookFunctionArn",
+                    "HookTargetArn: !If [HasTestHook, !Ref TestHookFunctionArn, x]",
+                )
+            ],
+            [HOOK_NOT_PLAIN],
+        ),
+        (
+            [
+                (
+                    "LifecycleStages: [POST_TEST_TRAFFIC_SHIFT]",
+                    "LifecycleStages: [POST_PRODUCTION_TRAFFIC_SHIFT]",
+                )
+            ],
+            [HOOK_NOT_PLAIN],
+        ),
+        # The hook as a plain list is the other allowed shape.
+        (
+            [
+                (
+                    "LifecycleHooks: !If\n          - HasTestHook\n          - - HookTargetArn",
+                    "LifecycleHooks:\n            - HookTargetArn",
+                ),
+                (
+                    "              HookDetails:\n                testUrl: !Sub http://${LoadBalancer.DNSName}:8080\n          - !Ref AWS::NoValue\n",
+                    "              HookDetails:\n                testUrl: !Sub http://${LoadBalancer.DNSName}:8080\n",
+                ),
+            ],
+            [],
+        ),
+    ],
+)
+def test_a_strategy_or_hook_the_template_decides_itself_is_refused(tmp_path, edits, expected):
+    status, findings = _e9112(tmp_path, *edits)
+    assert findings == expected
+    # cfn-lint's exit status is a bit mask (its README, "Exit Codes"): 2 for errors, 4 for warnings.
+    assert bool(status & 2) == bool(expected)

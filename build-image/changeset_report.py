@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Render a CloudFormation change set for the person who approves it.
 
-Python standard library only: it is baked into the ecs-delivery build image and runs in
-the change-set review action with nothing installed at run time.
+Python standard library only, plus PyYAML when present (Debian's python3-yaml, in the tools
+image) to read a YAML template: it is baked into the ecs-delivery tools image and runs in the
+change-set review action with nothing installed at run time.
 
     changeset_report.py --environment production --out-dir report --template template.json \
         [--stack-json stack.json] [--image-parameter ApplicationImageTag] \

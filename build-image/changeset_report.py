@@ -647,12 +647,13 @@ def _shown(value: Any, limit: int = 160) -> str:
 
 def _hooks_applied(
     value: Any, conditions: dict[str, Any], parameters: dict[str, str]
-) -> tuple[Optional[list[Any]], str]:
+) -> tuple[Optional[list[Any]], str, str]:
     """The LifecycleHooks entries a service gets with these parameters: a list as written, or
     the one conditional shape the template contract allows (`!If [Condition, [hooks],
-    !Ref AWS::NoValue]`), its condition evaluated; None and why when it is neither."""
+    !Ref AWS::NoValue]`), its condition evaluated. Otherwise None, and why: how the template
+    decides otherwise, or (a condition the review cannot evaluate) why it is not verified."""
     if isinstance(value, list):
-        return value, ""
+        return value, "", ""
     branches = value.get("Fn::If") if isinstance(value, dict) and len(value) == 1 else None
     if (
         isinstance(branches, list)
@@ -665,14 +666,16 @@ def _hooks_applied(
         if holds is None:
             return (
                 None,
+                "",
                 f"its LifecycleHooks depend on the condition `{branches[0]}`, which the review cannot "
                 "evaluate",
             )
-        return (branches[1] if holds else []), ""
+        return (branches[1] if holds else []), "", ""
     return (
         None,
         "its LifecycleHooks are not a list or `!If [condition, [hooks], !Ref AWS::NoValue]`: "
         f"`{_shown(value)}`",
+        "",
     )
 
 
@@ -712,10 +715,12 @@ def deployment_wiring(
             )
         if not hook or strategy not in PROGRESSIVE_STRATEGIES:
             continue
-        hooks, why = _hooks_applied(configuration.get("LifecycleHooks", []), conditions, parameters)
+        hooks, decided, unknown = _hooks_applied(
+            configuration.get("LifecycleHooks", []), conditions, parameters
+        )
         if hooks is None:
-            # A condition the review cannot evaluate is not known to differ: it is not verified.
-            (unverified if "cannot evaluate" in why else differs).append(f"`{name}`: {why}")
+            differs.extend([f"`{name}`: {decided}"] if decided else [])
+            unverified.extend([f"`{name}`: {unknown}"] if unknown else [])
             continue
         tests = [
             entry

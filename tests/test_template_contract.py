@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -456,3 +457,59 @@ def test_a_strategy_or_hook_the_template_decides_itself_is_refused(tmp_path, edi
     assert findings == expected
     # cfn-lint's exit status is a bit mask (its README, "Exit Codes"): 2 for errors, 4 for warnings.
     assert bool(status & 2) == bool(expected)
+
+
+def _review_module():
+    name = "build-image.changeset_report"  # as tests/test_changeset_report.py names it
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "build-image" / "changeset_report.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {
+            "DeploymentStrategy": "CANARY",
+            "TestHookFunctionArn": "f",
+            "TestHookRoleArn": "r",
+            "Environment": "dev",
+        },
+        {
+            "DeploymentStrategy": "ROLLING",
+            "TestHookFunctionArn": "f",
+            "TestHookRoleArn": "r",
+            "Environment": "dev",
+        },
+        {"DeploymentStrategy": "LINEAR", "TestHookFunctionArn": "", "TestHookRoleArn": "r"},
+        {"DeploymentStrategy": "BLUE_GREEN"},
+    ],
+)
+def test_the_contract_and_the_review_evaluate_conditions_alike(parameters):
+    # Two copies (each file stands alone where it runs): the contract allows a conditional hook
+    # only when the review's evaluation of it is the truth, so they must not drift apart.
+    conditions = {
+        "IsProduction": {"Fn::Equals": [{"Ref": "Environment"}, "production"]},
+        "IsRolling": {"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]},
+        "IsProgressive": {"Fn::Not": [{"Condition": "IsRolling"}]},
+        "HasTestHook": {
+            "Fn::And": [
+                {"Condition": "IsProgressive"},
+                {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestHookFunctionArn"}, ""]}]},
+                {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestHookRoleArn"}, ""]}]},
+            ]
+        },
+        "Either": {"Fn::Or": [{"Condition": "IsProduction"}, {"Condition": "IsRolling"}]},
+        "Loop": {"Condition": "Loop"},
+        "Region": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]},
+    }
+    review = _review_module()
+    for name in conditions:
+        expression = {"Condition": name}
+        assert rules.condition_holds(expression, conditions, parameters) == review.condition_holds(
+            expression, conditions, parameters
+        ), name
+    assert rules.condition_holds({"Condition": "Region"}, conditions, parameters) is None

@@ -940,9 +940,7 @@ def test_a_template_given_twice_the_same_key_is_not_vouched_for():
 
 
 def test_a_json_template_is_read_as_such():
-    import yaml
-
-    body = yaml.load(EXAMPLE_TEMPLATE["TemplateBody"], Loader=report._cfn_yaml_loader())
+    body, _ = report.template_body(EXAMPLE_TEMPLATE)
     assert report.deployment_facts(CANARY_WITH_HOOK, {"TemplateBody": body})[:3] == CANARY_CLAIMS
     body["Resources"]["ApplicationService"]["Properties"]["DeploymentConfiguration"]["Strategy"] = "LINEAR"
     assert report.deployment_facts(CANARY_WITH_HOOK, {"TemplateBody": json.dumps(body)})[0] == (

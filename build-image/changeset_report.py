@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Render a CloudFormation change set for the person who approves it.
 
-Python standard library only: it is baked into the ecs-delivery build image and runs in
-the change-set review action with nothing installed at run time.
+Python standard library only, plus PyYAML when present (Debian's python3-yaml, in the tools
+image) to read a YAML template: it is baked into the ecs-delivery tools image and runs in the
+change-set review action with nothing installed at run time.
 
     changeset_report.py --environment production --out-dir report --template template.json \
         [--stack-json stack.json] [--image-parameter ApplicationImageTag] \
@@ -34,6 +35,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+
+# PyYAML (Debian's python3-yaml in the tools image, build-image/tools.Dockerfile): the one
+# module beyond the standard library, and optional; without it a YAML template is not
+# verified, and the review says so rather than vouching for it.
+try:
+    import yaml
+except ImportError:  # pragma: no cover - the unit tests' venv has it; tests simulate its absence
+    yaml = None  # type: ignore[assignment]
 
 # An image digest as registries name a manifest (OCI image spec, "Digests": sha256, 64 hex).
 IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -144,6 +153,8 @@ class Review:
     and knows no such tag), "invalid" (the parameter holds no digest) or None (nobody asked)."""
     unshown: list[Unshown] = field(default_factory=list)
     """Resources whose content the change set does not show: the release refuses it."""
+    template: Optional[dict[str, Any]] = None
+    """The change set's GetTemplate response: what the review checks the deployment against."""
 
     @property
     def no_changes(self) -> bool:
@@ -358,6 +369,7 @@ def load_review(
         fingerprint=fingerprint(pages, template),
         execution_id=execution_id,
         unshown=unshown_resources(pages, template),
+        template=template,
     )
     review.digest_parameter = digest_parameter
     pinned = review.new_parameters.get(digest_parameter or "", "")
@@ -528,18 +540,231 @@ def linear_steps(step_percent: float) -> int:
     return (1000 // tenths) - 1 if 1000 % tenths == 0 else 1000 // tenths
 
 
-def deployment_facts(parameters: dict[str, str]) -> list[str]:
+HOOK_ROLE_PARAMETER = "TestHookRoleArn"
+# The lifecycle stage at which the test listener points at the new revision and production
+# still at the current one (AWS, "Lifecycle hooks for Amazon ECS service deployments").
+TEST_STAGE = "POST_TEST_TRAFFIC_SHIFT"
+PROGRESSIVE_STRATEGIES = ("BLUE_GREEN", "CANARY", "LINEAR")
+
+
+def _cfn_yaml_loader() -> Any:
+    """A safe loader that reads CloudFormation's short-form intrinsics (`!Ref X` as
+    {"Ref": "X"}, `!If [...]` as {"Fn::If": [...]}) and refuses a key given twice: which of
+    the two CloudFormation takes is not something to guess."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+
+    def unique_mapping(loader: Any, node: Any) -> dict[Any, Any]:
+        keys = [loader.construct_object(key, deep=True) for key, _ in node.value]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"key given twice: {', '.join(repeated)}")
+        return loader.construct_mapping(node, deep=True)
+
+    Loader.add_multi_constructor("!", intrinsic)
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, unique_mapping)
+    return Loader
+
+
+def template_body(template: Optional[dict[str, Any]]) -> tuple[Optional[dict[str, Any]], str]:
+    """The template a change set deploys, parsed from its GetTemplate response, or None and
+    why it could not be read (the CLI hands a JSON body over parsed, a YAML one as text)."""
+    body = (template or {}).get("TemplateBody")
+    if body is None:
+        return None, "the change set's template was not given to the review"
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            if yaml is None:
+                return None, "YAML template, and this image has no YAML parser"
+            try:
+                body = yaml.load(body, Loader=_cfn_yaml_loader())
+            except yaml.YAMLError as error:
+                return None, f"the YAML template does not parse ({str(error).splitlines()[0]})"
+    if not isinstance(body, dict):
+        return None, "the template is not a mapping"
+    return body, ""
+
+
+def condition_holds(
+    expression: Any, conditions: dict[str, Any], parameters: dict[str, str], seen: tuple[str, ...] = ()
+) -> Optional[bool]:
+    """A template condition's value with these parameter values (Fn::Equals, Fn::And, Fn::Or,
+    Fn::Not, Condition), or None when it depends on anything else: pseudo parameters, other
+    functions, parameters not given. policy/template_rules/ecs_delivery.py evaluates the same
+    way (each file stands alone where it runs)."""
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return None
+    ((function, arguments),) = expression.items()
+    if function == "Condition" and isinstance(arguments, str) and arguments in conditions:
+        if arguments in seen:
+            return None
+        return condition_holds(conditions[arguments], conditions, parameters, (*seen, arguments))
+    if not isinstance(arguments, list):
+        return None
+    if function == "Fn::Equals" and len(arguments) == 2:
+        left, right = (_condition_operand(a, parameters) for a in arguments)
+        return None if left is None or right is None else left == right
+    values = [condition_holds(a, conditions, parameters, seen) for a in arguments]
+    if None in values or not values:
+        return None
+    if function == "Fn::Not" and len(values) == 1:
+        return not values[0]
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    return None
+
+
+def _condition_operand(value: Any, parameters: dict[str, str]) -> Optional[str]:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
+        return parameters[value["Ref"]]
+    return None
+
+
+def _shown(value: Any, limit: int = 160) -> str:
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True).replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _hooks_applied(
+    value: Any, conditions: dict[str, Any], parameters: dict[str, str]
+) -> tuple[Optional[list[Any]], str, str]:
+    """The LifecycleHooks entries a service gets with these parameters: a list as written, or
+    the one conditional shape the template contract allows (`!If [Condition, [hooks],
+    !Ref AWS::NoValue]`), its condition evaluated. Otherwise None, and why: how the template
+    decides otherwise, or (a condition the review cannot evaluate) why it is not verified."""
+    if isinstance(value, list):
+        return value, "", ""
+    branches = value.get("Fn::If") if isinstance(value, dict) and len(value) == 1 else None
+    if (
+        isinstance(branches, list)
+        and len(branches) == 3
+        and isinstance(branches[0], str)
+        and isinstance(branches[1], list)
+        and branches[2] == {"Ref": "AWS::NoValue"}
+    ):
+        holds = condition_holds({"Condition": branches[0]}, conditions, parameters)
+        if holds is None:
+            return (
+                None,
+                "",
+                f"its LifecycleHooks depend on the condition `{branches[0]}`, which the review cannot "
+                "evaluate",
+            )
+        return (branches[1] if holds else []), "", ""
+    return (
+        None,
+        "its LifecycleHooks are not a list or `!If [condition, [hooks], !Ref AWS::NoValue]`: "
+        f"`{_shown(value)}`",
+        "",
+    )
+
+
+def deployment_wiring(
+    template: Optional[dict[str, Any]], parameters: dict[str, str]
+) -> tuple[list[str], list[str], list[Any]]:
+    """Whether ECS will do what the parameters say: every AWS::ECS::Service of the template
+    takes its Strategy as exactly `!Ref DeploymentStrategy` and, when a hook is passed for a
+    progressive strategy, has a LifecycleHooks entry whose HookTargetArn is exactly
+    `!Ref TestHookFunctionArn` at POST_TEST_TRAFFIC_SHIFT. Returns (what the template decides
+    otherwise, what could not be verified, the HookDetails of the hooks that will run)."""
+    body, unreadable = template_body(template)
+    if body is None:
+        return [], [unreadable], []
+    resources = body.get("Resources") if isinstance(body.get("Resources"), dict) else {}
+    conditions = body.get("Conditions") if isinstance(body.get("Conditions"), dict) else {}
+    services = {
+        str(name): resource
+        for name, resource in resources.items()
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::ECS::Service"
+    }
+    if not services:
+        return ["the template declares no AWS::ECS::Service to take the strategy"], [], []
+    strategy = parameters.get(STRATEGY_PARAMETER) or ""
+    hook = parameters.get(HOOK_FUNCTION_PARAMETER) or ""
+    differs: list[str] = []
+    unverified: list[str] = []
+    details: list[Any] = []
+    for name, service in sorted(services.items()):
+        properties = service.get("Properties") if isinstance(service.get("Properties"), dict) else {}
+        configuration = properties.get("DeploymentConfiguration")
+        configuration = configuration if isinstance(configuration, dict) else {}
+        if configuration.get("Strategy") != {"Ref": STRATEGY_PARAMETER}:
+            differs.append(
+                f"`{name}`: its Strategy is not `!Ref {STRATEGY_PARAMETER}` but "
+                f"`{_shown(configuration.get('Strategy'))}`"
+            )
+        if not hook or strategy not in PROGRESSIVE_STRATEGIES:
+            continue
+        hooks, decided, unknown = _hooks_applied(
+            configuration.get("LifecycleHooks", []), conditions, parameters
+        )
+        if hooks is None:
+            differs.extend([f"`{name}`: {decided}"] if decided else [])
+            unverified.extend([f"`{name}`: {unknown}"] if unknown else [])
+            continue
+        tests = [
+            entry
+            for entry in hooks
+            if isinstance(entry, dict)
+            and entry.get("HookTargetArn") == {"Ref": HOOK_FUNCTION_PARAMETER}
+            and isinstance(entry.get("LifecycleStages"), list)
+            and TEST_STAGE in entry["LifecycleStages"]
+        ]
+        if not tests:
+            differs.append(
+                f"`{name}`: no lifecycle hook runs `!Ref {HOOK_FUNCTION_PARAMETER}` at {TEST_STAGE} "
+                "with these parameters"
+            )
+        details.extend(entry.get("HookDetails") for entry in tests)
+    return differs, unverified, details
+
+
+def deployment_facts(parameters: dict[str, str], template: Optional[dict[str, Any]]) -> list[str]:
     """How the ECS service takes this release, read from the change set's parameters: the
     strategy, its steps and bake times, the alarms and the test that roll it back, and what
     happens on failure (AWS, "Amazon ECS blue/green deployments", "Amazon ECS canary
     deployments", "Amazon ECS linear deployments", "Lifecycle hooks for Amazon ECS service
     deployments", "How CloudWatch alarms detect Amazon ECS deployment failures"). Empty when
-    the template takes no DeploymentStrategy."""
+    the template takes no DeploymentStrategy. The parameters are only what the pipeline passed:
+    unless the template (its GetTemplate response) plainly takes the strategy and the hook from
+    them (`deployment_wiring`), the section leads with a warning instead of vouching for them."""
     strategy = parameters.get(STRATEGY_PARAMETER)
     if not strategy:
         return []
-    bake = _number(parameters.get(BAKE_PARAMETER))
+    differs, unverified, hook_details = deployment_wiring(template, parameters)
     facts = []
+    if differs:
+        facts.append(
+            "⚠ **the template decides its own strategy / hook**: what follows is what the pipeline passed, "
+            "not what ECS will do: " + "; ".join(differs)
+        )
+    elif unverified:
+        facts.append(
+            "⚠ **could not verify** that the template applies the strategy and the hook ("
+            + "; ".join(unverified)
+            + "): what follows is what the pipeline passed, not necessarily what ECS will do"
+        )
+    bake = _number(parameters.get(BAKE_PARAMETER))
     least: Optional[float] = None
     if strategy == "ROLLING":
         facts.append(
@@ -584,8 +809,15 @@ def deployment_facts(parameters: dict[str, str]) -> list[str]:
     hook = parameters.get(HOOK_FUNCTION_PARAMETER) or ""
     if hook and strategy != "ROLLING":
         facts.append(
-            f"tested before production traffic: ECS runs `{hook}` against the test listener; a failing test "
-            "rolls back before any user is sent to the new revision"
+            f"tested before production traffic: ECS runs `{hook}` once the test listener points at the new "
+            "revision; a failing test rolls back before any user is sent to the new revision"
+        )
+        # Which address the function tests is the template's to say: the review shows it, and
+        # cannot tell a test listener's address from a production one.
+        facts.extend(
+            f"the test's HookDetails, as the template gives them: `{_shown(details)}` (not checked to be "
+            "the test listener)"
+            for details in hook_details
         )
     elif strategy != "ROLLING":
         facts.append("**no test before production traffic** (no lifecycle hook)")
@@ -655,7 +887,7 @@ def blocks(review: Review) -> list[Block]:
             ),
             ("ul", [f"`{u.logical_id}` ({u.resource_type}): {u.why}" for u in review.unshown]),
         ]
-    deployment = deployment_facts(review.new_parameters)
+    deployment = deployment_facts(review.new_parameters, review.template)
     if deployment:
         out += [("h2", "How the release reaches users"), ("ul", deployment)]
     counts = review.counts

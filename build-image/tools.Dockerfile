@@ -21,6 +21,9 @@ FROM ${BASE_IMAGE}
 # - awscli (CLI v2): every script's AWS calls (describe and delete the stack, describe the
 #   change set, read the release record, tag images);
 # - python3: /opt/ecs-delivery/changeset_report.py and release_gate.py (stdlib only);
+# - python3-yaml: changeset_report.py reads a YAML template with it, to check that the service
+#   takes its strategy and test hook from the parameters (without it the review says it could
+#   not verify);
 # - curl: Lambda compute needs curl or wget in a custom image ("Run builds on AWS Lambda
 #   compute"), and the example application's `make smoke` (the verify action) calls it;
 # - make, jq: what a verify command (`verify.command`, default `make smoke`) may call;
@@ -39,14 +42,15 @@ RUN apt-get update \
         jq \
         make \
         python3 \
+        python3-yaml \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/* \
     && aws --version \
     && curl --version
 
 COPY --chmod=0755 review-change-set recover-stack verify-environment record-release /usr/local/bin/
-# The change-set review renderer and the release gate (stdlib only): review-change-set and
-# record-release run them with nothing installed at run time.
+# The change-set review renderer and the release gate (stdlib, and python3-yaml above for the
+# renderer): review-change-set and record-release run them with nothing installed at run time.
 COPY changeset_report.py release_gate.py /opt/ecs-delivery/
 
 # CodeBuild replaces the entrypoint; a plain shell is the honest default.

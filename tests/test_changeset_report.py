@@ -687,6 +687,27 @@ def test_a_module_s_resources_are_shown_with_the_module_they_come_from():
 # -- how the release reaches users: the environment's deployment, from the change set's parameters
 
 
+# The example application template (YAML, short-form intrinsics), as GetTemplate returns it.
+EXAMPLE_TEMPLATE = {"TemplateBody": (ROOT / "examples" / "infra-repo" / "stack.yml").read_text()}
+CANARY_WITH_HOOK = {
+    "DeploymentStrategy": "CANARY",
+    "DeploymentBakeMinutes": "15",
+    "CanaryPercent": "10.0",
+    "CanaryBakeMinutes": "20",
+    "DeploymentAlarmNames": "a",
+    "TestHookFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:hook",
+    "TestHookRoleArn": "arn:aws:iam::123456789012:role/ecs-delivery/hook",
+}
+CANARY_CLAIMS = [
+    "strategy: **canary**: 10.0% of production traffic for 20 minutes, then the rest at once; the current "
+    "revision is kept for 15 minutes more (bake time)",
+    "rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: `a`",
+    "tested before production traffic: ECS runs `arn:aws:lambda:eu-west-1:123456789012:function:hook` once the "
+    "test listener points at the new revision; a failing test rolls back before any user is sent to the new "
+    "revision",
+]
+
+
 def _with_parameters(**values: str) -> dict:
     page = copy.deepcopy(fixture("release.json"))
     page["Parameters"] = [
@@ -707,7 +728,9 @@ def test_a_canary_states_its_steps_bake_times_alarms_hook_and_failure():
         TestHookFunctionArn=hook,
         TestHookRoleArn="arn:aws:iam::123456789012:role/ecs-delivery/hook-production-invoke-role-a1b2c3d",
     )
-    review = report.load_review([page], environment="production", stack=fixture("stack.json"))
+    review = report.load_review(
+        [page], environment="production", stack=fixture("stack.json"), template=EXAMPLE_TEMPLATE
+    )
     text = report.markdown(review)
     assert (
         "## How the release reaches users\n\n"
@@ -715,8 +738,10 @@ def test_a_canary_states_its_steps_bake_times_alarms_hook_and_failure():
         "revision is kept for 15 minutes more (bake time)\n"
         "- rolled back by ECS when any of these alarms is in ALARM during the deployment or its bake: "
         "`todobackend-prod-target-5xx`, `todobackend-prod-latency`\n"
-        f"- tested before production traffic: ECS runs `{hook}` against the test listener; a failing test rolls "
-        "back before any user is sent to the new revision\n"
+        f"- tested before production traffic: ECS runs `{hook}` once the test listener points at the new "
+        "revision; a failing test rolls back before any user is sent to the new revision\n"
+        "- the test's HookDetails, as the template gives them: "
+        '`{"testUrl":{"Fn::Sub":"http://${LoadBalancer.DNSName}:8080"}}` (not checked to be the test listener)\n'
         "- on failure: ECS rolls the service back to the current revision; the stack update then fails and "
         "CloudFormation rolls the stack back, and this release stage fails\n"
         "- duration: CloudFormation waits for the whole deployment, bake included: at least 35 minutes\n"
@@ -771,7 +796,7 @@ def test_a_canary_states_its_steps_bake_times_alarms_hook_and_failure():
     ],
 )
 def test_each_strategy_is_stated_from_the_parameters(parameters, expected):
-    assert report.deployment_facts(parameters) == expected
+    assert report.deployment_facts(parameters, EXAMPLE_TEMPLATE) == expected
 
 
 def test_a_template_without_a_deployment_gets_no_such_section():
@@ -798,3 +823,152 @@ def test_the_report_reads_the_parameters_the_program_sets():
     assert [report.linear_steps(p) for p in (3, 10, 11, 20, 33.3, 100)] == [
         linear_steps(p) for p in (3, 10, 11, 20, 33.3, 100)
     ]
+
+
+# -- the review vouches only for what the template plainly takes from the parameters (finding F2)
+
+
+def _example_edited(*edits: tuple[str, str]) -> dict:
+    text = EXAMPLE_TEMPLATE["TemplateBody"]
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return {"TemplateBody": text}
+
+
+NEVER_TRUE = ("\nConditions:\n", "\nConditions:\n  NeverTrue: !Equals [a, b]\n")
+STRATEGY_DECIDED = (
+    "Strategy: !Ref DeploymentStrategy",
+    "Strategy: !If [NeverTrue, !Ref DeploymentStrategy, ROLLING]",
+)
+HOOK_DECIDED = ("LifecycleHooks: !If\n          - HasTestHook", "LifecycleHooks: !If\n          - NeverTrue")
+DECIDES = (
+    "⚠ **the template decides its own strategy / hook**: what follows is what the pipeline passed, not what "
+    "ECS will do: "
+)
+
+
+def test_the_attacker_s_template_gets_a_warning_before_the_claims():
+    template = _example_edited(NEVER_TRUE, STRATEGY_DECIDED, HOOK_DECIDED)
+    facts = report.deployment_facts(CANARY_WITH_HOOK, template)
+    assert facts[0] == (
+        DECIDES + "`ApplicationService`: its Strategy is not `!Ref DeploymentStrategy` but "
+        '`{"Fn::If":["NeverTrue",{"Ref":"DeploymentStrategy"},"ROLLING"]}`; `ApplicationService`: no lifecycle '
+        "hook runs `!Ref TestHookFunctionArn` at POST_TEST_TRAFFIC_SHIFT with these parameters"
+    )
+    assert facts[1:4] == CANARY_CLAIMS
+    page = _with_parameters(**CANARY_WITH_HOOK)
+    text = report.markdown(report.load_review([page], environment="production", template=template))
+    assert "## How the release reaches users\n\n- ⚠ **the template decides its own strategy / hook**" in text
+
+
+@pytest.mark.parametrize(
+    ("edits", "why"),
+    [
+        (
+            [("Strategy: !Ref DeploymentStrategy", "Strategy: CANARY")],
+            '`ApplicationService`: its Strategy is not `!Ref DeploymentStrategy` but `"CANARY"`',
+        ),
+        (
+            [
+                (
+                    "HookTargetArn: !Ref TestHookFunctionArn",
+                    "HookTargetArn: arn:aws:lambda:eu-west-1:1:function:ok",
+                )
+            ],
+            "`ApplicationService`: no lifecycle hook runs `!Ref TestHookFunctionArn` at POST_TEST_TRAFFIC_SHIFT "
+            "with these parameters",
+        ),
+        (
+            [
+                (
+                    "LifecycleStages: [POST_TEST_TRAFFIC_SHIFT]",
+                    "LifecycleStages: [POST_PRODUCTION_TRAFFIC_SHIFT]",
+                )
+            ],
+            "`ApplicationService`: no lifecycle hook runs `!Ref TestHookFunctionArn` at POST_TEST_TRAFFIC_SHIFT "
+            "with these parameters",
+        ),
+        (
+            [
+                ("  HasTestHook: !And\n", "  HasTestHook: !And\n    - !Condition IsProduction\n"),
+            ],
+            # Evaluated with the change set's values: Environment is not among them here.
+            None,
+        ),
+        (
+            [("- - HookTargetArn: !Ref TestHookFunctionArn", "- - HookTargetArn: !Ref TestHookFunctionArn")],
+            "",
+        ),
+    ],
+)
+def test_each_way_a_template_can_decide_itself_is_named(edits, why):
+    facts = report.deployment_facts(CANARY_WITH_HOOK, _example_edited(*edits))
+    if why is None:
+        assert facts[0] == (
+            "⚠ **could not verify** that the template applies the strategy and the hook (`ApplicationService`: "
+            "its LifecycleHooks depend on the condition `HasTestHook`, which the review cannot evaluate): what "
+            "follows is what the pipeline passed, not necessarily what ECS will do"
+        )
+    elif why:
+        assert facts[0] == DECIDES + why
+    else:
+        assert facts[:3] == CANARY_CLAIMS
+
+
+def test_a_condition_the_parameters_make_false_leaves_the_hook_out():
+    # The example's own condition: no role, no hook, whatever the function parameter says.
+    facts = report.deployment_facts({**CANARY_WITH_HOOK, "TestHookRoleArn": ""}, EXAMPLE_TEMPLATE)
+    assert facts[0] == (
+        DECIDES + "`ApplicationService`: no lifecycle hook runs `!Ref TestHookFunctionArn` at "
+        "POST_TEST_TRAFFIC_SHIFT with these parameters"
+    )
+
+
+def test_a_template_given_twice_the_same_key_is_not_vouched_for():
+    template = _example_edited(
+        (
+            "        Strategy: !Ref DeploymentStrategy\n",
+            "        Strategy: !Ref DeploymentStrategy\n        Strategy: ROLLING\n",
+        )
+    )
+    assert report.deployment_facts(CANARY_WITH_HOOK, template)[0] == (
+        "⚠ **could not verify** that the template applies the strategy and the hook (the YAML template does not "
+        "parse (key given twice: Strategy)): what follows is what the pipeline passed, not necessarily what ECS "
+        "will do"
+    )
+
+
+def test_a_json_template_is_read_as_such():
+    body, _ = report.template_body(EXAMPLE_TEMPLATE)
+    assert report.deployment_facts(CANARY_WITH_HOOK, {"TemplateBody": body})[:3] == CANARY_CLAIMS
+    body["Resources"]["ApplicationService"]["Properties"]["DeploymentConfiguration"]["Strategy"] = "LINEAR"
+    assert report.deployment_facts(CANARY_WITH_HOOK, {"TemplateBody": json.dumps(body)})[0] == (
+        DECIDES + '`ApplicationService`: its Strategy is not `!Ref DeploymentStrategy` but `"LINEAR"`'
+    )
+
+
+@pytest.mark.parametrize(
+    ("template", "why"),
+    [
+        (None, "the change set's template was not given to the review"),
+        ("no yaml parser", "YAML template, and this image has no YAML parser"),
+    ],
+)
+def test_what_the_review_cannot_read_it_says_it_could_not_verify(monkeypatch, template, why):
+    if template == "no yaml parser":
+        monkeypatch.setattr(report, "yaml", None)
+        template = EXAMPLE_TEMPLATE
+    facts = report.deployment_facts(CANARY_WITH_HOOK, template)
+    assert facts[0] == (
+        f"⚠ **could not verify** that the template applies the strategy and the hook ({why}): what follows is "
+        "what the pipeline passed, not necessarily what ECS will do"
+    )
+    assert facts[1:4] == CANARY_CLAIMS
+
+
+def test_a_template_without_a_service_decides_nothing_the_parameters_say():
+    template = {"TemplateBody": {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}}
+    assert report.deployment_facts(CANARY_WITH_HOOK, template)[0] == (
+        DECIDES + "the template declares no AWS::ECS::Service to take the strategy"
+    )

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from components import cloudformation
 from components.config import DEPLOYMENT_PARAMETER_NAMES, DeliveryConfig
@@ -358,3 +361,155 @@ def test_a_deployment_parameter_that_does_not_reach_the_service_is_an_error(tmp_
         "BLUE_GREEN, CANARY and LINEAR: the alternate target group, the production and test listener rules, the "
         "ECS infrastructure role for load balancers)",
     ]
+
+
+# -- E9112: the review can only vouch for what the template plainly takes (finding F2) -------------
+
+PLAIN = "the change-set review can only vouch for what the template plainly takes from the parameters"
+STRATEGY_NOT_PLAIN = (
+    "ApplicationService: set DeploymentConfiguration.Strategy to exactly !Ref DeploymentStrategy, not a "
+    f"literal, an Fn::If or another function of it: {PLAIN}"
+)
+HOOK_NOT_PLAIN = (
+    "ApplicationService: give DeploymentConfiguration.LifecycleHooks an entry with HookTargetArn exactly "
+    "!Ref TestHookFunctionArn and LifecycleStages [POST_TEST_TRAFFIC_SHIFT], as a list or as !If [condition, "
+    "[hooks], !Ref AWS::NoValue] whose condition uses only DeploymentStrategy, TestHookFunctionArn and "
+    f"TestHookRoleArn and holds whenever the strategy is not ROLLING and both are set: {PLAIN}"
+)
+NEVER_TRUE = ("\nConditions:\n", "\nConditions:\n  NeverTrue: !Equals [!Ref AWS::Region, mars-1]\n")
+
+
+def _e9112(tmp_path: Path, *edits: tuple[str, str]) -> tuple[int, list[str]]:
+    text = EXAMPLE.read_text()
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    template = tmp_path / "stack.yml"
+    template.write_text(text)
+    status, findings = check(template, "prod")
+    return status, [f.split(":", 2)[2] for f in findings if ":E9112:" in f]
+
+
+@pytest.mark.parametrize(
+    ("edits", "expected"),
+    [
+        # The attacker's template (finding F2): both behind a condition that never holds.
+        (
+            [
+                NEVER_TRUE,
+                (
+                    "Strategy: !Ref DeploymentStrategy",
+                    "Strategy: !If [NeverTrue, !Ref DeploymentStrategy, ROLLING]",
+                ),
+                (
+                    "LifecycleHooks: !If\n          - HasTestHook",
+                    "LifecycleHooks: !If\n          - NeverTrue",
+                ),
+            ],
+            [STRATEGY_NOT_PLAIN, HOOK_NOT_PLAIN],
+        ),
+        ([("Strategy: !Ref DeploymentStrategy", "Strategy: ROLLING")], [STRATEGY_NOT_PLAIN]),
+        (
+            [("Strategy: !Ref DeploymentStrategy", 'Strategy: !Join ["", [!Ref DeploymentStrategy]]')],
+            [STRATEGY_NOT_PLAIN],
+        ),
+        # A condition on another parameter: production could differ from what the review evaluates here.
+        (
+            [("  HasTestHook: !And\n", "  HasTestHook: !And\n    - !Condition IsProduction\n")],
+            [HOOK_NOT_PLAIN],
+        ),
+        (
+            [
+                (
+                    "HookTargetArn: !Ref TestHookFunctionArn",
+                    "HookTargetArn: !If [HasTestHook, !Ref TestHookFunctionArn, x]",
+                )
+            ],
+            [HOOK_NOT_PLAIN],
+        ),
+        (
+            [
+                (
+                    "LifecycleStages: [POST_TEST_TRAFFIC_SHIFT]",
+                    "LifecycleStages: [POST_PRODUCTION_TRAFFIC_SHIFT]",
+                )
+            ],
+            [HOOK_NOT_PLAIN],
+        ),
+        # The hook as a plain list is the other allowed shape.
+        (
+            [
+                (
+                    "LifecycleHooks: !If\n          - HasTestHook\n          - - HookTargetArn",
+                    "LifecycleHooks:\n            - HookTargetArn",
+                ),
+                (
+                    "              HookDetails:\n                testUrl: !Sub http://${LoadBalancer.DNSName}:8080\n          - !Ref AWS::NoValue\n",
+                    "              HookDetails:\n                testUrl: !Sub http://${LoadBalancer.DNSName}:8080\n",
+                ),
+            ],
+            [],
+        ),
+    ],
+)
+def test_a_strategy_or_hook_the_template_decides_itself_is_refused(tmp_path, edits, expected):
+    status, findings = _e9112(tmp_path, *edits)
+    assert findings == expected
+    # cfn-lint's exit status is a bit mask (its README, "Exit Codes"): 2 for errors, 4 for warnings.
+    assert bool(status & 2) == bool(expected)
+
+
+def _review_module():
+    name = "build-image.changeset_report"  # as tests/test_changeset_report.py names it
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "build-image" / "changeset_report.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {
+            "DeploymentStrategy": "CANARY",
+            "TestHookFunctionArn": "f",
+            "TestHookRoleArn": "r",
+            "Environment": "dev",
+        },
+        {
+            "DeploymentStrategy": "ROLLING",
+            "TestHookFunctionArn": "f",
+            "TestHookRoleArn": "r",
+            "Environment": "dev",
+        },
+        {"DeploymentStrategy": "LINEAR", "TestHookFunctionArn": "", "TestHookRoleArn": "r"},
+        {"DeploymentStrategy": "BLUE_GREEN"},
+    ],
+)
+def test_the_contract_and_the_review_evaluate_conditions_alike(parameters):
+    # Two copies (each file stands alone where it runs): the contract allows a conditional hook
+    # only when the review's evaluation of it is the truth, so they must not drift apart.
+    conditions = {
+        "IsProduction": {"Fn::Equals": [{"Ref": "Environment"}, "production"]},
+        "IsRolling": {"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]},
+        "IsProgressive": {"Fn::Not": [{"Condition": "IsRolling"}]},
+        "HasTestHook": {
+            "Fn::And": [
+                {"Condition": "IsProgressive"},
+                {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestHookFunctionArn"}, ""]}]},
+                {"Fn::Not": [{"Fn::Equals": [{"Ref": "TestHookRoleArn"}, ""]}]},
+            ]
+        },
+        "Either": {"Fn::Or": [{"Condition": "IsProduction"}, {"Condition": "IsRolling"}]},
+        "Loop": {"Condition": "Loop"},
+        "Region": {"Fn::Equals": [{"Ref": "AWS::Region"}, "eu-west-1"]},
+    }
+    review = _review_module()
+    for name in conditions:
+        expression = {"Condition": name}
+        assert rules.condition_holds(expression, conditions, parameters) == review.condition_holds(
+            expression, conditions, parameters
+        ), name
+    assert rules.condition_holds({"Condition": "Region"}, conditions, parameters) is None

@@ -600,3 +600,131 @@ class GatedServicesRollBackByThemselves(CloudFormationLintRule):
                     )
                 )
         return found
+
+
+# The lifecycle stage at which the test listener points at the new revision and production
+# still at the current one (AWS, "Lifecycle hooks for Amazon ECS service deployments").
+TEST_STAGE = "POST_TEST_TRAFFIC_SHIFT"
+PROGRESSIVE_STRATEGIES = ("BLUE_GREEN", "CANARY", "LINEAR")
+HOOK_FUNCTION_PARAMETER, HOOK_ROLE_PARAMETER = HOOK_PARAMETERS
+
+
+def condition_holds(
+    expression: Any, conditions: dict[str, Any], parameters: dict[str, str], seen: tuple[str, ...] = ()
+) -> bool | None:
+    """A template condition's value with these parameter values (Fn::Equals, Fn::And, Fn::Or,
+    Fn::Not, Condition), or None when it depends on anything else. The change-set review
+    (build-image/changeset_report.py, `condition_holds`) evaluates the same way; each file
+    stands alone where it runs (cfn-lint's rules folder, the tools image), hence the copy."""
+    if not isinstance(expression, dict) or len(expression) != 1:
+        return None
+    ((function, arguments),) = expression.items()
+    if function == "Condition" and isinstance(arguments, str) and arguments in conditions:
+        if arguments in seen:
+            return None
+        return condition_holds(conditions[arguments], conditions, parameters, (*seen, arguments))
+    if not isinstance(arguments, list):
+        return None
+    if function == "Fn::Equals" and len(arguments) == 2:
+        left, right = (_condition_operand(a, parameters) for a in arguments)
+        return None if left is None or right is None else left == right
+    values = [condition_holds(a, conditions, parameters, seen) for a in arguments]
+    if None in values or not values:
+        return None
+    if function == "Fn::Not" and len(values) == 1:
+        return not values[0]
+    if function == "Fn::And":
+        return all(values)
+    if function == "Fn::Or":
+        return any(values)
+    return None
+
+
+def _condition_operand(value: Any, parameters: dict[str, str]) -> str | None:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
+        return parameters[value["Ref"]]
+    return None
+
+
+def _hook_condition_follows_the_parameters(name: str, conditions: dict[str, Any]) -> bool:
+    """The one conditional hook the contract allows: a condition on the strategy and the hook
+    parameters alone (any other reference makes it unknowable here), true whenever the strategy
+    is progressive and both hook ARNs are set: then the hook runs exactly when the pipeline
+    passes one."""
+    for strategy in PROGRESSIVE_STRATEGIES:
+        parameters = {
+            STRATEGY_PARAMETER: strategy,
+            HOOK_FUNCTION_PARAMETER: "arn:aws:lambda:eu-west-1:123456789012:function:hook",
+            HOOK_ROLE_PARAMETER: "arn:aws:iam::123456789012:role/hook",
+        }
+        if condition_holds({"Condition": name}, conditions, parameters) is not True:
+            return False
+    return True
+
+
+class DeploymentPlainlyFromTheParameters(CloudFormationLintRule):
+    id = "E9112"
+    shortdesc = "The ECS service takes its strategy and its test hook plainly from the parameters"
+    description = (
+        "The change-set review tells the approver the strategy and the test the parameters pass; it can "
+        "only vouch for them when the service takes them as they are, not through a function of its own."
+    )
+    source_url = PipelineParameters.source_url
+    tags = ("ecs-delivery", "deployment")
+
+    def match(self, cfn: Any) -> list[RuleMatch]:
+        declared = set((cfn.template.get("Parameters") or {}).keys())
+        conditions = cfn.template.get("Conditions") or {}
+        why = "the change-set review can only vouch for what the template plainly takes from the parameters"
+        found = []
+        for name, service in _services(cfn).items():
+            configuration = (service.get("Properties") or {}).get("DeploymentConfiguration")
+            configuration = configuration if isinstance(configuration, dict) else {}
+            path = ["Resources", name, "Properties", "DeploymentConfiguration"]
+            if STRATEGY_PARAMETER in declared and configuration.get("Strategy") != {
+                "Ref": STRATEGY_PARAMETER
+            }:
+                found.append(
+                    RuleMatch(
+                        [*path, "Strategy"],
+                        f"{name}: set DeploymentConfiguration.Strategy to exactly !Ref {STRATEGY_PARAMETER}, "
+                        f"not a literal, an Fn::If or another function of it: {why}",
+                    )
+                )
+            if HOOK_FUNCTION_PARAMETER in declared and not self._hook_is_plain(
+                configuration.get("LifecycleHooks"), conditions
+            ):
+                found.append(
+                    RuleMatch(
+                        [*path, "LifecycleHooks"],
+                        f"{name}: give DeploymentConfiguration.LifecycleHooks an entry with HookTargetArn "
+                        f"exactly !Ref {HOOK_FUNCTION_PARAMETER} and LifecycleStages [{TEST_STAGE}], as a "
+                        "list or as !If [condition, [hooks], !Ref AWS::NoValue] whose condition uses only "
+                        f"{STRATEGY_PARAMETER}, {HOOK_FUNCTION_PARAMETER} and {HOOK_ROLE_PARAMETER} and "
+                        f"holds whenever the strategy is not ROLLING and both are set: {why}",
+                    )
+                )
+        return found
+
+    @staticmethod
+    def _hook_is_plain(value: Any, conditions: dict[str, Any]) -> bool:
+        branches = value.get("Fn::If") if isinstance(value, dict) and len(value) == 1 else None
+        if (
+            isinstance(branches, list)
+            and len(branches) == 3
+            and isinstance(branches[0], str)
+            and branches[2] == {"Ref": "AWS::NoValue"}
+            and _hook_condition_follows_the_parameters(branches[0], conditions)
+        ):
+            value = branches[1]
+        return isinstance(value, list) and any(
+            isinstance(entry, dict)
+            and entry.get("HookTargetArn") == {"Ref": HOOK_FUNCTION_PARAMETER}
+            and isinstance(entry.get("LifecycleStages"), list)
+            and TEST_STAGE in entry["LifecycleStages"]
+            for entry in value
+        )

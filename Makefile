@@ -13,8 +13,9 @@ PYTEST := $(BIN)/python -m pytest -q
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@echo "make: creating $(VENV)/ and installing requirements-dev.txt (first run only: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# pip names each package as it goes; offline/progress.py adds a line when pip is quiet.
+	$(BIN)/python -m offline.progress $(BIN)/python -m pip install --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m offline.progress $(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
 	@echo "make: $(VENV)/ is ready"
 	touch $@
 

@@ -27,8 +27,8 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 import pulumi_docker as docker
-from docker.utils.build import exclude_paths
 
+from components.docker_ignore import exclude_paths
 from components.image_repository import ImageRepository, ImageRepositoryArgs
 
 PLATFORMS = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}

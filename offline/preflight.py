@@ -27,12 +27,14 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 from offline.program import PROJECT_DIR, load_stack_config, run_program
+from offline.progress import wait_saying
 
 PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Where a filesystem mirror of hashicorp/aws may live (TF_AWS_PROVIDER_MIRROR first).
@@ -362,14 +364,21 @@ def check(stack: str, resources, folder: Path, region: str) -> StackReport:
     )
 
 
-def preflight_stack(stack: str, stacks_dir: Path, out: Path) -> StackReport:
+def preflight_stack(
+    stack: str, stacks_dir: Path, out: Path, say: Callable[[str], None] = print
+) -> StackReport:
     """The program under mocks with the stack's file, then `check` on what it declared.
-    Realistic mock values (ARNs, names), not symbolic ones: the provider validates them."""
+    Realistic mock values (ARNs, names), not symbolic ones: the provider validates them.
+    Terraform takes a minute or more: `say` hears every few seconds that it is still at work."""
     find_terraform()
     find_provider_mirror()
     config = load_stack_config(stack, stacks_dir)
     run = run_program(config, stack=stack)
-    return check(stack, run.mocks.resources, out / stack, config.region or "eu-west-1")
+    # The program runs here (the Pulumi runtime wants this thread's event loop), Terraform in
+    # a thread of its own, so that this one can say how long it has been waiting.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(check, stack, run.mocks.resources, out / stack, config.region or "eu-west-1")
+        return wait_saying({stack: checking}, say, "preflight (Terraform)")[stack]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -381,7 +390,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_DIR / "build" / "preflight")
     args = parser.parse_args(argv)
     try:
-        reports = [preflight_stack(stack, args.stacks_dir, args.out) for stack in args.stacks]
+        reports = [
+            preflight_stack(stack, args.stacks_dir, args.out, lambda line: print(line, flush=True))
+            for stack in args.stacks
+        ]
     except PreflightUnavailable as missing:
         print(f"preflight not run: {missing}", file=sys.stderr)
         return 3

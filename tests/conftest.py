@@ -79,6 +79,31 @@ def mocks() -> RecordingMocks:
     return recording
 
 
+@pytest.fixture(scope="session")
+def say(pytestconfig: pytest.Config) -> Callable[..., None]:
+    """`say(text)`: a line on the terminal now, past pytest's capture (`say(text, end="")`
+    writes it as it is): how a fixture or test that waits minutes on other processes
+    (Terraform, a copy of the repository running its tiers) shows it is at work instead of
+    leaving the tier silent. Without a terminal reporter (an xdist worker) it says nothing."""
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+
+    def write(text: str, end: str = "\n") -> None:
+        if reporter is None or capture is None:
+            return
+        terminal = pytestconfig.get_terminal_writer()
+        with capture.global_and_fixture_disabled():
+            if end == "\n":
+                # A line of its own, also after `-q`'s progress dots.
+                if terminal.width_of_current_line:
+                    terminal.line()
+                terminal.line(text)
+            else:
+                terminal.write(text + end, flush=True)
+
+    return write
+
+
 def declare(build: Callable[[], Any]) -> None:
     """Run `build` as a Pulumi program under the installed mocks and wait until every
     registration has been recorded, so assertions afterwards see all of it."""

@@ -23,6 +23,7 @@ import pytest
 
 from offline import bootstrap_policy, preflight, provider_calls
 from offline.program import load_stack_config, run_program
+from offline.progress import wait_saying
 from tests.conftest import YOURS, run_user_stack, user_stacks
 from tests.support.permissions import DeclaredRole
 
@@ -63,7 +64,7 @@ def _declared(stack: str):
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, say):
     """Every case's calls, recorded at once: they wait on Terraform, not on Python."""
     out = tmp_path_factory.mktemp("provider-calls")
     prepared = {}
@@ -79,7 +80,10 @@ def recorded(tmp_path_factory):
         return provider_calls.record(resources, case[1], region, folder)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        calls = dict(zip(prepared, pool.map(one, prepared), strict=True))
+        recording = {f"{stack} {account}": pool.submit(one, (stack, account)) for stack, account in prepared}
+        calls = dict(
+            zip(prepared, wait_saying(recording, say, "provider calls (Terraform)").values(), strict=True)
+        )
     return {case: (*prepared[case], calls[case]) for case in prepared}
 
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from offline import preflight
+from offline.progress import wait_saying
 from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, config_with, run_config, run_stack
 
 try:
@@ -77,7 +78,7 @@ LONGEST_NAMES = config_with(
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory):
+def reports(tmp_path_factory, say):
     """Every Terraform run of this module at once: they wait on subprocesses, not on
     Python, so four run in about the time of two."""
     out = tmp_path_factory.mktemp("preflight")
@@ -95,14 +96,18 @@ def reports(tmp_path_factory):
     jobs["longest-names"] = (longest.mocks.resources, region(longest))
     # The first run writes the shared schema file; the others read it.
     dev_resources, dev_region = jobs.pop("dev")
-    first = preflight.check("dev", dev_resources, out / "dev", dev_region)
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        first = wait_saying(
+            {"dev": pool.submit(preflight.check, "dev", dev_resources, out / "dev", dev_region)},
+            say,
+            "preflight (Terraform, writing the schema file)",
+        )
         futures = {
             name: pool.submit(preflight.check, name, res, out / name, reg)
             for name, (res, reg) in jobs.items()
         }
-        results = {name: future.result() for name, future in futures.items()}
-    return {"dev": first, **results, "schema": next(out.glob("schema-*.json"))}
+        results = wait_saying(futures, say, "preflight (Terraform)")
+    return {**first, **results, "schema": next(out.glob("schema-*.json"))}
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
-import sys
+import threading
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -92,7 +93,45 @@ def _files() -> list[str]:
     return [f for f in listed.split("\0") if f and (PROJECT_DIR / f).is_file()]
 
 
-def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path):
+def run_streaming(
+    command: list[str], cwd: Path, environment: dict[str, str], say, timeout: float
+) -> tuple[int, str]:
+    """(exit status, output) of `command`, its output shown as it comes (the tiers of the copy
+    take minutes: silence would look hung), stderr merged into stdout in the order written."""
+    output: list[str] = []
+    timed_out = threading.Event()
+    with subprocess.Popen(  # noqa: S603 - make in the copy, fixed arguments
+        command,
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        # A group of its own: at the deadline make and every process it started are stopped.
+        start_new_session=True,
+    ) as running:
+        assert running.stdout is not None
+
+        def stop() -> None:
+            timed_out.set()
+            os.killpg(running.pid, signal.SIGKILL)
+
+        deadline = threading.Timer(timeout, stop)
+        deadline.start()
+        try:
+            # Chunks as they come, not lines: pytest's progress dots end no line.
+            for chunk in iter(lambda: running.stdout.read1(4096), b""):
+                text = chunk.decode(errors="replace")
+                output.append(text)
+                say(text, end="")
+        finally:
+            deadline.cancel()
+        status = running.wait()
+    if timed_out.is_set():
+        raise TimeoutError(f"{' '.join(command)} ran over {timeout:.0f} s:\n{''.join(output)[-3000:]}")
+    return status, "".join(output)
+
+
+def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path, say):
     copy = tmp_path / "shop-delivery"
     for name in _files():
         target = copy / name
@@ -109,18 +148,17 @@ def test_rewritten_root_stacks_keep_every_tier_that_reads_them_green(tmp_path):
         for k, v in os.environ.items()
         if not k.startswith("PYTEST") and k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")
     }
-    done = subprocess.run(
+    # Every Python of the copy writes as it goes, so its progress reaches us as it is made.
+    environment["PYTHONUNBUFFERED"] = "1"
+    say(f"adoption: lint, unit, provider and scenarios in a copy at {copy}")
+    status, output = run_streaming(
         ["make", "-o", "venv/bin/.installed", "lint", "unit", "provider", "scenarios"],
-        cwd=copy,
-        env=environment,
-        capture_output=True,
-        text=True,
+        copy,
+        environment,
+        say,
         timeout=1500,
-        check=False,
     )
-    output = done.stdout + done.stderr
-    sys.stdout.write(output[-3000:])
-    assert done.returncode == 0, output[-6000:]
+    assert status == 0, output[-6000:]
     # The rewritten stacks were the ones checked, each by name.
     collected = subprocess.run(
         ["venv/bin/python", "-m", "pytest", "--collect-only", "-q", "tests/test_your_stacks.py"],

@@ -221,13 +221,15 @@ def small_registry():
     return run_config(config, stack="retention").mocks
 
 
-def test_the_image_production_runs_and_its_rollback_target_outlive_unreleased_commits(small_registry):
+def test_the_image_production_runs_and_its_rollback_target_outlive_unreleased_commits(small_registry, say):
     s = Scenario(small_registry)
     try:
         s.release()  # A1 released to production
         s.release(app=app(2))  # A2 released to production
         s.world.decide = lambda request: ("Rejected", 30)
         for number in range(3, 9):  # six commits dev takes and production's approvers reject
+            # Nine pipeline runs in all, a few seconds each: a line keeps the tier from looking hung.
+            say(f"… lifecycle scenario: commit {number} of 9, which production's approvers reject")
             s.release(app=app(number))
         expired = s.run.expire_images()
         # The three newest unreleased images stay (maxImageCount), and both releases

@@ -12,7 +12,6 @@ fails when the document and the simulator disagree.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import sys
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from typing import Any, Optional
 
 import yaml
 
-from offline.generated import read_block, write_block
+from offline.generated import print_or_write, read_block
 from tests.scenarios.scenarios import Scenario, app, tag
 from tests.support.pipeline_run import Deployment
 
@@ -149,15 +148,14 @@ def current() -> str:
 def main(argv: list[str] | None = None) -> int:
     from tests.conftest import run_config, run_stack
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
-    table = render(run_stack(STACK).mocks, run_config(variant_config(), stack=STACK).mocks)
-    if not args.write:
-        sys.stdout.write(table)
-        return 0
-    write_block(DOCUMENT, BEGIN, END, table)
-    return 0
+    return print_or_write(
+        argv,
+        __doc__.splitlines()[0],
+        DOCUMENT,
+        BEGIN,
+        END,
+        lambda: render(run_stack(STACK).mocks, run_config(variant_config(), stack=STACK).mocks),
+    )
 
 
 if __name__ == "__main__":

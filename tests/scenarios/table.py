@@ -8,11 +8,10 @@ tests/scenarios/test_table.py fails when the document and the simulator disagree
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from offline.generated import read_block, write_block
+from offline.generated import print_or_write, read_block
 from tests.scenarios.scenarios import SCENARIOS, Result, play, tag
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
@@ -68,15 +67,9 @@ def current() -> str:
 def main(argv: list[str] | None = None) -> int:
     from tests.conftest import run_stack
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true")
-    args = parser.parse_args(argv)
-    table = render(run_stack(STACK).mocks)
-    if not args.write:
-        sys.stdout.write(table)
-        return 0
-    write_block(DOCUMENT, BEGIN, END, table)
-    return 0
+    return print_or_write(
+        argv, __doc__.splitlines()[0], DOCUMENT, BEGIN, END, lambda: render(run_stack(STACK).mocks)
+    )
 
 
 if __name__ == "__main__":

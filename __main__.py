@@ -183,11 +183,26 @@ release_record = (
 # environments' roles read the store: the environments take the store's names first, and
 # get their values once it is declared (below).
 artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
+# Each hook is declared in its environment's account: the patterns name every such account
+# (the pipeline's for an environment without `account`).
+hook_accounts = sorted(
+    {
+        env.account or ""
+        for env in config.environments
+        if env.deployment is not None and env.deployment.has_test_hook
+    }
+)
 hook_patterns = (
     pulumi.Output.all(partition=partition, account_id=account_id).apply(
-        lambda v: lifecycle_hook.protected_patterns(v["partition"], v["account_id"], name_prefix)
+        lambda v: [
+            pattern
+            for account in hook_accounts
+            for pattern in lifecycle_hook.protected_patterns(
+                v["partition"], account or v["account_id"], name_prefix
+            )
+        ]
     )
-    if any(env.deployment is not None and env.deployment.has_test_hook for env in config.environments)
+    if hook_accounts
     else []
 )
 release_stores = ReleaseStores(

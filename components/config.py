@@ -1145,15 +1145,6 @@ class DeliveryConfig(_Section):
             for key, parameter in pipeline_parameters.items():
                 if parameter in env.parameters:
                     problems.append(f"{where}.parameters.{parameter}: set by the pipeline ({key}); remove it")
-            if env.deployment is not None and env.deployment.test_paths and env.account:
-                # The hook is declared in the environment's account, by the role Pulumi assumes
-                # there, whose permissions are generated from recorded provider calls
-                # (offline/bootstrap_policy.py): none are recorded for Lambda and its log group yet.
-                problems.append(
-                    f"{where}.deployment.testPaths: not yet for an environment in another account "
-                    f"({env.account}): the role Pulumi assumes there has no recorded permissions for the "
-                    "test's Lambda function; roll back with deployment.alarms, and keep verify"
-                )
             # With or without `deployment`: set here, they would skip its checks and the review
             # would still present them as how the release reaches users.
             for parameter in DEPLOYMENT_PARAMETER_NAMES:

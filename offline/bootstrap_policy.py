@@ -38,6 +38,8 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 POLICY = "aws:iam/policy:Policy"
+FUNCTION = "aws:lambda/function:Function"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 # What the provider calls for each resource type, by the ARN the call names (recorded with
 # `python -m offline.provider_calls`; phases: create, update, delete). IAM authorizes a call on
@@ -67,7 +69,32 @@ PROVIDER_ACTIONS: Mapping[str, tuple[str, ...]] = {
         "iam:DeletePolicyVersion",  # update when five versions exist; delete
         "iam:DeletePolicy",
     ),
+    FUNCTION: (
+        "lambda:CreateFunction",  # create
+        "lambda:GetFunction",  # every read
+        "lambda:ListVersionsByFunction",  # every read
+        "lambda:GetFunctionCodeSigningConfig",  # every read
+        "lambda:UpdateFunctionConfiguration",  # update
+        "lambda:UpdateFunctionCode",  # update of the code
+        "lambda:DeleteFunction",  # delete
+    ),
+    LOG_GROUP: (
+        "logs:CreateLogGroup",  # create
+        "logs:PutRetentionPolicy",  # create: retention_in_days
+        "logs:ListTagsForResource",  # every read
+        "logs:DeleteLogGroup",  # delete
+    ),
 }
+# The provider reads a log group by listing the groups under its name as a prefix (recorded);
+# a call the Service Authorization Reference gives no resource type ("Actions, resources, and
+# condition keys for Amazon CloudWatch Logs"), so granted on "*": it lists log groups' names
+# and settings, and changes nothing.
+LIST_LOG_GROUPS = "logs:DescribeLogGroups"
+# Creating a function passes its execution role to Lambda (Lambda Developer Guide, "Defining
+# Lambda function permissions with an execution role"): iam:PassRole on that role, to Lambda
+# only (IAM User Guide, "Grant a user permissions to pass a role to an AWS service":
+# iam:PassedToService).
+PASS_ROLE = "iam:PassRole"
 # Creating an IAM resource with tags needs the tagging permission too (IAM User Guide,
 # "Tagging IAM resources": to add tags at creation you need both the create and the tag
 # permission); a role created with a boundary is asked for with the boundary's ARN as
@@ -198,7 +225,65 @@ def permissions_policy(
                 "Resource": sorted(arns),
             }
         )
+    statements += _function_statements(resources, roles, account, partition)
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _function_statements(
+    resources: list[RecordedResource], roles: Mapping[str, RecordedResource], account: str, partition: str
+) -> list[dict[str, Any]]:
+    """Lambda functions and log groups, each on its own ARN (named in config, so known now),
+    and the functions' execution roles passed to Lambda alone."""
+    statements: list[dict[str, Any]] = []
+    functions = [r for r in resources if r.type == FUNCTION]
+    log_groups = [r for r in resources if r.type == LOG_GROUP]
+    if functions:
+        statements.append(
+            {
+                "Sid": "Functions",
+                "Effect": "Allow",
+                "Action": sorted(PROVIDER_ACTIONS[FUNCTION]),
+                "Resource": sorted(f.state["arn"] for f in functions),
+            }
+        )
+        by_arn = {r.state["arn"]: name for name, r in roles.items()}
+        passed = []
+        for function in functions:
+            role = by_arn.get(function.inputs.get("role", ""))
+            if role is None:
+                raise BootstrapError(
+                    f"{function.name}: its role {function.inputs.get('role')!r} is not declared "
+                    f"in account {account}"
+                )
+            passed.append(_arn(partition, account, "role", roles[role]))
+        statements.append(
+            {
+                "Sid": "PassFunctionRolesToLambda",
+                "Effect": "Allow",
+                "Action": [PASS_ROLE],
+                "Resource": sorted(set(passed)),
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            }
+        )
+    if log_groups:
+        arns = sorted(g.state["arn"] for g in log_groups)
+        statements.append(
+            {
+                "Sid": "LogGroups",
+                "Effect": "Allow",
+                "Action": sorted(PROVIDER_ACTIONS[LOG_GROUP]),
+                "Resource": arns,
+            }
+        )
+        statements.append(
+            {
+                "Sid": "ReadLogGroups",
+                "Effect": "Allow",
+                "Action": [LIST_LOG_GROUPS],
+                "Resource": ["*"],
+            }
+        )
+    return statements
 
 
 def trust_policy(trusted: Optional[str]) -> dict[str, Any]:

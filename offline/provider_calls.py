@@ -9,7 +9,8 @@ on the loopback address, through three phases:
 
 - `create`: the first apply;
 - `update`: every input the program computes from other resources or from names in config
-  changed (policy documents, trust policies, role descriptions) and applied again, after each
+  changed (policy documents, trust policies, role descriptions, a Lambda function's code) and
+  applied again, after each
   managed policy was given four more versions behind the provider's back, so the update meets
   IAM's limit of five versions and the provider prunes the oldest, as the sixth `pulumi up`
   that changes a boundary would (IAM User Guide, "Versioning IAM policies");
@@ -33,7 +34,9 @@ prints the calls, one line each: phase, action, the resource it names.
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import hashlib
 import io
 import json
 import os
@@ -41,6 +44,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,11 +103,13 @@ def local_name(resource: RecordedResource) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", resource.name)
 
 
-def terraform_resources(resources: list[RecordedResource], schema: dict[str, Any]) -> dict[str, Any]:
+def terraform_resources(
+    resources: list[RecordedResource], schema: dict[str, Any], archives: Optional[Path] = None
+) -> dict[str, Any]:
     """The resources as Terraform JSON: the inputs translated as `make preflight` does, the
     physical names the program's auto-naming gave them (from the mocks), and the order the
     engine creates them in (each one's recorded dependencies as `depends_on`)."""
-    translator = preflight.Translator(schema)
+    translator = preflight.Translator(schema, archives=archives)
     translation = translator.translate(resources)
     if translation.gaps:
         raise ValueError("inputs the provider does not know:\n" + "\n".join(translation.gaps))
@@ -138,7 +144,20 @@ def changed(resources: dict[str, Any], round_: int) -> dict[str, Any]:
                     body[key] = _changed_document(body[key], round_)
             if "description" in body and tf_type in DESCRIPTION_IN_PLACE:
                 body["description"] = f"{body['description']} (update {round_})"
+            if "filename" in body:
+                body["filename"], body["source_code_hash"] = _changed_code(Path(body["filename"]), round_)
     return result
+
+
+def _changed_code(archive: Path, round_: int) -> tuple[str, str]:
+    """The function's code as a later version of the program would ship it: each file with one
+    more line, and its hash, which is what tells the provider the code changed."""
+    changed_archive = archive.with_name(f"{archive.stem}-update{round_}.zip")
+    with zipfile.ZipFile(archive) as source, zipfile.ZipFile(changed_archive, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name) + f"\n# update {round_}\n".encode())
+    digest = hashlib.sha256(changed_archive.read_bytes()).digest()
+    return str(changed_archive), base64.b64encode(digest).decode()
 
 
 def _seed_versions(endpoint: str, region: str, account: str) -> None:
@@ -161,6 +180,61 @@ def _seed_versions(endpoint: str, region: str, account: str) -> None:
 
 
 # -- the emulator -------------------------------------------------------------------------------
+def _operation(service: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, str]]:
+    """The operation and its named parameters of a JSON-protocol request (CloudWatch Logs: the
+    operation in `X-Amz-Target`) or a REST one (Lambda: the method and the path's template in
+    the service's model, as botocore sends them); ("", {}) for a query-protocol request (IAM,
+    STS: `Action` in the form body)."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        document = json.loads(body or b"{}")
+        return target.rpartition(".")[2], {k: v for k, v in document.items() if isinstance(v, str)}
+    if service not in _REST_SERVICES:
+        return "", {}
+    path = environ.get("PATH_INFO", "")
+    for operation, method, pattern in _rest_operations(service):
+        match = pattern.fullmatch(path)
+        if match and method == environ["REQUEST_METHOD"]:
+            try:
+                document = json.loads(body) if body else {}
+            except ValueError:
+                document = {}
+            named = (
+                {k: v for k, v in document.items() if isinstance(v, str)}
+                if isinstance(document, dict)
+                else {}
+            )
+            return operation, {**named, **{k: v for k, v in match.groupdict().items() if v is not None}}
+    # Recorded as unknown: call_requests refuses it, so the recording cannot pass over it.
+    return f"unknown {environ['REQUEST_METHOD']} {path}", {}
+
+
+# Named in a request's credential scope as IAM names the service.
+_REST_SERVICES = {"lambda": "lambda"}
+_rest_cache: dict[str, list[tuple[str, str, re.Pattern[str]]]] = {}
+
+
+def _rest_operations(service: str) -> list[tuple[str, str, re.Pattern[str]]]:
+    """Each operation's method and path template from botocore's model of the service, most
+    specific first (a template with more literal text wins over one with more parameters)."""
+    if service not in _rest_cache:
+        import botocore.session
+
+        model = botocore.session.get_session().get_service_model(_REST_SERVICES[service])
+        found = []
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            template = http["requestUri"].split("?")[0]
+            regex = "".join(
+                f"(?P<{part[1:-1].rstrip('+')}>[^/]+)" if part.startswith("{") else re.escape(part)
+                for part in re.split(r"(\{[^}]+\})", template)
+            )
+            literal = len(re.sub(r"\{[^}]+\}", "", template))
+            found.append((literal, name, http["method"], re.compile(regex.rstrip("/") + "/?")))
+        _rest_cache[service] = [(n, m, p) for _, n, m, p in sorted(found, key=lambda f: -f[0])]
+    return _rest_cache[service]
+
+
 def _serve(log_path: str) -> None:
     """moto's server on a free loopback port, writing each request to `log_path` (JSON
     lines) before answering it; the port is the first line on stdout."""
@@ -187,6 +261,9 @@ def _serve(log_path: str) -> None:
             return start_response(status, headers, exc_info)
 
         answer = list(backend(environ, start))
+        operation, named = _operation(service, environ, body)
+        if operation:
+            params = {**named, "Action": operation}
         log.write(json.dumps({"service": service, "params": params, "status": statuses[0]}) + "\n")
         return answer
 
@@ -229,7 +306,7 @@ def _document(workspace: preflight.Workspace, endpoint: str, resources: dict[str
     settings.update(
         skip_credentials_validation=False,
         skip_requesting_account_id=False,
-        endpoints={"iam": endpoint, "sts": endpoint},
+        endpoints={"iam": endpoint, "sts": endpoint, "lambda": endpoint, "cloudwatchlogs": endpoint},
     )
     return document
 
@@ -247,7 +324,7 @@ def record(resources: list[RecordedResource], account: str, region: str, folder:
         main = folder / "main.tf.json"
         main.write_text(json.dumps(_document(workspace, endpoint, {}), indent=2))
         workspace.init()
-        declared = terraform_resources(resources, workspace.schema())
+        declared = terraform_resources(resources, workspace.schema(), folder / "archives")
         boundaries: list[tuple[str, int]] = []
 
         def run(phase: str, *args: str) -> None:
@@ -312,6 +389,10 @@ def call_requests(
         return []
     params = call.params
     why = f"{call.phase}: {call.action}"
+    if call.service == "lambda":
+        return _function_requests(call, resources, account, partition, why)
+    if call.service == "logs":
+        return _log_group_requests(call, resources, account, partition, why)
     tagged = any(k.startswith("Tags.member") for k in params)
     paths = {r.state["name"]: r.inputs.get("path") or "/" for r in resources if r.type == "aws:iam/role:Role"}
 
@@ -342,6 +423,56 @@ def call_requests(
     if call.action == "iam:CreateRole" and tagged:
         requests.append(Request("iam:TagRole", arn, why=why))
     return requests
+
+
+def _declared_arn(resources: list[RecordedResource], kind: str, name: str, why: str) -> str:
+    for resource in resources:
+        if resource.type == kind and resource.state.get("name") == name:
+            return resource.state["arn"]
+    raise ValueError(f"{why}: {name!r} is not a {kind} the program declares in this account")
+
+
+def _function_requests(
+    call: Call, resources: list[RecordedResource], account: str, partition: str, why: str
+) -> list[Request]:
+    """Lambda authorizes each function call on the function's ARN (Service Authorization
+    Reference, "Actions, resources, and condition keys for AWS Lambda": resource type
+    `function`). Creating a function, or changing its role, also passes its execution role
+    (Lambda Developer Guide, "Defining Lambda function permissions with an execution role":
+    the user needs iam:PassRole), authorized on the role with `iam:PassedToService`."""
+    name = call.params.get("FunctionName", "")
+    arn = _declared_arn(resources, "aws:lambda/function:Function", name.rpartition(":")[2], why)
+    requests = [Request(call.action, arn, why=why)]
+    if call.action in ("lambda:CreateFunction", "lambda:UpdateFunctionConfiguration") and call.params.get(
+        "Role"
+    ):
+        requests.append(
+            Request(
+                "iam:PassRole", call.params["Role"], {"iam:PassedToService": "lambda.amazonaws.com"}, why=why
+            )
+        )
+    return requests
+
+
+def _log_group_requests(
+    call: Call, resources: list[RecordedResource], account: str, partition: str, why: str
+) -> list[Request]:
+    """CloudWatch Logs authorizes a call on the log group's ARN (Service Authorization Reference,
+    "Actions, resources, and condition keys for Amazon CloudWatch Logs": resource type
+    `log-group`, `arn:...:log-group:<name>`; ListTagsForResource names that ARN itself). The
+    provider reads a log group with DescribeLogGroups and a name prefix, which the reference
+    gives no resource type: it is authorized on "*"."""
+    params = call.params
+    if "resourceArn" in params:
+        return [Request(call.action, params["resourceArn"], why=why)]
+    if call.action == "logs:DescribeLogGroups":
+        return [Request(call.action, "*", why=why)]
+    name = params.get("logGroupName")
+    if not name:
+        raise ValueError(f"{why}: no log group named; add a rule to call_requests")
+    return [
+        Request(call.action, _declared_arn(resources, "aws:cloudwatch/logGroup:LogGroup", name, why), why=why)
+    ]
 
 
 def record_stack(

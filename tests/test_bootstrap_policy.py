@@ -61,6 +61,9 @@ def test_the_cross_account_stacks_role_may_do_exactly_this():
                 "Resource": [
                     # The deploy role, at the root path; the others under the program's paths.
                     f"arn:aws:iam::{TARGET}:role/deploy-production-role-*",
+                    # The lifecycle-hook test's function role and the role ECS invokes it with.
+                    f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-invoke-role-*",
+                    f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/action/production/production-action-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/recovery/production/production-recover-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/review/production/production-reader-role-*",
@@ -88,6 +91,50 @@ def test_the_cross_account_stacks_role_may_do_exactly_this():
                     "iam:TagPolicy",
                 ],
                 "Resource": [f"arn:aws:iam::{TARGET}:policy/ecs-delivery/deploy-production-boundary-*"],
+            },
+            {
+                "Sid": "Functions",
+                "Effect": "Allow",
+                "Action": [
+                    "lambda:CreateFunction",
+                    "lambda:DeleteFunction",
+                    "lambda:GetFunction",
+                    "lambda:GetFunctionCodeSigningConfig",
+                    "lambda:ListVersionsByFunction",
+                    "lambda:UpdateFunctionCode",
+                    "lambda:UpdateFunctionConfiguration",
+                ],
+                "Resource": [
+                    f"arn:aws:lambda:eu-west-1:{TARGET}:function:todobackend-cross-account-hook-production"
+                ],
+            },
+            {
+                "Sid": "PassFunctionRolesToLambda",
+                "Effect": "Allow",
+                "Action": ["iam:PassRole"],
+                "Resource": [f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-role-*"],
+                "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+            },
+            {
+                "Sid": "LogGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogGroup",
+                    "logs:DeleteLogGroup",
+                    "logs:ListTagsForResource",
+                    "logs:PutRetentionPolicy",
+                ],
+                "Resource": [
+                    f"arn:aws:logs:eu-west-1:{TARGET}:log-group:/ecs-delivery/todobackend-cross-account/"
+                    "production/lifecycle-hook"
+                ],
+            },
+            # A read the provider makes by name prefix, which IAM authorizes on no resource.
+            {
+                "Sid": "ReadLogGroups",
+                "Effect": "Allow",
+                "Action": ["logs:DescribeLogGroups"],
+                "Resource": ["*"],
             },
         ],
     }

@@ -42,11 +42,14 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"provider calls not
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "stacks"
 EXAMPLE = "example:cross-account"
+# The test stack with production's lifecycle-hook test in production's account.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stacks"
+WITH_HOOK = "fixture:cross-account"
 
 
 def _cases() -> list[tuple[str, str]]:
-    """(stack, account): the example's target account, and each of yours."""
-    cases = [(EXAMPLE, "222222222222")]
+    """(stack, account): the example's target account, the hook's, and each of yours."""
+    cases = [(EXAMPLE, "222222222222"), (WITH_HOOK, "222222222222")]
     for stack in user_stacks():
         cases += [(YOURS + stack, a) for a in provider_calls.target_accounts(run_user_stack(stack).mocks)]
     return cases
@@ -56,8 +59,8 @@ CASES = _cases()
 
 
 def _declared(stack: str):
-    if stack == EXAMPLE:
-        config = load_stack_config("cross-account", EXAMPLES)
+    if stack in (EXAMPLE, WITH_HOOK):
+        config = load_stack_config("cross-account", EXAMPLES if stack == EXAMPLE else FIXTURES)
         return config, run_program(config, stack="cross-account").mocks
     name = stack.removeprefix(YOURS)
     return load_stack_config(name, Path(__file__).resolve().parent.parent), run_user_stack(name).mocks
@@ -150,3 +153,26 @@ def test_a_policy_missing_one_action_refuses_the_calls_that_need_it(recorded):
         )
     }
     assert {r.why for r in denied} == {"delete: iam:ListInstanceProfilesForRole"}
+
+
+def test_the_hook_is_created_updated_and_deleted_in_its_environments_account(recorded):
+    _, resources, _, _, calls = recorded[(WITH_HOOK, "222222222222")]
+    assert {r.type for r in resources} >= {
+        "aws:lambda/function:Function",
+        "aws:cloudwatch/logGroup:LogGroup",
+    }
+    by_phase = {phase: {c.action for c in calls if c.phase == phase} for phase in provider_calls.PHASES}
+    assert {"lambda:CreateFunction", "logs:CreateLogGroup", "logs:PutRetentionPolicy"} <= by_phase["create"]
+    assert {"lambda:UpdateFunctionConfiguration", "lambda:UpdateFunctionCode"} <= by_phase["update"]
+    assert {"lambda:DeleteFunction", "logs:DeleteLogGroup"} <= by_phase["delete"]
+
+
+def test_a_policy_that_does_not_pass_the_function_role_refuses_to_create_the_function(recorded):
+    _, resources, _, role_arn, calls = recorded[(WITH_HOOK, "222222222222")]
+    policy = bootstrap_policy.permissions_policy(resources, "222222222222")
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "PassFunctionRolesToLambda"]
+    denied = _role(policy, role_arn).denied(_requests(resources, "222222222222", calls))
+    assert {(r.action, r.resource.rsplit("/", 1)[1].rsplit("-", 1)[0]) for r in denied} == {
+        ("iam:PassRole", "hook-production-role")
+    }
+    assert {r.why for r in denied} == {"create: lambda:CreateFunction"}

@@ -16,9 +16,9 @@ import json
 
 import pytest
 
-from components.config import ConfigError, load_config, raw_config_from_pulumi
+from components.config import ConfigError, load_config
 from components.iam_policies import Request
-from offline.program import load_stack_config
+from offline import provider_calls
 from tests.conftest import (
     CROSS_ACCOUNT,
     FIXTURE_STACKS,
@@ -176,16 +176,22 @@ def test_every_target_resource_and_only_those_use_the_target_provider(declared):
         if r.custom and r.provider.startswith(provider.urn + "::")
     )
     assert in_target == [
+        ("aws:cloudwatch/logGroup:LogGroup", "hook-production-logs"),
         ("aws:iam/policy:Policy", "deploy-production-boundary"),
         ("aws:iam/role:Role", "deploy-production-role"),
+        ("aws:iam/role:Role", "hook-production-invoke-role"),
+        ("aws:iam/role:Role", "hook-production-role"),
         ("aws:iam/role:Role", "production-action-role"),
         ("aws:iam/role:Role", "production-reader-role"),
         ("aws:iam/role:Role", "production-recover-role"),
         ("aws:iam/rolePolicy:RolePolicy", "deploy-production-iam"),
+        ("aws:iam/rolePolicy:RolePolicy", "hook-production-invoke-policy"),
+        ("aws:iam/rolePolicy:RolePolicy", "hook-production-policy"),
         ("aws:iam/rolePolicy:RolePolicy", "production-action-policy"),
         ("aws:iam/rolePolicy:RolePolicy", "production-reader-policy"),
         ("aws:iam/rolePolicy:RolePolicy", "production-recover-policy"),
         ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "deploy-production-managed-0"),
+        ("aws:lambda/function:Function", "hook-production-function"),
     ]
     # The mock answers in the account of the provider a resource is declared with.
     for typ, name in in_target:
@@ -592,7 +598,6 @@ def test_nothing_in_the_pipeline_account_reaches_production(declared, roles):
 
 def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
     from offline import synth
-    from tests.conftest import FIXTURE_STACKS
 
     target, records, _ = synth.synth(CROSS_ACCOUNT, tmp_path, FIXTURE_STACKS)
     pipeline_md = (target / "pipeline.md").read_text()
@@ -613,16 +618,51 @@ def test_synth_marks_the_account_each_stage_deploys_to(tmp_path):
     assert "  dev: Deploy → Verify" in lines
 
 
-def test_a_lifecycle_hook_test_in_another_account_is_refused_naming_the_key():
-    raw = raw_config_from_pulumi(load_stack_config(CROSS_ACCOUNT, FIXTURE_STACKS).values)
-    raw["environments"][1]["deployment"]["testPaths"] = ["/todos"]
-    with pytest.raises(ConfigError) as caught:
-        load_config(raw)
-    assert caught.value.problems == [
-        "ecs-delivery:environments[1].deployment.testPaths: not yet for an environment in another account "
-        f"({TARGET}): the role Pulumi assumes there has no recorded permissions for the test's Lambda "
-        "function; roll back with deployment.alarms, and keep verify"
+def test_a_lifecycle_hook_test_in_another_account_is_declared_there_and_passed_to_its_template():
+    mocks = run_stack(CROSS_ACCOUNT).mocks
+    hook = [r for r in mocks.resources if r.custom and r.name.startswith("hook-production-")]
+    assert sorted(r.name for r in hook) == [
+        "hook-production-function",
+        "hook-production-invoke-policy",
+        "hook-production-invoke-role",
+        "hook-production-logs",
+        "hook-production-policy",
+        "hook-production-role",
     ]
+    # Every one through production's provider: the role Pulumi assumes in production's account
+    # creates them (its permissions: offline/bootstrap_policy.py).
+    assert {provider_calls.account_of(mocks, r) for r in hook} == {TARGET}
+    overrides = json.loads(
+        next(
+            a["configuration"]["ParameterOverrides"]
+            for s in pipeline_inputs(mocks)["stages"]
+            for a in s["actions"]
+            if a["configuration"].get("StackName") == "todobackend-prod"
+            and "ParameterOverrides" in a["configuration"]
+        )
+    )
+    assert overrides["TestHookFunctionArn"] == (
+        f"arn:aws:lambda:{REGION}:{TARGET}:function:todobackend-cross-account-hook-production"
+    )
+    assert overrides["TestHookRoleArn"].startswith(
+        f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-invoke-role-"
+    )
+
+
+def test_production_deploy_role_passes_the_hook_invoke_role_to_ecs_in_production_account():
+    mocks = run_stack(CROSS_ACCOUNT).mocks
+    roles = declared_roles(mocks)
+    deploy = roles["deploy-production-role"]
+    invoke_role = only(mocks, "aws:iam/role:Role", "hook-production-invoke-role").state["arn"]
+    assert invoke_role.startswith(f"arn:aws:iam::{TARGET}:")
+    assert deploy.allows(Request("iam:PassRole", invoke_role, {"iam:PassedToService": "ecs.amazonaws.com"}))
+    assert not deploy.allows(
+        Request("iam:PassRole", invoke_role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    )
+    # Dev's deploy role, in the pipeline's account, passes no role of production's account.
+    assert not roles["deploy-dev-role"].allows(
+        Request("iam:PassRole", invoke_role, {"iam:PassedToService": "ecs.amazonaws.com"})
+    )
 
 
 def test_a_blue_green_deployment_in_another_account_passes_its_parameters():

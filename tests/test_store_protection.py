@@ -436,7 +436,9 @@ HOOK_LOG_CHANGES = (
 )
 
 
-@pytest.mark.parametrize("stack", ["prod", "progressive"])
+# cross-account: the hook is declared in production's account, and so is the pattern that
+# keeps production's deploy role and its stack's roles off it.
+@pytest.mark.parametrize("stack", ["prod", "progressive", "cross-account"])
 def test_no_role_an_environment_controls_can_rewrite_or_remove_a_lifecycle_hook(stack):
     mocks = any_stack(stack).mocks
     roles = declared_roles(mocks)

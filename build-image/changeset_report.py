@@ -637,6 +637,18 @@ def _condition_operand(value: Any, parameters: dict[str, str]) -> Optional[str]:
         return str(value)
     if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
         return parameters[value["Ref"]]
+    # `!Join [delimiter, !Ref List]`: a CommaDelimitedList parameter (DeploymentAlarmNames) is
+    # passed as one comma-separated string; joined, its items stand with the delimiter between.
+    joined = value.get("Fn::Join") if isinstance(value, dict) and list(value) == ["Fn::Join"] else None
+    if (
+        isinstance(joined, list)
+        and len(joined) == 2
+        and isinstance(joined[0], str)
+        and isinstance(joined[1], dict)
+        and list(joined[1]) == ["Ref"]
+        and joined[1]["Ref"] in parameters
+    ):
+        return joined[0].join(parameters[joined[1]["Ref"]].split(","))
     return None
 
 
@@ -679,6 +691,71 @@ def _hooks_applied(
     )
 
 
+# Where the other parameters reach the service's DeploymentConfiguration (AWS::ECS::Service
+# registry schema; policy/template_rules/ecs_delivery.py DEPLOYMENT_WIRING says the same):
+# each must take the parameter itself, or the review would vouch for times and alarms that
+# ECS does not use.
+VALUE_WIRING = {
+    BAKE_PARAMETER: ("BakeTimeInMinutes",),
+    ALARMS_PARAMETER: ("Alarms", "AlarmNames"),
+    CANARY_PERCENT_PARAMETER: ("CanaryConfiguration", "CanaryPercent"),
+    CANARY_BAKE_PARAMETER: ("CanaryConfiguration", "CanaryBakeTimeInMinutes"),
+    STEP_PERCENT_PARAMETER: ("LinearConfiguration", "StepPercent"),
+    STEP_BAKE_PARAMETER: ("LinearConfiguration", "StepBakeTimeInMinutes"),
+}
+ABSENT = {"Ref": "AWS::NoValue"}
+
+
+def _decided(value: Any, conditions: dict[str, Any], parameters: dict[str, str]) -> tuple[Any, str]:
+    """A property value with its `Fn::If`s decided by these parameters (ABSENT for
+    `!Ref AWS::NoValue`), or (None, the condition) when the review cannot decide one."""
+    while isinstance(value, dict) and len(value) == 1 and "Fn::If" in value:
+        branches = value["Fn::If"]
+        if not (isinstance(branches, list) and len(branches) == 3 and isinstance(branches[0], str)):
+            return value, ""
+        holds = condition_holds({"Condition": branches[0]}, conditions, parameters)
+        if holds is None:
+            return None, branches[0]
+        value = branches[1] if holds else branches[2]
+    return value, ""
+
+
+def _at(
+    configuration: dict[str, Any],
+    path: tuple[str, ...],
+    conditions: dict[str, Any],
+    parameters: dict[str, str],
+) -> tuple[Any, str]:
+    """The value at `path` under DeploymentConfiguration with these parameters (ABSENT when
+    there is none), or (None, the condition) when the review cannot decide."""
+    value: Any = configuration
+    for key in path:
+        value, unknown = _decided(value, conditions, parameters)
+        if unknown:
+            return None, unknown
+        value = value.get(key, ABSENT) if isinstance(value, dict) else ABSENT
+    return _decided(value, conditions, parameters)
+
+
+def _transforms(body: Any) -> list[str]:
+    """The macros a template runs (a top-level Transform, Fn::Transform, Fn::ForEach of
+    AWS::LanguageExtensions): CloudFormation deploys the processed template, not this one."""
+    found = (
+        [f"Transform {_shown(body['Transform'])}"] if isinstance(body, dict) and "Transform" in body else []
+    )
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "Fn::Transform" or str(key).startswith("Fn::ForEach::"):
+                    found.append(str(key))
+                stack.append(inner)
+        elif isinstance(value, list):
+            stack.extend(value)
+    return sorted(set(found))
+
+
 def deployment_wiring(
     template: Optional[dict[str, Any]], parameters: dict[str, str]
 ) -> tuple[list[str], list[str], list[Any]]:
@@ -690,6 +767,16 @@ def deployment_wiring(
     body, unreadable = template_body(template)
     if body is None:
         return [], [unreadable], []
+    transforms = _transforms(body)
+    if transforms:
+        return (
+            [],
+            [
+                f"the template runs {', '.join(transforms)}: CloudFormation deploys the processed "
+                "template, and the review reads the one as written"
+            ],
+            [],
+        )
     resources = body.get("Resources") if isinstance(body.get("Resources"), dict) else {}
     conditions = body.get("Conditions") if isinstance(body.get("Conditions"), dict) else {}
     services = {
@@ -704,7 +791,20 @@ def deployment_wiring(
     differs: list[str] = []
     unverified: list[str] = []
     details: list[Any] = []
+    created = 0
     for name, service in sorted(services.items()):
+        if "Condition" in service:
+            # A service under a false condition is not created: vouching for it would be a decoy.
+            holds = condition_holds({"Condition": service["Condition"]}, conditions, parameters)
+            if holds is None:
+                unverified.append(
+                    f"`{name}`: whether it is created depends on the condition "
+                    f"`{_shown(service['Condition'])}`, which the review cannot evaluate"
+                )
+                continue
+            if not holds:
+                continue
+        created += 1
         properties = service.get("Properties") if isinstance(service.get("Properties"), dict) else {}
         configuration = properties.get("DeploymentConfiguration")
         configuration = configuration if isinstance(configuration, dict) else {}
@@ -713,6 +813,29 @@ def deployment_wiring(
                 f"`{name}`: its Strategy is not `!Ref {STRATEGY_PARAMETER}` but "
                 f"`{_shown(configuration.get('Strategy'))}`"
             )
+        # ECS runs its own strategies and lifecycle hooks with the ECS deployment controller only
+        # (AWS::ECS::Service DeploymentController; an assumption that CloudFormation does not
+        # refuse the combination, not checked here).
+        controller = properties.get("DeploymentController")
+        if controller is not None and controller != {"Type": "ECS"}:
+            differs.append(f"`{name}`: its DeploymentController is `{_shown(controller)}`, not ECS")
+        for parameter, path in VALUE_WIRING.items():
+            if not parameters.get(parameter):
+                continue
+            value, unknown = _at(configuration, path, conditions, parameters)
+            if unknown:
+                unverified.append(
+                    f"`{name}`: its {'.'.join(path)} depends on the condition `{unknown}`, which the review "
+                    "cannot evaluate"
+                )
+            elif value != {"Ref": parameter}:
+                shown = "nothing" if value == ABSENT else f"`{_shown(value)}`"
+                differs.append(f"`{name}`: its {'.'.join(path)} is not `!Ref {parameter}` but {shown}")
+        if parameters.get(ALARMS_PARAMETER):
+            alarms, unknown = _at(configuration, ("Alarms",), conditions, parameters)
+            for switch in ("Enable", "Rollback"):
+                if not unknown and isinstance(alarms, dict) and alarms.get(switch) not in (True, "true"):
+                    differs.append(f"`{name}`: its Alarms.{switch} is not true")
         if not hook or strategy not in PROGRESSIVE_STRATEGIES:
             continue
         hooks, decided, unknown = _hooks_applied(
@@ -736,6 +859,8 @@ def deployment_wiring(
                 "with these parameters"
             )
         details.extend(entry.get("HookDetails") for entry in tests)
+    if not created and not unverified:
+        differs.append("no AWS::ECS::Service of the template is created with these parameters")
     return differs, unverified, details
 
 

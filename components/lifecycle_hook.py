@@ -98,7 +98,9 @@ class LifecycleHook(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-role",
-            path=iam_policies.DELIVERY_ROLE_PATH,
+            # Under a path of this stack's and environment's own: a pattern that grants or denies
+            # on these roles (the bootstrap policy in another account) reaches no other stack's.
+            path=iam_policies.target_role_path(args.name_prefix, "hook", args.environment),
             description=f"Lambda: the lifecycle-hook test of {args.environment}",
             assume_role_policy=json.dumps(iam_policies.service_trust_policy("lambda.amazonaws.com")),
             opts=child,
@@ -131,7 +133,7 @@ class LifecycleHook(pulumi.ComponentResource):
         )
         invoke_role = aws.iam.Role(
             f"{name}-invoke-role",
-            path=iam_policies.DELIVERY_ROLE_PATH,
+            path=iam_policies.target_role_path(args.name_prefix, "hook", args.environment),
             description=f"ECS: invoke the lifecycle-hook test of {args.environment}",
             # As AWS's page gives it: ECS does not document the source keys it sets when it
             # assumes this role; only the deploy role may pass it, and only to ECS.

@@ -272,6 +272,10 @@ def _function_statements(
                 "Sid": "LogGroups",
                 "Effect": "Allow",
                 "Action": sorted(PROVIDER_ACTIONS[LOG_GROUP]),
+                # The ARN the recorded calls name (offline/provider_calls.py). Not verified
+                # here: public reports (e.g. aws/serverless-application-model#527) say CloudWatch
+                # Logs authorizes some log-group actions on `log-group:<name>:*`; if a real apply
+                # is refused there, that form belongs here too.
                 "Resource": arns,
             }
         )

@@ -61,10 +61,11 @@ def test_the_cross_account_stacks_role_may_do_exactly_this():
                 "Resource": [
                     # The deploy role, at the root path; the others under the program's paths.
                     f"arn:aws:iam::{TARGET}:role/deploy-production-role-*",
-                    # The lifecycle-hook test's function role and the role ECS invokes it with.
-                    f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-invoke-role-*",
-                    f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/action/production/production-action-role-*",
+                    # The lifecycle-hook test's role ECS invokes it with, and its function role:
+                    # under this stack's own path, so no other stack's hook roles match.
+                    f"arn:aws:iam::{TARGET}:role/{prefix}/hook/production/hook-production-invoke-role-*",
+                    f"arn:aws:iam::{TARGET}:role/{prefix}/hook/production/hook-production-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/recovery/production/production-recover-role-*",
                     f"arn:aws:iam::{TARGET}:role/{prefix}/review/production/production-reader-role-*",
                 ],
@@ -112,7 +113,7 @@ def test_the_cross_account_stacks_role_may_do_exactly_this():
                 "Sid": "PassFunctionRolesToLambda",
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
-                "Resource": [f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-role-*"],
+                "Resource": [f"arn:aws:iam::{TARGET}:role/{prefix}/hook/production/hook-production-role-*"],
                 "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
             },
             {

@@ -900,6 +900,50 @@ def test_the_attacker_s_template_gets_a_warning_before_the_claims():
             [("- - HookTargetArn: !Ref TestHookFunctionArn", "- - HookTargetArn: !Ref TestHookFunctionArn")],
             "",
         ),
+        # The times and alarms the review states must be the ones ECS gets (attacker review F-B).
+        (
+            [("CanaryPercent: !Ref CanaryPercent", "CanaryPercent: 100")],
+            "`ApplicationService`: its CanaryConfiguration.CanaryPercent is not `!Ref CanaryPercent` but `100`",
+        ),
+        (
+            [
+                (
+                    "BakeTimeInMinutes: !If [IsProgressive, !Ref DeploymentBakeMinutes, !Ref AWS::NoValue]",
+                    "BakeTimeInMinutes: 0",
+                )
+            ],
+            "`ApplicationService`: its BakeTimeInMinutes is not `!Ref DeploymentBakeMinutes` but `0`",
+        ),
+        (
+            [
+                (
+                    "            Enable: true\n            Rollback: true\n          - !Ref AWS::NoValue\n        # Tested",
+                    "            Enable: false\n            Rollback: true\n          - !Ref AWS::NoValue\n        # Tested",
+                )
+            ],
+            "`ApplicationService`: its Alarms.Enable is not true",
+        ),
+        # ECS runs its strategies and hooks with its own deployment controller only (F-A).
+        (
+            [
+                (
+                    "    Properties:\n      Cluster: !Ref ApplicationCluster",
+                    "    Properties:\n      DeploymentController: {Type: EXTERNAL}\n      Cluster: !Ref ApplicationCluster",
+                )
+            ],
+            '`ApplicationService`: its DeploymentController is `{"Type":"EXTERNAL"}`, not ECS',
+        ),
+        # A decoy: the reviewed service is never created (F-C).
+        (
+            [
+                NEVER_TRUE,
+                (
+                    "    Type: AWS::ECS::Service\n    DependsOn:",
+                    "    Type: AWS::ECS::Service\n    Condition: NeverTrue\n    DependsOn:",
+                ),
+            ],
+            "no AWS::ECS::Service of the template is created with these parameters",
+        ),
     ],
 )
 def test_each_way_a_template_can_decide_itself_is_named(edits, why):
@@ -971,4 +1015,28 @@ def test_a_template_without_a_service_decides_nothing_the_parameters_say():
     template = {"TemplateBody": {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}}}
     assert report.deployment_facts(CANARY_WITH_HOOK, template)[0] == (
         DECIDES + "the template declares no AWS::ECS::Service to take the strategy"
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "transform"),
+    [
+        (
+            ("AWSTemplateFormatVersion", "Transform: AWS::LanguageExtensions\nAWSTemplateFormatVersion"),
+            'Transform "AWS::LanguageExtensions"',
+        ),
+        (
+            ("AWSTemplateFormatVersion", "Transform: [MakeItRolling]\nAWSTemplateFormatVersion"),
+            'Transform ["MakeItRolling"]',
+        ),
+    ],
+)
+def test_a_template_that_runs_a_transform_is_not_vouched_for(edit, transform):
+    # CloudFormation deploys the processed template: a macro or Fn::ForEach can declare the real
+    # service beside a decoy the review would read (attacker review F-C).
+    facts = report.deployment_facts(CANARY_WITH_HOOK, _example_edited(edit))
+    assert facts[0] == (
+        "⚠ **could not verify** that the template applies the strategy and the hook (the template runs "
+        f"{transform}: CloudFormation deploys the processed template, and the review reads the one as "
+        "written): what follows is what the pipeline passed, not necessarily what ECS will do"
     )

@@ -645,7 +645,7 @@ def test_a_lifecycle_hook_test_in_another_account_is_declared_there_and_passed_t
         f"arn:aws:lambda:{REGION}:{TARGET}:function:todobackend-cross-account-hook-production"
     )
     assert overrides["TestHookRoleArn"].startswith(
-        f"arn:aws:iam::{TARGET}:role/ecs-delivery/hook-production-invoke-role-"
+        f"arn:aws:iam::{TARGET}:role/ecs-delivery/todobackend-cross-account/hook/production/hook-production-invoke-role-"
     )
 
 

@@ -647,6 +647,18 @@ def _condition_operand(value: Any, parameters: dict[str, str]) -> str | None:
         return str(value)
     if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in parameters:
         return parameters[value["Ref"]]
+    # `!Join [delimiter, !Ref List]`: a CommaDelimitedList parameter (DeploymentAlarmNames) is
+    # passed as one comma-separated string; joined, its items stand with the delimiter between.
+    joined = value.get("Fn::Join") if isinstance(value, dict) and list(value) == ["Fn::Join"] else None
+    if (
+        isinstance(joined, list)
+        and len(joined) == 2
+        and isinstance(joined[0], str)
+        and isinstance(joined[1], dict)
+        and list(joined[1]) == ["Ref"]
+        and joined[1]["Ref"] in parameters
+    ):
+        return joined[0].join(parameters[joined[1]["Ref"]].split(","))
     return None
 
 

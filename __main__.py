@@ -79,41 +79,28 @@ def repository_args(
     )
 
 
-build_image = BuildImage(
-    "build-image",
-    BuildImageArgs(
-        # Always mutable: its tag is a content hash that a rebuild pushes again, and
-        # CodeBuild runs it pinned by digest (see components/build_image.py).
-        repository=repository_args(
-            config.build_image_repository_name,
-            # The deployer pushes it (pulumi-docker, with the deployer's registry token).
-            writers=writers.administrators,
-            immutable_tags=False,
-        ),
-        project_dir=PROJECT_DIR,
-        context="build-image",
-        architecture=config.build.architecture,
-    ),
-)
-
-# What the small projects (recovery, review and confirm, record, verify) run on Lambda compute:
-# no Docker, the AWS CLI and the project's scripts. Built, pushed and pinned like the build
-# image, in a repository of its own; only for a stack that has such projects.
-tools_image = (
-    BuildImage(
-        "tools-image",
+def image_from_build_context(name: str, repository_name: str, dockerfile: str) -> BuildImage:
+    """An image of `build-image/` pushed by the deployer (pulumi-docker, with the deployer's
+    registry token) into a repository of its own. Always mutable: its tag is a content hash
+    that a rebuild pushes again, and CodeBuild runs it pinned by digest (see
+    components/build_image.py)."""
+    return BuildImage(
+        name,
         BuildImageArgs(
-            repository=repository_args(
-                config.tools_image_repository_name,
-                writers=writers.administrators,
-                immutable_tags=False,
-            ),
+            repository=repository_args(repository_name, writers=writers.administrators, immutable_tags=False),
             project_dir=PROJECT_DIR,
             context="build-image",
-            dockerfile="tools.Dockerfile",
+            dockerfile=dockerfile,
             architecture=config.build.architecture,
         ),
     )
+
+
+build_image = image_from_build_context("build-image", config.build_image_repository_name, "Dockerfile")
+# What the small projects (recovery, review and confirm, record, verify) run on Lambda compute:
+# no Docker, the AWS CLI and the project's scripts; only for a stack that has such projects.
+tools_image = (
+    image_from_build_context("tools-image", config.tools_image_repository_name, "tools.Dockerfile")
     if any(env.approval or env.verify is not None for env in config.environments)
     else None
 )
@@ -185,13 +172,7 @@ release_record = (
 artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
 # Each hook is declared in its environment's account: the patterns name every such account
 # (the pipeline's for an environment without `account`).
-hook_accounts = sorted(
-    {
-        env.account or ""
-        for env in config.environments
-        if env.deployment is not None and env.deployment.has_test_hook
-    }
-)
+hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
 hook_patterns = (
     pulumi.Output.all(partition=partition, account_id=account_id).apply(
         lambda v: [

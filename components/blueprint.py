@@ -93,15 +93,9 @@ def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
                 review_project=worst_case_value("review-project") if env.approval else None,
                 record_project=worst_case_value("record-project") if env.approval else None,
                 test_hook_function_arn=(
-                    worst_case_value("test-hook-function")
-                    if env.deployment and env.deployment.has_test_hook
-                    else None
+                    worst_case_value("test-hook-function") if env.has_test_hook else None
                 ),
-                test_hook_role_arn=(
-                    worst_case_value("test-hook-role")
-                    if env.deployment and env.deployment.has_test_hook
-                    else None
-                ),
+                test_hook_role_arn=(worst_case_value("test-hook-role") if env.has_test_hook else None),
                 verify_project=worst_case_value("verify-project") if env.verify else None,
                 action_role_arn=worst_case_value("action-role") if env.account else None,
                 review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,

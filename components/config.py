@@ -938,6 +938,11 @@ class CloudFormationEnvironment(EnvironmentGates):
     moves (docs/deployment-strategies.md). Absent: the pipeline passes none of the deployment
     parameters and the template's own defaults hold."""
 
+    @property
+    def has_test_hook(self) -> bool:
+        """Whether the program declares a lifecycle-hook function for this environment."""
+        return self.deployment is not None and self.deployment.has_test_hook
+
 
 # Every environment is a CloudFormation stack today. A second deploy target adds its own
 # variant of EnvironmentGates here, and this becomes their union (discriminated by the keys
@@ -1307,7 +1312,7 @@ class DeliveryConfig(_Section):
                 FUNCTION_NAME_MAX,
             )
             for env in self.environments
-            if env.deployment is not None and env.deployment.has_test_hook
+            if env.has_test_hook
         ]
         for what, name, limit in limits:
             if len(name) > limit:

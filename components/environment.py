@@ -186,7 +186,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions(parent=self, provider=args.account_provider),
             )
-            if env.deployment is not None and env.deployment.has_test_hook
+            if env.has_test_hook
             else None
         )
         deploy_role = DeployRole(

@@ -96,11 +96,12 @@ class LifecycleHook(pulumi.ComponentResource):
             retention_in_days=args.log_retention_days,
             opts=child,
         )
+        # Both roles under a path of this stack's and environment's own: a pattern that grants or
+        # denies on them (the bootstrap policy in another account) reaches no other stack's.
+        roles_path = iam_policies.target_role_path(args.name_prefix, "hook", args.environment)
         role = aws.iam.Role(
             f"{name}-role",
-            # Under a path of this stack's and environment's own: a pattern that grants or denies
-            # on these roles (the bootstrap policy in another account) reaches no other stack's.
-            path=iam_policies.target_role_path(args.name_prefix, "hook", args.environment),
+            path=roles_path,
             description=f"Lambda: the lifecycle-hook test of {args.environment}",
             assume_role_policy=json.dumps(iam_policies.service_trust_policy("lambda.amazonaws.com")),
             opts=child,
@@ -133,7 +134,7 @@ class LifecycleHook(pulumi.ComponentResource):
         )
         invoke_role = aws.iam.Role(
             f"{name}-invoke-role",
-            path=iam_policies.target_role_path(args.name_prefix, "hook", args.environment),
+            path=roles_path,
             description=f"ECS: invoke the lifecycle-hook test of {args.environment}",
             # As AWS's page gives it: ECS does not document the source keys it sets when it
             # assumes this role; only the deploy role may pass it, and only to ECS.

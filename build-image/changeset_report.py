@@ -155,6 +155,9 @@ class Review:
     """Resources whose content the change set does not show: the release refuses it."""
     template: Optional[dict[str, Any]] = None
     """The change set's GetTemplate response: what the review checks the deployment against."""
+    checks: dict[str, str] = field(default_factory=dict)
+    """What the gate units' checks beside the plan found (a check's name → its one-line
+    result, e.g. drift: components/units/drift_check.py), shown as they said it."""
 
     @property
     def no_changes(self) -> bool:
@@ -439,6 +442,7 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     flagged = review.flagged
     if flagged:
         parts.append("; changes " + ", ".join(flagged) + " resources")
+    parts.extend(f"; {name}: {result}" for name, result in review.checks.items())
     line = "".join(parts)
     if len(line) > limit:
         line = line[: limit - 1] + "…"
@@ -993,6 +997,9 @@ def blocks(review: Review) -> list[Block]:
     if review.console_url:
         facts.append(f"console: [open the change set]({review.console_url})")
     out.append(("ul", facts))
+    if review.checks:
+        out.append(("h2", "Checks beside the plan"))
+        out.append(("ul", [f"{name}: {result}" for name, result in review.checks.items()]))
     if review.no_changes:
         return [*out, ("p", "CloudFormation found **no changes** to make: the stack already matches.")]
     if review.failed:
@@ -1270,6 +1277,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--image-parameter", default="ApplicationImageTag")
     parser.add_argument("--commit")
     parser.add_argument("--report-url")
+    parser.add_argument(
+        "--check", action="append", default=[], metavar="NAME=RESULT", help="a check's result to show"
+    )
     args = parser.parse_args(argv)
     try:
         pages = [json.loads(p.read_text(encoding="utf-8")) for p in args.pages]
@@ -1300,6 +1310,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         digest_parameter=args.digest_parameter,
         registry_digest=args.registry_digest,
     )
+    review.checks = dict(check.partition("=")[::2] for check in args.check)
     write_outputs(review, args.out_dir)
     print(summary_line(review))
     return 0

@@ -10,13 +10,16 @@ skip when nothing changes, manual approval, verify, alarms with bake time, rollb
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from typing import Optional, Protocol
 
 from components import cloudformation
 from components.config import DeliveryConfig, EnvironmentConfig
 from components.spec import (
+    APPLICATION_SOURCE,
     ActionSpec,
     Blueprint,
     ConditionSpec,
@@ -29,8 +32,9 @@ from components.spec import (
     codebuild_variables,
     worst_case_value,
 )
+from components.units import GATES
+from components.units.seam import AFTER_DEPLOY, PLAN_CHECKS
 
-APPLICATION_SOURCE = "ApplicationSource"
 INFRASTRUCTURE_SOURCE = cloudformation.INFRASTRUCTURE_SOURCE
 APPLICATION_VERSION = cloudformation.APPLICATION_VERSION
 APPLICATION_SOURCE_NAMESPACE = cloudformation.APPLICATION_SOURCE_NAMESPACE
@@ -46,11 +50,22 @@ class DeployTarget(Protocol):
         self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs
     ) -> tuple[ActionSpec, ...]: ...
 
+    PLAN_CHECKS_RUN_ORDER: int
+    """The run order, in the plan stage, at which the gate units' checks run: after the target
+    is ready, before its review (components/units/seam.py, PLAN_CHECKS)."""
+
     def plan(
-        self, config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
+        self,
+        config: DeliveryConfig,
+        env: EnvironmentConfig,
+        refs: PipelineRefs,
+        *,
+        review_namespace: str,
+        review_checks: Mapping[str, str],
     ) -> tuple[ActionSpec, ...]:
         """The plan stage's actions: ready the target, plan the change and review it,
-        exporting CHANGE_COUNT (and what the approval shows) into `review_namespace`."""
+        exporting CHANGE_COUNT (and what the approval shows) into `review_namespace`. The
+        review shows each of `review_checks` (a check's name → the variable of its result)."""
         ...
 
     def release(
@@ -96,11 +111,11 @@ def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
                     worst_case_value("test-hook-function") if env.has_test_hook else None
                 ),
                 test_hook_role_arn=(worst_case_value("test-hook-role") if env.has_test_hook else None),
-                verify_project=worst_case_value("verify-project") if env.verify else None,
                 action_role_arn=worst_case_value("action-role") if env.account else None,
                 review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,
                 recovery_project=worst_case_value("recovery-project") if env.approval else None,
                 recovery_role_arn=worst_case_value("recovery-role") if env.approval and env.account else None,
+                units={unit.NAME: unit.worst_case_refs(env) for unit in GATES if unit.applies(env)},
             )
             for env in config.environments
         },
@@ -148,28 +163,27 @@ def _record_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -
     )
 
 
-def _verify_action(env: EnvironmentConfig, refs: PipelineRefs, run_order: int) -> Optional[ActionSpec]:
-    """The smoke test after the deploy: a CodeBuild project running `verify.command` in the
-    application's checkout, with the named outputs of the deployed target as environment
-    variables."""
-    if env.verify is None:
-        return None
-    namespace = target_of(env).outputs_namespace(env.name)
-    variables = [
-        {"name": output, "value": f"#{{{namespace}.{output}}}", "type": "PLAINTEXT"}
-        for output in env.verify.stack_outputs
-    ]
-    return ActionSpec(
-        name="Verify",
-        category="Test",
-        provider="CodeBuild",
-        configuration={
-            "ProjectName": refs.environments[env.name].verify_project or "",
-            "EnvironmentVariables": codebuild_variables(variables),
-        },
-        input_artifacts=(APPLICATION_SOURCE,),
-        run_order=run_order,
+def _unit_actions(
+    env: EnvironmentConfig, refs: PipelineRefs, slot: str, *, run_order: int
+) -> tuple[ActionSpec, ...]:
+    """The actions every gate unit the environment asks for puts in `slot`, at `run_order`."""
+    bound = refs.environments[env.name].units
+    outputs_namespace = target_of(env).outputs_namespace(env.name)
+    return tuple(
+        dataclasses.replace(action, run_order=run_order)
+        for unit in GATES
+        if unit.applies(env)
+        for action in unit.actions(env, bound[unit.NAME], outputs_namespace=outputs_namespace).get(slot, ())
     )
+
+
+def _review_checks(env: EnvironmentConfig) -> dict[str, str]:
+    """What the plan's review shows of the gate units: check name → its result's variable."""
+    checks: dict[str, str] = {}
+    for unit in GATES:
+        if unit.applies(env):
+            checks.update(unit.review_checks(env))
+    return checks
 
 
 def deployment_window_condition(env: EnvironmentConfig) -> Optional[ConditionSpec]:
@@ -278,12 +292,14 @@ def _environment_stages(
     """
     target = target_of(env)
     if not env.approval:
+        if _unit_actions(env, refs, PLAN_CHECKS, run_order=1):
+            raise ValueError(f"environment {env.name!r}: a plan check needs a gated environment")
         deploy = target.deploy(config, env, refs)
-        verify = _verify_action(env, refs, run_order=max(a.run_order for a in deploy) + 1)
+        after = _unit_actions(env, refs, AFTER_DEPLOY, run_order=max(a.run_order for a in deploy) + 1)
         return (
             StageSpec(
                 env.name,
-                tuple(a for a in (*deploy, verify) if a),
+                (*deploy, *after),
                 environment=env.name,
                 before_entry=deployment_window_condition(env),
                 on_success=alarms_condition(env, refs),
@@ -298,11 +314,13 @@ def _environment_stages(
     record = _record_action(env, refs, run_order=max(a.run_order for a in release) + 1)
     # Beside the record, not after it: neither reads what the other does, and each fails the
     # stage on its own (docs/operations.md, "Why each step is there").
-    verify = _verify_action(env, refs, run_order=record.run_order)
+    after = _unit_actions(env, refs, AFTER_DEPLOY, run_order=record.run_order)
+    checks = _unit_actions(env, refs, PLAN_CHECKS, run_order=target.PLAN_CHECKS_RUN_ORDER)
+    planned = target.plan(config, env, refs, review_namespace=namespace, review_checks=_review_checks(env))
     return (
         StageSpec(
             plan_stage_name(env.name),
-            target.plan(config, env, refs, review_namespace=namespace),
+            tuple(sorted((*planned, *checks), key=lambda action: action.run_order)),
             environment=env.name,
             before_entry=deployment_window_condition(env),
             account=env.account,
@@ -315,7 +333,7 @@ def _environment_stages(
         ),
         StageSpec(
             env.name,
-            tuple(a for a in (*release, record, verify) if a),
+            (*release, record, *after),
             environment=env.name,
             before_entry=changes_condition(env),
             on_success=alarms_condition(env, refs),

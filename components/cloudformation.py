@@ -239,14 +239,35 @@ def _reader_variable(env: EnvironmentConfig, refs: PipelineRefs) -> list[dict[st
     return [{"name": "READER_ROLE_ARN", "value": refs.environments[env.name].review_reader_arn or ""}]
 
 
+# The gate units' plan checks run beside the plan change set's creation: after the recovery
+# (a stack it clears is one they need not read), before the review that shows them.
+PLAN_CHECKS_RUN_ORDER = 2
+
+
+def review_check_variables(review_checks: Mapping[str, str]) -> list[dict[str, str]]:
+    """Each check the review shows, as REVIEW_CHECK_<NAME> (build-image/review-change-set)."""
+    return [
+        {"name": f"REVIEW_CHECK_{name.upper().replace('-', '_')}", "value": value}
+        for name, value in review_checks.items()
+    ]
+
+
 def plan(
-    config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs, *, review_namespace: str
+    config: DeliveryConfig,
+    env: EnvironmentConfig,
+    refs: PipelineRefs,
+    *,
+    review_namespace: str,
+    review_checks: Optional[Mapping[str, str]] = None,
 ) -> tuple[ActionSpec, ...]:
     """A gated environment's reviewable change: a stack whose first create failed cleared,
     the plan change set, then the review that exports CHANGE_COUNT, REVIEW_SUMMARY,
-    CHANGE_SET_URL, FINGERPRINT and PLAN_EXECUTION_ID into `review_namespace`."""
+    CHANGE_SET_URL, FINGERPRINT and PLAN_EXECUTION_ID into `review_namespace`, and shows each of
+    `review_checks` (the gate units' checks, run beside the change set's creation)."""
     recover = recover_action(env, refs, run_order=1)
-    create = _create_change_set(config, env, refs, name=plan_change_set_name(env), run_order=2)
+    create = _create_change_set(
+        config, env, refs, name=plan_change_set_name(env), run_order=PLAN_CHECKS_RUN_ORDER
+    )
     review = ActionSpec(
         name="ReviewChangeSet",
         category="Build",
@@ -258,12 +279,13 @@ def plan(
                     {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
                     {"name": "APP_COMMIT", "value": f"#{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"},
                     *_reader_variable(env, refs),
+                    *review_check_variables(review_checks or {}),
                 ]
             ),
         },
         # CodeBuild actions take at least one input; the review reads the change set, not it.
         input_artifacts=(INFRASTRUCTURE_SOURCE,),
-        run_order=3,
+        run_order=PLAN_CHECKS_RUN_ORDER + 1,
         namespace=review_namespace,
     )
     return recover, create, review

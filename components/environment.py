@@ -4,7 +4,8 @@ takes of it.
 Per environment: the deploy role and the boundary of its stack's roles (`DeployRole`, in the
 environment's account), for a gated one who may approve (`Approvers`), the review and
 confirmation of its releases (`ChangeSetReview`), their record (`ReleaseRecorder`) and the
-recovery of its failed first create (`StackRecovery`), the smoke test (`VerifyProject`), and for an
+recovery of its failed first create (`StackRecovery`), each gate unit it asks for
+(`components/units/`, e.g. the smoke test), and for an
 environment in another account the roles there the pipeline, the review and the recovery act
 through (`CrossAccountAccess`). What the pipeline needs of them is
 `DeliveredEnvironment`: the names and ARNs its actions use, typed, and the ARNs its role
@@ -36,7 +37,8 @@ from components.lifecycle_hook import LifecycleHook, LifecycleHookArgs
 from components.release_recorder import ReleaseRecorder, ReleaseRecorderArgs
 from components.spec import EnvironmentRefs
 from components.stack_recovery import StackRecovery, StackRecoveryArgs
-from components.verify_project import VerifyProject, VerifyProjectArgs
+from components.units import GATES
+from components.units.seam import GateBinding, UnitContext
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,8 @@ class DeliveredEnvironment:
     """Gated: the review project the pipeline starts."""
     recovery_project_arn: Optional[pulumi.Output[str]]
     """Gated: the stack-recovery project the pipeline starts."""
-    verify_project_arn: Optional[pulumi.Output[str]]
-    """With `verify`: the smoke-test project the pipeline starts."""
+    bindings: Mapping[str, GateBinding]
+    """Per gate unit the environment has (components/units/), what its resources give."""
     action_role_arn: Optional[pulumi.Output[str]]
     """In another account: the role the pipeline role assumes there."""
     record_project_arn: Optional[pulumi.Output[str]]
@@ -312,22 +314,19 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             if env.approval
             else None
         )
-        verify = (
-            VerifyProject(
-                f"verify-{env.name}",
-                VerifyProjectArgs(
-                    name_prefix=args.name_prefix,
-                    environment=env.name,
-                    command=env.verify.command,
-                    stack_outputs=tuple(env.verify.stack_outputs),
-                    timeout_minutes=env.verify.timeout_minutes,
-                    project=small,
-                ),
-                opts=here,
-            )
-            if env.verify is not None
-            else None
+        # Every gate unit the environment asks for (components/units/): its resources, and what
+        # they give the pipeline.
+        context = UnitContext(
+            environment=env,
+            name_prefix=args.name_prefix,
+            parent=self,
+            partition=partition,
+            pipeline_account_id=args.pipeline_account_id,
+            region=args.region,
+            small_project=small,
+            account_provider=args.account_provider,
         )
+        bindings = {unit.NAME: unit.declare(context) for unit in GATES if unit.applies(env)}
         access = (
             CrossAccountAccess(
                 env.name,
@@ -354,7 +353,6 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             deploy_role_arn=deploy_role.role_arn,
             boundary_arn=deploy_role.boundary_policy_arn,
             review_project=review.project_name if review else None,
-            verify_project=verify.project_name if verify else None,
             action_role_arn=access.action_role_arn if access else None,
             review_reader_arn=access.review_reader_role_arn if access else None,
             recovery_project=recovery.project_name if recovery else None,
@@ -362,6 +360,9 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             record_project=recorder.project_name if recorder else None,
             test_hook_function_arn=hook.function_arn if hook else None,
             test_hook_role_arn=hook.invoke_role_arn if hook else None,
+            units=pulumi.Output.all(
+                **{name: pulumi.Output.all(**binding.refs) for name, binding in bindings.items()}
+            ),
         ).apply(lambda values: EnvironmentRefs(**values))
         readers: tuple[pulumi.Input[str], ...] = ()
         if env.account:
@@ -377,7 +378,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             deploy_role_arn=deploy_role.role_arn,
             review_project_arn=review.project_arn if review else None,
             recovery_project_arn=recovery.project_arn if recovery else None,
-            verify_project_arn=verify.project_arn if verify else None,
+            bindings=bindings,
             action_role_arn=access.action_role_arn if access else None,
             record_project_arn=recorder.project_arn if recorder else None,
             artifact_writers=(review.role_arn,) if review else (),

@@ -243,7 +243,12 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     args.build_project_arn,
                     *(env.review_project_arn for env in environments if env.review_project_arn),
                     *(env.recovery_project_arn for env in environments if env.recovery_project_arn),
-                    *(env.verify_project_arn for env in environments if env.verify_project_arn),
+                    *(
+                        project
+                        for env in environments
+                        for binding in env.bindings.values()
+                        for project in binding.started_projects
+                    ),
                     *(env.record_project_arn for env in environments if env.record_project_arn),
                 ),
                 # The pipeline role hands over the deploy roles of its own account's stacks;

@@ -20,6 +20,10 @@ from typing import Optional
 # CodeBuild project name at most 150 but ours are bounded by config (`<app>-<stack>-review-<env>`).
 WORST_CASE_LENGTH = 128
 
+# The application's checkout, as the Source stage's Application action outputs it: what every
+# CodeBuild action that needs no other input takes (CodeBuild actions take at least one).
+APPLICATION_SOURCE = "ApplicationSource"
+
 
 @dataclass(frozen=True)
 class EnvironmentRefs:
@@ -31,8 +35,6 @@ class EnvironmentRefs:
     """The permissions boundary every role the environment's stack creates must carry."""
     review_project: Optional[str] = None
     """Gated: the CodeBuild project that reviews the planned change."""
-    verify_project: Optional[str] = None
-    """With `verify`: the CodeBuild project of the smoke test."""
     action_role_arn: Optional[str] = None
     """In another account: the role there the pipeline's deploy actions run as."""
     review_reader_arn: Optional[str] = None
@@ -47,6 +49,8 @@ class EnvironmentRefs:
     """With `deployment.testPaths`: the lifecycle-hook function ECS runs against the test listener."""
     test_hook_role_arn: Optional[str] = None
     """With `deployment.testPaths`: the role ECS assumes to invoke that function."""
+    units: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Per gate unit the environment has (components/units/), what its actions name."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from components.config import (
     config_from_stack,
     load_config,
 )
-from components.verify_project import verify_environment
+from components.units.verify import verify_environment
 from offline.program import load_stack_config
 from tests.conftest import MINIMAL_RAW
 

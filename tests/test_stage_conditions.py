@@ -456,7 +456,7 @@ needs_tools = pytest.mark.skipif(
 
 def smoke(tmp_path, url: str, extra: dict[str, str] | None = None):
     """The verify project's buildspec, as CodeBuild runs it, in a checkout of the example app."""
-    from components.verify_project import verify_buildspec, verify_environment
+    from components.units.verify import verify_buildspec, verify_environment
 
     source = tmp_path / "src"
     source.mkdir(exist_ok=True)

@@ -19,7 +19,7 @@ import pytest
 
 from components.blueprint import delivery_blueprint, worst_case_refs
 from components.config import load_config
-from components.verify_project import verify_buildspec, verify_environment
+from components.units.verify import verify_buildspec, verify_environment
 from tests.conftest import MINIMAL_RAW
 from tests.container.conftest import TIMINGS
 from tests.support import containers
@@ -312,7 +312,7 @@ def test_the_published_image_pulls_back_runs_and_passes_the_verify_smoke_test(
 ):
     """What ECS would run: the image from the registry by the digest the build wrote (nothing
     left in the daemon), with its database, answering the smoke test the Verify action runs
-    (components/verify_project.py)."""
+    (components/units/verify.py)."""
     assert builds[1].succeeded
     digest = json.loads(builds[1].artifacts["version.json"].read_text())["Digest"]
     image = f"{REGISTRY}/todobackend@{digest}"

@@ -1,4 +1,4 @@
-"""`VerifyProject`: the smoke test an environment runs after each deploy.
+"""The verify gate: the smoke test an environment runs after each deploy (`verify`).
 
 A small unprivileged CodeBuild project on the tools image. The pipeline's `Verify`
 action hands it the application's checkout and the deployed stack's outputs (through the
@@ -12,7 +12,7 @@ the application over the network, not to AWS.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -21,6 +21,11 @@ import pulumi_aws as aws
 
 from components import iam_policies
 from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.config import EnvironmentConfig
+from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
+from components.units.seam import AFTER_DEPLOY, GateBinding, UnitContext
+
+NAME = "verify"
 
 
 def verify_buildspec() -> str:
@@ -105,3 +110,63 @@ class VerifyProject(pulumi.ComponentResource):
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn
         self.register_outputs({"project_name": self.project_name, "project_arn": self.project_arn})
+
+
+# -- the unit ---------------------------------------------------------------------------------
+
+
+def applies(env: EnvironmentConfig) -> bool:
+    return env.verify is not None
+
+
+def worst_case_refs(env: EnvironmentConfig) -> dict[str, str]:
+    return {"project": worst_case_value("verify-project")}
+
+
+def actions(
+    env: EnvironmentConfig, refs: Mapping[str, str], *, outputs_namespace: str
+) -> dict[str, tuple[ActionSpec, ...]]:
+    """The `Verify` action after the deploy: the project runs `verify.command` in the
+    application's checkout, with the named outputs of the deployed target as environment
+    variables (the deploy target's outputs namespace)."""
+    assert env.verify is not None
+    variables = [
+        {"name": output, "value": f"#{{{outputs_namespace}.{output}}}", "type": "PLAINTEXT"}
+        for output in env.verify.stack_outputs
+    ]
+    verify = ActionSpec(
+        name="Verify",
+        category="Test",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": refs["project"],
+            "EnvironmentVariables": codebuild_variables(variables),
+        },
+        input_artifacts=(APPLICATION_SOURCE,),
+    )
+    return {AFTER_DEPLOY: (verify,)}
+
+
+def review_checks(env: EnvironmentConfig) -> dict[str, str]:
+    return {}
+
+
+def declare(context: UnitContext) -> GateBinding:
+    env = context.environment
+    assert env.verify is not None
+    project = VerifyProject(
+        f"verify-{env.name}",
+        VerifyProjectArgs(
+            name_prefix=context.name_prefix,
+            environment=env.name,
+            command=env.verify.command,
+            stack_outputs=tuple(env.verify.stack_outputs),
+            timeout_minutes=env.verify.timeout_minutes,
+            project=context.small_project,
+        ),
+        # Declared at the stack's root before the environment's component existed.
+        opts=pulumi.ResourceOptions(
+            parent=context.parent, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
+        ),
+    )
+    return GateBinding(refs={"project": project.project_name}, started_projects=(project.project_arn,))

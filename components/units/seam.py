@@ -1,0 +1,94 @@
+"""The seam a gate plugs into: what a gate unit is, what it is given, and what it gives back.
+
+A gate unit is one module under `components/units/` with module-level functions (like the deploy
+target, `components/cloudformation.py`): `applies(env)`, `worst_case_refs(env)`,
+`actions(env, refs, outputs_namespace=…)`, `review_checks(env)` and `declare(context)`. The
+blueprint asks every
+unit of `components.units.GATES` for the actions it puts in the named slots of an environment's
+stages; `EnvironmentDelivery` asks each for its resources, and gets a `GateBinding` back; the
+pipeline reads the bindings' permissions. None of them names a unit: adding a gate is its
+module, its config field, and its place in `GATES` (docs/development.md, "A gate").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+import pulumi
+import pulumi_aws as aws
+
+from components.codebuild_runner import SmallProject
+from components.config import EnvironmentConfig
+from components.spec import ActionSpec
+
+# The named places in an environment's stages where a unit's actions go.
+PLAN_CHECKS = "plan-checks"
+"""A gated environment's plan stage, once the deploy target has readied the environment and
+beside its planning (the change set's creation): checks the review then shows
+(`review_checks`), which fail the plan stage, and so ask nobody to approve, when they must."""
+AFTER_DEPLOY = "after-deploy"
+"""The stage that deploys (ungated) or releases (gated), after the deploy target's actions:
+what runs against the deployed environment. A stage rollback or retry runs it again."""
+SLOTS = (PLAN_CHECKS, AFTER_DEPLOY)
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit of one environment is given to declare its resources."""
+
+    environment: EnvironmentConfig
+    name_prefix: str
+    """`<app>-<stack>`: prefixes physical names (the deploy roles keep off `<prefix>-*` projects)."""
+    parent: pulumi.Resource
+    """The environment's component: every resource a unit declares is its child."""
+    partition: pulumi.Output[str]
+    pipeline_account_id: pulumi.Input[str]
+    region: pulumi.Input[str]
+    small_project: SmallProject
+    """The tools image, artifact store, log retention and host the environment's small CodeBuild
+    projects share (on Lambda compute where their limits allow)."""
+    account_provider: Optional[aws.Provider] = None
+    """For an environment in another account: the provider that declares there."""
+
+
+@dataclass(frozen=True)
+class GateBinding:
+    """What a unit's resources give the rest of the system."""
+
+    refs: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """The values its actions name (`actions(env, refs)`), by the names `worst_case_refs` gives."""
+    started_projects: tuple[pulumi.Output[str], ...] = ()
+    """The ARNs of the CodeBuild projects its actions start: the pipeline role may start them."""
+
+
+class GateUnit(Protocol):
+    """A gate unit module, as the blueprint, the environment and the pipeline use it."""
+
+    NAME: str
+    """Names the unit in `EnvironmentRefs.units`; its variables namespaces use it too."""
+
+    def applies(self, env: EnvironmentConfig) -> bool:
+        """Whether the environment's config asks for this gate."""
+        ...
+
+    def worst_case_refs(self, env: EnvironmentConfig) -> Mapping[str, str]:
+        """The refs its actions name, each as long as its real value can be (length checks)."""
+        ...
+
+    def actions(
+        self, env: EnvironmentConfig, refs: Mapping[str, str], *, outputs_namespace: str
+    ) -> Mapping[str, tuple[ActionSpec, ...]]:
+        """Its actions by slot; the blueprint gives them their run order. `outputs_namespace`:
+        where the deploy target publishes the deployed environment's outputs."""
+        ...
+
+    def review_checks(self, env: EnvironmentConfig) -> Mapping[str, str]:
+        """What the plan's review shows of it: a check's name and the pipeline variable that
+        holds its one-line result (empty when it adds nothing to the review)."""
+        ...
+
+    def declare(self, context: UnitContext) -> GateBinding:
+        """Its resources, children of `context.parent`."""
+        ...

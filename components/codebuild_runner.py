@@ -83,6 +83,9 @@ class CodeBuildRunnerArgs:
     log_retention_days: int = 30
     kms_key_arn: Optional[pulumi.Input[str]] = None
     """Key of the artifact store, when it uses SSE-KMS."""
+    managed_policy_arns: tuple[pulumi.Input[str], ...] = ()
+    """Managed policies attached to the role besides its own policy (a drift check's
+    ReadOnlyAccess)."""
 
 
 def on_lambda_compute(environment_type: str) -> bool:
@@ -175,6 +178,7 @@ class SmallProject:
         role_policy: pulumi.Input[str],
         environment_variables: pulumi.Input[list[dict[str, Any]]],
         timeout_minutes: int,
+        managed_policy_arns: tuple[pulumi.Input[str], ...] = (),
     ) -> CodeBuildRunnerArgs:
         """A small unprivileged project on the tools image: reading a stack or running a smoke
         test needs no Docker daemon. Lambda compute when `timeout_minutes` fits its 15 minutes
@@ -200,6 +204,7 @@ class SmallProject:
             timeout_minutes=None if on_lambda else timeout_minutes,
             log_retention_days=self.log_retention_days,
             kms_key_arn=self.kms_key_arn,
+            managed_policy_arns=managed_policy_arns,
         )
 
 
@@ -241,6 +246,12 @@ class CodeBuildRunner(pulumi.ComponentResource):
             opts=child,
         )
         policy = aws.iam.RolePolicy(f"{name}-policy", role=role.id, policy=args.role_policy, opts=child)
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-managed-{index}", role=role.name, policy_arn=arn, opts=child
+            )
+            for index, arn in enumerate(args.managed_policy_arns, start=1)
+        ]
         project = aws.codebuild.Project(
             f"{name}-project",
             name=args.project_name,
@@ -272,7 +283,7 @@ class CodeBuildRunner(pulumi.ComponentResource):
             if on_lambda_compute(args.environment_type)
             else {"type": "NO_CACHE"},
             # The role must be able to pull the image before the first build starts.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *attachments]),
         )
         self.project_name = project.name
         self.project_arn = project.arn

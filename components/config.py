@@ -938,10 +938,36 @@ class CloudFormationEnvironment(EnvironmentGates):
     moves (docs/deployment-strategies.md). Absent: the pipeline passes none of the deployment
     parameters and the template's own defaults hold."""
 
+    drift_check: Optional[Literal["warn", "block"]] = None
+    """Gated: before each plan, CloudFormation's drift detection on the stack. `warn`: the review
+    shows what drifted; `block`: a drifted stack (or one that could not be checked) stops the
+    plan stage, before anyone is asked to approve (docs/drift.md). Its project's role may read
+    everything in the account (AWS's ReadOnlyAccess): drift detection reads each resource with
+    it. Not yet for an environment in another account."""
+
     @property
     def has_test_hook(self) -> bool:
         """Whether the program declares a lifecycle-hook function for this environment."""
         return self.deployment is not None and self.deployment.has_test_hook
+
+    @model_validator(mode="after")
+    def _drift_check_is_possible(self, info: ValidationInfo) -> CloudFormationEnvironment:
+        if self.drift_check is None or (info.context or {}).get(_REPAIRING):
+            return self
+        problems: list[str] = []
+        if not self.approval:
+            problems.append(
+                ".driftCheck: only a gated environment (approval: true) has a plan to check before; "
+                "remove driftCheck or set approval: true"
+            )
+        if self.account:
+            problems.append(
+                ".driftCheck: not yet for an environment in another account (account); remove "
+                "driftCheck (docs/drift.md)"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 # Every environment is a CloudFormation stack today. A second deploy target adds its own

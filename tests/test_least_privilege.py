@@ -85,7 +85,7 @@ def documents(mocks, types: dict[str, str]) -> list[tuple[str, dict]]:
 def expected_roles(mocks) -> int:
     """Pipeline and build roles, one deploy role per environment, one review role, one
     recovery role and one recorder role per gated environment, one smoke-test role per
-    verified environment, and
+    verified environment, one drift-check role per environment with `driftCheck`, and
     in other accounts one action role per environment and one review reader and one
     recovery role per gated one, and two per lifecycle-hook test (the function's, and the one ECS
     invokes it with)."""
@@ -103,6 +103,7 @@ def expected_roles(mocks) -> int:
         + components.count("ecs-delivery:stack_recovery:StackRecovery")
         + components.count("ecs-delivery:release_recorder:ReleaseRecorder")
         + components.count("ecs-delivery:verify_project:VerifyProject")
+        + components.count("ecs-delivery:drift_check:DriftCheck")
         + 2 * components.count("ecs-delivery:lifecycle_hook:LifecycleHook")
         + len(remote)
         + len(remote_gated)

@@ -63,8 +63,9 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
         "production-plan", "production-approval", "production",
     ]  # fmt: skip
     plan = stage(four, "production-plan")
+    # production has driftCheck: its check runs beside the plan's change set.
     assert [(a["name"], a["runOrder"]) for a in plan["actions"]] == [
-        ("RecoverStack", 1), ("CreateChangeSet", 2), ("ReviewChangeSet", 3),
+        ("RecoverStack", 1), ("CreateChangeSet", 2), ("CheckDrift", 2), ("ReviewChangeSet", 3),
     ]  # fmt: skip
     assert action_of(four, "production-plan", "ReviewChangeSet")["namespace"] == "Plan-production"
     skip_when_nothing_changes = {

@@ -93,9 +93,26 @@ SPEED_AND_PROGRESSIVE = {
     FOUR_ENVIRONMENTS: [*TOOLS_IMAGE],
     CROSS_ACCOUNT: [*TOOLS_IMAGE, *LIFECYCLE_HOOK],
 }
+# Unreleased (issue 26): the drift-check gate, where an environment asks for it (`driftCheck`:
+# the four-environment stack's qa and production): its component, and its project's runner,
+# log group, role, role policy, ReadOnlyAccess attachment and project.
+DRIFT_CHECK = (
+    "ecs-delivery:drift_check:DriftCheck",
+    "ecs-delivery:codebuild_runner:CodeBuildRunner",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:codebuild/project:Project",
+)
+DELIVERY_UNITS = {"dev": [], "prod": [], FOUR_ENVIRONMENTS: [*DRIFT_CHECK * 2], CROSS_ACCOUNT: []}
 NEW_SINCE = {
-    "0.10.0": SPEED_AND_PROGRESSIVE,
-    "0.9.0": {stack: [*RELEASE_INTEGRITY[stack], *SPEED_AND_PROGRESSIVE[stack]] for stack in STACKS},
+    "0.11.0": DELIVERY_UNITS,
+    "0.10.0": {stack: [*SPEED_AND_PROGRESSIVE[stack], *DELIVERY_UNITS[stack]] for stack in STACKS},
+    "0.9.0": {
+        stack: [*RELEASE_INTEGRITY[stack], *SPEED_AND_PROGRESSIVE[stack], *DELIVERY_UNITS[stack]]
+        for stack in STACKS
+    },
     "before-0.9.0": {
         "dev": RELEASE_INTEGRITY["dev"],
         "prod": [
@@ -103,17 +120,20 @@ NEW_SINCE = {
             *DOCKER_HUB_CACHE,
             *RELEASE_INTEGRITY["prod"],
             *SPEED_AND_PROGRESSIVE["prod"],
+            *DELIVERY_UNITS["prod"],
         ],
         FOUR_ENVIRONMENTS: [
             *STACK_RECOVERY * 2,  # qa, production
             *RELEASE_INTEGRITY[FOUR_ENVIRONMENTS],
             *SPEED_AND_PROGRESSIVE[FOUR_ENVIRONMENTS],
+            *DELIVERY_UNITS[FOUR_ENVIRONMENTS],
         ],
         CROSS_ACCOUNT: [
             *STACK_RECOVERY,
             *REMOTE_RECOVERY,
             *RELEASE_INTEGRITY[CROSS_ACCOUNT],
             *SPEED_AND_PROGRESSIVE[CROSS_ACCOUNT],
+            *DELIVERY_UNITS[CROSS_ACCOUNT],
         ],
     },
 }
@@ -123,6 +143,7 @@ NEW_COMPONENTS = {
     "before-0.9.0": {"ecs-delivery:environment:EnvironmentDelivery"},
     "0.9.0": set(),
     "0.10.0": set(),
+    "0.11.0": set(),
 }
 # The logical names of what a release adds, so a new resource is never mistaken for a moved one.
 NEW_NAMES = (
@@ -135,6 +156,7 @@ NEW_NAMES = (
     "-pull-policy",
     "hook-",
     "tools-image",
+    "drift-",
 )
 
 

@@ -3,6 +3,6 @@
 
 `GATES` is every gate unit, in the order their actions take a slot they share."""
 
-from components.units import verify
+from components.units import drift_check, verify
 
-GATES = (verify,)
+GATES = (drift_check, verify)

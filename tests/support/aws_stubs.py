@@ -177,3 +177,52 @@ elif args[:2] in (["cloudformation", "delete-stack"], ["cloudformation", "wait"]
 else:
     sys.exit(f"unexpected aws call: {args}")
 '''
+
+
+# The drift check (build-image/check-drift): a stack in STUB_STATUS ("missing": none; "denied":
+# not readable); each DescribeStackDriftDetectionStatus answers the next of the comma-separated
+# STUB_DETECTION (the last one from then on; default DETECTION_COMPLETE), with
+# STUB_DETECTION_REASON; DescribeStackResourceDrifts pages from STUB_DRIFT_PAGES/<token>.json (the
+# first is page-1), each {"StackResourceDrifts": [...], "NextToken": ...}.
+DRIFT_AWS = r'''#!/usr/bin/env python3
+"""Stands in for the AWS CLI: drift detection on a stack in STUB_STATUS, every call recorded."""
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["STUB_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\n")
+status = os.environ["STUB_STATUS"]
+
+
+def value(flag):
+    return args[args.index(flag) + 1]
+
+
+def fail(code, operation, message):
+    sys.stderr.write(f"An error occurred ({code}) when calling the {operation} operation: {message}\n")
+    sys.exit(254)
+
+
+if args[:2] == ["cloudformation", "describe-stacks"]:
+    if status == "missing":
+        fail("ValidationError", "DescribeStacks", f"Stack with id {value('--stack-name')} does not exist")
+    if status == "denied":
+        fail("AccessDenied", "DescribeStacks", "User is not authorized to perform: cloudformation:DescribeStacks")
+    print(json.dumps({"Stacks": [{"StackName": value("--stack-name"), "StackStatus": status}]}))
+elif args[:2] == ["cloudformation", "detect-stack-drift"]:
+    print(json.dumps({"StackDriftDetectionId": "b78ac9b0-dec1-11e7-a451-503a3example"}))
+elif args[:2] == ["cloudformation", "describe-stack-drift-detection-status"]:
+    answers = os.environ.get("STUB_DETECTION", "DETECTION_COMPLETE").split(",")
+    asked = sum(1 for line in open(os.environ["STUB_LOG"]) if "describe-stack-drift-detection-status" in line)
+    detection = answers[min(asked, len(answers)) - 1]
+    answer = {"StackDriftDetectionId": value("--stack-drift-detection-id"), "DetectionStatus": detection}
+    if os.environ.get("STUB_DETECTION_REASON"):
+        answer["DetectionStatusReason"] = os.environ["STUB_DETECTION_REASON"]
+    print(json.dumps(answer))
+elif args[:2] == ["cloudformation", "describe-stack-resource-drifts"]:
+    assert args[args.index("--stack-resource-drift-status-filters") + 1 :][:2] == ["MODIFIED", "DELETED"], args
+    token = value("--next-token") if "--next-token" in args else "page-1"
+    path = os.path.join(os.environ.get("STUB_DRIFT_PAGES", ""), token + ".json")
+    sys.stdout.write(open(path).read() if os.path.exists(path) else json.dumps({"StackResourceDrifts": []}))
+else:
+    sys.exit(f"unexpected aws call: {args}")
+'''

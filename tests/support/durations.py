@@ -85,6 +85,12 @@ CLOUDFORMATION_POLL = Figure(
     "(botocore/data/cloudformation/2010-05-15/waiters-2.json); assumption: CodePipeline's "
     "CloudFormation action polls as often, which AWS does not document",
 )
+DRIFT_DETECTION = Figure(
+    "CloudFormation's drift detection on a small stack, from DetectStackDrift to its status complete",
+    30,
+    'assumption: the API reference (DetectStackDrift) says only that it "can take up to several '
+    'minutes, depending on the number of resources"; check-drift polls every 5 s',
+)
 FIGURES: tuple[Figure, ...] = (
     ACTION_TRANSITION,
     SOURCE_FETCH,
@@ -95,6 +101,7 @@ FIGURES: tuple[Figure, ...] = (
     AWS_CLI_CALL,
     CHANGE_SET_CREATION,
     CLOUDFORMATION_POLL,
+    DRIFT_DETECTION,
 )
 
 BUILD_IMAGE_GB_MEASURED_KEY = "build-image-size"
@@ -232,6 +239,8 @@ class Model:
         elif first == "verify-environment":
             parts.append(Part("the smoke test's command", 0, APPLICATION))
         else:
+            if first == "check-drift":
+                parts.append(Part("drift detection", DRIFT_DETECTION.seconds))
             calls = [c for c in aws_calls if c[:1] != ("configure",)]
             parts.append(Part(f"{len(calls)} AWS CLI calls", len(calls) * AWS_CLI_CALL.seconds))
         return parts

@@ -65,6 +65,8 @@ What runs for real, against stubs that answer from the world:
   in confirm mode (DescribeChangeSet and DescribeStacks answered from the world);
 - the recovery project: the build image's `recover-stack` (DescribeStacks from the world; a
   DeleteStack it makes deletes the world's stack);
+- the drift check: the tools image's `check-drift` (DescribeStacks from the world, drift
+  detection answering with the world's drifts of the stack, D1);
 - the release gate: the confirm (`review-change-set` in confirm mode → `release_gate.py`) and
   the recorder (`record-release`), against the world's change sets, templates, registry,
   approvals and release records (tests/support/aws_stubs.py REVIEW_AWS).
@@ -122,6 +124,13 @@ CloudFormation (CodePipeline "CloudFormation deploy action reference"; CloudForm
       executes as a no-op (what CDK Pipelines' unconditional prepare/execute pair relies on).
   C5  Updating a stack invalidates its earlier change sets.
 
+Drift (CloudFormation API reference: DetectStackDrift, DescribeStackResourceDrifts)
+  D1  Drift detection reports `World.drifts[stack]` (changes made outside the pipeline, as
+      DescribeStackResourceDrifts returns them, MODIFIED or DELETED) and completes at once. A
+      release does not clear them. Assumed (no page says it either way for every property):
+      an update sets only what the template changes, so a drifted property the release does
+      not touch stays drifted.
+
 Release time (the model: tests/support/durations.py holds every figure with its source; the
 simulator's own clock above, in whole minutes, only orders events and is not this model)
   T1  Every action that runs is recorded in `PipelineRun.timeline` (its execution, stage,
@@ -165,7 +174,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tests.support import app_build
-from tests.support.aws_stubs import REVIEW_AWS, STACK_AWS
+from tests.support.aws_stubs import DRIFT_AWS, REVIEW_AWS, STACK_AWS
 from tests.support.buildspec import run_buildspec, stub_environment
 from tests.support.release_world import INDEX_MEDIA_TYPE, manifest_for
 
@@ -295,6 +304,8 @@ class World:
     traffic in that stack when the alarm goes into ALARM; None: it stays OK."""
     alarm_from: dict[str, int] = field(default_factory=dict)
     """S4: alarm → the simulated minute from which it is in ALARM, whatever runs."""
+    drifts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """D1: stack name → its drifted resources, as DescribeStackResourceDrifts returns them."""
 
 
 # -- what happened -----------------------------------------------------------------------------
@@ -307,6 +318,7 @@ class Counts:
     reviews: int = 0
     confirms: int = 0
     recoveries: int = 0
+    drift_checks: int = 0
     approvals: int = 0
     records: int = 0
 
@@ -785,6 +797,8 @@ class PipelineRun:
             exported = self._review(execution, environment, buildspec)
         elif commands[0] == "recover-stack":
             exported = self._recover(environment, buildspec)
+        elif commands[0] == "check-drift":
+            exported = self._check_drift(environment, buildspec)
         elif commands[0] == "verify-environment":
             exported = self._verify(environment)
         elif commands[0] == "record-release":
@@ -1185,6 +1199,47 @@ class PipelineRun:
             del self.world.stacks[environment["STACK_NAME"]]
         if not run.succeeded:
             raise ActionFailed("recovery failed:\n" + run.output[-1500:])
+        return run.exported
+
+    def _check_drift(self, environment: dict[str, str], buildspec: str) -> Mapping[str, str]:
+        """The drift check's buildspec (check-drift) against the world's stack and drifts (D1)."""
+        self.counts.drift_checks += 1
+        stack = self.world.stacks.get(environment["STACK_NAME"])
+        status = stack.status if stack else "missing"
+        drifts = self.world.drifts.get(environment["STACK_NAME"], []) if stack else []
+
+        def check() -> ScriptRun:
+            work, (bin_dir, source, pages) = self._script_work(
+                "drift", "check-drift", DRIFT_AWS, "bin", "src", "pages"
+            )
+            (pages / "page-1.json").write_text(json.dumps({"StackResourceDrifts": drifts}))
+            log = work / "aws.log"
+            result = run_buildspec(
+                buildspec,
+                source_dir=source,
+                environment=stub_environment(
+                    bin_dir,
+                    {
+                        **environment,
+                        "STUB_STATUS": status,
+                        "STUB_LOG": str(log),
+                        "STUB_DRIFT_PAGES": str(pages),
+                        "DRIFT_POLL_SECONDS": "0",
+                    },
+                ),
+                state_dir=work / "runner",
+            )
+            calls = _logged_calls(log)
+            return ScriptRun(result.succeeded, result.output, result.exported, calls=calls, aws_calls=calls)
+
+        run = _memo(
+            "drift",
+            [environment, status, drifts, buildspec, _sources(ROOT / "build-image" / "check-drift")],
+            check,
+        )
+        self._script_calls = run.aws_calls
+        if not run.succeeded:
+            raise ActionFailed("the drift check stopped the plan:\n" + run.output[-1500:])
         return run.exported
 
     def _verify(self, environment: dict[str, str]) -> Mapping[str, str]:

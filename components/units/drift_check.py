@@ -1,0 +1,231 @@
+"""The drift-check gate (`driftCheck: warn | block`): before a gated environment's change is
+planned, CloudFormation's drift detection on its stack; the review shows what drifted, and
+`block` stops the plan there.
+
+Drift is a change made to a stack's resources outside the pipeline (the console, the CLI,
+another tool): the next release would silently revert it, or fail on it. CloudFormation
+compares each resource's live configuration with the properties its template sets
+(DetectStackDrift, API reference: "Only resource properties explicitly defined in the stack
+template are checked"; it "can take up to several minutes"). The `CheckDrift` action runs in
+the plan stage beside the change set's creation (components/units/seam.py, PLAN_CHECKS), on a
+small project of its own (`build-image/check-drift`), and exports DRIFT_STATUS, DRIFTED_COUNT
+and DRIFT_SUMMARY into `Drift-<environment>`; the review shows DRIFT_SUMMARY.
+
+Its role reads, nothing more: drift detection reads each resource of the stack with the
+caller's own permissions (ASSUMPTION, as third-party docs of DetectStackDrift state it and as
+AWS's Config rule `cloudformation-stack-drift-detection-check` asks for, whose role the CDK
+docs tell you to give `ReadOnlyAccess`), and the resource types are the template's, which the
+program cannot know; so AWS's `ReadOnlyAccess`, with drift detection started on its own stack
+only. Environments in another account are refused by config for now (docs/drift.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components import iam_policies
+from components.cloudformation import stack_arn
+from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.config import EnvironmentConfig
+from components.iam_policies import PolicyDocument, document, statement
+from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
+from components.units.seam import PLAN_CHECKS, GateBinding, UnitContext
+
+NAME = "drift-check"
+# CodeBuild's exported variables, as build-image/check-drift leaves them in drift/exports.sh.
+EXPORTED_VARIABLES = ("DRIFT_STATUS", "DRIFTED_COUNT", "DRIFT_SUMMARY")
+COMMANDS = ("check-drift", "source drift/exports.sh")
+# The project's bound: Lambda compute's 15 minutes (the project runs on the tools image like the
+# environment's other small steps); check-drift waits for the detection at most WAIT_MINUTES of
+# it, asking every POLL_SECONDS, and leaves the rest for its own start and its report.
+TIMEOUT_MINUTES = 15
+WAIT_MINUTES = 12
+POLL_SECONDS = 5
+READ_ONLY_POLICY = "ReadOnlyAccess"
+# The calls that start drift detection; ReadOnlyAccess allows them on every stack
+# (`cloudformation:Detect*`), the role only on its own. DetectStackDrift is authorized with
+# DetectStackResourceDrift as well (ASSUMPTION: third-party docs of the operation say so; the
+# Service Authorization Reference lists both actions on the `stack` resource type).
+DETECT_ACTIONS = ("cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift")
+
+
+def namespace(environment: str) -> str:
+    """The variables namespace of an environment's drift check."""
+    return f"Drift-{environment}"
+
+
+def project_name(name_prefix: str, environment: str) -> str:
+    return f"{name_prefix}-drift-{environment}"
+
+
+def drift_buildspec() -> str:
+    """The inline buildspec (JSON is valid YAML): check-drift, then its results exported."""
+    return json.dumps(
+        {
+            "version": 0.2,
+            "env": {"shell": "bash", "exported-variables": list(EXPORTED_VARIABLES)},
+            "phases": {"build": {"commands": list(COMMANDS)}},
+        },
+        indent=2,
+    )
+
+
+def drift_environment(*, environment: str, stack_name: str, mode: str) -> dict[str, str]:
+    """The project's environment variables: what check-drift reads."""
+    return {
+        "ENVIRONMENT": environment,
+        "STACK_NAME": stack_name,
+        "DRIFT_MODE": mode,
+        "DRIFT_WAIT_SECONDS": str(WAIT_MINUTES * 60),
+        "DRIFT_POLL_SECONDS": str(POLL_SECONDS),
+    }
+
+
+def drift_role_policy(
+    *,
+    log_group_arn: str,
+    bucket_arn: str,
+    account_id: str,
+    tools_image_repository_arn: str,
+    stack_arn: str,
+    kms_key_arn: Optional[str] = None,
+) -> PolicyDocument:
+    """Beside ReadOnlyAccess (attached): log, pull the tools image, read its input (CodeBuild
+    downloads it, unused), start drift detection on its own stack and no other."""
+    statements: list[Optional[dict[str, Any]]] = list(
+        iam_policies.verify_role_policy(
+            log_group_arn=log_group_arn,
+            bucket_arn=bucket_arn,
+            account_id=account_id,
+            tools_image_repository_arn=tools_image_repository_arn,
+            kms_key_arn=kms_key_arn,
+        )["Statement"]
+    )
+    statements.append(statement("DetectOwnStackDrift", list(DETECT_ACTIONS), [stack_arn]))
+    statements.append(
+        {
+            "Sid": "NoOtherStackDrift",
+            "Effect": "Deny",
+            "Action": list(DETECT_ACTIONS),
+            "NotResource": [stack_arn],
+        }
+    )
+    return document(*statements)
+
+
+@dataclass(frozen=True)
+class DriftCheckArgs:
+    name_prefix: str
+    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-drift-<environment>`."""
+    environment: str
+    stack_name: str
+    mode: str
+    """`driftCheck`: warn (show it) or block (fail the plan stage on it)."""
+    project: SmallProject
+
+
+class DriftCheck(pulumi.ComponentResource):
+    project_name: pulumi.Output[str]
+    project_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DriftCheckArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__("ecs-delivery:drift_check:DriftCheck", name, None, opts)
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        name_of_project = project_name(args.name_prefix, args.environment)
+        role_policy = args.project.role_policy(
+            partition,
+            name_of_project,
+            lambda v: drift_role_policy(
+                log_group_arn=v["log_group_arn"],
+                bucket_arn=v["bucket_arn"],
+                account_id=v["account_id"],
+                tools_image_repository_arn=v["image_repository_arn"],
+                stack_arn=stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name),
+                kms_key_arn=v["kms_key_arn"],
+            ),
+        )
+        runner = CodeBuildRunner(
+            name,
+            args.project.runner_args(
+                project_name=name_of_project,
+                description=f"Detect drift on {args.stack_name} before {args.environment}'s plan",
+                role_description=f"CodeBuild: detect drift on {args.stack_name} (reads only)",
+                buildspec=drift_buildspec(),
+                role_policy=role_policy,
+                environment_variables=plaintext(
+                    drift_environment(
+                        environment=args.environment, stack_name=args.stack_name, mode=args.mode
+                    )
+                ),
+                timeout_minutes=TIMEOUT_MINUTES,
+                managed_policy_arns=(
+                    partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{READ_ONLY_POLICY}"),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.project_name = runner.project_name
+        self.project_arn = runner.project_arn
+        self.role_arn = runner.role_arn
+        self.register_outputs(
+            {"project_name": self.project_name, "project_arn": self.project_arn, "role_arn": self.role_arn}
+        )
+
+
+# -- the unit ---------------------------------------------------------------------------------
+
+
+def applies(env: EnvironmentConfig) -> bool:
+    return env.drift_check is not None
+
+
+def worst_case_refs(env: EnvironmentConfig) -> dict[str, str]:
+    return {"project": worst_case_value("drift-project")}
+
+
+def actions(
+    env: EnvironmentConfig, refs: Mapping[str, str], *, outputs_namespace: str
+) -> dict[str, tuple[ActionSpec, ...]]:
+    check = ActionSpec(
+        name="CheckDrift",
+        category="Test",
+        provider="CodeBuild",
+        configuration={
+            "ProjectName": refs["project"],
+            "EnvironmentVariables": codebuild_variables(
+                [{"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"}]
+            ),
+        },
+        # CodeBuild actions take at least one input; the check reads the stack, not it.
+        input_artifacts=(APPLICATION_SOURCE,),
+        namespace=namespace(env.name),
+    )
+    return {PLAN_CHECKS: (check,)}
+
+
+def review_checks(env: EnvironmentConfig) -> dict[str, str]:
+    return {"drift": f"#{{{namespace(env.name)}.DRIFT_SUMMARY}}"}
+
+
+def declare(context: UnitContext) -> GateBinding:
+    env = context.environment
+    assert env.drift_check is not None
+    check = DriftCheck(
+        f"drift-{env.name}",
+        DriftCheckArgs(
+            name_prefix=context.name_prefix,
+            environment=env.name,
+            stack_name=env.stack_name,
+            mode=env.drift_check,
+            project=context.small_project,
+        ),
+        opts=pulumi.ResourceOptions(parent=context.parent),
+    )
+    return GateBinding(refs={"project": check.project_name}, started_projects=(check.project_arn,))

@@ -242,7 +242,12 @@ def cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: dic
                     # A wrong key of the deployment: only it is dropped, so that the deployment's
                     # own rules (which keys go with which strategy) are checked in this round too.
                     environments[index][key].pop(loc[3], None)
-                elif error["type"] == "bool_type" and len(loc) == 3 and value in YAML11_BOOLEANS:
+                elif (
+                    error["type"] == "bool_type"
+                    and len(loc) == 3
+                    and isinstance(value, str)
+                    and value in YAML11_BOOLEANS
+                ):
                     # `approval: yes`: what it was meant to say, so that what depends on the
                     # environment being gated is checked in this round too.
                     environments[index][key] = YAML11_BOOLEANS[value]

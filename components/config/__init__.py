@@ -1,15 +1,16 @@
 """The stack configuration: what `ecs-delivery:*` keys a stack file may hold, how the
 program reads them, and how it says what is wrong with them. One module per job:
 
+- `components/config/schedules.py`: the deployment window's cron and time zone;
 - `components/config/schema.py`: the typed model (`DeliveryConfig`, its sections and
   environment variants), its field types and the rules across its keys;
-- `components/config/schedules.py`: the deployment window's cron and time zone;
 - `components/config/messages.py`: each problem as one line naming the key and what it allows;
 - `components/config/reading.py`: the stack config as Pulumi hands it over, the provider keys
   and regions the installed SDKs know, and `load_config` / `config_from_stack`.
 
-Each module imports only those listed before it. The names below are the ones other modules
-import from `components.config`: the whole public surface the single module had.
+Each module imports only those listed before it (tests/test_config_package.py). The names
+below are the public names of the single module this package replaces, so that every
+`from components.config import X` keeps working.
 """
 
 from components.config.messages import (

@@ -1,4 +1,4 @@
-"""docs/configuration.md, generated from the config model (components/config.py): every
+"""docs/configuration.md, generated from the config model (components/config/schema.py): every
 `ecs-delivery:` key once, with what it takes, its default and its description (the docstring
 under the field, the one source).
 

@@ -586,7 +586,7 @@ def test_a_pipeline_name_over_100_characters_is_refused():
 
 
 def test_the_pattern_validators_check_and_explain():
-    from components.config import _matches
+    from components.config.schema import _matches
 
     check = _matches(r"a+", "one or more a").func
     assert check("aaa") == "aaa"

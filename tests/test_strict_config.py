@@ -43,6 +43,15 @@ def test_a_yaml_1_1_boolean_is_a_string_and_is_told_what_to_write(text, meant):
     ]
 
 
+@pytest.mark.parametrize(("given", "shown"), [([], "[]"), ({}, "{}"), (["yes"], '["yes"]')])
+def test_a_list_or_mapping_where_a_boolean_belongs_is_refused_by_its_key(given, shown):
+    # The second pass over the broken file looks the value up among YAML 1.1's booleans: a list
+    # or a mapping (unhashable) must be reported, not crash that lookup.
+    assert problems(environments=environment(approval=given)) == [
+        f"ecs-delivery:environments[0].approval: {shown} is not allowed: true or false, unquoted (a YAML boolean)"
+    ]
+
+
 def test_a_quoted_number_is_refused():
     assert problems(environments=environment(verify={"timeoutMinutes": "30"})) == [
         "ecs-delivery:environments[0].verify.timeoutMinutes: '30' is not allowed: a whole number, unquoted "

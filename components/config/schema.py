@@ -1,22 +1,18 @@
-"""The stack configuration contract: one typed model for every `ecs-delivery:*` key.
+"""The stack configuration's schema: one typed model for every `ecs-delivery:*` key.
 
-`__main__.py` hands the raw stack config to `load_config`; every component then takes
-typed values from the resulting `DeliveryConfig`. Unknown keys, wrong types and broken
-rules are collected into a single `ConfigError` (one line per problem, each naming the
-full key) before any resource is declared, so a typo never half-applies a stack.
+`DeliveryConfig` and the sections and environment variants under it, the field types that
+say what each value may be (each with its `allowed` text, which docs/configuration.md
+shows), the rules within a section and across sections (each written against the key it
+names), and the AWS limits those rules enforce. Every component takes its typed values from
+a `DeliveryConfig`; `components/config/reading.py` builds one from the stack config, and
+`components/config/messages.py` words what pydantic reports wrong.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import importlib
-import json
 import math
 import re
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
@@ -32,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from components.config.schedules import deployment_window_cron, iana_time_zone
 
 NAMESPACE = "ecs-delivery"
 
@@ -63,16 +61,8 @@ NOTIFICATION_RULE_SUFFIX = "-events"
 STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
-# Set in the validation context of the second pass over a broken config (_cross_field_problems).
-_REPAIRING = "repairing"
-
-
-class ConfigError(ValueError):
-    """Every problem found in the stack config, one readable line each."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid stack configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+# Set in the validation context of the second pass over a broken config (messages.cross_field_problems).
+REPAIRING = "repairing"
 
 
 def _matches(pattern: str, allowed: str):
@@ -389,139 +379,11 @@ class BuildConfig(_Section):
         return modes
 
 
-# CodePipeline's DeploymentWindow rule (rule-reference-DeploymentWindow): a Quartz-style cron
-# of 6 required fields and an optional year. AWS's table: the values each field takes and its
-# special characters (seconds takes only '*'); '?' in day-of-month or day-of-week ("no specific
-# value"), 'L' (last), 'W' (nearest weekday) and '#' (nth weekday of the month).
-MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
-
-
-@dataclass(frozen=True)
-class _CronField:
-    name: str
-    low: int
-    high: int
-    names: tuple[str, ...] = ()
-    specials: str = ",-*/"
-
-    @property
-    def allowed(self) -> str:
-        names = f" or {self.names[0]}-{self.names[-1]}" if self.names else ""
-        return f"{self.low}-{self.high}{names}"
-
-
-_CRON_FIELDS = (
-    _CronField("seconds", 0, 0, specials="*"),
-    _CronField("minutes", 0, 59),
-    _CronField("hours", 0, 23),
-    _CronField("day-of-month", 1, 31, specials=",-*?/LW"),
-    _CronField("month", 1, 12, MONTHS),
-    _CronField("day-of-week", 1, 7, WEEKDAYS, specials=",-*?/L#"),
-    _CronField("year", 1970, 2199),
-)
-
-
-def _cron_value(field: _CronField, text: str) -> Optional[str]:
-    """None when `text` is one value of the field, else what is wrong with it."""
-    if text.isdigit():
-        return None if field.low <= int(text) <= field.high else f"{text} is outside {field.allowed}"
-    if field.names and text.upper() in field.names:
-        return None
-    kind = {"month": "a month", "day-of-week": "a day of the week"}.get(field.name, "a number")
-    return f"{text!r} is not {kind} ({field.allowed})"
-
-
-def _cron_element(field: _CronField, text: str) -> Optional[str]:
-    """What is wrong with one comma-separated element of a field, if anything."""
-    for char in sorted(set(re.sub(r"[A-Za-z0-9]", "", text))):
-        if char not in field.specials:
-            return f"{char!r} is not allowed in {field.name} (it takes {' '.join(field.specials)})"
-    if field.name == "day-of-month":
-        if re.fullmatch(r"L(-\d+)?|LW", text):
-            offset = text[2:] if text.startswith("L-") else ""
-            return None if not offset or 1 <= int(offset) <= 30 else f"'L-{offset}': the offset is 1-30"
-        if text.endswith("W"):
-            return _cron_value(field, text[:-1])
-    if field.name == "day-of-week":
-        if text == "L":
-            return None
-        if text.endswith("L"):
-            return _cron_value(field, text[:-1])
-        if "#" in text:
-            day, _, nth = text.partition("#")
-            return _cron_value(field, day) or (
-                None if nth in ("1", "2", "3", "4", "5") else f"'#{nth}': the week of the month is 1-5"
-            )
-    base, slash, step = text.partition("/")
-    if slash and not (step.isdigit() and 1 <= int(step) <= field.high):
-        return f"the step '/{step}' is not a number from 1 to {field.high}"
-    if base == "*":
-        return None
-    first, dash, last = base.partition("-")
-    return _cron_value(field, first) or (_cron_value(field, last) if dash else None)
-
-
-def _deployment_window_cron(value: str) -> str:
-    fields = value.split()
-    if len(fields) not in (6, 7):
-        raise ValueError(
-            f"{value!r} is not allowed: {len(fields)} fields; a DeploymentWindow cron has 6 "
-            "(seconds minutes hours day-of-month month day-of-week) and an optional year"
-        )
-    problems = []
-    # The optional year has no field when absent: zip stops at the shorter.
-    for text, field in zip(fields, _CRON_FIELDS, strict=False):
-        if field.name == "seconds":
-            if text != "*":
-                problems.append(f"its seconds field {text!r} takes only '*'")
-            continue
-        if text == "?":
-            if "?" not in field.specials:
-                problems.append(f"its {field.name} field takes no '?' (only day-of-month and day-of-week do)")
-            continue
-        for element in text.split(","):
-            wrong = _cron_element(field, element)
-            if wrong:
-                problems.append(f"its {field.name} field {text!r}: {wrong}")
-                break
-    if not problems and "?" not in (fields[3], fields[5]):
-        problems.append(
-            "one of day-of-month and day-of-week must be '?' (Quartz cron, e.g. '* * 9-16 ? * MON-THU')"
-        )
-    if problems:
-        raise ValueError(f"{value!r} is not allowed: " + "; ".join(problems))
-    return value
-
-
-@functools.cache
-def _time_zones() -> frozenset[str]:
-    import zoneinfo
-
-    return frozenset(zoneinfo.available_timezones())
-
-
-def _time_zone(value: str) -> str:
-    if value not in _time_zones():
-        close = difflib.get_close_matches(value, sorted(_time_zones()), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
-            f"{value!r} is not allowed: an IANA time zone such as 'Europe/London' or 'UTC'{hint}"
-        )
-    return value
-
-
-_deployment_window_cron.allowed = (
-    "a Quartz cron of 6 fields and an optional year, as CodePipeline's DeploymentWindow rule reads it"
-)
-_time_zone.allowed = "an IANA time zone (e.g. Europe/London)"
-
-
 class DeploymentWindowConfig(_Section):
-    cron: Annotated[str, AfterValidator(_deployment_window_cron)]
+    cron: Annotated[str, AfterValidator(deployment_window_cron)]
     """When releases may enter the environment, as the DeploymentWindow rule's Quartz cron
     (e.g. `* * 9-16 ? * MON-THU`: every minute from 09:00 to 16:59, Monday to Thursday)."""
-    time_zone: Annotated[str, AfterValidator(_time_zone)]
+    time_zone: Annotated[str, AfterValidator(iana_time_zone)]
     """The IANA time zone the cron is read in (e.g. `Europe/London`)."""
 
 
@@ -710,7 +572,7 @@ class EnvironmentGates(_Section):
 
     @model_validator(mode="after")
     def _gates_are_consistent(self, info: ValidationInfo) -> EnvironmentGates:
-        if (info.context or {}).get(_REPAIRING):
+        if (info.context or {}).get(REPAIRING):
             # Reported already; the second pass checks only what spans environments.
             return self
         problems: list[str] = []
@@ -1207,7 +1069,7 @@ class DeliveryConfig(_Section):
         if stack:
             problems.extend(self._physical_name_problems(stack))
         if problems:
-            # One ValueError carrying several lines; load_config splits them again.
+            # One ValueError carrying several lines; messages.error_lines splits them again.
             raise ValueError("\n".join(problems))
         return self
 
@@ -1374,462 +1236,3 @@ class DeliveryConfig(_Section):
     def tools_image_repository_name(self) -> str:
         """The small projects' tools image, beside the build image's repository."""
         return f"{self.build_image_repository_name}-tools"
-
-
-# DeliveryConfig's own boolean keys (the CLI passes top-level values as strings).
-_TOP_LEVEL_BOOLEANS = frozenset(
-    (field.alias or name) for name, field in DeliveryConfig.model_fields.items() if field.annotation is bool
-)
-
-
-def _key(loc: tuple[Any, ...]) -> str:
-    text = NAMESPACE + ":"
-    for i, part in enumerate(loc):
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if i else "") + str(part)
-    return text
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    """The camelCase keys allowed where an unknown key was found: follow the location's
-    keys (list indexes skipped) through the nested config models."""
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        # A section (`BuildConfig`), an optional one (`Optional[DockerHubConfig]`) or a
-        # list of them (`list[EnvironmentConfig]`).
-        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
-        nested = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-        if nested is None:
-            return []
-        model = nested
-    return sorted(f.alias or n for n, f in model.model_fields.items())
-
-
-# What a wrong YAML type is told, in the stack file's words (pydantic's messages name Python
-# types and classes: "a valid dictionary or instance of VerifyConfig").
-_TYPE_MESSAGES = {
-    "bool_type": "true or false, unquoted (a YAML boolean)",
-    "int_type": "a whole number, unquoted (a YAML integer)",
-    "int_from_float": "a whole number",
-    "model_type": "a mapping of keys (YAML `key: value` lines)",
-    "model_attributes_type": "a mapping of keys (YAML `key: value` lines)",
-    "dict_type": "a mapping of keys (YAML `key: value` lines)",
-    "list_type": "a list (YAML `- item` lines, or [a, b])",
-}
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-# YAML 1.1's booleans that YAML 1.2 reads as strings (yaml.org/type/bool.html). Pulumi reads
-# stack files with go-yaml v3, which takes them for booleans only when decoding into a Go bool,
-# never into the untyped values Pulumi's config holds: the program receives the text.
-YAML11_BOOLEANS = {
-    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "on", "On", "ON"), True),
-    **dict.fromkeys(("n", "N", "no", "No", "NO", "off", "Off", "OFF"), False),
-}
-
-
-def _field_at(loc: tuple[Any, ...]) -> Optional[Any]:
-    """The model field a location ends at (`build.timeoutMinutes`, `environments[0].alarms`), to
-    read the bounds it declares; None inside a mapping of values (`parameters.<name>`)."""
-    model: Optional[type[BaseModel]] = DeliveryConfig
-    field = None
-    for part in loc:
-        if isinstance(part, int):
-            continue  # an item of a list: the list's own field still says what it holds
-        if model is None:
-            return None
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return None
-        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
-        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
-    return field
-
-
-def _constraints(loc: tuple[Any, ...]) -> dict[str, Any]:
-    """The bounds the field at `loc` declares (`ge`, `le`, `min_length`, ...)."""
-    field = _field_at(loc)
-    found: dict[str, Any] = {}
-    for constraint in field.metadata if field is not None else ():
-        for name in ("ge", "gt", "le", "lt", "min_length", "max_length"):
-            if hasattr(constraint, name):
-                found[name] = getattr(constraint, name)
-    return found
-
-
-def _number_range(bounds: dict[str, Any]) -> str:
-    low = bounds.get("ge", bounds["gt"] + 1 if "gt" in bounds else None)
-    high = bounds.get("le", bounds["lt"] - 1 if "lt" in bounds else None)
-    # A percentage's bounds are decimals (0.1); a count's whole numbers.
-    kind = "a number" if isinstance(low, float) or isinstance(high, float) else "a whole number"
-    if low is not None and high is not None:
-        return f"{kind} from {low} to {high}"
-    return f"{kind} of at least {low}" if low is not None else f"{kind} of at most {high}"
-
-
-def _size_range(bounds: dict[str, Any], unit: str) -> str:
-    low, high = bounds.get("min_length"), bounds.get("max_length")
-    if low is not None and high is not None:
-        return f"{low} to {high} {unit}"
-    return f"at least {low} {unit}" if low is not None else f"at most {high} {unit}"
-
-
-def _choices(expected: str) -> list[str]:
-    """pydantic's "'a', 'b' or 'c'" (or "1, 3 or 5") as the values themselves."""
-    return [quoted or number for quoted, number in re.findall(r"'((?:[^'\\]|\\.)*)'|(-?\d+)", expected)]
-
-
-def _range_problem(error: Any, loc: tuple[Any, ...]) -> Optional[str]:
-    """A bound, a length or a choice broken, in the stack file's words (pydantic says "Input
-    should be greater than or equal to 5")."""
-    kind, value, context = error["type"], error.get("input"), error.get("ctx") or {}
-    bounds = {**_constraints(loc), **{k: v for k, v in context.items() if k in ("ge", "gt", "le", "lt")}}
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        return f"{_shown(value)} is not allowed: {_number_range(bounds)}"
-    if kind in ("too_short", "too_long"):
-        bounds.update({k: context[k] for k in ("min_length", "max_length") if k in context})
-        unit = "entries" if context.get("field_type") == "Dictionary" else "items"
-        size = context.get("actual_length", len(value) if hasattr(value, "__len__") else "?")
-        given = "an empty list" if size == 0 else f"a list of {size} {unit}"
-        return f"{given} is not allowed: {_size_range(bounds, unit)}"
-    if kind in ("string_too_short", "string_too_long"):
-        bounds.update({k: context[k] for k in ("min_length", "max_length") if k in context})
-        given = "an empty text" if value == "" else f"a text of {len(value)} characters"
-        return f"{given} is not allowed: {_size_range(bounds, 'characters')}"
-    if kind == "literal_error":
-        choices = _choices(context.get("expected", ""))
-        close = difflib.get_close_matches(str(value), choices, n=1) if isinstance(value, str) else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"{_shown(value)} is not allowed: one of {', '.join(choices)}{hint}"
-    return None
-
-
-def _problem(error: Any) -> list[str]:
-    # "[key]" marks a problem with a mapping's key rather than its value.
-    loc = tuple(p for p in error["loc"] if p != "[key]")
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(DeliveryConfig, loc)
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1) if loc else []
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        hint += f" (allowed: {', '.join(allowed)})" if allowed else ""
-        return [f"{_key(loc)}: unknown key{hint}"]
-    if kind == "missing":
-        return [f"{_key(loc)}: required"]
-    value = error.get("input")
-    if kind == "bool_type" and isinstance(value, str) and value in YAML11_BOOLEANS:
-        meaning = "true" if YAML11_BOOLEANS[value] else "false"
-        return [
-            f"{_key(loc)}: {value!r} is not allowed: in YAML 1.2 (as Pulumi reads it) {value} is a string; "
-            f"write {meaning}"
-        ]
-    if kind in _TYPE_MESSAGES:
-        return [f"{_key(loc)}: {_shown(value)} is not allowed: {_TYPE_MESSAGES[kind]}"]
-    in_range = _range_problem(error, loc)
-    if in_range:
-        return [f"{_key(loc)}: {in_range}"]
-    if kind == "string_type":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            # The stack file's fix and the command line's (docs/configuration-cli.md): the CLI
-            # stores an unquoted id as a number too, unless told it is a string.
-            path = _key(loc).removeprefix(NAMESPACE + ":")
-            return [
-                f'{_key(loc)}: {value} is a number here: quote it in the stack file ("{value}"), or from the '
-                f"command line add --type string (pulumi config set --path '{path}' {value} --type string); "
-                "YAML reads unquoted digits as a number"
-            ]
-        return [f"{_key(loc)}: {_shown(value)} is not allowed: a string"]
-    message = error["msg"].removeprefix("Value error, ")
-    if kind == "value_error" and not loc:
-        # Cross-field problems are already written against their own keys.
-        return [f"{NAMESPACE}:{line}" for line in message.splitlines()]
-    lines = message.splitlines()
-    if kind == "value_error" and lines and all(line.startswith(".") for line in lines):
-        # A section's own cross-field problems, written against keys inside it.
-        return [f"{_key(loc)}{line}" for line in lines]
-    return [f"{_key(loc)}: {message}"]
-
-
-def _is_deployment(loc: tuple[Any, ...]) -> bool:
-    """An environment's `deployment` itself: its own rules across its keys."""
-    return len(loc) == 3 and loc[0] == "environments" and loc[2] == "deployment"
-
-
-_PLACEHOLDER = "placeholder-for-a-wrong-value"
-# What stands in for a wrong required value of application and infrastructure in the second pass.
-_SECTION_PLACEHOLDERS = {"name": _PLACEHOLDER, "repository": "placeholder/placeholder"}
-
-
-def _cross_field_problems(raw: Mapping[str, Any], errors: list[Any], context: dict[str, Any]) -> list[str]:
-    """The checks across keys (unique names, stage counts, accounts) run only on a valid
-    model; so that they are not left to a second round, run them once more with every wrong
-    value taken out: a wrong environment key is dropped (a wrong name or stack name stands in
-    as a placeholder), a wrong section falls back to its default. Problems about the
-    placeholders themselves are not reported, nor a problem about a key whose own value is
-    already reported wrong."""
-    repaired: dict[str, Any] = json.loads(json.dumps(raw, default=str))
-    environments = repaired.get("environments")
-    for error in errors:
-        loc = tuple(p for p in error["loc"] if p != "[key]")
-        if not loc:
-            continue
-        if loc[0] == "environments" and len(loc) == 2:
-            continue  # an environment's own cross-key problem: not checked in this pass
-        if loc[0] == "environments" and len(loc) >= 3 and isinstance(environments, list):
-            index, key = loc[1], loc[2]
-            if isinstance(index, int) and index < len(environments) and isinstance(environments[index], dict):
-                value = error.get("input")
-                if error["type"] == "string_type" and len(loc) == 3 and isinstance(value, int):
-                    # An unquoted number: take it as the text it was meant to be.
-                    environments[index][key] = str(value)
-                elif key == "deployment" and len(loc) >= 4 and isinstance(environments[index].get(key), dict):
-                    # A wrong key of the deployment: only it is dropped, so that the deployment's
-                    # own rules (which keys go with which strategy) are checked in this round too.
-                    environments[index][key].pop(loc[3], None)
-                elif error["type"] == "bool_type" and len(loc) == 3 and value in YAML11_BOOLEANS:
-                    # `approval: yes`: what it was meant to say, so that what depends on the
-                    # environment being gated is checked in this round too.
-                    environments[index][key] = YAML11_BOOLEANS[value]
-                else:
-                    environments[index].pop(key, None)
-            continue
-        field = next((f for n, f in DeliveryConfig.model_fields.items() if (f.alias or n) == loc[0]), None)
-        section = repaired.get(loc[0])
-        if field is None:
-            repaired.pop(loc[0], None)  # an unknown key
-        elif field.is_required() and len(loc) >= 2 and isinstance(section, dict) and isinstance(loc[1], str):
-            # A wrong key inside application or infrastructure: its default, or a stand-in.
-            if loc[1] in _SECTION_PLACEHOLDERS:
-                section[loc[1]] = _SECTION_PLACEHOLDERS[loc[1]]
-            else:
-                section.pop(loc[1], None)
-        elif field.is_required():
-            return []  # application, infrastructure, environments themselves: nothing to check against
-        else:
-            repaired.pop(loc[0], None)
-    if isinstance(environments, list):
-        for index, environment in enumerate(environments):
-            if not isinstance(environment, dict):
-                return []
-            environment.setdefault("name", f"{_PLACEHOLDER}-{index}"[:MAX_ENVIRONMENT_NAME])
-            environment.setdefault("stackName", f"Placeholder{index}")
-    wrong = {_key(tuple(p for p in error["loc"] if p != "[key]")) for error in errors}
-
-    def already_wrong(line: str) -> bool:
-        key = line.partition(": ")[0]
-        # The key itself, or one of its items (`notifications.emails` and `...emails[0]`).
-        return key in wrong or any(re.fullmatch(re.escape(key) + r"\[\d+\]", w) for w in wrong)
-
-    try:
-        DeliveryConfig.model_validate(repaired, context={**context, _REPAIRING: True})
-    except ValidationError as exc:
-        return [
-            line
-            for error in exc.errors()
-            if not error["loc"] or _is_deployment(error["loc"])
-            for line in _problem(error)
-            if _PLACEHOLDER[:20] not in line
-            and "Placeholder" not in line
-            and "placeholder/placeholder" not in line
-            and not already_wrong(line)
-        ]
-    return []
-
-
-def current_secret_keys() -> frozenset[str]:
-    """The config keys the engine marked secret (stored with `secure:`): the CLI hands them
-    over in PULUMI_CONFIG_SECRET_KEYS (`get_config_secret_keys_env`); `set_all_config` (the
-    automation API, mocks, offline runs) records them for `is_config_secret`."""
-    from pulumi.runtime import config as runtime_config
-
-    return frozenset(runtime_config.get_config_secret_keys_env()) | frozenset(
-        key for key in current_stack_config() if runtime_config.is_config_secret(key)
-    )
-
-
-def current_stack_config() -> dict[str, str]:
-    """Every config value the engine handed this program (all namespaces), so keys we
-    do not know are seen, not silently ignored as `pulumi.Config.get` would."""
-    from pulumi.runtime import config as runtime_config
-
-    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-
-
-# Config namespaces a stack of this program may use, besides its own: the providers it
-# runs (their keys are read from the installed SDKs) and Pulumi's own (`pulumi:tags`, ...,
-# validated by the engine).
-PROVIDER_PACKAGES = {"aws": "pulumi_aws", "docker": "pulumi_docker"}
-ENGINE_NAMESPACE = "pulumi"
-
-
-class _KeyRecorder:
-    """Stands in for a provider SDK's `pulumi.Config`: records the key each accessor reads."""
-
-    def __init__(self) -> None:
-        self.keys: set[str] = set()
-
-    def _read(self, key: str, *_: Any, **__: Any) -> None:
-        self.keys.add(key)
-        return None
-
-    get = get_bool = get_int = get_float = get_object = _read
-    get_secret = get_secret_bool = get_secret_int = get_secret_float = get_secret_object = _read
-
-
-@functools.cache
-def provider_config_keys(namespace: str) -> frozenset[str]:
-    """The configuration keys a provider SDK reads, asked of the SDK itself: every generated
-    `<package>.config` accessor (the module's properties) reads its key through the module's
-    `pulumi.Config`, which a recorder replaces for the duration. The SDKs publish no list of
-    their keys; their accessors are the one place the keys are written."""
-    package = PROVIDER_PACKAGES[namespace]
-    try:
-        # The package module itself becomes the config object (its class holds the accessors)
-        # once loaded; Pulumi's SDKs load their modules lazily, on the first attribute read.
-        module = importlib.import_module(f"{package}.config")
-        hasattr(module, "__annotations__")
-        accessors = [a for a in vars(type(module)).values() if isinstance(a, property)]
-    except ImportError:
-        raise RuntimeError(f"{package} is not installed; see requirements.txt") from None
-    recorder = _KeyRecorder()
-    for accessor in accessors:
-        namespace_globals = accessor.fget.__globals__
-        original = namespace_globals["__config__"]
-        namespace_globals["__config__"] = recorder
-        try:
-            accessor.fget(module)
-        finally:
-            namespace_globals["__config__"] = original
-    return frozenset(recorder.keys)
-
-
-def _namespace_problems(values: Mapping[str, str]) -> list[str]:
-    problems = []
-    known = [NAMESPACE, *PROVIDER_PACKAGES, ENGINE_NAMESPACE]
-    for full_key in sorted(values):
-        namespace, _, key = full_key.partition(":")
-        if namespace in (NAMESPACE, ENGINE_NAMESPACE):
-            continue
-        if namespace not in PROVIDER_PACKAGES:
-            problems.append(f"{full_key}: unknown namespace {namespace!r} (allowed: {', '.join(known)})")
-            continue
-        allowed = provider_config_keys(namespace)
-        if key not in allowed:
-            suggestion = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f" (did you mean {namespace}:{suggestion[0]}?)" if suggestion else ""
-            problems.append(f"{full_key}: not a configuration key of the {namespace} provider{hint}")
-    if "aws:region" not in values:
-        problems.append(
-            "aws:region: required: the region this stack deploys to (pulumi config set aws:region <region>)"
-        )
-    elif values["aws:region"] not in known_regions():
-        close = difflib.get_close_matches(values["aws:region"], sorted(known_regions()), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        problems.append(
-            f"aws:region: {values['aws:region']!r} is not a region the installed AWS SDK knows{hint}"
-        )
-    return problems
-
-
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """Every region of every partition, from the installed botocore's endpoint data (the
-    partitions file the AWS SDKs share)."""
-    from importlib.resources import files
-
-    document = json.loads((files("botocore") / "data" / "partitions.json").read_text())
-    return frozenset(region for partition in document["partitions"] for region in partition["regions"])
-
-
-def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:
-    """Pulumi hands structured config to programs as JSON strings; decode ours. Every key
-    of every namespace must be known: a typo in a namespace or a provider key would
-    otherwise be ignored silently and deploy a plausible but wrong stack."""
-    raw: dict[str, Any] = {}
-    problems: list[str] = _namespace_problems(values)
-    for full_key, value in values.items():
-        namespace, _, key = full_key.partition(":")
-        if namespace != NAMESPACE:
-            continue
-        if isinstance(value, str) and value[:1] in ("{", "[") and value != SECRET_PLACEHOLDER:
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{full_key}: not valid JSON ({exc.msg})")
-                continue
-        elif key in _TOP_LEVEL_BOOLEANS and value in ("true", "false"):
-            # The CLI hands a top-level YAML boolean over as its text; anything else (a quoted
-            # "yes") stays a string, which the model refuses.
-            value = value == "true"
-        raw[key] = value
-    if problems:
-        raise ConfigError(problems)
-    return raw
-
-
-def config_from_stack(
-    values: Mapping[str, str], *, stack: Optional[str] = None, secret_keys: frozenset[str] = frozenset()
-) -> DeliveryConfig:
-    """The whole stack config as the engine hands it over (every namespace, values as
-    strings) → `DeliveryConfig`, or one ConfigError with every problem of the file: the
-    namespaces and provider keys, the JSON, the stack name, and the model."""
-    problems: list[str] = []
-    try:
-        raw = raw_config_from_pulumi(values)
-    except ConfigError as error:
-        problems += error.problems
-        # What decoded is still checked, so that nothing waits for a second round.
-        raw = {}
-        for full_key, value in values.items():
-            namespace, _, key = full_key.partition(":")
-            if namespace != NAMESPACE:
-                continue
-            try:
-                structured = value[:1] in ("{", "[") and value != SECRET_PLACEHOLDER
-                raw[key] = json.loads(value) if structured else value
-            except json.JSONDecodeError:
-                continue
-            if key in _TOP_LEVEL_BOOLEANS and raw[key] in ("true", "false"):
-                raw[key] = raw[key] == "true"
-    try:
-        config = load_config(raw, stack=stack, secret_keys=secret_keys)
-    except ConfigError as error:
-        problems += [p for p in error.problems if p not in problems]
-        raise ConfigError(problems) from None
-    if problems:
-        raise ConfigError(problems)
-    return config
-
-
-def load_config(
-    raw: Mapping[str, Any], stack: Optional[str] = None, secret_keys: frozenset[str] = frozenset()
-) -> DeliveryConfig:
-    """Validate the decoded `ecs-delivery:*` config or raise one ConfigError listing
-    every problem. With `stack`, also check the physical names built from it; with
-    `secret_keys` (full keys stored with `secure:`), refuse secrets where they make no sense."""
-    secret_problems = [
-        f"{key}: stored as a secret, but it names a resource or a setting that plans, the console "
-        "and the stack outputs show anyway; set it in plain text (pulumi config set without --secret)"
-        for key in sorted(secret_keys)
-        if key.startswith(f"{NAMESPACE}:") and key.partition(":")[2] not in SECRET_ALLOWED_KEYS
-    ]
-    context = {"stack": stack, "secret_keys": secret_keys}
-    try:
-        config = DeliveryConfig.model_validate(dict(raw), context=context)
-    except ValidationError as exc:
-        problems = [line for error in exc.errors() for line in _problem(error)]
-        problems += [p for p in _cross_field_problems(raw, exc.errors(), context) if p not in problems]
-        raise ConfigError(secret_problems + problems) from None
-    if secret_problems:
-        raise ConfigError(secret_problems)
-    return config

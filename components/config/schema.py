@@ -420,7 +420,7 @@ BASH_VARIABLES = frozenset({
 # CodeBuild's own (CreateProject refuses a user variable named CODEBUILD_...). AWS_ variables are
 # also what the AWS CLI and SDKs read for the build's identity and region.
 CODEBUILD_VARIABLES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
-# What the verify project sets (components/verify_project.py `verify_environment`) and the
+# What the verify project sets (components/units/verify.py `verify_environment`) and the
 # variables build-image/verify-environment assigns while it checks the outputs.
 VERIFY_PROJECT_VARIABLES = frozenset(
     {
@@ -814,7 +814,7 @@ class CloudFormationEnvironment(EnvironmentGates):
 
     @model_validator(mode="after")
     def _drift_check_is_possible(self, info: ValidationInfo) -> CloudFormationEnvironment:
-        if self.drift_check is None or (info.context or {}).get(_REPAIRING):
+        if self.drift_check is None or (info.context or {}).get(REPAIRING):
             return self
         problems: list[str] = []
         if not self.approval:

@@ -497,7 +497,9 @@ BOUNDARY_POLICY_WRITE_ACTIONS = (
 # gives it: IAM and account administration (no escalation), assuming other roles (a role
 # trusted by the account root would carry it out of its boundary; ECS and Lambda assume
 # the stack's roles as services, the roles themselves never need to), and the delivery
-# system's own services (no route around the pipeline's approvals).
+# system's own services (no route around the pipeline's approvals). The template contract's
+# cfn-lint rules keep a copy (policy/template_rules/ecs_delivery.py, which runs without this
+# program); tests/test_template_contract.py keeps it equal, docs/security.md names each.
 BOUNDARY_EXCLUDED_ACTIONS = (
     "account:*",
     "cloudformation:*",

@@ -1,11 +1,11 @@
 """What the deploy role will be asked for, worked out from a template (the proof's input,
-components/cloudformation.py), on small templates written here: what a property points at,
+tests/support/deploy_requests.py), on small templates written here: what a property points at,
 where a template's roles live, and which calls a custom resource and a role make."""
 
 from __future__ import annotations
 
-from components.cloudformation import _referenced_resources, deploy_requests, stack_roles
 from components.iam_policies import Request
+from tests.support.deploy_requests import _referenced_resources, deploy_requests, stack_roles
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"

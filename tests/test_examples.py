@@ -46,7 +46,7 @@ def copied_scripts(dockerfile: str) -> list[str]:
 
 
 def test_infra_example_matches_the_default_contract():
-    from components.cloudformation import load_template
+    from tests.support.deploy_requests import load_template
 
     template = load_template((EXAMPLES / "infra-repo" / "stack.yml").read_text())
     # The five parameters the pipeline sets, under their default names.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import parliament
 import pytest
@@ -351,6 +352,22 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 "Resource": "*",
             },
         ]
+
+
+def test_security_md_names_everything_the_declared_boundary_excludes(book):
+    """docs/security.md's boundary paragraph is the third statement of the excluded actions
+    (besides components/cloudformation.py and the template contract's copy): a service whose
+    every action is excluded appears as `service`, anything narrower as the action itself."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "security.md").read_text()
+    paragraph = text.split("The **boundary**", 1)[1].split("\n\n", 1)[0]
+    boundary = next(p for p in all_of(book, "aws:iam/policy:Policy") if p.name.endswith("-boundary"))
+    (runtime,) = [s for s in policy(boundary)["Statement"] if s["Sid"] == "ApplicationRuntime"]
+    unnamed = [
+        action
+        for action in runtime["NotAction"]
+        if f"`{action}`" not in paragraph and f"`{action.removesuffix(':*')}`" not in paragraph
+    ]
+    assert unnamed == []
 
 
 def test_deploy_role_permissions_come_from_config():

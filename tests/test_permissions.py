@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from components.cloudformation import REFUSED_BY_DESIGN, deploy_requests, handler_permissions, load_template
 from components.iam_policies import Request
 from tests.conftest import (
     CROSS_ACCOUNT,
@@ -29,6 +28,12 @@ from tests.conftest import (
     run_stack,
     shared_scope,
     with_user_stacks,
+)
+from tests.support.deploy_requests import (
+    REFUSED_BY_DESIGN,
+    deploy_requests,
+    handler_permissions,
+    load_template,
 )
 from tests.support.permissions import DeclaredRole, declared_roles
 

@@ -29,6 +29,12 @@ PIPELINE_PARAMETERS = {
     "permissions_boundary_parameter": "PermissionsBoundaryArn",
 }
 BOUNDARY_PARAMETER = PIPELINE_PARAMETERS["permissions_boundary_parameter"]
+# ROLE_PATH, BOUNDARY_EXCLUDED_ACTIONS and STACK_ROLE_SERVICES are copies of what
+# components/cloudformation.py declares (stack_role_path, BOUNDARY_EXCLUDED_ACTIONS,
+# STACK_ROLE_SERVICES): cfn-lint loads this file by its path (`--append-rules`), usually in the
+# infrastructure repository, where only cfn-lint is installed and ecs-delivery's components/
+# (and the pulumi and pydantic they import) are not. tests/test_template_contract.py
+# (test_the_rules_assume_what_the_deploy_role_and_the_boundary_are) keeps them equal.
 # The path every role of the stack lives under (the deploy role writes and passes only these).
 ROLE_PATH = "/${AWS::StackName}/"
 # What the boundary of the stack's roles excludes (iam:PassRole of the stack's own roles aside).

@@ -6,7 +6,7 @@ allowed, and is everything it must never do denied?
   `moto.iam.aws_managed_policies`; customer-managed ones from the declared
   `aws:iam/policy:Policy`), and its permissions boundary.
 - **Requests** come from AWS: for a deploy role, what its deploy target says the target will
-  ask of it (`components/cloudformation.py`, `deploy_requests`: the handler permissions of every
+  ask of it (`tests/support/deploy_requests.py`: the handler permissions of every
   resource type in the application template, from the CloudFormation registry schemas that
   cfn-lint ships); for the other roles, the tables in the tests, written from AWS's
   documentation.

@@ -228,27 +228,15 @@ environments = {
         f"environment-{env.name}",
         EnvironmentDeliveryArgs(
             environment=env,
+            config=config,
             name_prefix=name_prefix,
             pipeline_account_id=account_id,
             region=region,
             artifacts=artifacts_for_environments,
             tools_image_ref=tools_image.image_ref if tools_image else None,
             tools_image_repository_arn=tools_image.repository_arn if tools_image else None,
-            image_tag_parameter=config.image_tag_parameter,
             pipeline_name=name_prefix,
             stores=release_stores,
-            image_digest_parameter=config.image_digest_parameter,
-            keep_releases=config.ecr.keep_releases,
-            log_retention_days=config.build.log_retention_days,
-            architecture=config.build.architecture,
-            small_steps_on_lambda=config.build.small_steps_compute == "lambda",
-            managed_policy_arns=config.deploy_role.managed_policy_arns,
-            permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
-            neighbour_stacks=[
-                other.stack_name
-                for other in config.environments
-                if other.account == env.account and other is not env
-            ],
             account_provider=account_providers[env.account] if env.account else None,
         ),
     ).delivered

@@ -16,10 +16,12 @@ import re
 from collections.abc import Mapping
 from typing import Optional, Protocol
 
-from components import cloudformation
 from components.config import DeliveryConfig, EnvironmentConfig
 from components.spec import (
     APPLICATION_SOURCE,
+    APPLICATION_SOURCE_NAMESPACE,
+    APPLICATION_VERSION,
+    INFRASTRUCTURE_SOURCE,
     ActionSpec,
     Blueprint,
     ConditionSpec,
@@ -32,12 +34,9 @@ from components.spec import (
     codebuild_variables,
     worst_case_value,
 )
-from components.units import GATES
+from components.units import GATES, target_of
 from components.units.seam import AFTER_DEPLOY, PLAN_CHECKS
 
-INFRASTRUCTURE_SOURCE = cloudformation.INFRASTRUCTURE_SOURCE
-APPLICATION_VERSION = cloudformation.APPLICATION_VERSION
-APPLICATION_SOURCE_NAMESPACE = cloudformation.APPLICATION_SOURCE_NAMESPACE
 INFRASTRUCTURE_SOURCE_NAMESPACE = "InfraSource"
 
 
@@ -86,10 +85,9 @@ class DeployTarget(Protocol):
 
     def outputs_namespace(self, environment: str) -> str: ...
 
-
-def target_of(env: EnvironmentConfig) -> DeployTarget:
-    """What an environment deploys to (today every environment is a CloudFormation stack)."""
-    return cloudformation
+    def worst_case_refs(self, env: EnvironmentConfig) -> Mapping[str, Optional[str]]:
+        """What its actions name (`EnvironmentRefs.target`), each as long as it can be."""
+        ...
 
 
 def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
@@ -103,18 +101,9 @@ def worst_case_refs(config: DeliveryConfig) -> PipelineRefs:
         image_registry=worst_case_value("registry"),
         environments={
             env.name: EnvironmentRefs(
-                deploy_role_arn=worst_case_value("deploy-role"),
-                boundary_arn=worst_case_value("boundary"),
-                review_project=worst_case_value("review-project") if env.approval else None,
+                target=target_of(env).worst_case_refs(env),
+                account_role_arn=worst_case_value("action-role") if env.account else None,
                 record_project=worst_case_value("record-project") if env.approval else None,
-                test_hook_function_arn=(
-                    worst_case_value("test-hook-function") if env.has_test_hook else None
-                ),
-                test_hook_role_arn=(worst_case_value("test-hook-role") if env.has_test_hook else None),
-                action_role_arn=worst_case_value("action-role") if env.account else None,
-                review_reader_arn=worst_case_value("review-reader") if env.approval and env.account else None,
-                recovery_project=worst_case_value("recovery-project") if env.approval else None,
-                recovery_role_arn=worst_case_value("recovery-role") if env.approval and env.account else None,
                 units={unit.NAME: unit.worst_case_refs(env) for unit in GATES if unit.applies(env)},
             )
             for env in config.environments
@@ -230,7 +219,7 @@ def alarms_condition(env: EnvironmentConfig, refs: PipelineRefs) -> Optional[Con
                 "CloudWatchAlarm",
                 {"AlarmName": alarm, "WaitTime": str(env.bake_minutes)},
                 # The alarms of an environment in another account live there.
-                role=refs.environments[env.name].action_role_arn if env.account else None,
+                role=refs.environments[env.name].account_role_arn if env.account else None,
             )
             for index, alarm in enumerate(env.alarms, start=1)
         ),

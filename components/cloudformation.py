@@ -24,7 +24,8 @@ one plus a config variant of `EnvironmentConfig`; the gates need no change.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from components.config import (
@@ -35,13 +36,64 @@ from components.config import (
     EnvironmentConfig,
 )
 from components.iam_policies import PolicyDocument, document, statement
-from components.spec import ActionSpec, PipelineRefs, codebuild_variables
+from components.spec import (
+    APPLICATION_SOURCE_NAMESPACE,
+    APPLICATION_VERSION,
+    INFRASTRUCTURE_SOURCE,
+    ActionSpec,
+    PipelineRefs,
+    codebuild_variables,
+    worst_case_value,
+)
 
 PROVIDER = "CloudFormation"
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
-INFRASTRUCTURE_SOURCE = "InfrastructureSource"
-APPLICATION_VERSION = "ApplicationVersion"
-APPLICATION_SOURCE_NAMESPACE = "AppSource"
+
+
+# -- what its actions name ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackRefs:
+    """What a CloudFormation environment's actions name (its `EnvironmentRefs.target`; the
+    resources: components/cloudformation_target.py)."""
+
+    deploy_role_arn: str
+    """The role CloudFormation deploys the stack with (its service role)."""
+    boundary_arn: str
+    """The permissions boundary every role the stack creates must carry."""
+    review_project: Optional[str] = None
+    """Gated: the CodeBuild project that reviews the plan's change set and confirms the release's."""
+    recovery_project: Optional[str] = None
+    """Gated: the CodeBuild project that clears a stack whose first create failed."""
+    review_reader_arn: Optional[str] = None
+    """Gated, in another account: the read-only role there the review assumes."""
+    recovery_role_arn: Optional[str] = None
+    """Gated, in another account: the role there the recovery assumes."""
+    test_hook_function_arn: Optional[str] = None
+    """With `deployment.testPaths`: the lifecycle-hook function ECS runs against the test listener."""
+    test_hook_role_arn: Optional[str] = None
+    """With `deployment.testPaths`: the role ECS assumes to invoke that function."""
+
+
+def stack_refs(env: EnvironmentConfig, refs: PipelineRefs) -> StackRefs:
+    return StackRefs(**refs.environments[env.name].target)
+
+
+def worst_case_refs(env: EnvironmentConfig) -> dict[str, Optional[str]]:
+    """`StackRefs` as long as each can be (CodePipeline's length limits, checked before anything
+    is declared)."""
+    gated, remote = env.approval, bool(env.account)
+    return {
+        "deploy_role_arn": worst_case_value("deploy-role"),
+        "boundary_arn": worst_case_value("boundary"),
+        "review_project": worst_case_value("review-project") if gated else None,
+        "recovery_project": worst_case_value("recovery-project") if gated else None,
+        "review_reader_arn": worst_case_value("review-reader") if gated and remote else None,
+        "recovery_role_arn": worst_case_value("recovery-role") if gated and remote else None,
+        "test_hook_function_arn": worst_case_value("test-hook-function") if env.has_test_hook else None,
+        "test_hook_role_arn": worst_case_value("test-hook-role") if env.has_test_hook else None,
+    }
 
 
 # -- actions --------------------------------------------------------------------------------
@@ -84,7 +136,7 @@ def parameter_overrides(config: DeliveryConfig, env: EnvironmentConfig, refs: Pi
         ),
         config.image_repository_parameter: config.image_repository_name,
         config.image_registry_parameter: refs.image_registry,
-        config.permissions_boundary_parameter: refs.environments[env.name].boundary_arn,
+        config.permissions_boundary_parameter: stack_refs(env, refs).boundary_arn,
     }
     overrides.update(deployment_parameters(env, refs))
     overrides.update(env.parameters)
@@ -132,7 +184,7 @@ def deployment_parameters(env: EnvironmentConfig, refs: PipelineRefs) -> dict[st
     if deployment.strategy == "linear":
         parameters[STEP_PERCENT_PARAMETER] = _percent(deployment.step)
         parameters[STEP_BAKE_PARAMETER] = str(deployment.step_bake)
-    env_refs = refs.environments[env.name]
+    env_refs = stack_refs(env, refs)
     if deployment.has_test_hook:
         if not (env_refs.test_hook_function_arn and env_refs.test_hook_role_arn):
             # A test the config asks for must never be dropped silently.
@@ -154,7 +206,7 @@ def _template_settings(config: DeliveryConfig, env: EnvironmentConfig, refs: Pip
     settings.update(
         ParameterOverrides=parameter_overrides(config, env, refs),
         Capabilities=CAPABILITIES,
-        RoleArn=refs.environments[env.name].deploy_role_arn,
+        RoleArn=stack_refs(env, refs).deploy_role_arn,
     )
     return settings
 
@@ -162,7 +214,7 @@ def _template_settings(config: DeliveryConfig, env: EnvironmentConfig, refs: Pip
 def _action_role(env: EnvironmentConfig, refs: PipelineRefs) -> Optional[str]:
     """CloudFormation actions of an environment in another account run as its action role
     there; everything else runs as the pipeline's role."""
-    return refs.environments[env.name].action_role_arn if env.account else None
+    return refs.environments[env.name].account_role_arn if env.account else None
 
 
 # An ungated environment's action mode. REPLACE_ON_FAILURE creates or updates the stack like
@@ -194,7 +246,7 @@ def recover_action(env: EnvironmentConfig, refs: PipelineRefs, *, run_order: int
     """Clear the stack when its first create failed (ROLLBACK_COMPLETE: it never held a
     release, and CloudFormation refuses every change set on it); any other state is left
     alone (build-image/recover-stack)."""
-    environment_refs = refs.environments[env.name]
+    environment_refs = stack_refs(env, refs)
     configuration = {"ProjectName": environment_refs.recovery_project or ""}
     if env.account:
         # The role the recovery assumes in the environment's account.
@@ -234,7 +286,7 @@ def _reader_variable(env: EnvironmentConfig, refs: PipelineRefs) -> list[dict[st
     """The read-only role a review or confirm assumes in the environment's other account."""
     if not env.account:
         return []
-    return [{"name": "READER_ROLE_ARN", "value": refs.environments[env.name].review_reader_arn or ""}]
+    return [{"name": "READER_ROLE_ARN", "value": stack_refs(env, refs).review_reader_arn or ""}]
 
 
 # The gate units' plan checks run beside the plan change set's creation: after the recovery
@@ -271,7 +323,7 @@ def plan(
         category="Build",
         provider="CodeBuild",
         configuration={
-            "ProjectName": refs.environments[env.name].review_project or "",
+            "ProjectName": stack_refs(env, refs).review_project or "",
             "EnvironmentVariables": codebuild_variables(
                 [
                     {"name": "PIPELINE_EXECUTION_ID", "value": "#{codepipeline.PipelineExecutionId}"},
@@ -315,7 +367,7 @@ def release(
         category="Test",
         provider="CodeBuild",
         configuration={
-            "ProjectName": refs.environments[env.name].review_project or "",
+            "ProjectName": stack_refs(env, refs).review_project or "",
             "EnvironmentVariables": codebuild_variables(
                 [
                     {"name": "REVIEW_MODE", "value": "confirm"},
@@ -402,6 +454,23 @@ def pipeline_statements(
         statement("ValidateTemplates", [VALIDATE_TEMPLATE], ["*"]),
         *([_pass_deploy_roles("PassDeployRoles", deploy_role_arns)] if deploy_role_arns else []),
     ]
+
+
+def pipeline_role_statements(
+    environments: Sequence[EnvironmentConfig], *, here: Mapping[str, str], passed_roles: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The deploy target's part of the pipeline role's document (`DeployTarget`): for the stacks
+    of `environments` in the pipeline's own account (`here`: its partition, region, account), the
+    CloudFormation actions' calls, and handing each stack its deploy role (`passed_roles`); the
+    stacks in other accounts are driven through their action roles."""
+    return pipeline_statements(
+        stack_arns=[
+            stack_arn(here["partition"], here["region"], here["account_id"], env.stack_name)
+            for env in environments
+            if not env.account
+        ],
+        deploy_role_arns=passed_roles,
+    )
 
 
 def action_role_policy(

@@ -13,13 +13,14 @@ from typing import Any, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import cloudformation, iam_policies
+from components import iam_policies
 from components.blueprint import delivery_blueprint
 from components.config import DeliveryConfig
 from components.environment import DeliveredEnvironment
 from components.notifications import Notifications, NotificationsArgs
 from components.outputs import by_name
 from components.spec import Blueprint, ConditionSpec, PipelineRefs
+from components.units import target_of
 
 # What the notification rule reports: runs that fail or succeed, and approvals waiting.
 PIPELINE_EVENTS = (
@@ -241,8 +242,16 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 connection_arn=connection_arn,
                 build_project_arns=pulumi.Output.all(
                     args.build_project_arn,
-                    *(env.review_project_arn for env in environments if env.review_project_arn),
-                    *(env.recovery_project_arn for env in environments if env.recovery_project_arn),
+                    # The deploy targets' projects by kind (every review, then every
+                    # recovery), the gate units', then the recorders.
+                    *(
+                        env.target.started_projects[kind]
+                        for kind in dict.fromkeys(
+                            k for env in environments for k in env.target.started_projects
+                        )
+                        for env in environments
+                        if kind in env.target.started_projects
+                    ),
                     *(
                         project
                         for env in environments
@@ -251,15 +260,14 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     ),
                     *(env.record_project_arn for env in environments if env.record_project_arn),
                 ),
-                # The pipeline role hands over the deploy roles of its own account's stacks;
-                # in another account the action role there does.
-                deploy_role_arns=pulumi.Output.all(
-                    *(env.deploy_role_arn for env in environments if not env.config.account)
+                # Per environment, the roles its deploy target's service is handed.
+                passed_roles=pulumi.Output.all(
+                    **{env.config.name: pulumi.Output.all(*env.target.passed_roles) for env in environments}
                 ),
                 approval_topic_arn=notifications.topic_arn,
                 kms_key_arn=args.kms_key_arn,
                 action_role_arns=pulumi.Output.all(
-                    *(env.action_role_arn for env in environments if env.action_role_arn)
+                    *(env.target.account_role for env in environments if env.target.account_role)
                 ),
             ).apply(lambda v: json.dumps(pipeline_role_policy(config, **v))),
             opts=child,
@@ -344,7 +352,7 @@ def pipeline_role_policy(
     bucket_arn: str,
     connection_arn: str,
     build_project_arns: Sequence[str],
-    deploy_role_arns: Sequence[str],
+    passed_roles: Mapping[str, Sequence[str]],
     approval_topic_arn: str,
     kms_key_arn: Optional[str],
     action_role_arns: Sequence[str],
@@ -357,13 +365,22 @@ def pipeline_role_policy(
         account_id=account_id,
         connection_arn=connection_arn,
         build_project_arns=build_project_arns,
-        target_statements=cloudformation.pipeline_statements(
-            stack_arns=[
-                cloudformation.stack_arn(partition, region, account_id, stack)
-                for stack in cloudformation.pipeline_stack_names(config)
-            ],
-            deploy_role_arns=deploy_role_arns,
-        ),
+        # Each deploy target's own part (one target today: every environment is a stack), with
+        # the roles the pipeline role hands its service.
+        target_statements=[
+            statement
+            for target in dict.fromkeys(target_of(env) for env in config.environments)
+            for statement in target.pipeline_role_statements(
+                [env for env in config.environments if target_of(env) is target],
+                here=here,
+                passed_roles=[
+                    role
+                    for env in config.environments
+                    if target_of(env) is target
+                    for role in passed_roles[env.name]
+                ],
+            )
+        ],
         kms_key_arn=kms_key_arn,
         approval_topic_arn=approval_topic_arn,
         alarm_arns=[

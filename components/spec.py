@@ -23,32 +23,25 @@ WORST_CASE_LENGTH = 128
 # The application's checkout, as the Source stage's Application action outputs it: what every
 # CodeBuild action that needs no other input takes (CodeBuild actions take at least one).
 APPLICATION_SOURCE = "ApplicationSource"
+# The Source stage's other output: the infrastructure repository's checkout (a deploy target's
+# templates and settings); the Build stage's output: the version file (`version.json`); and the
+# variables namespace of the application's source action (its CommitId).
+INFRASTRUCTURE_SOURCE = "InfrastructureSource"
+APPLICATION_VERSION = "ApplicationVersion"
+APPLICATION_SOURCE_NAMESPACE = "AppSource"
 
 
 @dataclass(frozen=True)
 class EnvironmentRefs:
     """What the pipeline's actions name of one environment's resources (`EnvironmentDelivery`)."""
 
-    deploy_role_arn: str
-    """The role the deploy target hands its deployments (CloudFormation's service role)."""
-    boundary_arn: str
-    """The permissions boundary every role the environment's stack creates must carry."""
-    review_project: Optional[str] = None
-    """Gated: the CodeBuild project that reviews the planned change."""
-    action_role_arn: Optional[str] = None
-    """In another account: the role there the pipeline's deploy actions run as."""
-    review_reader_arn: Optional[str] = None
-    """Gated, in another account: the read-only role there the review assumes."""
-    recovery_project: Optional[str] = None
-    """Gated: the CodeBuild project that clears a stack whose first create failed."""
-    recovery_role_arn: Optional[str] = None
-    """Gated, in another account: the role there the recovery assumes to do it."""
+    target: Mapping[str, Optional[str]]
+    """What its deploy target's actions name, by the target's own names (for a CloudFormation
+    stack: components/cloudformation.py, `StackRefs`)."""
+    account_role_arn: Optional[str] = None
+    """In another account: the role there the pipeline acts through (its actions, its alarm rules)."""
     record_project: Optional[str] = None
     """Gated: the CodeBuild project that records each release and keeps its image."""
-    test_hook_function_arn: Optional[str] = None
-    """With `deployment.testPaths`: the lifecycle-hook function ECS runs against the test listener."""
-    test_hook_role_arn: Optional[str] = None
-    """With `deployment.testPaths`: the role ECS assumes to invoke that function."""
     units: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Per gate unit the environment has (components/units/), what its actions name."""
 

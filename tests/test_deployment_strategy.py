@@ -271,14 +271,16 @@ def _refs(name: str, *, hook: bool = False) -> PipelineRefs:
         image_registry="123456789012.dkr.ecr.eu-west-1.amazonaws.com",
         environments={
             name: EnvironmentRefs(
-                deploy_role_arn="arn:aws:iam::123456789012:role/ecs-delivery/deploy",
-                boundary_arn="arn:aws:iam::123456789012:policy/ecs-delivery/boundary",
-                test_hook_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:hook"
-                if hook
-                else None,
-                test_hook_role_arn="arn:aws:iam::123456789012:role/ecs-delivery/invoke-hook"
-                if hook
-                else None,
+                target={
+                    "deploy_role_arn": "arn:aws:iam::123456789012:role/ecs-delivery/deploy",
+                    "boundary_arn": "arn:aws:iam::123456789012:policy/ecs-delivery/boundary",
+                    "test_hook_function_arn": "arn:aws:lambda:eu-west-1:123456789012:function:hook"
+                    if hook
+                    else None,
+                    "test_hook_role_arn": "arn:aws:iam::123456789012:role/ecs-delivery/invoke-hook"
+                    if hook
+                    else None,
+                }
             )
         },
     )

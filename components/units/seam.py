@@ -12,7 +12,7 @@ module, its config field, and its place in `GATES` (docs/development.md, "A gate
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
@@ -20,7 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.codebuild_runner import SmallProject
-from components.config import EnvironmentConfig
+from components.config import DeliveryConfig, EnvironmentConfig
 from components.spec import ActionSpec
 
 # The named places in an environment's stages where a unit's actions go.
@@ -92,3 +92,103 @@ class GateUnit(Protocol):
     def declare(self, context: UnitContext) -> GateBinding:
         """Its resources, children of `context.parent`."""
         ...
+
+
+# -- the deploy target -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArtifactAccess:
+    """The artifact store as the environments' resources use it. The store is declared after
+    the environments (its key and bucket policies name their deploy roles), so the
+    environments get this object first and the composition root publishes the values."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[Optional[str]]
+
+    @classmethod
+    def deferred(cls) -> tuple[ArtifactAccess, Callable[..., None]]:
+        """An `ArtifactAccess` whose values `publish(bucket_name=…, bucket_arn=…, key_arn=…)`
+        supplies later (`pulumi.deferred_output`, dependencies included)."""
+        bucket_name, set_bucket_name = pulumi.deferred_output()
+        bucket_arn, set_bucket_arn = pulumi.deferred_output()
+        key_arn, set_key_arn = pulumi.deferred_output()
+
+        def publish(
+            *,
+            bucket_name: pulumi.Input[str],
+            bucket_arn: pulumi.Input[str],
+            key_arn: Optional[pulumi.Input[str]],
+        ) -> None:
+            set_bucket_name(pulumi.Output.from_input(bucket_name))
+            set_bucket_arn(pulumi.Output.from_input(bucket_arn))
+            set_key_arn(pulumi.Output.from_input(key_arn))
+
+        return cls(bucket_name, bucket_arn, key_arn), publish
+
+
+@dataclass(frozen=True)
+class ReleaseStores:
+    """The stores a gated environment's release is checked against and recorded in (the
+    pipeline's account), and every store an environment's roles must keep off."""
+
+    application_repository_name: pulumi.Input[str]
+    application_repository_arn: pulumi.Input[str]
+    record_table_name: Optional[pulumi.Input[str]]
+    """None when the stack has no gated environment (no release record then)."""
+    record_table_arn: Optional[pulumi.Input[str]]
+    protected: pulumi.Input[list[str]]
+    """The ARNs of every store of the delivery system (artifacts and their key, image
+    repositories, release record): environment roles may only read there."""
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """A gated environment's approval, as its release gate checks it: who may answer which
+    action of which pipeline (components/approvers.py grants it)."""
+
+    pipeline_name: str
+    approval_stage: str
+    approval_action: str
+    approvers: Sequence[str]
+    """`environments[].approvers`: IAM role and user ARNs."""
+    approver_group_name: Optional[pulumi.Input[str]] = None
+    approver_group_arn: Optional[pulumi.Input[str]] = None
+
+
+@dataclass(frozen=True)
+class TargetContext:
+    """What an environment's deploy target is given to declare its resources: the units' context,
+    the whole config (a target reads its own settings there), and the delivery system around it."""
+
+    unit: UnitContext
+    config: DeliveryConfig
+    pipeline_name: str
+    pipeline_arn: pulumi.Output[str]
+    artifacts: ArtifactAccess
+    stores: ReleaseStores
+    release: Optional[ReleaseFacts] = None
+    """Gated: the approval its release must have passed."""
+    there: Optional[pulumi.ResourceOptions] = None
+    """Options for what the target declares in the environment's account (its provider)."""
+
+
+@dataclass(frozen=True)
+class TargetBinding:
+    """What a deploy target's resources give the rest of the system."""
+
+    refs: Mapping[str, pulumi.Output[Optional[str]]]
+    """What its actions name (`EnvironmentRefs.target`), by its own names."""
+    started_projects: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """The CodeBuild projects its actions start, by kind (the pipeline role may start them)."""
+    passed_roles: tuple[pulumi.Output[str], ...] = ()
+    """Roles in the pipeline's account the pipeline role hands to the target's service."""
+    account_role: Optional[pulumi.Output[str]] = None
+    """In another account: the role the pipeline acts through there (its actions, its alarm rules)."""
+    artifact_writers: tuple[pulumi.Output[str], ...] = ()
+    """Its roles that write artifacts (a review's reports)."""
+    artifact_readers: tuple[pulumi.Input[str], ...] = ()
+    """In another account: its roles there that read artifacts."""
+    outputs: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
+    """What the environment's component registers as its outputs."""

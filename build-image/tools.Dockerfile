@@ -48,7 +48,7 @@ RUN apt-get update \
     && aws --version \
     && curl --version
 
-COPY --chmod=0755 review-change-set recover-stack verify-environment record-release /usr/local/bin/
+COPY --chmod=0755 review-change-set recover-stack verify-environment record-release check-drift /usr/local/bin/
 # The change-set review renderer and the release gate (stdlib, and python3-yaml above for the
 # renderer): review-change-set and record-release run them with nothing installed at run time.
 COPY changeset_report.py release_gate.py /opt/ecs-delivery/

@@ -177,7 +177,7 @@ def test_each_image_hashes_only_the_files_its_own_ignore_file_lets_through(tmp_p
     and the build image's daemon script is not the tools image's."""
     context = _checkout(tmp_path) / "build-image"
     assert {p.name for p in context_files(context, "tools.Dockerfile")} == {
-        ".dockerignore", "tools.Dockerfile", "changeset_report.py", "record-release", "recover-stack",
+        ".dockerignore", "tools.Dockerfile", "changeset_report.py", "check-drift", "record-release", "recover-stack",
         "release_gate.py", "review-change-set", "verify-environment",
     }  # fmt: skip
     build, tools = context_digest(context), context_digest(context, "tools.Dockerfile")

@@ -92,7 +92,13 @@ def test_the_image_carries_what_the_buildspecs_call_at_debian_stables_versions(d
 # wget: "Run builds on AWS Lambda compute"); Debian 13's versions, major.minor.
 TOOLS_IMAGE_VERSIONS = {"aws --version": "aws-cli/2.23.", "python3 --version": "Python 3.13."}
 TOOLS_IMAGE_TOOLS = ("bash", "curl", "jq", "make", "python3", "timeout", "aws")
-TOOLS_IMAGE_SCRIPTS = ("review-change-set", "recover-stack", "verify-environment", "record-release")
+TOOLS_IMAGE_SCRIPTS = (
+    "review-change-set",
+    "recover-stack",
+    "verify-environment",
+    "record-release",
+    "check-drift",
+)
 
 
 def test_the_tools_image_carries_the_aws_cli_python_and_the_scripts_and_no_docker(
@@ -405,4 +411,56 @@ def test_the_stack_recovery_runs_in_the_tools_image(docker, tools_image, shared)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     assert [c[:2] for c in calls] == [
         ["cloudformation", "describe-stacks"], ["cloudformation", "delete-stack"], ["cloudformation", "wait"],
+    ]  # fmt: skip
+
+
+def test_the_drift_check_runs_in_the_tools_image(docker, tools_image, shared):
+    """The drift check's buildspec with the tools image's check-drift (under the image's own
+    python3), against a stub aws whose stack has a drifted service."""
+    from components.units.drift_check import drift_buildspec
+    from tests.support.aws_stubs import DRIFT_AWS
+
+    work, stubs, pages = (shared / "drift" / d for d in ("work", "bin", "pages"))
+    for folder in (work, stubs, pages):
+        folder.mkdir(parents=True, exist_ok=True)
+    (stubs / "aws").write_text(DRIFT_AWS)
+    (stubs / "aws").chmod(0o755)
+    drift = {
+        "LogicalResourceId": "Service",
+        "ResourceType": "AWS::ECS::Service",
+        "StackResourceDriftStatus": "MODIFIED",
+        "PropertyDifferences": [{"PropertyPath": "/DesiredCount", "ExpectedValue": "2", "ActualValue": "5"}],
+    }
+    (pages / "page-1.json").write_text(json.dumps({"StackResourceDrifts": [drift]}))
+    log = shared / "drift" / "aws.log"
+    # Unprivileged, no Docker: as the drift project runs it on Lambda compute.
+    tools = containers.BuildHost.start(docker, tools_image, shared, privileged=False, volume=False)
+    try:
+        result = run_buildspec(
+            drift_buildspec(), source_dir=work, state_dir=shared / "drift" / "runner",
+            environment={
+                "PATH": f"{stubs}:{containers.SYSTEM_PATH}",
+                "HOME": "/root",
+                "STACK_NAME": "todobackend-prod",
+                "DRIFT_MODE": "warn",
+                "DRIFT_WAIT_SECONDS": "60",
+                "DRIFT_POLL_SECONDS": "0",
+                "STUB_STATUS": "UPDATE_COMPLETE",
+                "STUB_LOG": str(log),
+                "STUB_DRIFT_PAGES": str(pages),
+            },
+            shell=tools.shell,
+        )  # fmt: skip
+    finally:
+        tools.stop()
+    assert result.succeeded, result.output
+    assert result.exported == {
+        "DRIFT_STATUS": "DRIFTED",
+        "DRIFTED_COUNT": "1",
+        "DRIFT_SUMMARY": "1 drifted: Service MODIFIED (/DesiredCount)",
+    }
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c[1] for c in calls] == [
+        "describe-stacks", "detect-stack-drift", "describe-stack-drift-detection-status",
+        "describe-stack-resource-drifts",
     ]  # fmt: skip

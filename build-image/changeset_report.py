@@ -414,6 +414,20 @@ def _shorten(value: Optional[str]) -> str:
     return value if len(value) <= 12 else value[:7]
 
 
+CHECK_SUMMARY_CHARS = 80
+# What a check's result may hold (as build-image/check-drift writes it): anything else is "?", so
+# that nothing a check passes on reads as a link, markup or another field.
+UNSAFE_CHECK_CHARACTERS = re.compile(r"[^A-Za-z0-9 ._:/()+=@,;?…-]")
+
+
+def safe_check(text: str) -> str:
+    return UNSAFE_CHECK_CHARACTERS.sub("?", " ".join(text.split()))
+
+
+def _shorten_check(result: str) -> str:
+    return result if len(result) <= CHECK_SUMMARY_CHARS else result[: CHECK_SUMMARY_CHARS - 1] + "…"
+
+
 def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     """The one line an approver reads in the notification."""
     env = review.environment
@@ -428,6 +442,8 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
         parts.append(
             f"⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show ({_unshown_names(review)}); "
         )
+    # Before the counts, each cut short, so that no cut to the limit takes them off.
+    parts.extend(f"{name}: {_shorten_check(result)}; " for name, result in review.checks.items())
     parts.append(f"{_plural(len(review.changes), 'change')} — ")
     replacements, removals = review.replacements, review.removals
     parts.append(_plural(len(replacements), "replacement"))
@@ -442,7 +458,6 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     flagged = review.flagged
     if flagged:
         parts.append("; changes " + ", ".join(flagged) + " resources")
-    parts.extend(f"; {name}: {result}" for name, result in review.checks.items())
     line = "".join(parts)
     if len(line) > limit:
         line = line[: limit - 1] + "…"
@@ -999,7 +1014,8 @@ def blocks(review: Review) -> list[Block]:
     out.append(("ul", facts))
     if review.checks:
         out.append(("h2", "Checks beside the plan"))
-        out.append(("ul", [f"{name}: {result}" for name, result in review.checks.items()]))
+        # Plain text: no link, code or emphasis is made of what a check says.
+        out.append(("plain", [f"{name}: {result}" for name, result in review.checks.items()]))
     if review.no_changes:
         return [*out, ("p", "CloudFormation found **no changes** to make: the stack already matches.")]
     if review.failed:
@@ -1106,7 +1122,7 @@ def markdown(review: Review) -> str:
             lines.append(f"## {payload}")
         elif kind == "p":
             lines.append(payload)
-        elif kind == "ul":
+        elif kind in ("ul", "plain"):
             lines += [f"- {item}" for item in payload]
         elif kind == "table":
             header, rows = payload
@@ -1139,6 +1155,8 @@ def html_report(review: Review) -> str:
             body.append(f"<{kind}>{_html_inline(payload)}</{kind}>")
         elif kind == "ul":
             body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in payload) + "</ul>")
+        elif kind == "plain":
+            body.append("<ul>" + "".join(f"<li>{html.escape(i, quote=True)}</li>" for i in payload) + "</ul>")
         elif kind == "table":
             header, rows = payload
             head = "".join(f"<th>{_html_inline(h)}</th>" for h in header)
@@ -1310,7 +1328,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         digest_parameter=args.digest_parameter,
         registry_digest=args.registry_digest,
     )
-    review.checks = dict(check.partition("=")[::2] for check in args.check)
+    review.checks = {
+        safe_check(name): safe_check(result)
+        for name, result in (check.partition("=")[::2] for check in args.check)
+    }
     write_outputs(review, args.out_dir)
     print(summary_line(review))
     return 0

@@ -35,7 +35,7 @@ from components.spec import (
     worst_case_value,
 )
 from components.units import GATES, target_of
-from components.units.seam import AFTER_DEPLOY, PLAN_CHECKS
+from components.units.seam import AFTER_DEPLOY, PLAN_CHECKS, RELEASE_CHECKS
 
 INFRASTRUCTURE_SOURCE_NAMESPACE = "InfraSource"
 
@@ -52,6 +52,9 @@ class DeployTarget(Protocol):
     PLAN_CHECKS_RUN_ORDER: int
     """The run order, in the plan stage, at which the gate units' checks run: after the target
     is ready, before its review (components/units/seam.py, PLAN_CHECKS)."""
+    RELEASE_CHECKS_RUN_ORDER: int
+    """The run order, in the release stage, at which the gate units' release checks run: before
+    the target applies anything (components/units/seam.py, RELEASE_CHECKS)."""
 
     def plan(
         self,
@@ -281,8 +284,10 @@ def _environment_stages(
     """
     target = target_of(env)
     if not env.approval:
-        if _unit_actions(env, refs, PLAN_CHECKS, run_order=1):
-            raise ValueError(f"environment {env.name!r}: a plan check needs a gated environment")
+        if _unit_actions(env, refs, PLAN_CHECKS, run_order=1) or _unit_actions(
+            env, refs, RELEASE_CHECKS, run_order=1
+        ):
+            raise ValueError(f"environment {env.name!r}: a plan or release check needs a gated environment")
         deploy = target.deploy(config, env, refs)
         after = _unit_actions(env, refs, AFTER_DEPLOY, run_order=max(a.run_order for a in deploy) + 1)
         return (
@@ -305,6 +310,7 @@ def _environment_stages(
     # stage on its own (docs/operations.md, "Why each step is there").
     after = _unit_actions(env, refs, AFTER_DEPLOY, run_order=record.run_order)
     checks = _unit_actions(env, refs, PLAN_CHECKS, run_order=target.PLAN_CHECKS_RUN_ORDER)
+    release_checks = _unit_actions(env, refs, RELEASE_CHECKS, run_order=target.RELEASE_CHECKS_RUN_ORDER)
     planned = target.plan(config, env, refs, review_namespace=namespace, review_checks=_review_checks(env))
     return (
         StageSpec(
@@ -322,7 +328,7 @@ def _environment_stages(
         ),
         StageSpec(
             env.name,
-            (*release, record, *after),
+            (*sorted((*release, *release_checks), key=lambda action: action.run_order), record, *after),
             environment=env.name,
             before_entry=changes_condition(env),
             on_success=alarms_condition(env, refs),

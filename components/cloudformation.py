@@ -292,6 +292,9 @@ def _reader_variable(env: EnvironmentConfig, refs: PipelineRefs) -> list[dict[st
 # The gate units' plan checks run beside the plan change set's creation: after the recovery
 # (a stack it clears is one they need not read), before the review that shows them.
 PLAN_CHECKS_RUN_ORDER = 2
+# The release checks run beside the confirmation, after the release's change set exists and before
+# it is executed (run order 3).
+RELEASE_CHECKS_RUN_ORDER = 2
 
 
 def review_check_variables(review_checks: Mapping[str, str]) -> list[dict[str, str]]:

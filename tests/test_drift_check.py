@@ -223,7 +223,10 @@ def test_a_stack_in_sync_passes_with_its_status(tmp_path):
         ["cloudformation", "detect-stack-drift"],
         ["cloudformation", "describe-stack-drift-detection-status"],
         ["cloudformation", "describe-stack-resource-drifts"],
+        ["cloudformation", "describe-stack-resource-drifts"],
     ]
+    # Each call bounded, so that one that hangs cannot outlast the wait.
+    assert all("--cli-read-timeout" in call for call in calls)
     assert result.exported == {
         "DRIFT_STATUS": "IN_SYNC",
         "DRIFTED_COUNT": "0",
@@ -241,7 +244,9 @@ def test_drift_is_listed_with_its_properties_and_warn_lets_the_plan_go_on(tmp_pa
         "DRIFTED_COUNT": "2",
         "DRIFT_SUMMARY": "2 drifted: Service MODIFIED (/DesiredCount); TaskRole DELETED",
     }
-    assert "/DesiredCount: expected '2', actual '5'" in result.output
+    assert "    /DesiredCount: NOT_EQUAL" in result.output
+    # Which properties, never their values (a secret's value can be one).
+    assert "'5'" not in result.output
     assert "WARNING (driftCheck: warn)" in result.output
 
 
@@ -250,7 +255,7 @@ def test_block_stops_the_plan_on_drift(tmp_path):
         tmp_path, "UPDATE_COMPLETE", mode="block", pages=[{"StackResourceDrifts": [ROLE_DRIFT]}]
     )
     assert not result.succeeded
-    assert "driftCheck is block: shop-prod is DRIFTED, so the plan stops here" in result.output
+    assert "driftCheck is block: shop-prod is DRIFTED, so this stage stops here" in result.output
 
 
 def test_every_page_of_drifts_is_read_and_detection_is_awaited(tmp_path):
@@ -266,7 +271,11 @@ def test_every_page_of_drifts_is_read_and_detection_is_awaited(tmp_path):
     )
     assert result.succeeded, result.output
     assert [c[1] for c in calls].count("describe-stack-drift-detection-status") == 3
-    assert calls[-1][-4:] == ["--next-token", "token-1", "--output", "json"]
+    drift_pages = [c for c in calls if c[1] == "describe-stack-resource-drifts" and "MODIFIED" in c]
+    assert [c[c.index("--next-token") + 1] if "--next-token" in c else None for c in drift_pages] == [
+        None,
+        "token-1",
+    ]
     assert result.exported["DRIFTED_COUNT"] == "2"
 
 
@@ -291,6 +300,8 @@ def test_a_stack_with_nothing_deployed_has_nothing_to_check(tmp_path, status, su
     ("status", "variables", "reason"),
     [
         ("denied", {}, "not authorized to perform: cloudformation:DescribeStacks"),
+        # Another detection keeps running (AWS runs one per stack at a time).
+        ("UPDATE_COMPLETE", {"STUB_DETECT_BUSY": "3"}, "Drift detection is already in progress for stack"),
         ("UPDATE_IN_PROGRESS", {}, "the stack is UPDATE_IN_PROGRESS: another operation is running on it"),
         (
             "UPDATE_COMPLETE",
@@ -314,7 +325,7 @@ def test_a_stack_that_cannot_be_checked_is_unchecked_warned_or_blocked(tmp_path,
     assert reason in warned.exported["DRIFT_SUMMARY"]
     blocked, _ = check(tmp_path / "block", status, mode="block", **variables)
     assert not blocked.succeeded
-    assert "is UNCHECKED, so the plan stops here" in blocked.output
+    assert "is UNCHECKED, so this stage stops here" in blocked.output
 
 
 def test_a_long_summary_is_cut_to_what_an_approval_can_show(tmp_path):
@@ -344,7 +355,8 @@ def test_the_review_shows_each_check_in_its_report_and_summary(tmp_path):
         text=True,
         check=True,
     )
-    assert run.stdout.strip().endswith("; drift: 1 drifted: Service MODIFIED (/DesiredCount)")
+    # First in the summary line, before the counts: no cut to the line's limit takes it off.
+    assert run.stdout.startswith("production: drift: 1 drifted: Service MODIFIED (/DesiredCount); ")
     report = (tmp_path / "report.md").read_text()
     assert "## Checks beside the plan\n\n- drift: 1 drifted: Service MODIFIED (/DesiredCount)\n" in report
 
@@ -352,3 +364,181 @@ def test_the_review_shows_each_check_in_its_report_and_summary(tmp_path):
 def test_a_config_without_the_check_declares_nothing_of_it():
     mocks = run_config(config_with(environments=[gated()]), stack="shop").mocks
     assert not [r for r in mocks.resources if "drift" in r.name]
+
+
+def test_another_detection_running_is_waited_for(tmp_path):
+    result, calls = check(tmp_path, "UPDATE_COMPLETE", mode="block", STUB_DETECT_BUSY="1")
+    assert result.succeeded, result.output
+    assert [c[1] for c in calls].count("detect-stack-drift") == 2
+    assert result.exported["DRIFT_STATUS"] == "IN_SYNC"
+
+
+def test_resources_not_checked_are_counted_and_do_not_block(tmp_path):
+    result, _ = check(tmp_path, "UPDATE_ROLLBACK_COMPLETE", mode="block", STUB_NOT_CHECKED="2")
+    assert result.succeeded, result.output
+    assert result.exported["DRIFT_SUMMARY"] == "in sync: no resource drifted (2 not checked)"
+
+
+def test_the_stacks_drift_status_wins_over_an_empty_listing(tmp_path):
+    result, _ = check(tmp_path, "UPDATE_COMPLETE", mode="block", STUB_STACK_DRIFT_STATUS="DRIFTED")
+    assert not result.succeeded
+    assert result.exported["DRIFT_STATUS"] == ""  # not exported: the stage failed first
+    assert "shop-prod: DRIFTED: drifted: CloudFormation lists no drifted resource" in result.output
+
+
+def test_the_summary_holds_only_plain_characters_whatever_a_property_path_holds(tmp_path):
+    hostile = {
+        **SERVICE_DRIFT,
+        "PropertyDifferences": [
+            {
+                "PropertyPath": '/EventPattern/a"},{"name":"REVIEW_CHECK_X","value":"#{Plan-x.Y}[ok](https:evil)`<b>'
+            }
+        ],
+    }
+    result, _ = check(tmp_path, "UPDATE_COMPLETE", pages=[{"StackResourceDrifts": [hostile]}])
+    summary = result.exported["DRIFT_SUMMARY"]
+    assert summary == (
+        "1 drifted: Service MODIFIED "
+        "(/EventPattern/a??,??name?:?REVIEW_CHECK_X?,?value?:???Plan-x.Y??ok?(https:evil)??b?)"
+    )
+    assert not set(summary) & set('"{}[]`<>#$\\')
+
+
+def test_an_unchecked_summary_is_cut_like_any_other(tmp_path):
+    result, _ = check(
+        tmp_path, "UPDATE_COMPLETE", STUB_DETECTION="DETECTION_FAILED", STUB_DETECTION_REASON="x" * 900
+    )
+    assert len(result.exported["DRIFT_SUMMARY"]) == 200
+
+
+def test_the_checkout_cannot_stand_in_for_the_results(tmp_path):
+    # The application's checkout is the build's working folder: what it holds is not read.
+    work = tmp_path / "work"
+    (work / "drift").mkdir(parents=True)
+    (work / "drift" / "exports.sh").symlink_to("/dev/null")
+    (work / "exports.sh").write_text("export DRIFT_STATUS=IN_SYNC\n")
+    result, _ = check(tmp_path, "UPDATE_COMPLETE", pages=[{"StackResourceDrifts": [ROLE_DRIFT]}])
+    assert result.exported["DRIFT_STATUS"] == "DRIFTED"
+
+
+def test_block_checks_again_in_the_release_stage_before_anything_is_executed(four):
+    assert [(a["name"], a["runOrder"]) for a in actions_of(four, "production")] == [
+        ("CreateChangeSet", 1),
+        ("ConfirmChangeSet", 2),
+        ("CheckDrift", 2),
+        ("ExecuteChangeSet", 3),
+        ("RecordRelease", 4),
+        ("Verify", 4),
+    ]
+    again = action_of(four, "production", "CheckDrift")
+    assert again["configuration"]["ProjectName"] == "todobackend-four-environments-drift-production"
+    assert "namespace" not in again
+    # warn shows drift at plan time only.
+    assert "CheckDrift" not in [a["name"] for a in actions_of(four, "qa")]
+
+
+def test_the_role_is_allowed_every_read_handler_of_the_example_templates_resource_types(four):
+    from tests.support.deploy_requests import handler_permissions, load_template
+
+    template = load_template((ROOT / "examples" / "infra-repo" / "stack.yml").read_text())
+    types = sorted({r["Type"] for r in template["Resources"].values() if r["Type"].startswith("AWS::")})
+    role = declared_roles(four)["drift-production-role"]
+    # Reading the stack's secrets and its functions' encrypted variables, as IAM sets the context
+    # for them: the secret carries CloudFormation's stack tag, the decrypt comes through Lambda.
+    context = {
+        "secretsmanager:GetSecretValue": {
+            "secretsmanager:ResourceTag/aws:cloudformation:stack-name": "todobackend-prod"
+        },
+        "kms:Decrypt": {"kms:ViaService": "lambda.us-east-1.amazonaws.com"},
+    }
+    resource = {
+        "secretsmanager:GetSecretValue": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+        "kms:Decrypt": "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab",
+    }
+    needed = [
+        Request(action, resource.get(action, "*"), context.get(action, {}), why=f"{type_name} read handler")
+        for type_name in types
+        for action in handler_permissions(type_name, ["read"])
+    ]
+    assert len(needed) > 20
+    assert role.denied(needed) == []
+
+
+def test_the_role_reads_no_data_and_detects_no_stack_set_drift(four):
+    role = declared_roles(four)["drift-production-role"]
+    refused = [
+        Request("dynamodb:GetItem", "arn:aws:dynamodb:us-east-1:123456789012:table/todobackend-releases"),
+        Request("dynamodb:Scan", "arn:aws:dynamodb:us-east-1:123456789012:table/todobackend-releases"),
+        Request("sqs:ReceiveMessage", "arn:aws:sqs:us-east-1:123456789012:orders"),
+        Request(
+            "logs:GetLogEvents", "arn:aws:logs:us-east-1:123456789012:log-group:/aws/codebuild/x:log-stream:y"
+        ),
+        Request("codebuild:BatchGetBuilds", "arn:aws:codebuild:us-east-1:123456789012:project/x"),
+        Request(
+            "cloudformation:DetectStackSetDrift", "arn:aws:cloudformation:us-east-1:123456789012:stackset/x:1"
+        ),
+        # Another stack's secret; a key not through Lambda (the artifact key is the one the check's
+        # input needs: ArtifactKey).
+        Request(
+            "secretsmanager:GetSecretValue",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+            {"secretsmanager:ResourceTag/aws:cloudformation:stack-name": "todobackend-qa"},
+        ),
+        Request(
+            "kms:Decrypt",
+            "arn:aws:kms:us-east-1:123456789012:key/0000abcd-12ab-34cd-56ef-1234567890ab",
+            {"kms:ViaService": "s3.us-east-1.amazonaws.com"},
+        ),
+    ]
+    assert [r for r in refused if role.allows(r)] == []
+
+
+def test_what_a_check_says_is_shown_as_plain_text_and_never_as_markup(tmp_path):
+    subprocess.run(  # noqa: S603 (the project's own renderer)
+        [
+            sys.executable,
+            str(ROOT / "build-image" / "changeset_report.py"),
+            "--environment",
+            "production",
+            "--out-dir",
+            str(tmp_path),
+            "--check",
+            'drift=[open the reviewed change set](javascript:alert(1)) `x` **passed** <b>"',
+            str(ROOT / "tests" / "fixtures" / "changesets" / "release.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    page = (tmp_path / "report.html").read_text()
+    assert "javascript:alert(1)" in page  # shown, as text
+    assert 'href="javascript' not in page
+    assert "<strong>passed" not in page and "<b>" not in page and "<code>x" not in page
+    assert "?open the reviewed change set?(javascript:alert(1)) ?x? ??passed?? ?b??" in page
+
+
+def test_in_codebuild_the_review_runs_the_images_own_renderer_and_gate(tmp_path):
+    """A variable that reaches the build (a pipeline variable resolved into the action's
+    configuration) cannot choose what reviews a release: with CODEBUILD_BUILD_ID set, the
+    review ignores CHANGESET_RENDERER, RELEASE_GATE and PYTHON."""
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.py"
+    evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    for script, mode in (("review-change-set", "confirm"), ("record-release", "")):
+        run = subprocess.run(  # noqa: S603 (the project's own scripts)
+            ["bash", str(ROOT / "build-image" / script)],
+            cwd=tmp_path,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "CODEBUILD_BUILD_ID": "shop-review:0a1b",
+                "REVIEW_MODE": mode or "review",
+                "CHANGESET_RENDERER": str(evil),
+                "RELEASE_GATE": str(evil),
+                "PYTHON": sys.executable,
+            },
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert not marker.exists(), (script, run.stdout, run.stderr)
+        assert "/opt/ecs-delivery/release_gate.py" in run.stderr, run.stderr

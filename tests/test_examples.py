@@ -35,6 +35,7 @@ def test_the_build_image_carries_the_daemon_start_the_buildspec_calls():
         "recover-stack",
         "verify-environment",
         "record-release",
+        "check-drift",
         "/usr/local/bin/",
     ]
 

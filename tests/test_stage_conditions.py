@@ -91,9 +91,11 @@ def test_a_gated_environment_plans_then_asks_then_releases_only_when_something_c
     # rollback returns to), the execute, its record and the smoke test side by side.
     release = stage(four, "production")
     assert release["beforeEntry"] == skip_when_nothing_changes
+    # driftCheck: block checks again beside the confirmation, before the execute.
     assert [(a["name"], a["runOrder"]) for a in release["actions"]] == [
         ("CreateChangeSet", 1),
         ("ConfirmChangeSet", 2),
+        ("CheckDrift", 2),
         ("ExecuteChangeSet", 3),
         ("RecordRelease", 4),
         ("Verify", 4),

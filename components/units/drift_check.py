@@ -35,12 +35,14 @@ from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 from components.config import EnvironmentConfig
 from components.iam_policies import PolicyDocument, document, statement
 from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
-from components.units.seam import PLAN_CHECKS, GateBinding, UnitContext
+from components.units.seam import PLAN_CHECKS, RELEASE_CHECKS, GateBinding, UnitContext
 
 NAME = "drift-check"
 # CodeBuild's exported variables, as build-image/check-drift leaves them in drift/exports.sh.
 EXPORTED_VARIABLES = ("DRIFT_STATUS", "DRIFTED_COUNT", "DRIFT_SUMMARY")
-COMMANDS = ("check-drift", "source drift/exports.sh")
+# The results go to a file outside the application's checkout (the build's working folder), which
+# the repository could otherwise fill with a symlink or a folder of the same name.
+COMMANDS = ('export DRIFT_EXPORTS="$(mktemp -d)/exports.sh"', "check-drift", 'source "$DRIFT_EXPORTS"')
 # The project's bound: Lambda compute's 15 minutes (the project runs on the tools image like the
 # environment's other small steps); check-drift waits for the detection at most WAIT_MINUTES of
 # it, asking every POLL_SECONDS, and leaves the rest for its own start and its report.
@@ -48,11 +50,32 @@ TIMEOUT_MINUTES = 15
 WAIT_MINUTES = 12
 POLL_SECONDS = 5
 READ_ONLY_POLICY = "ReadOnlyAccess"
-# The calls that start drift detection; ReadOnlyAccess allows them on every stack
-# (`cloudformation:Detect*`), the role only on its own. DetectStackDrift is authorized with
+# The calls that start drift detection; ReadOnlyAccess allows them on every stack and stack set
+# (`cloudformation:Detect*`), the role only on its own stack. DetectStackDrift is authorized with
 # DetectStackResourceDrift as well (ASSUMPTION: third-party docs of the operation say so; the
 # Service Authorization Reference lists both actions on the `stack` resource type).
 DETECT_ACTIONS = ("cloudformation:DetectStackDrift", "cloudformation:DetectStackResourceDrift")
+OTHER_DETECT_ACTIONS = ("cloudformation:DetectStackSetDrift",)
+# What ReadOnlyAccess allows beyond reading configuration, which drift detection never needs: the
+# data in tables, queues and logs, and other builds' output (the read handlers of the resource
+# types, in the CloudFormation registry schemas, describe resources, they do not read their
+# data: tests/test_drift_check.py proves the example template's are still allowed). Objects in S3
+# stay readable: CodeBuild reads the check's input artifact with the role.
+DATA_READS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:PartiQLSelect",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "sqs:ReceiveMessage",
+    "logs:FilterLogEvents",
+    "logs:GetLogEvents",
+    "logs:GetQueryResults",
+    "logs:StartQuery",
+    "codebuild:BatchGetBuilds",
+)
 
 
 def namespace(environment: str) -> str:
@@ -87,6 +110,15 @@ def drift_environment(*, environment: str, stack_name: str, mode: str) -> dict[s
     }
 
 
+# What the read handlers of two common resource types need beyond ReadOnlyAccess (the
+# CloudFormation registry schemas, cfn-lint's copy: AWS::SecretsManager::Secret's read handler
+# lists secretsmanager:GetSecretValue, AWS::Lambda::Function's kms:Decrypt), each as narrow as IAM
+# lets it be: the secrets CloudFormation tagged as this stack's (`aws:cloudformation:stack-name`,
+# a tag nobody can set: the `aws:` prefix is reserved, "Tagging AWS resources"), and decrypting
+# only through Lambda, in this region.
+STACK_TAG = "aws:cloudformation:stack-name"
+
+
 def drift_role_policy(
     *,
     log_group_arn: str,
@@ -94,10 +126,13 @@ def drift_role_policy(
     account_id: str,
     tools_image_repository_arn: str,
     stack_arn: str,
+    stack_name: str,
+    region: str,
     kms_key_arn: Optional[str] = None,
 ) -> PolicyDocument:
     """Beside ReadOnlyAccess (attached): log, pull the tools image, read its input (CodeBuild
-    downloads it, unused), start drift detection on its own stack and no other."""
+    downloads it, unused), start drift detection on its own stack and no other, read what its
+    stack's secrets and functions need (`STACK_TAG`), and read no data (`DATA_READS`)."""
     statements: list[Optional[dict[str, Any]]] = list(
         iam_policies.verify_role_policy(
             log_group_arn=log_group_arn,
@@ -108,6 +143,24 @@ def drift_role_policy(
         )["Statement"]
     )
     statements.append(statement("DetectOwnStackDrift", list(DETECT_ACTIONS), [stack_arn]))
+    # The stack's ARN names the partition, region and account its secrets and keys live in.
+    _, partition, _, region_of_stack, account_of_stack = stack_arn.split(":")[:5]
+    statements.append(
+        statement(
+            "ReadOwnStackSecrets",
+            ["secretsmanager:GetSecretValue"],
+            [f"arn:{partition}:secretsmanager:{region_of_stack}:{account_of_stack}:secret:*"],
+            {"StringEquals": {f"secretsmanager:ResourceTag/{STACK_TAG}": stack_name}},
+        )
+    )
+    statements.append(
+        statement(
+            "DecryptThroughLambda",
+            ["kms:Decrypt"],
+            [f"arn:{partition}:kms:{region_of_stack}:{account_of_stack}:key/*"],
+            {"StringEquals": {"kms:ViaService": f"lambda.{region}.amazonaws.com"}},
+        )
+    )
     statements.append(
         {
             "Sid": "NoOtherStackDrift",
@@ -116,6 +169,10 @@ def drift_role_policy(
             "NotResource": [stack_arn],
         }
     )
+    statements.append(
+        {"Sid": "NoStackSetDrift", "Effect": "Deny", "Action": list(OTHER_DETECT_ACTIONS), "Resource": ["*"]}
+    )
+    statements.append({"Sid": "NoDataReads", "Effect": "Deny", "Action": list(DATA_READS), "Resource": ["*"]})
     return document(*statements)
 
 
@@ -148,6 +205,8 @@ class DriftCheck(pulumi.ComponentResource):
                 account_id=v["account_id"],
                 tools_image_repository_arn=v["image_repository_arn"],
                 stack_arn=stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name),
+                stack_name=args.stack_name,
+                region=v["region"],
                 kms_key_arn=v["kms_key_arn"],
             ),
         )
@@ -207,7 +266,19 @@ def actions(
         input_artifacts=(APPLICATION_SOURCE,),
         namespace=namespace(env.name),
     )
-    return {PLAN_CHECKS: (check,)}
+    if env.drift_check != "block":
+        return {PLAN_CHECKS: (check,)}
+    # block: once more in the release stage, before anything is executed: the approval can wait
+    # for days, and a change made meanwhile would be released over unseen (a rollback or retry
+    # runs it too). Its result is the stage's; it exports nothing.
+    again = ActionSpec(
+        name="CheckDrift",
+        category="Test",
+        provider="CodeBuild",
+        configuration=dict(check.configuration),
+        input_artifacts=(APPLICATION_SOURCE,),
+    )
+    return {PLAN_CHECKS: (check,), RELEASE_CHECKS: (again,)}
 
 
 def review_checks(env: EnvironmentConfig) -> dict[str, str]:

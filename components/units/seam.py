@@ -28,10 +28,15 @@ PLAN_CHECKS = "plan-checks"
 """A gated environment's plan stage, once the deploy target has readied the environment and
 beside its planning (the change set's creation): checks the review then shows
 (`review_checks`), which fail the plan stage, and so ask nobody to approve, when they must."""
+RELEASE_CHECKS = "release-checks"
+"""A gated environment's release stage, once the deploy target has planned the release again and
+beside its confirmation, before it applies anything: checks that must hold when the release
+happens, not only when it was planned (an approval can wait for days). A failure stops the
+release, in a rollback or retry too."""
 AFTER_DEPLOY = "after-deploy"
 """The stage that deploys (ungated) or releases (gated), after the deploy target's actions:
 what runs against the deployed environment. A stage rollback or retry runs it again."""
-SLOTS = (PLAN_CHECKS, AFTER_DEPLOY)
+SLOTS = (PLAN_CHECKS, RELEASE_CHECKS, AFTER_DEPLOY)
 
 
 @dataclass(frozen=True)

@@ -180,10 +180,13 @@ else:
 
 
 # The drift check (build-image/check-drift): a stack in STUB_STATUS ("missing": none; "denied":
-# not readable); each DescribeStackDriftDetectionStatus answers the next of the comma-separated
+# not readable); the first STUB_DETECT_BUSY DetectStackDrift calls refused because another
+# detection runs; each DescribeStackDriftDetectionStatus answers the next of the comma-separated
 # STUB_DETECTION (the last one from then on; default DETECTION_COMPLETE), with
-# STUB_DETECTION_REASON; DescribeStackResourceDrifts pages from STUB_DRIFT_PAGES/<token>.json (the
-# first is page-1), each {"StackResourceDrifts": [...], "NextToken": ...}.
+# STUB_DETECTION_REASON and the stack's STUB_STACK_DRIFT_STATUS; DescribeStackResourceDrifts of
+# MODIFIED and DELETED resources pages from STUB_DRIFT_PAGES/<token>.json (the first is page-1),
+# each {"StackResourceDrifts": [...], "NextToken": ...}, and of NOT_CHECKED ones lists
+# STUB_NOT_CHECKED resources.
 DRIFT_AWS = r'''#!/usr/bin/env python3
 """Stands in for the AWS CLI: drift detection on a stack in STUB_STATUS, every call recorded."""
 import json, os, sys
@@ -209,6 +212,9 @@ if args[:2] == ["cloudformation", "describe-stacks"]:
         fail("AccessDenied", "DescribeStacks", "User is not authorized to perform: cloudformation:DescribeStacks")
     print(json.dumps({"Stacks": [{"StackName": value("--stack-name"), "StackStatus": status}]}))
 elif args[:2] == ["cloudformation", "detect-stack-drift"]:
+    asked = sum(1 for line in open(os.environ["STUB_LOG"]) if "detect-stack-drift" in line)
+    if asked <= int(os.environ.get("STUB_DETECT_BUSY", "0")):
+        fail("ValidationError", "DetectStackDrift", "Drift detection is already in progress for stack")
     print(json.dumps({"StackDriftDetectionId": "b78ac9b0-dec1-11e7-a451-503a3example"}))
 elif args[:2] == ["cloudformation", "describe-stack-drift-detection-status"]:
     answers = os.environ.get("STUB_DETECTION", "DETECTION_COMPLETE").split(",")
@@ -217,9 +223,18 @@ elif args[:2] == ["cloudformation", "describe-stack-drift-detection-status"]:
     answer = {"StackDriftDetectionId": value("--stack-drift-detection-id"), "DetectionStatus": detection}
     if os.environ.get("STUB_DETECTION_REASON"):
         answer["DetectionStatusReason"] = os.environ["STUB_DETECTION_REASON"]
+    if os.environ.get("STUB_STACK_DRIFT_STATUS"):
+        answer["StackDriftStatus"] = os.environ["STUB_STACK_DRIFT_STATUS"]
     print(json.dumps(answer))
 elif args[:2] == ["cloudformation", "describe-stack-resource-drifts"]:
-    assert args[args.index("--stack-resource-drift-status-filters") + 1 :][:2] == ["MODIFIED", "DELETED"], args
+    filters = args[args.index("--stack-resource-drift-status-filters") + 1 :]
+    if filters[:1] == ["NOT_CHECKED"]:
+        unchecked = int(os.environ.get("STUB_NOT_CHECKED", "0"))
+        print(json.dumps({"StackResourceDrifts": [
+            {"LogicalResourceId": f"Unchecked{n}", "StackResourceDriftStatus": "NOT_CHECKED"} for n in range(unchecked)
+        ]}))
+        sys.exit(0)
+    assert filters[:2] == ["MODIFIED", "DELETED"], args
     token = value("--next-token") if "--next-token" in args else "page-1"
     path = os.path.join(os.environ.get("STUB_DRIFT_PAGES", ""), token + ".json")
     sys.stdout.write(open(path).read() if os.path.exists(path) else json.dumps({"StackResourceDrifts": []}))

@@ -239,7 +239,7 @@ class Model:
         elif first == "verify-environment":
             parts.append(Part("the smoke test's command", 0, APPLICATION))
         else:
-            if first == "check-drift":
+            if first == "check-drift" or _runs(project, "check-drift"):
                 parts.append(Part("drift detection", DRIFT_DETECTION.seconds))
             calls = [c for c in aws_calls if c[:1] != ("configure",)]
             parts.append(Part(f"{len(calls)} AWS CLI calls", len(calls) * AWS_CLI_CALL.seconds))
@@ -314,6 +314,12 @@ def _build_environment(run) -> Mapping[str, Any]:
         if p["environment"].get("privilegedMode")
     }.values()
     return environment
+
+
+def _runs(project: Mapping[str, Any], command: str) -> bool:
+    """Whether the project's inline buildspec runs `command` (after setting its variables)."""
+    buildspec = project["source"].get("buildspec", "buildspec.yml")
+    return buildspec != "buildspec.yml" and command in json.loads(buildspec)["phases"]["build"]["commands"]
 
 
 def _first_command(project: Mapping[str, Any]) -> Optional[str]:

@@ -797,7 +797,7 @@ class PipelineRun:
             exported = self._review(execution, environment, buildspec)
         elif commands[0] == "recover-stack":
             exported = self._recover(environment, buildspec)
-        elif commands[0] == "check-drift":
+        elif "check-drift" in commands:
             exported = self._check_drift(environment, buildspec)
         elif commands[0] == "verify-environment":
             exported = self._verify(environment)

@@ -26,7 +26,7 @@ import pulumi_aws as aws
 
 from components import iam_policies
 from components.approvers import APPROVAL_ACTION, Approvers, ApproversArgs
-from components.blueprint import approval_stage_name
+from components.blueprint import approval_stage_of
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs, ReleaseChecks
 from components.cloudformation import plan_change_set_name
 from components.codebuild_runner import SmallProject
@@ -240,7 +240,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     name_prefix=args.name_prefix,
                     environment=env.name,
                     pipeline_arn=pipeline_arn,
-                    approval_stage=approval_stage_name(env.name),
+                    approval_stage=approval_stage_of(env),
                     principals=tuple(env.approvers),
                     create_group=env.approver_group,
                 ),
@@ -262,7 +262,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     project=small,
                     checks=ReleaseChecks(
                         pipeline_name=args.pipeline_name,
-                        approval_stage=approval_stage_name(env.name),
+                        approval_stage=approval_stage_of(env),
                         approval_action=APPROVAL_ACTION,
                         approvers=tuple(env.approvers),
                         image_repository_name=args.stores.application_repository_name,

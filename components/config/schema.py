@@ -1179,6 +1179,8 @@ class DeliveryConfig(_Section):
             differing = next(
                 (i for i, env in zip(indexes, members) if set(env.approvers) != set(members[0].approvers)), None
             )
+            if not all(env.approval for env in members):
+                differing = None  # ungated members have no approvers; mixed gating is reported above
             if differing is not None:
                 problems.append(
                     f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) name different "

@@ -375,7 +375,9 @@ def wave_summary_limit(wave: str, members: int) -> int:
     """How long each member's REVIEW_SUMMARY may be (the review cuts it there: SUMMARY_LIMIT), so
     that the wave's approval shows all of them within MAX_APPROVAL_CUSTOM_DATA once resolved."""
     resolved_suffix = len(_wave_custom_data_suffix().split("#")[0]) + COMMIT_ID_LENGTH
-    fixed = len(_wave_custom_data_prefix(wave)) + (members - 1) * len(WAVE_SUMMARY_SEPARATOR) + resolved_suffix
+    fixed = (
+        len(_wave_custom_data_prefix(wave)) + (members - 1) * len(WAVE_SUMMARY_SEPARATOR) + resolved_suffix
+    )
     return (MAX_APPROVAL_CUSTOM_DATA - fixed) // members
 
 
@@ -384,7 +386,10 @@ def _with_variables(action: ActionSpec, variables: list[dict[str, str]]) -> Acti
     current = json.loads(action.configuration.get("EnvironmentVariables") or "[]")
     return dataclasses.replace(
         action,
-        configuration={**action.configuration, "EnvironmentVariables": codebuild_variables(current + variables)},
+        configuration={
+            **action.configuration,
+            "EnvironmentVariables": codebuild_variables(current + variables),
+        },
     )
 
 
@@ -441,7 +446,9 @@ def _wave_approval(wave: str, members: list[EnvironmentConfig], refs: PipelineRe
             # Every member's one-line summary (each begins with its environment's name), each
             # cut by its review to its share of the 500 characters (wave_summary_limit).
             "CustomData": _wave_custom_data_prefix(wave)
-            + WAVE_SUMMARY_SEPARATOR.join(f"#{{{plan_namespace(env.name)}.REVIEW_SUMMARY}}" for env in members)
+            + WAVE_SUMMARY_SEPARATOR.join(
+                f"#{{{plan_namespace(env.name)}.REVIEW_SUMMARY}}" for env in members
+            )
             + _wave_custom_data_suffix(),
             # One link: the first member's full report (each member's is its review's REPORT_URL,
             # shown in the pipeline's console beside its review action).
@@ -473,7 +480,9 @@ def _wave_stages(
         return (
             StageSpec(
                 wave,
-                tuple(_member_action(env, action) for env, (stage,) in per_member for action in stage.actions),
+                tuple(
+                    _member_action(env, action) for env, (stage,) in per_member for action in stage.actions
+                ),
                 environment=wave,
                 before_entry=deployment_window_condition(first),
                 on_success=_wave_alarms(members, refs),
@@ -514,7 +523,11 @@ def _wave_stages(
             wave,
             tuple(
                 sorted(
-                    (_member_action(env, action) for env, (_, _, release) in per_member for action in release.actions),
+                    (
+                        _member_action(env, action)
+                        for env, (_, _, release) in per_member
+                        for action in release.actions
+                    ),
                     key=lambda action: action.run_order,
                 )
             ),
@@ -539,7 +552,9 @@ def _all_environment_stages(config: DeliveryConfig, refs: PipelineRefs) -> tuple
             index += 1
             continue
         members = [env]
-        while index + len(members) < len(environments) and environments[index + len(members)].wave == env.wave:
+        while (
+            index + len(members) < len(environments) and environments[index + len(members)].wave == env.wave
+        ):
             members.append(environments[index + len(members)])
         stages.extend(_wave_stages(config, env.wave, members, refs))
         index += len(members)

@@ -24,7 +24,7 @@ one plus a config variant of `EnvironmentConfig`; the gates need no change.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from components.config import (

@@ -45,7 +45,9 @@ ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
 
-@pytest.fixture(scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES))
+@pytest.fixture(
+    scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES)
+)
 def declared(request):
     return any_stack(request.param).mocks
 
@@ -61,7 +63,9 @@ def environments(mocks) -> list[tuple[str, str, bool]]:
                 continue  # a gated environment's plan or approval: its release stage follows
             # A wave's stage holds its members' actions, named `<member>-<action>` (docs/waves.md).
             member = action["name"].rpartition("-")[0]
-            found.append((member or stage["name"], action["configuration"]["StackName"], mode == "CHANGE_SET_EXECUTE"))
+            found.append(
+                (member or stage["name"], action["configuration"]["StackName"], mode == "CHANGE_SET_EXECUTE")
+            )
     return found
 
 

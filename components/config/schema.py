@@ -1169,35 +1169,45 @@ class DeliveryConfig(_Section):
                 ("approverGroup", "approver_group"),
             ):
                 values = [getattr(env, attribute) for env in members]
-                differing = next((i for i, value in zip(indexes, values) if value != values[0]), None)
+                differing = next(
+                    (i for i, value in zip(indexes, values, strict=True) if value != values[0]), None
+                )
                 if differing is not None:
-                    shown = ", ".join(f"{env.name!r}: {_shown_setting(value)}" for env, value in zip(members, values))
+                    shown = ", ".join(
+                        f"{env.name!r}: {_shown_setting(value)}"
+                        for env, value in zip(members, values, strict=True)
+                    )
                     problems.append(
-                        f"environments[{differing}].{key}: the members of wave {wave!r} differ ({shown}); they share "
-                        f"one set of stages, which has one {key}: give every member the same"
+                        f"environments[{differing}].{key}: the members of wave {wave!r} differ ({shown}); "
+                        f"they share one set of stages, which has one {key}: give every member the same"
                     )
             differing = next(
-                (i for i, env in zip(indexes, members) if set(env.approvers) != set(members[0].approvers)), None
+                (
+                    i
+                    for i, env in zip(indexes, members, strict=True)
+                    if set(env.approvers) != set(members[0].approvers)
+                ),
+                None,
             )
             if not all(env.approval for env in members):
                 differing = None  # ungated members have no approvers; mixed gating is reported above
             if differing is not None:
                 problems.append(
-                    f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) name different "
-                    "approvers; the wave has one approval, and each member's release accepts only its own "
-                    "approvers' answer: give every member the same approvers"
+                    f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) "
+                    "name different approvers; the wave has one approval, and each member's release accepts "
+                    "only its own approvers' answer: give every member the same approvers"
                 )
             alarms = [alarm for env in members for alarm in env.alarms]
             if len(alarms) > MAX_CONDITION_RULES:
                 problems.append(
-                    f"environments[{indexes[-1]}].alarms: the members of wave {wave!r} watch {len(alarms)} alarms together; "
-                    f"their release stage has one on-success condition, which holds at most "
+                    f"environments[{indexes[-1]}].alarms: the members of wave {wave!r} watch {len(alarms)} "
+                    "alarms together; their release stage has one on-success condition, which holds at most "
                     f"{MAX_CONDITION_RULES} rules"
                 )
             elif len(set(alarms)) != len(alarms):
                 problems.append(
-                    f"environments[{indexes[-1]}].alarms: members of wave {wave!r} name the same alarm twice; "
-                    "their release stage watches each alarm once"
+                    f"environments[{indexes[-1]}].alarms: members of wave {wave!r} name the same alarm "
+                    "twice; their release stage watches each alarm once"
                 )
         return problems
 

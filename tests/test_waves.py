@@ -362,3 +362,16 @@ def test_the_gate_units_are_not_told_about_waves():
     for unit in GATES:
         source = Path(unit.__file__).read_text()
         assert "wave" not in source.lower(), unit.__name__
+
+
+def test_a_members_gate_units_keep_their_actions_and_namespaces_in_the_wave():
+    members = [member("prod-eu", driftCheck="block"), member("prod-us")]
+    config = load_config({**copy.deepcopy(BASE), "environments": members})
+    built = blueprint.delivery_blueprint(config, blueprint.worst_case_refs(config))
+    blueprint.validate_blueprint(built)
+    plan = next(stage for stage in built.stages if stage.name == "production-plan")
+    drift = [(a.name, a.run_order, a.namespace) for a in plan.actions if "Drift" in a.name]
+    assert drift == [("prod-eu-CheckDrift", 2, "Drift-prod-eu")]
+    review = next(a for a in plan.actions if a.name == "prod-eu-ReviewChangeSet")
+    variables = json.loads(review.configuration["EnvironmentVariables"])
+    assert {"name": "REVIEW_CHECK_DRIFT", "value": "#{Drift-prod-eu.DRIFT_SUMMARY}"} in variables

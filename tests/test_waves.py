@@ -143,6 +143,14 @@ def test_a_wave_members_name_the_same_approvers():
     ]
 
 
+def test_a_wave_members_name_their_approvers_rather_than_each_a_group_of_its_own():
+    assert problems_for(member("prod-eu"), member("prod-us", approverGroup=True)) == [
+        "ecs-delivery:environments[1].approverGroup: not in a wave ('production'): each member's group is its "
+        "own, so an approver in one member's group only would release that member and be refused by the "
+        "others; name the wave's approvers in every member's approvers instead"
+    ]
+
+
 def test_a_wave_members_watch_at_most_five_alarms_together():
     problems = problems_for(
         member("prod-eu", alarms=["a1", "a2", "a3"], bakeMinutes=10),

@@ -581,8 +581,8 @@ class EnvironmentGates(_Section):
     """Deploy beside the other environments of the same wave: one plan stage, one approval
     that shows every member's change, one release stage, each member's actions side by side
     (docs/waves.md). Members are adjacent in the list, 2 to 4 of them, all gated or all
-    ungated, with the same deploymentWindow, onFailure and approvers; the name follows the
-    environment-name rules and is no environment's name."""
+    ungated, with the same deploymentWindow, onFailure and approvers (and no approverGroup);
+    the name follows the environment-name rules and is no environment's name."""
 
     @model_validator(mode="after")
     def _gates_are_consistent(self, info: ValidationInfo) -> EnvironmentGates:
@@ -1166,7 +1166,6 @@ class DeliveryConfig(_Section):
                 ("approval", "approval"),
                 ("deploymentWindow", "deployment_window"),
                 ("onFailure", "on_failure"),
-                ("approverGroup", "approver_group"),
             ):
                 values = [getattr(env, attribute) for env in members]
                 differing = next(
@@ -1196,6 +1195,15 @@ class DeliveryConfig(_Section):
                     f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) "
                     "name different approvers; the wave has one approval, and each member's release accepts "
                     "only its own approvers' answer: give every member the same approvers"
+                )
+            grouped = next((i for i, env in zip(indexes, members, strict=True) if env.approver_group), None)
+            if grouped is not None:
+                # Each member's group is its own, and each member's confirm accepts only its own
+                # group's members: someone in one member's group could release that member alone.
+                problems.append(
+                    f"environments[{grouped}].approverGroup: not in a wave ({wave!r}): each member's group "
+                    "is its own, so an approver in one member's group only would release that member and be "
+                    "refused by the others; name the wave's approvers in every member's approvers instead"
                 )
             alarms = [alarm for env in members for alarm in env.alarms]
             if len(alarms) > MAX_CONDITION_RULES:

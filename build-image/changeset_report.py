@@ -158,6 +158,12 @@ class Review:
     checks: dict[str, str] = field(default_factory=dict)
     """What the gate units' checks beside the plan found (a check's name → its one-line
     result, e.g. drift: components/units/drift_check.py), shown as they said it."""
+    summary_limit: int = SUMMARY_LIMIT
+    """How long the approver's one line may be (shorter in a wave, whose approval shows every
+    member's: components/blueprint.py, wave_summary_limit)."""
+    wave_changes_before: tuple[int, ...] = ()
+    """In a wave, the CHANGE_COUNT of each member reviewed before this one: WAVE_CHANGE_COUNT
+    adds them to this change set's own (the wave's approval enters on the last member's)."""
 
     @property
     def no_changes(self) -> bool:
@@ -432,7 +438,8 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     """The one line an approver reads in the notification."""
     env = review.environment
     if review.no_changes:
-        return f"{env}: no changes to stack {review.stack_name}"
+        line = f"{env}: no changes to stack {review.stack_name}"
+        return line if len(line) <= limit else line[: limit - 1] + "…"
     if review.failed:
         line = f"{env}: change set FAILED on stack {review.stack_name} — {review.status_reason}"
         return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -1254,8 +1261,10 @@ def exports(review: Review) -> dict[str, str]:
     image = next((p for p in review.parameter_changes if p[0] == review.image_parameter), None)
     new_image = review.new_parameters.get(review.image_parameter, "")
     return {
-        "REVIEW_SUMMARY": summary_line(review),
+        "REVIEW_SUMMARY": summary_line(review, review.summary_limit),
         "CHANGE_COUNT": str(len(review.changes)),
+        # Outside a wave, the change set's own count.
+        "WAVE_CHANGE_COUNT": str(len(review.changes) + sum(review.wave_changes_before)),
         "REPLACEMENT_COUNT": str(len(review.replacements)),
         "REMOVAL_COUNT": str(len(review.removals)),
         "IMAGE_TAG": image[2] if image and image[2] else new_image,
@@ -1274,7 +1283,7 @@ def write_outputs(review: Review, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.md").write_text(markdown(review), encoding="utf-8")
     (out_dir / "report.html").write_text(html_report(review), encoding="utf-8")
-    (out_dir / "summary.txt").write_text(summary_line(review) + "\n", encoding="utf-8")
+    (out_dir / "summary.txt").write_text(summary_line(review, review.summary_limit) + "\n", encoding="utf-8")
     (out_dir / "exports.sh").write_text(
         "".join(f"export {k}={shlex.quote(v)}\n" for k, v in exports(review).items()), encoding="utf-8"
     )
@@ -1298,7 +1307,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument(
         "--check", action="append", default=[], metavar="NAME=RESULT", help="a check's result to show"
     )
+    parser.add_argument("--summary-limit", type=int, default=SUMMARY_LIMIT, help="the summary line's length")
+    parser.add_argument(
+        "--wave-changes-before",
+        metavar="COUNTS",
+        help="the change counts of the wave's members reviewed before, separated by spaces",
+    )
     args = parser.parse_args(argv)
+    counts = (args.wave_changes_before or "").split()
+    if not all(count.isdigit() for count in counts):
+        # An earlier member's CHANGE_COUNT that is no count: adding it up would hide a change.
+        parser.error(f"--wave-changes-before: {args.wave_changes_before!r} is not a list of change counts")
+    if args.summary_limit < 2:
+        parser.error(f"--summary-limit: {args.summary_limit} leaves no room for a summary")
     try:
         pages = [json.loads(p.read_text(encoding="utf-8")) for p in args.pages]
         stack = None
@@ -1332,8 +1353,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         safe_check(name): safe_check(result)
         for name, result in (check.partition("=")[::2] for check in args.check)
     }
+    review.summary_limit = args.summary_limit
+    review.wave_changes_before = tuple(int(count) for count in counts)
     write_outputs(review, args.out_dir)
-    print(summary_line(review))
+    print(summary_line(review, review.summary_limit))
     return 0
 
 

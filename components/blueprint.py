@@ -122,6 +122,11 @@ def approval_stage_name(environment: str) -> str:
     return f"{environment}-approval"
 
 
+def approval_stage_of(env: EnvironmentConfig) -> str:
+    """The stage holding the approval that answers for `env`: its own, or its wave's."""
+    return approval_stage_name(env.wave or env.name)
+
+
 def plan_namespace(environment: str) -> str:
     """Variables namespace of the plan stage's review (its CHANGE_COUNT gates the release)."""
     return f"Plan-{environment}"
@@ -338,6 +343,219 @@ def _environment_stages(
     )
 
 
+# -- waves: environments released side by side --------------------------------------------
+
+# CodePipeline's ActionName: 1-100 characters of [A-Za-z0-9.@_-] (API reference, ActionDeclaration).
+ACTION_NAME = re.compile(r"[A-Za-z0-9.@_-]{1,100}")
+# ASSUMPTION (the figure the lead's brief gives for the approval's "Comments" field; the API model
+# has no length for the CustomData configuration value beyond its 1000): CodePipeline shows at
+# most 500 characters of a manual approval's CustomData, after its variables are resolved.
+MAX_APPROVAL_CUSTOM_DATA = 500
+# A commit id as `#{<source>.CommitId}` resolves (a full git SHA-1).
+COMMIT_ID_LENGTH = 40
+
+
+def _wave_custom_data_prefix(wave: str) -> str:
+    return f"wave {wave}: "
+
+
+def _wave_custom_data_suffix() -> str:
+    return f" | commit #{{{APPLICATION_SOURCE_NAMESPACE}.CommitId}}"
+
+
+WAVE_SUMMARY_SEPARATOR = " | "
+
+
+def wave_summary_limit(wave: str, members: int) -> int:
+    """How long each member's REVIEW_SUMMARY may be (the review cuts it there: SUMMARY_LIMIT), so
+    that the wave's approval shows all of them within MAX_APPROVAL_CUSTOM_DATA once resolved."""
+    resolved_suffix = len(_wave_custom_data_suffix().split("#")[0]) + COMMIT_ID_LENGTH
+    fixed = (
+        len(_wave_custom_data_prefix(wave)) + (members - 1) * len(WAVE_SUMMARY_SEPARATOR) + resolved_suffix
+    )
+    return (MAX_APPROVAL_CUSTOM_DATA - fixed) // members
+
+
+def _with_variables(action: ActionSpec, variables: list[dict[str, str]]) -> ActionSpec:
+    """A CodeBuild action with more environment variables (the wave's, for a member's review)."""
+    current = json.loads(action.configuration.get("EnvironmentVariables") or "[]")
+    return dataclasses.replace(
+        action,
+        configuration={
+            **action.configuration,
+            "EnvironmentVariables": codebuild_variables(current + variables),
+        },
+    )
+
+
+def _member_action(env: EnvironmentConfig, action: ActionSpec) -> ActionSpec:
+    """A member's action in its wave's stage: named after the member, so that the names of the
+    members' actions stay unique within the stage."""
+    return dataclasses.replace(action, name=f"{env.name}-{action.name}")
+
+
+def wave_changes_condition(wave: str, last_member: EnvironmentConfig) -> ConditionSpec:
+    """Entry only when some member's reviewed change changes something. A condition's rules
+    are ANDed ("Configure conditions for a stage"), so "any member" cannot be one VariableCheck
+    per member: the last member's review adds every member's CHANGE_COUNT into
+    WAVE_CHANGE_COUNT, and the rule reads that."""
+    return ConditionSpec(
+        "SKIP",
+        (
+            RuleSpec(
+                "WaveChangesToRelease",
+                "VariableCheck",
+                {
+                    "Variable": f"#{{{plan_namespace(last_member.name)}.WAVE_CHANGE_COUNT}}",
+                    "Operator": "NE",
+                    "Value": "0",
+                },
+            ),
+        ),
+    )
+
+
+def _wave_alarms(members: list[EnvironmentConfig], refs: PipelineRefs) -> Optional[ConditionSpec]:
+    """Every member's alarms in the one on-success condition (rule names numbered across the
+    members; each rule keeps its member's bake and role)."""
+    rules = [
+        rule
+        for env in members
+        for rule in (alarms_condition(env, refs) or ConditionSpec("ROLLBACK", ())).rules
+    ]
+    if not rules:
+        return None
+    return ConditionSpec(
+        "ROLLBACK",
+        tuple(dataclasses.replace(rule, name=f"Alarm{index}") for index, rule in enumerate(rules, start=1)),
+    )
+
+
+def _wave_approval(wave: str, members: list[EnvironmentConfig], refs: PipelineRefs) -> ActionSpec:
+    return ActionSpec(
+        name="Approve",
+        category="Approval",
+        provider="Manual",
+        configuration={
+            "NotificationArn": refs.notification_topic_arn,
+            # Every member's one-line summary (each begins with its environment's name), each
+            # cut by its review to its share of the 500 characters (wave_summary_limit).
+            "CustomData": _wave_custom_data_prefix(wave)
+            + WAVE_SUMMARY_SEPARATOR.join(
+                f"#{{{plan_namespace(env.name)}.REVIEW_SUMMARY}}" for env in members
+            )
+            + _wave_custom_data_suffix(),
+            # One link: the first member's full report (each member's is its review's REPORT_URL,
+            # shown in the pipeline's console beside its review action).
+            "ExternalEntityLink": f"#{{{plan_namespace(members[0].name)}.REPORT_URL}}",
+        },
+        run_order=1,
+    )
+
+
+def _wave_stages(
+    config: DeliveryConfig, wave: str, members: list[EnvironmentConfig], refs: PipelineRefs
+) -> tuple[StageSpec, ...]:
+    """A wave (docs/waves.md): its members' stages as one set, each member's actions beside the
+    others' with their own run orders and names prefixed with the member's (the gate units and
+    the target write each member's actions as they would alone: namespaces stay per member).
+
+    - `<wave>-plan`: every member's plan; the reviews run once every change set exists, the last
+      member's after the others', adding their CHANGE_COUNTs into its WAVE_CHANGE_COUNT.
+    - `<wave>-approval`: one approval showing every member's summary, entered when the wave
+      changes something (wave_changes_condition).
+    - `<wave>`: every member's release side by side, on the same condition; the members' alarms
+      together, their shared onFailure. A member whose change set is empty runs its release
+      all the same (a stage cannot skip some of its actions).
+    An ungated wave is one stage `<wave>`: every member's deploy, side by side."""
+    first, last = members[0], members[-1]
+    shared_account = first.account if all(env.account == first.account for env in members) else None
+    per_member = [(env, _environment_stages(config, env, refs)) for env in members]
+    if not first.approval:
+        return (
+            StageSpec(
+                wave,
+                tuple(
+                    _member_action(env, action) for env, (stage,) in per_member for action in stage.actions
+                ),
+                environment=wave,
+                before_entry=deployment_window_condition(first),
+                on_success=_wave_alarms(members, refs),
+                on_failure=failure_spec(first),
+                account=shared_account,
+            ),
+        )
+    limit = wave_summary_limit(wave, len(members))
+    last_run_order = max(a.run_order for _, stages in per_member for a in stages[0].actions)
+    plan_actions: list[ActionSpec] = []
+    for env, (plan, _, _) in per_member:
+        for action in plan.actions:
+            if action.namespace == plan_namespace(env.name):
+                # The review: what the approval shows of this member, cut to its share.
+                action = _with_variables(action, [{"name": "SUMMARY_LIMIT", "value": str(limit)}])
+                if env is last:
+                    before = " ".join(f"#{{{plan_namespace(m.name)}.CHANGE_COUNT}}" for m in members[:-1])
+                    action = dataclasses.replace(
+                        _with_variables(action, [{"name": "WAVE_CHANGES_BEFORE", "value": before}]),
+                        run_order=last_run_order + 1,
+                    )
+            plan_actions.append(_member_action(env, action))
+    return (
+        StageSpec(
+            plan_stage_name(wave),
+            tuple(sorted(plan_actions, key=lambda action: action.run_order)),
+            environment=wave,
+            before_entry=deployment_window_condition(first),
+            account=shared_account,
+        ),
+        StageSpec(
+            approval_stage_name(wave),
+            (_wave_approval(wave, members, refs),),
+            environment=wave,
+            before_entry=wave_changes_condition(wave, last),
+        ),
+        StageSpec(
+            wave,
+            tuple(
+                sorted(
+                    (
+                        _member_action(env, action)
+                        for env, (_, _, release) in per_member
+                        for action in release.actions
+                    ),
+                    key=lambda action: action.run_order,
+                )
+            ),
+            environment=wave,
+            before_entry=wave_changes_condition(wave, last),
+            on_success=_wave_alarms(members, refs),
+            on_failure=failure_spec(first),
+            account=shared_account,
+        ),
+    )
+
+
+def _all_environment_stages(config: DeliveryConfig, refs: PipelineRefs) -> tuple[StageSpec, ...]:
+    """Each environment's stages in list order; a wave's adjacent members as one set."""
+    stages: list[StageSpec] = []
+    environments = list(config.environments)
+    index = 0
+    while index < len(environments):
+        env = environments[index]
+        if env.wave is None:
+            stages.extend(_environment_stages(config, env, refs))
+            index += 1
+            continue
+        members = [env]
+        while (
+            index + len(members) < len(environments) and environments[index + len(members)].wave == env.wave
+        ):
+            members.append(environments[index + len(members)])
+        stages.extend(_wave_stages(config, env.wave, members, refs))
+        index += len(members)
+    return tuple(stages)
+
+
 def _source_action(
     name: str, namespace: str, repository: str, branch: str, artifact: str, connection_arn: str
 ) -> ActionSpec:
@@ -403,7 +621,7 @@ def delivery_blueprint(config: DeliveryConfig, refs: PipelineRefs) -> Blueprint:
     stages = (
         source,
         build,
-        *(stage for env in config.environments for stage in _environment_stages(config, env, refs)),
+        *_all_environment_stages(config, refs),
     )
     triggers = (
         TriggerSpec("Application", app.branch),
@@ -509,6 +727,8 @@ def validate_blueprint(blueprint: Blueprint) -> None:
         produced_in_stage: set[str] = set()
         for action in stage.actions:
             where = f"{where_stage}, action {action.name!r}"
+            if not ACTION_NAME.fullmatch(action.name):
+                problems.append(f"{where}: an action name must match [A-Za-z0-9.@_-]{{1,100}}")
             if action.name in action_names:
                 problems.append(f"{where}: duplicate action name in the stage")
             action_names.add(action.name)

@@ -32,6 +32,8 @@ from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
 EXPORTED_VARIABLES = (
     "REVIEW_SUMMARY",
     "CHANGE_COUNT",
+    # In a wave, its members' changes added up (docs/waves.md): what its approval enters on.
+    "WAVE_CHANGE_COUNT",
     "REPLACEMENT_COUNT",
     "REMOVAL_COUNT",
     "IMAGE_TAG",

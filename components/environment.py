@@ -23,7 +23,7 @@ import pulumi_aws as aws
 
 from components import iam_policies
 from components.approvers import APPROVAL_ACTION, Approvers, ApproversArgs
-from components.blueprint import approval_stage_name
+from components.blueprint import approval_stage_of
 from components.codebuild_runner import SmallProject
 from components.config import DeliveryConfig, EnvironmentConfig
 from components.release_recorder import ReleaseRecorder, ReleaseRecorderArgs
@@ -146,7 +146,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                     name_prefix=args.name_prefix,
                     environment=env.name,
                     pipeline_arn=pipeline_arn,
-                    approval_stage=approval_stage_name(env.name),
+                    approval_stage=approval_stage_of(env),
                     principals=tuple(env.approvers),
                     create_group=env.approver_group,
                 ),
@@ -165,7 +165,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
                 stores=args.stores,
                 release=ReleaseFacts(
                     pipeline_name=args.pipeline_name,
-                    approval_stage=approval_stage_name(env.name),
+                    approval_stage=approval_stage_of(env),
                     approval_action=APPROVAL_ACTION,
                     approvers=tuple(env.approvers),
                     approver_group_name=approvers.group_name,

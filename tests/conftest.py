@@ -125,6 +125,8 @@ FIXTURE_STACKS = Path(__file__).parent / "fixtures" / "stacks"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FOUR_ENVIRONMENTS = "four-environments"
 CROSS_ACCOUNT = "cross-account"
+# A wave of two gated production environments after dev (docs/waves.md).
+WAVES = "waves"
 
 
 def mutation_stats() -> bool:

@@ -51,6 +51,7 @@ def test_the_approval_carries_the_review_variables(prod):
     assert EXPORTED_VARIABLES == (
         "REVIEW_SUMMARY",
         "CHANGE_COUNT",
+        "WAVE_CHANGE_COUNT",
         "REPLACEMENT_COUNT",
         "REMOVAL_COUNT",
         "IMAGE_TAG",

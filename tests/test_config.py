@@ -208,7 +208,7 @@ def test_unknown_key_message_lists_what_is_allowed():
     assert problem == (
         "ecs-delivery:environments[0].approvel: unknown key (did you mean 'approval'?) "
         "(allowed: account, alarms, approval, approverGroup, approvers, bakeMinutes, deployment, deploymentWindow, driftCheck, name, onFailure, parameters, "
-        "stackName, templateConfiguration, verify)"
+        "stackName, templateConfiguration, verify, wave)"
     )
 
 

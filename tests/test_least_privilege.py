@@ -16,6 +16,7 @@ from components import iam_policies
 from tests.conftest import (
     CROSS_ACCOUNT,
     FOUR_ENVIRONMENTS,
+    WAVES,
     any_stack,
     config_with,
     pipeline_account,
@@ -65,7 +66,7 @@ RESOURCE_POLICY_INPUTS = {
 
 @pytest.fixture(
     scope=shared_scope,
-    params=with_user_stacks("dev", "prod", "multi-environment", FOUR_ENVIRONMENTS, CROSS_ACCOUNT),
+    params=with_user_stacks("dev", "prod", "multi-environment", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES),
 )
 def declared(request):
     if request.param == "multi-environment":

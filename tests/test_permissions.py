@@ -20,6 +20,7 @@ from components.iam_policies import Request
 from tests.conftest import (
     CROSS_ACCOUNT,
     FOUR_ENVIRONMENTS,
+    WAVES,
     all_of,
     any_stack,
     only,
@@ -44,7 +45,9 @@ ACCOUNT = "123456789012"
 TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-repo" / "stack.yml").read_text())
 
 
-@pytest.fixture(scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT))
+@pytest.fixture(
+    scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES)
+)
 def declared(request):
     return any_stack(request.param).mocks
 
@@ -54,12 +57,15 @@ def environments(mocks) -> list[tuple[str, str, bool]]:
     pipeline = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
     found = []
     for stage in pipeline["stages"][2:]:
-        modes = {a["configuration"].get("ActionMode") for a in stage["actions"]}
-        if not modes & {"REPLACE_ON_FAILURE", "CREATE_UPDATE", "CHANGE_SET_EXECUTE"}:
-            continue  # a gated environment's plan or approval stage: its release stage follows
-        first = stage["actions"][0]["configuration"]
-        gated = "CHANGE_SET_EXECUTE" in modes
-        found.append((stage["name"], first["StackName"], gated))
+        for action in stage["actions"]:
+            mode = action["configuration"].get("ActionMode")
+            if mode not in {"REPLACE_ON_FAILURE", "CREATE_UPDATE", "CHANGE_SET_EXECUTE"}:
+                continue  # a gated environment's plan or approval: its release stage follows
+            # A wave's stage holds its members' actions, named `<member>-<action>` (docs/waves.md).
+            member = action["name"].rpartition("-")[0]
+            found.append(
+                (member or stage["name"], action["configuration"]["StackName"], mode == "CHANGE_SET_EXECUTE")
+            )
     return found
 
 

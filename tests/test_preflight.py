@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from offline import preflight
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, config_with, run_config, run_stack
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, WAVES, config_with, run_config, run_stack
 
 try:
     preflight.find_terraform()
@@ -26,7 +26,7 @@ except preflight.PreflightUnavailable as missing:
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"preflight unavailable: {MISSING}")
 
 
-STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
+STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES]
 
 
 def region(run) -> str:
@@ -125,7 +125,7 @@ def test_the_provider_accepts_every_stack(stack, reports):
             # The small projects' tools image: the fixtures whose small steps run on Lambda compute.
             *(
                 ["docker:index/image:Image tools-image-image (not an AWS provider resource)"]
-                if stack in ("prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT)
+                if stack in ("prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES)
                 else []
             ),
         ]

@@ -369,7 +369,7 @@ def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
         load_config({**MINIMAL_RAW, "environments": seventeen, "notifications": notified})
     assert caught.value.problems == [
         "ecs-delivery:environments: 17 environments make 53 pipeline stages (Source and Build, 1 per ungated "
-        "and 3 per gated environment: plan, approval and release); CodePipeline allows 50"
+        "and 3 per gated environment or wave: plan, approval and release); CodePipeline allows 50"
     ]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, run_stack
+from tests.conftest import CROSS_ACCOUNT, FOUR_ENVIRONMENTS, WAVES, run_stack
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT]
@@ -168,7 +168,8 @@ def snapshot_lines(stack: str) -> list[str]:
     return lines
 
 
-@pytest.mark.parametrize("stack", STACKS)
+# The waves fixture is new (issue 26): it has a snapshot, and no deployed release to upgrade from.
+@pytest.mark.parametrize("stack", [*STACKS, WAVES])
 def test_urns_match_the_committed_snapshot(stack):
     snapshot = SNAPSHOTS / f"{stack}.urns"
     current = "\n".join(snapshot_lines(stack)) + "\n"

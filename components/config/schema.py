@@ -10,6 +10,7 @@ a `DeliveryConfig`; `components/config/reading.py` builds one from the stack con
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
@@ -52,6 +53,13 @@ NOTIFICATION_RULE_NAME_MAX = 64
 PLAN_CHANGE_SET_SUFFIX = "-plan"
 RELEASE_CHANGE_SET_SUFFIX = "-pipeline"
 MAX_PIPELINE_STAGES = 50
+# A wave's members (components/blueprint.py, wave stages): at least two (one is an environment),
+# at most four, so that the approval's CustomData shows each member's summary within
+# CodePipeline's 500 characters (blueprint.wave_summary_limit gives each its share).
+MIN_WAVE_MEMBERS = 2
+MAX_WAVE_MEMBERS = 4
+# Rules per stage condition (CodePipeline user guide, "Configure conditions for a stage").
+MAX_CONDITION_RULES = 5
 # A gated environment's stages: plan, approval, release (components/blueprint.py).
 GATED_STAGES = 3
 # The IAM path of this program's own roles and boundary policies (iam_policies.DELIVERY_ROLE_PATH).
@@ -569,6 +577,12 @@ class EnvironmentGates(_Section):
     account: Optional[AccountId] = None
     """Another AWS account the environment's stack lives in (absent: the pipeline's own);
     Pulumi reaches it through `targetAccounts.<account>.roleArn`."""
+    wave: Optional[ResourceName] = None
+    """Deploy beside the other environments of the same wave: one plan stage, one approval
+    that shows every member's change, one release stage, each member's actions side by side
+    (docs/waves.md). Members are adjacent in the list, 2 to 4 of them, all gated or all
+    ungated, with the same deploymentWindow, onFailure and approvers (and no approverGroup);
+    the name follows the environment-name rules and is no environment's name."""
 
     @model_validator(mode="after")
     def _gates_are_consistent(self, info: ValidationInfo) -> EnvironmentGates:
@@ -914,6 +928,13 @@ class NotificationsConfig(_Section):
     account use it). See docs/operations.md, "First apply in a fresh account"."""
 
 
+def _shown_setting(value: Any) -> str:
+    """A setting as its stack file spells it, for a message comparing members' settings."""
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(by_alias=True, exclude_none=True))
+    return json.dumps(value)
+
+
 class DeliveryConfig(_Section):
     application: ApplicationConfig
     """The application: its name and the repository it is built from."""
@@ -1012,11 +1033,17 @@ class DeliveryConfig(_Section):
                 + "; use SUPERSEDED or QUEUED"
             )
         problems.extend(self._account_problems())
-        stage_count = 2 + sum(GATED_STAGES if env.approval else 1 for env in self.environments)
+        problems.extend(self._wave_problems())
+        # A wave's members share their stages: the wave counts once, as its first member.
+        stage_count = 2 + sum(
+            GATED_STAGES if env.approval else 1
+            for index, env in enumerate(self.environments)
+            if env.wave is None or index == 0 or self.environments[index - 1].wave != env.wave
+        )
         if stage_count > MAX_PIPELINE_STAGES:
             problems.append(
                 f"environments: {len(self.environments)} environments make {stage_count} pipeline stages "
-                f"(Source and Build, 1 per ungated and {GATED_STAGES} per gated environment: plan, "
+                f"(Source and Build, 1 per ungated and {GATED_STAGES} per gated environment or wave: plan, "
                 f"approval and release); CodePipeline allows {MAX_PIPELINE_STAGES}"
             )
         seen_names: dict[str, int] = {}
@@ -1098,6 +1125,98 @@ class DeliveryConfig(_Section):
                         f"{first_gated.name!r} has them; move it before {first_gated.name!r}, or gate it "
                         "(approval: true)"
                     )
+        return problems
+
+    def _wave_problems(self) -> list[str]:
+        """A wave's members become one set of stages: they must fit what a stage has once."""
+        problems: list[str] = []
+        waves: dict[str, list[int]] = {}
+        for index, env in enumerate(self.environments):
+            if env.wave is not None:
+                waves.setdefault(env.wave, []).append(index)
+        names = {env.name for env in self.environments}
+        for wave, indexes in waves.items():
+            first, where = indexes[0], f"environments[{indexes[0]}].wave"
+            members = [self.environments[index] for index in indexes]
+            member_names = ", ".join(repr(env.name) for env in members)
+            if wave in names:
+                problems.append(
+                    f"{where}: {wave!r} is also an environment's name; a wave names its stages "
+                    "(<wave>-plan, <wave>-approval, <wave>), so it needs a name of its own"
+                )
+            if len(wave) > MAX_ENVIRONMENT_NAME:
+                problems.append(
+                    f"{where}: {wave!r} is {len(wave)} characters; a wave name follows the "
+                    f"environment-name rules: at most {MAX_ENVIRONMENT_NAME}"
+                )
+            if indexes != list(range(first, first + len(indexes))):
+                between = next(i for i in range(first, indexes[-1]) if i not in indexes)
+                problems.append(
+                    f"environments[{between}]: {self.environments[between].name!r} stands between members "
+                    f"of wave {wave!r} ({member_names}); a wave's members are adjacent in the list "
+                    "(environments deploy in list order, a wave's members together)"
+                )
+            if not MIN_WAVE_MEMBERS <= len(indexes) <= MAX_WAVE_MEMBERS:
+                problems.append(
+                    f"{where}: wave {wave!r} has {len(indexes)} member(s) ({member_names}); a wave holds "
+                    f"{MIN_WAVE_MEMBERS} to {MAX_WAVE_MEMBERS} environments (its approval shows every "
+                    "member's summary in CodePipeline's 500-character CustomData)"
+                )
+            for key, attribute in (
+                ("approval", "approval"),
+                ("deploymentWindow", "deployment_window"),
+                ("onFailure", "on_failure"),
+            ):
+                values = [getattr(env, attribute) for env in members]
+                differing = next(
+                    (i for i, value in zip(indexes, values, strict=True) if value != values[0]), None
+                )
+                if differing is not None:
+                    shown = ", ".join(
+                        f"{env.name!r}: {_shown_setting(value)}"
+                        for env, value in zip(members, values, strict=True)
+                    )
+                    problems.append(
+                        f"environments[{differing}].{key}: the members of wave {wave!r} differ ({shown}); "
+                        f"they share one set of stages, which has one {key}: give every member the same"
+                    )
+            differing = next(
+                (
+                    i
+                    for i, env in zip(indexes, members, strict=True)
+                    if set(env.approvers) != set(members[0].approvers)
+                ),
+                None,
+            )
+            if not all(env.approval for env in members):
+                differing = None  # ungated members have no approvers; mixed gating is reported above
+            if differing is not None:
+                problems.append(
+                    f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) "
+                    "name different approvers; the wave has one approval, and each member's release accepts "
+                    "only its own approvers' answer: give every member the same approvers"
+                )
+            grouped = next((i for i, env in zip(indexes, members, strict=True) if env.approver_group), None)
+            if grouped is not None:
+                # Each member's group is its own, and each member's confirm accepts only its own
+                # group's members: someone in one member's group could release that member alone.
+                problems.append(
+                    f"environments[{grouped}].approverGroup: not in a wave ({wave!r}): each member's group "
+                    "is its own, so an approver in one member's group only would release that member and be "
+                    "refused by the others; name the wave's approvers in every member's approvers instead"
+                )
+            alarms = [alarm for env in members for alarm in env.alarms]
+            if len(alarms) > MAX_CONDITION_RULES:
+                problems.append(
+                    f"environments[{indexes[-1]}].alarms: the members of wave {wave!r} watch {len(alarms)} "
+                    "alarms together; their release stage has one on-success condition, which holds at most "
+                    f"{MAX_CONDITION_RULES} rules"
+                )
+            elif len(set(alarms)) != len(alarms):
+                problems.append(
+                    f"environments[{indexes[-1]}].alarms: members of wave {wave!r} name the same alarm "
+                    "twice; their release stage watches each alarm once"
+                )
         return problems
 
     def _account_problems(self) -> list[str]:

@@ -124,6 +124,21 @@ CloudFormation (CodePipeline "CloudFormation deploy action reference"; CloudForm
       executes as a no-op (what CDK Pipelines' unconditional prepare/execute pair relies on).
   C5  Updating a stack invalidates its earlier change sets.
 
+Waves (components/blueprint.py, docs/waves.md)
+  W1  A wave's stage holds its members' actions, each named `<member>-<action>`; the environment
+      of an action there is its name's prefix. Actions of one run order start together (P4,
+      "CodePipeline pipeline structure reference", runOrder; the simulator runs them in turn).
+      Assumed (no page says it for a failure): when one fails, the actions already started
+      beside it run to their end, and no action of a later run order starts.
+  W2  A rollback of a wave's release stage runs every member's actions (P8: the stage, with the
+      last successful execution's artifacts and variables), so every member returns to that
+      release. A member whose stack already holds it (CloudFormation rolled it back, C4, or it
+      never changed) gets a change set without changes, which its confirm lets through as the
+      recorded release, executes as a no-op (C4's assumption) and records again.
+  W3  Not modelled: the alarms of a wave's release stage (P7) are asked about with no stack
+      (World.alarm_fires(alarm, None)): the simulator does not know which member an alarm
+      watches.
+
 Drift (CloudFormation API reference: DetectStackDrift, DescribeStackResourceDrifts)
   D1  Drift detection reports `World.drifts[stack]` (changes made outside the pipeline, as
       DescribeStackResourceDrifts returns them, MODIFIED or DELETED) and completes at once. A
@@ -1538,7 +1553,9 @@ class PipelineRun:
             environment = re.sub(r"-(plan|approval)$", "", stage["name"])
             for action in stage["actions"]:
                 if "StackName" in (action.get("configuration") or {}):
-                    found.setdefault(environment, action["configuration"]["StackName"])
+                    # W1: a wave's stage holds its members' actions, each named `<member>-<action>`.
+                    member = action["name"].rpartition("-")[0]
+                    found.setdefault(member or environment, action["configuration"]["StackName"])
         return found
 
     def _stack_of_environment(self, environment: str) -> Optional[Stack]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import lifecycle_hook
+from components import lifecycle_hook, regions
 from components.artifact_key import ArtifactKey, ArtifactKeyArgs
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
@@ -27,7 +27,7 @@ from components.environment import (
     artifact_readers,
 )
 from components.image_repository import ImageRepository, ImageRepositoryArgs
-from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs
+from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs, RegionalArtifactStore
 from components.release_record import ReleaseRecord, ReleaseRecordArgs
 from components.store_writers import StoreWriters
 
@@ -35,7 +35,13 @@ PROJECT_DIR = Path(__file__).resolve().parent
 
 try:
     secret_keys = current_secret_keys()
-    config = config_from_stack(current_stack_config(), stack=pulumi.get_stack(), secret_keys=secret_keys)
+    stack_values = current_stack_config()
+    config = config_from_stack(stack_values, stack=pulumi.get_stack(), secret_keys=secret_keys)
+    # `aws:region`, checked above: an environment there is in the pipeline's region, whether it
+    # names it or not (no action region, no store of its own).
+    if problems := regions.partition_problems(config, stack_values["aws:region"]):
+        raise ConfigError(problems)
+    config = regions.in_pipeline_region(config, stack_values["aws:region"])
     # The pipeline as it will be, every resource name at its longest: what CodePipeline would
     # refuse is refused here, before anything is declared.
     validate_blueprint(delivery_blueprint(config, worst_case_refs(config)))
@@ -150,6 +156,25 @@ account_providers = {
     for account, target in config.target_accounts.items()
 }
 
+# CodePipeline needs an artifact store in every region it acts in (AWS, "Add a cross-Region action
+# in CodePipeline"): one bucket per other region an environment's stack lives in, declared there,
+# written by the pipeline's writers alone. SSE-S3: a KMS key serves one region (the config refuses
+# `artifacts.kmsKeyArn` with another region).
+regional_artifacts = {
+    other_region: ArtifactStore(
+        f"artifacts-{other_region}",
+        ArtifactStoreArgs(
+            expire_after_days=config.artifacts.expire_after_days,
+            protect=protect,
+            writers=writers.artifacts,
+            reporters=writers.reports,
+            administrators=writers.administrators,
+        ),
+        opts=pulumi.ResourceOptions(providers=[aws.Provider(f"region-{other_region}", region=other_region)]),
+    )
+    for other_region in regions.other_regions(config)
+}
+
 # What each gated environment released, for its confirm (rollbacks) and for redeploying the
 # last good release.
 release_record = (
@@ -196,6 +221,11 @@ release_stores = ReleaseStores(
         artifacts_for_environments.bucket_arn,
         artifacts_for_environments.bucket_arn.apply(lambda arn: f"{arn}/*"),
         artifacts_for_environments.key_arn,
+        *(
+            arn
+            for store in regional_artifacts.values()
+            for arn in (store.bucket_arn, store.bucket_arn.apply(lambda arn: f"{arn}/*"))
+        ),
         app_repository_arn,
         build_image.repository_arn,
         *([tools_image.repository_arn] if tools_image else []),
@@ -327,6 +357,10 @@ delivery = DeliveryPipeline(
         region=region,
         image_registry=pulumi.Output.from_input(app_repository_url).apply(lambda url: url.split("/", 1)[0]),
         kms_key_arn=artifact_key_arn,
+        artifact_stores={
+            other_region: RegionalArtifactStore(bucket_name=store.bucket_name, bucket_arn=store.bucket_arn)
+            for other_region, store in regional_artifacts.items()
+        },
         # Addresses stored as secrets stay secrets in the state.
         notification_emails=tuple(
             pulumi.Output.secret(email) if "ecs-delivery:notifications" in secret_keys else email

@@ -76,6 +76,9 @@ class AwsError(Exception):
 def aws_cli(*args: str, profile: Optional[str] = None) -> Any:
     """One AWS CLI call, its JSON answer parsed (None when it prints nothing)."""
     command = [os.environ.get("AWS_CLI", "aws"), *args, "--output", "json"]
+    if args[:1] == ("cloudformation",) and os.environ.get("STACK_REGION"):
+        # The stack lives in another region than the pipeline's (environments[].region).
+        command += ["--region", os.environ["STACK_REGION"]]
     if profile:
         command += ["--profile", profile]
     # The command is the AWS CLI with arguments this script composes; no shell.

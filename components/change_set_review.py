@@ -104,6 +104,7 @@ def review_environment(
     image_parameter: str,
     report_bucket: str,
     checks: Optional[Mapping[str, str]] = None,
+    stack_region: Optional[str] = None,
 ) -> dict[str, str]:
     """The project's environment variables: what the review buildspec reads besides what the
     pipeline action passes per run; `checks`, the resolved `ReleaseChecks` variables."""
@@ -115,6 +116,7 @@ def review_environment(
         "REPORT_BUCKET": report_bucket,
         "REPORT_PREFIX": report_prefix(environment),
         **(checks or {}),
+        **({"STACK_REGION": stack_region} if stack_region else {}),
     }
 
 
@@ -154,6 +156,9 @@ class ChangeSetReviewArgs:
     """For an environment in another account: the ARN pattern of the read-only role there
     that the review assumes to describe the change set (a `CrossAccountAccess` reader,
     whose ARN the pipeline action passes in as READER_ROLE_ARN)."""
+    stack_region: Optional[str] = None
+    """The stack's region when it is not the pipeline's (`environments[].region`): its stack calls
+    go there (STACK_REGION), and its role's statements on the stack name it."""
 
 
 class ChangeSetReview(pulumi.ComponentResource):
@@ -175,7 +180,9 @@ class ChangeSetReview(pulumi.ComponentResource):
                 account_id=v["account_id"],
                 tools_image_repository_arn=v["image_repository_arn"],
                 read_statement=cloudformation.change_set_read_statement(
-                    cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
+                    cloudformation.stack_arn(
+                        v["partition"], args.stack_region or v["region"], v["account_id"], args.stack_name
+                    )
                 ),
                 report_prefix=report_prefix(args.environment),
                 kms_key_arn=v["kms_key_arn"],
@@ -211,6 +218,7 @@ class ChangeSetReview(pulumi.ComponentResource):
                     change_set_name=args.change_set_name,
                     image_parameter=args.image_parameter,
                     report_bucket=v["bucket"],
+                    stack_region=args.stack_region,
                     checks=release_check_variables(
                         checks, repository=v["repository"], table=v["table"], group=v["group"]
                     ),

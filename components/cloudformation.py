@@ -238,6 +238,7 @@ def deploy(config: DeliveryConfig, env: EnvironmentConfig, refs: PipelineRefs) -
             input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
             namespace=outputs_namespace(env.name),
             role=_action_role(env, refs),
+            region=env.region,
         ),
     )
 
@@ -279,6 +280,7 @@ def _create_change_set(
         input_artifacts=(INFRASTRUCTURE_SOURCE, APPLICATION_VERSION),
         run_order=run_order,
         role=_action_role(env, refs),
+        region=env.region,
     )
 
 
@@ -399,6 +401,7 @@ def release(
         run_order=3,
         namespace=outputs_namespace(env.name),
         role=_action_role(env, refs),
+        region=env.region,
     )
     return create, confirm, execute
 
@@ -468,7 +471,8 @@ def pipeline_role_statements(
     stacks in other accounts are driven through their action roles."""
     return pipeline_statements(
         stack_arns=[
-            stack_arn(here["partition"], here["region"], here["account_id"], env.stack_name)
+            # A stack in another region is driven there (the action's `region`).
+            stack_arn(here["partition"], env.region or here["region"], here["account_id"], env.stack_name)
             for env in environments
             if not env.account
         ],

@@ -47,6 +47,13 @@ def declare(context: TargetContext) -> TargetBinding:
         partition=partition, region=unit.region, account_id=unit.pipeline_account_id
     )
 
+    # A stack in another region (`region`; not with `account`, which the config refuses): what
+    # lives beside it is declared there. IAM is global: the deploy role is not.
+    region_provider = (
+        aws.Provider(f"region-{env.name}", region=env.region, opts=pulumi.ResourceOptions(parent=parent))
+        if env.region
+        else None
+    )
     # The test ECS runs on the test listener before production traffic (new with it).
     hook = (
         LifecycleHook(
@@ -57,7 +64,7 @@ def declare(context: TargetContext) -> TargetBinding:
                 test_paths=tuple(env.deployment.test_paths),
                 log_retention_days=unit.small_project.log_retention_days,
             ),
-            opts=pulumi.ResourceOptions(parent=parent, provider=unit.account_provider),
+            opts=pulumi.ResourceOptions(parent=parent, provider=region_provider or unit.account_provider),
         )
         if env.has_test_hook
         else None
@@ -122,6 +129,7 @@ def declare(context: TargetContext) -> TargetBinding:
                     approver_group_arn=release.approver_group_arn,
                 ),
                 reader_role_pattern=role_there("review"),
+                stack_region=env.region,
             ),
             opts=here,
         )
@@ -138,6 +146,7 @@ def declare(context: TargetContext) -> TargetBinding:
                 stack_name=env.stack_name,
                 project=unit.small_project,
                 recovery_role_pattern=role_there("recovery"),
+                stack_region=env.region,
             ),
             opts=pulumi.ResourceOptions(parent=parent),
         )

@@ -135,23 +135,24 @@ def _bucket_account_condition(account_id: str) -> dict[str, Any]:
 
 
 def _pipeline_artifact_statements(
-    bucket_arn: str, account_id: str, kms_key_arn: Optional[str]
+    bucket_arns: Sequence[str], account_id: str, kms_key_arn: Optional[str]
 ) -> list[dict[str, Any]]:
     """The S3 minimum AWS documents for the CodePipeline service role ("CodePipeline
     service role policy", how-to-custom-role): bucket versioning, ACL and location; object
-    get, get-version, put and put-ACL; all on the artifact bucket of this account."""
+    get, get-version, put and put-ACL; all on the artifact buckets of this account (one per
+    region the pipeline acts in)."""
     condition = _bucket_account_condition(account_id)
     return [
         statement(
             "ArtifactObjects",
             ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
-            [f"{bucket_arn}/*"],
+            [f"{bucket_arn}/*" for bucket_arn in bucket_arns],
             condition,
         ),
         statement(
             "ArtifactBucket",
             ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"],
-            [bucket_arn],
+            list(bucket_arns),
             condition,
         ),
         *filter(None, [_artifact_key_statement(kms_key_arn)]),
@@ -200,13 +201,15 @@ def pipeline_role_policy(
     approval_topic_arn: Optional[str] = None,
     alarm_arns: Sequence[str] = (),
     action_role_arns: Sequence[str] = (),
+    regional_bucket_arns: Sequence[str] = (),
 ) -> PolicyDocument:
-    """What CodePipeline itself does: move artifacts, read the repos through the
+    """What CodePipeline itself does: move artifacts (`regional_bucket_arns`: the artifact stores
+    of the other regions it acts in), read the repos through the
     connection, start builds, drive the deploy target (its own statements:
     components/cloudformation.py), notify approvers, and read the alarms its
     CloudWatchAlarm rules watch."""
     return document(
-        *_pipeline_artifact_statements(bucket_arn, account_id, kms_key_arn),
+        *_pipeline_artifact_statements([bucket_arn, *regional_bucket_arns], account_id, kms_key_arn),
         statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
         statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], build_project_arns),
         *target_statements,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pulumi
@@ -76,6 +76,8 @@ def realise_stages(blueprint: Blueprint) -> list[dict[str, Any]]:
                 realised["namespace"] = action.namespace
             if action.role is not None:
                 realised["role_arn"] = action.role
+            if action.region is not None:
+                realised["region"] = action.region
             actions.append(realised)
         realised_stage: dict[str, Any] = {"name": stage.name, "actions": actions}
         if stage.before_entry:
@@ -129,6 +131,36 @@ def realise_triggers(blueprint: Blueprint) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(frozen=True)
+class RegionalArtifactStore:
+    """The artifact bucket of one other region the pipeline acts in (its SSE-S3: no key)."""
+
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+
+
+def realise_artifact_stores(
+    *,
+    pipeline_region: str,
+    bucket_name: str,
+    kms_key_arn: Optional[str],
+    regional: Mapping[str, str],
+) -> list[dict[str, Any]]:
+    """The pipeline's `artifact_stores`: its own store alone, or, when it acts in other regions
+    (`regional`: bucket name by region), one store per region, the pipeline's own included, each
+    naming its region (AWS, "Add a cross-Region action in CodePipeline": artifactStores, not
+    artifactStore, with one store per Region)."""
+    own: dict[str, Any] = {"location": bucket_name, "type": "S3"}
+    if kms_key_arn:
+        own["encryption_key"] = {"id": kms_key_arn, "type": "KMS"}
+    if not regional:
+        return [own]
+    return [
+        {**own, "region": pipeline_region},
+        *({"location": regional[region], "type": "S3", "region": region} for region in sorted(regional)),
+    ]
+
+
 def console_url(region: str, pipeline_name: str) -> str:
     return (
         f"https://{region}.console.aws.amazon.com/codesuite/codepipeline/pipelines/"
@@ -159,6 +191,9 @@ class DeliveryPipelineArgs:
     """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
+    artifact_stores: Mapping[str, RegionalArtifactStore] = field(default_factory=dict)
+    """By region: the artifact store of each other region an environment's stack lives in
+    (`environments[].region`); CodePipeline needs one in every region it acts in."""
 
 
 CODESTAR_NOTIFICATIONS_SERVICE = "codestar-notifications.amazonaws.com"
@@ -269,6 +304,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 action_role_arns=pulumi.Output.all(
                     *(env.target.account_role for env in environments if env.target.account_role)
                 ),
+                regional_bucket_arns=pulumi.Output.all(
+                    *(args.artifact_stores[region].bucket_arn for region in sorted(args.artifact_stores))
+                ),
             ).apply(lambda v: json.dumps(pipeline_role_policy(config, **v))),
             opts=child,
         )
@@ -280,9 +318,12 @@ class DeliveryPipeline(pulumi.ComponentResource):
             image_registry=args.image_registry,
             environments=by_name({env.config.name: env.refs for env in environments}),
         ).apply(lambda v: PipelineRefs(**v))
-        artifact_store: dict[str, Any] = {"location": args.artifact_bucket_name, "type": "S3"}
-        if args.kms_key_arn:
-            artifact_store["encryption_key"] = {"id": args.kms_key_arn, "type": "KMS"}
+        artifact_stores = pulumi.Output.all(
+            pipeline_region=args.region,
+            bucket_name=args.artifact_bucket_name,
+            kms_key_arn=args.kms_key_arn,
+            regional=by_name({region: store.bucket_name for region, store in args.artifact_stores.items()}),
+        ).apply(lambda v: realise_artifact_stores(**v))
         blueprint = refs.apply(lambda bound: delivery_blueprint(config, bound))
         pipeline = aws.codepipeline.Pipeline(
             f"{name}-pipeline",
@@ -290,7 +331,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
             pipeline_type="V2",
             execution_mode=config.execution_mode,
             role_arn=pipeline_role.arn,
-            artifact_stores=[artifact_store],
+            artifact_stores=artifact_stores,
             stages=blueprint.apply(realise_stages),
             triggers=blueprint.apply(realise_triggers),
             # Without its permissions the first (automatic) execution would fail.
@@ -356,6 +397,7 @@ def pipeline_role_policy(
     approval_topic_arn: str,
     kms_key_arn: Optional[str],
     action_role_arns: Sequence[str],
+    regional_bucket_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The pipeline role's document from resolved values (`here`: partition, region and
     account of the pipeline)."""
@@ -387,4 +429,5 @@ def pipeline_role_policy(
             iam_policies.alarm_arn(partition, region, account_id, name) for name in watched_alarms(config)
         ],
         action_role_arns=action_role_arns,
+        regional_bucket_arns=regional_bucket_arns,
     )

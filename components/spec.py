@@ -83,6 +83,9 @@ class ActionSpec:
     version: str = "1"
     role: Optional[str] = None
     """The role the pipeline assumes to run the action (an environment in another account)."""
+    region: Optional[str] = None
+    """The region the action runs in (an environment in another region); None: the pipeline's.
+    CodePipeline then needs an artifact store in that region (docs/regions.md)."""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,9 @@ class StackRecoveryArgs:
     """For an environment in another account: the ARN pattern of the role there that the
     recovery assumes (a `CrossAccountAccess` recovery role, whose ARN the pipeline action
     passes in as RECOVERY_ROLE_ARN)."""
+    stack_region: Optional[str] = None
+    """The stack's region when it is not the pipeline's (`environments[].region`): its stack calls
+    go there (STACK_REGION), and its role's statements on the stack name it."""
 
 
 class StackRecovery(pulumi.ComponentResource):
@@ -63,7 +66,9 @@ class StackRecovery(pulumi.ComponentResource):
                 account_id=v["account_id"],
                 tools_image_repository_arn=v["image_repository_arn"],
                 recovery_statement=cloudformation.stack_recovery_statement(
-                    cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
+                    cloudformation.stack_arn(
+                        v["partition"], args.stack_region or v["region"], v["account_id"], args.stack_name
+                    )
                 ),
                 kms_key_arn=v["kms_key_arn"],
                 recovery_role_arn=v["recovery_role"],
@@ -78,7 +83,10 @@ class StackRecovery(pulumi.ComponentResource):
                 role_description=f"CodeBuild: clear a failed first create of {args.stack_name}",
                 buildspec=recovery_buildspec(),
                 role_policy=role_policy,
-                environment_variables=plaintext({"STACK_NAME": args.stack_name}),
+                environment_variables=plaintext(
+                    {"STACK_NAME": args.stack_name}
+                    | ({"STACK_REGION": args.stack_region} if args.stack_region else {})
+                ),
                 # Deleting a stack that holds nothing takes seconds; waiting for it is bounded too.
                 timeout_minutes=15,
             ),

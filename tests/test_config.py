@@ -207,7 +207,7 @@ def test_unknown_key_message_lists_what_is_allowed():
     (problem,) = problems_for(with_changes(["environments", 0, "approvel"], True))
     assert problem == (
         "ecs-delivery:environments[0].approvel: unknown key (did you mean 'approval'?) "
-        "(allowed: account, alarms, approval, approverGroup, approvers, bakeMinutes, deployment, deploymentWindow, driftCheck, name, onFailure, parameters, "
+        "(allowed: account, alarms, approval, approverGroup, approvers, bakeMinutes, deployment, deploymentWindow, driftCheck, name, onFailure, parameters, region, "
         "stackName, templateConfiguration, verify, wave)"
     )
 

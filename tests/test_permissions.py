@@ -46,7 +46,7 @@ TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-rep
 
 
 @pytest.fixture(
-    scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES)
+    scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES, "regions")
 )
 def declared(request):
     return any_stack(request.param).mocks
@@ -75,6 +75,21 @@ def boundary(mocks, environment: str) -> str:
 
 def region_of(mocks) -> str:
     return only(mocks, "aws:codepipeline/pipeline:Pipeline").state["arn"].split(":")[3]
+
+
+def stack_region_of(mocks, environment: str) -> str:
+    """The region an environment's stack lives in: its CloudFormation actions' (`region`), or the
+    pipeline's when they name none."""
+    pipeline = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
+    regions = {
+        action.get("region")
+        for stage in pipeline["stages"]
+        if stage["name"] in (environment, f"{environment}-plan")
+        for action in stage["actions"]
+        if action["provider"] == "CloudFormation"
+    }
+    assert len(regions) == 1, f"{environment}'s CloudFormation actions name regions {regions}"
+    return regions.pop() or region_of(mocks)
 
 
 def account_of(mocks, environment: str) -> str:
@@ -264,7 +279,7 @@ def test_each_deploy_role_can_create_update_and_delete_its_stack(declared):
 def test_the_pipeline_role_can_run_every_action_it_drives(declared):
     account = pipeline_account(declared)
     role = declared_roles(declared)["delivery-role"]
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     region = region_of(declared)
     pipeline_source = only(declared, "aws:codepipeline/pipeline:Pipeline").inputs["stages"][0]["actions"][0]
     connection = pipeline_source["configuration"]["ConnectionArn"]
@@ -294,7 +309,8 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
             requests.append(Request("sts:AssumeRole", action_role))
             continue
         stack_arn = (
-            f"arn:aws:cloudformation:{region}:{account}:stack/{stack}/0f1e2d3c-aaaa-bbbb-cccc-444455556666"
+            f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{account}:stack/{stack}/"
+            "0f1e2d3c-aaaa-bbbb-cccc-444455556666"
         )
         requests += [
             Request(f"cloudformation:{a}", stack_arn)
@@ -387,7 +403,7 @@ def test_only_the_application_build_pulls_the_build_image_and_the_small_projects
 def test_the_build_role_can_read_its_input_publish_the_image_and_write_its_version(declared):
     account = pipeline_account(declared)
     role = declared_roles(declared)["build-role"]
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
     own_bucket = {"aws:ResourceAccount": account}
     # CodeBuild service role policy (setting-up-service-role) for CodePipeline artifacts,
@@ -471,12 +487,12 @@ def test_the_four_environment_stack_exercises_every_build_option():
 def test_each_review_role_can_describe_its_change_set_and_write_its_report(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     own_bucket = {"aws:ResourceAccount": account}
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
         acct = account_of(declared, environment)
-        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        stack_arn = f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         requests = [
             *codebuild_runner_requests(declared, f"review-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
@@ -506,13 +522,13 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
     so no iam:PassRole (DeleteStack, RoleARN)."""
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     own_bucket = {"aws:ResourceAccount": account}
     key = only_key(declared)
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
         acct = account_of(declared, environment)
-        stack_arn = f"arn:aws:cloudformation:{region_of(declared)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        stack_arn = f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
         requests = [
             *codebuild_runner_requests(declared, f"recover-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
@@ -538,7 +554,7 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
 def test_a_recovery_role_can_delete_nothing_but_its_stack_and_change_nothing(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     region = region_of(declared)
     envs = environments(declared)
     for environment, stack, gated in envs:
@@ -745,7 +761,7 @@ def test_the_pipeline_hands_deploy_roles_to_cloudformation_only(declared):
 def test_review_and_build_roles_stay_in_their_lanes(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     build_image = only(declared, "aws:ecr/repository:Repository", "build-image-ecr-repository").state["arn"]
     assert not roles["build-role"].allows(Request("ecr:PutImage", build_image))
     assert not roles["build-role"].allows(Request("cloudformation:DescribeStacks", "*"))
@@ -774,7 +790,7 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
         )
         for other, other_stack, _ in envs:
             if other != environment:
-                arn = f"arn:aws:cloudformation:{region_of(declared)}:{account}:stack/{other_stack}/x"
+                arn = f"arn:aws:cloudformation:{stack_region_of(declared, other)}:{account}:stack/{other_stack}/x"
                 assert not review.allows(Request("cloudformation:DescribeChangeSet", arn))
         assert not review.allows(Request("cloudformation:ExecuteChangeSet", "*"))
 
@@ -790,7 +806,7 @@ def verified_environments(mocks) -> list[str]:
 def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     own_bucket = {"aws:ResourceAccount": account}
     key = only_key(declared)
     for environment in verified_environments(declared):
@@ -811,7 +827,7 @@ def test_each_verify_role_can_log_pull_its_image_and_read_its_checkout(declared)
 def test_a_verify_role_can_do_nothing_but_log_and_read(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)
-    bucket = only(declared, "aws:s3/bucket:Bucket").state["arn"]
+    bucket = only(declared, "aws:s3/bucket:Bucket", "artifacts-bucket").state["arn"]
     app_repository = only(declared, "aws:ecr/repository:Repository", "app-image-repository").state["arn"]
     region = region_of(declared)
     key = only_key(declared)

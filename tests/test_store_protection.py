@@ -32,7 +32,9 @@ KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 ADMINISTRATOR = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
-@pytest.fixture(scope=shared_scope, params=["prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, "configured-key"])
+@pytest.fixture(
+    scope=shared_scope, params=["prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, "configured-key", "regions"]
+)
 def declared(request):
     if request.param == "configured-key":
         # A key the config names: its policy is not the program's to write, so only the
@@ -59,6 +61,17 @@ class Stores:
         self.artifact = f"{self.bucket}/todobackend-prod/Artifacts/AbCdEf1.zip"
         self.owned = {"aws:ResourceAccount": self.account}
         self.bucket_policy = resource_policy(mocks, "aws:s3/bucketPolicy:BucketPolicy", "artifacts-policy")
+        # Every artifact store: the pipeline's, and one per other region it acts in (docs/regions.md).
+        self.artifact_stores = [
+            (
+                f"{bucket.state['arn']}/todobackend-prod/Artifacts/AbCdEf1.zip",
+                resource_policy(
+                    mocks, "aws:s3/bucketPolicy:BucketPolicy", bucket.name.removesuffix("-bucket") + "-policy"
+                ),
+            )
+            for bucket in all_of(mocks, "aws:s3/bucket:Bucket")
+            if bucket.name.startswith("artifacts")
+        ]
         self.repositories = {
             name: (
                 arn(mocks, "aws:ecr/repository:Repository", f"{name}-repository"),
@@ -86,7 +99,8 @@ class Stores:
     def writes(self) -> list[tuple[Request, dict | None]]:
         """Every kind of write to every store, each with the resource policy it meets."""
         found: list[tuple[Request, dict | None]] = [
-            (Request(action, self.artifact), self.bucket_policy)
+            (Request(action, artifact), policy)
+            for artifact, policy in self.artifact_stores
             for action in ("s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectAcl")
         ]
         for repository, policy in self.repositories.values():
@@ -246,6 +260,23 @@ def test_environment_roles_still_read_what_they_need(declared):
         )
 
 
+def test_only_the_pipeline_writes_the_artifact_stores_of_other_regions(declared):
+    # Attacked: who can put an artifact in another region's store, which that region's
+    # CloudFormation actions deploy from? Of every role the program declares, the pipeline's alone
+    # (the build and the reviews write in the pipeline's region only).
+    stores = Stores(declared)
+    regional = [(a, p) for a, p in stores.artifact_stores if not a.startswith(stores.bucket + "/")]
+    for artifact, bucket_policy in regional:
+        writers = [
+            name
+            for name, role in declared_roles(declared).items()
+            if role.allows_through(
+                Request("s3:PutObject", artifact, stores.owned), bucket_policy, stores.account
+            )
+        ]
+        assert writers == ["delivery-role"], artifact
+
+
 # -- allowed: the writers, and only where they write -------------------------------------------
 def test_the_build_and_the_pipeline_write_the_artifacts_and_the_build_the_image(declared):
     stores, roles = Stores(declared), declared_roles(declared)
@@ -254,6 +285,11 @@ def test_the_build_and_the_pipeline_write_the_artifacts_and_the_build_the_image(
         assert role.allows_through(
             Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy, stores.account
         ), role.name
+    # The pipeline moves the artifacts into the store of every other region it acts in.
+    for artifact, bucket_policy in stores.artifact_stores:
+        assert pipeline.allows_through(
+            Request("s3:PutObject", artifact, stores.owned), bucket_policy, stores.account
+        ), artifact
     app_repository, policy = stores.repositories["app-image"]
     for action in (
         "ecr:InitiateLayerUpload",
@@ -300,7 +336,10 @@ def test_the_deployer_deletes_but_writes_nothing_a_release_is_read_from(declared
     )
     app_repository, policy = stores.repositories["app-image"]
     refused = [
-        (Request("s3:PutObject", stores.artifact, stores.owned), stores.bucket_policy),
+        *(
+            (Request("s3:PutObject", artifact, stores.owned), bucket_policy)
+            for artifact, bucket_policy in stores.artifact_stores
+        ),
         (Request("ecr:PutImage", app_repository), policy),
         (Request("ecr:CompleteLayerUpload", app_repository), policy),
     ]

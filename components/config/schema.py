@@ -73,6 +73,19 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 REPAIRING = "repairing"
 
 
+def _known_region(value: str) -> str:
+    # Imported here: reading.py imports this module.
+    from components.config.reading import known_regions
+
+    if value not in known_regions():
+        raise ValueError(f"{value!r} is not allowed: {_known_region.allowed}")
+    return value
+
+
+_known_region.allowed = "a region the installed AWS SDK knows (e.g. eu-west-1)"
+Region = Annotated[str, AfterValidator(_known_region)]
+
+
 def _matches(pattern: str, allowed: str):
     compiled = re.compile(pattern)
 
@@ -583,6 +596,9 @@ class EnvironmentGates(_Section):
     (docs/waves.md). Members are adjacent in the list, 2 to 4 of them, all gated or all
     ungated, with the same deploymentWindow, onFailure and approvers (and no approverGroup);
     the name follows the environment-name rules and is no environment's name."""
+    region: Optional[Region] = None
+    """The region the environment's stack lives in (absent: the pipeline's, `aws:region`). The
+    pipeline then keeps an artifact store there too (docs/regions.md). Not with `account`."""
 
     @model_validator(mode="after")
     def _gates_are_consistent(self, info: ValidationInfo) -> EnvironmentGates:
@@ -609,6 +625,18 @@ class EnvironmentGates(_Section):
             )
         if len(set(self.approvers)) != len(self.approvers):
             problems.append(".approvers: each principal once")
+        if self.region and self.account:
+            problems.append(
+                ".region: not yet for an environment in another account (account): its artifact "
+                "store would need a bucket and a KMS key in that region its roles can read; remove "
+                "region or account (docs/regions.md)"
+            )
+        if self.region and self.alarms:
+            problems.append(
+                ".alarms: not yet with region: the pipeline's alarm rules read alarms in the "
+                "pipeline's region; remove alarms (deployment.alarms, which ECS watches in the stack's "
+                "region, still roll a release back) or region (docs/regions.md)"
+            )
         failure = self.on_failure
         if failure is not None:
             if failure.result != "RETRY" and failure.retry_mode is not None:
@@ -1034,6 +1062,7 @@ class DeliveryConfig(_Section):
             )
         problems.extend(self._account_problems())
         problems.extend(self._wave_problems())
+        problems.extend(self._region_problems())
         # A wave's members share their stages: the wave counts once, as its first member.
         stage_count = 2 + sum(
             GATED_STAGES if env.approval else 1
@@ -1218,6 +1247,21 @@ class DeliveryConfig(_Section):
                     "twice; their release stage watches each alarm once"
                 )
         return problems
+
+    def _region_problems(self) -> list[str]:
+        """A KMS key lives in one region: a configured artifact key cannot encrypt the artifact
+        store CodePipeline needs in another (AWS, "Add a cross-Region action in CodePipeline")."""
+        key = self.artifacts.kms_key_arn
+        if not key:
+            return []
+        key_region = key.split(":")[3]
+        return [
+            f"environments[{index}].region: {env.region!r} is not the region of artifacts.kmsKeyArn "
+            f"({key_region}); a KMS key serves one region and the artifact store there would need its "
+            "own; remove artifacts.kmsKeyArn (the stores then use SSE-S3) or the region (docs/regions.md)"
+            for index, env in enumerate(self.environments)
+            if env.region and env.region != key_region
+        ]
 
     def _account_problems(self) -> list[str]:
         """Environments in other accounts: each reachable, each target used, and the

@@ -99,7 +99,9 @@ def drift_buildspec() -> str:
     )
 
 
-def drift_environment(*, environment: str, stack_name: str, mode: str) -> dict[str, str]:
+def drift_environment(
+    *, environment: str, stack_name: str, mode: str, stack_region: Optional[str] = None
+) -> dict[str, str]:
     """The project's environment variables: what check-drift reads."""
     return {
         "ENVIRONMENT": environment,
@@ -107,6 +109,7 @@ def drift_environment(*, environment: str, stack_name: str, mode: str) -> dict[s
         "DRIFT_MODE": mode,
         "DRIFT_WAIT_SECONDS": str(WAIT_MINUTES * 60),
         "DRIFT_POLL_SECONDS": str(POLL_SECONDS),
+        **({"STACK_REGION": stack_region} if stack_region else {}),
     }
 
 
@@ -185,6 +188,9 @@ class DriftCheckArgs:
     mode: str
     """`driftCheck`: warn (show it) or block (fail the plan stage on it)."""
     project: SmallProject
+    stack_region: Optional[str] = None
+    """The stack's region when it is not the pipeline's (`environments[].region`): its stack calls
+    go there (STACK_REGION), and its role's statements on the stack name it."""
 
 
 class DriftCheck(pulumi.ComponentResource):
@@ -204,9 +210,12 @@ class DriftCheck(pulumi.ComponentResource):
                 bucket_arn=v["bucket_arn"],
                 account_id=v["account_id"],
                 tools_image_repository_arn=v["image_repository_arn"],
-                stack_arn=stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name),
+                stack_arn=stack_arn(
+                    v["partition"], args.stack_region or v["region"], v["account_id"], args.stack_name
+                ),
                 stack_name=args.stack_name,
-                region=v["region"],
+                # The stack's region: its secrets and keys, and the Lambda functions reading them.
+                region=args.stack_region or v["region"],
                 kms_key_arn=v["kms_key_arn"],
             ),
         )
@@ -220,7 +229,10 @@ class DriftCheck(pulumi.ComponentResource):
                 role_policy=role_policy,
                 environment_variables=plaintext(
                     drift_environment(
-                        environment=args.environment, stack_name=args.stack_name, mode=args.mode
+                        environment=args.environment,
+                        stack_name=args.stack_name,
+                        mode=args.mode,
+                        stack_region=args.stack_region,
                     )
                 ),
                 timeout_minutes=TIMEOUT_MINUTES,
@@ -296,6 +308,7 @@ def declare(context: UnitContext) -> GateBinding:
             stack_name=env.stack_name,
             mode=env.drift_check,
             project=context.small_project,
+            stack_region=env.region,
         ),
         opts=pulumi.ResourceOptions(parent=context.parent),
     )

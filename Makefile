@@ -74,11 +74,11 @@ bootstrap-policy: venv
 	$(BIN)/python -m offline.bootstrap_policy $(STACK) --out build/bootstrap/$(STACK) $(if $(ACCOUNT),--account $(ACCOUNT)) $(if $(TRUSTED),--trusted $(TRUSTED))
 
 # The real AWS provider's input validation, offline (Terraform + a hashicorp/aws mirror):
-# every committed stack, the four-environment and the waves test stacks.
+# every committed stack, the four-environment, waves and regions test stacks.
 preflight: venv
 	$(BIN)/python -m offline.preflight dev prod
 	$(BIN)/python -m offline.preflight four-environments --stacks-dir tests/fixtures/stacks
-	$(BIN)/python -m offline.preflight waves --stacks-dir tests/fixtures/stacks
+	$(BIN)/python -m offline.preflight waves regions --stacks-dir tests/fixtures/stacks
 
 # Mutation testing of the modules where a wrong value ships to production (pyproject.toml,
 # [tool.mutmut]); a command that prints a score, not part of `make test`. Long: narrow it

@@ -108,6 +108,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         # Explicit AWS providers (by id) and the account each assumes a role in: what
         # they declare answers in that account, as AWS would.
         self.provider_accounts: dict[str, str] = {}
+        # The region of each provider that names one (an environment in another region).
+        self.provider_regions: dict[str, str] = {}
         self.default_account_id = self.account_id
 
     # -- values ----------------------------------------------------------------------
@@ -143,12 +145,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     @contextlib.contextmanager
     def _answering_for(self, provider: Optional[str]) -> Iterator[None]:
-        """Answer in the account of the provider a call or resource is declared with."""
+        """Answer in the account and region of the provider a call or resource is declared with."""
+        default_region = self.region
         self.account_id = self._account_for(provider)
+        self.region = self.provider_regions.get((provider or "").rpartition("::")[2], default_region)
         try:
             yield
         finally:
             self.account_id = self.default_account_id
+            self.region = default_region
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         with self._answering_for(args.provider):
@@ -250,6 +255,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             allowed = json.loads(allowed)
         if allowed:
             self.provider_accounts[f"{name}-provider"] = allowed[0]
+        if inputs.get("region"):
+            self.provider_regions[f"{name}-provider"] = inputs["region"]
 
     # -- per-type computed outputs ---------------------------------------------------
     def _fill(self, typ: str, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> str:

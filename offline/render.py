@@ -206,7 +206,13 @@ def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
         "",
         f"Type **{inputs.get('pipelineType', 'V1')}**, "
         f"execution mode **{inputs.get('executionMode', 'SUPERSEDED')}**, "
-        f"artifact store `{(inputs.get('artifactStores') or [{}])[0].get('location', '—')}`.",
+        + (
+            "artifact stores "
+            + ", ".join(f"`{store['location']}` ({store['region']})" for store in inputs["artifactStores"])
+            + " (one per region it acts in)."
+            if len(inputs.get("artifactStores") or []) > 1
+            else f"artifact store `{(inputs.get('artifactStores') or [{}])[0].get('location', '—')}`."
+        ),
         "",
         *mermaid(stages),
         "",
@@ -221,6 +227,13 @@ def _pipeline_section(pipeline: dict[str, Any]) -> list[str]:
             out += [
                 f"Deploys to account **{account}**: its CloudFormation actions run as `{role}`; "
                 "the other actions run in the pipeline's account.",
+                "",
+            ]
+        regions = sorted({a["region"] for a in stage["actions"] if a.get("region")})
+        if regions:
+            out += [
+                f"Deploys in region **{', '.join(regions)}**: its CloudFormation actions run there; "
+                "the other actions run in the pipeline's region.",
                 "",
             ]
         rows = []

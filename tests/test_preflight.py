@@ -26,7 +26,9 @@ except preflight.PreflightUnavailable as missing:
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=f"preflight unavailable: {MISSING}")
 
 
-STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES]
+# regions: the real provider accepts the per-region artifact stores and the actions' regions.
+REGIONS = "regions"
+STACKS = ["dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES, REGIONS]
 
 
 def region(run) -> str:
@@ -125,12 +127,14 @@ def test_the_provider_accepts_every_stack(stack, reports):
             # The small projects' tools image: the fixtures whose small steps run on Lambda compute.
             *(
                 ["docker:index/image:Image tools-image-image (not an AWS provider resource)"]
-                if stack in ("prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES)
+                if stack in ("prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES, REGIONS)
                 else []
             ),
         ]
     )
-    assert len(providers) == (1 if stack == CROSS_ACCOUNT else 0)
+    # One per target account; per other region, one for its artifact store and one per environment
+    # there (its lifecycle hook's).
+    assert len(providers) == {CROSS_ACCOUNT: 1, REGIONS: 4}.get(stack, 0)
 
 
 def test_the_provider_accepts_the_service_linked_role_of_a_fresh_account(reports):

@@ -498,7 +498,7 @@ def test_only_an_inline_json_buildspec_is_shown_as_one():
 GOLDEN_SYNTH = FIXTURE_STACKS.parent / "synth"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "four-environments", "cross-account", "waves"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "four-environments", "cross-account", "waves", "regions"])
 def test_the_review_matches_the_reviewed_golden_file(stack, tmp_path):
     import os
 

@@ -168,8 +168,8 @@ def snapshot_lines(stack: str) -> list[str]:
     return lines
 
 
-# The waves fixture is new (issue 26): it has a snapshot, and no deployed release to upgrade from.
-@pytest.mark.parametrize("stack", [*STACKS, WAVES])
+# The waves and regions fixtures are new (issue 26): each has a snapshot, and no deployed release to upgrade from.
+@pytest.mark.parametrize("stack", [*STACKS, WAVES, "regions"])
 def test_urns_match_the_committed_snapshot(stack):
     snapshot = SNAPSHOTS / f"{stack}.urns"
     current = "\n".join(snapshot_lines(stack)) + "\n"

@@ -869,7 +869,8 @@ def test_alarm_rollback_and_failed_action_retry_are_checked_too(four_resources):
 
 
 @pytest.mark.parametrize(
-    "stack", with_user_stacks("dev", "prod", "four-environments", "cross-account", "two-in-one-account")
+    "stack",
+    with_user_stacks("dev", "prod", "four-environments", "cross-account", "two-in-one-account", "regions"),
 )
 def test_every_stack_complies_with_every_rule(stack):
     resources = any_stack(stack).mocks.resources

@@ -94,7 +94,7 @@ def test_unknown_stack_file_is_named():
     with pytest.raises(
         StackFileError,
         match=r"no stack file Pulumi.staging.yaml \(stacks here: cross-account, dev, four-environments, prod, "
-        r"progressive, two-in-one-account, waves\)",
+        r"progressive, regions, two-in-one-account, waves\)",
     ):
         load_stack_config("staging", FIXTURE_STACKS)
 

@@ -15,14 +15,19 @@ import functools
 import importlib.util
 import json
 from collections.abc import Mapping
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import ValidationError
 
 from components.config.messages import ConfigError, cross_field_problems, error_lines
-from components.config.schema import NAMESPACE, SECRET_ALLOWED_KEYS, SECRET_PLACEHOLDER, DeliveryConfig
+from components.config.schema import (
+    NAMESPACE,
+    SECRET_ALLOWED_KEYS,
+    SECRET_PLACEHOLDER,
+    DeliveryConfig,
+    known_regions,
+)
 
 # DeliveryConfig's own boolean keys (the CLI passes top-level values as strings).
 _TOP_LEVEL_BOOLEANS = frozenset(
@@ -142,14 +147,6 @@ def _namespace_problems(values: Mapping[str, str]) -> list[str]:
             f"aws:region: {values['aws:region']!r} is not a region the installed AWS SDK knows{hint}"
         )
     return problems
-
-
-@functools.cache
-def known_regions() -> frozenset[str]:
-    """Every region of every partition, from the installed botocore's endpoint data (the
-    partitions file the AWS SDKs share)."""
-    document = json.loads((files("botocore") / "data" / "partitions.json").read_text())
-    return frozenset(region for partition in document["partitions"] for region in partition["regions"])
 
 
 def raw_config_from_pulumi(values: Mapping[str, str]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ a `DeliveryConfig`; `components/config/reading.py` builds one from the stack con
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import unicodedata
+from importlib.resources import files
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
@@ -73,10 +75,16 @@ STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 REPAIRING = "repairing"
 
 
-def _known_region(value: str) -> str:
-    # Imported here: reading.py imports this module.
-    from components.config.reading import known_regions
+@functools.cache
+def known_regions() -> frozenset[str]:
+    """Every region of every partition, from the installed botocore's endpoint data (the
+    partitions file the AWS SDKs share)."""
+    document = json.loads((files("botocore") / "data" / "partitions.json").read_text())
+    return frozenset(region for partition in document["partitions"] for region in partition["regions"])
 
+
+# Here, not in reading.py, which imports this module: `environments[].region` is checked by it.
+def _known_region(value: str) -> str:
     if value not in known_regions():
         raise ValueError(f"{value!r} is not allowed: {_known_region.allowed}")
     return value

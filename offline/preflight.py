@@ -88,6 +88,9 @@ class Translation:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     gaps: list[str] = field(default_factory=list)
     not_covered: list[str] = field(default_factory=list)
+    regions: dict[str, str] = field(default_factory=dict)
+    """Per provider alias, its region: the providers of other regions, which Terraform's own
+    aliased providers stand for (what is declared with one is planned in its region)."""
 
 
 class Translator:
@@ -167,8 +170,25 @@ class Translator:
 
     def translate(self, resources) -> Translation:
         result = Translation()
+        # A provider of another region (environments[].region) only names a region: Terraform's
+        # aliased provider of that region checks what is declared with it.
+        aliases: dict[str, str] = {}
+        for resource in resources:
+            if (
+                resource.type == "pulumi:providers:aws"
+                and resource.inputs.get("region")
+                and not resource.inputs.get("assumeRoles")
+            ):
+                # Unique: two components may each name a provider alike (URNs tell them apart).
+                alias = re.sub(r"[^A-Za-z0-9_-]", "_", resource.name)
+                while alias in aliases.values():
+                    alias += "_"
+                aliases[resource.urn] = alias
         for resource in resources:
             if not resource.custom:
+                continue
+            if resource.urn in aliases:
+                result.regions[aliases[resource.urn]] = resource.inputs["region"]
                 continue
             if resource.type == "pulumi:providers:aws":
                 # Configuring it assumes a role in another account, which needs AWS; what is
@@ -192,6 +212,9 @@ class Translator:
             lambda_function = tf_type == "aws_lambda_function"
             inputs = self._lambda_inputs(resource, local) if lambda_function else resource.inputs
             body = self._block(schema["block"], tf_type, inputs, resource.name, result.gaps)
+            alias = aliases.get(resource.provider.rpartition("::")[0]) if resource.provider else None
+            if alias:
+                body["provider"] = f"aws.{alias}"
             result.resources.setdefault(tf_type, {})[local] = body
         return result
 
@@ -245,23 +268,29 @@ class Workspace:
             "CHECKPOINT_DISABLE": "1",
         }
 
-    def document(self, resources: Mapping[str, Any]) -> dict[str, Any]:
+    def document(
+        self, resources: Mapping[str, Any], regions: Optional[Mapping[str, str]] = None
+    ) -> dict[str, Any]:
+        offline = {
+            # Fake keys: nothing here may reach AWS.
+            "access_key": "AKIAOFFLINEPREFLIGHT",
+            "secret_key": "offline-preflight",
+            "skip_credentials_validation": True,
+            "skip_requesting_account_id": True,
+            "skip_metadata_api_check": True,
+            "skip_region_validation": True,
+        }
+        providers: Any = {"region": self.region, **offline}
+        if regions:
+            providers = [
+                providers,
+                *({"alias": alias, "region": region, **offline} for alias, region in sorted(regions.items())),
+            ]
         document: dict[str, Any] = {
             "terraform": {
                 "required_providers": {"aws": {"source": "hashicorp/aws", "version": self.version}}
             },
-            "provider": {
-                "aws": {
-                    "region": self.region,
-                    # Fake keys: nothing here may reach AWS.
-                    "access_key": "AKIAOFFLINEPREFLIGHT",
-                    "secret_key": "offline-preflight",
-                    "skip_credentials_validation": True,
-                    "skip_requesting_account_id": True,
-                    "skip_metadata_api_check": True,
-                    "skip_region_validation": True,
-                }
-            },
+            "provider": {"aws": providers},
         }
         if resources:
             document["resource"] = dict(resources)
@@ -341,7 +370,9 @@ def check(stack: str, resources, folder: Path, region: str) -> StackReport:
         schema_file.write_text(json.dumps(workspace.schema()))
     translator = Translator(json.loads(schema_file.read_text()), archives=folder / "archives")
     translation = translator.translate(resources)
-    (folder / "main.tf.json").write_text(json.dumps(workspace.document(translation.resources), indent=2))
+    (folder / "main.tf.json").write_text(
+        json.dumps(workspace.document(translation.resources, translation.regions), indent=2)
+    )
     count = sum(len(v) for v in translation.resources.values())
     validate = workspace.run("validate", "-no-color")
     plan_errors: list[str] = []

@@ -46,7 +46,8 @@ TEMPLATE = load_template((Path(__file__).parent.parent / "examples" / "infra-rep
 
 
 @pytest.fixture(
-    scope=shared_scope, params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES, "regions")
+    scope=shared_scope,
+    params=with_user_stacks("dev", "prod", FOUR_ENVIRONMENTS, CROSS_ACCOUNT, WAVES, "regions"),
 )
 def declared(request):
     return any_stack(request.param).mocks

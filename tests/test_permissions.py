@@ -78,18 +78,17 @@ def region_of(mocks) -> str:
     return only(mocks, "aws:codepipeline/pipeline:Pipeline").state["arn"].split(":")[3]
 
 
-def stack_region_of(mocks, environment: str) -> str:
-    """The region an environment's stack lives in: its CloudFormation actions' (`region`), or the
+def stack_region_of(mocks, stack: str) -> str:
+    """The region a stack lives in: the `region` of the CloudFormation actions that name it, or the
     pipeline's when they name none."""
     pipeline = only(mocks, "aws:codepipeline/pipeline:Pipeline").inputs
     regions = {
         action.get("region")
         for stage in pipeline["stages"]
-        if stage["name"] in (environment, f"{environment}-plan")
         for action in stage["actions"]
-        if action["provider"] == "CloudFormation"
+        if action["provider"] == "CloudFormation" and action["configuration"].get("StackName") == stack
     }
-    assert len(regions) == 1, f"{environment}'s CloudFormation actions name regions {regions}"
+    assert len(regions) == 1, f"{stack}'s CloudFormation actions name regions {regions}"
     return regions.pop() or region_of(mocks)
 
 
@@ -310,7 +309,7 @@ def test_the_pipeline_role_can_run_every_action_it_drives(declared):
             requests.append(Request("sts:AssumeRole", action_role))
             continue
         stack_arn = (
-            f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{account}:stack/{stack}/"
+            f"arn:aws:cloudformation:{stack_region_of(declared, stack)}:{account}:stack/{stack}/"
             "0f1e2d3c-aaaa-bbbb-cccc-444455556666"
         )
         requests += [
@@ -493,7 +492,9 @@ def test_each_review_role_can_describe_its_change_set_and_write_its_report(decla
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
         acct = account_of(declared, environment)
-        stack_arn = f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        stack_arn = (
+            f"arn:aws:cloudformation:{stack_region_of(declared, stack)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        )
         requests = [
             *codebuild_runner_requests(declared, f"review-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
@@ -529,7 +530,9 @@ def test_each_recovery_role_can_read_and_delete_its_stack(declared):
     gated = [(e, s) for e, s, g in environments(declared) if g]
     for environment, stack in gated:
         acct = account_of(declared, environment)
-        stack_arn = f"arn:aws:cloudformation:{stack_region_of(declared, environment)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        stack_arn = (
+            f"arn:aws:cloudformation:{stack_region_of(declared, stack)}:{acct}:stack/{stack}/0f1e2d3c-aaaa"
+        )
         requests = [
             *codebuild_runner_requests(declared, f"recover-{environment}", "tools-image"),
             Request("s3:GetObject", f"{bucket}/pipeline/InfrastructureSource/abc.zip", own_bucket),
@@ -791,7 +794,7 @@ def test_review_and_build_roles_stay_in_their_lanes(declared):
         )
         for other, other_stack, _ in envs:
             if other != environment:
-                arn = f"arn:aws:cloudformation:{stack_region_of(declared, other)}:{account}:stack/{other_stack}/x"
+                arn = f"arn:aws:cloudformation:{stack_region_of(declared, other_stack)}:{account}:stack/{other_stack}/x"
                 assert not review.allows(Request("cloudformation:DescribeChangeSet", arn))
         assert not review.allows(Request("cloudformation:ExecuteChangeSet", "*"))
 

@@ -170,7 +170,11 @@ regional_artifacts = {
             reporters=writers.reports,
             administrators=writers.administrators,
         ),
-        opts=pulumi.ResourceOptions(providers=[aws.Provider(f"region-{other_region}", region=other_region)]),
+        opts=pulumi.ResourceOptions(
+            providers=[
+                regions.regional_provider(f"region-{other_region}", other_region, account_id=account_id)
+            ]
+        ),
     )
     for other_region in regions.other_regions(config)
 }

@@ -430,8 +430,8 @@ def safe_check(text: str) -> str:
     return UNSAFE_CHECK_CHARACTERS.sub("?", " ".join(text.split()))
 
 
-def _shorten_check(result: str) -> str:
-    return result if len(result) <= CHECK_SUMMARY_CHARS else result[: CHECK_SUMMARY_CHARS - 1] + "…"
+def _shorten_check(result: str, chars: int = CHECK_SUMMARY_CHARS) -> str:
+    return result if len(result) <= chars else result[: chars - 1] + "…"
 
 
 def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
@@ -443,21 +443,30 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     if review.failed:
         line = f"{env}: change set FAILED on stack {review.stack_name} — {review.status_reason}"
         return line if len(line) <= limit else line[: limit - 1] + "…"
-    parts = [f"{env}: "]
+    # The counts and the image always fit: what must give way to the limit (a wave's member has a
+    # share of one approval's text) is the names first, then what the checks say, then the tail.
+    line = ""
+    for names, check_chars in ((True, CHECK_SUMMARY_CHARS), (False, CHECK_SUMMARY_CHARS), (False, 24)):
+        line = _summary_parts(review, names=names, check_chars=check_chars)
+        if len(line) <= limit:
+            return line
+    return line[: limit - 1] + "…"
+
+
+def _summary_parts(review: Review, *, names: bool, check_chars: int) -> str:
+    parts = [f"{review.environment}: "]
     if review.unshown:
         # First, so that no cut to the limit takes it off.
         parts.append(
             f"⛔ THE RELEASE WILL REFUSE THIS: it deploys what it does not show ({_unshown_names(review)}); "
         )
-    # Before the counts, each cut short, so that no cut to the limit takes them off.
-    parts.extend(f"{name}: {_shorten_check(result)}; " for name, result in review.checks.items())
     parts.append(f"{_plural(len(review.changes), 'change')} — ")
     replacements, removals = review.replacements, review.removals
     parts.append(_plural(len(replacements), "replacement"))
-    if replacements:
+    if replacements and names:
         parts.append(f" ({_names(replacements)})")
     parts.append(f", {_plural(len(removals), 'removal')}")
-    if removals:
+    if removals and names:
         parts.append(f" ({_names(removals)})")
     image = next((p for p in review.parameter_changes if p[0] == review.image_parameter), None)
     if image:
@@ -465,10 +474,8 @@ def summary_line(review: Review, limit: int = SUMMARY_LIMIT) -> str:
     flagged = review.flagged
     if flagged:
         parts.append("; changes " + ", ".join(flagged) + " resources")
-    line = "".join(parts)
-    if len(line) > limit:
-        line = line[: limit - 1] + "…"
-    return line
+    parts.extend(f"; {name}: {_shorten_check(result, check_chars)}" for name, result in review.checks.items())
+    return "".join(parts)
 
 
 def _detail_text(detail: dict[str, Any]) -> str:
@@ -1313,11 +1320,20 @@ def main(argv: Optional[list[str]] = None) -> int:
         metavar="COUNTS",
         help="the change counts of the wave's members reviewed before, separated by spaces",
     )
+    parser.add_argument("--wave-members", type=int, help="how many members the wave has")
     args = parser.parse_args(argv)
     counts = (args.wave_changes_before or "").split()
-    if not all(count.isdigit() for count in counts):
-        # An earlier member's CHANGE_COUNT that is no count: adding it up would hide a change.
-        parser.error(f"--wave-changes-before: {args.wave_changes_before!r} is not a list of change counts")
+    if (args.wave_changes_before is None) != (args.wave_members is None):
+        parser.error("--wave-changes-before and --wave-members go together")
+    # Exactly one count per other member, each of ASCII digits: an earlier member's CHANGE_COUNT
+    # that is missing or no count would hide its change from the wave's approval condition.
+    if args.wave_members is not None and (
+        len(counts) != args.wave_members - 1 or not all(re.fullmatch(r"[0-9]+", count) for count in counts)
+    ):
+        parser.error(
+            f"--wave-changes-before: {args.wave_changes_before!r} is not {args.wave_members - 1} change "
+            "count(s), one per other member of the wave"
+        )
     if args.summary_limit < 2:
         parser.error(f"--summary-limit: {args.summary_limit} leaves no room for a summary")
     try:

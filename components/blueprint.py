@@ -496,7 +496,14 @@ def _wave_stages(
                 if env is last:
                     before = " ".join(f"#{{{plan_namespace(m.name)}.CHANGE_COUNT}}" for m in members[:-1])
                     action = dataclasses.replace(
-                        _with_variables(action, [{"name": "WAVE_CHANGES_BEFORE", "value": before}]),
+                        _with_variables(
+                            action,
+                            [
+                                {"name": "WAVE_CHANGES_BEFORE", "value": before},
+                                # How many counts the review must find there: one per other member.
+                                {"name": "WAVE_MEMBERS", "value": str(len(members))},
+                            ],
+                        ),
                         run_order=last_run_order + 1,
                     )
             plan_actions.append(_member_action(env, action))

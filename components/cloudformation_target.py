@@ -23,7 +23,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components import cloudformation, iam_policies
+from components import cloudformation, iam_policies, regions
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs, ReleaseChecks
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
 from components.deploy_role import DeployRole, DeployRoleArgs
@@ -50,7 +50,12 @@ def declare(context: TargetContext) -> TargetBinding:
     # A stack in another region (`region`; not with `account`, which the config refuses): what
     # lives beside it is declared there. IAM is global: the deploy role is not.
     region_provider = (
-        aws.Provider(f"region-{env.name}", region=env.region, opts=pulumi.ResourceOptions(parent=parent))
+        regions.regional_provider(
+            f"region-{env.name}",
+            env.region,
+            account_id=unit.pipeline_account_id,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
         if env.region
         else None
     )

@@ -8,7 +8,11 @@ import functools
 import json
 from importlib.resources import files
 
+import pulumi
+import pulumi_aws as aws
+
 from components.config import NAMESPACE, DeliveryConfig
+from components.config.reading import stack_provider_settings
 
 
 def in_pipeline_region(config: DeliveryConfig, pipeline_region: str) -> DeliveryConfig:
@@ -52,3 +56,14 @@ def partition_problems(config: DeliveryConfig, pipeline_region: str) -> list[str
         for index, env in enumerate(config.environments)
         if env.region and _partitions().get(env.region) != own
     ]
+
+
+def regional_provider(
+    name: str, region: str, *, account_id: pulumi.Input[str], opts: pulumi.ResourceOptions | None = None
+) -> aws.Provider:
+    """A provider for `region` that acts as the stack's own does: the stack's `aws:` settings
+    (credentials, profile, roles to assume, default tags, …; an explicit provider reads none of
+    them by itself), and, unless the stack names its own, only in the pipeline's account."""
+    settings = stack_provider_settings("aws")
+    settings.setdefault("allowed_account_ids", pulumi.Output.from_input(account_id).apply(lambda a: [a]))
+    return aws.Provider(name, region=region, **settings, opts=opts)

@@ -355,3 +355,30 @@ def test_a_review_that_cannot_read_the_template_of_a_change_set_with_changes_fai
     result = world.run(project, {"PIPELINE_EXECUTION_ID": EXECUTION})
     assert not result.succeeded
     assert "cannot read the template of todobackend-prod-plan (status CREATE_COMPLETE)" in result.output
+
+
+def test_a_stack_that_does_not_exist_yet_is_reviewed_with_no_old_parameters(tmp_path):
+    release = json.loads((FIXTURES / "release.json").read_text())
+    result, calls, _ = run_review_project(tmp_path, [release], {"STUB_STACK": "missing"})
+    assert result.succeeded, result.output
+    assert ["cloudformation", "describe-stacks"] in [c[:2] for c in calls]
+
+
+def test_a_stack_that_cannot_be_described_fails_the_review_rather_than_showing_every_parameter_new(tmp_path):
+    release = json.loads((FIXTURES / "release.json").read_text())
+    result, _, _ = run_review_project(tmp_path, [release], {"STUB_STACK": "denied"})
+    assert not result.succeeded
+    assert "cannot describe todobackend-prod" in result.output
+    assert "not authorized to perform: cloudformation:DescribeStacks" in result.output
+
+
+def test_every_call_on_a_stack_in_another_region_is_made_there(tmp_path):
+    """A call left in the pipeline's region would read another stack of the same name there."""
+    release = json.loads((FIXTURES / "release.json").read_text())
+    result, calls, _ = run_review_project(tmp_path, [release], {"STACK_REGION": "eu-central-1"})
+    assert result.succeeded, result.output
+    stack_calls = [c for c in calls if c[0] == "cloudformation"]
+    assert {c[1] for c in stack_calls} == {"describe-change-set", "get-template", "describe-stacks"}
+    assert [c for c in stack_calls if c[-2:] != ["--region", "eu-central-1"]] == []
+    # The registry and the report's bucket are the pipeline's own.
+    assert [c for c in calls if c[0] != "cloudformation" and "--region" in c] == []

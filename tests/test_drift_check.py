@@ -355,8 +355,8 @@ def test_the_review_shows_each_check_in_its_report_and_summary(tmp_path):
         text=True,
         check=True,
     )
-    # First in the summary line, before the counts: no cut to the line's limit takes it off.
-    assert run.stdout.startswith("production: drift: 1 drifted: Service MODIFIED (/DesiredCount); ")
+    # After the counts; when the line is too long the names of what is replaced give way first.
+    assert run.stdout.strip().endswith("; drift: 1 drifted: Service MODIFIED (/DesiredCount)")
     report = (tmp_path / "report.md").read_text()
     assert "## Checks beside the plan\n\n- drift: 1 drifted: Service MODIFIED (/DesiredCount)\n" in report
 
@@ -542,3 +542,31 @@ def test_in_codebuild_the_review_runs_the_images_own_renderer_and_gate(tmp_path)
         )
         assert not marker.exists(), (script, run.stdout, run.stderr)
         assert "/opt/ecs-delivery/release_gate.py" in run.stderr, run.stderr
+
+
+def test_a_short_share_of_the_approval_keeps_the_counts_and_the_check(tmp_path):
+    """A wave's member has a share of one approval's text: the names give way first, then what
+    the check says is shortened, and the counts stay."""
+    out = subprocess.run(  # noqa: S603 (the project's own renderer)
+        [
+            sys.executable,
+            str(ROOT / "build-image" / "changeset_report.py"),
+            "--environment",
+            "production-eu-central",
+            "--out-dir",
+            str(tmp_path),
+            "--summary-limit",
+            "106",
+            "--check",
+            "drift=3 drifted: ApplicationTaskDefinition MODIFIED (ContainerDefinitions.0.Environment)",
+            str(ROOT / "tests" / "fixtures" / "changesets" / "release.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert (
+        out
+        == "production-eu-central: 3 changes — 1 replacement, 0 removals; image tag (none) → 8c1d2aa; drift: 3 drifte…"
+    )
+    assert len(out) == 106

@@ -6,6 +6,7 @@ and the regional ARNs of every role that reaches a stack. The permission and sto
 from __future__ import annotations
 
 import copy
+import json
 import os
 import stat
 import subprocess
@@ -286,3 +287,40 @@ def test_check_drift_calls_cloudformation_in_the_stacks_region(recording_aws):
     calls = log.read_text().splitlines()
     assert calls, "check-drift made no call"
     assert all(call.endswith("--region eu-west-1") for call in calls), calls
+
+
+def test_a_regions_provider_acts_as_the_stacks_own_in_the_pipelines_account_only():
+    """An explicit provider reads no stack config (pulumi/pulumi-aws#1307): each regional provider
+    is handed the stack's `aws:` settings, so the same credentials, roles and tags apply there, and
+    refuses any account but the pipeline's unless the stack names its own."""
+    config = copy.deepcopy(BOOK_CONFIG)
+    config["ecs-delivery:environments"][0]["region"] = "eu-west-1"
+    config["aws:profile"] = "delivery"
+    config["aws:assumeRoles"] = [{"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "up"}]
+    config["aws:defaultTags"] = {"tags": {"team": "platform"}}
+    mocks = run_config(config, mocks=RecordingMocks()).mocks
+    providers = [
+        r for r in mocks.resources if r.type == "pulumi:providers:aws" and r.name.startswith("region-")
+    ]
+    assert sorted(r.name for r in providers) == ["region-dev", "region-eu-west-1"]
+    for provider in providers:
+        inputs = provider.inputs
+        assert inputs["region"] == "eu-west-1"
+        assert inputs["profile"] == "delivery"
+        # As the stack wrote them: how the provider reads its own config.
+        assert json.loads(inputs["assumeRoles"]) == [
+            {"roleArn": "arn:aws:iam::123456789012:role/deployer", "sessionName": "up"}
+        ]
+        assert json.loads(inputs["defaultTags"]) == {"tags": {"team": "platform"}}
+        assert json.loads(inputs["allowedAccountIds"]) == ["123456789012"]
+
+
+def test_a_stacks_own_allowed_accounts_are_kept():
+    config = copy.deepcopy(BOOK_CONFIG)
+    config["ecs-delivery:environments"][0]["region"] = "eu-west-1"
+    config["aws:allowedAccountIds"] = ["123456789012", "210987654321"]
+    mocks = run_config(config, mocks=RecordingMocks()).mocks
+    (store,) = [
+        r for r in mocks.resources if r.type == "pulumi:providers:aws" and r.name == "region-eu-west-1"
+    ]
+    assert json.loads(store.inputs["allowedAccountIds"]) == ["123456789012", "210987654321"]

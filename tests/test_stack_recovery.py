@@ -204,3 +204,10 @@ def test_on_lambda_compute_the_recovery_role_is_assumed_with_the_environments_cr
         ["configure", "set", "profile.recovery.role_arn", RECOVERY_ROLE],
         ["configure", "set", "profile.recovery.credential_source", "Environment"],
     ]
+
+
+def test_every_call_on_a_stack_in_another_region_is_made_there(tmp_path):
+    result, calls = recover(tmp_path, "ROLLBACK_COMPLETE", STACK_REGION="eu-central-1")
+    assert result.succeeded, result.output
+    assert [c[1] for c in calls] == ["describe-stacks", "delete-stack", "wait"]
+    assert [c for c in calls if c[-2:] != ["--region", "eu-central-1"]] == []

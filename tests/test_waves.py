@@ -151,6 +151,15 @@ def test_a_wave_members_name_their_approvers_rather_than_each_a_group_of_its_own
     ]
 
 
+def test_a_gated_wave_rolls_back_rather_than_retries():
+    retry = {"result": "RETRY", "retryMode": "ALL_ACTIONS"}
+    assert problems_for(member("prod-eu", onFailure=retry), member("prod-us", onFailure=retry)) == [
+        "ecs-delivery:environments[0].onFailure: RETRY is not for a gated wave ('production'): a retry plans "
+        "every member again, and a member that already took the release is refused as unreviewed; use "
+        "result: ROLLBACK (the wave returns to its last release, asking nobody)"
+    ]
+
+
 def test_a_wave_members_watch_at_most_five_alarms_together():
     problems = problems_for(
         member("prod-eu", alarms=["a1", "a2", "a3"], bakeMinutes=10),
@@ -199,6 +208,7 @@ def test_each_member_plans_beside_the_other_and_the_last_review_adds_the_wave_up
     assert {"name": "SUMMARY_LIMIT", "value": "215"} in last
     assert [v for v in first if v["name"] == "WAVE_CHANGES_BEFORE"] == []
     assert {"name": "WAVE_CHANGES_BEFORE", "value": "#{Plan-prod-eu.CHANGE_COUNT}"} in last
+    assert {"name": "WAVE_MEMBERS", "value": "2"} in last
     # Namespaces stay per member: every reference the gates and the release make keeps working.
     assert [a.get("namespace") for a in actions_of(waves, "production-plan")][4:] == [
         "Plan-prod-eu",
@@ -297,6 +307,8 @@ def test_the_review_cuts_its_summary_to_the_wave_share_and_adds_up_the_wave(tmp_
             "60",
             "--wave-changes-before",
             "2 5",
+            "--wave-members",
+            "3",
         ]
     )
     assert code == 0
@@ -309,7 +321,18 @@ def test_the_review_cuts_its_summary_to_the_wave_share_and_adds_up_the_wave(tmp_
     assert f"export WAVE_CHANGE_COUNT={own + 7}\n" in exports
 
 
-def test_the_review_refuses_a_wave_count_that_is_no_count(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "counts",
+    [
+        "2 #{Plan-prod-eu.CHANGE_COUNT}",  # a variable that did not resolve
+        "",  # a member's count missing
+        " ",
+        "2",  # one count for a wave of three
+        "2 3 4",
+        "2 ²",  # a digit, but not an ASCII one
+    ],
+)
+def test_the_review_refuses_wave_counts_that_are_not_one_count_per_other_member(tmp_path, capsys, counts):
     report = _renderer()
     page = ROOT / "tests" / "fixtures" / "changesets" / "risky.json"
     with pytest.raises(SystemExit):
@@ -321,10 +344,12 @@ def test_the_review_refuses_a_wave_count_that_is_no_count(tmp_path, capsys):
                 "--out-dir",
                 str(tmp_path),
                 "--wave-changes-before",
-                "2 #{Plan-prod-eu.CHANGE_COUNT}",
+                counts,
+                "--wave-members",
+                "3",
             ]
         )
-    assert "is not a list of change counts" in capsys.readouterr().err
+    assert "is not 2 change count(s), one per other member of the wave" in capsys.readouterr().err
 
 
 def test_an_action_name_over_100_characters_is_refused():

@@ -14,6 +14,7 @@ import difflib
 import functools
 import importlib.util
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Optional
@@ -231,3 +232,39 @@ def load_config(
     if secret_problems:
         raise ConfigError(secret_problems)
     return config
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _provider_value(text: str) -> Any:
+    """A provider setting as the SDK's `ProviderArgs` takes it: the CLI hands every value over as
+    text, an object or list (`assumeRoles`, `defaultTags`) as JSON. Its keys stay as the stack
+    wrote them (camelCase): plain values reach the provider as they are, which is how the provider
+    reads the stack's own config."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (dict, list, bool, int)) else text
+
+
+def stack_provider_settings(namespace: str = "aws") -> dict[str, Any]:
+    """The stack's `<namespace>:` settings (all but `region`) as keyword arguments of an explicit
+    provider. An explicit provider reads no stack config (pulumi/pulumi-aws#1307: "by design"),
+    so a provider the program declares for another region would otherwise drop the stack's
+    `aws:profile`, `aws:assumeRoles`, `aws:allowedAccountIds`, `aws:defaultTags`, … and act with
+    whatever credentials the machine has. Secret values stay secret."""
+    import pulumi
+
+    values = current_stack_config()
+    secret = current_secret_keys()
+    settings: dict[str, Any] = {}
+    for key in sorted(provider_config_keys(namespace) - {"region"}):
+        full = f"{namespace}:{key}"
+        if full not in values:
+            continue
+        value = _provider_value(values[full])
+        settings[_snake(key)] = pulumi.Output.secret(value) if full in secret else value
+    return settings

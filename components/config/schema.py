@@ -602,7 +602,8 @@ class EnvironmentGates(_Section):
     """Deploy beside the other environments of the same wave: one plan stage, one approval
     that shows every member's change, one release stage, each member's actions side by side
     (docs/waves.md). Members are adjacent in the list, 2 to 4 of them, all gated or all
-    ungated, with the same deploymentWindow, onFailure and approvers (and no approverGroup);
+    ungated, with the same deploymentWindow, onFailure (not RETRY when gated) and approvers (and no
+    approverGroup);
     the name follows the environment-name rules and is no environment's name."""
     region: Optional[Region] = None
     """The region the environment's stack lives in (absent: the pipeline's, `aws:region`). The
@@ -1232,6 +1233,23 @@ class DeliveryConfig(_Section):
                     f"environments[{differing}].approvers: the members of wave {wave!r} ({member_names}) "
                     "name different approvers; the wave has one approval, and each member's release accepts "
                     "only its own approvers' answer: give every member the same approvers"
+                )
+            retried = next(
+                (
+                    i
+                    for i, env in zip(indexes, members, strict=True)
+                    if env.approval and env.on_failure is not None and env.on_failure.result == "RETRY"
+                ),
+                None,
+            )
+            if retried is not None:
+                # A retry creates every member's change set again; a member whose execute went
+                # through has taken the release, so its new change set is empty, no longer the
+                # reviewed one, and not yet recorded: its confirm refuses it, and the retry fails.
+                problems.append(
+                    f"environments[{retried}].onFailure: RETRY is not for a gated wave ({wave!r}): a retry "
+                    "plans every member again, and a member that already took the release is refused as "
+                    "unreviewed; use result: ROLLBACK (the wave returns to its last release, asking nobody)"
                 )
             grouped = next((i for i, env in zip(indexes, members, strict=True) if env.approver_group), None)
             if grouped is not None:

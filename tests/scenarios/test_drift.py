@@ -59,8 +59,8 @@ def test_a_first_release_has_nothing_to_check_and_goes_through(scenario):
     # The check runs beside the plan's change set, which may have created the stack (waiting in
     # REVIEW_IN_PROGRESS) before the check reads it: either way nothing is deployed yet.
     assert (
-        "production: drift: no stack yet: nothing deployed can have drifted; " in summary
-        or "production: drift: the stack holds only a change set (REVIEW_IN_PROGRESS): nothing can have drifted; "
+        "; drift: no stack yet: nothing deployed can have drifted" in summary
+        or "; drift: the stack holds only a change set (REVIEW_IN_PROGRESS): nothing can have drifted"
         in summary
     )
 
@@ -97,10 +97,10 @@ def test_drift_in_qa_is_shown_to_its_approver_and_the_release_goes_on(scenario):
     assert result.runs == (OK,)
     assert result.environments["qa"] == ("UPDATE_COMPLETE", f"{A2} v1")
     (_, summary) = approval_summaries(scenario, "qa-approval")
-    # First in the approver's summary line, before the counts: no cut takes it off.
-    assert summary.startswith("qa: drift: 1 drifted: Service MODIFIED (/DesiredCount); 2 changes — ")
+    assert summary.startswith("qa: 2 changes — ")
+    assert "; drift: 1 drifted: Service MODIFIED (/DesiredCount) | " in summary
     (_, production) = approval_summaries(scenario, "production-approval")
-    assert production.startswith("production: drift: in sync: no resource drifted; ")
+    assert "; drift: in sync: no resource drifted | " in production
 
 
 def test_once_the_drift_is_resolved_production_releases_again(scenario):
@@ -135,4 +135,4 @@ def test_a_change_made_while_the_approval_waits_stops_the_release_and_its_rollba
     assert result.environments["production"] == ("CREATE_COMPLETE", f"{A1} v1")
     assert result.environments["qa"] == ("UPDATE_COMPLETE", f"{A2} v1")
     (summary,) = [s for s in approval_summaries(scenario, "production-approval") if A2 in s]
-    assert summary.startswith("production: drift: in sync: no resource drifted; ")
+    assert "; drift: in sync: no resource drifted | " in summary

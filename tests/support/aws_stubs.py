@@ -6,7 +6,7 @@ simulator (tests/support/pipeline_run.py), which sets them from the state it kee
 
 # The change-set review and the release gate (build-image/review-change-set,
 # build-image/release_gate.py): DescribeChangeSet pages from STUB_PAGES/<token>.json (the first is
-# page-1), DescribeStacks from STUB_STACK, uploads copied under STUB_S3; GetTemplate of a change
+# page-1), DescribeStacks from STUB_STACK (or `missing`, `denied`: that error), uploads copied under STUB_S3; GetTemplate of a change
 # set from STUB_TEMPLATE (absent: the change set answers with an error, as an empty one may) and
 # of the stack from STUB_STACK_TEMPLATE; the registry (images, their tags and manifests) in the
 # JSON file STUB_REGISTRY, read and written; ListActionExecutions from STUB_ACTIONS; GetGroup
@@ -54,6 +54,10 @@ def record_path(key):
 
 
 if args[:2] == ["cloudformation", "describe-stacks"]:
+    if os.environ["STUB_STACK"] == "missing":
+        fail("ValidationError", f"Stack with id {value('--stack-name')} does not exist")
+    if os.environ["STUB_STACK"] == "denied":
+        fail("AccessDenied", "User is not authorized to perform: cloudformation:DescribeStacks")
     sys.stdout.write(open(os.environ["STUB_STACK"]).read())
 elif args[:2] == ["cloudformation", "describe-change-set"]:
     token = value("--next-token") if "--next-token" in args else "page-1"

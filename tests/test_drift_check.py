@@ -338,25 +338,29 @@ def test_a_long_summary_is_cut_to_what_an_approval_can_show(tmp_path):
 
 
 # -- the review shows it -------------------------------------------------------------------------
-def test_the_review_shows_each_check_in_its_report_and_summary(tmp_path):
-    run = subprocess.run(  # noqa: S603 (the project's own renderer)
+def render(out_dir: Path, *arguments: str, environment: str = "production") -> str:
+    """The review's renderer on the release fixture, as review-change-set runs it: its summary line."""
+    return subprocess.run(  # noqa: S603 (the project's own renderer)
         [
             sys.executable,
             str(ROOT / "build-image" / "changeset_report.py"),
             "--environment",
-            "production",
+            environment,
             "--out-dir",
-            str(tmp_path),
-            "--check",
-            "drift=1 drifted: Service MODIFIED (/DesiredCount)",
+            str(out_dir),
+            *arguments,
             str(ROOT / "tests" / "fixtures" / "changesets" / "release.json"),
         ],
         capture_output=True,
         text=True,
         check=True,
-    )
+    ).stdout.strip()
+
+
+def test_the_review_shows_each_check_in_its_report_and_summary(tmp_path):
+    summary = render(tmp_path, "--check", "drift=1 drifted: Service MODIFIED (/DesiredCount)")
     # After the counts; when the line is too long the names of what is replaced give way first.
-    assert run.stdout.strip().endswith("; drift: 1 drifted: Service MODIFIED (/DesiredCount)")
+    assert summary.endswith("; drift: 1 drifted: Service MODIFIED (/DesiredCount)")
     report = (tmp_path / "report.md").read_text()
     assert "## Checks beside the plan\n\n- drift: 1 drifted: Service MODIFIED (/DesiredCount)\n" in report
 
@@ -494,21 +498,8 @@ def test_the_role_reads_no_data_and_detects_no_stack_set_drift(four):
 
 
 def test_what_a_check_says_is_shown_as_plain_text_and_never_as_markup(tmp_path):
-    subprocess.run(  # noqa: S603 (the project's own renderer)
-        [
-            sys.executable,
-            str(ROOT / "build-image" / "changeset_report.py"),
-            "--environment",
-            "production",
-            "--out-dir",
-            str(tmp_path),
-            "--check",
-            'drift=[open the reviewed change set](javascript:alert(1)) `x` **passed** <b>"',
-            str(ROOT / "tests" / "fixtures" / "changesets" / "release.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    render(
+        tmp_path, "--check", 'drift=[open the reviewed change set](javascript:alert(1)) `x` **passed** <b>"'
     )
     page = (tmp_path / "report.html").read_text()
     assert "javascript:alert(1)" in page  # shown, as text
@@ -547,24 +538,14 @@ def test_in_codebuild_the_review_runs_the_images_own_renderer_and_gate(tmp_path)
 def test_a_short_share_of_the_approval_keeps_the_counts_and_the_check(tmp_path):
     """A wave's member has a share of one approval's text: the names give way first, then what
     the check says is shortened, and the counts stay."""
-    out = subprocess.run(  # noqa: S603 (the project's own renderer)
-        [
-            sys.executable,
-            str(ROOT / "build-image" / "changeset_report.py"),
-            "--environment",
-            "production-eu-central",
-            "--out-dir",
-            str(tmp_path),
-            "--summary-limit",
-            "106",
-            "--check",
-            "drift=3 drifted: ApplicationTaskDefinition MODIFIED (ContainerDefinitions.0.Environment)",
-            str(ROOT / "tests" / "fixtures" / "changesets" / "release.json"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    out = render(
+        tmp_path,
+        "--summary-limit",
+        "106",
+        "--check",
+        "drift=3 drifted: ApplicationTaskDefinition MODIFIED (ContainerDefinitions.0.Environment)",
+        environment="production-eu-central",
+    )
     assert (
         out
         == "production-eu-central: 3 changes — 1 replacement, 0 removals; image tag (none) → 8c1d2aa; drift: 3 drifte…"

@@ -19,6 +19,7 @@ from components.blueprint import BlueprintError, delivery_blueprint, validate_bl
 from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs, DockerHubAccess
 from components.config import ConfigError, config_from_stack, current_secret_keys, current_stack_config
+from components.context import DeliveryContext
 from components.environment import (
     ArtifactAccess,
     EnvironmentDelivery,
@@ -199,6 +200,16 @@ release_record = (
 # environments' roles read the store: the environments take the store's names first, and
 # get their values once it is declared (below).
 artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
+# What every component in the pipeline's account shares; the artifact key is the store's.
+context = DeliveryContext(
+    name_prefix=name_prefix,
+    account_id=account_id,
+    region=region,
+    partition=partition,
+    kms_key_arn=artifacts_for_environments.key_arn,
+    log_retention_days=config.build.log_retention_days,
+    architecture=config.build.architecture,
+)
 # Each hook is declared in its environment's account: the patterns name every such account
 # (the pipeline's for an environment without `account`).
 hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
@@ -263,9 +274,7 @@ environments = {
         EnvironmentDeliveryArgs(
             environment=env,
             config=config,
-            name_prefix=name_prefix,
-            pipeline_account_id=account_id,
-            region=region,
+            context=context,
             artifacts=artifacts_for_environments,
             tools_image_ref=tools_image.image_ref if tools_image else None,
             tools_image_repository_arn=tools_image.repository_arn if tools_image else None,
@@ -314,24 +323,19 @@ publish_artifacts(
 build = BuildProject(
     "build",
     BuildProjectArgs(
-        name_prefix=name_prefix,
+        context=context,
         application_name=app.name,
         build_image_ref=build_image.image_ref,
         build_image_repository_arn=build_image.repository_arn,
         application_repository_arn=app_repository_arn,
         application_repository_url=app_repository_url,
         artifact_bucket_arn=artifacts.bucket_arn,
-        account_id=account_id,
-        region=region,
         compute_type=config.build.compute_type,
         timeout_minutes=config.build.timeout_minutes,
         buildspec=config.build.buildspec,
         version_file=config.build.version_file,
         version_key=config.build.version_key,
         digest_key=config.build.digest_key,
-        log_retention_days=config.build.log_retention_days,
-        kms_key_arn=artifact_key_arn,
-        architecture=config.build.architecture,
         cache_modes=tuple(config.build.cache_modes),
         cache_repository_arn=build_cache.repository_arn if build_cache else None,
         cache_repository_url=build_cache.repository_url if build_cache else None,
@@ -352,15 +356,12 @@ delivery = DeliveryPipeline(
     DeliveryPipelineArgs(
         config=config,
         environments=environments,
-        name_prefix=name_prefix,
+        context=context,
         artifact_bucket_name=artifacts.bucket_name,
         artifact_bucket_arn=artifacts.bucket_arn,
         build_project_name=build.project_name,
         build_project_arn=build.project_arn,
-        account_id=account_id,
-        region=region,
         image_registry=pulumi.Output.from_input(app_repository_url).apply(lambda url: url.split("/", 1)[0]),
-        kms_key_arn=artifact_key_arn,
         artifact_stores={
             other_region: RegionalArtifactStore(bucket_name=store.bucket_name, bucket_arn=store.bucket_arn)
             for other_region, store in regional_artifacts.items()

@@ -27,6 +27,7 @@ from components.codebuild_runner import (
     log_group_arn,
     plaintext,
 )
+from components.context import DeliveryContext
 
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
 
@@ -43,9 +44,9 @@ class DockerHubAccess:
 
 @dataclass(frozen=True)
 class BuildProjectArgs:
-    name_prefix: str
-    """Physical name prefix, unique per stack (`<app>-<stack>`): the project is
-    `<prefix>-build`, its log group `/aws/codebuild/<prefix>-build`."""
+    context: DeliveryContext
+    """The project is `<prefix>-build`, its log group `/aws/codebuild/<prefix>-build`; it runs on
+    the context's architecture (the build image's platform) and logs for its retention."""
     application_name: str
     """Exposed to the build as APP_NAME."""
     build_image_ref: pulumi.Input[str]
@@ -58,8 +59,6 @@ class BuildProjectArgs:
     """Exposed as IMAGE_REPOSITORY_URI."""
     artifact_bucket_arn: pulumi.Input[str]
     """Artifact store the pipeline hands sources and versions through."""
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
     compute_type: str = "BUILD_GENERAL1_SMALL"
     timeout_minutes: int = 60
     buildspec: str = "buildspec.yml"
@@ -67,11 +66,6 @@ class BuildProjectArgs:
     version_file: str = "version.json"
     version_key: str = "Version"
     digest_key: str = "Digest"
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    """Key of the artifact store, when it uses SSE-KMS."""
-    architecture: str = "x86_64"
-    """x86_64 or arm64: the CodeBuild host, matching the build image's platform."""
     cache_modes: tuple[str, ...] = ("LOCAL_DOCKER_LAYER_CACHE",)
     cache_repository_arn: Optional[pulumi.Input[str]] = None
     """ECR repository of the BuildKit registry cache (exposed as BUILD_CACHE_REPOSITORY_URI)."""
@@ -137,8 +131,8 @@ class BuildProject(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: BuildProjectArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:build_project:BuildProject", name, None, opts)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        project_name = f"{args.name_prefix}-build"
+        context = args.context
+        project_name = f"{context.name_prefix}-build"
         docker_hub = args.docker_hub
         if docker_hub and docker_hub.pull_through_cache and docker_hub.create_rule:
             aws.ecr.PullThroughCacheRule(
@@ -149,14 +143,14 @@ class BuildProject(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         role_policy = pulumi.Output.all(
-            partition=partition,
-            region=args.region,
-            account_id=args.account_id,
+            partition=context.partition,
+            region=context.region,
+            account_id=context.account_id,
             bucket_arn=args.artifact_bucket_arn,
             build_image_repository_arn=args.build_image_repository_arn,
             application_repository_arn=args.application_repository_arn,
             cache_repository_arn=args.cache_repository_arn,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=context.kms_key_arn,
         ).apply(
             lambda v: json.dumps(
                 iam_policies.build_role_policy(
@@ -178,8 +172,8 @@ class BuildProject(pulumi.ComponentResource):
             )
         )
         environment_variables = pulumi.Output.all(
-            account_id=args.account_id,
-            region=args.region,
+            account_id=context.account_id,
+            region=context.region,
             repository_url=args.application_repository_url,
             cache_repository_url=args.cache_repository_url,
         ).apply(
@@ -204,17 +198,14 @@ class BuildProject(pulumi.ComponentResource):
                 buildspec=args.buildspec,
                 image=args.build_image_ref,
                 role_policy=role_policy,
-                account_id=args.account_id,
-                region=args.region,
+                context=context,
                 environment_variables=environment_variables,
                 # Docker-in-Docker: the buildspec starts dockerd, which needs privileges.
                 privileged_mode=True,
                 compute_type=args.compute_type,
-                environment_type=ENVIRONMENT_TYPES[args.architecture],
+                environment_type=ENVIRONMENT_TYPES[context.architecture],
                 cache_modes=tuple(args.cache_modes),
                 timeout_minutes=args.timeout_minutes,
-                log_retention_days=args.log_retention_days,
-                kms_key_arn=args.kms_key_arn,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -18,16 +18,14 @@ approver group's members), and the environment's own release records.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.codebuild_runner import SmallProject, plaintext, script_buildspec
 
 EXPORTED_VARIABLES = (
     "REVIEW_SUMMARY",
@@ -61,15 +59,7 @@ REVIEW_COMMANDS = (
 
 
 def review_buildspec() -> str:
-    """The inline buildspec (JSON is valid YAML, and keeps the shell text exact)."""
-    return json.dumps(
-        {
-            "version": 0.2,
-            "env": {"shell": "bash", "exported-variables": list(EXPORTED_VARIABLES)},
-            "phases": {"build": {"commands": list(REVIEW_COMMANDS)}},
-        },
-        indent=2,
-    )
+    return script_buildspec(*REVIEW_COMMANDS, exported_variables=EXPORTED_VARIABLES)
 
 
 def report_prefix(environment: str) -> str:
@@ -139,26 +129,20 @@ def release_check_variables(
 
 @dataclass(frozen=True)
 class ChangeSetReviewArgs:
-    name_prefix: str
-    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-review-<environment>`."""
-    environment: str
-    stack_name: str
+    stack: cloudformation.StackAddress
     change_set_name: str
     """The plan's change set, which the review describes (the confirm names the release's)."""
     image_parameter: str
     """Template parameter holding the image tag (shown first, old → new)."""
     artifact_bucket_name: pulumi.Input[str]
     project: SmallProject
-    """The tools image, artifact store, log retention and host the environment's projects share."""
+    """The environment's small projects' shared settings; this one is `<prefix>-review-<environment>`."""
     checks: ReleaseChecks
     """What the confirm checks a release against (image, approver, release record)."""
     reader_role_pattern: Optional[pulumi.Input[str]] = None
     """For an environment in another account: the ARN pattern of the read-only role there
     that the review assumes to describe the change set (a `CrossAccountAccess` reader,
     whose ARN the pipeline action passes in as READER_ROLE_ARN)."""
-    stack_region: Optional[str] = None
-    """The stack's region when it is not the pipeline's (`environments[].region`): its stack calls
-    go there (STACK_REGION), and its role's statements on the stack name it."""
 
 
 class ChangeSetReview(pulumi.ComponentResource):
@@ -168,43 +152,7 @@ class ChangeSetReview(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ChangeSetReviewArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:change_set_review:ChangeSetReview", name, None, opts)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        project_name = f"{args.name_prefix}-review-{args.environment}"
-        checks = args.checks
-        role_policy = args.project.role_policy(
-            partition,
-            project_name,
-            lambda v: iam_policies.review_role_policy(
-                log_group_arn=v["log_group_arn"],
-                bucket_arn=v["bucket_arn"],
-                account_id=v["account_id"],
-                tools_image_repository_arn=v["image_repository_arn"],
-                read_statement=cloudformation.change_set_read_statement(
-                    cloudformation.stack_arn(
-                        v["partition"], args.stack_region or v["region"], v["account_id"], args.stack_name
-                    )
-                ),
-                report_prefix=report_prefix(args.environment),
-                kms_key_arn=v["kms_key_arn"],
-                reader_role_arn=v["reader_role"],
-                release_statements=[
-                    iam_policies.image_lookup_statement(v["repository_arn"]),
-                    iam_policies.approval_lookup_statement(
-                        iam_policies.pipeline_arn(
-                            v["partition"], v["region"], v["account_id"], checks.pipeline_name
-                        )
-                    ),
-                    iam_policies.record_read_statement(
-                        table_arn=v["table_arn"], environment=args.environment
-                    ),
-                    *([iam_policies.approver_group_statement(v["group_arn"])] if v["group_arn"] else []),
-                ],
-            ),
-            reader_role=args.reader_role_pattern,
-            repository_arn=checks.image_repository_arn,
-            table_arn=checks.record_table_arn,
-            group_arn=checks.approver_group_arn,
-        )
+        environment, stack, checks = args.project.environment, args.stack, args.checks
         environment_variables = pulumi.Output.all(
             bucket=args.artifact_bucket_name,
             repository=checks.image_repository_name,
@@ -213,30 +161,47 @@ class ChangeSetReview(pulumi.ComponentResource):
         ).apply(
             lambda v: plaintext(
                 review_environment(
-                    environment=args.environment,
-                    stack_name=args.stack_name,
+                    environment=environment,
+                    stack_name=stack.name,
                     change_set_name=args.change_set_name,
                     image_parameter=args.image_parameter,
                     report_bucket=v["bucket"],
-                    stack_region=args.stack_region,
+                    stack_region=stack.region,
                     checks=release_check_variables(
                         checks, repository=v["repository"], table=v["table"], group=v["group"]
                     ),
                 )
             )
         )
-        runner = CodeBuildRunner(
+        runner = args.project.declare(
             name,
-            args.project.runner_args(
-                project_name=project_name,
-                description=f"Describe and render the {args.environment} change set for its approver",
-                role_description=f"CodeBuild: review the {args.environment} change set",
-                buildspec=review_buildspec(),
-                role_policy=role_policy,
-                environment_variables=environment_variables,
-                timeout_minutes=10,
+            self,
+            kind="review",
+            description=f"Describe and render the {environment} change set for its approver",
+            role_description=f"CodeBuild: review the {environment} change set",
+            buildspec=review_buildspec(),
+            policy=lambda v: iam_policies.review_role_policy(
+                **v["runner"],
+                read_statement=cloudformation.change_set_read_statement(stack.arn(v)),
+                report_prefix=report_prefix(environment),
+                reader_role_arn=v["reader_role"],
+                release_statements=[
+                    iam_policies.image_lookup_statement(v["repository_arn"]),
+                    iam_policies.approval_lookup_statement(
+                        iam_policies.pipeline_arn(
+                            v["partition"], v["region"], v["account_id"], checks.pipeline_name
+                        )
+                    ),
+                    iam_policies.record_read_statement(table_arn=v["table_arn"], environment=environment),
+                    *([iam_policies.approver_group_statement(v["group_arn"])] if v["group_arn"] else []),
+                ],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            reader_role=args.reader_role_pattern,
+            repository_arn=checks.image_repository_arn,
+            table_arn=checks.record_table_arn,
+            group_arn=checks.approver_group_arn,
+            environment_variables=environment_variables,
+            timeout_minutes=10,
         )
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn

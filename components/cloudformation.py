@@ -440,6 +440,26 @@ def stack_arn(partition: str, region: str, account_id: str, stack_name: str) -> 
     return f"arn:{partition}:cloudformation:{region}:{account_id}:stack/{stack_name}/*"
 
 
+@dataclass(frozen=True)
+class StackAddress:
+    """Where an environment's stack is, as the small projects that call CloudFormation on it
+    (review, recovery, drift check) name it: their role's statements, their STACK_* variables."""
+
+    name: str
+    region: Optional[str] = None
+    """`environments[].region`; None: the pipeline's region."""
+
+    def arn(self, v: Mapping[str, str]) -> str:
+        """Its ARN in the account `v` names (`partition`, `region`, `account_id` resolved: the
+        pipeline's), in its own region when it has one."""
+        return stack_arn(v["partition"], self.region or v["region"], v["account_id"], self.name)
+
+    def variables(self) -> dict[str, str]:
+        """STACK_NAME, and STACK_REGION when it is not the pipeline's (the scripts then call
+        CloudFormation there)."""
+        return {"STACK_NAME": self.name} | ({"STACK_REGION": self.region} if self.region else {})
+
+
 def _pass_deploy_roles(sid: str, deploy_role_arns: Sequence[str]) -> dict[str, Any]:
     return statement(
         sid,

@@ -34,8 +34,8 @@ from components.units.seam import TargetBinding, TargetContext
 
 def declare(context: TargetContext) -> TargetBinding:
     unit = context.unit
-    env, config, parent = unit.environment, context.config, unit.parent
-    partition = unit.partition
+    env, config, parent, delivery = unit.environment, context.config, unit.parent, unit.delivery
+    partition = pulumi.Output.from_input(delivery.partition)
     # Declared at the stack's root before the environment's component existed.
     moved = [pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
     here = pulumi.ResourceOptions(parent=parent, aliases=moved)
@@ -43,9 +43,6 @@ def declare(context: TargetContext) -> TargetBinding:
     invoke = pulumi.InvokeOutputOptions(parent=parent, provider=unit.account_provider)
     # The environment's account, as its own provider sees it: a data source, not config.
     account_id = aws.get_caller_identity_output(opts=invoke).account_id if env.account else None
-    here_values = pulumi.Output.all(
-        partition=partition, region=unit.region, account_id=unit.pipeline_account_id
-    )
 
     # A stack in another region (`region`; not with `account`, which the config refuses): what
     # lives beside it is declared there. IAM is global: the deploy role is not.
@@ -53,7 +50,7 @@ def declare(context: TargetContext) -> TargetBinding:
         regions.regional_provider(
             f"region-{env.name}",
             env.region,
-            account_id=unit.pipeline_account_id,
+            account_id=delivery.account_id,
             opts=pulumi.ResourceOptions(parent=parent),
         )
         if env.region
@@ -64,10 +61,10 @@ def declare(context: TargetContext) -> TargetBinding:
         LifecycleHook(
             f"hook-{env.name}",
             LifecycleHookArgs(
-                name_prefix=unit.name_prefix,
+                name_prefix=delivery.name_prefix,
                 environment=env.name,
                 test_paths=tuple(env.deployment.test_paths),
-                log_retention_days=unit.small_project.log_retention_days,
+                log_retention_days=delivery.log_retention_days,
             ),
             opts=pulumi.ResourceOptions(parent=parent, provider=region_provider or unit.account_provider),
         )
@@ -79,7 +76,7 @@ def declare(context: TargetContext) -> TargetBinding:
         DeployRoleArgs(
             environment=env.name,
             stack_name=env.stack_name,
-            account_id=account_id if account_id is not None else unit.pipeline_account_id,
+            account_id=account_id if account_id is not None else delivery.account_id,
             managed_policy_arns=config.deploy_role.managed_policy_arns,
             permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
             # The stacks of the other environments in this account: its deploy role keeps off them.
@@ -91,10 +88,10 @@ def declare(context: TargetContext) -> TargetBinding:
             ecs_passed_role_arns=[hook.invoke_role_arn] if hook else [],
             protected_stores=context.stores.protected,
             pipeline_arn=context.pipeline_arn,
-            project_arn_pattern=here_values.apply(
+            project_arn_pattern=delivery.located().apply(
                 lambda v: (
                     f"arn:{v['partition']}:codebuild:{v['region']}:{v['account_id']}:"
-                    f"project/{unit.name_prefix}-*"
+                    f"project/{delivery.name_prefix}-*"
                 )
             ),
         ),
@@ -105,17 +102,16 @@ def declare(context: TargetContext) -> TargetBinding:
         """In another account: the ARN pattern of this environment's `kind` role there."""
         if not env.account:
             return None
-        path = iam_policies.target_role_path(unit.name_prefix, kind, env.name)
+        path = iam_policies.target_role_path(delivery.name_prefix, kind, env.name)
         return partition.apply(lambda p: iam_policies.role_path_pattern(p, env.account, path))
 
     release = context.release
+    stack = cloudformation.StackAddress(env.stack_name, env.region)
     review = (
         ChangeSetReview(
             f"review-{env.name}",
             ChangeSetReviewArgs(
-                name_prefix=unit.name_prefix,
-                environment=env.name,
-                stack_name=env.stack_name,
+                stack=stack,
                 change_set_name=cloudformation.plan_change_set_name(env),
                 image_parameter=config.image_tag_parameter,
                 artifact_bucket_name=context.artifacts.bucket_name,
@@ -134,7 +130,6 @@ def declare(context: TargetContext) -> TargetBinding:
                     approver_group_arn=release.approver_group_arn,
                 ),
                 reader_role_pattern=role_there("review"),
-                stack_region=env.region,
             ),
             opts=here,
         )
@@ -146,12 +141,7 @@ def declare(context: TargetContext) -> TargetBinding:
         StackRecovery(
             f"recover-{env.name}",
             StackRecoveryArgs(
-                name_prefix=unit.name_prefix,
-                environment=env.name,
-                stack_name=env.stack_name,
-                project=unit.small_project,
-                recovery_role_pattern=role_there("recovery"),
-                stack_region=env.region,
+                stack=stack, project=unit.small_project, recovery_role_pattern=role_there("recovery")
             ),
             opts=pulumi.ResourceOptions(parent=parent),
         )
@@ -164,11 +154,8 @@ def declare(context: TargetContext) -> TargetBinding:
             CrossAccountAccessArgs(
                 environment=env.name,
                 stack_name=env.stack_name,
-                name_prefix=unit.name_prefix,
-                pipeline_account_id=unit.pipeline_account_id,
-                region=unit.region,
+                context=delivery,
                 artifact_bucket_arn=context.artifacts.bucket_arn,
-                artifact_key_arn=context.artifacts.key_arn,
                 deploy_role_arn=deploy_role.role_arn,
                 review_role_arn=review.role_arn if review else None,
                 recovery_role_arn=recovery.role_arn if recovery else None,
@@ -184,7 +171,7 @@ def declare(context: TargetContext) -> TargetBinding:
     if env.account:
         action_roles = partition.apply(
             lambda p: iam_policies.role_path_pattern(
-                p, env.account, iam_policies.target_roles_path(unit.name_prefix, "action")
+                p, env.account, iam_policies.target_roles_path(delivery.name_prefix, "action")
             )
         )
         readers = (action_roles, deploy_role.principal_arn)

@@ -21,6 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.context import DeliveryContext
 
 # CodeBuild's environment type for each host the build image can be built for.
 ENVIRONMENT_TYPES = {"x86_64": "LINUX_CONTAINER", "arm64": "ARM_CONTAINER"}
@@ -67,8 +68,9 @@ class CodeBuildRunnerArgs:
     """The build image, pinned by digest."""
     role_policy: pulumi.Input[str]
     """The role's permissions (JSON); see components/iam_policies.py."""
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: DeliveryContext
+    """The pipeline's account and region (the project's, its role's trust), the log retention
+    and the artifact store's key."""
     environment_variables: pulumi.Input[list[dict[str, Any]]]
     privileged_mode: bool = False
     compute_type: str = "BUILD_GENERAL1_SMALL"
@@ -80,9 +82,6 @@ class CodeBuildRunnerArgs:
     privileged mode."""
     timeout_minutes: Optional[int] = 60
     """None on Lambda compute, which takes no build timeout (its builds stop at 15 minutes)."""
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    """Key of the artifact store, when it uses SSE-KMS."""
     managed_policy_arns: tuple[pulumi.Input[str], ...] = ()
     """Managed policies attached to the role besides its own policy (a drift check's
     ReadOnlyAccess)."""
@@ -124,47 +123,51 @@ def lambda_compute_problems(args: CodeBuildRunnerArgs) -> list[str]:
 
 @dataclass(frozen=True)
 class SmallProject:
-    """What an environment's small, unprivileged projects (review, recovery, record, smoke test)
-    share: the tools image they run, the artifact store they read, where they log, the host.
-    Each component adds its own policy, buildspec and variables (`role_policy`,
-    `runner_args`)."""
+    """What an environment's small, unprivileged projects (review, recovery, record, smoke test,
+    drift check) share: the delivery context, the environment, the tools image they run, the
+    artifact store they read, the host. Each component gives its own kind, policy, buildspec
+    and variables to `declare`, which makes the same project of them all."""
 
+    context: DeliveryContext
+    environment: str
+    """The environment's name: every project is `<prefix>-<kind>-<environment>`."""
     image_ref: pulumi.Input[str]
     """The tools image, pinned by digest."""
     image_repository_arn: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
-    log_retention_days: int = 30
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    architecture: str = "x86_64"
-    """The host the tools image was built for (x86_64 or arm64)."""
     lambda_compute: bool = True
     """Lambda compute where a project's timeout fits it (`build.smallStepsCompute`); EC2 always
     when false (a region without Lambda compute)."""
 
+    def project_name(self, kind: str) -> str:
+        return f"{self.context.name_prefix}-{kind}-{self.environment}"
+
     def role_policy(
-        self,
-        partition: pulumi.Input[str],
-        project_name: str,
-        document: Callable[[dict[str, Any]], Any],
-        **extra: pulumi.Input[Any],
+        self, project_name: str, document: Callable[[dict[str, Any]], Any], **extra: pulumi.Input[Any]
     ) -> pulumi.Output[str]:
-        """The role's policy, `document(v)` of the resolved values: `log_group_arn`,
-        `bucket_arn`, `account_id`, `image_repository_arn`, `kms_key_arn`, `partition`,
-        `region` and the `extra` ones."""
+        """The role's policy, `document(v)` of the resolved values: `partition`, `region`,
+        `account_id` (the pipeline's), `bucket_arn`, `image_repository_arn`, `kms_key_arn`,
+        `log_group_arn`, the `extra` ones, and `runner`: those five every small project's policy
+        starts from, by the names components/iam_policies.py gives them."""
 
         def written(v: dict[str, Any]) -> str:
             v["log_group_arn"] = log_group_arn(v["partition"], v["region"], v["account_id"], project_name)
+            v["runner"] = {
+                "log_group_arn": v["log_group_arn"],
+                "bucket_arn": v["bucket_arn"],
+                "account_id": v["account_id"],
+                "tools_image_repository_arn": v["image_repository_arn"],
+                "kms_key_arn": v["kms_key_arn"],
+            }
             return json.dumps(document(v))
 
         return pulumi.Output.all(
-            partition=partition,
-            region=self.region,
-            account_id=self.account_id,
+            partition=self.context.partition,
+            region=self.context.region,
+            account_id=self.context.account_id,
             bucket_arn=self.artifact_bucket_arn,
             image_repository_arn=self.image_repository_arn,
-            kms_key_arn=self.kms_key_arn,
+            kms_key_arn=self.context.kms_key_arn,
             **extra,
         ).apply(written)
 
@@ -193,19 +196,61 @@ class SmallProject:
             buildspec=buildspec,
             image=self.image_ref,
             role_policy=role_policy,
-            account_id=self.account_id,
-            region=self.region,
+            context=self.context,
             environment_variables=environment_variables,
             privileged_mode=False,
             compute_type=LAMBDA_COMPUTE_TYPE if on_lambda else "BUILD_GENERAL1_SMALL",
             environment_type=(LAMBDA_ENVIRONMENT_TYPES if on_lambda else ENVIRONMENT_TYPES)[
-                self.architecture
+                self.context.architecture
             ],
             timeout_minutes=None if on_lambda else timeout_minutes,
-            log_retention_days=self.log_retention_days,
-            kms_key_arn=self.kms_key_arn,
             managed_policy_arns=managed_policy_arns,
         )
+
+    def declare(
+        self,
+        name: str,
+        owner: pulumi.Resource,
+        *,
+        kind: str,
+        description: str,
+        role_description: str,
+        buildspec: str,
+        policy: Callable[[dict[str, Any]], Any],
+        environment_variables: pulumi.Input[list[dict[str, Any]]],
+        timeout_minutes: int,
+        managed_policy_arns: tuple[pulumi.Input[str], ...] = (),
+        **extra: pulumi.Input[Any],
+    ) -> CodeBuildRunner:
+        """The project `<prefix>-<kind>-<environment>`, a child of `owner`, its role's policy
+        `policy(v)` (`role_policy`: `extra` resolved besides the shared values)."""
+        project_name = self.project_name(kind)
+        return CodeBuildRunner(
+            name,
+            self.runner_args(
+                project_name=project_name,
+                description=description,
+                role_description=role_description,
+                buildspec=buildspec,
+                role_policy=self.role_policy(project_name, policy, **extra),
+                environment_variables=environment_variables,
+                timeout_minutes=timeout_minutes,
+                managed_policy_arns=managed_policy_arns,
+            ),
+            opts=pulumi.ResourceOptions(parent=owner),
+        )
+
+
+def script_buildspec(*commands: str, exported_variables: tuple[str, ...] = ()) -> str:
+    """The inline buildspec of a small project (JSON is valid YAML, and keeps the shell text
+    exact): the commands (scripts baked into the tools image) from the checkout's root, in
+    bash, and the variables the action exports to the pipeline."""
+    env: dict[str, Any] = {"shell": "bash"}
+    if exported_variables:
+        env["exported-variables"] = list(exported_variables)
+    return json.dumps(
+        {"version": 0.2, "env": env, "phases": {"build": {"commands": list(commands)}}}, indent=2
+    )
 
 
 class CodeBuildRunner(pulumi.ComponentResource):
@@ -224,19 +269,17 @@ class CodeBuildRunner(pulumi.ComponentResource):
             raise ValueError(f"{name}: " + "; ".join(problems))
         super().__init__("ecs-delivery:codebuild_runner:CodeBuildRunner", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        context = args.context
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=log_group_name(args.project_name),
-            retention_in_days=args.log_retention_days,
+            retention_in_days=context.log_retention_days,
             opts=child,
         )
         role = aws.iam.Role(
             f"{name}-role",
             description=args.role_description,
-            assume_role_policy=pulumi.Output.all(
-                partition=partition, region=args.region, account_id=args.account_id
-            ).apply(
+            assume_role_policy=context.located().apply(
                 lambda v: json.dumps(
                     iam_policies.resource_trust_policy(
                         service="codebuild", resource=f"project/{args.project_name}", **v
@@ -275,7 +318,7 @@ class CodeBuildRunner(pulumi.ComponentResource):
                 "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
                 "s3_logs": {"status": "DISABLED"},
             },
-            encryption_key=args.kms_key_arn,
+            encryption_key=context.kms_key_arn,
             # Lambda compute takes no cache setting at all (AWS-CDK refuses one, see above).
             cache={"type": "LOCAL", "modes": list(args.cache_modes)}
             if args.cache_modes

@@ -27,17 +27,18 @@ import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
+from components.context import DeliveryContext
 
 
 @dataclass(frozen=True)
 class CrossAccountAccessArgs:
     environment: str
     stack_name: str
-    name_prefix: str
-    pipeline_account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: DeliveryContext
+    """The pipeline's account (the roles trust its roles), the region (the stack's: `region` is
+    refused with `account`), the partition and the artifact store's key (a cross-account
+    store always has one)."""
     artifact_bucket_arn: pulumi.Input[str]
-    artifact_key_arn: pulumi.Input[str]
     deploy_role_arn: pulumi.Input[str]
     """The environment's `DeployRole` in the target account."""
     review_role_arn: Optional[pulumi.Input[str]] = None
@@ -62,21 +63,24 @@ class CrossAccountAccess(pulumi.ComponentResource):
         super().__init__("ecs-delivery:cross_account:CrossAccountAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
-        partition = aws.get_partition_output(opts=invoke).partition
+        context = args.context
+        partition = context.partition
         # The target account, as its own provider sees it.
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        pipeline = pulumi.Output.all(partition=partition, account_id=args.pipeline_account_id)
+        pipeline = pulumi.Output.all(partition=partition, account_id=context.account_id)
         pipeline_root = pipeline.apply(lambda v: iam_policies.account_root(v["partition"], v["account_id"]))
         pipeline_roles = pipeline.apply(
             lambda v: iam_policies.role_path_pattern(
-                v["partition"], v["account_id"], iam_policies.pipeline_role_path(args.name_prefix)
+                v["partition"], v["account_id"], iam_policies.pipeline_role_path(context.name_prefix)
             )
         )
         # This environment's stack, in this account.
-        stack = pulumi.Output.all(partition=partition, region=args.region, account_id=account_id).apply(
+        stack = pulumi.Output.all(partition=partition, region=context.region, account_id=account_id).apply(
             lambda v: cloudformation.stack_arn(v["partition"], v["region"], v["account_id"], args.stack_name)
         )
-        alarm_arns = pulumi.Output.all(partition=partition, region=args.region, account_id=account_id).apply(
+        alarm_arns = pulumi.Output.all(
+            partition=partition, region=context.region, account_id=account_id
+        ).apply(
             lambda v: [
                 iam_policies.alarm_arn(v["partition"], v["region"], v["account_id"], alarm)
                 for alarm in args.alarms
@@ -84,8 +88,10 @@ class CrossAccountAccess(pulumi.ComponentResource):
         )
         action_role = aws.iam.Role(
             f"{name}-action-role",
-            path=iam_policies.target_role_path(args.name_prefix, "action", args.environment),
-            description=f"CodePipeline ({args.name_prefix}): deploy {args.stack_name} ({args.environment})",
+            path=iam_policies.target_role_path(context.name_prefix, "action", args.environment),
+            description=(
+                f"CodePipeline ({context.name_prefix}): deploy {args.stack_name} ({args.environment})"
+            ),
             assume_role_policy=pulumi.Output.all(root=pipeline_root, roles=pipeline_roles).apply(
                 lambda v: json.dumps(
                     iam_policies.named_roles_trust_policy(
@@ -100,8 +106,8 @@ class CrossAccountAccess(pulumi.ComponentResource):
             role=action_role.id,
             policy=pulumi.Output.all(
                 bucket_arn=args.artifact_bucket_arn,
-                pipeline_account_id=args.pipeline_account_id,
-                kms_key_arn=args.artifact_key_arn,
+                pipeline_account_id=context.account_id,
+                kms_key_arn=context.kms_key_arn,
                 stack_arn=stack,
                 deploy_role_arn=args.deploy_role_arn,
                 alarm_arns=alarm_arns,
@@ -124,7 +130,7 @@ class CrossAccountAccess(pulumi.ComponentResource):
             pipeline account) may assume, with `policy(stack ARN)`: its ARN once the policy is on."""
             role = aws.iam.Role(
                 f"{name}-{logical}-role",
-                path=iam_policies.target_role_path(args.name_prefix, kind, args.environment),
+                path=iam_policies.target_role_path(context.name_prefix, kind, args.environment),
                 description=description,
                 assume_role_policy=pulumi.Output.all(root=pipeline_root, trusted=trusted).apply(
                     lambda v: json.dumps(
@@ -147,7 +153,7 @@ class CrossAccountAccess(pulumi.ComponentResource):
             role_for_one(
                 "reader",
                 "review",
-                f"CodeBuild ({args.name_prefix}): read the {args.stack_name} change set",
+                f"CodeBuild ({context.name_prefix}): read the {args.stack_name} change set",
                 args.review_role_arn,
                 lambda arn: cloudformation.review_reader_policy(stack_arn=arn),
             )
@@ -158,7 +164,7 @@ class CrossAccountAccess(pulumi.ComponentResource):
             role_for_one(
                 "recover",
                 "recovery",
-                f"CodeBuild ({args.name_prefix}): clear a failed first create of {args.stack_name}",
+                f"CodeBuild ({context.name_prefix}): clear a failed first create of {args.stack_name}",
                 args.recovery_role_arn,
                 lambda arn: cloudformation.stack_recovery_policy(stack_arn=arn),
             )

@@ -26,6 +26,7 @@ from components.approvers import APPROVAL_ACTION, Approvers, ApproversArgs
 from components.blueprint import approval_stage_of
 from components.codebuild_runner import SmallProject
 from components.config import DeliveryConfig, EnvironmentConfig
+from components.context import DeliveryContext
 from components.release_recorder import ReleaseRecorder, ReleaseRecorderArgs
 from components.spec import EnvironmentRefs
 from components.units import GATES, declare_target
@@ -83,10 +84,8 @@ class EnvironmentDeliveryArgs:
     environment: EnvironmentConfig
     config: DeliveryConfig
     """The whole config: the deploy target reads its own settings there."""
-    name_prefix: str
-    """`<app>-<stack>`: prefixes the physical names of the environment's projects and roles."""
-    pipeline_account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
+    context: DeliveryContext
+    """Its `kms_key_arn` is the artifact store's (`artifacts.key_arn`)."""
     artifacts: ArtifactAccess
     tools_image_ref: Optional[pulumi.Input[str]]
     """The tools image the small projects run, pinned by digest (build-image/tools.Dockerfile);
@@ -106,34 +105,25 @@ class EnvironmentDelivery(pulumi.ComponentResource):
         self, name: str, args: EnvironmentDeliveryArgs, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__("ecs-delivery:environment:EnvironmentDelivery", name, None, opts)
-        env, config = args.environment, args.config
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        pipeline_arn = pulumi.Output.all(
-            partition=partition, region=args.region, account_id=args.pipeline_account_id
-        ).apply(
+        env, config, delivery = args.environment, args.config, args.context
+        pipeline_arn = delivery.located().apply(
             lambda v: iam_policies.pipeline_arn(
                 v["partition"], v["region"], v["account_id"], args.pipeline_name
             )
         )
         # What the environment's small projects share; they run in the pipeline's account.
         small = SmallProject(
+            context=delivery,
+            environment=env.name,
             image_ref=args.tools_image_ref,
             image_repository_arn=args.tools_image_repository_arn,
             artifact_bucket_arn=args.artifacts.bucket_arn,
-            account_id=args.pipeline_account_id,
-            region=args.region,
-            log_retention_days=config.build.log_retention_days,
-            kms_key_arn=args.artifacts.key_arn,
-            architecture=config.build.architecture,
             lambda_compute=config.build.small_steps_compute == "lambda",
         )
         context = UnitContext(
             environment=env,
-            name_prefix=args.name_prefix,
+            delivery=delivery,
             parent=self,
-            partition=partition,
-            pipeline_account_id=args.pipeline_account_id,
-            region=args.region,
             small_project=small,
             account_provider=args.account_provider,
         )
@@ -143,7 +133,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             Approvers(
                 f"approvers-{env.name}",
                 ApproversArgs(
-                    name_prefix=args.name_prefix,
+                    name_prefix=delivery.name_prefix,
                     environment=env.name,
                     pipeline_arn=pipeline_arn,
                     approval_stage=approval_stage_of(env),
@@ -179,8 +169,6 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             ReleaseRecorder(
                 f"record-{env.name}",
                 ReleaseRecorderArgs(
-                    name_prefix=args.name_prefix,
-                    environment=env.name,
                     table_name=args.stores.record_table_name or "",
                     table_arn=args.stores.record_table_arn or "",
                     application_repository_name=args.stores.application_repository_name,

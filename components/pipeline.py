@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from components import iam_policies
 from components.blueprint import delivery_blueprint
 from components.config import DeliveryConfig
+from components.context import DeliveryContext
 from components.environment import DeliveredEnvironment
 from components.notifications import Notifications, NotificationsArgs
 from components.outputs import by_name
@@ -174,21 +175,17 @@ class DeliveryPipelineArgs:
     """What the pipeline is (its blueprint is written from it: components/blueprint.py)."""
     environments: Mapping[str, DeliveredEnvironment]
     """Per environment, what its `EnvironmentDelivery` declared, by environment name."""
-    name_prefix: str
-    """Physical name, unique per stack (`<app>-<stack>`): the pipeline's name, and the
-    name of the GitHub connection created when config names none (the config rejects a prefix
-    too long for either)."""
+    context: DeliveryContext
+    """Its name prefix (`<app>-<stack>`) is the pipeline's name, and the name of the GitHub
+    connection created when config names none (the config rejects a prefix too long for
+    either); its key is the artifact store's."""
     artifact_bucket_name: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
     build_project_name: pulumi.Input[str]
     build_project_arn: pulumi.Input[str]
-    account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
     image_registry: pulumi.Input[str]
     """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`),
     which every template receives: a stack in another account pulls from it."""
-    kms_key_arn: Optional[pulumi.Input[str]] = None
-    """The artifact store's KMS key, when it uses SSE-KMS."""
     notification_emails: Sequence[pulumi.Input[str]] = ()
     """Subscribed by email to pipeline events and approval requests."""
     artifact_stores: Mapping[str, RegionalArtifactStore] = field(default_factory=dict)
@@ -221,7 +218,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
             )
         super().__init__("ecs-delivery:pipeline:DeliveryPipeline", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
+        context = args.context
         environments = [args.environments[env.name] for env in config.environments]
 
         if config.connection_arn:
@@ -232,7 +229,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
         else:
             connection = aws.codeconnections.Connection(
                 f"{name}-github",
-                name=args.name_prefix,
+                name=context.name_prefix,
                 provider_type="GitHub",
                 opts=child,
             )
@@ -241,17 +238,17 @@ class DeliveryPipeline(pulumi.ComponentResource):
         self.connection_next_step: Optional[pulumi.Output[str]] = (
             None
             if config.connection_arn
-            else pulumi.Output.all(connection_arn=connection_arn, region=args.region).apply(
-                lambda v: pending_connection_steps(pipeline_name=args.name_prefix, **v)
+            else pulumi.Output.all(connection_arn=connection_arn, region=context.region).apply(
+                lambda v: pending_connection_steps(pipeline_name=context.name_prefix, **v)
             )
         )
 
-        pipeline_name = args.name_prefix
+        pipeline_name = context.name_prefix
         pipeline_role = aws.iam.Role(
             f"{name}-role",
             # Under a path of its own, so that the action roles of other accounts can
             # trust it by pattern before it exists (see components/cross_account.py).
-            path=iam_policies.pipeline_role_path(args.name_prefix),
+            path=iam_policies.pipeline_role_path(context.name_prefix),
             description="CodePipeline: run the delivery pipeline",
             # As AWS documents it (pipelines-create-service-role-cli): no condition on
             # aws:SourceArn/SourceAccount, which CodePipeline is not documented to set.
@@ -261,13 +258,13 @@ class DeliveryPipeline(pulumi.ComponentResource):
         notifications = Notifications(
             f"{name}-notifications",
             NotificationsArgs(
-                account_id=args.account_id,
+                account_id=context.account_id,
                 publisher_role_arn=pipeline_role.arn,
                 emails=tuple(args.notification_emails),
             ),
             opts=child,
         )
-        here = pulumi.Output.all(partition=partition, region=args.region, account_id=args.account_id)
+        here = context.located()
         pipeline_policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=pipeline_role.id,
@@ -300,7 +297,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                     **{env.config.name: pulumi.Output.all(*env.target.passed_roles) for env in environments}
                 ),
                 approval_topic_arn=notifications.topic_arn,
-                kms_key_arn=args.kms_key_arn,
+                kms_key_arn=context.kms_key_arn,
                 action_role_arns=pulumi.Output.all(
                     *(env.target.account_role for env in environments if env.target.account_role)
                 ),
@@ -319,9 +316,9 @@ class DeliveryPipeline(pulumi.ComponentResource):
             environments=by_name({env.config.name: env.refs for env in environments}),
         ).apply(lambda v: PipelineRefs(**v))
         artifact_stores = pulumi.Output.all(
-            pipeline_region=args.region,
+            pipeline_region=context.region,
             bucket_name=args.artifact_bucket_name,
-            kms_key_arn=args.kms_key_arn,
+            kms_key_arn=context.kms_key_arn,
             regional=by_name({region: store.bucket_name for region, store in args.artifact_stores.items()}),
         ).apply(lambda v: realise_artifact_stores(**v))
         blueprint = refs.apply(lambda bound: delivery_blueprint(config, bound))
@@ -366,7 +363,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
 
         self.pipeline_name = pipeline.name
         self.pipeline_arn = pipeline.arn
-        self.pipeline_url = pulumi.Output.all(region=args.region, pipeline_name=pipeline.name).apply(
+        self.pipeline_url = pulumi.Output.all(region=context.region, pipeline_name=pipeline.name).apply(
             lambda v: console_url(**v)
         )
         self.connection_arn = connection_arn

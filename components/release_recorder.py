@@ -14,15 +14,13 @@ application repository.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.codebuild_runner import SmallProject, plaintext, script_buildspec
 
 # The tag prefix of every release mark; an environment's are `release-<environment>.`.
 RELEASE_MARK_PREFIX = "release-"
@@ -36,10 +34,7 @@ def release_mark_prefix(environment: str) -> str:
 
 def recorder_buildspec() -> str:
     """The inline buildspec: build-image/record-release (baked into the image)."""
-    return json.dumps(
-        {"version": 0.2, "env": {"shell": "bash"}, "phases": {"build": {"commands": ["record-release"]}}},
-        indent=2,
-    )
+    return script_buildspec("record-release")
 
 
 def recorder_environment(
@@ -58,9 +53,6 @@ def recorder_environment(
 
 @dataclass(frozen=True)
 class ReleaseRecorderArgs:
-    name_prefix: str
-    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-record-<environment>`."""
-    environment: str
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     application_repository_name: pulumi.Input[str]
@@ -68,7 +60,7 @@ class ReleaseRecorderArgs:
     keep_releases: int
     """How many of this environment's release marks stay (`ecr.keepReleases`)."""
     project: SmallProject
-    """The tools image, artifact store, log retention and host the environment's projects share."""
+    """The environment's small projects' shared settings; this one is `<prefix>-record-<environment>`."""
 
 
 class ReleaseRecorder(pulumi.ComponentResource):
@@ -78,48 +70,36 @@ class ReleaseRecorder(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ReleaseRecorderArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:release_recorder:ReleaseRecorder", name, None, opts)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        project_name = f"{args.name_prefix}-record-{args.environment}"
-        role_policy = args.project.role_policy(
-            partition,
-            project_name,
-            lambda v: iam_policies.release_recorder_policy(
-                log_group_arn=v["log_group_arn"],
-                bucket_arn=v["bucket_arn"],
-                account_id=v["account_id"],
-                tools_image_repository_arn=v["image_repository_arn"],
-                table_arn=v["table_arn"],
-                environment=args.environment,
-                application_repository_arn=v["repository_arn"],
-                kms_key_arn=v["kms_key_arn"],
-            ),
-            table_arn=args.table_arn,
-            repository_arn=args.application_repository_arn,
-        )
+        environment = args.project.environment
         environment_variables = pulumi.Output.all(
             table=args.table_name, repository=args.application_repository_name
         ).apply(
             lambda v: plaintext(
                 recorder_environment(
-                    environment=args.environment,
+                    environment=environment,
                     table_name=v["table"],
                     repository_name=v["repository"],
                     keep_releases=args.keep_releases,
                 )
             )
         )
-        runner = CodeBuildRunner(
+        runner = args.project.declare(
             name,
-            args.project.runner_args(
-                project_name=project_name,
-                description=f"Record the {args.environment} release and keep its image",
-                role_description=f"CodeBuild: record {args.environment} releases",
-                buildspec=recorder_buildspec(),
-                role_policy=role_policy,
-                environment_variables=environment_variables,
-                timeout_minutes=5,
+            self,
+            kind="record",
+            description=f"Record the {environment} release and keep its image",
+            role_description=f"CodeBuild: record {environment} releases",
+            buildspec=recorder_buildspec(),
+            policy=lambda v: iam_policies.release_recorder_policy(
+                **v["runner"],
+                table_arn=v["table_arn"],
+                environment=environment,
+                application_repository_arn=v["repository_arn"],
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            table_arn=args.table_arn,
+            repository_arn=args.application_repository_arn,
+            environment_variables=environment_variables,
+            timeout_minutes=5,
         )
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn

@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from components.codebuild_runner import CodeBuildRunner, CodeBuildRunnerArgs
+from components.context import DeliveryContext
 from tests.conftest import BOOK_CONFIG, all_of, config_with, declare, only, run_config, shared_scope
 
 SMALL_KINDS = ("review", "recover", "record", "verify")
@@ -108,8 +109,15 @@ LAMBDA = CodeBuildRunnerArgs(
     buildspec="buildspec.yml",
     image="123456789012.dkr.ecr.us-east-1.amazonaws.com/app/codebuild-tools@sha256:" + "a" * 64,
     role_policy="{}",
-    account_id="123456789012",
-    region="us-east-1",
+    context=DeliveryContext(
+        name_prefix="app-stack",
+        account_id="123456789012",
+        region="us-east-1",
+        partition="aws",
+        kms_key_arn=None,
+        log_retention_days=30,
+        architecture="x86_64",
+    ),
     environment_variables=[],
     compute_type="BUILD_LAMBDA_2GB",
     environment_type="LINUX_LAMBDA_CONTAINER",

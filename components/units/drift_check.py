@@ -21,17 +21,15 @@ only. Environments in another account are refused by config for now (docs/drift.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
-import pulumi_aws as aws
 
 from components import iam_policies
-from components.cloudformation import stack_arn
-from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.cloudformation import StackAddress
+from components.codebuild_runner import SmallProject, plaintext, script_buildspec
 from components.config import EnvironmentConfig
 from components.iam_policies import PolicyDocument, document, statement
 from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
@@ -83,20 +81,9 @@ def namespace(environment: str) -> str:
     return f"Drift-{environment}"
 
 
-def project_name(name_prefix: str, environment: str) -> str:
-    return f"{name_prefix}-drift-{environment}"
-
-
 def drift_buildspec() -> str:
-    """The inline buildspec (JSON is valid YAML): check-drift, then its results exported."""
-    return json.dumps(
-        {
-            "version": 0.2,
-            "env": {"shell": "bash", "exported-variables": list(EXPORTED_VARIABLES)},
-            "phases": {"build": {"commands": list(COMMANDS)}},
-        },
-        indent=2,
-    )
+    """The inline buildspec: check-drift, then its results exported."""
+    return script_buildspec(*COMMANDS, exported_variables=EXPORTED_VARIABLES)
 
 
 def drift_environment(
@@ -181,16 +168,11 @@ def drift_role_policy(
 
 @dataclass(frozen=True)
 class DriftCheckArgs:
-    name_prefix: str
-    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-drift-<environment>`."""
-    environment: str
-    stack_name: str
+    stack: StackAddress
     mode: str
     """`driftCheck`: warn (show it) or block (fail the plan stage on it)."""
     project: SmallProject
-    stack_region: Optional[str] = None
-    """The stack's region when it is not the pipeline's (`environments[].region`): its stack calls
-    go there (STACK_REGION), and its role's statements on the stack name it."""
+    """The environment's small projects' shared settings; this one is `<prefix>-drift-<environment>`."""
 
 
 class DriftCheck(pulumi.ComponentResource):
@@ -200,47 +182,32 @@ class DriftCheck(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DriftCheckArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:drift_check:DriftCheck", name, None, opts)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        name_of_project = project_name(args.name_prefix, args.environment)
-        role_policy = args.project.role_policy(
-            partition,
-            name_of_project,
-            lambda v: drift_role_policy(
-                log_group_arn=v["log_group_arn"],
-                bucket_arn=v["bucket_arn"],
-                account_id=v["account_id"],
-                tools_image_repository_arn=v["image_repository_arn"],
-                stack_arn=stack_arn(
-                    v["partition"], args.stack_region or v["region"], v["account_id"], args.stack_name
-                ),
-                stack_name=args.stack_name,
-                # The stack's region: its secrets and keys, and the Lambda functions reading them.
-                region=args.stack_region or v["region"],
-                kms_key_arn=v["kms_key_arn"],
-            ),
-        )
-        runner = CodeBuildRunner(
+        environment, stack = args.project.environment, args.stack
+        runner = args.project.declare(
             name,
-            args.project.runner_args(
-                project_name=name_of_project,
-                description=f"Detect drift on {args.stack_name} before {args.environment}'s plan",
-                role_description=f"CodeBuild: detect drift on {args.stack_name} (reads only)",
-                buildspec=drift_buildspec(),
-                role_policy=role_policy,
-                environment_variables=plaintext(
-                    drift_environment(
-                        environment=args.environment,
-                        stack_name=args.stack_name,
-                        mode=args.mode,
-                        stack_region=args.stack_region,
-                    )
-                ),
-                timeout_minutes=TIMEOUT_MINUTES,
-                managed_policy_arns=(
-                    partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{READ_ONLY_POLICY}"),
+            self,
+            kind="drift",
+            description=f"Detect drift on {stack.name} before {environment}'s plan",
+            role_description=f"CodeBuild: detect drift on {stack.name} (reads only)",
+            buildspec=drift_buildspec(),
+            policy=lambda v: drift_role_policy(
+                **v["runner"],
+                stack_arn=stack.arn(v),
+                stack_name=stack.name,
+                # The stack's region: its secrets and keys, and the Lambda functions reading them.
+                region=stack.region or v["region"],
+            ),
+            environment_variables=plaintext(
+                drift_environment(
+                    environment=environment, stack_name=stack.name, mode=args.mode, stack_region=stack.region
+                )
+            ),
+            timeout_minutes=TIMEOUT_MINUTES,
+            managed_policy_arns=(
+                pulumi.Output.from_input(args.project.context.partition).apply(
+                    lambda p: f"arn:{p}:iam::aws:policy/{READ_ONLY_POLICY}"
                 ),
             ),
-            opts=pulumi.ResourceOptions(parent=self),
         )
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn
@@ -303,12 +270,9 @@ def declare(context: UnitContext) -> GateBinding:
     check = DriftCheck(
         f"drift-{env.name}",
         DriftCheckArgs(
-            name_prefix=context.name_prefix,
-            environment=env.name,
-            stack_name=env.stack_name,
+            stack=StackAddress(env.stack_name, env.region),
             mode=env.drift_check,
             project=context.small_project,
-            stack_region=env.region,
         ),
         opts=pulumi.ResourceOptions(parent=context.parent),
     )

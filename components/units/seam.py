@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from components.codebuild_runner import SmallProject
 from components.config import DeliveryConfig, EnvironmentConfig
+from components.context import DeliveryContext
 from components.spec import ActionSpec
 
 # The named places in an environment's stages where a unit's actions go.
@@ -44,16 +45,14 @@ class UnitContext:
     """What every unit of one environment is given to declare its resources."""
 
     environment: EnvironmentConfig
-    name_prefix: str
-    """`<app>-<stack>`: prefixes physical names (the deploy roles keep off `<prefix>-*` projects)."""
+    delivery: DeliveryContext
+    """The name prefix, the pipeline's account, region and partition, the artifact key, the log
+    retention and the host every component of the system shares."""
     parent: pulumi.Resource
     """The environment's component: every resource a unit declares is its child."""
-    partition: pulumi.Output[str]
-    pipeline_account_id: pulumi.Input[str]
-    region: pulumi.Input[str]
     small_project: SmallProject
-    """The tools image, artifact store, log retention and host the environment's small CodeBuild
-    projects share (on Lambda compute where their limits allow)."""
+    """What the environment's small CodeBuild projects share (`SmallProject.declare`: the tools
+    image, the artifact store, Lambda compute where its limits allow)."""
     account_provider: Optional[aws.Provider] = None
     """For an environment in another account: the provider that declares there."""
 

@@ -11,16 +11,14 @@ the application over the network, not to AWS.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_aws as aws
 
 from components import iam_policies
-from components.codebuild_runner import CodeBuildRunner, SmallProject, plaintext
+from components.codebuild_runner import SmallProject, plaintext, script_buildspec
 from components.config import EnvironmentConfig
 from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
 from components.units.seam import AFTER_DEPLOY, GateBinding, UnitContext
@@ -31,10 +29,7 @@ NAME = "verify"
 def verify_buildspec() -> str:
     """The inline buildspec: build-image/verify-environment (baked into the image), from the
     checkout's root; it runs the configured command."""
-    return json.dumps(
-        {"version": 0.2, "env": {"shell": "bash"}, "phases": {"build": {"commands": ["verify-environment"]}}},
-        indent=2,
-    )
+    return script_buildspec("verify-environment")
 
 
 def verify_environment(
@@ -53,9 +48,6 @@ def verify_environment(
 
 @dataclass(frozen=True)
 class VerifyProjectArgs:
-    name_prefix: str
-    """Physical name prefix (`<app>-<stack>`); the project is `<prefix>-verify-<environment>`."""
-    environment: str
     command: str
     """What the smoke test runs (`verify.command`)."""
     stack_outputs: Sequence[str]
@@ -64,7 +56,7 @@ class VerifyProjectArgs:
     """`verify.timeoutMinutes`: up to 15, the project runs on Lambda compute and the script
     bounds the command; above, on EC2 compute with this build timeout (codebuild_runner)."""
     project: SmallProject
-    """The tools image, artifact store, log retention and host the environment's projects share."""
+    """The environment's small projects' shared settings; this one is `<prefix>-verify-<environment>`."""
 
 
 class VerifyProject(pulumi.ComponentResource):
@@ -73,39 +65,25 @@ class VerifyProject(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: VerifyProjectArgs, opts: Optional[pulumi.ResourceOptions] = None):
         super().__init__("ecs-delivery:verify_project:VerifyProject", name, None, opts)
-        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
-        project_name = f"{args.name_prefix}-verify-{args.environment}"
-        role_policy = args.project.role_policy(
-            partition,
-            project_name,
-            lambda v: iam_policies.verify_role_policy(
-                log_group_arn=v["log_group_arn"],
-                bucket_arn=v["bucket_arn"],
-                account_id=v["account_id"],
-                tools_image_repository_arn=v["image_repository_arn"],
-                kms_key_arn=v["kms_key_arn"],
-            ),
-        )
-        runner = CodeBuildRunner(
+        environment = args.project.environment
+        runner = args.project.declare(
             name,
-            args.project.runner_args(
-                project_name=project_name,
-                description=f"Smoke-test {args.environment} after each deploy",
-                role_description=f"CodeBuild: smoke-test {args.environment}",
-                buildspec=verify_buildspec(),
-                role_policy=role_policy,
-                # The stack outputs arrive per run, from the pipeline action.
-                environment_variables=plaintext(
-                    verify_environment(
-                        environment=args.environment,
-                        command=args.command,
-                        stack_outputs=args.stack_outputs,
-                        timeout_minutes=args.timeout_minutes,
-                    )
-                ),
-                timeout_minutes=args.timeout_minutes,
+            self,
+            kind="verify",
+            description=f"Smoke-test {environment} after each deploy",
+            role_description=f"CodeBuild: smoke-test {environment}",
+            buildspec=verify_buildspec(),
+            policy=lambda v: iam_policies.verify_role_policy(**v["runner"]),
+            # The stack outputs arrive per run, from the pipeline action.
+            environment_variables=plaintext(
+                verify_environment(
+                    environment=environment,
+                    command=args.command,
+                    stack_outputs=args.stack_outputs,
+                    timeout_minutes=args.timeout_minutes,
+                )
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            timeout_minutes=args.timeout_minutes,
         )
         self.project_name = runner.project_name
         self.project_arn = runner.project_arn
@@ -157,8 +135,6 @@ def declare(context: UnitContext) -> GateBinding:
     project = VerifyProject(
         f"verify-{env.name}",
         VerifyProjectArgs(
-            name_prefix=context.name_prefix,
-            environment=env.name,
             command=env.verify.command,
             stack_outputs=tuple(env.verify.stack_outputs),
             timeout_minutes=env.verify.timeout_minutes,

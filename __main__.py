@@ -180,22 +180,6 @@ regional_artifacts = {
     for other_region in regions.other_regions(config)
 }
 
-# What each gated environment released, for its confirm (rollbacks) and for redeploying the
-# last good release.
-release_record = (
-    ReleaseRecord(
-        "releases",
-        ReleaseRecordArgs(
-            name_prefix=name_prefix,
-            writers=writers.release_records,
-            administrators=writers.administrators,
-            protect=protect,
-        ),
-    )
-    if gated_environments
-    else None
-)
-
 # The artifact store's key and bucket policies name the environments' deploy roles, and the
 # environments' roles read the store: the environments take the store's names first, and
 # get their values once it is declared (below).
@@ -210,6 +194,23 @@ context = DeliveryContext(
     log_retention_days=config.build.log_retention_days,
     architecture=config.build.architecture,
 )
+
+# What each gated environment released, for its confirm (rollbacks) and for redeploying the
+# last good release.
+release_record = (
+    ReleaseRecord(
+        "releases",
+        ReleaseRecordArgs(
+            context=context,
+            writers=writers.release_records,
+            administrators=writers.administrators,
+            protect=protect,
+        ),
+    )
+    if gated_environments
+    else None
+)
+
 # Each hook is declared in its environment's account: the patterns name every such account
 # (the pipeline's for an environment without `account`).
 hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})

@@ -32,6 +32,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.context import DeliveryContext
 
 APPROVAL_ACTION = "Approve"
 RESERVED_ROLE_PATH_PREFIX = "/aws-reserved/"
@@ -55,8 +56,8 @@ def group_name(name_prefix: str, environment: str) -> str:
 
 @dataclass(frozen=True)
 class ApproversArgs:
-    name_prefix: str
-    """`<app>-<stack>`: names the group `<prefix>-<environment>-approvers`."""
+    context: DeliveryContext
+    """Its name prefix names the policy and the group `<prefix>-<environment>-approvers`."""
     environment: str
     pipeline_arn: pulumi.Input[str]
     approval_stage: str
@@ -77,9 +78,11 @@ class Approvers(pulumi.ComponentResource):
         policy = aws.iam.Policy(
             f"{name}-policy",
             # A fixed name: a permission set refers to a customer managed policy by name and path.
-            name=approver_policy_name(args.name_prefix, args.environment),
+            name=approver_policy_name(args.context.name_prefix, args.environment),
             path=iam_policies.DELIVERY_ROLE_PATH,
-            description=f"Approve {args.environment} releases of {args.name_prefix}, and nothing else",
+            description=(
+                f"Approve {args.environment} releases of {args.context.name_prefix}, and nothing else"
+            ),
             policy=pulumi.Output.from_input(args.pipeline_arn).apply(
                 lambda pipeline: json.dumps(
                     iam_policies.approver_policy(
@@ -104,7 +107,7 @@ class Approvers(pulumi.ComponentResource):
         if args.create_group:
             group = aws.iam.Group(
                 f"{name}-group",
-                name=group_name(args.name_prefix, args.environment),
+                name=group_name(args.context.name_prefix, args.environment),
                 path=iam_policies.DELIVERY_ROLE_PATH,
                 opts=child,
             )

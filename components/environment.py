@@ -133,7 +133,7 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             Approvers(
                 f"approvers-{env.name}",
                 ApproversArgs(
-                    name_prefix=delivery.name_prefix,
+                    context=delivery,
                     environment=env.name,
                     pipeline_arn=pipeline_arn,
                     approval_stage=approval_stage_of(env),

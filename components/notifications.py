@@ -13,12 +13,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.context import DeliveryContext
 
 
 @dataclass(frozen=True)
 class NotificationsArgs:
-    account_id: pulumi.Input[str]
-    """Only notification rules of this account may publish (confused-deputy guard)."""
+    context: DeliveryContext
+    """Only notification rules of its account may publish (confused-deputy guard)."""
     publisher_role_arn: pulumi.Input[str]
     """The pipeline role, which publishes approval requests."""
     emails: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
@@ -41,7 +42,9 @@ class Notifications(pulumi.ComponentResource):
             f"{name}-topic-policy",
             arn=topic.arn,
             policy=pulumi.Output.all(
-                topic_arn=topic.arn, account_id=args.account_id, publisher_role_arn=args.publisher_role_arn
+                topic_arn=topic.arn,
+                account_id=args.context.account_id,
+                publisher_role_arn=args.publisher_role_arn,
             ).apply(lambda v: json.dumps(iam_policies.notification_topic_policy(**v))),
             opts=child,
         )

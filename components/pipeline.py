@@ -258,7 +258,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
         notifications = Notifications(
             f"{name}-notifications",
             NotificationsArgs(
-                account_id=context.account_id,
+                context=context,
                 publisher_role_arn=pipeline_role.arn,
                 emails=tuple(args.notification_emails),
             ),

@@ -23,6 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.context import DeliveryContext
 
 PARTITION_KEY = "environment"
 SORT_KEY = "executionId"
@@ -30,8 +31,8 @@ SORT_KEY = "executionId"
 
 @dataclass(frozen=True)
 class ReleaseRecordArgs:
-    name_prefix: str
-    """`<app>-<stack>`: the table is `<prefix>-releases`."""
+    context: DeliveryContext
+    """Its name prefix names the table `<prefix>-releases`."""
     writers: pulumi.Input[list[str]]
     """The role ARNs that may write records: every environment's recorder."""
     administrators: pulumi.Input[list[str]] = ()
@@ -48,7 +49,7 @@ class ReleaseRecord(pulumi.ComponentResource):
         super().__init__("ecs-delivery:release_record:ReleaseRecord", name, None, opts)
         table = aws.dynamodb.Table(
             f"{name}-table",
-            name=f"{args.name_prefix}-releases",
+            name=f"{args.context.name_prefix}-releases",
             billing_mode="PAY_PER_REQUEST",
             hash_key=PARTITION_KEY,
             range_key=SORT_KEY,

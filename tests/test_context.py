@@ -25,17 +25,20 @@ SHARED = {
     "architecture",
 }
 
+# What the context holds: the issue's list, by the names the components use.
+CONTEXT_FIELDS = {
+    "name_prefix",
+    "account_id",
+    "region",
+    "partition",
+    "kms_key_arn",
+    "log_retention_days",
+    "architecture",
+}
+
 # Where a field of that name means something else than the context's value, and why.
 NOT_THE_CONTEXT = {
-    ("context.py", "DeliveryContext"): {
-        "name_prefix",
-        "account_id",
-        "region",
-        "partition",
-        "kms_key_arn",
-        "log_retention_days",
-        "architecture",
-    },
+    ("context.py", "DeliveryContext"): CONTEXT_FIELDS,
     # Declares the key the context carries: it cannot take a context holding its own output.
     ("artifact_key.py", "ArtifactKeyArgs"): {"name_prefix", "account_id"},
     # The pipeline's store takes the key; the other regions' stores have none (SSE-S3).
@@ -75,15 +78,7 @@ def dataclass_fields() -> dict[tuple[str, str], set[str]]:
 
 
 def test_the_context_holds_what_the_issue_lists():
-    assert {f.name for f in dataclasses.fields(DeliveryContext)} == {
-        "name_prefix",
-        "account_id",
-        "region",
-        "partition",
-        "kms_key_arn",
-        "log_retention_days",
-        "architecture",
-    }
+    assert {f.name for f in dataclasses.fields(DeliveryContext)} == CONTEXT_FIELDS
 
 
 def test_no_args_class_repeats_a_value_of_the_context():

@@ -18,6 +18,7 @@ from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
 from components.build_image import BuildImage, BuildImageArgs
 from components.build_project import BuildProject, BuildProjectArgs, DockerHubAccess
+from components.codebuild_runner import log_group_arn
 from components.config import ConfigError, config_from_stack, current_secret_keys, current_stack_config
 from components.context import DeliveryContext
 from components.environment import (
@@ -265,6 +266,12 @@ release_stores = ReleaseStores(
         # The lifecycle-hook functions ECS runs before production traffic, and their logs: a
         # test rewritten from dev's template would pass every production release.
         hook_patterns,
+        # The logs of the delivery system's CodeBuild projects (the build, the review and the
+        # confirm, the recovery, the record, the smoke test, the drift check): what an approver and
+        # an incident read of a release, which a stack's role must not forge or delete.
+        context.located().apply(
+            lambda v: log_group_arn(v["partition"], v["region"], v["account_id"], f"{name_prefix}-*")
+        ),
     ).apply(
         lambda arns: [arn for item in arns for arn in (item if isinstance(item, list) else [item]) if arn]
     ),

@@ -284,6 +284,8 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
             f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/codebuild-tools",
             f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/todobackend/build-cache",
             f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/todobackend-book-releases",
+            # Every CodeBuild project's log of this stack (`<app>-<stack>-*`).
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/todobackend-book-*",
         ]
     )
     for boundary in boundaries:

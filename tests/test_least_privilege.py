@@ -300,19 +300,23 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             # whatever the build role may read of them, an environment may not write.
             *build_base_image_sources(declared),
         }
-        # And the lifecycle-hook functions and their logs, by name pattern (a function's ARN
-        # is its name: no path to keep off): each declared one matches, and nothing else is added.
+        # And the lifecycle-hook functions and their logs, and the CodeBuild projects' logs, by
+        # name pattern (a function's ARN is its name: no path to keep off): each declared one
+        # matches, and nothing else is added.
         patterns = set(guard["Resource"]) - stores
         hooks = [r for r in declared.resources if r.type == "aws:lambda/function:Function"]
-        hook_logs = [
+        logs = [
             r
             for r in declared.resources
-            if r.type == "aws:cloudwatch/logGroup:LogGroup" and r.inputs["name"].endswith("/lifecycle-hook")
+            if r.type == "aws:cloudwatch/logGroup:LogGroup"
+            and (
+                r.inputs["name"].endswith("/lifecycle-hook") or r.inputs["name"].startswith("/aws/codebuild/")
+            )
         ]
-        for resource in [*hooks, *hook_logs]:
+        for resource in [*hooks, *logs]:
             arn = resource.state["arn"]
             assert any(fnmatch.fnmatchcase(arn, p) for p in patterns), (name, arn)
-        assert len(patterns) == (3 if hooks else 0), (name, patterns)
+        assert len(patterns) == (3 if hooks else 0) + 1, (name, patterns)
         assert set(guard["Resource"]) - patterns == stores, name
         # Nor the registry's settings, which reach every repository without naming one: a
         # replication rule or a registry policy (ECR user guide, "Private registry settings").

@@ -246,6 +246,38 @@ def test_a_deploy_role_cannot_approve_or_rewrite_the_delivery_projects(declared)
             assert not deploy.allows(request), (environment, request)
 
 
+def test_no_environment_role_can_forge_or_delete_the_delivery_logs(declared):
+    # Attacked: dev's template gives a role of its stack logs:* and writes a line into production's
+    # review log ("approved by ..."), or deletes the build's log before anyone reads it. The
+    # CodeBuild log groups are /aws/codebuild/<project> (CodeBuild user guide, "View detailed build
+    # information"); PutLogEvents acts on a log stream, the rest on the group (Service
+    # Authorization Reference, Amazon CloudWatch Logs).
+    roles = declared_roles(declared)
+    groups = [
+        group.state["arn"]
+        for group in all_of(declared, "aws:cloudwatch/logGroup:LogGroup")
+        if group.inputs["name"].startswith("/aws/codebuild/")
+    ]
+    assert len(groups) >= 4
+    for environment, stack in deployed_environments(declared):
+        deploy, minted = roles[f"deploy-{environment}-role"], minted_admin(declared, environment, stack)
+        for group in groups:
+            for request in (
+                Request("logs:PutLogEvents", f"{group}:log-stream:forged"),
+                Request("logs:CreateLogStream", f"{group}:log-stream:forged"),
+                Request("logs:DeleteLogStream", f"{group}:log-stream:1a2b3c"),
+                Request("logs:DeleteLogGroup", group),
+                Request("logs:PutRetentionPolicy", group),
+            ):
+                assert not deploy.allows(request), (environment, request)
+                assert not minted.allows(request), (environment, request)
+        # Its own application's logs stay its to write.
+        account = minted.arn.split(":")[4]
+        own = f"arn:aws:logs:us-east-1:{account}:log-group:/ecs/{stack}"
+        assert deploy.allows(Request("logs:CreateLogGroup", own)), environment
+        assert minted.allows(Request("logs:PutLogEvents", f"{own}:log-stream:web/1")), environment
+
+
 def test_environment_roles_still_read_what_they_need(declared):
     """The guard leaves reading: an ECS task execution role of a stack pulls the image; a deploy
     role in another account reads its template configuration (through the bucket policy)."""

@@ -10,6 +10,7 @@ import ast
 import subprocess
 import sys
 import textwrap
+import typing
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -17,7 +18,7 @@ import pytest
 from pydantic import ValidationError, ValidationInfo, model_validator
 
 import components.config.schema
-from components.config import DeliveryConfig, EnvironmentConfig, Section
+from components.config import DeliveryConfig, EnvironmentConfig, EnvironmentGates, Section
 from components.config.messages import error_lines
 from components.units import GATES, TARGET_VARIANTS, assemble
 
@@ -90,6 +91,18 @@ def test_a_key_two_units_claim_is_refused_when_assembling():
         TypeError, match=r"^StackNameToo\.stack_name: already a key of CloudFormationEnvironment$"
     ):
         assemble(TARGET_VARIANTS, [StackNameToo])
+
+
+def test_with_two_deploy_targets_an_environment_is_either_variant_with_every_option():
+    class ToyTarget(EnvironmentGates):
+        service_name: str
+
+    either = typing.get_args(assemble([*TARGET_VARIANTS, ToyTarget], [ToyGateOption]))
+    assert [model.__name__ for model in either] == ["CloudFormationEnvironment", "ToyTarget"]
+    assert [model.model_validate({**DEV, "toyGate": "soft"}).toy_gate for model in either[:1]] == ["soft"]
+    assert (
+        either[1].model_validate({"name": "dev", "serviceName": "shop", "toyGate": "soft"}).toy_gate == "soft"
+    )
 
 
 def test_the_environments_are_the_variant_with_every_gate_s_option():
@@ -166,14 +179,6 @@ IMPORT_ORDERS = {
     "EnvironmentConfig first": """
         from components.config import EnvironmentConfig
         assert EnvironmentConfig.model_validate(RAW["environments"][0]).drift_check == "warn"
-    """,
-    "the variant's module first": """
-        import components.cloudformation
-        from components.config import config_from_stack
-        import json
-        values = {f"ecs-delivery:{key}": json.dumps(value) for key, value in RAW.items()}
-        values["aws:region"] = "eu-west-1"
-        assert config_from_stack(values).environments[0].drift_check == "warn"
     """,
 }
 

@@ -38,8 +38,8 @@ def assemble(variants: Sequence[type[EnvironmentGates]], options: Sequence[type[
     several variants, their union (a second target then needs a discriminator that tells its
     variant by the keys it requires). The keys keep their order: the variant's, then each
     option's in `options` order (docs/configuration.md lists them so)."""
-    assembled = tuple(_with_options(variant, options) for variant in variants)
-    return assembled[0] if len(assembled) == 1 else Union[assembled]
+    # A union of one model is that model.
+    return Union[tuple(_with_options(variant, options) for variant in variants)]
 
 
 def _with_options(
@@ -54,12 +54,7 @@ def _with_options(
             seen[name] = option.__name__
     # Pydantic orders the fields by the reversed method resolution order: the variant's first,
     # then the options', the last base's first.
-    return create_model(
-        variant.__name__,
-        __base__=(*reversed(options), variant),
-        __module__=__name__,
-        __doc__=variant.__doc__,
-    )
+    return create_model(variant.__name__, __base__=(*reversed(options), variant))
 
 
 EnvironmentConfig = assemble(TARGET_VARIANTS, [gate.CONFIG_OPTION for gate in GATES])

@@ -10,6 +10,7 @@ import ast
 import subprocess
 import sys
 import textwrap
+import types
 import typing
 from pathlib import Path
 from typing import Literal, Optional
@@ -17,6 +18,7 @@ from typing import Literal, Optional
 import pytest
 from pydantic import ValidationError, ValidationInfo, model_validator
 
+import components.config
 import components.config.schema
 from components.config import DeliveryConfig, EnvironmentConfig, EnvironmentGates, Section
 from components.config.messages import error_lines
@@ -126,6 +128,15 @@ def test_the_assembled_gates_check_their_keys_in_the_whole_config():
     )
     (env,) = config.environments
     assert (env.drift_check, env.verify.command) == ("block", "make smoke")
+
+
+def test_a_unit_that_needs_the_model_while_the_registry_imports_it_is_told_why(monkeypatch):
+    # What a module the registry imports finds while the registry is still importing the units.
+    monkeypatch.setitem(sys.modules, "components.units", types.ModuleType("components.units"))
+    with pytest.raises(ImportError, match=r"^components\.config\.EnvironmentConfig is assembled by "):
+        _ = components.config.EnvironmentConfig
+    # DeliveryConfig is the same class before its rebuild and after: it is handed out.
+    assert components.config.DeliveryConfig is components.config.schema.DeliveryConfig
 
 
 def identifiers(tree: ast.AST) -> set[str]:

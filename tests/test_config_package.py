@@ -83,7 +83,7 @@ def imports_of_the_program(module: str) -> dict[str, str]:
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.Call) and ast.unparse(node.func) == "importlib.import_module":
             argument = node.args[0]
-            names = [argument.value] if isinstance(argument, ast.Constant) else []
+            names = [argument.value] if isinstance(getattr(argument, "value", None), str) else []
         for name in names:
             if name.startswith("components.") and not name.startswith("components.config"):
                 found[name] = when

@@ -134,10 +134,21 @@ def test_the_assembled_gates_check_their_keys_in_the_whole_config():
 def test_a_unit_that_needs_the_model_while_the_registry_imports_it_is_told_why(monkeypatch):
     # What a module the registry imports finds while the registry is still importing the units.
     monkeypatch.setitem(sys.modules, "components.units", types.ModuleType("components.units"))
-    with pytest.raises(ImportError, match=r"^components\.config\.EnvironmentConfig is assembled by "):
+    with pytest.raises(ImportError) as caught:
         _ = components.config.EnvironmentConfig
+    assert str(caught.value) == (
+        "components.config.EnvironmentConfig is assembled by components.units, which is still importing the "
+        "units: a module it imports may name it only in annotations (import it under TYPE_CHECKING)"
+    )
     # DeliveryConfig is the same class before its rebuild and after: it is handed out.
     assert components.config.DeliveryConfig is components.config.schema.DeliveryConfig
+
+
+def test_a_name_the_package_does_not_have_is_an_attribute_error_as_for_any_module():
+    with pytest.raises(AttributeError) as caught:
+        _ = components.config.EnvironmentConfigs
+    assert str(caught.value) == "module 'components.config' has no attribute 'EnvironmentConfigs'"
+    assert not hasattr(components.config, "VerifyOption")  # a unit's own name is not handed out here
 
 
 def identifiers(tree: ast.AST) -> set[str]:

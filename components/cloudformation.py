@@ -17,8 +17,12 @@ CloudFormation registry's handler permissions) live with the tests, in
 tests/support/deploy_requests.py: they read the registry schemas cfn-lint ships, a development
 dependency that `pulumi up` does not have.
 
+- **config**: `CloudFormationEnvironment`, its variant of an environment's config (the keys
+  only this target reads); the registry joins every gate's option to it
+  (`components/units/__init__.py`).
+
 A second target (an ECS service updated in place, a Pulumi stack) would be one module like this
-one plus a config variant of `EnvironmentConfig`; the gates need no change.
+one, with its own variant; the gates need no change.
 """
 
 from __future__ import annotations
@@ -26,14 +30,20 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
+
+from pydantic import Field
 
 from components.config import (
     DEPLOYMENT_PARAMETER_NAMES,
     PLAN_CHANGE_SET_SUFFIX,
     RELEASE_CHANGE_SET_SUFFIX,
-    DeliveryConfig,
-    EnvironmentConfig,
+    DeploymentConfig,
+    EnvironmentGates,
+    ParameterName,
+    ParameterValue,
+    RelativePath,
+    StackName,
 )
 from components.iam_policies import PolicyDocument, document, statement
 from components.spec import (
@@ -46,8 +56,39 @@ from components.spec import (
     worst_case_value,
 )
 
+if TYPE_CHECKING:
+    # Only named in annotations: the registry, which assembles them, imports this module first.
+    from components.config import DeliveryConfig, EnvironmentConfig
+
 PROVIDER = "CloudFormation"
 CAPABILITIES = "CAPABILITY_NAMED_IAM"
+
+
+# -- its config variant -----------------------------------------------------------------------
+
+
+class CloudFormationEnvironment(EnvironmentGates):
+    """An environment that is a CloudFormation stack: the keys its deploy target reads."""
+
+    stack_name: StackName
+    """CloudFormation stack the environment deploys, unique; its roles live under the IAM path
+    `/<stackName>/`. At most 119 characters when gated (change sets `<stackName>-pipeline`
+    within CloudFormation's 128)."""
+    template_configuration: Optional[RelativePath] = None
+    """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
+    parameters: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
+    """Extra template parameters (strings), merged into `ParameterOverrides`; not the four the
+    pipeline sets."""
+    deployment: Optional[DeploymentConfig] = None
+    """How the template's ECS service takes each release: rolling, blue-green, canary or linear,
+    with its bake times, the alarms that roll it back and the test run before production traffic
+    moves (docs/deployment-strategies.md). Absent: the pipeline passes none of the deployment
+    parameters and the template's own defaults hold."""
+
+    @property
+    def has_test_hook(self) -> bool:
+        """Whether the program declares a lifecycle-hook function for this environment."""
+        return self.deployment is not None and self.deployment.has_test_hook
 
 
 # -- what its actions name ----------------------------------------------------------------------

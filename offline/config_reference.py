@@ -1,6 +1,7 @@
-"""docs/configuration.md, generated from the config model (components/config/schema.py): every
-`ecs-delivery:` key once, with what it takes, its default and its description (the docstring
-under the field, the one source).
+"""docs/configuration.md, generated from the config model (components/config/schema.py, with
+each environment's keys as the registry assembles them from the units: components/units/
+__init__.py): every `ecs-delivery:` key once, with what it takes, its default and its description
+(the docstring under the field, the one source).
 
     python -m offline.config_reference            # print it
     python -m offline.config_reference --write    # rewrite docs/configuration.md

@@ -64,6 +64,63 @@ def test_each_module_imports_only_the_ones_before_it():
     }
 
 
+def imports_of_the_program(module: str) -> dict[str, str]:
+    """The program's modules outside the package a config module imports, each with when: while
+    the module loads ("loading"), only for type checkers ("type checking"), or when one of its
+    functions runs ("in a function")."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found: dict[str, str] = {}
+
+    def visit(node: ast.AST, when: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            when = "in a function"
+        elif isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            when = "type checking"
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) == "importlib.import_module":
+            argument = node.args[0]
+            names = [argument.value] if isinstance(getattr(argument, "value", None), str) else []
+        for name in names:
+            if name.startswith("components.") and not name.startswith("components.config"):
+                found[name] = when
+        for child in ast.iter_child_nodes(node):
+            visit(child, when)
+
+    visit(tree, "loading")
+    return found
+
+
+def test_the_package_imports_the_units_only_when_asked_for_the_assembled_model():
+    # The registry (components.units) assembles the environments' model from the units, and every
+    # unit imports this package: the package reaches the registry only once it is loaded, when a
+    # caller needs the assembled model (load_config, `components.config.DeliveryConfig`).
+    modules = ("schedules", "schema", "messages", "reading", "__init__")
+    assert {module: imports_of_the_program(module) for module in modules} == {
+        "schedules": {},
+        # The lifecycle hook's function name, checked against the stack name's length.
+        "schema": {"components.units": "type checking", "components.lifecycle_hook": "in a function"},
+        "messages": {},
+        "reading": {"components.units": "in a function"},
+        "__init__": {"components.units": "in a function"},
+    }
+
+
+def test_importing_the_package_loads_none_of_the_program():
+    script = (
+        "import sys; import components.config; from components.config import load_config, NAMESPACE; "
+        "print(sorted(m for m in sys.modules if m.startswith('components.') and not "
+        "m.startswith('components.config')))"
+    )
+    loaded = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=PACKAGE.parent.parent
+    ).stdout
+    assert loaded.strip() == "[]"
+
+
 @pytest.mark.parametrize(("namespace", "package"), [("aws", "pulumi_aws"), ("docker", "pulumi_docker")])
 def test_the_provider_keys_are_the_arguments_of_its_provider(namespace, package):
     # Another view of the same SDK: the provider resource's arguments, in the config's camelCase

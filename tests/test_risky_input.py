@@ -383,8 +383,9 @@ def test_every_risky_input_of_one_file_arrives_in_one_round(tmp_path):
         "ecs-delivery:build.timeoutMinutes",
         "ecs-delivery:environments[0].approval",
         "ecs-delivery:environments[0].parameters.ReleaseId",
-        "ecs-delivery:environments[1].verify.stackOutputs[1]",
+        # An environment's own keys first, then each gate unit's (components/units/__init__.py).
         "ecs-delivery:environments[1].alarms[0]",
+        "ecs-delivery:environments[1].verify.stackOutputs[1]",
         # `approval: yes` meant a gated staging: what depends on it is checked in the same round.
         "ecs-delivery:notifications.emails",
         "ecs-delivery:environments[1].approval",

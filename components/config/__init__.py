@@ -11,7 +11,18 @@ program reads them, and how it says what is wrong with them. One module per job:
 Each module imports only those listed before it (tests/test_config_package.py). The names
 below are the public names of the single module this package replaces, so that every
 `from components.config import X` keeps working.
+
+An environment's keys are not all here: each deploy target's variant and each gate's option
+live in their unit, and the registry (`components/units/__init__.py`) assembles them into
+`EnvironmentConfig` and rebuilds `DeliveryConfig` with it. Both are handed out by `__getattr__`
+below, which imports the registry first, so that they are always the assembled models; and so
+are the verify gate's names that lived here before it was a unit.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from components.config.messages import (
     YAML11_BOOLEANS,
@@ -33,10 +44,8 @@ from components.config.schedules import (
     WEEKDAYS,
 )
 from components.config.schema import (
-    BASH_VARIABLES,
     CHANGE_SET_NAME_MAX,
     CLOUDFORMATION_DEPLOYMENT_MINUTES_MAX,
-    CODEBUILD_VARIABLES,
     CONNECTION_NAME_MAX,
     DEPLOYMENT_PARAMETER_NAMES,
     DEPLOYMENT_STRATEGIES,
@@ -54,11 +63,11 @@ from components.config.schema import (
     PLAN_CHANGE_SET_SUFFIX,
     PULUMI_SUFFIX_LENGTH,
     RELEASE_CHANGE_SET_SUFFIX,
+    REPAIRING,
     RESERVED_ROLE_PATH,
     SECRET_ALLOWED_KEYS,
     SECRET_PLACEHOLDER,
     STACK_NAME,
-    VERIFY_PROJECT_VARIABLES,
     AccountId,
     AlarmName,
     ApplicationConfig,
@@ -69,10 +78,8 @@ from components.config.schema import (
     BuildImageConfig,
     CacheMode,
     CachePrefix,
-    CloudFormationEnvironment,
     ComputeType,
     ConnectionArn,
-    DeliveryConfig,
     DeploymentAlarmName,
     DeploymentConfig,
     DeploymentWindowConfig,
@@ -81,7 +88,6 @@ from components.config.schema import (
     EcrConfig,
     EcrRepositoryName,
     EmailAddress,
-    EnvironmentConfig,
     EnvironmentGates,
     InfrastructureConfig,
     KmsKeyArn,
@@ -89,7 +95,6 @@ from components.config.schema import (
     ManagedPolicyArn,
     NotificationsConfig,
     OnFailureConfig,
-    OutputName,
     ParameterName,
     ParameterValue,
     Percent,
@@ -98,10 +103,10 @@ from components.config.schema import (
     ResourceName,
     RoleArn,
     SecretArn,
+    Section,
     StackName,
     TargetAccountConfig,
     TestPath,
-    VerifyConfig,
     linear_steps,
 )
 
@@ -130,6 +135,7 @@ __all__ = [
     "PROVIDER_PACKAGES",
     "PULUMI_SUFFIX_LENGTH",
     "RELEASE_CHANGE_SET_SUFFIX",
+    "REPAIRING",
     "RESERVED_ROLE_PATH",
     "SECRET_ALLOWED_KEYS",
     "SECRET_PLACEHOLDER",
@@ -147,7 +153,6 @@ __all__ = [
     "BuildImageConfig",
     "CacheMode",
     "CachePrefix",
-    "CloudFormationEnvironment",
     "ComputeType",
     "ConfigError",
     "ConnectionArn",
@@ -177,6 +182,7 @@ __all__ = [
     "ResourceName",
     "RoleArn",
     "SecretArn",
+    "Section",
     "StackName",
     "TargetAccountConfig",
     "TestPath",
@@ -190,3 +196,36 @@ __all__ = [
     "provider_config_keys",
     "raw_config_from_pulumi",
 ]
+
+# Where the names that need the units live: the registry assembles the first two (it imports
+# every unit, and every unit imports this package, so it is imported on first use, not here).
+_FROM_UNITS = {
+    "DeliveryConfig": "components.config.schema",
+    "EnvironmentConfig": "components.units",
+    "BASH_VARIABLES": "components.units.verify",
+    "CODEBUILD_VARIABLES": "components.units.verify",
+    "VERIFY_PROJECT_VARIABLES": "components.units.verify",
+    "OutputName": "components.units.verify",
+    "VerifyConfig": "components.units.verify",
+}
+__all__ += list(_FROM_UNITS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _FROM_UNITS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    registry = importlib.import_module("components.units")
+    if name == "EnvironmentConfig" and not hasattr(registry, name):
+        # Asked for by a module the registry imports, before the registry could assemble it
+        # (DeliveryConfig is the same object before and after its rebuild: handed out as it is).
+        raise ImportError(
+            "components.config.EnvironmentConfig is assembled by components.units, which is still "
+            "importing the units: a module it imports may name it only in annotations (import it "
+            "under TYPE_CHECKING)"
+        )
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_UNITS})

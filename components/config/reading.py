@@ -222,6 +222,10 @@ def load_config(
         for key in sorted(secret_keys)
         if key.startswith(f"{NAMESPACE}:") and key.partition(":")[2] not in SECRET_ALLOWED_KEYS
     ]
+    # The registry assembles an environment's keys from the units and rebuilds DeliveryConfig
+    # with them; it imports the units, which import this package: so here, not at the top.
+    import components.units  # noqa: F401
+
     context = {"stack": stack, "secret_keys": secret_keys}
     try:
         config = DeliveryConfig.model_validate(dict(raw), context=context)

@@ -1,6 +1,8 @@
 """The stack configuration's schema: one typed model for every `ecs-delivery:*` key.
 
-`DeliveryConfig` and the sections and environment variants under it, the field types that
+`DeliveryConfig` and the sections under it, what every environment has (`EnvironmentGates`:
+each deploy target's variant extends it, each gate unit adds its own option, and
+`components/units/__init__.py` assembles them into `EnvironmentConfig`), the field types that
 say what each value may be (each with its `allowed` text, which docs/configuration.md
 shows), the rules within a section and across sections (each written against the key it
 names), and the AWS limits those rules enforce. Every component takes its typed values from
@@ -16,7 +18,7 @@ import math
 import re
 import unicodedata
 from importlib.resources import files
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 from pydantic import (
     AfterValidator,
@@ -33,6 +35,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from components.config.schedules import deployment_window_cron, iana_time_zone
+
+if TYPE_CHECKING:
+    # Assembled by the registry from each deploy target's variant and every gate's option; the
+    # registry then rebuilds DeliveryConfig with it. Until then `environments` is a forward
+    # reference: use DeliveryConfig through `components.config`, which assembles it first.
+    from components.units import EnvironmentConfig
 
 NAMESPACE = "ecs-delivery"
 
@@ -266,8 +274,9 @@ LogRetentionDays = Literal[
 ]  # fmt: skip
 
 
-class _Section(BaseModel):
-    """Base for every config object: camelCase keys, unknown keys rejected, immutable."""
+class Section(BaseModel):
+    """Base for every config object: camelCase keys, unknown keys rejected, immutable. The
+    units' config options (a gate's `driftCheck`, a deploy target's variant) are Sections too."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -285,7 +294,7 @@ class _Section(BaseModel):
     )
 
 
-class ApplicationConfig(_Section):
+class ApplicationConfig(Section):
     name: ResourceName
     """Application name: names the application's ECR repository and prefixes every physical
     name (`<name>-<stack>`, never truncated: a truncated name could collide with another
@@ -302,7 +311,7 @@ class ApplicationConfig(_Section):
     the stack must own the repository to let them pull."""
 
 
-class InfrastructureConfig(_Section):
+class InfrastructureConfig(Section):
     repository: RepositoryId
     """GitHub `owner/name` of the repository holding the CloudFormation template."""
     branch: BranchName = "main"
@@ -311,7 +320,7 @@ class InfrastructureConfig(_Section):
     """Template path inside the infrastructure repository."""
 
 
-class BuildImageConfig(_Section):
+class BuildImageConfig(Section):
     repository_name: Optional[EcrRepositoryName] = None
     """ECR repository of the CodeBuild image; default `<application.name>/codebuild`."""
 
@@ -337,7 +346,7 @@ CachePrefix = Annotated[
 CacheMode = Literal["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE", "LOCAL_CUSTOM_CACHE"]
 
 
-class DockerHubConfig(_Section):
+class DockerHubConfig(Section):
     """How builds reach Docker Hub without its anonymous pull rate limit (CodeBuild's
     egress addresses are shared by many accounts)."""
 
@@ -354,7 +363,7 @@ class DockerHubConfig(_Section):
     """Also `docker login` to Docker Hub in the build, with the same secret."""
 
 
-class BuildConfig(_Section):
+class BuildConfig(Section):
     compute_type: ComputeType = "BUILD_GENERAL1_SMALL"
     """CodeBuild compute size of the application build (SMALL: 3 GB of memory and 2 vCPUs; the
     others as CodeBuild's "Build environment compute types" lists them)."""
@@ -408,112 +417,12 @@ class BuildConfig(_Section):
         return modes
 
 
-class DeploymentWindowConfig(_Section):
+class DeploymentWindowConfig(Section):
     cron: Annotated[str, AfterValidator(deployment_window_cron)]
     """When releases may enter the environment, as the DeploymentWindow rule's Quartz cron
     (e.g. `* * 9-16 ? * MON-THU`: every minute from 09:00 to 16:59, Monday to Thursday)."""
     time_zone: Annotated[str, AfterValidator(iana_time_zone)]
     """The IANA time zone the cron is read in (e.g. `Europe/London`)."""
-
-
-# The smoke test gets each of `verify.stackOutputs` as an environment variable of the same name
-# (components/blueprint.py `_verify_action`), in a CodeBuild build whose commands run in bash
-# (build-image/verify-environment). An output named after a variable that bash, CodeBuild or the
-# verify project itself uses would replace that variable, and the smoke test, hence the release,
-# would fail (or run something else) every time; the gated release would be rolled back.
-#
-# Bash's own variables: Bash Reference Manual, 5 "Shell Variables" (5.1 Bourne Shell Variables,
-# 5.2 Bash Variables); the same list as bash(1), "Shell Variables". From the environment, some
-# steer the shell itself (IFS splits words, PATH finds commands, BASH_ENV and ENV name a file
-# bash runs first, SHELLOPTS and BASHOPTS turn options on).
-BASH_VARIABLES = frozenset({
-    "CDPATH", "HOME", "IFS", "MAIL", "MAILPATH", "OPTARG", "OPTIND", "PATH", "PS1", "PS2",
-    "_", "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
-    "BASH_CMDS", "BASH_COMMAND", "BASH_COMPAT", "BASH_ENV", "BASH_EXECUTION_STRING", "BASH_LINENO",
-    "BASH_LOADABLES_PATH", "BASH_MONOSECONDS", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL",
-    "BASH_TRAPSIG", "BASH_VERSINFO", "BASH_VERSION", "BASH_XTRACEFD", "CHILD_MAX", "COLUMNS",
-    "COMP_CWORD", "COMP_KEY", "COMP_LINE", "COMP_POINT", "COMP_TYPE", "COMP_WORDBREAKS", "COMP_WORDS",
-    "COMPREPLY", "COPROC", "DIRSTACK", "EMACS", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID",
-    "EXECIGNORE", "FCEDIT", "FIGNORE", "FUNCNAME", "FUNCNEST", "GLOBIGNORE", "GLOBSORT", "GROUPS",
-    "histchars", "HISTCMD", "HISTCONTROL", "HISTFILE", "HISTFILESIZE", "HISTIGNORE", "HISTSIZE",
-    "HISTTIMEFORMAT", "HOSTFILE", "HOSTNAME", "HOSTTYPE", "IGNOREEOF", "INPUTRC", "INSIDE_EMACS",
-    "LANG", "LC_ALL", "LC_COLLATE", "LC_CTYPE", "LC_MESSAGES", "LC_NUMERIC", "LC_TIME", "LINENO",
-    "LINES", "MACHTYPE", "MAILCHECK", "MAPFILE", "OLDPWD", "OPTERR", "OSTYPE", "PIPESTATUS",
-    "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND", "PROMPT_DIRTRIM", "PS0", "PS3", "PS4", "PWD",
-    "RANDOM", "READLINE_ARGUMENT", "READLINE_LINE", "READLINE_MARK", "READLINE_POINT", "REPLY",
-    "SECONDS", "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM", "TIMEFORMAT", "TMOUT", "TMPDIR", "UID",
-    "auto_resume",
-})  # fmt: skip
-# CodeBuild user guide, "Environment variables in build environments": the variables CodeBuild
-# sets in every build, AWS_REGION, AWS_DEFAULT_REGION and the CODEBUILD_ ones; the prefix is
-# CodeBuild's own (CreateProject refuses a user variable named CODEBUILD_...). AWS_ variables are
-# also what the AWS CLI and SDKs read for the build's identity and region.
-CODEBUILD_VARIABLES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
-# What the verify project sets (components/units/verify.py `verify_environment`) and the
-# variables build-image/verify-environment assigns while it checks the outputs.
-VERIFY_PROJECT_VARIABLES = frozenset(
-    {
-        "ENVIRONMENT",
-        "VERIFY_COMMAND",
-        "STACK_OUTPUTS",
-        "VERIFY_TIMEOUT_MINUTES",
-        "name",
-        "value",
-        "missing",
-        "status",
-    }
-)
-
-
-def _reserved_variable(name: str) -> Optional[str]:
-    """Why an environment variable of this name cannot carry a stack output, if it cannot."""
-    codebuild_guide = '(CodeBuild user guide, "Environment variables in build environments")'
-    if name in VERIFY_PROJECT_VARIABLES:
-        return f"the verify project uses {name} itself (build-image/verify-environment)"
-    if name in CODEBUILD_VARIABLES:
-        return f"CodeBuild sets {name} in every build {codebuild_guide}"
-    if name.startswith("CODEBUILD_"):
-        return f"CodeBuild keeps the CODEBUILD_ variables for itself {codebuild_guide}"
-    if name.startswith("AWS_"):
-        return "AWS_ variables set the build's AWS credentials, profile and region for the AWS CLI and SDKs"
-    if name in BASH_VARIABLES:
-        return f'{name} is a variable of bash itself (Bash Reference Manual, "Shell Variables")'
-    return None
-
-
-_OUTPUT_NAME = re.compile(r"[A-Za-z0-9]{1,255}")
-
-
-def _stack_output_name(value: str) -> str:
-    reserved = _reserved_variable(value)
-    if reserved:
-        raise ValueError(
-            f"{value!r} is not allowed: the smoke test gets each stack output as an environment "
-            f"variable of that name, and {reserved}, so the smoke test would fail on every release; "
-            "rename the output in the template (and here)"
-        )
-    if not _OUTPUT_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not allowed: a CloudFormation output name (letters and digits)")
-    return value
-
-
-_stack_output_name.allowed = (
-    "a CloudFormation output name (letters and digits), not a variable bash, CodeBuild or the "
-    "smoke test itself uses (PATH, IFS, HOME, ...)"
-)
-OutputName = Annotated[str, AfterValidator(_stack_output_name)]
-
-
-class VerifyConfig(_Section):
-    command: str = Field(default="make smoke", min_length=1, max_length=1000)
-    """What the verify action runs in the application repository's checkout."""
-    stack_outputs: list[OutputName] = Field(default_factory=lambda: ["ApplicationUrl"], max_length=20)
-    """Outputs of the environment's stack handed to the command as environment variables
-    of the same name (through the deploy action's variables namespace); not a name bash,
-    CodeBuild or the smoke test itself uses (`PATH`, `IFS`, `HOME`, `ENVIRONMENT`, `CODEBUILD_*`,
-    `AWS_*`, ...)."""
-    timeout_minutes: int = Field(default=15, ge=5, le=2160)
-    """CodeBuild timeout of one verify run (CodeBuild allows 5-2160 minutes)."""
 
 
 AlarmName = Annotated[
@@ -527,7 +436,7 @@ AlarmName = Annotated[
 ParameterValue = Annotated[str, AfterValidator(_no_pipeline_variable)]
 
 
-class OnFailureConfig(_Section):
+class OnFailureConfig(Section):
     result: Literal["ROLLBACK", "RETRY"]
     """ROLLBACK: run the stage again with the last successful execution's artifacts and
     variables, back to that release; RETRY: once more with the same ones
@@ -558,15 +467,17 @@ ApproverArn = Annotated[
 ]
 
 
-class TargetAccountConfig(_Section):
+class TargetAccountConfig(Section):
     role_arn: RoleArn
     """The role Pulumi assumes in that account to create the roles its environments need
     (it must exist there beforehand; docs/cross-account.md)."""
 
 
-class EnvironmentGates(_Section):
+class EnvironmentGates(Section):
     """What every environment has, whatever it deploys to: its name, its account, and the
-    gates the blueprint wraps its deploy target's actions in (components/blueprint.py)."""
+    stage conditions the blueprint wraps its deploy target's actions in (components/blueprint.py).
+    A deploy target's variant adds the keys its target reads, each gate unit its own option
+    (`driftCheck`, `verify`): the registry joins them (components/units/__init__.py)."""
 
     name: ResourceName
     """Environment name, unique: names its pipeline stages and its roles, so at most 43
@@ -585,8 +496,6 @@ class EnvironmentGates(_Section):
     (IAM users, added outside this program) may approve, as `approvers` may."""
     deployment_window: Optional[DeploymentWindowConfig] = None
     """Releases enter the environment only inside this window (a DeploymentWindow entry rule)."""
-    verify: Optional[VerifyConfig] = None
-    """A smoke test run against the environment after each deploy."""
     alarms: list[AlarmName] = Field(default_factory=list, max_length=5)
     """CloudWatch alarms watched for `bakeMinutes` after a successful deploy; one in ALARM
     rolls the environment back (a condition holds at most 5 rules)."""
@@ -731,7 +640,7 @@ TestPath = Annotated[
 ]
 
 
-class DeploymentConfig(_Section):
+class DeploymentConfig(Section):
     """How the ECS service of the environment's template takes a new release (ECS's own
     deployment strategies; docs/deployment-strategies.md). Reaches the template as the
     parameters of `components/cloudformation.py`, `DEPLOYMENT_PARAMETERS`."""
@@ -832,64 +741,7 @@ class DeploymentConfig(_Section):
         return self.strategy != "rolling" and bool(self.test_paths)
 
 
-class CloudFormationEnvironment(EnvironmentGates):
-    """An environment that is a CloudFormation stack: the keys its deploy target reads
-    (components/cloudformation.py)."""
-
-    stack_name: StackName
-    """CloudFormation stack the environment deploys, unique; its roles live under the IAM path
-    `/<stackName>/`. At most 119 characters when gated (change sets `<stackName>-pipeline`
-    within CloudFormation's 128)."""
-    template_configuration: Optional[RelativePath] = None
-    """Template configuration file (`{"Parameters": {...}}`) in the infrastructure repo."""
-    parameters: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
-    """Extra template parameters (strings), merged into `ParameterOverrides`; not the four the
-    pipeline sets."""
-    deployment: Optional[DeploymentConfig] = None
-    """How the template's ECS service takes each release: rolling, blue-green, canary or linear,
-    with its bake times, the alarms that roll it back and the test run before production traffic
-    moves (docs/deployment-strategies.md). Absent: the pipeline passes none of the deployment
-    parameters and the template's own defaults hold."""
-
-    drift_check: Optional[Literal["warn", "block"]] = None
-    """Gated: before each plan, CloudFormation's drift detection on the stack. `warn`: the review
-    shows what drifted; `block`: a drifted stack (or one that could not be checked) stops the
-    plan stage, before anyone is asked to approve (docs/drift.md). Its project's role may read
-    everything in the account (AWS's ReadOnlyAccess): drift detection reads each resource with
-    it. Not yet for an environment in another account."""
-
-    @property
-    def has_test_hook(self) -> bool:
-        """Whether the program declares a lifecycle-hook function for this environment."""
-        return self.deployment is not None and self.deployment.has_test_hook
-
-    @model_validator(mode="after")
-    def _drift_check_is_possible(self, info: ValidationInfo) -> CloudFormationEnvironment:
-        if self.drift_check is None or (info.context or {}).get(REPAIRING):
-            return self
-        problems: list[str] = []
-        if not self.approval:
-            problems.append(
-                ".driftCheck: only a gated environment (approval: true) has a plan to check before; "
-                "remove driftCheck or set approval: true"
-            )
-        if self.account:
-            problems.append(
-                ".driftCheck: not yet for an environment in another account (account); remove "
-                "driftCheck (docs/drift.md)"
-            )
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-# Every environment is a CloudFormation stack today. A second deploy target adds its own
-# variant of EnvironmentGates here, and this becomes their union (discriminated by the keys
-# each variant requires).
-EnvironmentConfig = CloudFormationEnvironment
-
-
-class DeployRoleConfig(_Section):
+class DeployRoleConfig(Section):
     managed_policy_arns: Optional[list[ManagedPolicyArn]] = Field(default=None, min_length=1, max_length=10)
     """The non-IAM permissions of every environment's CloudFormation deploy role (absent:
     PowerUserAccess); the IAM it needs is always the program's own scoped policy
@@ -899,7 +751,7 @@ class DeployRoleConfig(_Section):
     create always carry the boundary this program declares)."""
 
 
-class EcrConfig(_Section):
+class EcrConfig(Section):
     untagged_expiry_days: int = Field(default=7, ge=1, le=3650)
     """Days after which untagged images expire (repositories this stack creates)."""
     max_image_count: int = Field(default=50, ge=1, le=10000)
@@ -915,7 +767,7 @@ class EcrConfig(_Section):
     docs/operations.md)."""
 
 
-class ArtifactsConfig(_Section):
+class ArtifactsConfig(Section):
     expire_after_days: int = Field(default=30, ge=1, le=3650)
     """Days after which pipeline artifacts are deleted from the artifact store."""
     kms_key_arn: Optional[KmsKeyArn] = None
@@ -952,7 +804,7 @@ _EMAIL_ADAPTER = TypeAdapter(EmailStr)
 EmailAddress = Annotated[str, AfterValidator(_email)]
 
 
-class NotificationsConfig(_Section):
+class NotificationsConfig(Section):
     emails: list[EmailAddress] = Field(default_factory=list, max_length=20)
     """Email addresses subscribed to pipeline failures, successes and approval requests
     (each confirms its subscription by email); at least one with a gated environment, whose
@@ -972,7 +824,7 @@ def _shown_setting(value: Any) -> str:
     return json.dumps(value)
 
 
-class DeliveryConfig(_Section):
+class DeliveryConfig(Section):
     application: ApplicationConfig
     """The application: its name and the repository it is built from."""
     infrastructure: InfrastructureConfig

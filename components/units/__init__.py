@@ -4,21 +4,61 @@ unit each (the seam: `components/units/seam.py`; the recipe for a new one: docs/
 
 `GATES` is every gate unit, in the order their actions take a slot they share. `target_of` and
 `declare_target` choose an environment's deploy target: today every environment is a
-CloudFormation stack (components/cloudformation.py, its actions and documents, and
-components/cloudformation_target.py, its resources); a second target is chosen here by its
-config variant."""
+CloudFormation stack (components/cloudformation.py, its actions, documents and config variant,
+and components/cloudformation_target.py, its resources); a second target is chosen here by its
+config variant.
+
+An environment's config is assembled here too: `EnvironmentConfig` is each target's variant
+(`TARGET_VARIANTS`) joined with every gate's option (its module's `CONFIG_OPTION`), and
+`DeliveryConfig.environments` is rebuilt with it. `components.config` imports this module
+before it hands out `DeliveryConfig` or `EnvironmentConfig`, so every importer gets the
+assembled model.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
+from typing import Any, Union
+
+from pydantic import create_model
 
 from components import cloudformation, cloudformation_target
-from components.config import EnvironmentConfig
+from components.config.schema import DeliveryConfig, EnvironmentGates, Section
 from components.units import drift_check, verify
 from components.units.seam import TargetBinding, TargetContext
 
 GATES = (drift_check, verify)
+# Each deploy target's config variant: an environment is one of them.
+TARGET_VARIANTS: tuple[type[EnvironmentGates], ...] = (cloudformation.CloudFormationEnvironment,)
+
+
+def assemble(variants: Sequence[type[EnvironmentGates]], options: Sequence[type[Section]]) -> Any:
+    """An environment's config model: each variant with every option's keys and rules; with
+    several variants, their union (a second target then needs a discriminator that tells its
+    variant by the keys it requires). The keys keep their order: the variant's, then each
+    option's in `options` order (docs/configuration.md lists them so)."""
+    # A union of one model is that model.
+    return Union[tuple(_with_options(variant, options) for variant in variants)]
+
+
+def _with_options(
+    variant: type[EnvironmentGates], options: Sequence[type[Section]]
+) -> type[EnvironmentGates]:
+    seen = {name: variant.__name__ for name in variant.model_fields}
+    for option in options:
+        for name in option.model_fields:
+            if name in seen:
+                # Two units reading one key would each take it for their own.
+                raise TypeError(f"{option.__name__}.{name}: already a key of {seen[name]}")
+            seen[name] = option.__name__
+    # Pydantic orders the fields by the reversed method resolution order: the variant's first,
+    # then the options', the last base's first.
+    return create_model(variant.__name__, __base__=(*reversed(options), variant))
+
+
+EnvironmentConfig = assemble(TARGET_VARIANTS, [gate.CONFIG_OPTION for gate in GATES])
+DeliveryConfig.model_rebuild(_types_namespace={"EnvironmentConfig": EnvironmentConfig})
 
 
 def target_of(env: EnvironmentConfig) -> ModuleType:

@@ -23,17 +23,56 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 import pulumi
+from pydantic import ValidationInfo, model_validator
 
 from components import iam_policies
 from components.cloudformation import StackAddress
 from components.codebuild_runner import SmallProject, plaintext, script_buildspec
-from components.config import EnvironmentConfig
+from components.config import REPAIRING, Section
 from components.iam_policies import PolicyDocument, document, statement
 from components.spec import APPLICATION_SOURCE, ActionSpec, codebuild_variables, worst_case_value
 from components.units.seam import PLAN_CHECKS, RELEASE_CHECKS, GateBinding, UnitContext
+
+if TYPE_CHECKING:
+    # Assembled by the registry from this module's option, among others: only an annotation here.
+    from components.config import EnvironmentConfig
+
+
+class DriftCheckOption(Section):
+    """The gate's key in an environment's config; the registry joins it to every deploy target's
+    variant (components/units/__init__.py), which gives it `approval` and `account` to check."""
+
+    drift_check: Optional[Literal["warn", "block"]] = None
+    """Gated: before each plan, CloudFormation's drift detection on the stack. `warn`: the review
+    shows what drifted; `block`: a drifted stack (or one that could not be checked) stops the
+    plan stage, before anyone is asked to approve (docs/drift.md). Its project's role may read
+    everything in the account (AWS's ReadOnlyAccess): drift detection reads each resource with
+    it. Not yet for an environment in another account."""
+
+    @model_validator(mode="after")
+    def _drift_check_is_possible(self, info: ValidationInfo) -> DriftCheckOption:
+        if self.drift_check is None or (info.context or {}).get(REPAIRING):
+            return self
+        problems: list[str] = []
+        if not self.approval:
+            problems.append(
+                ".driftCheck: only a gated environment (approval: true) has a plan to check before; "
+                "remove driftCheck or set approval: true"
+            )
+        if self.account:
+            problems.append(
+                ".driftCheck: not yet for an environment in another account (account); remove "
+                "driftCheck (docs/drift.md)"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+CONFIG_OPTION = DriftCheckOption
 
 NAME = "drift-check"
 # CodeBuild's exported variables, as build-image/check-drift leaves them in drift/exports.sh.

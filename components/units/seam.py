@@ -14,15 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import pulumi
 import pulumi_aws as aws
 
 from components.codebuild_runner import SmallProject
-from components.config import DeliveryConfig, EnvironmentConfig
+from components.config import DeliveryConfig
 from components.context import DeliveryContext
 from components.spec import ActionSpec
+
+if TYPE_CHECKING:
+    # Assembled by the registry, which imports this module first: only an annotation here.
+    from components.config import EnvironmentConfig
 
 # The named places in an environment's stages where a unit's actions go.
 PLAN_CHECKS = "plan-checks"

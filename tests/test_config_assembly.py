@@ -21,9 +21,10 @@ from pydantic import ValidationError, ValidationInfo, model_validator
 
 import components.config
 import components.config.schema
+from components.cloudformation import CloudFormationEnvironment
 from components.config import DeliveryConfig, EnvironmentConfig, EnvironmentGates, Section
 from components.config.messages import error_lines
-from components.units import GATES, TARGET_VARIANTS, assemble
+from components.units import GATES, TARGET_VARIANTS, assemble, drift_check, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(components.config.schema.__file__)
@@ -106,6 +107,25 @@ def test_with_two_deploy_targets_an_environment_is_either_variant_with_every_opt
     assert (
         either[1].model_validate({"name": "dev", "serviceName": "shop", "toyGate": "soft"}).toy_gate == "soft"
     )
+
+
+def test_an_option_for_some_targets_joins_their_variants_alone():
+    class ToyTarget(EnvironmentGates):
+        service_name: str
+
+    either = typing.get_args(
+        assemble([*TARGET_VARIANTS, ToyTarget], [ToyGateOption], only_for={ToyGateOption: TARGET_VARIANTS})
+    )
+    assert either[0].model_validate({**DEV, "toyGate": "soft"}).toy_gate == "soft"
+    assert unknown_keys(either[1], {"name": "dev", "serviceName": "shop", "toyGate": "soft"}) == [
+        ("toyGate",)
+    ]
+
+
+def test_the_drift_check_is_a_gate_of_stacks_alone():
+    # A second target's environments would not take driftCheck: CloudFormation's drift detection.
+    assert (CloudFormationEnvironment,) == drift_check.FOR_TARGETS
+    assert not hasattr(verify, "FOR_TARGETS")
 
 
 def test_the_environments_are_the_variant_with_every_gate_s_option():

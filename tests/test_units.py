@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from components.units import GATES, seam
+from components.config import Section
+from components.units import GATES, TARGET_VARIANTS, seam
 
 ROOT = Path(__file__).resolve().parent.parent
 # The modules that must carry any gate without knowing it.
@@ -74,6 +75,9 @@ def test_every_unit_has_the_whole_protocol(unit):
         assert inspect.isfunction(getattr(unit, name, None)), f"{unit.__name__} has no {name}()"
     assert isinstance(unit.NAME, str) and unit.NAME
     assert len({u.NAME for u in GATES}) == len(GATES)
+    # Its config option, joined to the targets it names (all, when it names none).
+    assert issubclass(unit.CONFIG_OPTION, Section)
+    assert set(getattr(unit, "FOR_TARGETS", TARGET_VARIANTS)) <= set(TARGET_VARIANTS)
 
 
 def test_each_unit_puts_its_actions_only_in_named_slots():

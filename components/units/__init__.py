@@ -17,8 +17,8 @@ assembled model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from types import ModuleType
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType, ModuleType
 from typing import Any, Union
 
 from pydantic import create_model
@@ -33,13 +33,24 @@ GATES = (drift_check, verify)
 TARGET_VARIANTS: tuple[type[EnvironmentGates], ...] = (cloudformation.CloudFormationEnvironment,)
 
 
-def assemble(variants: Sequence[type[EnvironmentGates]], options: Sequence[type[Section]]) -> Any:
-    """An environment's config model: each variant with every option's keys and rules; with
-    several variants, their union (a second target then needs a discriminator that tells its
-    variant by the keys it requires). The keys keep their order: the variant's, then each
-    option's in `options` order (docs/configuration.md lists them so)."""
+def assemble(
+    variants: Sequence[type[EnvironmentGates]],
+    options: Sequence[type[Section]],
+    *,
+    only_for: Mapping[type[Section], Sequence[type[EnvironmentGates]]] = MappingProxyType({}),
+) -> Any:
+    """An environment's config model: each variant with every option's keys and rules (an
+    option in `only_for`: with the variants named there alone, as a gate that works on one kind
+    of target only); with several variants, their union (a second target then needs a
+    discriminator that tells its variant by the keys it requires). The keys keep their order:
+    the variant's, then each option's in `options` order (docs/configuration.md lists them so)."""
     # A union of one model is that model.
-    return Union[tuple(_with_options(variant, options) for variant in variants)]
+    return Union[
+        tuple(
+            _with_options(variant, [o for o in options if variant in only_for.get(o, (variant,))])
+            for variant in variants
+        )
+    ]
 
 
 def _with_options(
@@ -57,7 +68,12 @@ def _with_options(
     return create_model(variant.__name__, __base__=(*reversed(options), variant))
 
 
-EnvironmentConfig = assemble(TARGET_VARIANTS, [gate.CONFIG_OPTION for gate in GATES])
+EnvironmentConfig = assemble(
+    TARGET_VARIANTS,
+    [gate.CONFIG_OPTION for gate in GATES],
+    # A gate that works on some targets only names their variants (`FOR_TARGETS`).
+    only_for={gate.CONFIG_OPTION: gate.FOR_TARGETS for gate in GATES if hasattr(gate, "FOR_TARGETS")},
+)
 DeliveryConfig.model_rebuild(_types_namespace={"EnvironmentConfig": EnvironmentConfig})
 
 

@@ -29,7 +29,7 @@ import pulumi
 from pydantic import ValidationInfo, model_validator
 
 from components import iam_policies
-from components.cloudformation import StackAddress
+from components.cloudformation import CloudFormationEnvironment, StackAddress
 from components.codebuild_runner import SmallProject, plaintext, script_buildspec
 from components.config import REPAIRING, Section
 from components.iam_policies import PolicyDocument, document, statement
@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 
 
 class DriftCheckOption(Section):
-    """The gate's key in an environment's config; the registry joins it to every deploy target's
-    variant (components/units/__init__.py), which gives it `approval` and `account` to check."""
+    """The gate's key in an environment's config; the registry joins it to the CloudFormation
+    variant (`FOR_TARGETS`, components/units/__init__.py), which gives it `approval` and
+    `account` to check."""
 
     drift_check: Optional[Literal["warn", "block"]] = None
     """Gated: before each plan, CloudFormation's drift detection on the stack. `warn`: the review
@@ -73,6 +74,9 @@ class DriftCheckOption(Section):
 
 
 CONFIG_OPTION = DriftCheckOption
+# CloudFormation's drift detection: a gate of stacks only. Another deploy target's environments
+# do not take `driftCheck` (its variant is not named here).
+FOR_TARGETS = (CloudFormationEnvironment,)
 
 NAME = "drift-check"
 # CodeBuild's exported variables, as build-image/check-drift leaves them in drift/exports.sh.

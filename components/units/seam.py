@@ -26,7 +26,7 @@ from components.spec import ActionSpec
 
 if TYPE_CHECKING:
     # Assembled by the registry, which imports this module first: only an annotation here.
-    from components.config import EnvironmentConfig
+    from components.config import EnvironmentConfig, Section
 
 # The named places in an environment's stages where a unit's actions go.
 PLAN_CHECKS = "plan-checks"
@@ -76,6 +76,10 @@ class GateUnit(Protocol):
 
     NAME: str
     """Names the unit in `EnvironmentRefs.units`; its variables namespaces use it too."""
+    CONFIG_OPTION: type[Section]
+    """Its keys in an environment's config, with their rules: the registry joins them to the deploy
+    targets' variants (components/units/__init__.py). A unit that works on some targets only
+    also has `FOR_TARGETS`, the variants it joins."""
 
     def applies(self, env: EnvironmentConfig) -> bool:
         """Whether the environment's config asks for this gate."""

@@ -29,7 +29,12 @@ from components.environment import (
     artifact_readers,
 )
 from components.image_repository import ImageRepository, ImageRepositoryArgs
-from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs, RegionalArtifactStore
+from components.pipeline import (
+    DeliveryPipeline,
+    DeliveryPipelineArgs,
+    RegionalArtifactStore,
+    policy_size_problems,
+)
 from components.release_record import ReleaseRecord, ReleaseRecordArgs
 from components.store_writers import StoreWriters
 
@@ -47,6 +52,12 @@ try:
     # The pipeline as it will be, every resource name at its longest: what CodePipeline would
     # refuse is refused here, before anything is declared.
     validate_blueprint(delivery_blueprint(config, worst_case_refs(config)))
+    # Likewise the pipeline role's policy, which grows with every environment: IAM would refuse
+    # it only after `pulumi up` had created other resources.
+    if problems := policy_size_problems(
+        config, name_prefix=config.name_prefix(pulumi.get_stack()), pipeline_region=stack_values["aws:region"]
+    ):
+        raise ConfigError(problems)
 except (ConfigError, BlueprintError) as error:
     # RunError: Pulumi prints the message alone, without a Python traceback.
     raise pulumi.RunError(str(error)) from None
@@ -368,7 +379,6 @@ delivery = DeliveryPipeline(
         artifact_bucket_name=artifacts.bucket_name,
         artifact_bucket_arn=artifacts.bucket_arn,
         build_project_name=build.project_name,
-        build_project_arn=build.project_arn,
         image_registry=pulumi.Output.from_input(app_repository_url).apply(lambda url: url.split("/", 1)[0]),
         artifact_stores={
             other_region: RegionalArtifactStore(bucket_name=store.bucket_name, bucket_arn=store.bucket_arn)

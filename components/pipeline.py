@@ -468,7 +468,9 @@ def worst_case_pipeline_role_policy(
             env.name: [f"arn:{partition}:iam::{account_id}:role/{role(env.name)}"]
             for env in config.environments
         },
-        approval_topic_arn=f"arn:{partition}:sns:{pipeline_region}:{account_id}:{_longest('topic', TOPIC_NAME_MAX)}",
+        approval_topic_arn=(
+            f"arn:{partition}:sns:{pipeline_region}:{account_id}:{_longest('topic', TOPIC_NAME_MAX)}"
+        ),
         kms_key_arn=config.artifacts.kms_key_arn
         or f"arn:{partition}:kms:{pipeline_region}:{account_id}:key/{WORST_CASE_UUID}",
         action_role_arns=[

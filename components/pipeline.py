@@ -10,13 +10,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import botocore.session
 import pulumi
 import pulumi_aws as aws
 
-from components import iam_policies, regions
+from components import iam_policies
 from components.blueprint import delivery_blueprint
-from components.config import NAMESPACE, DeliveryConfig
+from components.config import DeliveryConfig
 from components.context import DeliveryContext
 from components.environment import DeliveredEnvironment
 from components.notifications import Notifications, NotificationsArgs
@@ -412,92 +411,3 @@ def pipeline_role_policy(
         regional_bucket_arns=regional_bucket_arns,
     )
 
-
-# What IAM accepts of one role's inline policies together, whitespace not counted (IAM User
-# Guide, "IAM and AWS STS quotas": "Role policy size ... 10,240 characters").
-ROLE_POLICY_CHARACTERS_MAX = 10_240
-# The longest value each name the pipeline role's document holds can have, before it exists:
-# an account id is 12 digits; a role name at most 64 characters, an SNS topic name 256 ("IAM
-# and AWS STS quotas"; Amazon SNS API Reference, CreateTopic); an S3 bucket name 63 (Amazon S3
-# User Guide, "General purpose bucket naming rules"); a KMS key id and a connection id are
-# UUIDs (36).
-WORST_CASE_ACCOUNT_ID = "0" * 12
-ROLE_NAME_MAX = 64
-TOPIC_NAME_MAX = 256
-BUCKET_NAME_MAX = 63
-WORST_CASE_UUID = "0" * 36
-
-
-def _longest(name: str, length: int) -> str:
-    """A stand-in `length` characters long, distinct for each `name` (the document lists each
-    resource once)."""
-    return f"{name}-".ljust(length, "x")[:length]
-
-
-def policy_characters(document: Mapping[str, Any]) -> int:
-    """A policy's size as IAM counts it: the JSON text without whitespace. Non-ASCII characters
-    count as their `\\uXXXX` escapes, as the program sends them (json.dumps): never less."""
-    return len(json.dumps(document, separators=(",", ":")))
-
-
-def worst_case_pipeline_role_policy(
-    config: DeliveryConfig, *, name_prefix: str, pipeline_region: str
-) -> dict[str, Any]:
-    """The pipeline role's document as the real function writes it (`pipeline_role_policy`),
-    with every name that exists only once resources do at its longest. What the config names
-    (stacks, alarms, accounts, regions, the connection and key it gives) is taken as it is.
-    Every environment is counted with a deploy role to hand over and the store with a key:
-    a role or key the real document may not hold only adds to the count."""
-    partition = botocore.session.get_session().get_partition_for_region(pipeline_region)
-    account_id = WORST_CASE_ACCOUNT_ID
-
-    def bucket(region: str) -> str:
-        return f"arn:{partition}:s3:::{_longest(region, BUCKET_NAME_MAX)}"
-
-    def role(name: str) -> str:
-        return _longest(name, ROLE_NAME_MAX)
-
-    return pipeline_role_policy(
-        config,
-        name_prefix=name_prefix,
-        here={"partition": partition, "region": pipeline_region, "account_id": account_id},
-        bucket_arn=bucket(pipeline_region),
-        connection_arn=config.connection_arn
-        or f"arn:{partition}:codeconnections:{pipeline_region}:{account_id}:connection/{WORST_CASE_UUID}",
-        passed_roles={
-            env.name: [f"arn:{partition}:iam::{account_id}:role/{role(env.name)}"]
-            for env in config.environments
-        },
-        approval_topic_arn=(
-            f"arn:{partition}:sns:{pipeline_region}:{account_id}:{_longest('topic', TOPIC_NAME_MAX)}"
-        ),
-        kms_key_arn=config.artifacts.kms_key_arn
-        or f"arn:{partition}:kms:{pipeline_region}:{account_id}:key/{WORST_CASE_UUID}",
-        action_role_arns=[
-            f"arn:{partition}:iam::{env.account}:role"
-            f"{iam_policies.target_role_path(name_prefix, 'action', env.name)}{role(env.name)}"
-            for env in config.environments
-            if env.account
-        ],
-        regional_bucket_arns=[bucket(region) for region in regions.other_regions(config)],
-    )
-
-
-def policy_size_problems(config: DeliveryConfig, *, name_prefix: str, pipeline_region: str) -> list[str]:
-    """What IAM would refuse of the pipeline role's policy, found before anything is declared:
-    it grows with every environment (its stack, its deploy role, its alarms), and IAM refuses
-    it only once `pulumi up` has created other resources."""
-    size = policy_characters(
-        worst_case_pipeline_role_policy(config, name_prefix=name_prefix, pipeline_region=pipeline_region)
-    )
-    if size <= ROLE_POLICY_CHARACTERS_MAX:
-        return []
-    shorter = "shorter stackName values" + (
-        ", fewer or shorter alarms" if any(env.alarms for env in config.environments) else ""
-    )
-    return [
-        f"{NAMESPACE}:environments: the pipeline role's policy would be {size} characters, over "
-        f"IAM's {ROLE_POLICY_CHARACTERS_MAX:,} for a role's policies: fewer environments or {shorter} "
-        f"({len(config.environments)} environments now; each adds its stack, its deploy role and "
-        "its alarms)"
-    ]

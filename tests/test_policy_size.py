@@ -338,3 +338,41 @@ def test_the_largest_configs_are_refused_before_anything_is_declared_or_every_do
             )
         )
         assert len(repository.inputs["policy"]) <= checked <= RESOURCE_POLICY_MAX[repository.type]
+
+
+# -- the refusal, on a literal config -------------------------------------------------------------
+def customers(count: int) -> dict[str, Any]:
+    """One ungated environment per customer, each stack with a long, descriptive name."""
+    return {
+        "aws:region": "eu-west-1",
+        "ecs-delivery:application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+        "ecs-delivery:infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+        "ecs-delivery:environments": [
+            {
+                "name": f"customer-{index:02d}",
+                "stackName": f"todobackend-customer-{index:02d}-service-stack-in-the-shared-services-account",
+            }
+            for index in range(count)
+        ],
+    }
+
+
+def test_one_environment_too_many_is_refused_naming_the_key_and_what_is_allowed():
+    mocks = RecordingMocks(region="eu-west-1")
+    with pytest.raises(pulumi.RunError) as refused:
+        run_config(customers(43), stack="prod", mocks=mocks)
+    assert str(refused.value) == (
+        "invalid stack configuration:\n"
+        "  - ecs-delivery:environments: the pipeline role's policy would be 10360 characters, over IAM's "
+        "10,240 for a role's policies: fewer environments or shorter stackName values (43 environments "
+        "now; each adds its stack, its deploy role and its alarms)"
+    )
+    assert mocks.resources == []
+
+
+def test_one_fewer_is_declared_and_fits():
+    mocks = RecordingMocks(region="eu-west-1")
+    run_config(customers(42), stack="prod", mocks=mocks)
+    assert not oversized(mocks), "\n".join(oversized(mocks))
+    (policy,) = [r for r in mocks.resources if r.name == "delivery-policy"]
+    assert iam_characters(policy.inputs["policy"]) <= ROLE_POLICIES_MAX

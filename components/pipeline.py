@@ -410,4 +410,3 @@ def pipeline_role_policy(
         action_role_arns=action_role_arns,
         regional_bucket_arns=regional_bucket_arns,
     )
-

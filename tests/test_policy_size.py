@@ -231,6 +231,16 @@ SHAPES: dict[str, tuple[Callable[[int], dict[str, Any]], int]] = {
     ),
     # Each stack in another account: the artifact key and the stores admit each one's roles.
     "accounts": (in_accounts, MOST_UNGATED),
+    # Every stack in one other account: each deploy role keeps off all the others' stacks.
+    "one-other-account": (
+        lambda n: stack_config(
+            [ungated(i, account=account(0)) for i in range(n)],
+            targetAccounts={
+                account(0): {"roleArn": f"arn:aws:iam::{account(0)}:role/ecs-delivery-bootstrap"}
+            },
+        ),
+        MOST_UNGATED,
+    ),
 }
 
 
@@ -288,6 +298,7 @@ ACCEPTED_AT_LEAST = {
     "ungated": 28,
     "regions": 17,
     "accounts": 20,
+    "one-other-account": 26,
 }
 EVERY_CONFIG_DECLARES = {
     "aws:iam/role:Role",

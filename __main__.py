@@ -28,8 +28,9 @@ from components.environment import (
     ReleaseStores,
     artifact_readers,
 )
-from components.image_repository import ImageRepository, ImageRepositoryArgs
+from components.image_repository import ImageRepository, ImageRepositoryArgs, cross_account_pullers
 from components.pipeline import DeliveryPipeline, DeliveryPipelineArgs, RegionalArtifactStore
+from components.policy_size import policy_size_problems
 from components.release_record import ReleaseRecord, ReleaseRecordArgs
 from components.store_writers import StoreWriters
 
@@ -47,6 +48,12 @@ try:
     # The pipeline as it will be, every resource name at its longest: what CodePipeline would
     # refuse is refused here, before anything is declared.
     validate_blueprint(delivery_blueprint(config, worst_case_refs(config)))
+    # Likewise the policies that grow with every environment: AWS would refuse one only after
+    # `pulumi up` had created other resources.
+    if problems := policy_size_problems(
+        config, name_prefix=config.name_prefix(pulumi.get_stack()), pipeline_region=stack_values["aws:region"]
+    ):
+        raise ConfigError(problems)
 except (ConfigError, BlueprintError) as error:
     # RunError: Pulumi prints the message alone, without a Python traceback.
     raise pulumi.RunError(str(error)) from None
@@ -135,10 +142,7 @@ else:
         dataclasses.replace(
             repository_args(config.image_repository_name, writers=writers.application_images),
             # ECS in each target account pulls the image across accounts.
-            pullers={
-                account: [env.stack_name for env in remote_environments if env.account == account]
-                for account in config.target_accounts
-            },
+            pullers=cross_account_pullers(config),
             # Each gated environment's recorder marks the images it releases.
             release_marks=bool(gated_environments),
         ),
@@ -368,7 +372,6 @@ delivery = DeliveryPipeline(
         artifact_bucket_name=artifacts.bucket_name,
         artifact_bucket_arn=artifacts.bucket_arn,
         build_project_name=build.project_name,
-        build_project_arn=build.project_arn,
         image_registry=pulumi.Output.from_input(app_repository_url).apply(lambda url: url.split("/", 1)[0]),
         artifact_stores={
             other_region: RegionalArtifactStore(bucket_name=store.bucket_name, bucket_arn=store.bucket_arn)

@@ -190,12 +190,19 @@ def _codebuild_runner_statements(
     ]
 
 
+def delivery_projects_pattern(partition: str, region: str, account_id: str, name_prefix: str) -> str:
+    """Every CodeBuild project of the delivery system `name_prefix` names: the application build
+    (`<prefix>-build`) and each environment's small projects (`<prefix>-<kind>-<environment>`),
+    all in the pipeline's account and region."""
+    return f"arn:{partition}:codebuild:{region}:{account_id}:project/{name_prefix}-*"
+
+
 def pipeline_role_policy(
     *,
     bucket_arn: str,
     account_id: str,
     connection_arn: str,
-    build_project_arns: Sequence[str],
+    project_arn_pattern: str,
     target_statements: Sequence[dict[str, Any]],
     kms_key_arn: Optional[str] = None,
     approval_topic_arn: Optional[str] = None,
@@ -205,13 +212,18 @@ def pipeline_role_policy(
 ) -> PolicyDocument:
     """What CodePipeline itself does: move artifacts (`regional_bucket_arns`: the artifact stores
     of the other regions it acts in), read the repos through the
-    connection, start builds, drive the deploy target (its own statements:
+    connection, start the delivery system's builds (`project_arn_pattern`: every project named
+    `<prefix>-*`, `delivery_projects_pattern`), drive the deploy target (its own statements:
     components/cloudformation.py), notify approvers, and read the alarms its
     CloudWatchAlarm rules watch."""
     return document(
         *_pipeline_artifact_statements([bucket_arn, *regional_bucket_arns], account_id, kms_key_arn),
         statement("UseConnection", [connection_action(connection_arn)], [connection_arn]),
-        statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], build_project_arns),
+        # One pattern, not one ARN per project: the list grew by up to six ARNs per environment
+        # and took the role past IAM's 10,240 characters ("IAM and AWS STS quotas"). The pattern is
+        # the delivery system's own namespace, which every deploy role and boundary keeps off
+        # (`delivery_system_statement`); docs/security.md says what it grants.
+        statement("RunBuilds", ["codebuild:StartBuild", "codebuild:BatchGetBuilds"], [project_arn_pattern]),
         *target_statements,
         statement("NotifyApprovers", ["sns:Publish"], [approval_topic_arn]) if approval_topic_arn else None,
         # CloudWatchAlarm rules run with the pipeline's role. AWS's rule reference names no

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.config import DeliveryConfig
 from components.release_recorder import RELEASE_MARK_PREFIX
 
 # How long a marked image is kept after its push: as long as an untagged one may be at most
@@ -80,19 +81,36 @@ def lifecycle_policy(untagged_expiry_days: int, max_image_count: int, release_ma
 
 def repository_policy(
     *,
+    partition: str,
     pullers: Mapping[str, Sequence[str]],
     writers: Optional[Sequence[str]],
     administrators: Sequence[str] = (),
 ) -> dict:
-    """The pulls other accounts may make (`iam_policies.image_pull_policy`) and, with
-    `writers`, the refusal of every write but theirs (and of every delete but theirs and the
-    administrators')."""
-    policy = iam_policies.image_pull_policy(pullers)
+    """The pulls other accounts may make (`pullers`: per account, the stacks whose roles pull;
+    `iam_policies.image_pull_policy`) and, with `writers`, the refusal of every write but
+    theirs (and of every delete but theirs and the administrators')."""
+    policy = iam_policies.image_pull_policy(
+        {
+            iam_policies.account_root(partition, account): [
+                iam_policies.role_path_pattern(partition, account, f"/{stack}/") for stack in stacks
+            ]
+            for account, stacks in pullers.items()
+        }
+    )
     if writers is not None:
         policy["Statement"] += iam_policies.image_store_statements(
             writers=writers, administrators=administrators
         )
     return policy
+
+
+def cross_account_pullers(config: DeliveryConfig) -> dict[str, list[str]]:
+    """Who pulls the application image from another account: per target account, the stacks of
+    its environments (ECS there pulls with their roles)."""
+    return {
+        account: [env.stack_name for env in config.environments if env.account == account]
+        for account in config.target_accounts
+    }
 
 
 @dataclass(frozen=True)
@@ -154,13 +172,8 @@ class ImageRepository(pulumi.ComponentResource):
                 ).apply(
                     lambda v: json.dumps(
                         repository_policy(
-                            pullers={
-                                iam_policies.account_root(v["partition"], account): [
-                                    iam_policies.role_path_pattern(v["partition"], account, f"/{stack}/")
-                                    for stack in stacks
-                                ]
-                                for account, stacks in args.pullers.items()
-                            },
+                            partition=v["partition"],
+                            pullers=args.pullers,
                             writers=v["writers"],
                             administrators=v["administrators"],
                         )

@@ -182,7 +182,6 @@ class DeliveryPipelineArgs:
     artifact_bucket_name: pulumi.Input[str]
     artifact_bucket_arn: pulumi.Input[str]
     build_project_name: pulumi.Input[str]
-    build_project_arn: pulumi.Input[str]
     image_registry: pulumi.Input[str]
     """The registry the application image is pushed to (`<account>.dkr.ecr.<region>.amazonaws.com`),
     which every template receives: a stack in another account pulls from it."""
@@ -272,26 +271,6 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 here=here,
                 bucket_arn=args.artifact_bucket_arn,
                 connection_arn=connection_arn,
-                build_project_arns=pulumi.Output.all(
-                    args.build_project_arn,
-                    # The deploy targets' projects by kind (every review, then every
-                    # recovery), the gate units', then the recorders.
-                    *(
-                        env.target.started_projects[kind]
-                        for kind in dict.fromkeys(
-                            k for env in environments for k in env.target.started_projects
-                        )
-                        for env in environments
-                        if kind in env.target.started_projects
-                    ),
-                    *(
-                        project
-                        for env in environments
-                        for binding in env.bindings.values()
-                        for project in binding.started_projects
-                    ),
-                    *(env.record_project_arn for env in environments if env.record_project_arn),
-                ),
                 # Per environment, the roles its deploy target's service is handed.
                 passed_roles=pulumi.Output.all(
                     **{env.config.name: pulumi.Output.all(*env.target.passed_roles) for env in environments}
@@ -304,7 +283,7 @@ class DeliveryPipeline(pulumi.ComponentResource):
                 regional_bucket_arns=pulumi.Output.all(
                     *(args.artifact_stores[region].bucket_arn for region in sorted(args.artifact_stores))
                 ),
-            ).apply(lambda v: json.dumps(pipeline_role_policy(config, **v))),
+            ).apply(lambda v: json.dumps(pipeline_role_policy(config, name_prefix=context.name_prefix, **v))),
             opts=child,
         )
 
@@ -386,10 +365,10 @@ class DeliveryPipeline(pulumi.ComponentResource):
 def pipeline_role_policy(
     config: DeliveryConfig,
     *,
+    name_prefix: str,
     here: Mapping[str, str],
     bucket_arn: str,
     connection_arn: str,
-    build_project_arns: Sequence[str],
     passed_roles: Mapping[str, Sequence[str]],
     approval_topic_arn: str,
     kms_key_arn: Optional[str],
@@ -397,13 +376,16 @@ def pipeline_role_policy(
     regional_bucket_arns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The pipeline role's document from resolved values (`here`: partition, region and
-    account of the pipeline)."""
+    account of the pipeline). It starts every project of the delivery system (`name_prefix`
+    names them all); the projects are made in the pipeline's account and region."""
     partition, region, account_id = here["partition"], here["region"], here["account_id"]
     return iam_policies.pipeline_role_policy(
         bucket_arn=bucket_arn,
         account_id=account_id,
         connection_arn=connection_arn,
-        build_project_arns=build_project_arns,
+        project_arn_pattern=iam_policies.delivery_projects_pattern(
+            partition, region, account_id, name_prefix
+        ),
         # Each deploy target's own part (one target today: every environment is a stack), with
         # the roles the pipeline role hands its service.
         target_statements=[

@@ -111,12 +111,11 @@ def test_the_projects_mode_is_the_environments(four):
 
 
 def test_the_pipeline_role_may_start_the_check(four):
-    document = json.loads(only(four, "aws:iam/rolePolicy:RolePolicy", "delivery-policy").inputs["policy"])
-    (run_builds,) = [s for s in document["Statement"] if s["Sid"] == "RunBuilds"]
-    assert (
-        "arn:aws:codebuild:us-east-1:123456789012:project/todobackend-four-environments-drift-qa"
-        in (run_builds["Resource"])
-    )
+    check = only(four, "aws:codebuild/project:Project", "drift-qa-project").state["arn"]
+    assert check == "arn:aws:codebuild:us-east-1:123456789012:project/todobackend-four-environments-drift-qa"
+    pipeline_role = declared_roles(four)["delivery-role"]
+    assert pipeline_role.allows(Request("codebuild:StartBuild", check))
+    assert pipeline_role.allows(Request("codebuild:BatchGetBuilds", check))
 
 
 # -- the role, both ways ---------------------------------------------------------------------------

@@ -130,7 +130,17 @@ def test_pipeline_role_statements_name_their_resources(book):
     )
     assert statements["UseConnection"]["Action"] == ["codeconnections:UseConnection"]
     assert statements["UseConnection"]["Resource"] == [connection]
-    assert statements["RunBuilds"]["Resource"] == [project, review, recovery, record]
+    # One pattern for the delivery system's projects (`<application>-<stack>-*`), which holds
+    # each of them.
+    assert statements["RunBuilds"]["Resource"] == [
+        f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/todobackend-book-*"
+    ]
+    assert [p.rsplit("/", 1)[1] for p in (project, review, recovery, record)] == [
+        "todobackend-book-build",
+        "todobackend-book-review-production",
+        "todobackend-book-recover-production",
+        "todobackend-book-record-production",
+    ]
     # The CodeBuild action's documented calls, spelled as IAM names them.
     assert statements["RunBuilds"]["Action"] == ["codebuild:BatchGetBuilds", "codebuild:StartBuild"]
     assert statements["DeployStacks"]["Resource"] == [

@@ -762,6 +762,41 @@ def test_the_pipeline_hands_deploy_roles_to_cloudformation_only(declared):
     )
 
 
+def test_the_pipeline_role_starts_the_delivery_systems_projects_and_no_other(declared):
+    role = declared_roles(declared)["delivery-role"]
+    account, region = pipeline_account(declared), region_of(declared)
+    pipeline = only(declared, "aws:codepipeline/pipeline:Pipeline").inputs
+    prefix = pipeline["name"]  # `<application>-<stack>`, which names every project too
+    projects = {r.inputs["name"]: r.state["arn"] for r in all_of(declared, "aws:codebuild/project:Project")}
+    run = {
+        action["configuration"]["ProjectName"]
+        for stage in pipeline["stages"]
+        for action in stage["actions"]
+        if action["provider"] == "CodeBuild"
+    }
+    # What the pipeline runs is what the program declared, each named in the delivery system's
+    # namespace (`<prefix>-*`, which every deploy role and boundary keeps off).
+    assert run == set(projects)
+    assert all(name.startswith(f"{prefix}-") for name in projects), sorted(projects)
+    for arn in projects.values():
+        for action in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
+            assert role.allows(Request(action, arn)), (action, arn)
+    other_account = "210987654321" if account != "210987654321" else "123456789012"
+    other_region = "ap-southeast-2" if region != "ap-southeast-2" else "eu-west-1"
+    build = f"{prefix}-build"
+    outside = [
+        f"arn:aws:codebuild:{region}:{account}:project/{prefix}",
+        f"arn:aws:codebuild:{region}:{account}:project/{prefix}build",
+        f"arn:aws:codebuild:{region}:{account}:project/x{build}",
+        f"arn:aws:codebuild:{region}:{account}:project/other-application-build",
+        f"arn:aws:codebuild:{other_region}:{account}:project/{build}",
+        f"arn:aws:codebuild:{region}:{other_account}:project/{build}",
+    ]
+    for arn in outside:
+        for action in ("codebuild:StartBuild", "codebuild:BatchGetBuilds"):
+            assert not role.allows(Request(action, arn)), (action, arn)
+
+
 def test_review_and_build_roles_stay_in_their_lanes(declared):
     account = pipeline_account(declared)
     roles = declared_roles(declared)

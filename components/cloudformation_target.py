@@ -176,11 +176,6 @@ def declare(context: TargetContext) -> TargetBinding:
         )
         readers = (action_roles, deploy_role.principal_arn)
     none = pulumi.Output.from_input(None)
-    started = {}
-    if review:
-        started["review"] = review.project_arn
-    if recovery:
-        started["recovery"] = recovery.project_arn
     return TargetBinding(
         refs={
             "deploy_role_arn": deploy_role.role_arn,
@@ -192,7 +187,6 @@ def declare(context: TargetContext) -> TargetBinding:
             "test_hook_function_arn": hook.function_arn if hook else none,
             "test_hook_role_arn": hook.invoke_role_arn if hook else none,
         },
-        started_projects=started,
         # The pipeline role hands over the deploy roles of its own account's stacks; in another
         # account the action role there does.
         passed_roles=() if env.account else (deploy_role.role_arn,),

@@ -32,7 +32,6 @@ from components.spec import EnvironmentRefs
 from components.units import GATES, declare_target
 from components.units.seam import (
     ArtifactAccess,
-    GateBinding,
     ReleaseFacts,
     ReleaseStores,
     TargetBinding,
@@ -59,11 +58,8 @@ class DeliveredEnvironment:
     refs: pulumi.Output[EnvironmentRefs]
     """What its actions name: its target's, its record's, its gate units'."""
     target: TargetBinding
-    """What its deploy target's resources give (projects started, roles passed or assumed)."""
-    bindings: Mapping[str, GateBinding]
-    """Per gate unit the environment has (components/units/), what its resources give."""
-    record_project_arn: Optional[pulumi.Output[str]]
-    """Gated: the release-recorder project the pipeline starts."""
+    """What its deploy target's resources give (roles passed or assumed, artifact readers and
+    writers)."""
     release_writers: tuple[pulumi.Output[str], ...]
     """The roles of this environment that write release records and mark images (its recorder)."""
 
@@ -197,8 +193,6 @@ class EnvironmentDelivery(pulumi.ComponentResource):
             config=env,
             refs=refs,
             target=target,
-            bindings=bindings,
-            record_project_arn=recorder.project_arn if recorder else None,
             release_writers=(recorder.role_arn,) if recorder else (),
         )
         self.register_outputs(dict(target.outputs))

@@ -319,4 +319,4 @@ def declare(context: UnitContext) -> GateBinding:
         ),
         opts=pulumi.ResourceOptions(parent=context.parent),
     )
-    return GateBinding(refs={"project": check.project_name}, started_projects=(check.project_arn,))
+    return GateBinding(refs={"project": check.project_name})

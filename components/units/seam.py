@@ -66,9 +66,10 @@ class GateBinding:
     """What a unit's resources give the rest of the system."""
 
     refs: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
-    """The values its actions name (`actions(env, refs)`), by the names `worst_case_refs` gives."""
-    started_projects: tuple[pulumi.Output[str], ...] = ()
-    """The ARNs of the CodeBuild projects its actions start: the pipeline role may start them."""
+    """The values its actions name (`actions(env, refs)`), by the names `worst_case_refs` gives.
+    A CodeBuild project its actions start is named `<prefix>-…` (`SmallProject.declare` names
+    them so): the pipeline role starts the delivery system's projects by that pattern
+    (`iam_policies.delivery_projects_pattern`), not one by one."""
 
 
 class GateUnit(Protocol):
@@ -191,9 +192,8 @@ class TargetBinding:
     """What a deploy target's resources give the rest of the system."""
 
     refs: Mapping[str, pulumi.Output[Optional[str]]]
-    """What its actions name (`EnvironmentRefs.target`), by its own names."""
-    started_projects: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
-    """The CodeBuild projects its actions start, by kind (the pipeline role may start them)."""
+    """What its actions name (`EnvironmentRefs.target`), by its own names. Its CodeBuild
+    projects are named `<prefix>-…`, as a gate's are (`GateBinding.refs`)."""
     passed_roles: tuple[pulumi.Output[str], ...] = ()
     """Roles in the pipeline's account the pipeline role hands to the target's service."""
     account_role: Optional[pulumi.Output[str]] = None

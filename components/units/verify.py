@@ -265,4 +265,4 @@ def declare(context: UnitContext) -> GateBinding:
             parent=context.parent, aliases=[pulumi.Alias(parent=pulumi.ROOT_STACK_RESOURCE)]
         ),
     )
-    return GateBinding(refs={"project": project.project_name}, started_projects=(project.project_arn,))
+    return GateBinding(refs={"project": project.project_name})

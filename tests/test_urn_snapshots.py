@@ -107,6 +107,8 @@ DRIFT_CHECK = (
 )
 DELIVERY_UNITS = {"dev": [], "prod": [], FOUR_ENVIRONMENTS: [*DRIFT_CHECK * 2], CROSS_ACCOUNT: []}
 NEW_SINCE = {
+    # 0.13.0 changed policies, not resources: nothing is new since 0.12.0.
+    "0.12.0": {stack: [] for stack in STACKS},
     "0.11.0": DELIVERY_UNITS,
     "0.10.0": {stack: [*SPEED_AND_PROGRESSIVE[stack], *DELIVERY_UNITS[stack]] for stack in STACKS},
     "0.9.0": {
@@ -144,6 +146,7 @@ NEW_COMPONENTS = {
     "0.9.0": set(),
     "0.10.0": set(),
     "0.11.0": set(),
+    "0.12.0": set(),
 }
 # The logical names of what a release adds, so a new resource is never mistaken for a moved one.
 NEW_NAMES = (

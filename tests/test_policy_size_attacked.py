@@ -1,0 +1,137 @@
+"""Attacked (round 7): the size refusal (components/policy_size.py) counts the pipeline role's
+policy and the application repository's; the stack-role boundary, a managed policy, grows too
+and is not counted.
+
+Every boundary carries the stores every environment keeps off (`KeepOffTheDeliveryStores`):
+three patterns for each account with a lifecycle-hook test (the function and its log group,
+components/lifecycle_hook.py `protected_patterns`), two ARNs for each other region's artifact
+store, and since this round the CodeBuild logs. A customer-per-account config with a blue-green
+test hook in each is accepted, and `pulumi up` would stop at the first boundary IAM refuses,
+after the stores and the pipeline role exist.
+
+xfail(strict): the lead flips these when the check counts the boundary (and the deploy roles'
+inline policies, which carry the same list); see the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pytest
+
+from offline.mocks import RecordingMocks
+from tests.conftest import run_config
+from tests.test_policy_size import MANAGED_POLICY_MAX, OTHER_REGIONS, iam_characters, oversized
+
+ACCOUNT_BASE = 222222220000
+
+
+def customers_in_their_accounts(count: int) -> dict[str, Any]:
+    """One ungated environment per customer, each in its own account, each with the blue-green
+    test before production traffic (a lifecycle-hook function in that account). Plain names:
+    nothing here is at its longest."""
+    return {
+        "aws:region": "eu-west-1",
+        "ecs-delivery:application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+        "ecs-delivery:infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+        "ecs-delivery:environments": [
+            {
+                "name": f"customer-{index:02d}",
+                "stackName": f"todobackend-customer-{index:02d}",
+                "account": f"{ACCOUNT_BASE + index}",
+                "deployment": {"strategy": "blue-green", "testPaths": ["/health"]},
+            }
+            for index in range(count)
+        ],
+        "ecs-delivery:targetAccounts": {
+            f"{ACCOUNT_BASE + index}": {"roleArn": f"arn:aws:iam::{ACCOUNT_BASE + index}:role/bootstrap"}
+            for index in range(count)
+        },
+    }
+
+
+def declare(config: dict[str, Any], region: str) -> tuple[RecordingMocks, str | None]:
+    mocks = RecordingMocks(region=region)
+    try:
+        run_config(config, stack="prod", mocks=mocks)
+    except pulumi.RunError as refusal:
+        return mocks, str(refusal)
+    return mocks, None
+
+
+def largest_boundary(mocks: RecordingMocks) -> int:
+    return max(
+        iam_characters(r.inputs["policy"])
+        for r in mocks.resources
+        if r.type == "aws:iam/policy:Policy" and r.name.endswith("-boundary")
+    )
+
+
+# What one more account with a test hook adds to every boundary: its function and its log group
+# (docs/security.md: the hook is `<application>-<stack>-hook-<environment>`, logging under
+# `/ecs-delivery/<application>-<stack>/`), each a quoted list item.
+HOOK_PATTERNS_OF_ONE_ACCOUNT = (
+    "arn:aws:lambda:*:222222220001:function:todobackend-prod-hook-*",
+    "arn:aws:logs:*:222222220001:log-group:/ecs-delivery/todobackend-prod/*/lifecycle-hook",
+    "arn:aws:logs:*:222222220001:log-group:/ecs-delivery/todobackend-prod/*/lifecycle-hook:*",
+)
+
+
+def test_the_boundary_grows_with_every_account_that_has_a_test_hook():
+    # What the finding rests on (passes today).
+    one = largest_boundary(declare(customers_in_their_accounts(1), "eu-west-1")[0])
+    two = largest_boundary(declare(customers_in_their_accounts(2), "eu-west-1")[0])
+    assert two - one == sum(len(f'"{pattern}",') for pattern in HOOK_PATTERNS_OF_ONE_ACCOUNT)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="round 7 attack: 18 accounts with a test hook are accepted; every boundary is 6,164 > 6,144",
+)
+def test_customers_in_their_accounts_with_test_hooks_are_refused_or_every_document_fits():
+    mocks, refusal = declare(customers_in_their_accounts(18), "eu-west-1")
+    if refusal is not None:
+        assert mocks.resources == [], "refused only after declaring resources"
+        assert "ecs-delivery:environments" in refusal
+    else:
+        assert largest_boundary(mocks) <= MANAGED_POLICY_MAX
+        assert not oversized(mocks), "\n".join(oversized(mocks))
+
+
+def one_per_region(count: int) -> dict[str, Any]:
+    """One ungated environment per other region, short plain names."""
+    return {
+        "aws:region": "us-east-1",
+        "ecs-delivery:application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+        "ecs-delivery:infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+        "ecs-delivery:environments": [
+            {
+                "name": f"c{index:02d}",
+                "stackName": f"todobackend-c{index:02d}",
+                "region": OTHER_REGIONS[index],
+            }
+            for index in range(count)
+        ],
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="round 7 attack (cosmetic): 30 regions refused at 10,925 counted; the declared policy is 8,840",
+)
+def test_a_config_that_fits_by_a_fifth_of_the_limit_is_accepted(monkeypatch):
+    # The check counts every artifact bucket at S3's 63 characters and the topic at SNS's 256,
+    # while it counts a deploy role as Pulumi names it; Pulumi names these the same way
+    # (`artifacts-<region>-bucket-` and 7 characters). Measured with the check switched off:
+    import components.policy_size
+
+    monkeypatch.setattr(components.policy_size, "policy_size_problems", lambda *args, **kwargs: [])
+    mocks, refusal = declare(one_per_region(30), "us-east-1")
+    assert refusal is None
+    (policy,) = [r for r in mocks.resources if r.name == "delivery-policy"]
+    assert iam_characters(policy.inputs["policy"]) == 8840
+    monkeypatch.undo()
+    # The program itself refuses it.
+    mocks, refusal = declare(one_per_region(30), "us-east-1")
+    assert refusal is None, refusal

@@ -88,10 +88,10 @@ def declare(context: TargetContext) -> TargetBinding:
             ecs_passed_role_arns=[hook.invoke_role_arn] if hook else [],
             protected_stores=context.stores.protected,
             pipeline_arn=context.pipeline_arn,
+            # The very namespace the pipeline role starts projects in (tests/test_project_namespace.py).
             project_arn_pattern=delivery.located().apply(
-                lambda v: (
-                    f"arn:{v['partition']}:codebuild:{v['region']}:{v['account_id']}:"
-                    f"project/{delivery.name_prefix}-*"
+                lambda v: iam_policies.delivery_projects_pattern(
+                    v["partition"], v["region"], v["account_id"], delivery.name_prefix
                 )
             ),
         ),

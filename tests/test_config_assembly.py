@@ -302,3 +302,36 @@ def test_every_module_the_registry_imports_can_come_first():
     assert {"components.cloudformation", "components.units.drift_check", "components.config.reading"} <= set(
         closure
     )
+
+
+def test_a_rule_two_units_name_alike_is_refused_when_assembling():
+    # Attacked (round 7): the assembled model keeps one member per name, so the second of two
+    # rules named alike would be dropped silently; and a rule named like `EnvironmentGates`'
+    # would drop every environment's own rules (approvers for a gated environment among them).
+    class OtherGateOption(Section):
+        other_gate: Optional[Literal["soft", "hard"]] = None
+
+        @model_validator(mode="after")
+        def _only_gated(self, info: ValidationInfo) -> OtherGateOption:
+            if self.other_gate == "hard" and not self.approval:
+                raise ValueError(".otherGate: hard only for a gated environment")
+            return self
+
+    class ShadowingOption(Section):
+        shadow: Optional[str] = None
+
+        @model_validator(mode="after")
+        def _gates_are_consistent(self, info: ValidationInfo) -> ShadowingOption:
+            return self
+
+    with pytest.raises(
+        TypeError, match=r"^OtherGateOption\._only_gated: already a rule or member of ToyGateOption$"
+    ):
+        assemble(TARGET_VARIANTS, [ToyGateOption, OtherGateOption])
+    with pytest.raises(
+        TypeError,
+        match=r"^ShadowingOption\._gates_are_consistent: already a rule or member of EnvironmentGates$",
+    ):
+        assemble(TARGET_VARIANTS, [ShadowingOption])
+    # The units as they are assemble (every rule named once).
+    assemble(TARGET_VARIANTS, [gate.CONFIG_OPTION for gate in GATES])

@@ -53,16 +53,37 @@ def assemble(
     ]
 
 
+def _own_members(model: type[Section]) -> dict[str, str]:
+    """The rules, properties and methods `model` and its bases below `Section` define, each with
+    the class that defines it."""
+    return {
+        name: cls.__name__
+        for cls in reversed(model.__mro__)
+        if issubclass(cls, Section) and cls is not Section
+        for name in vars(cls)
+        if not name.startswith("__") and name not in ("_abc_impl", "model_config")
+    }
+
+
 def _with_options(
     variant: type[EnvironmentGates], options: Sequence[type[Section]]
 ) -> type[EnvironmentGates]:
     seen = {name: variant.__name__ for name in variant.model_fields}
+    # Attacked (round 7): the joined model takes one member per name, the first in its method
+    # resolution order, so a rule another part names alike would be dropped without a word (a
+    # gate's `_is_possible`, or one named `_gates_are_consistent`, which every environment's
+    # rules are).
+    members = _own_members(variant)
     for option in options:
         for name in option.model_fields:
             if name in seen:
                 # Two units reading one key would each take it for their own.
                 raise TypeError(f"{option.__name__}.{name}: already a key of {seen[name]}")
             seen[name] = option.__name__
+        for name, owner in _own_members(option).items():
+            if name in members:
+                raise TypeError(f"{owner}.{name}: already a rule or member of {members[name]}")
+            members[name] = owner
     # Pydantic orders the fields by the reversed method resolution order: the variant's first,
     # then the options', the last base's first.
     return create_model(variant.__name__, __base__=(*reversed(options), variant))

@@ -135,3 +135,50 @@ def test_a_config_that_fits_by_a_fifth_of_the_limit_is_accepted(monkeypatch):
     # The program itself refuses it.
     mocks, refusal = declare(one_per_region(30), "us-east-1")
     assert refusal is None, refusal
+
+
+# -- many approvers: the managed policies IAM attaches to one principal ---------------------------
+# IAM User Guide, "IAM and AWS STS quotas": "Managed policies attached to an IAM role: 10" (the
+# default; a quota increase allows 20), the same for a user. Each gated environment attaches its
+# own approver policy (components/approvers.py) to every principal it names, so one release
+# manager approving eleven environments takes the eleventh attachment past the quota, and
+# `pulumi up` stops there, after the pipeline and the stores exist. (The principal may also hold
+# policies of its own, which the program cannot see: a refusal at 10 is the most it can do.)
+IAM_MANAGED_POLICIES_PER_ROLE = 10
+
+
+def customers_with_one_release_manager(count: int) -> dict[str, Any]:
+    return {
+        "aws:region": "eu-west-1",
+        "ecs-delivery:application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+        "ecs-delivery:infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+        "ecs-delivery:notifications": {"emails": ["platform-team@example.com"]},
+        "ecs-delivery:environments": [
+            {
+                "name": f"customer-{index:02d}",
+                "stackName": f"todobackend-customer-{index:02d}",
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            }
+            for index in range(count)
+        ],
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="round 7 attack: 11 gated environments attach 11 managed policies to one approver (IAM: 10)",
+)
+def test_one_approver_of_many_environments_is_refused_or_within_iam_s_attachment_quota():
+    mocks, refusal = declare(customers_with_one_release_manager(11), "eu-west-1")
+    if refusal is not None:
+        assert mocks.resources == [], "refused only after declaring resources"
+        assert "approvers" in refusal
+        return
+    attached = [
+        r
+        for r in mocks.resources
+        if r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+        and r.inputs["role"] == "release-managers"
+    ]
+    assert len(attached) <= IAM_MANAGED_POLICIES_PER_ROLE

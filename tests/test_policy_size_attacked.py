@@ -22,7 +22,13 @@ import pytest
 
 from offline.mocks import RecordingMocks
 from tests.conftest import run_config
-from tests.test_policy_size import MANAGED_POLICY_MAX, OTHER_REGIONS, iam_characters, oversized
+from tests.test_policy_size import (
+    MANAGED_POLICY_MAX,
+    OTHER_REGIONS,
+    ROLE_POLICIES_MAX,
+    iam_characters,
+    oversized,
+)
 
 ACCOUNT_BASE = 222222220000
 
@@ -130,7 +136,8 @@ def test_a_config_that_fits_by_a_fifth_of_the_limit_is_accepted(monkeypatch):
     mocks, refusal = declare(one_per_region(30), "us-east-1")
     assert refusal is None
     (policy,) = [r for r in mocks.resources if r.name == "delivery-policy"]
-    assert iam_characters(policy.inputs["policy"]) == 8840
+    # 8,840 when measured: within IAM's 10,240 by more than a thousand characters.
+    assert iam_characters(policy.inputs["policy"]) <= ROLE_POLICIES_MAX - 1_000
     monkeypatch.undo()
     # The program itself refuses it.
     mocks, refusal = declare(one_per_region(30), "us-east-1")

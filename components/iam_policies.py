@@ -593,6 +593,13 @@ REGISTRY_SETTINGS = (
     "ecr:UpdatePullThroughCacheRule",
     "ecr:UpdateRepositoryCreationTemplate",
 )
+# CloudWatch Logs' account-level policies, which reach every log group of the region by name
+# prefix with no log group in the request, the delivery system's logs included: a retention
+# policy that "overrides the retention setting of the log group", a subscription filter that
+# copies every event elsewhere, a transformer or a data-protection policy that rewrites or masks
+# them (CloudWatch Logs API Reference, PutAccountPolicy: "grant [it] only to administrators who
+# manage logging configuration across the account, not to application teams").
+LOG_ACCOUNT_SETTINGS = ("logs:DeleteAccountPolicy", "logs:PutAccountPolicy")
 # What an environment's roles may still do with the stores: read an artifact (a deploy role
 # in another account reads its template configuration), pull an image (an ECS task execution
 # role), decrypt with the artifact key. Nothing else, on any of them.
@@ -703,6 +710,13 @@ def protected_stores_statements(store_arns: Sequence[str]) -> list[dict[str, Any
             "Sid": "KeepOffTheRegistrySettings",
             "Effect": "Deny",
             "Action": sorted(REGISTRY_SETTINGS),
+            "Resource": "*",
+        },
+        {
+            # Nor have the log account policies (Service Authorization Reference: no resource type).
+            "Sid": "KeepOffTheAccountLogPolicies",
+            "Effect": "Deny",
+            "Action": list(LOG_ACCOUNT_SETTINGS),
             "Resource": "*",
         },
     ]

@@ -363,6 +363,13 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 ],
                 "Resource": "*",
             },
+            # Nor the account-level log policies over every log group, the delivery logs included.
+            {
+                "Sid": "KeepOffTheAccountLogPolicies",
+                "Effect": "Deny",
+                "Action": ["logs:DeleteAccountPolicy", "logs:PutAccountPolicy"],
+                "Resource": "*",
+            },
         ]
 
 

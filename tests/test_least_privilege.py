@@ -273,7 +273,7 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         r.name: r.state["arn"].split(":")[4] for r in declared.resources if r.type == "aws:iam/policy:Policy"
     }
     for name, document in boundaries:
-        ceiling, passing, guard, registry = document["Statement"]
+        ceiling, passing, guard, registry, log_policies = document["Statement"]
         assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
@@ -326,6 +326,9 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             "ecr:PutReplicationConfiguration",
             "ecr:CreatePullThroughCacheRule",
         } <= set(registry["Action"]), name
+        # Nor CloudWatch Logs' account-level policies, which reach the delivery logs by prefix.
+        assert (log_policies["Effect"], log_policies["Resource"]) == ("Deny", "*"), name
+        assert set(log_policies["Action"]) == {"logs:PutAccountPolicy", "logs:DeleteAccountPolicy"}, name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):

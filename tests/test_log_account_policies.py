@@ -17,8 +17,9 @@ ASSUMPTION (no page says which resource IAM evaluates PutAccountPolicy's compani
 e.g. logs:PutRetentionPolicy, against): the request below is the account-level call itself,
 whose resource is `*` (Service Authorization Reference lists no resource type for it).
 
-xfail(strict): deny logs:PutAccountPolicy and logs:DeleteAccountPolicy (`Resource: *`) beside
-KeepOffTheRegistrySettings, the same shape for the same reason.
+Fixed: every deploy role and boundary denies logs:PutAccountPolicy and logs:DeleteAccountPolicy
+(`Resource: *`, `KeepOffTheAccountLogPolicies`) beside KeepOffTheRegistrySettings, the same shape
+for the same reason.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ from tests.support.permissions import declared_roles
 from tests.test_store_protection import deployed_environments, minted_admin
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="round 7 attack: an environment's roles may set account-level log policies over the delivery logs",
-)
 def test_no_environment_role_can_set_an_account_level_log_policy():
     mocks = any_stack("prod").mocks
     roles = declared_roles(mocks)

@@ -592,3 +592,30 @@ def test_the_pattern_validators_check_and_explain():
     assert check("aaa") == "aaa"
     with pytest.raises(ValueError, match=r"^'ab' is not allowed: one or more a$"):
         check("ab")
+
+
+def gated_by_one_release_manager(count: int) -> dict:
+    raw = copy.deepcopy(MINIMAL_RAW)
+    raw["environments"] = [
+        {
+            "name": f"customer-{index:02d}",
+            "stackName": f"shop-customer-{index:02d}",
+            "approval": True,
+            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+        }
+        for index in range(count)
+    ]
+    raw["notifications"] = {"emails": ["platform-team@example.com"]}
+    return raw
+
+
+def test_one_approver_of_more_environments_than_iam_attaches_policies_to_is_refused():
+    # IAM User Guide, "IAM and AWS STS quotas": 10 managed policies per role by default; each gated
+    # environment attaches its own approver policy to each of its approvers.
+    assert len(load_config(gated_by_one_release_manager(10)).environments) == 10
+    assert problems_for(gated_by_one_release_manager(11)) == [
+        "ecs-delivery:environments[10].approvers: 'arn:aws:iam::123456789012:role/release-managers' "
+        "approves 11 environments, and each attaches its own approver policy to it; IAM attaches at "
+        "most 10 managed policies to a role or user (fewer if it has policies of its own): put the "
+        "approvers in an IAM group, or set approverGroup: true on some environments instead"
+    ]

@@ -24,8 +24,6 @@ for the same reason.
 
 from __future__ import annotations
 
-import pytest
-
 from components.iam_policies import Request
 from tests.conftest import any_stack
 from tests.support.permissions import declared_roles

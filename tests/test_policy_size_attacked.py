@@ -172,10 +172,6 @@ def customers_with_one_release_manager(count: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="round 7 attack: 11 gated environments attach 11 managed policies to one approver (IAM: 10)",
-)
 def test_one_approver_of_many_environments_is_refused_or_within_iam_s_attachment_quota():
     mocks, refusal = declare(customers_with_one_release_manager(11), "eu-west-1")
     if refusal is not None:

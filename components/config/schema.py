@@ -46,6 +46,9 @@ NAMESPACE = "ecs-delivery"
 
 # AWS name limits the config can break (each checked below, naming the key).
 IAM_ROLE_NAME_MAX = 64
+# Managed policies IAM attaches to one role or user: 10 by default, 20 with a quota increase
+# (IAM User Guide, "IAM and AWS STS quotas").
+APPROVER_ATTACHMENTS_MAX = 10
 # Pulumi auto-names a role `<logical name>-<7 random characters>`, and refuses a logical
 # name whose result would exceed the provider's limit.
 PULUMI_SUFFIX_LENGTH = 8
@@ -490,7 +493,9 @@ class EnvironmentGates(Section):
     """Gated: the IAM roles and users (of the pipeline's account) who may approve its releases.
     The program grants each of them `codepipeline:PutApprovalResult` on this environment's
     approval alone, and the release's confirm refuses a release approved by anyone else
-    (docs/security.md, "Who can change what reaches production")."""
+    (docs/security.md, "Who can change what reaches production"). Each environment attaches a
+    policy of its own to each of them, so one principal approves at most 10 environments (IAM's
+    managed policies per role or user; fewer if it has policies of its own)."""
     approver_group: bool = False
     """Gated: also create the IAM group `<application>-<stack>-<name>-approvers`; its members
     (IAM users, added outside this program) may approve, as `approvers` may."""
@@ -1180,6 +1185,22 @@ class DeliveryConfig(Section):
                 f"({', '.join(sorted(approver_accounts))}); all approvers belong to the pipeline's own "
                 "account"
             )
+        # Each gated environment attaches its own approver policy to every principal it names
+        # (components/approvers.py): one principal of more environments than IAM attaches policies
+        # to would stop `pulumi up` half-way.
+        approved_by: dict[str, list[int]] = {}
+        for index, env in enumerate(self.environments):
+            for arn in env.approvers:
+                approved_by.setdefault(arn, []).append(index)
+        for arn, indexes in approved_by.items():
+            if len(indexes) > APPROVER_ATTACHMENTS_MAX:
+                problems.append(
+                    f"environments[{indexes[APPROVER_ATTACHMENTS_MAX]}].approvers: {arn!r} approves "
+                    f"{len(indexes)} environments, and each attaches its own approver policy to it; IAM "
+                    f"attaches at most {APPROVER_ATTACHMENTS_MAX} managed policies to a role or user "
+                    "(fewer if it has policies of its own): put the approvers in an IAM group, or set "
+                    "approverGroup: true on some environments instead"
+                )
         if used and self.artifacts.kms_key_arn:
             problems.append(
                 "artifacts.kmsKeyArn: with environments in other accounts the stack creates the "

@@ -616,6 +616,7 @@ def test_one_approver_of_more_environments_than_iam_attaches_policies_to_is_refu
     assert problems_for(gated_by_one_release_manager(11)) == [
         "ecs-delivery:environments[10].approvers: 'arn:aws:iam::123456789012:role/release-managers' "
         "approves 11 environments, and each attaches its own approver policy to it; IAM attaches at "
-        "most 10 managed policies to a role or user (fewer if it has policies of its own): put the "
-        "approvers in an IAM group, or set approverGroup: true on some environments instead"
+        "most 10 managed policies to a role or user (fewer if it has policies of its own): name it on at "
+        "most 10; on the others set approverGroup: true without approvers and add users to the group each "
+        "creates (a role cannot join a group)"
     ]

@@ -350,7 +350,8 @@ def test_too_many_gated_environments_for_fifty_stages_fail_in_config():
             "name": f"e{i}",
             "stackName": f"s{i}",
             "approval": True,
-            "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            # One approver each: IAM attaches at most 10 managed policies to one principal.
+            "approvers": [f"arn:aws:iam::123456789012:role/release-managers-{i}"],
         }
         for i in range(16)
     ]

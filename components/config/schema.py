@@ -1198,8 +1198,9 @@ class DeliveryConfig(Section):
                     f"environments[{indexes[APPROVER_ATTACHMENTS_MAX]}].approvers: {arn!r} approves "
                     f"{len(indexes)} environments, and each attaches its own approver policy to it; IAM "
                     f"attaches at most {APPROVER_ATTACHMENTS_MAX} managed policies to a role or user "
-                    "(fewer if it has policies of its own): put the approvers in an IAM group, or set "
-                    "approverGroup: true on some environments instead"
+                    "(fewer if it has policies of its own): name it on at most "
+                    f"{APPROVER_ATTACHMENTS_MAX}; on the others set approverGroup: true without approvers "
+                    "and add users to the group each creates (a role cannot join a group)"
                 )
         if used and self.artifacts.kms_key_arn:
             problems.append(

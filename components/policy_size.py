@@ -14,8 +14,9 @@ from typing import Any
 
 import botocore.session
 
-from components import iam_policies, regions
-from components.config import NAMESPACE, PULUMI_SUFFIX_LENGTH, DeliveryConfig
+from components import deploy_role, iam_policies, lifecycle_hook, regions
+from components.codebuild_runner import log_group_arn
+from components.config import NAMESPACE, PULUMI_SUFFIX_LENGTH, DeliveryConfig, EnvironmentConfig
 from components.image_repository import cross_account_pullers, repository_policy
 from components.pipeline import pipeline_role_policy
 
@@ -25,6 +26,9 @@ ROLE_POLICY_CHARACTERS_MAX = 10_240
 # An ECR repository policy's text, as sent (Amazon ECR API Reference, SetRepositoryPolicy:
 # policyText, "Maximum length of 10240"; botocore's ECR model, RepositoryPolicyText).
 REPOSITORY_POLICY_CHARACTERS_MAX = 10_240
+# What IAM accepts of a managed policy (the stack-role boundary), whitespace not counted (same
+# page: "Managed policy size ... 6,144 characters").
+MANAGED_POLICY_CHARACTERS_MAX = 6_144
 
 # The longest value each name can have before it exists: an account id is 12 digits; a role
 # name at most 64 characters and a path 512 ("IAM and AWS STS quotas"); an SNS topic name 256
@@ -42,6 +46,11 @@ def _longest(name: str, length: int) -> str:
     """A stand-in `length` characters long, distinct for each `name` (a document lists each
     resource once)."""
     return f"{name}-".ljust(length, "x")[:length]
+
+
+def _auto_named(logical_name: str) -> str:
+    # PULUMI_SUFFIX_LENGTH counts the suffix's '-' too.
+    return logical_name + "-" + "x" * (PULUMI_SUFFIX_LENGTH - 1)
 
 
 def policy_characters(document: Mapping[str, Any]) -> int:
@@ -62,12 +71,16 @@ class _WorstCase:
         account = account_id or self.account_id
         return f"arn:{self.partition}:iam::{account}:role{path}{_longest(name, ROLE_NAME_MAX)}"
 
-    def auto_named_role(self, logical_name: str) -> str:
+    def auto_named_role(self, logical_name: str, path: str = "/") -> str:
         """A role Pulumi names: its logical name and a random suffix (the config's limits on
         environment names rest on the same rule)."""
-        # PULUMI_SUFFIX_LENGTH counts the suffix's '-' too.
-        suffix = "-" + "x" * (PULUMI_SUFFIX_LENGTH - 1)
-        return f"arn:{self.partition}:iam::{self.account_id}:role/{logical_name}{suffix}"
+        return f"arn:{self.partition}:iam::{self.account_id}:role{path}{_auto_named(logical_name)}"
+
+    def auto_named_policy(self, logical_name: str, path: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:policy{path}{_auto_named(logical_name)}"
+
+    def repository(self, name: str) -> str:
+        return f"arn:{self.partition}:ecr:{self.region}:{self.account_id}:repository/{name}"
 
     def bucket(self, region: str) -> str:
         return f"arn:{self.partition}:s3:::{_longest(region, BUCKET_NAME_MAX)}"
@@ -126,6 +139,133 @@ def worst_case_application_repository_policy(
     )
 
 
+def worst_case_protected_stores(
+    config: DeliveryConfig, *, name_prefix: str, pipeline_region: str
+) -> list[str]:
+    """The stores every deploy role and boundary keeps off (`iam_policies.protected_store_arns`)
+    at their longest: every artifact bucket at S3's longest name, the artifact key, and the tools
+    image's and the build cache's repositories and the release record whether this config
+    declares them or not (each only adds to the count)."""
+    worst = _WorstCase(pipeline_region)
+    partition, account_id = worst.partition, worst.account_id
+    docker_hub = config.build.docker_hub
+    hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
+    return iam_policies.protected_store_arns(
+        partition=partition,
+        region=pipeline_region,
+        account_id=account_id,
+        artifact_bucket_arns=[
+            worst.bucket(pipeline_region),
+            *(worst.bucket(region) for region in regions.other_regions(config)),
+        ],
+        artifact_key_arn=config.artifacts.kms_key_arn
+        or f"arn:{partition}:kms:{pipeline_region}:{account_id}:key/{WORST_CASE_UUID}",
+        repository_arns=[
+            worst.repository(name)
+            for name in (
+                config.image_repository_name,
+                config.build_image_repository_name,
+                config.tools_image_repository_name,
+                config.build_cache_repository_name,
+            )
+        ],
+        release_table_arn=f"arn:{partition}:dynamodb:{pipeline_region}:{account_id}:table/{name_prefix}-releases",
+        docker_hub_cache_prefix=docker_hub.cache_prefix
+        if docker_hub and docker_hub.pull_through_cache
+        else None,
+        docker_hub_secret_arn=docker_hub.credentials_secret_arn if docker_hub else None,
+        hook_patterns=[
+            pattern
+            for account in hook_accounts
+            for pattern in lifecycle_hook.protected_patterns(partition, account or account_id, name_prefix)
+        ],
+        codebuild_logs_pattern=log_group_arn(partition, pipeline_region, account_id, f"{name_prefix}-*"),
+    )
+
+
+def worst_case_deploy_role_policies(
+    config: DeliveryConfig,
+    env: EnvironmentConfig,
+    *,
+    name_prefix: str,
+    pipeline_region: str,
+    protected_stores: list[str],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One environment's deploy role's inline policy and its stack-role boundary
+    (`deploy_role.inline_policy`, `deploy_role.boundary_policy`) at their largest: the stack and
+    its neighbours as config names them, the boundary and the hook's invoke role as Pulumi names
+    them, `protected_stores` from `worst_case_protected_stores`."""
+    worst = _WorstCase(pipeline_region)
+    partition, account_id = worst.partition, worst.account_id
+    boundary = deploy_role.boundary_policy(
+        partition=partition,
+        account_id=account_id,
+        stack_name=env.stack_name,
+        protected_stores=protected_stores,
+    )
+    inline = deploy_role.inline_policy(
+        partition=partition,
+        account_id=account_id,
+        stack_name=env.stack_name,
+        boundary_policy_arn=worst.auto_named_policy(
+            f"deploy-{env.name}-boundary", deploy_role.BOUNDARY_POLICY_PATH
+        ),
+        protected_stores=protected_stores,
+        pipeline_arn=iam_policies.pipeline_arn(partition, pipeline_region, account_id, name_prefix),
+        project_arn_pattern=iam_policies.delivery_projects_pattern(
+            partition, pipeline_region, account_id, name_prefix
+        ),
+        neighbour_stacks=deploy_role.neighbour_stacks(config.environments, env),
+        ecs_passed_role_arns=(
+            [
+                worst.auto_named_role(
+                    f"hook-{env.name}-invoke-role",
+                    iam_policies.target_role_path(name_prefix, "hook", env.name),
+                )
+            ]
+            if env.has_test_hook
+            else []
+        ),
+    )
+    return inline, boundary
+
+
+def _deploy_role_problems(config: DeliveryConfig, *, name_prefix: str, pipeline_region: str) -> list[str]:
+    stores = worst_case_protected_stores(config, name_prefix=name_prefix, pipeline_region=pipeline_region)
+    sizes = {
+        env.name: [
+            policy_characters(document)
+            for document in worst_case_deploy_role_policies(
+                config, env, name_prefix=name_prefix, pipeline_region=pipeline_region, protected_stores=stores
+            )
+        ]
+        for env in config.environments
+    }
+    # What every deploy role and boundary carries, and what makes it grow.
+    growth = (
+        f"{len(regions.other_regions(config))} other regions now, each adding its artifact store; "
+        f"{len({env.account or '' for env in config.environments if env.has_test_hook})} accounts "
+        "with a lifecycle-hook test (deployment.testPaths), each adding its functions and logs"
+    )
+    problems = []
+    inline_name, inline = max(sizes.items(), key=lambda item: item[1][0])
+    if inline[0] > ROLE_POLICY_CHARACTERS_MAX:
+        problems.append(
+            f"{NAMESPACE}:environments: the deploy role of '{inline_name}' would have a policy of "
+            f"{inline[0]} characters, over IAM's {ROLE_POLICY_CHARACTERS_MAX:,} for a role's policies: "
+            "fewer environments in its account or shorter stackName values there (it keeps off each "
+            f"of their stacks), or fewer other regions or accounts with a lifecycle-hook test ({growth})"
+        )
+    boundary_name, boundary = max(sizes.items(), key=lambda item: item[1][1])
+    if boundary[1] > MANAGED_POLICY_CHARACTERS_MAX:
+        problems.append(
+            f"{NAMESPACE}:environments: the stack-role boundary of '{boundary_name}' would be {boundary[1]} "
+            f"characters, over IAM's {MANAGED_POLICY_CHARACTERS_MAX:,} for a managed policy: fewer other "
+            f"regions or accounts with a lifecycle-hook test, or a shorter stackName ({growth})"
+        )
+    return problems
+
+
 def policy_size_problems(config: DeliveryConfig, *, name_prefix: str, pipeline_region: str) -> list[str]:
     """What AWS would refuse of the documents that grow with the config, one line each naming
     the key (`environments`) and what is allowed."""
@@ -153,4 +293,4 @@ def policy_size_problems(config: DeliveryConfig, *, name_prefix: str, pipeline_r
                 f"accounts (account) or shorter stackName values there ({len(config.target_accounts)} "
                 "accounts now; each adds a statement, each stack its roles)"
             )
-    return problems
+    return problems + _deploy_role_problems(config, name_prefix=name_prefix, pipeline_region=pipeline_region)

@@ -91,10 +91,8 @@ def test_the_boundary_grows_with_every_account_that_has_a_test_hook():
     assert two - one == sum(len(f'"{pattern}",') for pattern in HOOK_PATTERNS_OF_ONE_ACCOUNT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="round 7 attack: 18 accounts with a test hook are accepted; every boundary is 6,164 > 6,144",
-)
+# Was xfail(strict): 18 accounts with a test hook were accepted and every boundary was 6,164 > 6,144.
+# Fails again if the size refusal stops counting the boundary (components/policy_size.py).
 def test_customers_in_their_accounts_with_test_hooks_are_refused_or_every_document_fits():
     mocks, refusal = declare(customers_in_their_accounts(18), "eu-west-1")
     if refusal is not None:

@@ -216,9 +216,6 @@ release_record = (
     else None
 )
 
-# Each hook is declared in its environment's account: the patterns name every such account
-# (the pipeline's for an environment without `account`).
-hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
 release_stores = ReleaseStores(
     application_repository_name=config.image_repository_name,
     application_repository_arn=app_repository_arn,
@@ -252,13 +249,9 @@ release_stores = ReleaseStores(
                 docker_hub.cache_prefix if docker_hub and docker_hub.pull_through_cache else None
             ),
             docker_hub_secret_arn=v["docker_hub_secret_arn"],
-            hook_patterns=[
-                pattern
-                for account in hook_accounts
-                for pattern in lifecycle_hook.protected_patterns(
-                    v["located"]["partition"], account or v["located"]["account_id"], name_prefix
-                )
-            ],
+            hook_patterns=lifecycle_hook.protected_patterns(
+                v["located"]["partition"], name_prefix, config.environments
+            ),
             codebuild_logs_pattern=log_group_arn(**v["located"], project_name=f"{name_prefix}-*"),
         )
     ),

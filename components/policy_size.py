@@ -149,7 +149,6 @@ def worst_case_protected_stores(
     worst = _WorstCase(pipeline_region)
     partition, account_id = worst.partition, worst.account_id
     docker_hub = config.build.docker_hub
-    hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
     return iam_policies.protected_store_arns(
         partition=partition,
         region=pipeline_region,
@@ -174,11 +173,7 @@ def worst_case_protected_stores(
         if docker_hub and docker_hub.pull_through_cache
         else None,
         docker_hub_secret_arn=docker_hub.credentials_secret_arn if docker_hub else None,
-        hook_patterns=[
-            pattern
-            for account in hook_accounts
-            for pattern in lifecycle_hook.protected_patterns(partition, account or account_id, name_prefix)
-        ],
+        hook_patterns=lifecycle_hook.protected_patterns(partition, name_prefix, config.environments),
         codebuild_logs_pattern=log_group_arn(partition, pipeline_region, account_id, f"{name_prefix}-*"),
     )
 
@@ -241,27 +236,26 @@ def _deploy_role_problems(config: DeliveryConfig, *, name_prefix: str, pipeline_
         ]
         for env in config.environments
     }
-    # What every deploy role and boundary carries, and what makes it grow.
-    growth = (
-        f"{len(regions.other_regions(config))} other regions now, each adding its artifact store; "
-        f"{len({env.account or '' for env in config.environments if env.has_test_hook})} accounts "
-        "with a lifecycle-hook test (deployment.testPaths), each adding its functions and logs"
+    # What every deploy role and boundary carries grows with the other regions alone.
+    stores = (
+        f"{len(regions.other_regions(config))} other regions now, each adding its artifact store "
+        "to what every deploy role and boundary keeps off"
     )
     problems = []
     inline_name, inline = max(sizes.items(), key=lambda item: item[1][0])
     if inline[0] > ROLE_POLICY_CHARACTERS_MAX:
         problems.append(
-            f"{NAMESPACE}:environments: the deploy role of '{inline_name}' would have a policy of "
+            f"{NAMESPACE}:environments: the deploy role of {inline_name} would have a policy of "
             f"{inline[0]} characters, over IAM's {ROLE_POLICY_CHARACTERS_MAX:,} for a role's policies: "
             "fewer environments in its account or shorter stackName values there (it keeps off each "
-            f"of their stacks), or fewer other regions or accounts with a lifecycle-hook test ({growth})"
+            f"of their stacks), or environments in fewer other regions ({stores})"
         )
     boundary_name, boundary = max(sizes.items(), key=lambda item: item[1][1])
     if boundary[1] > MANAGED_POLICY_CHARACTERS_MAX:
         problems.append(
-            f"{NAMESPACE}:environments: the stack-role boundary of '{boundary_name}' would be {boundary[1]} "
-            f"characters, over IAM's {MANAGED_POLICY_CHARACTERS_MAX:,} for a managed policy: fewer other "
-            f"regions or accounts with a lifecycle-hook test, or a shorter stackName ({growth})"
+            f"{NAMESPACE}:environments: the stack-role boundary of {boundary_name} would be {boundary[1]} "
+            f"characters, over IAM's {MANAGED_POLICY_CHARACTERS_MAX:,} for a managed policy: environments "
+            f"in fewer other regions ({stores})"
         )
     return problems
 

@@ -32,13 +32,12 @@ MANAGED_POLICY_CHARACTERS_MAX = 6_144
 
 # The longest value each name can have before it exists: an account id is 12 digits; a role
 # name at most 64 characters and a path 512 ("IAM and AWS STS quotas"); an SNS topic name 256
-# (Amazon SNS API Reference, CreateTopic); an S3 bucket name 63 (Amazon S3 User Guide, "General
-# purpose bucket naming rules"); a KMS key id and a connection id are UUIDs (36).
+# (Amazon SNS API Reference, CreateTopic); a KMS key id and a connection id are UUIDs (36). The
+# artifact buckets are named by Pulumi (`_WorstCase.artifact_bucket`).
 WORST_CASE_ACCOUNT_ID = "0" * 12
 ROLE_NAME_MAX = 64
 ROLE_PATH_MAX = 512
 TOPIC_NAME_MAX = 256
-BUCKET_NAME_MAX = 63
 WORST_CASE_UUID = "0" * 36
 
 
@@ -82,8 +81,13 @@ class _WorstCase:
     def repository(self, name: str) -> str:
         return f"arn:{self.partition}:ecr:{self.region}:{self.account_id}:repository/{name}"
 
-    def bucket(self, region: str) -> str:
-        return f"arn:{self.partition}:s3:::{_longest(region, BUCKET_NAME_MAX)}"
+    def artifact_bucket(self, region: str | None = None) -> str:
+        """An artifact store's bucket, as Pulumi names it (`<logical name>-<7 random
+        characters>`, like the roles): the pipeline's store is `artifacts`, each other region's
+        `artifacts-<region>` (__main__.py), its bucket `<store>-bucket`
+        (components/artifact_store.py)."""
+        store = f"artifacts-{region}" if region else "artifacts"
+        return f"arn:{self.partition}:s3:::{_auto_named(f'{store}-bucket')}"
 
 
 def worst_case_pipeline_role_policy(
@@ -100,7 +104,7 @@ def worst_case_pipeline_role_policy(
         config,
         name_prefix=name_prefix,
         here={"partition": partition, "region": pipeline_region, "account_id": account_id},
-        bucket_arn=worst.bucket(pipeline_region),
+        bucket_arn=worst.artifact_bucket(),
         connection_arn=config.connection_arn
         or f"arn:{partition}:codeconnections:{pipeline_region}:{account_id}:connection/{WORST_CASE_UUID}",
         passed_roles={
@@ -116,7 +120,7 @@ def worst_case_pipeline_role_policy(
             for env in config.environments
             if env.account
         ],
-        regional_bucket_arns=[worst.bucket(region) for region in regions.other_regions(config)],
+        regional_bucket_arns=[worst.artifact_bucket(region) for region in regions.other_regions(config)],
     )
 
 
@@ -143,7 +147,7 @@ def worst_case_protected_stores(
     config: DeliveryConfig, *, name_prefix: str, pipeline_region: str
 ) -> list[str]:
     """The stores every deploy role and boundary keeps off (`iam_policies.protected_store_arns`)
-    at their longest: every artifact bucket at S3's longest name, the artifact key, and the tools
+    at their longest: every artifact bucket as Pulumi names it, the artifact key, and the tools
     image's and the build cache's repositories and the release record whether this config
     declares them or not (each only adds to the count)."""
     worst = _WorstCase(pipeline_region)
@@ -154,8 +158,8 @@ def worst_case_protected_stores(
         region=pipeline_region,
         account_id=account_id,
         artifact_bucket_arns=[
-            worst.bucket(pipeline_region),
-            *(worst.bucket(region) for region in regions.other_regions(config)),
+            worst.artifact_bucket(),
+            *(worst.artifact_bucket(region) for region in regions.other_regions(config)),
         ],
         artifact_key_arn=config.artifacts.kms_key_arn
         or f"arn:{partition}:kms:{pipeline_region}:{account_id}:key/{WORST_CASE_UUID}",

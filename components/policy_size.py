@@ -1,10 +1,13 @@
 """The documents that grow with the config, checked against AWS's size limits before anything is
 declared: the pipeline role's policy (every environment adds its stack, its deploy role, its
-alarms) and the application image repository's policy (every environment in another account
-adds its stack's roles). Each is written by the real function that declares it, with every name
-that exists only once resources do at its longest; AWS would refuse an oversized one only after
-`pulumi up` had created other resources. tests/test_policy_size.py holds every document the
-program declares to its limit, for the largest configs the schema accepts."""
+alarms), the application image repository's policy (every environment in another account adds
+its stack's roles), and each environment's deploy role (its inline policy keeps off the other
+stacks of its account) and stack-role boundary (a managed policy); both carry the stores every
+environment keeps off, which grow with the other regions. Each is written by the real function
+that declares it, with every name that exists only once resources do at its longest (or as
+Pulumi names it); AWS would refuse an oversized one only after `pulumi up` had created other
+resources. tests/test_policy_size.py holds every document the program declares to its limit,
+for the largest configs the schema accepts."""
 
 from __future__ import annotations
 

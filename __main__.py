@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from components import lifecycle_hook, regions
+from components import iam_policies, lifecycle_hook, regions
 from components.artifact_key import ArtifactKey, ArtifactKeyArgs
 from components.artifact_store import ArtifactStore, ArtifactStoreArgs
 from components.blueprint import BlueprintError, delivery_blueprint, validate_blueprint, worst_case_refs
@@ -216,68 +216,44 @@ release_record = (
     else None
 )
 
-# Each hook is declared in its environment's account: the patterns name every such account
-# (the pipeline's for an environment without `account`).
-hook_accounts = sorted({env.account or "" for env in config.environments if env.has_test_hook})
-hook_patterns = (
-    pulumi.Output.all(partition=partition, account_id=account_id).apply(
-        lambda v: [
-            pattern
-            for account in hook_accounts
-            for pattern in lifecycle_hook.protected_patterns(
-                v["partition"], account or v["account_id"], name_prefix
-            )
-        ]
-    )
-    if hook_accounts
-    else []
-)
 release_stores = ReleaseStores(
     application_repository_name=config.image_repository_name,
     application_repository_arn=app_repository_arn,
     record_table_name=release_record.table_name if release_record else None,
     record_table_arn=release_record.table_arn if release_record else None,
-    # What no environment's role may write: every store the delivery system reads a release from.
+    # What no environment's role may write: every store the delivery system reads a release from
+    # (the size refusal counts the same list, components/policy_size.py).
     protected=pulumi.Output.all(
-        artifacts_for_environments.bucket_arn,
-        artifacts_for_environments.bucket_arn.apply(lambda arn: f"{arn}/*"),
-        artifacts_for_environments.key_arn,
-        *(
-            arn
-            for store in regional_artifacts.values()
-            for arn in (store.bucket_arn, store.bucket_arn.apply(lambda arn: f"{arn}/*"))
+        located=context.located(),
+        artifact_bucket_arns=pulumi.Output.all(
+            artifacts_for_environments.bucket_arn,
+            *(store.bucket_arn for store in regional_artifacts.values()),
         ),
-        app_repository_arn,
-        build_image.repository_arn,
-        *([tools_image.repository_arn] if tools_image else []),
-        *([build_cache.repository_arn] if build_cache else []),
-        *([release_record.table_arn] if release_record else []),
-        # What the build pulls its base images through, and the credentials it pulls with:
-        # a planted base image would end up in the next reviewed commit's image.
-        *(
-            [
-                pulumi.Output.all(partition=partition, region=region, account_id=account_id).apply(
-                    lambda v: (
-                        f"arn:{v['partition']}:ecr:{v['region']}:{v['account_id']}:repository/"
-                        f"{docker_hub.cache_prefix}/*"
-                    )
-                )
-            ]
-            if docker_hub and docker_hub.pull_through_cache
-            else []
+        artifact_key_arn=artifacts_for_environments.key_arn,
+        repository_arns=pulumi.Output.all(
+            app_repository_arn,
+            build_image.repository_arn,
+            *([tools_image.repository_arn] if tools_image else []),
+            *([build_cache.repository_arn] if build_cache else []),
         ),
-        *([docker_hub.credentials_secret_arn] if docker_hub else []),
-        # The lifecycle-hook functions ECS runs before production traffic, and their logs: a
-        # test rewritten from dev's template would pass every production release.
-        hook_patterns,
-        # The logs of the delivery system's CodeBuild projects (the build, the review and the
-        # confirm, the recovery, the record, the smoke test, the drift check): what an approver and
-        # an incident read of a release, which a stack's role must not forge or delete.
-        context.located().apply(
-            lambda v: log_group_arn(v["partition"], v["region"], v["account_id"], f"{name_prefix}-*")
-        ),
+        release_table_arn=release_record.table_arn if release_record else None,
+        docker_hub_secret_arn=docker_hub.credentials_secret_arn if docker_hub else None,
     ).apply(
-        lambda arns: [arn for item in arns for arn in (item if isinstance(item, list) else [item]) if arn]
+        lambda v: iam_policies.protected_store_arns(
+            **v["located"],
+            artifact_bucket_arns=v["artifact_bucket_arns"],
+            artifact_key_arn=v["artifact_key_arn"],
+            repository_arns=v["repository_arns"],
+            release_table_arn=v["release_table_arn"],
+            docker_hub_cache_prefix=(
+                docker_hub.cache_prefix if docker_hub and docker_hub.pull_through_cache else None
+            ),
+            docker_hub_secret_arn=v["docker_hub_secret_arn"],
+            hook_patterns=lifecycle_hook.protected_patterns(
+                v["located"]["partition"], name_prefix, config.environments
+            ),
+            codebuild_logs_pattern=log_group_arn(**v["located"], project_name=f"{name_prefix}-*"),
+        )
     ),
 )
 environments = {

@@ -26,7 +26,7 @@ import pulumi_aws as aws
 from components import cloudformation, iam_policies, regions
 from components.change_set_review import ChangeSetReview, ChangeSetReviewArgs, ReleaseChecks
 from components.cross_account import CrossAccountAccess, CrossAccountAccessArgs
-from components.deploy_role import DeployRole, DeployRoleArgs
+from components.deploy_role import DeployRole, DeployRoleArgs, neighbour_stacks
 from components.lifecycle_hook import LifecycleHook, LifecycleHookArgs
 from components.stack_recovery import StackRecovery, StackRecoveryArgs
 from components.units.seam import TargetBinding, TargetContext
@@ -80,11 +80,7 @@ def declare(context: TargetContext) -> TargetBinding:
             managed_policy_arns=config.deploy_role.managed_policy_arns,
             permissions_boundary_arn=config.deploy_role.permissions_boundary_arn,
             # The stacks of the other environments in this account: its deploy role keeps off them.
-            neighbour_stacks=[
-                other.stack_name
-                for other in config.environments
-                if other.account == env.account and other is not env
-            ],
+            neighbour_stacks=neighbour_stacks(config.environments, env),
             ecs_passed_role_arns=[hook.invoke_role_arn] if hook else [],
             protected_stores=context.stores.protected,
             pipeline_arn=context.pipeline_arn,

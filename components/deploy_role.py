@@ -15,12 +15,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components import cloudformation, iam_policies
+from components.iam_policies import PolicyDocument
+
+if TYPE_CHECKING:
+    from components.config import EnvironmentConfig
 
 # Every boundary this program declares lives under this path, so one Deny statement can
 # protect all of them (those of other environments and other stacks included).
@@ -32,8 +36,76 @@ def boundary_policy_arn_pattern(partition: str, account_id: str) -> str:
     return f"arn:{partition}:iam::{account_id}:policy{BOUNDARY_POLICY_PATH}*"
 
 
-def _store_guard(store_arns: list[str]) -> list[dict]:
+def neighbour_stacks(environments: Sequence[EnvironmentConfig], environment: EnvironmentConfig) -> list[str]:
+    """The stacks of the other environments deployed into `environment`'s account: its deploy
+    role keeps off them (`DeployRoleArgs.neighbour_stacks`)."""
+    return [
+        other.stack_name
+        for other in environments
+        if other.account == environment.account and other is not environment
+    ]
+
+
+def _store_guard(store_arns: Sequence[str]) -> list[dict]:
     return iam_policies.protected_stores_statements(store_arns) if store_arns else []
+
+
+def boundary_policy(
+    *, partition: str, account_id: str, stack_name: str, protected_stores: Sequence[str]
+) -> PolicyDocument:
+    """The boundary's document (a managed policy, IAM's 6,144 characters), of resolved values:
+    the component declares it, the size refusal (components/policy_size.py) counts it."""
+    return cloudformation.stack_role_boundary_policy(
+        partition=partition,
+        account_id=account_id,
+        stack_name=stack_name,
+        guard_statements=_store_guard(protected_stores),
+    )
+
+
+def inline_policy(
+    *,
+    partition: str,
+    account_id: str,
+    stack_name: str,
+    boundary_policy_arn: str,
+    protected_stores: Sequence[str],
+    pipeline_arn: Optional[str],
+    project_arn_pattern: Optional[str],
+    neighbour_stacks: Sequence[str],
+    ecs_passed_role_arns: Sequence[str],
+) -> PolicyDocument:
+    """The role's inline policy (its only one: IAM's 10,240 characters for a role's), of
+    resolved values: the component declares it, the size refusal counts it."""
+    return cloudformation.deploy_role_policy(
+        partition=partition,
+        account_id=account_id,
+        stack_name=stack_name,
+        boundary_policy_arn=boundary_policy_arn,
+        protected_policy_arns=[boundary_policy_arn_pattern(partition, account_id)],
+        ecs_passed_role_arns=ecs_passed_role_arns or (),
+        guard_statements=[
+            *_store_guard(protected_stores),
+            *(
+                [
+                    iam_policies.delivery_system_statement(
+                        pipeline_arn=pipeline_arn, project_arn_pattern=project_arn_pattern
+                    )
+                ]
+                if pipeline_arn and project_arn_pattern
+                else []
+            ),
+            *(
+                [
+                    iam_policies.other_stacks_statement(
+                        partition=partition, account_id=account_id, stack_names=neighbour_stacks
+                    )
+                ]
+                if neighbour_stacks
+                else []
+            ),
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -89,11 +161,11 @@ class DeployRole(pulumi.ComponentResource):
                 partition=partition, account_id=args.account_id, stores=args.protected_stores
             ).apply(
                 lambda v: json.dumps(
-                    cloudformation.stack_role_boundary_policy(
+                    boundary_policy(
                         partition=v["partition"],
                         account_id=v["account_id"],
                         stack_name=args.stack_name,
-                        guard_statements=_store_guard(v["stores"]),
+                        protected_stores=v["stores"],
                     )
                 )
             ),
@@ -136,36 +208,16 @@ class DeployRole(pulumi.ComponentResource):
                 ecs_roles=args.ecs_passed_role_arns,
             ).apply(
                 lambda v: json.dumps(
-                    cloudformation.deploy_role_policy(
+                    inline_policy(
                         partition=v["partition"],
                         account_id=v["account_id"],
                         stack_name=args.stack_name,
                         boundary_policy_arn=v["boundary"],
-                        protected_policy_arns=[boundary_policy_arn_pattern(v["partition"], v["account_id"])],
-                        ecs_passed_role_arns=v["ecs_roles"] or (),
-                        guard_statements=[
-                            *_store_guard(v["stores"]),
-                            *(
-                                [
-                                    iam_policies.delivery_system_statement(
-                                        pipeline_arn=v["pipeline"], project_arn_pattern=v["projects"]
-                                    )
-                                ]
-                                if v["pipeline"] and v["projects"]
-                                else []
-                            ),
-                            *(
-                                [
-                                    iam_policies.other_stacks_statement(
-                                        partition=v["partition"],
-                                        account_id=v["account_id"],
-                                        stack_names=args.neighbour_stacks,
-                                    )
-                                ]
-                                if args.neighbour_stacks
-                                else []
-                            ),
-                        ],
+                        protected_stores=v["stores"],
+                        pipeline_arn=v["pipeline"],
+                        project_arn_pattern=v["projects"],
+                        neighbour_stacks=args.neighbour_stacks,
+                        ecs_passed_role_arns=v["ecs_roles"],
                     )
                 )
             ),

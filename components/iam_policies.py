@@ -840,3 +840,48 @@ def release_recorder_policy(
         ),
         statement("ArtifactKey", ["kms:Decrypt"], [kms_key_arn]) if kms_key_arn else None,
     )
+
+
+def protected_store_arns(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    artifact_bucket_arns: Sequence[str],
+    artifact_key_arn: Optional[str],
+    repository_arns: Sequence[str],
+    release_table_arn: Optional[str],
+    docker_hub_cache_prefix: Optional[str],
+    docker_hub_secret_arn: Optional[str],
+    hook_patterns: Sequence[str],
+    codebuild_logs_pattern: str,
+) -> list[str]:
+    """What no role an environment controls may write (`protected_stores_statements`): every
+    store the delivery system reads a release from, and what it builds and tests one with. One
+    function for the program (__main__.py, with the stores' ARNs) and for the size refusal
+    (components/policy_size.py, with every name at its longest), so the refusal counts the list
+    the deploy roles and their boundaries carry. `artifact_bucket_arns`: the pipeline's artifact
+    bucket and each other region's, each with its objects. `docker_hub_cache_prefix`: the
+    pull-through cache's repositories (in the pipeline's region and account), when the build
+    pulls Docker Hub through one: a planted base image would end up in the next reviewed
+    commit's image, as would one pulled with replaced credentials (`docker_hub_secret_arn`).
+    `hook_patterns`: the lifecycle-hook functions ECS runs before production traffic and their
+    logs (`lifecycle_hook.protected_patterns`): a test rewritten from dev's template would pass
+    every production release. `codebuild_logs_pattern`: the delivery system's CodeBuild logs,
+    what an approver and an incident read of a release."""
+    cache = (
+        [f"arn:{partition}:ecr:{region}:{account_id}:repository/{docker_hub_cache_prefix}/*"]
+        if docker_hub_cache_prefix
+        else []
+    )
+    candidates = [
+        *(arn for bucket in artifact_bucket_arns for arn in (bucket, f"{bucket}/*")),
+        artifact_key_arn,
+        *repository_arns,
+        release_table_arn,
+        *cache,
+        docker_hub_secret_arn,
+        *hook_patterns,
+        codebuild_logs_pattern,
+    ]
+    return [arn for arn in candidates if arn]

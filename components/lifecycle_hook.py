@@ -15,13 +15,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
 from components.iam_policies import PolicyDocument, document, statement
+
+if TYPE_CHECKING:
+    from components.config import EnvironmentConfig
 
 HANDLER_FILE = Path(__file__).with_name("lifecycle_hook_handler.py")
 RUNTIME = "python3.12"
@@ -43,15 +46,27 @@ def log_group_name(name_prefix: str, environment: str) -> str:
     return f"/ecs-delivery/{name_prefix}/{environment}/lifecycle-hook"
 
 
-def protected_patterns(partition: str, account_id: str, name_prefix: str) -> list[str]:
-    """Every hook function of this stack and its log group, in any region: what no role an
-    environment controls may change (its code, configuration, concurrency, deletion; its logs),
-    added to the stores every deploy role and boundary keeps off. ECS invokes the function
-    through the invoke role, which is the delivery system's, not an environment's."""
+def protected_patterns(
+    partition: str, name_prefix: str, environments: Sequence[EnvironmentConfig]
+) -> list[str]:
+    """Every hook function of this stack and its log group, in any region and any account: what
+    no role an environment controls may change (its code, configuration, concurrency, deletion;
+    its logs), added to the stores every deploy role and boundary keeps off; none when no
+    environment has a hook. ECS invokes the function through the invoke role, which is the
+    delivery system's, not an environment's.
+
+    The account is `*`, not each account with a hook: the list is in every deploy role and every
+    boundary (IAM's 6,144 characters for a managed policy), and three patterns per account made
+    it grow with the accounts. A deny wider in account refuses nothing an environment's roles
+    need: `<prefix>-hook-*` and `/ecs-delivery/<prefix>/` are the delivery system's names in any
+    account. IAM allows a wildcard in any segment of a resource ARN (IAM User Guide, "IAM JSON
+    policy elements: Resource")."""
+    if not any(env.has_test_hook for env in environments):
+        return []
     return [
-        f"arn:{partition}:lambda:*:{account_id}:function:{function_name(name_prefix, '*')}",
-        f"arn:{partition}:logs:*:{account_id}:log-group:{log_group_name(name_prefix, '*')}",
-        f"arn:{partition}:logs:*:{account_id}:log-group:{log_group_name(name_prefix, '*')}:*",
+        f"arn:{partition}:lambda:*:*:function:{function_name(name_prefix, '*')}",
+        f"arn:{partition}:logs:*:*:log-group:{log_group_name(name_prefix, '*')}",
+        f"arn:{partition}:logs:*:*:log-group:{log_group_name(name_prefix, '*')}:*",
     ]
 
 

@@ -17,7 +17,9 @@ from components.policy_size import (
     policy_characters,
     policy_size_problems,
     worst_case_application_repository_policy,
+    worst_case_deploy_role_policies,
     worst_case_pipeline_role_policy,
+    worst_case_protected_stores,
 )
 from components.regions import in_pipeline_region
 from offline.mocks import RecordingMocks
@@ -297,7 +299,7 @@ ACCEPTED_AT_LEAST = {
     "gated": MOST_GATED,
     "gated-longest-alarms": 4,
     "ungated": 28,
-    "regions": 17,
+    "regions": 20,
     "accounts": 20,
     "one-other-account": 26,
 }
@@ -340,6 +342,23 @@ def test_the_largest_configs_are_refused_before_anything_is_declared_or_every_do
         if r.type == "aws:iam/rolePolicy:RolePolicy" and r.name == "delivery-policy"
     ]
     assert iam_characters(policy.inputs["policy"]) <= checked_characters(build(count)) <= ROLE_POLICIES_MAX
+    # Likewise every deploy role's inline policy and its stack-role boundary.
+    config = parsed(build(count))
+    stores = worst_case_protected_stores(config, name_prefix=NAME_PREFIX, pipeline_region=PIPELINE_REGION)
+    for env in config.environments:
+        inline, boundary = worst_case_deploy_role_policies(
+            config, env, name_prefix=NAME_PREFIX, pipeline_region=PIPELINE_REGION, protected_stores=stores
+        )
+        (declared_inline,) = [r for r in mocks.resources if r.name == f"deploy-{env.name}-iam"]
+        (declared_boundary,) = [r for r in mocks.resources if r.name == f"deploy-{env.name}-boundary"]
+        assert (
+            iam_characters(declared_inline.inputs["policy"]) <= policy_characters(inline) <= ROLE_POLICIES_MAX
+        )
+        assert (
+            iam_characters(declared_boundary.inputs["policy"])
+            <= policy_characters(boundary)
+            <= MANAGED_POLICY_MAX
+        )
     (repository,) = [r for r in mocks.resources if r.name == "app-image-pull-policy"]
     if shape == "accounts":
         checked = len(
@@ -375,7 +394,7 @@ def test_one_environment_too_many_is_refused_naming_the_key_and_what_is_allowed(
         run_config(customers(43), stack="prod", mocks=mocks)
     assert str(refused.value) == (
         "invalid stack configuration:\n"
-        "  - ecs-delivery:environments: the pipeline role's policy would be 10360 characters, over IAM's "
+        "  - ecs-delivery:environments: the pipeline role's policy would be 10282 characters, over IAM's "
         "10,240 for a role's policies: fewer environments or shorter stackName values (43 environments "
         "now; each adds its stack, its deploy role and its alarms)"
     )
@@ -388,3 +407,116 @@ def test_one_fewer_is_declared_and_fits():
     assert not oversized(mocks), "\n".join(oversized(mocks))
     (policy,) = [r for r in mocks.resources if r.name == "delivery-policy"]
     assert iam_characters(policy.inputs["policy"]) <= ROLE_POLICIES_MAX
+
+
+# -- the deploy roles: each one's inline policy and its stack-role boundary -----------------------
+def customers_with_every_store(count: int) -> dict[str, Any]:
+    """Every store a deploy role and its boundary keep off: customers in their own accounts,
+    each with the blue-green test before production traffic (a lifecycle-hook function there);
+    a gated production in another region, last (the release record, the tools image, a regional
+    artifact store); the build pulling Docker Hub through the cache."""
+    return {
+        "aws:region": "eu-west-1",
+        "ecs-delivery:application": {"name": "todobackend", "repository": "docker-in-aws/todobackend"},
+        "ecs-delivery:infrastructure": {"repository": "docker-in-aws/todobackend-aws"},
+        "ecs-delivery:notifications": {"emails": ["platform-team@example.com"]},
+        "ecs-delivery:build": {
+            "registryCache": True,
+            "dockerHub": {
+                # Secrets Manager adds 6 random characters to a secret's name in its ARN.
+                "credentialsSecretArn": (
+                    "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ecr-pullthroughcache/docker-hub-AbCdEf"
+                )
+            },
+        },
+        "ecs-delivery:environments": [
+            *(
+                {
+                    "name": f"customer-{index:02d}",
+                    "stackName": f"todobackend-customer-{index:02d}",
+                    "account": account(index),
+                    "deployment": {"strategy": "blue-green", "testPaths": ["/health"]},
+                }
+                for index in range(count)
+            ),
+            {
+                "name": "production",
+                "stackName": "todobackend-production",
+                "region": "us-west-2",
+                "approval": True,
+                "approvers": ["arn:aws:iam::123456789012:role/release-managers"],
+            },
+        ],
+        "ecs-delivery:targetAccounts": {
+            account(index): {"roleArn": f"arn:aws:iam::{account(index)}:role/bootstrap"}
+            for index in range(count)
+        },
+    }
+
+
+def test_the_check_never_counts_a_deploy_role_smaller_than_declared():
+    mocks = RecordingMocks(region="eu-west-1")
+    run_config(customers_with_every_store(20), stack="prod", mocks=mocks)
+    assert not oversized(mocks), "\n".join(oversized(mocks))
+    config = in_pipeline_region(
+        config_from_stack(stack_config_from_mapping(customers_with_every_store(20)).values, stack="prod"),
+        "eu-west-1",
+    )
+    stores = worst_case_protected_stores(config, name_prefix="todobackend-prod", pipeline_region="eu-west-1")
+    (kept_off,) = [
+        statement["Resource"]
+        for statement in json.loads(
+            next(r for r in mocks.resources if r.name == "deploy-production-boundary").inputs["policy"]
+        )["Statement"]
+        if statement["Sid"] == "KeepOffTheDeliveryStores"
+    ]
+    # Each store the program declares is counted, whatever its name (one ARN each, or two).
+    assert len(kept_off) <= len(stores)
+    for env in config.environments:
+        inline, boundary = worst_case_deploy_role_policies(
+            config, env, name_prefix="todobackend-prod", pipeline_region="eu-west-1", protected_stores=stores
+        )
+        (declared_inline,) = [r for r in mocks.resources if r.name == f"deploy-{env.name}-iam"]
+        (declared_boundary,) = [r for r in mocks.resources if r.name == f"deploy-{env.name}-boundary"]
+        assert iam_characters(declared_inline.inputs["policy"]) <= policy_characters(inline), env.name
+        assert iam_characters(declared_boundary.inputs["policy"]) <= policy_characters(boundary), env.name
+
+
+def test_an_oversized_deploy_role_is_refused_with_every_other_problem_in_one_round():
+    # Every stack in the pipeline's account, every name at its longest: each deploy role keeps
+    # off the 46 other stacks, past IAM's 10,240, and the pipeline role is past it too.
+    build, most = SHAPES["ungated"]
+    mocks, refusal = declare(build(most))
+    assert refusal is not None
+    assert mocks.resources == [], "refused only after declaring resources"
+    lines = refusal.splitlines()
+    assert lines[0] == "invalid stack configuration:"
+    assert lines[1].startswith("  - ecs-delivery:environments: the pipeline role's policy would be ")
+    assert lines[2].startswith(
+        f"  - ecs-delivery:environments: the deploy role of {environment_name(0)} would have a policy of "
+    )
+    assert lines[2].endswith(
+        "characters, over IAM's 10,240 for a role's policies: fewer environments in its account or "
+        "shorter stackName values there (it keeps off each of their stacks), or environments in fewer "
+        "other regions (0 other regions now, each adding its artifact store to what every deploy role "
+        "and boundary keeps off)"
+    )
+    assert len(lines) == 3
+
+
+def test_an_oversized_boundary_is_refused_naming_the_regions(monkeypatch):
+    # No config the schema accepts takes the boundary past IAM's 6,144 today (the regions shape at
+    # its most counts 5,565): a lower limit shows the boundary is counted and how it is refused.
+    import components.policy_size
+
+    config = parsed(SHAPES["regions"][0](2))
+    assert not policy_size_problems(config, name_prefix=NAME_PREFIX, pipeline_region=PIPELINE_REGION)
+    monkeypatch.setattr(components.policy_size, "MANAGED_POLICY_CHARACTERS_MAX", 2_000)
+    (problem,) = policy_size_problems(config, name_prefix=NAME_PREFIX, pipeline_region=PIPELINE_REGION)
+    assert problem.startswith(
+        f"ecs-delivery:environments: the stack-role boundary of {environment_name(0)} would be "
+    )
+    assert problem.endswith(
+        "characters, over IAM's 2,000 for a managed policy: environments in fewer other regions (2 other "
+        "regions now, each adding its artifact store to what every deploy role and boundary keeps off)"
+    )

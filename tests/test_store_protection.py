@@ -532,6 +532,40 @@ def test_no_role_an_environment_controls_can_rewrite_or_remove_a_lifecycle_hook(
     )
 
 
+# The patterns name every account as `*` (components/lifecycle_hook.py `protected_patterns`): the
+# list every deploy role and boundary carries no longer grows with the accounts that have a hook.
+# Both ways: wider in account, the deny reaches the delivery system's hooks in every account,
+# and nothing else of an environment's own (its stack's functions and log groups).
+@pytest.mark.parametrize("stack", ["prod", "cross-account"])
+def test_the_hook_deny_covers_every_account_and_nothing_an_environment_owns(stack):
+    mocks = any_stack(stack).mocks
+    roles = declared_roles(mocks)
+    for environment, stack_name in deployed_environments(mocks):
+        for role in (roles[f"deploy-{environment}-role"], minted_admin(mocks, environment, stack_name)):
+            account = role.arn.split(":")[4]
+            # A hook of this delivery system in the role's own account, whichever account that is
+            # (cross-account: dev's, in the pipeline's account, where no hook is declared today).
+            prefix = f"todobackend-{stack}"
+            hook = f"arn:aws:lambda:eu-west-1:{account}:function:{prefix}-hook-{environment}"
+            hook_logs = f"arn:aws:logs:eu-west-1:{account}:log-group:/ecs-delivery/{prefix}/{environment}/lifecycle-hook"
+            assert not [a for a in HOOK_CHANGES if role.allows(Request(a, hook))], (environment, role.name)
+            assert not [a for a in HOOK_LOG_CHANGES if role.allows(Request(a, hook_logs))], (
+                environment,
+                role.name,
+            )
+            # Its own stack's function and logs (CloudFormation's generated names) stay its own.
+            own = f"arn:aws:lambda:eu-west-1:{account}:function:{stack_name}-Migrations-1A2B3C4D5E6F"
+            own_logs = f"arn:aws:logs:eu-west-1:{account}:log-group:/ecs/{stack_name}"
+            assert [a for a in HOOK_CHANGES if not role.allows(Request(a, own))] == [], (
+                environment,
+                role.name,
+            )
+            assert [a for a in HOOK_LOG_CHANGES if not role.allows(Request(a, own_logs))] == [], (
+                environment,
+                role.name,
+            )
+
+
 def test_the_hook_function_has_the_name_the_environments_are_kept_off():
     mocks = any_stack("prod").mocks
     function = only(mocks, "aws:lambda/function:Function", "hook-production-function")

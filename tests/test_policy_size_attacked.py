@@ -20,7 +20,6 @@ import json
 from typing import Any
 
 import pulumi
-import pytest
 
 from offline.mocks import RecordingMocks
 from tests.conftest import run_config

@@ -11,6 +11,7 @@ for the largest configs the schema accepts."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -61,12 +62,18 @@ def policy_characters(document: Mapping[str, Any]) -> int:
     return len(json.dumps(document, separators=(",", ":")))
 
 
+@functools.cache
+def _partition_of(region: str) -> str:
+    # A botocore session loads every endpoint file each time (0.02 s): once per region.
+    return botocore.session.get_session().get_partition_for_region(region)
+
+
 class _WorstCase:
     """The names of the pipeline's account, each at its longest, in the pipeline's partition."""
 
     def __init__(self, pipeline_region: str):
         self.region = pipeline_region
-        self.partition = botocore.session.get_session().get_partition_for_region(pipeline_region)
+        self.partition = _partition_of(pipeline_region)
         self.account_id = WORST_CASE_ACCOUNT_ID
 
     def role(self, name: str, account_id: str | None = None, path: str = "/") -> str:

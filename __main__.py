@@ -216,6 +216,9 @@ release_record = (
     else None
 )
 
+# The notification topic is the pipeline's (components/notifications.py), declared after the
+# environments whose roles keep off it: its ARN reaches their protected list once it exists.
+notification_topic_arn, resolve_notification_topic_arn = pulumi.deferred_output()
 release_stores = ReleaseStores(
     application_repository_name=config.image_repository_name,
     application_repository_arn=app_repository_arn,
@@ -238,6 +241,7 @@ release_stores = ReleaseStores(
         ),
         release_table_arn=release_record.table_arn if release_record else None,
         docker_hub_secret_arn=docker_hub.credentials_secret_arn if docker_hub else None,
+        notification_topic_arn=notification_topic_arn,
     ).apply(
         lambda v: iam_policies.protected_store_arns(
             **v["located"],
@@ -253,6 +257,7 @@ release_stores = ReleaseStores(
                 v["located"]["partition"], name_prefix, config.environments
             ),
             codebuild_logs_pattern=log_group_arn(**v["located"], project_name=f"{name_prefix}-*"),
+            notification_topic_arn=v["notification_topic_arn"],
         )
     ),
 )
@@ -360,6 +365,8 @@ delivery = DeliveryPipeline(
         ),
     ),
 )
+
+resolve_notification_topic_arn(delivery.notification_topic_arn)
 
 publish_writers(
     pipeline_role=delivery.pipeline_role_arn,

@@ -855,6 +855,7 @@ def protected_store_arns(
     docker_hub_secret_arn: Optional[str],
     hook_patterns: Sequence[str],
     codebuild_logs_pattern: str,
+    notification_topic_arn: Optional[str],
 ) -> list[str]:
     """What no role an environment controls may write (`protected_stores_statements`): every
     store the delivery system reads a release from, and what it builds and tests one with. One
@@ -868,7 +869,15 @@ def protected_store_arns(
     `hook_patterns`: the lifecycle-hook functions ECS runs before production traffic and their
     logs (`lifecycle_hook.protected_patterns`): a test rewritten from dev's template would pass
     every production release. `codebuild_logs_pattern`: the delivery system's CodeBuild logs,
-    what an approver and an incident read of a release."""
+    what an approver and an incident read of a release. `notification_topic_arn`: the topic
+    that asks the approvers and tells of failed and succeeded runs, with every notification rule
+    of the pipeline's account (a rule's ARN ends in an id AWS draws, so no narrower pattern names
+    the pipeline's before it exists; AWS CodeStar Notifications API Reference,
+    "NotificationRuleSummary": `arn:<partition>:codestar-notifications:<region>:<account>:
+    notificationrule/<id>`): a forged "approval needed", an outside subscriber reading every
+    event, or a deleted rule that leaves a failed release unheard. Any region: assumed, not
+    checked, that a rule may target a topic of another region; the wider deny costs an
+    environment nothing it is given."""
     cache = (
         [f"arn:{partition}:ecr:{region}:{account_id}:repository/{docker_hub_cache_prefix}/*"]
         if docker_hub_cache_prefix
@@ -883,5 +892,7 @@ def protected_store_arns(
         docker_hub_secret_arn,
         *hook_patterns,
         codebuild_logs_pattern,
+        notification_topic_arn,
+        f"arn:{partition}:codestar-notifications:*:{account_id}:notificationrule/*",
     ]
     return [arn for arn in candidates if arn]

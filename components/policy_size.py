@@ -189,6 +189,10 @@ def worst_case_protected_stores(
         docker_hub_secret_arn=docker_hub.credentials_secret_arn if docker_hub else None,
         hook_patterns=lifecycle_hook.protected_patterns(partition, name_prefix, config.environments),
         codebuild_logs_pattern=log_group_arn(partition, pipeline_region, account_id, f"{name_prefix}-*"),
+        # The pipeline `delivery` (__main__.py), its `<name>-notifications` and their `-topic`.
+        notification_topic_arn=(
+            f"arn:{partition}:sns:{pipeline_region}:{account_id}:{_auto_named('delivery-notifications-topic')}"
+        ),
     )
 
 

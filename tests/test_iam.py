@@ -296,6 +296,10 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
             f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/todobackend-book-releases",
             # Every CodeBuild project's log of this stack (`<app>-<stack>-*`).
             f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/codebuild/todobackend-book-*",
+            # The topic that asks the approvers, and every notification rule of the account
+            # (a rule's ARN ends in an id AWS draws).
+            only(book, "aws:sns/topic:Topic").state["arn"],
+            f"arn:aws:codestar-notifications:*:{ACCOUNT}:notificationrule/*",
         ]
     )
     for boundary in boundaries:

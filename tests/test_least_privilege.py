@@ -299,12 +299,20 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             # What the build pulls its base images through and the credentials it pulls with:
             # whatever the build role may read of them, an environment may not write.
             *build_base_image_sources(declared),
+            # What asks the approvers and tells of failed runs: a forged or silenced message.
+            *(r.state["arn"] for r in declared.resources if r.type == "aws:sns/topic:Topic"),
         }
-        # And the lifecycle-hook functions and their logs, and the CodeBuild projects' logs, by
-        # name pattern (a function's ARN is its name: no path to keep off): each declared one
-        # matches, and nothing else is added.
+        # And the lifecycle-hook functions and their logs, the CodeBuild projects' logs and the
+        # notification rules, by name pattern (a function's ARN is its name: no path to keep off;
+        # a rule's ends in an id AWS draws): each declared one matches, and nothing else is added.
         patterns = set(guard["Resource"]) - stores
         hooks = [r for r in declared.resources if r.type == "aws:lambda/function:Function"]
+        rules = [
+            r
+            for r in declared.resources
+            if r.type == "aws:codestarnotifications/notificationRule:NotificationRule"
+        ]
+        assert rules, name
         logs = [
             r
             for r in declared.resources
@@ -313,10 +321,10 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
                 r.inputs["name"].endswith("/lifecycle-hook") or r.inputs["name"].startswith("/aws/codebuild/")
             )
         ]
-        for resource in [*hooks, *logs]:
+        for resource in [*hooks, *logs, *rules]:
             arn = resource.state["arn"]
             assert any(fnmatch.fnmatchcase(arn, p) for p in patterns), (name, arn)
-        assert len(patterns) == (3 if hooks else 0) + 1, (name, patterns)
+        assert len(patterns) == (3 if hooks else 0) + 2, (name, patterns)
         assert set(guard["Resource"]) - patterns == stores, name
         # Nor the registry's settings, which reach every repository without naming one: a
         # replication rule or a registry policy (ECR user guide, "Private registry settings").

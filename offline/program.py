@@ -107,6 +107,10 @@ def run_with_deadline(program: Callable[[], None]) -> None:
     done. An input that never resolves (an Output nobody fulfils) would leave the engine
     waiting for ever; a program run takes well under a second, so a deadline turns that into
     an error."""
+    # What a failed run left waiting (its registrations, its outputs) would otherwise be awaited,
+    # and its error raised, by the next run in this process: cleared as pulumi.runtime.test does.
+    pulumi_settings.SETTINGS.rpc_manager.clear()
+    pulumi_settings.SETTINGS.outputs.clear()
     try:
         _sync_await(asyncio.wait_for(run_pulumi_func(program), timeout=PROGRAM_DEADLINE_SECONDS))
     except TimeoutError:

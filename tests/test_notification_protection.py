@@ -20,7 +20,8 @@ import json
 import pytest
 
 from components.iam_policies import Request
-from tests.conftest import all_of, any_stack, only, pipeline_account
+from offline.program import load_stack_config, run_program
+from tests.conftest import FIXTURE_STACKS, all_of, any_stack, only, pipeline_account
 from tests.support.permissions import declared_roles
 from tests.test_store_protection import deployed_environments, minted_admin
 
@@ -67,3 +68,19 @@ def test_the_notifications_exist_for_the_proof_above(declared):
     # The proof above means something only if the stack declares a topic and a rule.
     assert len(all_of(declared, "aws:sns/topic:Topic")) == 1
     assert len(all_of(declared, "aws:codestarnotifications/notificationRule:NotificationRule")) == 1
+
+
+def test_a_pipeline_that_fails_to_declare_fails_the_run_instead_of_leaving_it_waiting(monkeypatch):
+    # The environments' policies wait for the topic's ARN and the stores' policies for their
+    # writers, which the program gives once the pipeline is declared (deferred outputs): were
+    # they never given, `pulumi up` would wait for ever and never show the error (the SDK waits
+    # for every registration before it reports one, run_pulumi_func). It hung so before, with
+    # the writers alone.
+    import components.pipeline
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("the pipeline could not be declared")
+
+    monkeypatch.setattr(components.pipeline.DeliveryPipeline, "__init__", broken)
+    with pytest.raises(RuntimeError, match=r"^the pipeline could not be declared$"):
+        run_program(load_stack_config("prod", FIXTURE_STACKS), stack="prod")

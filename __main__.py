@@ -78,6 +78,10 @@ writers, publish_writers = StoreWriters.deferred(deployer)
 # The notification topic is the pipeline's (components/notifications.py), declared after the
 # environments whose roles keep off it: its ARN reaches their protected list once it exists.
 notification_topic_arn, resolve_notification_topic_arn = pulumi.deferred_output()
+# The artifact store's key and bucket policies name the environments' deploy roles, and the
+# environments' roles read the store: the environments take the store's names first, and get
+# their values once it is declared (below).
+artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
 
 
 def _raise(error: BaseException) -> str:
@@ -197,10 +201,6 @@ try:
         for other_region in regions.other_regions(config)
     }
 
-    # The artifact store's key and bucket policies name the environments' deploy roles, and the
-    # environments' roles read the store: the environments take the store's names first, and
-    # get their values once it is declared (below).
-    artifacts_for_environments, publish_artifacts = ArtifactAccess.deferred()
     # What every component in the pipeline's account shares; the artifact key is the store's.
     context = DeliveryContext(
         name_prefix=name_prefix,
@@ -391,6 +391,7 @@ except BaseException as error:
     failed = pulumi.Output.from_input(None).apply(lambda _, error=error: _raise(error))
     for resolve in (
         lambda: resolve_notification_topic_arn(failed),
+        lambda: publish_artifacts(bucket_name=failed, bucket_arn=failed, key_arn=failed),
         lambda: publish_writers(pipeline_role=failed, build_role=failed, reviewers=[], recorders=[]),
     ):
         # One already resolved refuses a second value: it holds nothing back.

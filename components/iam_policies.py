@@ -600,6 +600,11 @@ REGISTRY_SETTINGS = (
 # them (CloudWatch Logs API Reference, PutAccountPolicy: "grant [it] only to administrators who
 # manage logging configuration across the account, not to application teams").
 LOG_ACCOUNT_SETTINGS = ("logs:DeleteAccountPolicy", "logs:PutAccountPolicy")
+# Takes a target (the notification topic) off every notification rule of the account, the
+# pipeline's included, naming no rule (AWS CodeStar Notifications API Reference, "DeleteTarget":
+# ForceUnsubscribeAll); it has no resource type (Service Authorization Reference, "Actions,
+# resources, and condition keys for AWS CodeStar Notifications"), so only a deny on "*" stops it.
+NOTIFICATION_TARGET_SETTINGS = ("codestar-notifications:DeleteTarget",)
 # What an environment's roles may still do with the stores: read an artifact (a deploy role
 # in another account reads its template configuration), pull an image (an ECS task execution
 # role), decrypt with the artifact key. Nothing else, on any of them.
@@ -717,6 +722,12 @@ def protected_stores_statements(store_arns: Sequence[str]) -> list[dict[str, Any
             "Sid": "KeepOffTheAccountLogPolicies",
             "Effect": "Deny",
             "Action": list(LOG_ACCOUNT_SETTINGS),
+            "Resource": "*",
+        },
+        {
+            "Sid": "KeepOffTheNotificationTargets",
+            "Effect": "Deny",
+            "Action": list(NOTIFICATION_TARGET_SETTINGS),
             "Resource": "*",
         },
     ]
@@ -893,6 +904,11 @@ def protected_store_arns(
         *hook_patterns,
         codebuild_logs_pattern,
         notification_topic_arn,
+        # Its subscriptions (`<topic ARN>:<id>`): SNS's Unsubscribe and SetSubscriptionAttributes
+        # act on one, not on the topic (Amazon SNS API Reference, "Unsubscribe"; assumed, not
+        # checked, that IAM matches them against the subscription's ARN): the approvers' emails
+        # deleted, or filtered so that no request reaches them.
+        f"{notification_topic_arn}:*" if notification_topic_arn else None,
         f"arn:{partition}:codestar-notifications:*:{account_id}:notificationrule/*",
     ]
     return [arn for arn in candidates if arn]

@@ -1,26 +1,26 @@
 """Attacked (round 8): what the round-7 fix (the notification topic and every notification rule of
 the pipeline's account among the stores the environments' roles keep off) and the approver limit
-still let through.
+still let through, each closed since (the tests were strict xfails before).
 
 The deny `KeepOffTheDeliveryStores` names resources; three calls that silence the pipeline's
-notifications name none of them:
+notifications named none of them:
 
 - AWS CodeStar Notifications' DeleteTarget takes a target address (the topic's ARN) and no
   notification rule; with ForceUnsubscribeAll it takes the topic off every rule of the account,
   the pipeline's included (AWS CodeStar Notifications API Reference, "DeleteTarget"). It has no
   resource type (Service Authorization Reference, "Actions, resources, and condition keys for AWS
-  CodeStar Notifications"), so IAM matches it against "*", which `notificationrule/*` does not
-  cover.
-- Amazon SNS's Unsubscribe and SetSubscriptionAttributes act on a subscription, not the topic, and
-  have no resource type either (Service Authorization Reference, "Actions, resources, and
-  condition keys for Amazon SNS"): the approvers' email subscriptions can be deleted, or given a
-  filter policy that drops every message while they still show as confirmed. The topic's owner's
-  account may unsubscribe any subscription (Amazon SNS API Reference, "Unsubscribe").
+  CodeStar Notifications"), so IAM matches it against "*": now denied there
+  (`KeepOffTheNotificationTargets`).
+- Amazon SNS's Unsubscribe and SetSubscriptionAttributes act on a subscription, not the topic
+  (Service Authorization Reference, "Actions, resources, and condition keys for Amazon SNS"): the
+  approvers' email subscriptions could be deleted, or given a filter policy that drops every
+  message while they still show as confirmed. The topic's owner's account may unsubscribe any
+  subscription (Amazon SNS API Reference, "Unsubscribe"). Now `<topic ARN>:*` is kept off too
+  (assumed, not checked, that IAM matches them against the subscription's ARN).
 
-The approver limit counts ARN strings, but each attachment names the principal by name alone
+The approver limit counted ARN strings, but each attachment names the principal by name alone
 (IAM API Reference, "AttachRolePolicy": RoleName; a role's name is unique in its account whatever
-its path, IAM User Guide, "IAM identifiers"): one role named under two paths gets more policies
-than the limit lets through.
+its path and case, IAM User Guide, "IAM identifiers"): it counts principals now.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import pytest
 
 from components.approvers import principal_kind_and_name
+from components.config import load_config
 from components.iam_policies import Request
 from tests.conftest import any_stack, only
 from tests.support.deploy_requests import handler_permissions
@@ -64,14 +65,6 @@ def let_through(mocks, requests: list[Request]) -> list[str]:
 # between that target and every notification rule in your AWS account are deleted"); Service
 # Authorization Reference, "Actions, resources, and condition keys for AWS CodeStar Notifications"
 # (DeleteTarget: no resource type, so "*").
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "codestar-notifications:DeleteTarget has no resource type: the deny on notificationrule/* "
-        "never matches it, and PowerUserAccess (or a minted admin under the boundary) may take the "
-        "pipeline's topic off its notification rule: failed and succeeded runs go unheard"
-    ),
-)
 def test_no_environment_role_can_take_the_topic_off_the_pipelines_notification_rule(declared):
     topic = only(declared, "aws:sns/topic:Topic").state["arn"]
     request = Request(
@@ -88,13 +81,6 @@ def test_no_environment_role_can_take_the_topic_off_the_pipelines_notification_r
 # authorizes both against the subscription's ARN (`<topic ARN>:<id>`), so that a deny on
 # `<topic ARN>:*` reaches them; were it "*" instead, no identity deny could narrow them to this
 # topic without refusing an environment's own subscriptions (the test below).
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the deny names the topic's ARN alone: an environment's role may delete the approvers' "
-        "email subscriptions or give them a filter policy that drops every approval request"
-    ),
-)
 def test_no_environment_role_can_unsubscribe_or_mute_the_approvers(declared):
     topic = only(declared, "aws:sns/topic:Topic").state["arn"]
     subscription = f"{topic}:{SUBSCRIPTION_ID}"
@@ -143,13 +129,6 @@ def test_an_environments_own_topics_and_subscriptions_stay_its_own(declared):
 # IAM API Reference, "AttachRolePolicy" (RoleName: the name, no path); IAM User Guide, "IAM
 # identifiers" (a role's ARN carries its path; its name is what identifies it in its account) and
 # "IAM and AWS STS quotas" (10 managed policies per role).
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the limit counts ARN strings; the attachments go to the role's name, so one role named "
-        "with two paths on 11 gated environments is accepted and gets 11 attachments"
-    ),
-)
 def test_one_role_named_under_two_paths_is_counted_once_per_environment():
     raw = gated_by_one_release_manager(11)
     other_path = "arn:aws:iam::123456789012:role/team/release-managers"
@@ -158,3 +137,14 @@ def test_one_role_named_under_two_paths_is_counted_once_per_environment():
     # Both ARNs attach to the same role (components/approvers.py attaches by name).
     assert principal_kind_and_name(first)[::2] == principal_kind_and_name(other_path)[::2]
     assert any("approves 11 environments" in problem for problem in problems_for(raw))
+
+
+def test_one_role_named_in_another_case_is_the_same_role_and_a_user_of_that_name_is_not():
+    # IAM User Guide, "IAM identifiers": names are unique in an account without regard to case
+    # ("you cannot create two roles named ROLE and role"); a user of that name is another
+    # principal, with policies of its own.
+    raw = gated_by_one_release_manager(11)
+    raw["environments"][10]["approvers"] = ["arn:aws:iam::123456789012:role/Release-Managers"]
+    assert any("approves 11 environments" in problem for problem in problems_for(raw))
+    raw["environments"][10]["approvers"] = ["arn:aws:iam::123456789012:user/release-managers"]
+    assert len(load_config(raw).environments) == 11

@@ -299,6 +299,8 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
             # The topic that asks the approvers, and every notification rule of the account
             # (a rule's ARN ends in an id AWS draws).
             only(book, "aws:sns/topic:Topic").state["arn"],
+            # And its subscriptions (`<topic ARN>:<id>`): the approvers' emails.
+            only(book, "aws:sns/topic:Topic").state["arn"] + ":*",
             f"arn:aws:codestar-notifications:*:{ACCOUNT}:notificationrule/*",
         ]
     )
@@ -372,6 +374,13 @@ def test_the_boundary_excludes_iam_and_the_delivery_services(book):
                 "Sid": "KeepOffTheAccountLogPolicies",
                 "Effect": "Deny",
                 "Action": ["logs:DeleteAccountPolicy", "logs:PutAccountPolicy"],
+                "Resource": "*",
+            },
+            # Nor takes the notification topic off every notification rule of the account.
+            {
+                "Sid": "KeepOffTheNotificationTargets",
+                "Effect": "Deny",
+                "Action": ["codestar-notifications:DeleteTarget"],
                 "Resource": "*",
             },
         ]

@@ -273,7 +273,7 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         r.name: r.state["arn"].split(":")[4] for r in declared.resources if r.type == "aws:iam/policy:Policy"
     }
     for name, document in boundaries:
-        ceiling, passing, guard, registry, log_policies = document["Statement"]
+        ceiling, passing, guard, registry, log_policies, notification_targets = document["Statement"]
         assert ceiling["Effect"] == "Allow" and "Action" not in ceiling, name
         assert {"iam:*", "organizations:*", "account:*"} <= set(ceiling["NotAction"]), name
         assert passing["Action"] == ["iam:PassRole"], name
@@ -301,6 +301,8 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
             *build_base_image_sources(declared),
             # What asks the approvers and tells of failed runs: a forged or silenced message.
             *(r.state["arn"] for r in declared.resources if r.type == "aws:sns/topic:Topic"),
+            # And its subscriptions (`<topic ARN>:<id>`): the approvers' emails.
+            *(f"{r.state['arn']}:*" for r in declared.resources if r.type == "aws:sns/topic:Topic"),
         }
         # And the lifecycle-hook functions and their logs, the CodeBuild projects' logs and the
         # notification rules, by name pattern (a function's ARN is its name: no path to keep off;
@@ -337,6 +339,9 @@ def test_boundaries_allow_no_iam_but_passing_their_own_stack_roles(declared):
         # Nor CloudWatch Logs' account-level policies, which reach the delivery logs by prefix.
         assert (log_policies["Effect"], log_policies["Resource"]) == ("Deny", "*"), name
         assert set(log_policies["Action"]) == {"logs:PutAccountPolicy", "logs:DeleteAccountPolicy"}, name
+        # Nor taking the notification topic off every rule (DeleteTarget names no rule).
+        assert (notification_targets["Effect"], notification_targets["Resource"]) == ("Deny", "*"), name
+        assert notification_targets["Action"] == ["codestar-notifications:DeleteTarget"], name
 
 
 def test_resource_policies_grant_no_one_at_large(declared):

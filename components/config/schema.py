@@ -1188,11 +1188,20 @@ class DeliveryConfig(Section):
         # Each gated environment attaches its own approver policy to every principal it names
         # (components/approvers.py): one principal of more environments than IAM attaches policies
         # to would stop `pulumi up` half-way.
-        approved_by: dict[str, list[int]] = {}
+        # Counted per principal, not per ARN: an attachment names a role or user by name alone
+        # (IAM API Reference, "AttachRolePolicy": RoleName), and a name is unique in its account
+        # whatever its path and case (IAM User Guide, "IAM identifiers").
+        approved_by: dict[tuple[str, str, str], list[int]] = {}
+        first_named: dict[tuple[str, str, str], str] = {}
         for index, env in enumerate(self.environments):
             for arn in env.approvers:
-                approved_by.setdefault(arn, []).append(index)
-        for arn, indexes in approved_by.items():
+                account, resource = arn.split(":")[4], arn.split(":", 5)[5]
+                kind, _, path_and_name = resource.partition("/")
+                principal = (account, kind, path_and_name.rpartition("/")[2].lower())
+                approved_by.setdefault(principal, []).append(index)
+                first_named.setdefault(principal, arn)
+        for principal, indexes in approved_by.items():
+            arn = first_named[principal]
             if len(indexes) > APPROVER_ATTACHMENTS_MAX:
                 problems.append(
                     f"environments[{indexes[APPROVER_ATTACHMENTS_MAX]}].approvers: {arn!r} approves "

@@ -32,18 +32,11 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam_policies
+from components.config.schema import principal_kind_and_name
 from components.context import DeliveryContext
 
 APPROVAL_ACTION = "Approve"
 RESERVED_ROLE_PATH_PREFIX = "/aws-reserved/"
-
-
-def principal_kind_and_name(arn: str) -> tuple[str, str, str]:
-    """(`role` or `user`, its path, its name) of an IAM role or user ARN."""
-    resource = arn.split(":", 5)[5]
-    kind, _, rest = resource.partition("/")
-    path, _, name = rest.rpartition("/")
-    return kind, f"/{path}/" if path else "/", name
 
 
 def approver_policy_name(name_prefix: str, environment: str) -> str:

@@ -11,12 +11,9 @@ for the largest configs the schema accepts."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from typing import Any
-
-import botocore.session
 
 from components import deploy_role, iam_policies, lifecycle_hook, regions
 from components.codebuild_runner import log_group_arn
@@ -62,18 +59,13 @@ def policy_characters(document: Mapping[str, Any]) -> int:
     return len(json.dumps(document, separators=(",", ":")))
 
 
-@functools.cache
-def _partition_of(region: str) -> str:
-    # A botocore session loads every endpoint file each time (0.02 s): once per region.
-    return botocore.session.get_session().get_partition_for_region(region)
-
-
 class _WorstCase:
     """The names of the pipeline's account, each at its longest, in the pipeline's partition."""
 
     def __init__(self, pipeline_region: str):
         self.region = pipeline_region
-        self.partition = _partition_of(pipeline_region)
+        # The config accepts only regions the installed botocore knows (`aws:region`).
+        self.partition = regions.partition_of(pipeline_region)
         self.account_id = WORST_CASE_ACCOUNT_ID
 
     def role(self, name: str, account_id: str | None = None, path: str = "/") -> str:

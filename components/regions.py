@@ -45,6 +45,11 @@ def _partitions() -> dict[str, str]:
     }
 
 
+def partition_of(region: str) -> str:
+    """The partition of a region `known_regions` accepts (`aws`, `aws-cn`, `aws-us-gov`, ...)."""
+    return _partitions()[region]
+
+
 def partition_problems(config: DeliveryConfig, pipeline_region: str) -> list[str]:
     """A pipeline acts within its own partition: its roles and ARNs name it (`arn:aws:`,
     `arn:aws-cn:`), and no role of one partition is known in another."""

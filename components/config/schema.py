@@ -94,6 +94,14 @@ def known_regions() -> frozenset[str]:
     return frozenset(region for partition in document["partitions"] for region in partition["regions"])
 
 
+def principal_kind_and_name(arn: str) -> tuple[str, str, str]:
+    """(`role` or `user`, its path, its name) of an IAM role or user ARN."""
+    resource = arn.split(":", 5)[5]
+    kind, _, rest = resource.partition("/")
+    path, _, name = rest.rpartition("/")
+    return kind, f"/{path}/" if path else "/", name
+
+
 # Here, not in reading.py, which imports this module: `environments[].region` is checked by it.
 def _known_region(value: str) -> str:
     if value not in known_regions():
@@ -1191,17 +1199,13 @@ class DeliveryConfig(Section):
         # Counted per principal, not per ARN: an attachment names a role or user by name alone
         # (IAM API Reference, "AttachRolePolicy": RoleName), and a name is unique in its account
         # whatever its path and case (IAM User Guide, "IAM identifiers").
-        approved_by: dict[tuple[str, str, str], list[int]] = {}
-        first_named: dict[tuple[str, str, str], str] = {}
+        approved_by: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
         for index, env in enumerate(self.environments):
             for arn in env.approvers:
-                account, resource = arn.split(":")[4], arn.split(":", 5)[5]
-                kind, _, path_and_name = resource.partition("/")
-                principal = (account, kind, path_and_name.rpartition("/")[2].lower())
-                approved_by.setdefault(principal, []).append(index)
-                first_named.setdefault(principal, arn)
-        for principal, indexes in approved_by.items():
-            arn = first_named[principal]
+                kind, _, name = principal_kind_and_name(arn)
+                approved_by.setdefault((arn.split(":")[4], kind, name.lower()), []).append((index, arn))
+        for named in approved_by.values():
+            indexes, arn = [index for index, _ in named], named[0][1]
             if len(indexes) > APPROVER_ATTACHMENTS_MAX:
                 problems.append(
                     f"environments[{indexes[APPROVER_ATTACHMENTS_MAX]}].approvers: {arn!r} approves "
